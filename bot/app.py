@@ -1,0 +1,76 @@
+"""Assemble the runtime from settings: store, sources, sinks, rules, pipeline, worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from bot.errors import ConfigError
+from bot.pipeline import Pipeline
+from bot.registry import build_sink, build_source
+from bot.settings import Settings
+from bot.stages import DEFAULT_STAGES
+from bot.store import Store, open_store
+from bot.worker import Worker
+from connectors.base import ConnectorSettings, Sink, Source
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything `crmbot run` needs, built and validated."""
+
+    settings: Settings
+    store: Store
+    sources: dict[str, tuple[Source, ConnectorSettings]]
+    sinks: dict[str, Sink]
+    rules: Callable[[], Any]
+
+    def worker(self) -> Worker:
+        """A worker over this runtime with the default pipeline."""
+        return Worker(
+            self.settings,
+            self.store,
+            self.sources,
+            Pipeline(DEFAULT_STAGES),
+            sinks=self.sinks,
+            rules=self.rules,
+        )
+
+    def close(self) -> None:
+        """Close sources, sinks and the store."""
+        for source, _ in self.sources.values():
+            source.close()
+        for sink in self.sinks.values():
+            sink.close()
+        self.store.dispose()
+
+
+def rules_provider(settings: Settings) -> Callable[[], Any]:
+    """The current rule set, hot-reloaded from settings.rules_dir (default pack otherwise)."""
+    from rules.reload import RulesWatcher
+
+    watcher = RulesWatcher(settings.rules_dir)
+    watcher.current()  # validate now: broken rules stop start-up with file:line errors
+    return watcher.current
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Validate connector settings, load rules, and open the store."""
+    sources: dict[str, tuple[Source, ConnectorSettings]] = {}
+    for name, raw in settings.sources.items():
+        sources[name] = build_source(name, raw)
+    sinks: dict[str, Sink] = {}
+    for name, raw in settings.sinks.items():
+        sinks[name] = build_sink(name, raw)[0]
+    for name, raw in settings.sources.items():
+        target = raw.get("write_back")
+        if target is not None and target not in sinks:
+            raise ConfigError(f"sources.{name}.write_back: no sink named {target!r}")
+    rules = rules_provider(settings)
+    store = open_store(settings.store.url, echo=settings.store.echo, run_migrations=migrate)
+    return Runtime(settings, store, sources, sinks, rules)

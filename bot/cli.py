@@ -1,0 +1,372 @@
+"""The `crmbot` command line: run, check, cases, show, health, rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.errors import ConfigError, CrmbotError, FatalError
+from bot.logging import configure_logging
+from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
+
+app = typer.Typer(
+    name="crmbot",
+    help="crmbot: deduplicate, triage and write back requests between mailboxes and the CRM.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+cases_app = typer.Typer(help="List cases (default), merge and unmerge them.")
+app.add_typer(cases_app, name="cases")
+out = Console()
+err = Console(stderr=True)
+log = structlog.get_logger("bot.cli")
+
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option("--settings", "-s", help="YAML or TOML settings file (or CRMBOT_SETTINGS_FILE)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def _settings(path: Path | None, **overrides: Any) -> Settings:
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"settings file {path} does not exist")
+        os.environ[SETTINGS_FILE_ENV] = str(path)
+    settings = load_settings(**overrides)
+    configure_logging(settings.log.level, settings.log.format)
+    return settings
+
+
+def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def run(
+    settings_file: SettingsOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll every source once, then exit.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and log actions; store and perform nothing.")
+    ] = False,
+) -> None:
+    """Run the worker: poll sources, triage, write back (until SIGTERM, or once)."""
+    from bot.app import build_runtime
+
+    try:
+        overrides = {"dry_run": True} if dry_run else {}
+        runtime = build_runtime(_settings(settings_file, **overrides))
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
+    worker = runtime.worker()
+    worker.install_signal_handlers()
+    try:
+        if once:
+            stored = worker.run_once()
+            failing = [n for n, s in worker.sources.items() if s.health.failing_since]
+            log.info("run_once_finished", stored=stored, failing_sources=failing)
+            if failing:
+                raise typer.Exit(1)
+        else:
+            worker.run_forever()
+    finally:
+        runtime.close()
+
+
+@app.command()
+def check(settings_file: SettingsOption = None) -> None:
+    """Validate settings and rules, open the store, connect to each source; exit 1 on a problem."""
+    from bot.app import rules_provider
+    from bot.registry import build_sink, build_source
+    from bot.store import open_store
+
+    problems = 0
+    table = Table("part", "status", "detail", title="crmbot check")
+    try:
+        settings = _settings(settings_file)
+        table.add_row(
+            "settings", "[green]ok[/]", os.environ.get(SETTINGS_FILE_ENV, "(environment)")
+        )
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+    steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]
+    steps.append(("store", lambda: _describe_store(open_store(settings.store.url))))
+    for name, raw in settings.sources.items():
+        steps.append((f"source {name}", lambda n=name, r=raw: _check_source(build_source(n, r))))
+    for name, raw in settings.sinks.items():
+        steps.append((f"sink {name}", lambda n=name, r=raw: _describe_sink(build_sink(n, r))))
+    for label, step in steps:
+        try:
+            table.add_row(label, "[green]ok[/]", step())
+        except Exception as exc:  # every problem is reported, then the exit code says it
+            problems += 1
+            table.add_row(label, "[red]FAILED[/]", f"{type(exc).__name__}: {exc}")
+    out.print(table)
+    if problems:
+        err.print(f"[red]{problems} problem(s)[/]")
+        raise typer.Exit(1)
+
+
+def _describe_rules(provider: Any) -> str:
+    ruleset = provider()
+    return getattr(ruleset, "describe", lambda: "loaded")()
+
+
+def _describe_store(store: Any) -> str:
+    try:
+        return f"{store.engine.dialect.name}, schema up to date"
+    finally:
+        store.dispose()
+
+
+def _check_source(built: Any) -> str:
+    source, _ = built
+    try:
+        return source.check()
+    finally:
+        source.close()
+
+
+def _describe_sink(built: Any) -> str:
+    sink, settings = built
+    sink.close()
+    return f"{settings.type} configured"
+
+
+def _open_store(settings_file: Path | None) -> Any:
+    from bot.store import open_store
+
+    try:
+        settings = _settings(settings_file)
+        return open_store(settings.store.url)
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
+
+
+def _due(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@cases_app.callback(invoke_without_command=True)
+def cases(
+    ctx: typer.Context,
+    settings_file: SettingsOption = None,
+    as_json: JsonOption = False,
+    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many cases.")] = 200,
+) -> None:
+    """List cases, most urgent first: id, contact, subject, category, priority, SLA, requests."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = settings_file
+        return
+    from bot.store.cases import list_cases
+
+    store = _open_store(settings_file)
+    with store.connect() as conn:
+        rows = list_cases(conn, limit=limit, status=status)
+    store.dispose()
+    if as_json:
+        _print_json([_case_summary(r) for r in rows])
+        return
+    table = Table(
+        "case", "contact", "subject", "category", "prio", "SLA due (UTC)", "req", "status"
+    )
+    for r in rows:
+        table.add_row(
+            r["reference"],
+            r["contact_email"] or "-",
+            (r["subject"] or "")[:48],
+            r["category"] or "-",
+            r["priority"] or "-",
+            _due(r["first_response_due"]),
+            f"{r['request_count']}"
+            + (f" (+{r['follow_up_count']} f/u)" if r["follow_up_count"] else ""),
+            r["status"],
+        )
+    out.print(table)
+    out.print(f"{len(rows)} case(s)")
+
+
+def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "reference": r["reference"],
+        "contact": r.get("contact_email"),
+        "subject": r["subject"],
+        "category": r["category"],
+        "category_confidence": r["category_confidence"],
+        "priority": r["priority"],
+        "impact_score": r["impact_score"],
+        "first_response_due": r["first_response_due"],
+        "resolution_due": r["resolution_due"],
+        "requests": r["request_count"],
+        "follow_ups": r["follow_up_count"],
+        "duplicates": r["duplicate_count"],
+        "status": r["status"],
+        "tags": r["tags"],
+    }
+
+
+def _find_case(conn: Any, ref: str) -> dict[str, Any] | None:
+    from bot.store.cases import case_by_reference, get_case
+
+    return get_case(conn, int(ref)) if ref.isdigit() else case_by_reference(conn, ref)
+
+
+@app.command()
+def show(
+    case: Annotated[str, typer.Argument(help="Case reference (CB-12) or id.")],
+    settings_file: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One case with its requests, planned actions and audit trail."""
+    from bot.store.audit import trail
+    from bot.store.cases import case_links
+    from bot.store.contacts import get_contact
+    from bot.store.outbox import rows_of_case
+    from bot.store.requests import requests_of_case
+
+    store = _open_store(settings_file)
+    with store.connect() as conn:
+        row = _find_case(conn, case)
+        if row is None:
+            store.dispose()
+            raise _fail(ConfigError(f"no case {case!r}"), 1)
+        links = case_links(conn, row["id"])
+        reqs = requests_of_case(conn, row["id"])
+        contact = get_contact(conn, row["contact_id"]) if row["contact_id"] else None
+        entries = trail(conn, row["id"])
+        actions = rows_of_case(conn, row["id"])
+    store.dispose()
+    for r in reqs:
+        r["relation"], r["link_reason"] = links.get(r["id"], ("?", ""))
+    if as_json:
+        _print_json(
+            {**row, "contact": contact, "requests": reqs, "outbox": actions, "audit": entries}
+        )
+        return
+    out.print(f"[bold]{row['reference']}[/] {row['subject']}")
+    out.print(
+        f"status {row['status']} · category {row['category'] or '-'} "
+        f"({row['category_confidence'] or 0:.2f}) · priority {row['priority'] or '-'} · "
+        f"score {row['impact_score'] or 0:g}"
+    )
+    if contact:
+        out.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
+    out.print(
+        f"first response due {_due(row['first_response_due'])} · "
+        f"resolution due {_due(row['resolution_due'])} (UTC)"
+    )
+    for reason in row["reasons"] or []:
+        out.print(f"  · {reason.get('message') or reason.get('message_en') or reason.get('code')}")
+    table = Table("req", "relation", "received (UTC)", "from", "subject", "why")
+    for r in reqs:
+        table.add_row(
+            str(r["id"]),
+            r["relation"],
+            _due(r["received_at"]),
+            r["sender_email"] or "-",
+            (r["subject"] or "")[:40],
+            r["link_reason"][:60],
+        )
+    out.print(table)
+    if actions:
+        at = Table("action", "sink", "state", "key")
+        for a in actions:
+            at.add_row(a["action"], a["sink"], a["state"], a["idempotency_key"])
+        out.print(at)
+    audit_table = Table("when (UTC)", "event", "detail")
+    for e in entries:
+        detail = json.dumps(e["detail"], default=_json_default, ensure_ascii=False)
+        audit_table.add_row(e["created_at"].strftime("%Y-%m-%d %H:%M:%S"), e["event"], detail[:160])
+    out.print(audit_table)
+
+
+@app.command()
+def quarantine(settings_file: SettingsOption = None, as_json: JsonOption = False) -> None:
+    """Items that could not be processed, with why (nothing is dropped silently)."""
+    from bot.store.requests import quarantined
+
+    store = _open_store(settings_file)
+    with store.connect() as conn:
+        rows = quarantined(conn)
+    store.dispose()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "source", "source id", "size", "reason", "when (UTC)")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["source"],
+            r["source_id"],
+            str(r["raw_size"]),
+            r["reason"][:80],
+            _due(r["created_at"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def health(
+    settings_file: SettingsOption = None,
+    max_age: Annotated[float, typer.Option(help="Seconds since the worker's last loop.")] = 300,
+) -> None:
+    """Exit 0 when the worker's health file is fresh (for the container HEALTHCHECK)."""
+    try:
+        settings = _settings(settings_file)
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+    path = settings.worker.health_file
+    if path is None:
+        raise _fail(ConfigError("worker.health_file is not set"), 1)
+    try:
+        stamp = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        raise _fail(FatalError(f"no health stamp in {path}: {exc}"), 1) from exc
+    age = (datetime.now(UTC) - stamp).total_seconds()
+    if age > max_age:
+        raise _fail(FatalError(f"worker's last loop was {age:.0f} s ago (> {max_age:g} s)"), 1)
+    out.print(f"ok: last loop {age:.0f} s ago")
+
+
+def _mount_rules() -> None:
+    from rules.cli import app as rules_app
+
+    app.add_typer(rules_app, name="rules", help="Check, explain, test and export the rules.")
+
+
+_mount_rules()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

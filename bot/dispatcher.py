@@ -1,0 +1,105 @@
+"""Perform what the outbox holds, exactly once per idempotency key, with retries."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+import structlog
+
+from bot.errors import FatalError, RetriableError, SkippableError
+from bot.store import Store
+from bot.store import outbox as outbox_store
+from connectors.base import Sink, SinkAction
+
+log = structlog.get_logger(__name__)
+
+
+def _backoff(attempts: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return max(retry_after, 1.0)
+    return min(3600.0, 5.0 * 2 ** min(attempts, 10)) * random.uniform(0.8, 1.2)
+
+
+class Dispatcher:
+    """Claims outbox rows and hands them to their sinks, grouped by sink."""
+
+    def __init__(self, store: Store, sinks: dict[str, Sink], owner: str) -> None:
+        self.store = store
+        self.sinks = sinks
+        self.owner = owner
+        self._down: set[str] = set()
+
+    def run_once(self, limit: int = 200) -> int:
+        """Claim and perform one round of due actions; returns how many were finished."""
+        with self.store.begin() as conn:
+            rows = outbox_store.claim(conn, self.owner, limit=limit)
+        if not rows:
+            return 0
+        by_sink: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_sink[row["sink"]].append(row)
+        done = 0
+        for sink_name, sink_rows in by_sink.items():
+            done += self._perform(sink_name, sink_rows)
+        return done
+
+    def _perform(self, sink_name: str, rows: list[dict[str, Any]]) -> int:
+        sink = self.sinks.get(sink_name)
+        if sink is None:
+            with self.store.begin() as conn:
+                for row in rows:
+                    outbox_store.retry_later(
+                        conn, row, f"sink {sink_name!r} is not configured", 600
+                    )
+            log.error("sink_missing", sink=sink_name, actions=len(rows))
+            return 0
+        actions = [
+            SinkAction(
+                outbox_id=row["id"],
+                idempotency_key=row["idempotency_key"],
+                action=row["action"],
+                target=dict(row["payload"].get("target") or {}),
+                payload=row["payload"],
+                case_reference=row["idempotency_key"].split(":", 1)[0],
+            )
+            for row in rows
+        ]
+        try:
+            results = sink.perform(actions)
+        except (RetriableError, FatalError) as exc:
+            retry_after = getattr(exc, "retry_after", None)
+            fatal = isinstance(exc, FatalError)
+            with self.store.begin() as conn:
+                for row in rows:
+                    delay = 900.0 if fatal else _backoff(row["attempts"], retry_after)
+                    outbox_store.retry_later(conn, row, str(exc), delay)
+            if sink_name not in self._down:
+                self._down.add(sink_name)
+                log.error("sink_outage", sink=sink_name, error=str(exc), fatal=fatal)
+            return 0
+        except SkippableError as exc:
+            with self.store.begin() as conn:
+                for row in rows:
+                    outbox_store.finish(conn, row["id"], "skipped", {"why": str(exc)})
+            return len(rows)
+        if sink_name in self._down:
+            self._down.discard(sink_name)
+            log.info("sink_recovered", sink=sink_name)
+        by_id = {r.outbox_id: r for r in results}
+        with self.store.begin() as conn:
+            for row in rows:
+                result = by_id.get(row["id"])
+                if result is None:
+                    outbox_store.retry_later(conn, row, "sink returned no result", 60)
+                    continue
+                outbox_store.finish(conn, row["id"], result.status, result.detail)
+                log.info(
+                    "action_performed",
+                    sink=sink_name,
+                    action=row["action"],
+                    status=result.status,
+                    key=row["idempotency_key"],
+                )
+        return len(by_id)

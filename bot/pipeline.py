@@ -1,0 +1,99 @@
+"""The pipeline: a list of small stages with one signature, run on each record in turn.
+
+A stage takes the context and the work item and returns the item (maybe enriched) or None
+to drop it. Dropping is a signal, not an error: the stage records why in `work.dropped`
+before returning None. Later capabilities extend the pipeline by adding stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from bot.models import Request, SourceRecord
+from bot.settings import Settings
+
+
+@dataclass(slots=True)
+class Reason:
+    """Why the bot decided something: a stable code and a human sentence."""
+
+    code: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, for the audit trail."""
+        return {"code": self.code, "message": self.message, **self.detail}
+
+
+@dataclass(slots=True)
+class PlannedAction:
+    """An effect a stage wants; the outbox stage records it with its idempotency key."""
+
+    sink: str
+    action: str
+    payload: dict[str, Any]
+    key: str
+    rule_id: str | None = None
+    target: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Work:
+    """One record on its way through the pipeline, and everything learnt about it."""
+
+    record: SourceRecord
+    request: Request | None = None
+    request_id: int | None = None
+    contact: dict[str, Any] | None = None
+    case: dict[str, Any] | None = None
+    relation: str | None = None  # origin | reply | follow_up | duplicate
+    events: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    decision: Any = None
+    actions: list[PlannedAction] = field(default_factory=list)
+    dropped: str | None = None
+
+    def drop(self, why: str) -> None:
+        """Mark the item as dropped (the stage then returns None)."""
+        self.dropped = why
+
+
+@dataclass(slots=True)
+class StageContext:
+    """What every stage may use: the open transaction, settings, the clock, the rules."""
+
+    conn: Connection
+    settings: Settings
+    now: datetime
+    log: Any = field(default_factory=lambda: structlog.get_logger("bot.pipeline"))
+    rules: Any = None
+    sinks: dict[str, Any] = field(default_factory=dict)
+    matcher_factory: Callable[[Connection], Any] | None = None
+
+
+Stage = Callable[[StageContext, Work], Work | None]
+
+
+class Pipeline:
+    """An ordered list of stages."""
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        self.stages = list(stages)
+
+    def run(self, ctx: StageContext, work: Work) -> Work:
+        """Run every stage in order until one drops the item; return the item."""
+        for stage in self.stages:
+            result = stage(ctx, work)
+            if result is None:
+                if work.dropped is None:
+                    work.dropped = getattr(stage, "__name__", "stage")
+                break
+            work = result
+        return work

@@ -1,0 +1,207 @@
+"""Settings: environment variables (CRMBOT_*), mounted secret files, and an optional YAML/TOML file.
+
+Precedence, highest first: explicit arguments, environment, secret files, settings file.
+Connector settings stay raw dicts here; each connector validates its own part (see
+`bot.registry.validate_connector_settings`) so that a third-party connector brings its model.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "CRMBOT_"
+SETTINGS_FILE_ENV = "CRMBOT_SETTINGS_FILE"
+SECRETS_DIR_ENV = "CRMBOT_SECRETS_DIR"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    """Where crmbot keeps cursors, requests, cases, the outbox and the audit trail."""
+
+    url: str = "sqlite:///crmbot.db"
+    raw_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
+    echo: bool = False
+
+
+class LogSettings(_Section):
+    """Log level and format (auto: console on a terminal, JSON lines otherwise)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class WorkerSettings(_Section):
+    """The worker loop: identity of this replica, batch size, leases."""
+
+    instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    tick_seconds: float = Field(default=1.0, gt=0)
+    health_file: Path | None = None
+
+
+class CaseSettings(_Section):
+    """How cases are referenced and threaded."""
+
+    reference_prefix: str = Field(default="CB", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    max_body_chars: int = Field(default=200_000, ge=1_000)
+    reopen_window_days: float = Field(default=30.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All of crmbot's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
+    rules_dir: Path | None = None
+    dry_run: bool = False
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    identity: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sources", "sinks")
+    @classmethod
+    def _names_are_simple(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, conf in value.items():
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"name {name!r} must be letters, digits, '-' or '_'")
+            if not isinstance(conf, dict) or "type" not in conf:
+                raise ValueError(f"{name!r} needs a 'type' (the connector, e.g. imap, maildir)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then secret files, then the settings file."""
+        return (
+            init_settings,
+            env_settings,
+            _SecretFilesSource(settings_cls),
+            _SettingsFileSource(settings_cls),
+        )
+
+
+class _SettingsFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML or TOML file named by CRMBOT_SETTINGS_FILE."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if not path:
+            return {}
+        return read_settings_file(Path(path))
+
+
+class _SecretFilesSource(PydanticBaseSettingsSource):
+    """Reads mounted secrets: file `crmbot_sources__inbox__password` sets sources.inbox.password."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        directory = Path(os.environ.get(SECRETS_DIR_ENV, "/run/secrets"))
+        if not directory.is_dir():
+            return {}
+        found: dict[str, Any] = {}
+        for entry in sorted(directory.iterdir()):
+            name = entry.name.lower()
+            if not name.startswith(ENV_PREFIX.lower()) or not entry.is_file():
+                continue
+            path = name[len(ENV_PREFIX) :].split("__")
+            node = found
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = entry.read_text(encoding="utf-8").strip()
+        return found
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML settings file into a dict; a clear ConfigError otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"settings file {path}: cannot be read ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"settings file {path}: not valid {path.suffix[1:]}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path}: the top level must be a mapping of settings")
+    base = path.parent.resolve()
+    store = data.get("store")
+    if isinstance(store, dict) and isinstance(store.get("url"), str):
+        store["url"] = _resolve_sqlite_url(store["url"], base)
+    for section in ("sources", "sinks"):
+        for conf in (data.get(section) or {}).values():
+            if isinstance(conf, dict) and isinstance(conf.get("path"), str):
+                conf["path"] = str((base / conf["path"]).resolve())
+    if isinstance(data.get("rules_dir"), str):
+        data["rules_dir"] = str((base / data["rules_dir"]).resolve())
+    return data
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    """Make a relative SQLite path in a settings file relative to that file."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def format_validation_error(exc: ValidationError, root: str = "") -> str:
+    """Render a pydantic error as lines 'setting.path: what is expected (got ...)'."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in ((root,) if root else ()) + tuple(err["loc"]))
+        got = err.get("input")
+        shown = "" if err["type"] in {"missing", "extra_forbidden"} else f" (got {got!r})"
+        if "password" in loc or "token" in loc or "secret" in loc:
+            shown = ""
+        message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{loc or '(settings)'}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate the settings; a ConfigError names each wrong setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("invalid settings:\n" + format_validation_error(exc)) from exc

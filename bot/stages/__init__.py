@@ -1,0 +1,24 @@
+"""Pipeline stages, in the order a request meets them."""
+
+from __future__ import annotations
+
+from bot.pipeline import Stage
+from bot.stages.case import open_or_attach_case
+from bot.stages.decide import decide
+from bot.stages.identify import identify_contact
+from bot.stages.normalise import normalise
+from bot.stages.outbox import plan_actions
+from bot.stages.seen import skip_seen_and_auto_replies
+from bot.stages.thread import thread_exactly
+
+DEFAULT_STAGES: list[Stage] = [
+    normalise,
+    skip_seen_and_auto_replies,
+    identify_contact,
+    thread_exactly,
+    open_or_attach_case,
+    decide,
+    plan_actions,
+]
+
+__all__ = ["DEFAULT_STAGES"]

@@ -1,0 +1,64 @@
+"""Stage 5: store the request and open a case for it, or attach it to the case it belongs to."""
+
+from __future__ import annotations
+
+from bot.pipeline import Reason, StageContext, Work
+from bot.store import audit
+from bot.store.cases import create_case, link_request
+from bot.store.requests import insert_request
+
+
+def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
+    """Insert the request, then create or update its case; the audit trail says why."""
+    req = work.request
+    assert req is not None and req.received_at is not None
+    contact_id = work.contact["id"] if work.contact else None
+    if work.case is None:
+        work.case = create_case(
+            ctx.conn,
+            prefix=ctx.settings.cases.reference_prefix,
+            subject=req.subject or "(no subject)",
+            channel=req.channel,
+            language=req.language,
+            contact_id=contact_id,
+            opened_at=req.received_at,
+        )
+        work.relation = "origin"
+        work.events.append("case.created")
+        work.reasons.append(Reason("case_created", f"new case {work.case['reference']}"))
+    request_id = insert_request(
+        ctx.conn,
+        req,
+        case_id=work.case["id"],
+        contact_id=contact_id,
+        raw_max_bytes=ctx.settings.store.raw_max_bytes,
+    )
+    if request_id is None:  # another replica stored it between our check and now
+        work.drop("already stored")
+        return None
+    work.request_id = request_id
+    relation = work.relation or "origin"
+    why = "; ".join(r.message for r in work.reasons) or relation
+    work.case = link_request(
+        ctx.conn, work.case, request_id, relation=relation, reason=why, received_at=req.received_at
+    )
+    if relation == "follow_up":
+        work.events.append("case.follow_up")
+    elif relation in ("duplicate", "update"):
+        work.events.append("case.updated")
+    audit.record(
+        ctx.conn,
+        "request_attached" if relation != "origin" else "case_opened",
+        case_id=work.case["id"],
+        request_id=request_id,
+        relation=relation,
+        reasons=[r.to_dict() for r in work.reasons],
+    )
+    ctx.log.info(
+        "request_stored",
+        source=req.source,
+        request_id=request_id,
+        case=work.case["reference"],
+        relation=relation,
+    )
+    return work

@@ -1,0 +1,79 @@
+"""Stage 6: the rules decide category, SLA, priority and planned actions; the case keeps why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.facts import build_facts
+from bot.pipeline import PlannedAction, StageContext, Work
+from bot.store import audit
+from bot.store.cases import get_case, update_case
+
+EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_up", "case.updated")
+
+
+def _case_values(decision: Any, case: dict[str, Any]) -> dict[str, Any]:
+    sla = decision.sla
+    values: dict[str, Any] = {
+        "category": decision.category,
+        "category_confidence": round(float(decision.category_confidence), 4),
+        "priority": decision.priority,
+        "impact_score": float(decision.score),
+        "reasons": [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in decision.reasons],
+        "tags": sorted(set(case.get("tags") or []) | set(decision.tags)),
+    }
+    if sla is not None:
+        values["sla"] = sla.to_dict()
+        values["first_response_due"] = sla.first_response_due
+        values["resolution_due"] = sla.resolution_due
+    return values
+
+
+def decide(ctx: StageContext, work: Work) -> Work | None:
+    """Evaluate the rules for each event of this request and store the outcome on the case."""
+    req, case = work.request, work.case
+    assert req is not None and case is not None
+    if ctx.rules is None:
+        return work
+    previous = {k: case.get(k) for k in ("status", "category", "priority")}
+    event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
+    facts = build_facts(req, work.contact, case, previous=previous)
+    decision = ctx.rules.decide(facts, event=event, now=ctx.now)
+    work.decision = decision
+    values = _case_values(decision, case)
+    update_case(ctx.conn, case["id"], **values)
+    work.case = get_case(ctx.conn, case["id"])
+    fired = [t.rule_id for t in decision.trace if t.fired]
+    audit.record(
+        ctx.conn,
+        "case_decided",
+        case_id=case["id"],
+        request_id=work.request_id,
+        trigger=event,
+        category=decision.category,
+        confidence=values["category_confidence"],
+        priority=decision.priority,
+        score=values["impact_score"],
+        reasons=values["reasons"],
+        category_reasons=list(decision.category_reasons),
+        sla=values.get("sla"),
+        rules_fired=fired,
+    )
+    for action in decision.actions:
+        work.actions.append(
+            PlannedAction(
+                sink=str(action.params.get("sink", "")),
+                action=action.type,
+                payload=dict(action.params),
+                key=action.key,
+                rule_id=action.rule_id,
+            )
+        )
+    ctx.log.info(
+        "case_decided",
+        case=case["reference"],
+        category=decision.category,
+        priority=decision.priority,
+        rules_fired=len(fired),
+    )
+    return work

@@ -1,0 +1,48 @@
+"""Stage 3: find the contact behind a request, or create one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.pipeline import Reason, StageContext, Work
+from bot.store.contacts import create_contact, enrich_contact, get_contact
+from bot.store.schema import contacts
+
+
+def _by_email(ctx: StageContext, email: str) -> dict | None:
+    row = ctx.conn.execute(
+        select(contacts).where(contacts.c.email == email, contacts.c.merged_into.is_(None)).limit(1)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def identify_contact(ctx: StageContext, work: Work) -> Work | None:
+    """Attach the request to a known contact (same email), or create the contact."""
+    req = work.request
+    assert req is not None
+    if not req.sender_email:
+        work.reasons.append(Reason("contact_unknown", "no sender address: no contact"))
+        return work
+    email = req.sender_email.strip().lower()
+    contact = _by_email(ctx, email)
+    if contact is None:
+        contact_id = create_contact(
+            ctx.conn,
+            email=email,
+            name=req.sender_name,
+            phone=req.sender_phone,
+            external_ids=req.external_ids,
+        )
+        work.contact = get_contact(ctx.conn, contact_id)
+        work.reasons.append(Reason("contact_created", f"new contact {email}"))
+    else:
+        enrich_contact(
+            ctx.conn,
+            contact,
+            name=req.sender_name,
+            phone=req.sender_phone,
+            external_ids=req.external_ids,
+        )
+        work.contact = contact
+        work.reasons.append(Reason("contact_matched", f"known contact {email} (same address)"))
+    return work

@@ -1,0 +1,112 @@
+"""Stage 7: record planned actions in the outbox, in the transaction that took the decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from bot.pipeline import PlannedAction, StageContext, Work
+from bot.store import audit
+from bot.store import outbox as outbox_store
+from bot.store.schema import timers
+from bot.store.sql import insert_ignore
+
+CRM_ACTIONS = frozenset(
+    {"set_field", "add_tag", "remove_tag", "assign", "add_note", "escalate", "update_fields"}
+)
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def resolve_sink(ctx: StageContext, action: PlannedAction, source: str) -> str | None:
+    """Which configured sink performs an action: its own, the source's write-back, or SMTP."""
+    if action.sink:
+        return action.sink if action.sink in ctx.settings.sinks else None
+    if action.action == "send_reply":
+        return next((n for n, c in ctx.settings.sinks.items() if c.get("type") == "smtp"), None)
+    if action.action == "webhook":
+        return next((n for n, c in ctx.settings.sinks.items() if c.get("type") == "webhook"), None)
+    if action.action in CRM_ACTIONS:
+        sink = (ctx.settings.sources.get(source) or {}).get("write_back")
+        return sink if sink in ctx.settings.sinks else None
+    return None
+
+
+def write_back_action(work: Work) -> PlannedAction | None:
+    """The enrichment crmbot writes to the CRM record a ticket came from."""
+    case, req = work.case, work.request
+    if case is None or req is None or req.thread_key is None:
+        return None
+    fields = {
+        "crmbot_category": case.get("category"),
+        "crmbot_priority": case.get("priority"),
+        "crmbot_case": case.get("reference"),
+        "crmbot_follow_ups": case.get("follow_up_count"),
+        "crmbot_first_response_due": case.get("first_response_due"),
+        "crmbot_resolution_due": case.get("resolution_due"),
+        "crmbot_reasons": "; ".join(r.get("message", r.get("code", "")) for r in case["reasons"]),
+    }
+    payload = {"fields": fields, "expected_version": req.headers.get("version")}
+    return PlannedAction(
+        sink="",
+        action="update_fields",
+        payload=payload,
+        key=f"write_back:{_digest(fields)}",
+        target={"type": "ticket", "id": req.thread_key.split(":", 1)[1]},
+    )
+
+
+def plan_actions(ctx: StageContext, work: Work) -> Work | None:
+    """Enqueue each planned action once (idempotency key), and the decision's wake-ups."""
+    case, req = work.case, work.request
+    assert case is not None and req is not None
+    planned = list(work.actions)
+    enrichment = write_back_action(work)
+    if enrichment is not None:
+        planned.append(enrichment)
+    for action in planned:
+        sink = resolve_sink(ctx, action, req.source)
+        key = f"{case['reference']}:{action.rule_id or 'crmbot'}:{action.key}"
+        if sink is None:
+            audit.record(
+                ctx.conn,
+                "action_not_planned",
+                case_id=case["id"],
+                action=action.action,
+                rule_id=action.rule_id,
+                why="no sink configured for this action",
+            )
+            continue
+        target = action.target or (
+            {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
+        )
+        payload = {**action.payload, "target": target, "request_id": work.request_id}
+        new_id = outbox_store.enqueue(
+            ctx.conn,
+            idempotency_key=key,
+            sink=sink,
+            action=action.action,
+            payload=payload,
+            case_id=case["id"],
+            rule_id=action.rule_id,
+        )
+        if new_id is not None:
+            ctx.log.info("action_planned", case=case["reference"], action=action.action, sink=sink)
+    for wakeup in getattr(work.decision, "wakeups", None) or []:
+        insert_ignore(
+            ctx.conn,
+            timers,
+            {
+                "case_id": case["id"],
+                "event": wakeup.event,
+                "due_at": wakeup.at,
+                "rule_id": wakeup.rule_id,
+            },
+            ["case_id", "event", "due_at"],
+        )
+    return work

@@ -1,0 +1,56 @@
+"""Stage 2: drop what was stored already (a re-read is harmless) and file auto-replies."""
+
+from __future__ import annotations
+
+from bot.pipeline import StageContext, Work
+from bot.store import audit
+from bot.store.requests import find_seen, insert_request
+
+
+def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
+    """Same source id or same Message-ID: already here. Auto-replies: stored, no case."""
+    req = work.request
+    assert req is not None
+    seen = find_seen(ctx.conn, req.source, req.source_id, req.message_id)
+    if seen is not None:
+        same_source = seen["source"] == req.source and seen["source_id"] == req.source_id
+        if not same_source:
+            ctx.log.info(
+                "request_already_seen",
+                source=req.source,
+                source_id=req.source_id,
+                message_id=req.message_id,
+                stored_as=seen["id"],
+            )
+            audit.record(
+                ctx.conn,
+                "request_already_seen",
+                case_id=seen["case_id"],
+                request_id=seen["id"],
+                source=req.source,
+                source_id=req.source_id,
+                why="same Message-ID as a stored request",
+            )
+        work.drop("already stored")
+        return None
+    if req.auto_reply:
+        request_id = insert_request(
+            ctx.conn,
+            req,
+            case_id=None,
+            contact_id=None,
+            raw_max_bytes=ctx.settings.store.raw_max_bytes,
+        )
+        audit.record(
+            ctx.conn,
+            "auto_reply_ignored",
+            request_id=request_id,
+            kind=req.auto_reply,
+            sender=req.sender_email,
+            subject=req.subject[:200],
+        )
+        ctx.log.info("auto_reply_ignored", source=req.source, kind=req.auto_reply)
+        work.request_id = request_id
+        work.drop(f"auto-reply ({req.auto_reply})")
+        return None
+    return work

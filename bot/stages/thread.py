@@ -1,0 +1,79 @@
+"""Stage 4: exact threading: same ticket, a reply header, or a case reference in the subject."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from bot.pipeline import Reason, StageContext, Work
+from bot.store.cases import case_by_reference, get_case
+from bot.store.requests import case_of_message_ids, case_of_thread_key
+
+
+@cache
+def reference_pattern(prefix: str) -> re.Pattern[str]:
+    """Matches a case reference in a subject: [#CB-12], [CB-12] or #CB-12."""
+    return re.compile(rf"(?:\[#?|#)({re.escape(prefix)}-\d{{1,12}})\b\]?", re.IGNORECASE)
+
+
+def find_reference(subject: str, prefix: str) -> str | None:
+    """The first case reference in a subject, upper-cased, or None."""
+    match = reference_pattern(prefix).search(subject)
+    return match.group(1).upper() if match else None
+
+
+def _follow(ctx: StageContext, case: dict | None) -> dict | None:
+    """Follow soft merges: a merged case sends its requests to the surviving case."""
+    hops = 0
+    while case is not None and case.get("merged_into") and hops < 20:
+        case = get_case(ctx.conn, case["merged_into"])
+        hops += 1
+    return case
+
+
+def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
+    """Attach the request to the case it unambiguously belongs to, with the reason."""
+    req = work.request
+    assert req is not None
+    if req.thread_key:
+        case_id = case_of_thread_key(ctx.conn, req.thread_key)
+        if case_id is not None:
+            work.case = _follow(ctx, get_case(ctx.conn, case_id))
+            work.relation = "update"
+            work.reasons.append(Reason("threaded_same_ticket", f"same ticket {req.thread_key}"))
+            return work
+    found = case_of_message_ids(ctx.conn, [*req.references, *filter(None, [req.in_reply_to])])
+    if found is not None:
+        case_id, message_id = found
+        work.case = _follow(ctx, get_case(ctx.conn, case_id))
+        work.relation = "follow_up"
+        header = "In-Reply-To" if message_id == req.in_reply_to else "References"
+        work.reasons.append(
+            Reason(
+                "threaded_reply_header", f"{header} points at <{message_id}>", {"header": header}
+            )
+        )
+        return work
+    reference = find_reference(req.subject, ctx.settings.cases.reference_prefix)
+    if reference:
+        case = _follow(ctx, case_by_reference(ctx.conn, reference))
+        if case is None:
+            work.reasons.append(
+                Reason("reference_unknown", f"subject names {reference}, which does not exist")
+            )
+            return work
+        contact_id = work.contact["id"] if work.contact else None
+        if case["contact_id"] is not None and case["contact_id"] != contact_id:
+            work.reasons.append(
+                Reason(
+                    "foreign_reference",
+                    f"subject names {reference}, but the sender is not that case's contact: "
+                    "not merged, flagged for review",
+                    {"reference": reference, "case_id": case["id"]},
+                )
+            )
+            return work
+        work.case = case
+        work.relation = "follow_up"
+        work.reasons.append(Reason("threaded_reference", f"subject names {reference}"))
+    return work

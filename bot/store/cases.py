@@ -1,0 +1,129 @@
+"""Cases: creation with a human reference, attaching requests, decisions, listing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from bot.store.schema import case_requests, cases, contacts
+from bot.store.sql import utcnow
+
+
+def create_case(
+    conn: Connection,
+    *,
+    prefix: str,
+    subject: str,
+    channel: str,
+    language: str | None,
+    contact_id: int | None,
+    opened_at: datetime,
+) -> dict[str, Any]:
+    """Open a case; its reference is PREFIX-<id> (e.g. CB-42)."""
+    now = utcnow()
+    case_id = conn.execute(
+        insert(cases)
+        .values(
+            subject=subject[:2000],
+            status="new",
+            channel=channel,
+            language=language,
+            contact_id=contact_id,
+            reasons=[],
+            tags=[],
+            request_count=0,
+            follow_up_count=0,
+            duplicate_count=0,
+            opened_at=opened_at,
+            last_request_at=opened_at,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(cases.c.id)
+    ).scalar_one()
+    reference = f"{prefix}-{case_id}"
+    conn.execute(update(cases).where(cases.c.id == case_id).values(reference=reference))
+    return get_case(conn, case_id)  # type: ignore[return-value]
+
+
+def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """One case as a dict, or None."""
+    row = conn.execute(select(cases).where(cases.c.id == case_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def case_by_reference(conn: Connection, reference: str) -> dict[str, Any] | None:
+    """A case by its reference (case-insensitive), or None."""
+    row = conn.execute(select(cases).where(cases.c.reference == reference.upper())).first()
+    return None if row is None else dict(row._mapping)
+
+
+def link_request(
+    conn: Connection,
+    case: dict[str, Any],
+    request_id: int,
+    *,
+    relation: str,
+    reason: str,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """Attach a stored request to a case and update its counters; returns the updated case."""
+    conn.execute(
+        insert(case_requests).values(
+            case_id=case["id"],
+            request_id=request_id,
+            relation=relation,
+            reason=reason,
+            created_at=utcnow(),
+        )
+    )
+    values: dict[str, Any] = {
+        "request_count": cases.c.request_count + 1,
+        "updated_at": utcnow(),
+    }
+    if relation == "follow_up":
+        values["follow_up_count"] = cases.c.follow_up_count + 1
+    if relation == "duplicate":
+        values["duplicate_count"] = cases.c.duplicate_count + 1
+    if received_at > case["last_request_at"]:
+        values["last_request_at"] = received_at
+    conn.execute(update(cases).where(cases.c.id == case["id"]).values(**values))
+    return get_case(conn, case["id"])  # type: ignore[return-value]
+
+
+def update_case(conn: Connection, case_id: int, **values: Any) -> None:
+    """Set fields on a case (category, priority, SLA, reasons, status …)."""
+    values["updated_at"] = utcnow()
+    conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+
+
+def list_cases(conn: Connection, *, limit: int = 200, status: str | None = None) -> list[dict]:
+    """Cases with their contact, most urgent first (priority, then SLA due, then age)."""
+    query = (
+        select(
+            cases, contacts.c.email.label("contact_email"), contacts.c.name.label("contact_name")
+        )
+        .select_from(cases.outerjoin(contacts, cases.c.contact_id == contacts.c.id))
+        .where(cases.c.merged_into.is_(None))
+        .order_by(
+            func.coalesce(cases.c.priority, "P9"),
+            func.coalesce(cases.c.first_response_due, cases.c.opened_at),
+            cases.c.id,
+        )
+        .limit(limit)
+    )
+    if status:
+        query = query.where(cases.c.status == status)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
+    """request id -> (relation, reason) for a case's requests."""
+    rows = conn.execute(
+        select(case_requests.c.request_id, case_requests.c.relation, case_requests.c.reason).where(
+            case_requests.c.case_id == case_id
+        )
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}

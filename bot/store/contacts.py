@@ -1,0 +1,67 @@
+"""Contacts as stored: create, read, and attach CRM ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bot.store.schema import contacts
+from bot.store.sql import utcnow
+
+
+def create_contact(
+    conn: Connection,
+    *,
+    email: str | None,
+    name: str | None,
+    phone: str | None = None,
+    company: str | None = None,
+    external_ids: dict[str, str] | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> int:
+    """Insert a contact and return its id."""
+    now = utcnow()
+    return conn.execute(
+        insert(contacts)
+        .values(
+            email=email,
+            name=name,
+            phone=phone,
+            company=company,
+            external_ids=external_ids or {},
+            attributes=attributes or {},
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(contacts.c.id)
+    ).scalar_one()
+
+
+def get_contact(conn: Connection, contact_id: int) -> dict[str, Any] | None:
+    """One contact, or None."""
+    row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def enrich_contact(
+    conn: Connection,
+    contact: dict[str, Any],
+    *,
+    name: str | None = None,
+    phone: str | None = None,
+    external_ids: dict[str, str] | None = None,
+) -> None:
+    """Fill a contact's missing name/phone and add CRM ids, never overwriting known values."""
+    values: dict[str, Any] = {}
+    if name and not contact.get("name"):
+        values["name"] = name
+    if phone and not contact.get("phone"):
+        values["phone"] = phone
+    if external_ids:
+        merged = {**external_ids, **(contact.get("external_ids") or {})}
+        if merged != contact.get("external_ids"):
+            values["external_ids"] = merged
+    if values:
+        values["updated_at"] = utcnow()
+        conn.execute(update(contacts).where(contacts.c.id == contact["id"]).values(**values))

@@ -1,0 +1,162 @@
+"""Requests as stored (raw message kept, size-capped) and the quarantine of unreadable items."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bot.models import Attachment, Request, SourceRecord
+from bot.store.schema import quarantine, requests
+from bot.store.sql import insert_ignore, utcnow
+
+_SPACES = re.compile(r"\s+")
+
+
+def body_fingerprint(text: str) -> str:
+    """A hash of the cleaned body that ignores case and spacing: equal texts, equal hashes."""
+    folded = _SPACES.sub(" ", text.casefold()).strip()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def insert_request(
+    conn: Connection,
+    request: Request,
+    *,
+    case_id: int | None,
+    contact_id: int | None,
+    raw_max_bytes: int,
+) -> int | None:
+    """Store a request; None when (source, source_id) was stored already."""
+    raw = request.raw or b""
+    values: dict[str, Any] = {
+        "source": request.source,
+        "source_id": request.source_id,
+        "channel": request.channel,
+        "message_id": request.message_id,
+        "in_reply_to": request.in_reply_to,
+        "references": request.references,
+        "thread_key": request.thread_key,
+        "sender_email": request.sender_email,
+        "sender_name": request.sender_name,
+        "subject": request.subject,
+        "body_text": request.body_text,
+        "body_clean": request.body_clean,
+        "body_hash": body_fingerprint(request.body_clean),
+        "language": request.language,
+        "received_at": request.received_at or utcnow(),
+        "attachments": [asdict(a) for a in request.attachments],
+        "auto_reply": request.auto_reply,
+        "headers": request.headers,
+        "defects": request.defects,
+        "raw": raw[:raw_max_bytes] if raw else None,
+        "raw_size": len(raw),
+        "raw_truncated": len(raw) > raw_max_bytes,
+        "contact_id": contact_id,
+        "case_id": case_id,
+        "created_at": utcnow(),
+    }
+    return insert_ignore(conn, requests, values, ["source", "source_id"])
+
+
+def find_seen(
+    conn: Connection, source: str, source_id: str, message_id: str
+) -> dict[str, Any] | None:
+    """The stored request with this source id, or else with this Message-ID, if any."""
+    row = conn.execute(
+        select(requests.c.id, requests.c.case_id, requests.c.source, requests.c.source_id).where(
+            requests.c.source == source, requests.c.source_id == source_id
+        )
+    ).first()
+    if row is None:
+        row = conn.execute(
+            select(requests.c.id, requests.c.case_id, requests.c.source, requests.c.source_id)
+            .where(requests.c.message_id == message_id)
+            .order_by(requests.c.id)
+            .limit(1)
+        ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def case_of_message_ids(conn: Connection, message_ids: list[str]) -> tuple[int, str] | None:
+    """The case of the newest stored request whose Message-ID is in the list, with that id."""
+    if not message_ids:
+        return None
+    row = conn.execute(
+        select(requests.c.case_id, requests.c.message_id)
+        .where(requests.c.message_id.in_(message_ids[-50:]), requests.c.case_id.is_not(None))
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
+    """The case that an earlier version of the same CRM ticket belongs to."""
+    return conn.execute(
+        select(requests.c.case_id)
+        .where(requests.c.thread_key == thread_key, requests.c.case_id.is_not(None))
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).scalar()
+
+
+def requests_of_case(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    """A case's requests, oldest first, without the raw bytes."""
+    cols = [c for c in requests.c if c.name != "raw"]
+    rows = conn.execute(select(*cols).where(requests.c.case_id == case_id).order_by(requests.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def quarantine_record(
+    conn: Connection, record: SourceRecord, reason: str, *, raw_max_bytes: int
+) -> bool:
+    """Keep an item that could not be processed, with why; False if it was already there."""
+    raw = record.raw or b""
+    new_id = insert_ignore(
+        conn,
+        quarantine,
+        {
+            "source": record.source,
+            "source_id": record.source_id,
+            "reason": reason[:4000],
+            "raw": raw[:raw_max_bytes] if raw else None,
+            "raw_size": record.size or len(raw),
+            "created_at": utcnow(),
+        },
+        ["source", "source_id"],
+    )
+    return new_id is not None
+
+
+def quarantined(conn: Connection) -> list[dict[str, Any]]:
+    """Every quarantined item, newest first, without the raw bytes."""
+    cols = [c for c in quarantine.c if c.name != "raw"]
+    return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(quarantine.c.id.desc()))]
+
+
+def request_from_row(row: dict[str, Any]) -> Request:
+    """Rebuild a Request from its stored row (for decisions taken later, on timers)."""
+    return Request(
+        source=row["source"],
+        source_id=row["source_id"],
+        channel=row["channel"],
+        message_id=row["message_id"],
+        subject=row["subject"],
+        body_text=row["body_text"],
+        body_clean=row["body_clean"],
+        sender_email=row["sender_email"],
+        sender_name=row["sender_name"],
+        in_reply_to=row["in_reply_to"],
+        references=list(row["references"] or []),
+        thread_key=row["thread_key"],
+        language=row["language"],
+        received_at=row["received_at"],
+        attachments=[Attachment(**a) for a in row["attachments"] or []],
+        auto_reply=row["auto_reply"],
+        headers=dict(row["headers"] or {}),
+        defects=list(row["defects"] or []),
+    )

@@ -1,0 +1,231 @@
+"""The store's tables, in SQLAlchemy Core; Alembic migrations create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: crmbot stores aware UTC timestamps only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("cursor", JSON, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("failing_since", UTCDateTime(), nullable=True),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=True, index=True),
+    Column("name", String(300), nullable=True),
+    Column("phone", String(40), nullable=True, index=True),
+    Column("company", String(300), nullable=True),
+    Column("external_ids", JSON, nullable=False, default=dict),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("merged_into", Integer, ForeignKey("contacts.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(40), nullable=True, unique=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), nullable=True, index=True),
+    Column("subject", Text, nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("language", String(8), nullable=True),
+    Column("category", String(80), nullable=True),
+    Column("category_confidence", Float, nullable=True),
+    Column("priority", String(4), nullable=True),
+    Column("impact_score", Float, nullable=True),
+    Column("reasons", JSON, nullable=False, default=list),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("sla", JSON, nullable=True),
+    Column("first_response_due", UTCDateTime(), nullable=True),
+    Column("resolution_due", UTCDateTime(), nullable=True),
+    Column("request_count", Integer, nullable=False, default=1),
+    Column("follow_up_count", Integer, nullable=False, default=0),
+    Column("duplicate_count", Integer, nullable=False, default=0),
+    Column("merged_into", Integer, ForeignKey("cases.id"), nullable=True),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("last_request_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("source_id", String(300), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("message_id", String(998), nullable=False, index=True),
+    Column("in_reply_to", String(998), nullable=True),
+    Column("references", JSON, nullable=False, default=list),
+    Column("thread_key", String(300), nullable=True, index=True),
+    Column("sender_email", String(320), nullable=True, index=True),
+    Column("sender_name", String(300), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_clean", Text, nullable=False),
+    Column("body_hash", String(64), nullable=False, index=True),
+    Column("language", String(8), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("auto_reply", String(60), nullable=True),
+    Column("headers", JSON, nullable=False, default=dict),
+    Column("defects", JSON, nullable=False, default=list),
+    Column("raw", LargeBinary, nullable=True),
+    Column("raw_size", Integer, nullable=False, default=0),
+    Column("raw_truncated", Boolean, nullable=False, default=False),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), nullable=True, index=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "source_id", name="uq_requests_source_source_id"),
+)
+
+case_requests = Table(
+    "case_requests",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("request_id", Integer, ForeignKey("requests.id"), primary_key=True),
+    Column("relation", String(20), nullable=False),  # origin | reply | follow_up | duplicate
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("source_id", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=True),
+    Column("raw_size", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("released_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("source", "source_id", name="uq_quarantine_source_source_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(300), nullable=False, unique=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    Column("sink", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("rule_id", String(200), nullable=True),
+    Column("state", String(20), nullable=False),  # pending | claimed | done | failed | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", UTCDateTime(), nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_outbox_state_available_at", "state", "available_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    Column("request_id", Integer, ForeignKey("requests.id"), nullable=True, index=True),
+    Column("event", String(80), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("event", String(60), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False, index=True),
+    Column("rule_id", String(200), nullable=True),
+    Column("fired_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("case_id", "event", "due_at", name="uq_timers_case_event_due"),
+)
+
+contact_keys = Table(
+    "contact_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), primary_key=True),
+)
+
+contact_links = Table(
+    "contact_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("other_id", Integer, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("relation", String(20), nullable=False),  # same | possible
+    Column("score", Float, nullable=False),
+    Column("reasons", JSON, nullable=False, default=list),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("contact_id", "other_id", name="uq_contact_links_pair"),
+)

@@ -1,0 +1,275 @@
+"""The worker: polls each source on its own schedule, runs the pipeline, dispatches the outbox.
+
+One unit of work is one batch from one source: it is stored, and the source's cursor moved,
+in one transaction. A stop signal ends the loop after the current unit.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import schedule
+import structlog
+from sqlalchemy import Connection
+
+from bot.dispatcher import Dispatcher
+from bot.errors import CrmbotError, FatalError, RetriableError
+from bot.health import SourceHealth
+from bot.pipeline import Pipeline, StageContext, Work
+from bot.settings import Settings
+from bot.store import Store
+from bot.store import cursors as cursor_store
+from bot.store.requests import quarantine_record
+from bot.timers import fire_due_timers
+from connectors.base import Batch, ConnectorSettings, Sink, Source
+
+log = structlog.get_logger(__name__)
+
+
+class _DryRunRollback(Exception):
+    """Raised at the end of a dry-run batch so that its transaction is rolled back."""
+
+
+@dataclass(slots=True)
+class ConfiguredSource:
+    """A source, its validated settings, and its health."""
+
+    source: Source
+    settings: ConnectorSettings
+    health: SourceHealth
+
+
+class Worker:
+    """Drives sources through the pipeline and the outbox through the sinks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        sources: dict[str, tuple[Source, ConnectorSettings]],
+        pipeline: Pipeline,
+        *,
+        sinks: dict[str, Sink] | None = None,
+        rules: Callable[[], Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.pipeline = pipeline
+        self.sources = {
+            name: ConfiguredSource(src, conf, SourceHealth(name))
+            for name, (src, conf) in sources.items()
+        }
+        self.sinks = sinks or {}
+        self.rules = rules or (lambda: None)
+        self.clock = clock
+        self.dry_run = settings.dry_run
+        self.owner = settings.worker.instance_id
+        self.dispatcher = Dispatcher(store, self.sinks, self.owner)
+        self.stop_event = threading.Event()
+
+    # -- one unit of work -------------------------------------------------------------
+    def _context(self, conn: Connection) -> StageContext:
+        return StageContext(
+            conn=conn,
+            settings=self.settings,
+            now=self.clock(),
+            log=log,
+            rules=self.rules(),
+            sinks=self.sinks,
+        )
+
+    def process_batch(self, name: str, batch: Batch) -> int:
+        """Run the pipeline on a batch and move the cursor, in one transaction."""
+        stored = 0
+        try:
+            with self.store.begin() as conn:
+                if self.store.is_postgres and not cursor_store.acquire_lease(
+                    conn, name, self.owner, self.settings.worker.lease_seconds
+                ):
+                    raise RetriableError(f"source {name}: lease taken by another replica")
+                ctx = self._context(conn)
+                for record in batch.records:
+                    savepoint = conn.begin_nested()
+                    try:
+                        work = self.pipeline.run(ctx, Work(record))
+                        savepoint.commit()
+                    except Exception as exc:  # contained: one bad item never stops the batch
+                        savepoint.rollback()
+                        reason = f"processing failed: {type(exc).__name__}: {exc}"
+                        log.error(
+                            "request_failed",
+                            source=name,
+                            source_id=record.source_id,
+                            error=reason,
+                            exc_info=not isinstance(exc, CrmbotError),
+                        )
+                        quarantine_record(
+                            conn, record, reason, raw_max_bytes=self.settings.store.raw_max_bytes
+                        )
+                        continue
+                    if work.dropped is None:
+                        stored += 1
+                    if self.dry_run:
+                        for action in work.actions:
+                            log.info(
+                                "dry_run_action",
+                                case=(work.case or {}).get("reference"),
+                                action=action.action,
+                                rule_id=action.rule_id,
+                                payload=action.payload,
+                            )
+                cursor_store.save_cursor(conn, name, batch.cursor)
+                if self.dry_run:
+                    raise _DryRunRollback
+        except _DryRunRollback:
+            log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
+            return stored
+        acknowledge = getattr(self.sources[name].source, "acknowledge", None)
+        if acknowledge is not None and batch.records:
+            acknowledge(batch.records)
+        return stored
+
+    def poll_source(self, name: str) -> int:
+        """Poll one source until it has nothing new (or a stop is asked); returns records stored."""
+        configured = self.sources[name]
+        now = self.clock()
+        if not configured.health.may_poll(now):
+            return 0
+        total = 0
+        try:
+            with self.store.begin() as conn:
+                cursor = cursor_store.load_cursor(conn, name)
+                if self.store.is_postgres and not cursor_store.acquire_lease(
+                    conn, name, self.owner, self.settings.worker.lease_seconds
+                ):
+                    log.debug("source_leased_elsewhere", source=name)
+                    return 0
+            batches = configured.source.poll(cursor, self.settings.worker.batch_size)
+            for batch in batches:
+                if batch.reset:
+                    log.warning("source_cursor_reset", source=name, cursor=batch.cursor)
+                total += self.process_batch(name, batch)
+                if self.stop_event.is_set():
+                    break
+            if self.store.is_postgres:
+                with self.store.begin() as conn:
+                    cursor_store.release_lease(conn, name, self.owner)
+        except (FatalError, RetriableError) as exc:
+            self._failed(configured, exc, fatal=isinstance(exc, FatalError))
+            return total
+        except Exception as exc:  # an unexpected bug in one source must not stop the others
+            log.exception("source_crashed", source=name)
+            self._failed(configured, exc, fatal=False)
+            return total
+        configured.health.succeeded(self.clock(), total)
+        self._record_health(name, None)
+        if total:
+            log.info("source_polled", source=name, stored=total)
+        return total
+
+    def _failed(self, configured: ConfiguredSource, exc: Exception, *, fatal: bool) -> None:
+        try:
+            configured.source.close()
+        except Exception:  # closing a broken connection may fail too; nothing to do
+            log.debug("source_close_failed", source=configured.health.name)
+        configured.health.failed(
+            self.clock(),
+            str(exc) or type(exc).__name__,
+            fatal=fatal,
+            interval=configured.settings.interval_seconds,
+        )
+        self._record_health(configured.health.name, str(exc) or type(exc).__name__)
+
+    def _record_health(self, name: str, error: str | None) -> None:
+        if self.dry_run:
+            return
+        try:
+            with self.store.begin() as conn:
+                cursor_store.record_health(conn, name, error)
+        except Exception:  # the store itself may be what is down
+            log.warning("health_not_recorded", source=name)
+
+    # -- the loop ---------------------------------------------------------------------
+    def housekeeping(self) -> None:
+        """Fire due SLA timers and dispatch the outbox (skipped in dry-run)."""
+        if self.dry_run:
+            return
+        try:
+            fire_due_timers(self.store, self.settings, self.rules, self.clock())
+            self.dispatcher.run_once()
+        except (RetriableError, FatalError) as exc:
+            log.warning("housekeeping_failed", error=str(exc))
+        self._touch_health_file()
+
+    def _touch_health_file(self) -> None:
+        path: Path | None = self.settings.worker.health_file
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.clock().isoformat(), encoding="utf-8")
+
+    def run_once(self) -> int:
+        """Poll every enabled source once (until each has nothing new), then housekeeping."""
+        total = 0
+        for name, configured in self.sources.items():
+            if self.stop_event.is_set():
+                break
+            if configured.settings.enabled:
+                total += self.poll_source(name)
+        self.housekeeping()
+        return total
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ask the loop to stop after the current unit of work."""
+
+        def _stop(signum: int, _frame: Any) -> None:
+            log.info("worker_stopping", signal=signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def run_forever(self) -> None:
+        """Poll each source at its own interval until a stop is asked."""
+        scheduler = schedule.Scheduler()
+        for name, configured in self.sources.items():
+            if configured.settings.enabled:
+                every = max(1, round(configured.settings.interval_seconds))
+                scheduler.every(every).seconds.do(self.poll_source, name)
+        log.info(
+            "worker_started",
+            sources=sorted(self.sources),
+            instance=self.owner,
+            dry_run=self.dry_run,
+        )
+        self.run_once()
+        tick = self.settings.worker.tick_seconds
+        while not self.stop_event.is_set():
+            for job in list(scheduler.jobs):
+                if self.stop_event.is_set():
+                    break
+                if job.should_run:
+                    job.run()
+            self.housekeeping()
+            self.stop_event.wait(min(tick, max(0.05, scheduler.idle_seconds or tick)))
+        self.close()
+        log.info("worker_stopped")
+
+    def close(self) -> None:
+        """Close every source and sink."""
+        for configured in self.sources.values():
+            try:
+                configured.source.close()
+            except Exception:
+                log.debug("source_close_failed", source=configured.health.name)
+        for sink in self.sinks.values():
+            try:
+                sink.close()
+            except Exception:
+                log.debug("sink_close_failed")

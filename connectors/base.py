@@ -1,0 +1,116 @@
+"""What a connector is: a declared spec, and the source/sink interfaces the runtime drives.
+
+A connector only fetches and maps. The runtime owns scheduling, retries, logging, cursors
+and recovery: a source never sleeps, never swallows an outage, never stores anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.models import SourceRecord
+
+Cursor = dict[str, Any]
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings model: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    interval_seconds: float = Field(default=60.0, ge=1.0)
+    enabled: bool = True
+    write_back: str | None = None  # for a source: the sink that receives crmbot's enrichment
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records read in one go, and the cursor that is valid once they are all stored.
+
+    The runtime stores the records and moves the cursor in one transaction.
+    """
+
+    records: list[SourceRecord]
+    cursor: Cursor
+    reset: bool = False  # the source had to start over (e.g. a new IMAP UIDVALIDITY)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A polled source of requests."""
+
+    name: str
+
+    def check(self) -> str:
+        """Connect, authenticate and return a one-line description of what was found."""
+        ...
+
+    def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
+        """Yield batches of records newer than `cursor`, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the source may be polled again later."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSpec:
+    """What a connector declares about itself; found through `crmbot.connectors` entry points."""
+
+    name: str
+    settings_model: type[ConnectorSettings]
+    make_source: Callable[[str, Any], Source] | None = None
+    make_sink: Callable[[str, Any], Any] | None = None
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    description: str = ""
+
+
+@dataclass(slots=True)
+class SinkAction:
+    """One planned effect, as the outbox dispatcher hands it to a sink.
+
+    `target` names the remote record (e.g. {"type": "ticket", "id": "123"}); `payload`
+    holds what to do (fields to set, note text, reply body). `idempotency_key` is unique per
+    effect: a sink whose API has no idempotency of its own checks it before acting.
+    """
+
+    outbox_id: int
+    idempotency_key: str
+    action: str  # update_fields, add_note, add_tags, remove_tags, assign, merge, send_reply…
+    target: dict[str, Any]
+    payload: dict[str, Any]
+    case_reference: str | None = None
+
+
+@dataclass(slots=True)
+class SinkResult:
+    """What became of one action: done (with the remote ids), skipped (with why), or conflict."""
+
+    outbox_id: int
+    status: str  # done | skipped | conflict
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where planned actions are performed (a CRM write-back, SMTP)."""
+
+    name: str
+
+    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
+        """Perform the actions (coalesced and batched where the API allows); one result each.
+
+        Raise RetriableError for the whole call when the remote side is unavailable, FatalError
+        for bad credentials; a single rejected action is a SinkResult with status "skipped".
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

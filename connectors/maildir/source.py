@@ -1,0 +1,154 @@
+"""Read a Maildir (new/ and cur/) in delivery order, from a cursor, without touching it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from pydantic import Field
+
+from bot.errors import ConfigError, SourceUnavailable
+from bot.models import SourceRecord
+from connectors.base import Batch, ConnectorSettings, Cursor
+
+log = structlog.get_logger(__name__)
+HEADER_PEEK_BYTES = 64 * 1024
+
+
+class MaildirSettings(ConnectorSettings):
+    """A local Maildir folder."""
+
+    type: Literal["maildir"] = "maildir"
+    path: Path
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    grace_seconds: float = Field(default=300.0, ge=0)
+    after_processing: Literal["none", "mark_seen"] = "none"
+
+
+@dataclass(slots=True, frozen=True)
+class _Entry:
+    key: str
+    path: Path
+    mtime_ns: int
+    size: int
+
+
+def _unique_key(filename: str) -> str:
+    """The part of a Maildir file name that survives the move from new/ to cur/."""
+    return filename.split(":", 1)[0].split("!", 1)[0]
+
+
+class MaildirSource:
+    """Polls a Maildir; the cursor is the newest delivery time seen plus the keys near it.
+
+    Files are taken in (mtime, key) order. A file delivered late with an mtime a little older
+    than the cursor is still found: keys within `grace_seconds` of the cursor are remembered
+    and anything newer than (cursor - grace) not in that set is read.
+    """
+
+    def __init__(self, name: str, settings: MaildirSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    def _scan(self) -> list[_Entry]:
+        root = self.settings.path
+        if not root.is_dir():
+            raise SourceUnavailable(f"maildir {self.name}: {root} is not a directory")
+        entries: list[_Entry] = []
+        for sub in ("new", "cur"):
+            folder = root / sub
+            try:
+                with os.scandir(folder) as it:
+                    for item in it:
+                        if item.name.startswith(".") or not item.is_file():
+                            continue
+                        st = item.stat()
+                        entries.append(
+                            _Entry(
+                                _unique_key(item.name), Path(item.path), st.st_mtime_ns, st.st_size
+                            )
+                        )
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SourceUnavailable(
+                    f"maildir {self.name}: cannot list {folder}: {exc}"
+                ) from exc
+        entries.sort(key=lambda e: (e.mtime_ns, e.key))
+        return entries
+
+    def check(self) -> str:
+        """Describe the folder: how many messages it holds."""
+        root = self.settings.path
+        if not (root / "new").is_dir() and not (root / "cur").is_dir():
+            raise ConfigError(
+                f"sources.{self.name}.path: {root} is not a Maildir (no new/ or cur/)"
+            )
+        return f"{root}: {len(self._scan())} messages"
+
+    def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
+        """Yield batches of messages delivered after the cursor, oldest first."""
+        grace_ns = int(self.settings.grace_seconds * 1e9)
+        last = int((cursor or {}).get("mtime_ns", -1))
+        seen = set((cursor or {}).get("seen", []))
+        pending = [e for e in self._scan() if e.mtime_ns > last - grace_ns and e.key not in seen]
+        recent = {k: last for k in seen}
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start : start + batch_size]
+            records = [self._read(e) for e in chunk]
+            for e in chunk:
+                recent[e.key] = e.mtime_ns
+                last = max(last, e.mtime_ns)
+            recent = {k: t for k, t in recent.items() if t > last - grace_ns or t == last}
+            yield Batch(
+                records=[r for r in records if r is not None],
+                cursor={"mtime_ns": last, "seen": sorted(recent)},
+            )
+
+    def _read(self, entry: _Entry) -> SourceRecord | None:
+        received = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
+        base = SourceRecord(
+            source=self.name,
+            source_id=entry.key,
+            kind="email",
+            size=entry.size,
+            received_at=received,
+        )
+        try:
+            if entry.size > self.settings.max_message_bytes:
+                with entry.path.open("rb") as fh:
+                    head = fh.read(HEADER_PEEK_BYTES)
+                end = head.find(b"\n\n")
+                base.raw = head[: end + 1] if end >= 0 else head
+                base.quarantine_reason = (
+                    f"message is {entry.size} bytes, over the "
+                    f"{self.settings.max_message_bytes}-byte cap"
+                )
+                log.warning("maildir_message_over_cap", source=self.name, key=entry.key)
+                return base
+            base.raw = entry.path.read_bytes()
+        except FileNotFoundError:
+            # Moved between scan and read (new/ -> cur/ by a mail client): the next poll sees it.
+            log.info("maildir_message_moved", source=self.name, key=entry.key)
+            return None
+        except OSError as exc:
+            base.quarantine_reason = f"cannot read {entry.path}: {exc.strerror}"
+        return base
+
+    def acknowledge(self, records: list[SourceRecord]) -> None:
+        """With after_processing=mark_seen, move processed mail from new/ to cur/ as seen."""
+        if self.settings.after_processing != "mark_seen":
+            return
+        new = self.settings.path / "new"
+        keys = {r.source_id for r in records}
+        for item in new.iterdir() if new.is_dir() else []:
+            if _unique_key(item.name) in keys:
+                item.rename(self.settings.path / "cur" / f"{_unique_key(item.name)}:2,S")
+
+    def close(self) -> None:
+        """Nothing to release."""
