@@ -94,6 +94,10 @@ class Dispatcher:
                 if result is None:
                     outbox_store.retry_later(conn, row, "sink returned no result", 60)
                     continue
+                if result.status == "retry":  # not done yet (e.g. a transient refusal)
+                    why = str(result.detail.get("why", "sink asked to retry"))
+                    outbox_store.retry_later(conn, row, why, _backoff(row["attempts"], None))
+                    continue
                 outbox_store.finish(conn, row["id"], result.status, result.detail)
                 log.info(
                     "action_performed",

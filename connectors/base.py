@@ -93,7 +93,7 @@ class SinkResult:
     """What became of one action: done (with the remote ids), skipped (with why), or conflict."""
 
     outbox_id: int
-    status: str  # done | skipped | conflict
+    status: str  # done | skipped | conflict | retry (not performed yet: try again later)
     detail: dict[str, Any] = field(default_factory=dict)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from bot.facts import build_facts
 from bot.pipeline import PlannedAction, StageContext, Work
 from bot.store import audit
-from bot.store.cases import get_case, update_case
+from bot.store.cases import update_case
 
 EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_up", "case.updated")
 
@@ -41,8 +41,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case)
-    update_case(ctx.conn, case["id"], **values)
-    work.case = get_case(ctx.conn, case["id"])
+    work.case = update_case(ctx.conn, case["id"], **values)
     fired = [t.rule_id for t in decision.trace if t.fired]
     audit.record(
         ctx.conn,

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.pipeline import Reason, StageContext, Work
 from bot.store.contacts import create_contact, enrich_contact, get_contact
 from bot.store.schema import contacts
 
+_BY_EMAIL = (
+    select(contacts)
+    .where(contacts.c.email == bindparam("email"), contacts.c.merged_into.is_(None))
+    .order_by(contacts.c.id)
+    .limit(1)
+)
+
 
 def _by_email(ctx: StageContext, email: str) -> dict | None:
-    row = ctx.conn.execute(
-        select(contacts).where(contacts.c.email == email, contacts.c.merged_into.is_(None)).limit(1)
-    ).first()
+    row = ctx.conn.execute(_BY_EMAIL, {"email": email}).first()
     return None if row is None else dict(row._mapping)
 
 

@@ -9,6 +9,8 @@ from sqlalchemy import Connection, insert, select
 from bot.store.schema import audit
 from bot.store.sql import utcnow
 
+_INSERT = insert(audit)
+
 
 def record(
     conn: Connection,
@@ -21,14 +23,15 @@ def record(
 ) -> None:
     """Append one entry to the audit trail."""
     conn.execute(
-        insert(audit).values(
-            case_id=case_id,
-            request_id=request_id,
-            event=event,
-            actor=actor,
-            detail=detail,
-            created_at=utcnow(),
-        )
+        _INSERT,
+        {
+            "case_id": case_id,
+            "request_id": request_id,
+            "event": event,
+            "actor": actor,
+            "detail": detail,
+            "created_at": utcnow(),
+        },
     )
 
 

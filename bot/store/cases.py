@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from bot.store.schema import case_requests, cases, contacts
 from bot.store.sql import utcnow
@@ -23,29 +23,44 @@ def create_case(
 ) -> dict[str, Any]:
     """Open a case; its reference is PREFIX-<id> (e.g. CB-42)."""
     now = utcnow()
-    case_id = conn.execute(
-        insert(cases)
-        .values(
-            subject=subject[:2000],
-            status="new",
-            channel=channel,
-            language=language,
-            contact_id=contact_id,
-            reasons=[],
-            tags=[],
-            request_count=0,
-            follow_up_count=0,
-            duplicate_count=0,
-            opened_at=opened_at,
-            last_request_at=opened_at,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(cases.c.id)
-    ).scalar_one()
+    values = {
+        "subject": subject[:2000],
+        "status": "new",
+        "channel": channel,
+        "language": language,
+        "contact_id": contact_id,
+        "reasons": [],
+        "tags": [],
+        "request_count": 0,
+        "follow_up_count": 0,
+        "duplicate_count": 0,
+        "opened_at": opened_at,
+        "last_request_at": opened_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    case_id = conn.execute(_INSERT_CASE, values).scalar_one()
     reference = f"{prefix}-{case_id}"
-    conn.execute(update(cases).where(cases.c.id == case_id).values(reference=reference))
-    return get_case(conn, case_id)  # type: ignore[return-value]
+    conn.execute(_SET_REFERENCE, {"case_id": case_id, "reference": reference})
+    return {
+        **values,
+        "id": case_id,
+        "reference": reference,
+        "merged_into": None,
+        "category": None,
+        "category_confidence": None,
+        "priority": None,
+        "impact_score": None,
+        "sla": None,
+        "first_response_due": None,
+        "resolution_due": None,
+    }
+
+
+_INSERT_CASE = insert(cases).returning(cases.c.id)
+_SET_REFERENCE = (
+    update(cases).where(cases.c.id == bindparam("case_id")).values(reference=bindparam("reference"))
+)
 
 
 def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
@@ -71,13 +86,14 @@ def link_request(
 ) -> dict[str, Any]:
     """Attach a stored request to a case and update its counters; returns the updated case."""
     conn.execute(
-        insert(case_requests).values(
-            case_id=case["id"],
-            request_id=request_id,
-            relation=relation,
-            reason=reason,
-            created_at=utcnow(),
-        )
+        _INSERT_LINK,
+        {
+            "case_id": case["id"],
+            "request_id": request_id,
+            "relation": relation,
+            "reason": reason,
+            "created_at": utcnow(),
+        },
     )
     values: dict[str, Any] = {
         "request_count": cases.c.request_count + 1,
@@ -89,14 +105,22 @@ def link_request(
         values["duplicate_count"] = cases.c.duplicate_count + 1
     if received_at > case["last_request_at"]:
         values["last_request_at"] = received_at
-    conn.execute(update(cases).where(cases.c.id == case["id"]).values(**values))
-    return get_case(conn, case["id"])  # type: ignore[return-value]
+    row = conn.execute(
+        update(cases).where(cases.c.id == case["id"]).values(**values).returning(*cases.c)
+    ).one()
+    return dict(row._mapping)
 
 
-def update_case(conn: Connection, case_id: int, **values: Any) -> None:
-    """Set fields on a case (category, priority, SLA, reasons, status …)."""
+_INSERT_LINK = insert(case_requests)
+
+
+def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]:
+    """Set fields on a case (category, priority, SLA, reasons, status …); returns the case."""
     values["updated_at"] = utcnow()
-    conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+    row = conn.execute(
+        update(cases).where(cases.c.id == case_id).values(**values).returning(*cases.c)
+    ).one()
+    return dict(row._mapping)
 
 
 def list_cases(conn: Connection, *, limit: int = 200, status: str | None = None) -> list[dict]:

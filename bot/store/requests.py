@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from bot.models import Attachment, Request, SourceRecord
 from bot.store.schema import quarantine, requests
@@ -66,19 +66,27 @@ def find_seen(
     conn: Connection, source: str, source_id: str, message_id: str
 ) -> dict[str, Any] | None:
     """The stored request with this source id, or else with this Message-ID, if any."""
-    row = conn.execute(
-        select(requests.c.id, requests.c.case_id, requests.c.source, requests.c.source_id).where(
-            requests.c.source == source, requests.c.source_id == source_id
+    rows = conn.execute(
+        _SEEN, {"source": source, "source_id": source_id, "message_id": message_id}
+    ).all()
+    if not rows:
+        return None
+    same = [r for r in rows if r.source == source and r.source_id == source_id]
+    return dict((same or rows)[0]._mapping)
+
+
+_SEEN = (
+    select(requests.c.id, requests.c.case_id, requests.c.source, requests.c.source_id)
+    .where(
+        or_(
+            (requests.c.source == bindparam("source"))
+            & (requests.c.source_id == bindparam("source_id")),
+            requests.c.message_id == bindparam("message_id"),
         )
-    ).first()
-    if row is None:
-        row = conn.execute(
-            select(requests.c.id, requests.c.case_id, requests.c.source, requests.c.source_id)
-            .where(requests.c.message_id == message_id)
-            .order_by(requests.c.id)
-            .limit(1)
-        ).first()
-    return None if row is None else dict(row._mapping)
+    )
+    .order_by(requests.c.id)
+    .limit(5)
+)
 
 
 def case_of_message_ids(conn: Connection, message_ids: list[str]) -> tuple[int, str] | None:

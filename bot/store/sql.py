@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -14,12 +15,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@cache
+def _insert_ignore_statement(dialect_name: str, table: Table, conflict: tuple[str, ...]) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    pk = next(iter(table.primary_key.columns))
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict).returning(pk)
+
+
 def insert_ignore(
     conn: Connection, table: Table, values: dict[str, Any], conflict: list[str]
 ) -> int | None:
     """Insert a row unless it conflicts on `conflict`; return its new primary key or None."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    pk = next(iter(table.primary_key.columns))
-    row = conn.execute(stmt.returning(pk)).first()
+    stmt = _insert_ignore_statement(conn.dialect.name, table, tuple(conflict))
+    row = conn.execute(stmt, values).first()
     return None if row is None else row[0]

@@ -1,0 +1,58 @@
+"""Fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.dovecot import DovecotServer, find_dovecot, free_port
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture
+def dovecot() -> Iterator[DovecotServer]:
+    """A running Dovecot with an empty mailbox on a free loopback port, removed afterwards."""
+    binary = find_dovecot()
+    if binary is None:
+        message = "the dovecot binary is missing: apt-get install dovecot-imapd"
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    # Not pytest's tmp_path: its parents are 0700 and the dovecot user must reach the mail.
+    root = Path(tempfile.mkdtemp(prefix="crmbot-dovecot-"))
+    server = DovecotServer(root, free_port(), binary=binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty store, once on SQLite and once on PostgreSQL."""
+    from tests.helpers.stores import store_url as make_url
+
+    with make_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[object]:
+    """A migrated, empty store on SQLite and on PostgreSQL."""
+    from bot.store import open_store
+
+    opened = open_store(store_url)
+    try:
+        yield opened
+    finally:
+        opened.dispose()

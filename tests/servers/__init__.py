@@ -1,0 +1,3 @@
+"""Throwaway real servers (Dovecot, …) that tests start in a temp dir and always tear down."""
+
+from __future__ import annotations
