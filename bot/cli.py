@@ -26,8 +26,9 @@ app = typer.Typer(
 )
 cases_app = typer.Typer(help="List cases (default), merge and unmerge them.")
 app.add_typer(cases_app, name="cases")
-out = Console()
-err = Console(stderr=True)
+# Customer text such as "[#CB-3]" must print as is: no rich markup on stdout.
+out = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 log = structlog.get_logger("bot.cli")
 
 SettingsOption = Annotated[
@@ -108,9 +109,7 @@ def check(settings_file: SettingsOption = None) -> None:
     table = Table("part", "status", "detail", title="crmbot check")
     try:
         settings = _settings(settings_file)
-        table.add_row(
-            "settings", "[green]ok[/]", os.environ.get(SETTINGS_FILE_ENV, "(environment)")
-        )
+        table.add_row("settings", "ok", os.environ.get(SETTINGS_FILE_ENV, "(environment)"))
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
     steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]
@@ -121,10 +120,10 @@ def check(settings_file: SettingsOption = None) -> None:
         steps.append((f"sink {name}", lambda n=name, r=raw: _describe_sink(build_sink(n, r))))
     for label, step in steps:
         try:
-            table.add_row(label, "[green]ok[/]", step())
+            table.add_row(label, "ok", step())
         except Exception as exc:  # every problem is reported, then the exit code says it
             problems += 1
-            table.add_row(label, "[red]FAILED[/]", f"{type(exc).__name__}: {exc}")
+            table.add_row(label, "FAILED", f"{type(exc).__name__}: {exc}")
     out.print(table)
     if problems:
         err.print(f"[red]{problems} problem(s)[/]")
@@ -269,7 +268,7 @@ def show(
             {**row, "contact": contact, "requests": reqs, "outbox": actions, "audit": entries}
         )
         return
-    out.print(f"[bold]{row['reference']}[/] {row['subject']}")
+    out.print(f"{row['reference']} {row['subject']}", style="bold")
     out.print(
         f"status {row['status']} · category {row['category'] or '-'} "
         f"({row['category_confidence'] or 0:.2f}) · priority {row['priority'] or '-'} · "

@@ -25,8 +25,8 @@ class SourceRecord:
     `source_id` is stable within the source (IMAP: "<uidvalidity>:<uid>", Maildir: the key,
     a CRM: the ticket id). Mail sources fill `raw`; CRM sources fill `fields` with the
     vendor record already mapped to crmbot's names. A source that refuses to download an
-    item (over the size cap) sets `quarantine_reason` and leaves `raw` empty: the item is
-    recorded, never silently dropped.
+    item (over the size cap) sets `quarantine_reason` and puts only the headers in `raw`: the
+    item is recorded, never silently dropped.
     """
 
     source: str

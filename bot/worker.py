@@ -27,7 +27,7 @@ from bot.store import Store
 from bot.store import cursors as cursor_store
 from bot.store.requests import quarantine_record
 from bot.timers import fire_due_timers
-from connectors.base import Batch, ConnectorSettings, Sink, Source
+from connectors.base import AcknowledgingSource, Batch, ConnectorSettings, Sink, Source
 
 log = structlog.get_logger(__name__)
 
@@ -131,9 +131,9 @@ class Worker:
         except _DryRunRollback:
             log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
             return stored
-        acknowledge = getattr(self.sources[name].source, "acknowledge", None)
-        if acknowledge is not None and batch.records:
-            acknowledge(batch.records)
+        source = self.sources[name].source
+        if isinstance(source, AcknowledgingSource) and batch.records:
+            source.acknowledge(batch.records)
         return stored
 
     def poll_source(self, name: str) -> int:

@@ -59,6 +59,15 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class AcknowledgingSource(Source, Protocol):
+    """A source that can mark items as processed once they are committed (flag, move)."""
+
+    def acknowledge(self, records: list[SourceRecord]) -> None:
+        """Called by the runtime after the batch holding these records was committed."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorSpec:
     """What a connector declares about itself; found through `crmbot.connectors` entry points."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from bot.facts import build_facts
@@ -12,6 +13,14 @@ from bot.store.cases import update_case
 EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_up", "case.updated")
 
 
+def _reason_dict(reason: Any) -> dict[str, Any]:
+    if hasattr(reason, "to_dict"):
+        return reason.to_dict()
+    if is_dataclass(reason):
+        return asdict(reason)
+    return dict(reason)
+
+
 def _case_values(decision: Any, case: dict[str, Any]) -> dict[str, Any]:
     sla = decision.sla
     values: dict[str, Any] = {
@@ -19,7 +28,7 @@ def _case_values(decision: Any, case: dict[str, Any]) -> dict[str, Any]:
         "category_confidence": round(float(decision.category_confidence), 4),
         "priority": decision.priority,
         "impact_score": float(decision.score),
-        "reasons": [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in decision.reasons],
+        "reasons": [_reason_dict(r) for r in decision.reasons],
         "tags": sorted(set(case.get("tags") or []) | set(decision.tags)),
     }
     if sla is not None:
