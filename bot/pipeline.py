@@ -56,6 +56,7 @@ class Work:
     relation: str | None = None  # origin | reply | follow_up | duplicate
     events: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     decision: Any = None
     actions: list[PlannedAction] = field(default_factory=list)
     dropped: str | None = None

@@ -66,6 +66,16 @@ class CaseSettings(_Section):
     reopen_window_days: float = Field(default=30.0, ge=0)
 
 
+class DedupSettings(_Section):
+    """When a request from the same contact is the same request again, or a chase."""
+
+    duplicate_window_hours: float = Field(default=72.0, ge=0)
+    follow_up_window_days: float = Field(default=30.0, ge=0)
+    similar_text: float = Field(default=0.80, ge=0, le=1)
+    similar_text_same_category: float = Field(default=0.55, ge=0, le=1)
+    candidates: int = Field(default=20, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.pipeline import Stage
 from bot.stages.case import open_or_attach_case
 from bot.stages.decide import decide
+from bot.stages.dedup import match_open_case
 from bot.stages.identify import identify_contact
 from bot.stages.normalise import normalise
 from bot.stages.outbox import plan_actions
@@ -16,6 +17,7 @@ DEFAULT_STAGES: list[Stage] = [
     skip_seen_and_auto_replies,
     identify_contact,
     thread_exactly,
+    match_open_case,
     open_or_attach_case,
     decide,
     plan_actions,

@@ -22,6 +22,7 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
             language=req.language,
             contact_id=contact_id,
             opened_at=req.received_at,
+            tags=work.tags,
         )
         work.relation = "origin"
         work.events.append("case.created")

@@ -64,6 +64,7 @@ def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
             return work
         contact_id = work.contact["id"] if work.contact else None
         if case["contact_id"] is not None and case["contact_id"] != contact_id:
+            work.tags.append(f"foreign_reference:{reference}")
             work.reasons.append(
                 Reason(
                     "foreign_reference",

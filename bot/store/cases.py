@@ -20,6 +20,7 @@ def create_case(
     language: str | None,
     contact_id: int | None,
     opened_at: datetime,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """Open a case; its reference is PREFIX-<id> (e.g. CB-42)."""
     now = utcnow()
@@ -30,7 +31,7 @@ def create_case(
         "language": language,
         "contact_id": contact_id,
         "reasons": [],
-        "tags": [],
+        "tags": sorted(set(tags or [])),
         "request_count": 0,
         "follow_up_count": 0,
         "duplicate_count": 0,
