@@ -46,6 +46,7 @@ def sender_domain(email: str | None) -> str | None:
 def request_facts(req: Request) -> dict[str, Any]:
     """What the rules may test about the request itself."""
     return {
+        "message_id": req.message_id,
         "subject": req.subject,
         "body": req.body_clean,
         "body_text": req.body_text,
@@ -104,6 +105,8 @@ def build_facts(
             "created_at": case.get("opened_at"),
             "updated_at": case.get("updated_at"),
             "amount": attributes.get("amount"),
+            "tags": list(case.get("tags") or []),
+            "pauses": list((case.get("sla") or {}).get("pauses") or []),
         },
         "previous": previous or {},
     }

@@ -1,0 +1,236 @@
+"""`crmbot rules …`: check a pack, explain a decision, run admins' test cases, export the schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rules.decision import Decision
+from rules.engine import RuleSet, load_ruleset
+from rules.loader import RulesError, read_yaml
+from rules.operators import as_datetime
+from rules.schema import EVENTS, json_schema
+
+app = typer.Typer(help="Check, explain, test and export crmbot rules packs.", no_args_is_help=True)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RulesOpt = Annotated[
+    Path | None, typer.Option("--rules", help="Rules directory (default: the shipped pack).")
+]
+
+
+def _load(rules: Path | None) -> RuleSet:
+    try:
+        return load_ruleset(rules)
+    except RulesError as exc:
+        for issue in exc.issues:
+            err_console.print(f"[red]error[/red] {issue}", markup=True)
+        raise typer.Exit(1) from None
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    parsed = as_datetime(text)
+    if parsed is None:
+        raise typer.BadParameter(f"--now {text!r} is not an ISO 8601 date-time")
+    return parsed
+
+
+def facts_from_input(data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Facts from a JSON/YAML input: a full facts dict, or just the request's fields."""
+    if "request" in data:
+        facts = {
+            key: dict(value) if isinstance(value, dict) else value for key, value in data.items()
+        }
+    else:
+        facts = {"request": dict(data)}
+    request = facts.setdefault("request", {})
+    request.setdefault("channel", "email")
+    if "body" not in request and "body_text" in request:
+        request["body"] = request["body_text"]
+    email = request.get("sender_email")
+    if email and "sender_domain" not in request and "@" in str(email):
+        request["sender_domain"] = str(email).rsplit("@", 1)[1].lower()
+    facts.setdefault("contact", {})
+    facts.setdefault("company", {})
+    case = facts.setdefault("case", {})
+    case.setdefault("reference", "EXPLAIN-1")
+    case.setdefault("status", "new")
+    case.setdefault("follow_up_count", 0)
+    case.setdefault("created_at", request.get("received_at") or now)
+    return facts
+
+
+def facts_from_eml(raw: bytes, now: datetime) -> dict[str, Any]:
+    """Facts from a raw e-mail, parsed like the mailbox connector does."""
+    from bot.mail.parse import parse_email
+
+    mail = parse_email(raw)
+    request = {
+        "subject": mail.subject,
+        "body": mail.body_clean,
+        "body_text": mail.body_text,
+        "language": mail.language,
+        "channel": "email",
+        "source": "explain",
+        "sender_email": mail.sender_email,
+        "sender_name": mail.sender_name,
+        "received_at": mail.date,
+        "attachments": len(mail.attachments),
+        "auto_reply": mail.auto_reply,
+        "message_id": mail.message_id,
+    }
+    facts = facts_from_input({"request": request}, now)
+    facts["contact"] = {"email": mail.sender_email, "name": mail.sender_name}
+    return facts
+
+
+def _read_input(file: Path, now: datetime) -> dict[str, Any]:
+    if file.suffix.lower() == ".eml":
+        return facts_from_eml(file.read_bytes(), now)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{file}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{file}: the JSON must be an object")
+    return facts_from_input(data, now)
+
+
+@app.command()
+def check(directory: Annotated[Path, typer.Argument(help="Rules directory or file.")]) -> None:
+    """Validate a rules pack; print OK with counts, or every error with file:line (exit 1)."""
+    ruleset = _load(directory)
+    console.print(f"OK: {ruleset.describe()}")
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="An .eml message or a JSON request/facts file.")],
+    rules: RulesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    now: Annotated[str | None, typer.Option("--now", help="Evaluate as of this ISO time.")] = None,
+    event: Annotated[str, typer.Option("--event", help="The event to evaluate.")] = "case.created",
+) -> None:
+    """Show category, SLA due dates, priority, and every rule that fired or not, and why."""
+    if event not in EVENTS:
+        raise typer.BadParameter(f"--event must be one of {', '.join(EVENTS)}")
+    when = _now(now)
+    ruleset = _load(rules)
+    facts = _read_input(file, when)
+    decision = ruleset.decide(facts, event=event, now=when)
+    if as_json:
+        typer.echo(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
+        return
+    _print_decision(decision)
+
+
+def _print_decision(decision: Decision) -> None:
+    summary = Table(title="Decision", show_header=False)
+    summary.add_row(
+        "category", f"{decision.category} (confidence {decision.category_confidence:.2f})"
+    )
+    summary.add_row("signals", ", ".join(decision.category_reasons) or "-")
+    summary.add_row(
+        "priority", f"{decision.priority} (base {decision.base_priority}, score {decision.score:g})"
+    )
+    if decision.sla is not None:
+        summary.add_row("SLA policy", f"{decision.sla.policy} on calendar {decision.sla.calendar}")
+        summary.add_row("first response due", decision.sla.first_response_due.isoformat())
+        summary.add_row("resolution due", decision.sla.resolution_due.isoformat())
+        if decision.sla.warning_at:
+            summary.add_row("warning at", decision.sla.warning_at.isoformat())
+    summary.add_row("tags", ", ".join(decision.tags) or "-")
+    console.print(summary)
+    if decision.reasons:
+        reasons = Table(title="Impact reasons")
+        for col in ("rule", "points", "reason"):
+            reasons.add_column(col)
+        for r in decision.reasons:
+            reasons.add_row(r.rule_id, f"{r.points:+g}", f"{r.message_fr} / {r.message_en}")
+        console.print(reasons)
+    if decision.actions:
+        actions = Table(title="Planned actions (not performed)")
+        for col in ("rule", "action", "params", "key"):
+            actions.add_column(col)
+        for a in decision.actions:
+            params = json.dumps(a.params, ensure_ascii=False, default=str)
+            actions.add_row(a.rule_id, a.type, params[:200], a.key)
+        console.print(actions)
+    trace = Table(title="Rules evaluated")
+    for col in ("kind", "rule", "fired", "why"):
+        trace.add_column(col)
+    for t in decision.trace:
+        trace.add_row(t.kind, t.rule_id, "yes" if t.fired else "no", t.why)
+    console.print(trace)
+    console.print(decision.note("fr"))
+
+
+@app.command("test")
+def run_tests(
+    cases: Annotated[Path, typer.Argument(help="YAML list of cases: input + expect.")],
+    rules: RulesOpt = None,
+) -> None:
+    """Run admins' own cases (input, expected category/priority/tags); exit 1 on a failure."""
+    ruleset = _load(rules)
+    try:
+        data = read_yaml(cases).data
+    except RulesError as exc:
+        for issue in exc.issues:
+            err_console.print(f"error {issue}")
+        raise typer.Exit(1) from None
+    items = data.get("cases") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        err_console.print(f"error {cases}: expected a list of cases (or a 'cases:' list)")
+        raise typer.Exit(1)
+    table = Table(title=f"Rules test cases: {cases}")
+    for col in ("#", "case", "result", "details"):
+        table.add_column(col)
+    failures = 0
+    for number, item in enumerate(items, start=1):
+        name, ok, details = _run_case(ruleset, item, number)
+        failures += 0 if ok else 1
+        table.add_row(str(number), name, "PASS" if ok else "FAIL", details)
+    console.print(table)
+    console.print(f"{len(items) - failures} passed, {failures} failed")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run_case(ruleset: RuleSet, item: Any, number: int) -> tuple[str, bool, str]:
+    if not isinstance(item, dict) or not isinstance(item.get("input"), dict):
+        return f"case {number}", False, "a case needs an 'input' mapping and an 'expect' mapping"
+    name = str(item.get("name") or f"case {number}")
+    expect = item.get("expect") or {}
+    when = as_datetime(item.get("now")) or datetime.now(UTC)
+    event = str(item.get("event") or "case.created")
+    if event not in EVENTS:
+        return name, False, f"unknown event {event!r}"
+    decision = ruleset.decide(facts_from_input(item["input"], when), event=event, now=when)
+    problems = []
+    for key in ("category", "priority"):
+        if key in expect and str(expect[key]) != getattr(decision, key):
+            problems.append(f"{key}: expected {expect[key]}, got {getattr(decision, key)}")
+    for tag in expect.get("tags", []) or []:
+        if tag not in decision.tags:
+            problems.append(f"tag {tag!r} missing (got {', '.join(decision.tags) or 'none'})")
+    for action in expect.get("actions", []) or []:
+        if action not in {a.type for a in decision.actions}:
+            problems.append(f"no {action!r} action planned")
+    if problems:
+        return name, False, "; ".join(problems)
+    return name, True, f"{decision.category}, {decision.priority}"
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file format (for editor completion)."""
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
