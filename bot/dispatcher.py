@@ -62,7 +62,7 @@ class Dispatcher:
                 action=row["action"],
                 target=dict(row["payload"].get("target") or {}),
                 payload=row["payload"],
-                case_reference=row["idempotency_key"].split(":", 1)[0],
+                case_reference=row["payload"].get("case_reference"),
             )
             for row in rows
         ]

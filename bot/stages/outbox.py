@@ -71,7 +71,8 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         planned.append(enrichment)
     for action in planned:
         sink = resolve_sink(ctx, action, req.source)
-        key = f"{case['reference']}:{action.rule_id or 'crmbot'}:{action.key}"
+        # Rule keys already carry the case reference and the event; ours get it here.
+        key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
         if sink is None:
             audit.record(
                 ctx.conn,
@@ -85,7 +86,12 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         target = action.target or (
             {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
         )
-        payload = {**action.payload, "target": target, "request_id": work.request_id}
+        payload = {
+            **action.payload,
+            "target": target,
+            "request_id": work.request_id,
+            "case_reference": case["reference"],
+        }
         new_id = outbox_store.enqueue(
             ctx.conn,
             idempotency_key=key,
