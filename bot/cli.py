@@ -230,6 +230,63 @@ def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, undo: bool) -> None:
+    from bot.store import audit
+    from bot.store.cases import merge_cases, unmerge_case
+
+    actor = f"admin:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'cli'}"
+    store = _open_store(settings_file)
+    try:
+        with store.begin() as conn:
+            first = _find_case(conn, survivor)
+            second = _find_case(conn, absorbed) if absorbed else None
+            if first is None or (absorbed and second is None):
+                raise ValueError(f"no case {absorbed if first else survivor!r}")
+            if undo:
+                target = unmerge_case(conn, first["id"])
+                detail = {"case": first["reference"], "from": target["reference"]}
+                for case_id in (first["id"], target["id"]):
+                    audit.record(conn, "case_unmerged", case_id=case_id, actor=actor, **detail)
+                out.print(f"{first['reference']} is no longer merged into {target['reference']}")
+            else:
+                assert second is not None
+                merge_cases(conn, first["id"], second["id"])
+                detail = {"survivor": first["reference"], "absorbed": second["reference"]}
+                for case_id in (first["id"], second["id"]):
+                    audit.record(conn, "case_merged", case_id=case_id, actor=actor, **detail)
+                out.print(f"{second['reference']} merged into {first['reference']} (reversible)")
+    except ValueError as exc:
+        raise _fail(exc, 1) from exc
+    finally:
+        store.dispose()
+
+
+@cases_app.command("merge")
+def merge(
+    ctx: typer.Context,
+    survivor: Annotated[str, typer.Argument(help="The case that stays (e.g. CB-3).")],
+    absorbed: Annotated[str, typer.Argument(help="The case merged into it (e.g. CB-24).")],
+    settings_file: SettingsOption = None,
+) -> None:
+    """Soft-merge ABSORBED into SURVIVOR: linked and counted, nothing deleted, reversible."""
+    _merge_command(survivor, absorbed, settings_file or _parent_settings(ctx), undo=False)
+
+
+@cases_app.command("unmerge")
+def unmerge(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="A case that was merged into another.")],
+    settings_file: SettingsOption = None,
+) -> None:
+    """Undo a soft merge: the case stands on its own again."""
+    _merge_command(case, "", settings_file or _parent_settings(ctx), undo=True)
+
+
+def _parent_settings(ctx: typer.Context) -> Path | None:
+    """The --settings given before the sub-command (`crmbot cases -s FILE merge …`)."""
+    return ctx.obj if isinstance(ctx.obj, Path) else None
+
+
 def _find_case(conn: Any, ref: str) -> dict[str, Any] | None:
     from bot.store.cases import case_by_reference, get_case
 

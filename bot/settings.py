@@ -183,6 +183,9 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         for conf in (data.get(section) or {}).values():
             if isinstance(conf, dict) and isinstance(conf.get("path"), str):
                 conf["path"] = str((base / conf["path"]).resolve())
+    worker = data.get("worker")
+    if isinstance(worker, dict) and isinstance(worker.get("health_file"), str):
+        worker["health_file"] = str((base / worker["health_file"]).resolve())
     if isinstance(data.get("rules_dir"), str):
         data["rules_dir"] = str((base / data["rules_dir"]).resolve())
     return data

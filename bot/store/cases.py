@@ -145,10 +145,51 @@ def list_cases(conn: Connection, *, limit: int = 200, status: str | None = None)
 
 
 def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
-    """request id -> (relation, reason) for a case's requests."""
+    """request id -> (relation, reason) for a case's requests (merged cases' too)."""
     rows = conn.execute(
         select(case_requests.c.request_id, case_requests.c.relation, case_requests.c.reason).where(
-            case_requests.c.case_id == case_id
+            case_requests.c.case_id.in_(merged_into_chain(conn, case_id))
         )
     )
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def merged_into_chain(conn: Connection, case_id: int) -> list[int]:
+    """The case and every case soft-merged into it (directly or through others)."""
+    found, frontier = [case_id], [case_id]
+    while frontier:
+        rows = conn.execute(select(cases.c.id).where(cases.c.merged_into.in_(frontier))).scalars()
+        frontier = [r for r in rows if r not in found]
+        found.extend(frontier)
+    return found
+
+
+_COUNTERS = ("request_count", "follow_up_count", "duplicate_count")
+
+
+def merge_cases(conn: Connection, survivor_id: int, absorbed_id: int) -> dict[str, Any]:
+    """Soft-merge `absorbed` into `survivor`: linked, counted, never deleted. Returns survivor."""
+    survivor, absorbed = get_case(conn, survivor_id), get_case(conn, absorbed_id)
+    if survivor is None or absorbed is None:
+        raise ValueError("both cases must exist")
+    if survivor_id == absorbed_id:
+        raise ValueError("a case cannot be merged into itself")
+    if absorbed["merged_into"] is not None:
+        raise ValueError(f"{absorbed['reference']} is already merged")
+    if survivor["merged_into"] is not None:
+        raise ValueError(f"{survivor['reference']} is itself merged into another case")
+    update_case(conn, absorbed_id, merged_into=survivor_id)
+    values = {name: cases.c[name] + absorbed[name] for name in _COUNTERS}
+    values["last_request_at"] = max(survivor["last_request_at"], absorbed["last_request_at"])
+    return update_case(conn, survivor_id, **values)
+
+
+def unmerge_case(conn: Connection, absorbed_id: int) -> dict[str, Any]:
+    """Undo a soft merge; returns the case it had been merged into."""
+    absorbed = get_case(conn, absorbed_id)
+    if absorbed is None or absorbed["merged_into"] is None:
+        raise ValueError("that case is not merged")
+    survivor_id = absorbed["merged_into"]
+    update_case(conn, absorbed_id, merged_into=None)
+    values = {name: cases.c[name] - absorbed[name] for name in _COUNTERS}
+    return update_case(conn, survivor_id, **values)

@@ -113,9 +113,12 @@ def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
 
 
 def requests_of_case(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    """A case's requests, oldest first, without the raw bytes."""
+    """A case's requests (with those of cases merged into it), oldest first, without raw."""
+    from bot.store.cases import merged_into_chain
+
     cols = [c for c in requests.c if c.name != "raw"]
-    rows = conn.execute(select(*cols).where(requests.c.case_id == case_id).order_by(requests.c.id))
+    ids = merged_into_chain(conn, case_id)
+    rows = conn.execute(select(*cols).where(requests.c.case_id.in_(ids)).order_by(requests.c.id))
     return [dict(r._mapping) for r in rows]
 
 
