@@ -17,10 +17,12 @@ from typing import Any
 import schedule
 import structlog
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
 from bot.health import SourceHealth
+from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
 from bot.settings import Settings
 from bot.store import Store
@@ -34,6 +36,14 @@ log = structlog.get_logger(__name__)
 
 class _DryRunRollback(Exception):
     """Raised at the end of a dry-run batch so that its transaction is rolled back."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__(stored)
+        self.stored = stored
+
+
+class _RecordFailed(Exception):
+    """A record failed on the fast path: the batch is redone with a savepoint per record."""
 
 
 @dataclass(slots=True)
@@ -86,55 +96,87 @@ class Worker:
         )
 
     def process_batch(self, name: str, batch: Batch) -> int:
-        """Run the pipeline on a batch and move the cursor, in one transaction."""
-        stored = 0
+        """Run the pipeline on a batch and move the cursor, in one transaction.
+
+        The fast path runs the whole batch without savepoints. If one record fails, the
+        transaction is rolled back and the batch runs again with a savepoint per record, so
+        that the bad record is quarantined with its reason and the others are stored.
+        """
         try:
-            with self.store.begin() as conn:
-                if self.store.is_postgres and not cursor_store.acquire_lease(
-                    conn, name, self.owner, self.settings.worker.lease_seconds
-                ):
-                    raise RetriableError(f"source {name}: lease taken by another replica")
-                ctx = self._context(conn)
-                for record in batch.records:
-                    savepoint = conn.begin_nested()
-                    try:
-                        work = self.pipeline.run(ctx, Work(record))
-                        savepoint.commit()
-                    except Exception as exc:  # contained: one bad item never stops the batch
-                        savepoint.rollback()
-                        reason = f"processing failed: {type(exc).__name__}: {exc}"
-                        log.error(
-                            "request_failed",
-                            source=name,
-                            source_id=record.source_id,
-                            error=reason,
-                            exc_info=not isinstance(exc, CrmbotError),
-                        )
-                        quarantine_record(
-                            conn, record, reason, raw_max_bytes=self.settings.store.raw_max_bytes
-                        )
-                        continue
-                    if work.dropped is None:
-                        stored += 1
-                    if self.dry_run:
-                        for action in work.actions:
-                            log.info(
-                                "dry_run_action",
-                                case=(work.case or {}).get("reference"),
-                                action=action.action,
-                                rule_id=action.rule_id,
-                                payload=action.payload,
-                            )
-                cursor_store.save_cursor(conn, name, batch.cursor)
-                if self.dry_run:
-                    raise _DryRunRollback
-        except _DryRunRollback:
+            try:
+                stored = self._store_batch(name, batch, guarded=False)
+            except _RecordFailed:
+                stored = self._store_batch(name, batch, guarded=True)
+        except _DryRunRollback as rolled_back:
             log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
-            return stored
+            return rolled_back.stored
+        except DBAPIError as exc:  # the store, not the record: retry the batch later
+            raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
         source = self.sources[name].source
         if isinstance(source, AcknowledgingSource) and batch.records:
             source.acknowledge(batch.records)
         return stored
+
+    def _store_batch(self, name: str, batch: Batch, *, guarded: bool) -> int:
+        stored = 0
+        with self.store.begin() as conn:
+            if self.store.is_postgres and not cursor_store.acquire_lease(
+                conn, name, self.owner, self.settings.worker.lease_seconds
+            ):
+                raise RetriableError(f"source {name}: lease taken by another replica")
+            ctx = self._context(conn)
+            for record in batch.records:
+                if guarded:
+                    work = self._run_guarded(conn, ctx, name, record)
+                else:
+                    try:
+                        work = self.pipeline.run(ctx, Work(record))
+                    except DBAPIError:
+                        raise
+                    except Exception as exc:
+                        raise _RecordFailed from exc
+                if work is None:
+                    continue
+                if work.dropped is None:
+                    stored += 1
+                if self.dry_run:
+                    for action in work.actions:
+                        log.info(
+                            "dry_run_action",
+                            case=(work.case or {}).get("reference"),
+                            action=action.action,
+                            rule_id=action.rule_id,
+                            payload=action.payload,
+                        )
+            cursor_store.save_cursor(conn, name, batch.cursor)
+            if self.dry_run:
+                raise _DryRunRollback(stored)
+        return stored
+
+    def _run_guarded(
+        self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord
+    ) -> Work | None:
+        """Run one record in a savepoint; a failure quarantines it with the reason."""
+        savepoint = conn.begin_nested()
+        try:
+            work = self.pipeline.run(ctx, Work(record))
+            savepoint.commit()
+            return work
+        except DBAPIError:
+            savepoint.rollback()
+            raise
+        except Exception as exc:  # contained: one bad item never stops the batch
+            savepoint.rollback()
+            reason = f"processing failed: {type(exc).__name__}: {exc}"
+            log.error(
+                "request_failed",
+                source=name,
+                source_id=record.source_id,
+                error=reason,
+                exc_info=not isinstance(exc, CrmbotError),
+            )
+            quarantine_record(conn, record, reason, raw_max_bytes=self.settings.store.raw_max_bytes)
+            return None
 
     def poll_source(self, name: str) -> int:
         """Poll one source until it has nothing new (or a stop is asked); returns records stored."""

@@ -46,9 +46,9 @@ _CANDIDATES = (
 
 def fold_text(text: str) -> str:
     """Lower-case, accents removed, reply prefixes dropped: the text used for similarity."""
-    text = _PREFIX.sub("", text)
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return _PREFIX.sub("", plain)
 
 
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:

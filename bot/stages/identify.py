@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 
 from bot.pipeline import Reason, StageContext, Work
-from bot.store.contacts import create_contact, enrich_contact, get_contact
+from bot.store.contacts import create_contact, enrich_contact
 from bot.store.schema import contacts
 
 _BY_EMAIL = (
@@ -31,14 +31,13 @@ def identify_contact(ctx: StageContext, work: Work) -> Work | None:
     email = req.sender_email.strip().lower()
     contact = _by_email(ctx, email)
     if contact is None:
-        contact_id = create_contact(
+        work.contact = create_contact(
             ctx.conn,
             email=email,
             name=req.sender_name,
             phone=req.sender_phone,
             external_ids=req.external_ids,
         )
-        work.contact = get_contact(ctx.conn, contact_id)
         work.reasons.append(Reason("contact_created", f"new contact {email}"))
     else:
         enrich_contact(

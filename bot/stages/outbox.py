@@ -10,7 +10,7 @@ from bot.pipeline import PlannedAction, StageContext, Work
 from bot.store import audit
 from bot.store import outbox as outbox_store
 from bot.store.schema import timers
-from bot.store.sql import insert_ignore
+from bot.store.sql import insert_ignore_many
 
 CRM_ACTIONS = frozenset(
     {"set_field", "add_tag", "remove_tag", "assign", "add_note", "escalate", "update_fields"}
@@ -69,19 +69,13 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
     enrichment = write_back_action(work)
     if enrichment is not None:
         planned.append(enrichment)
+    unplanned: list[dict[str, Any]] = []
     for action in planned:
         sink = resolve_sink(ctx, action, req.source)
         # Rule keys already carry the case reference and the event; ours get it here.
         key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
         if sink is None:
-            audit.record(
-                ctx.conn,
-                "action_not_planned",
-                case_id=case["id"],
-                action=action.action,
-                rule_id=action.rule_id,
-                why="no sink configured for this action",
-            )
+            unplanned.append({"action": action.action, "rule_id": action.rule_id})
             continue
         target = action.target or (
             {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
@@ -103,16 +97,19 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         )
         if new_id is not None:
             ctx.log.info("action_planned", case=case["reference"], action=action.action, sink=sink)
-    for wakeup in getattr(work.decision, "wakeups", None) or []:
-        insert_ignore(
+    if unplanned:
+        audit.record(
             ctx.conn,
-            timers,
-            {
-                "case_id": case["id"],
-                "event": wakeup.event,
-                "due_at": wakeup.at,
-                "rule_id": wakeup.rule_id,
-            },
-            ["case_id", "event", "due_at"],
+            "actions_not_planned",
+            case_id=case["id"],
+            request_id=work.request_id,
+            actions=unplanned,
+            why="no sink configured for these actions",
         )
+    wakeups = [
+        {"case_id": case["id"], "event": w.event, "due_at": w.at, "rule_id": w.rule_id}
+        for w in getattr(work.decision, "wakeups", None) or []
+    ]
+    if wakeups:
+        insert_ignore_many(ctx.conn, timers, wakeups, ["case_id", "event", "due_at"])
     return work

@@ -19,23 +19,25 @@ def create_contact(
     company: str | None = None,
     external_ids: dict[str, str] | None = None,
     attributes: dict[str, Any] | None = None,
-) -> int:
-    """Insert a contact and return its id."""
+) -> dict[str, Any]:
+    """Insert a contact and return it as stored."""
     now = utcnow()
-    return conn.execute(
-        insert(contacts)
-        .values(
-            email=email,
-            name=name,
-            phone=phone,
-            company=company,
-            external_ids=external_ids or {},
-            attributes=attributes or {},
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(contacts.c.id)
-    ).scalar_one()
+    values = {
+        "email": email,
+        "name": name,
+        "phone": phone,
+        "company": company,
+        "external_ids": external_ids or {},
+        "attributes": attributes or {},
+        "merged_into": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    contact_id = conn.execute(_INSERT, values).scalar_one()
+    return {**values, "id": contact_id}
+
+
+_INSERT = insert(contacts).returning(contacts.c.id)
 
 
 def get_contact(conn: Connection, contact_id: int) -> dict[str, Any] | None:

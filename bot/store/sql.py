@@ -29,3 +29,18 @@ def insert_ignore(
     stmt = _insert_ignore_statement(conn.dialect.name, table, tuple(conflict))
     row = conn.execute(stmt, values).first()
     return None if row is None else row[0]
+
+
+@cache
+def _insert_ignore_many_statement(
+    dialect_name: str, table: Table, conflict: tuple[str, ...]
+) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+def insert_ignore_many(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], conflict: list[str]
+) -> None:
+    """Insert many rows in one round trip, skipping those that conflict on `conflict`."""
+    conn.execute(_insert_ignore_many_statement(conn.dialect.name, table, tuple(conflict)), rows)
