@@ -39,11 +39,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 
 
 def _settings(path: Path | None, **overrides: Any) -> Settings:
-    if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"settings file {path} does not exist")
-        os.environ[SETTINGS_FILE_ENV] = str(path)
-    settings = load_settings(**overrides)
+    settings = load_settings(path, **overrides)
     configure_logging(settings.log.level, settings.log.format)
     return settings
 
@@ -109,7 +105,9 @@ def check(settings_file: SettingsOption = None) -> None:
     table = Table("part", "status", "detail", title="crmbot check")
     try:
         settings = _settings(settings_file)
-        table.add_row("settings", "ok", os.environ.get(SETTINGS_FILE_ENV, "(environment)"))
+        table.add_row(
+            "settings", "ok", str(settings_file or os.environ.get(SETTINGS_FILE_ENV, "(env)"))
+        )
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
     steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]

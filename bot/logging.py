@@ -58,9 +58,22 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is at write time (test runners swap and close it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger once, for the whole process."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=stream.isatty())

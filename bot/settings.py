@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from bot.errors import ConfigError
 ENV_PREFIX = "CRMBOT_"
 SETTINGS_FILE_ENV = "CRMBOT_SETTINGS_FILE"
 SECRETS_DIR_ENV = "CRMBOT_SECRETS_DIR"
+_settings_file: ContextVar[str | None] = ContextVar("crmbot_settings_file", default=None)
 
 
 class _Section(BaseModel):
@@ -132,7 +134,7 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(SETTINGS_FILE_ENV)
+        path = _settings_file.get() or os.environ.get(SETTINGS_FILE_ENV)
         if not path:
             return {}
         return read_settings_file(Path(path))
@@ -213,9 +215,17 @@ def format_validation_error(exc: ValidationError, root: str = "") -> str:
     return "\n".join(lines)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Load and validate the settings; a ConfigError names each wrong setting."""
+def load_settings(settings_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate the settings; a ConfigError names each wrong setting.
+
+    `settings_file` (else CRMBOT_SETTINGS_FILE) names the YAML or TOML file.
+    """
+    if settings_file is not None and not settings_file.is_file():
+        raise ConfigError(f"settings file {settings_file} does not exist")
+    token = _settings_file.set(str(settings_file) if settings_file else None)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError("invalid settings:\n" + format_validation_error(exc)) from exc
+    finally:
+        _settings_file.reset(token)

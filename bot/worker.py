@@ -198,6 +198,7 @@ class Worker:
                 if batch.reset:
                     log.warning("source_cursor_reset", source=name, cursor=batch.cursor)
                 total += self.process_batch(name, batch)
+                self._touch_health_file()  # a long backlog is progress, not a hang
                 if self.stop_event.is_set():
                     break
             if self.store.is_postgres:

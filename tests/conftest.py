@@ -56,3 +56,22 @@ def store(store_url: str) -> Iterator[object]:
         yield opened
     finally:
         opened.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults (a CLI test may have set a level)."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _no_crmbot_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see only the settings they give: no CRMBOT_* variable, no mounted secret."""
+    for key in list(os.environ):
+        if key.startswith("CRMBOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CRMBOT_SECRETS_DIR", str(tmp_path / "no-secrets"))
