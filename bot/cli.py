@@ -408,6 +408,40 @@ def health(
     out.print(f"ok: last loop {age:.0f} s ago")
 
 
+setup_app = typer.Typer(help="Prepare a connected system for crmbot (fields, groups).")
+app.add_typer(setup_app, name="setup")
+
+
+@setup_app.command("hubspot")
+def setup_hubspot(
+    name: Annotated[
+        str | None, typer.Argument(help="The hubspot source or sink to set up (default: all).")
+    ] = None,
+    settings_file: SettingsOption = None,
+) -> None:
+    """Create the crmbot property group and properties in HubSpot (idempotent)."""
+    from bot.registry import validate_connector_settings
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+
+    try:
+        settings = _settings(settings_file)
+        targets = [
+            (section, key, raw)
+            for section, entries in (("sources", settings.sources), ("sinks", settings.sinks))
+            for key, raw in entries.items()
+            if raw.get("type") == "hubspot" and name in (None, key)
+        ]
+        if not targets:
+            raise ConfigError(f"no hubspot source or sink named {name or '(any)'} in the settings")
+        for section, key, raw in targets:
+            api = HubSpotApi(key, validate_connector_settings(section, key, raw))
+            created = ensure_properties(api)
+            out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+
+
 def _mount_rules() -> None:
     from rules.cli import app as rules_app
 

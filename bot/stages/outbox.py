@@ -6,10 +6,12 @@ import hashlib
 import json
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.pipeline import PlannedAction, StageContext, Work
 from bot.store import audit
 from bot.store import outbox as outbox_store
-from bot.store.schema import timers
+from bot.store.schema import outbox, timers
 from bot.store.sql import insert_ignore_many
 
 CRM_ACTIONS = frozenset(
@@ -37,21 +39,55 @@ def resolve_sink(ctx: StageContext, action: PlannedAction, source: str) -> str |
     return None
 
 
-def write_back_action(work: Work) -> PlannedAction | None:
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def enrichment_fields(case: dict[str, Any]) -> dict[str, Any]:
+    """The CRM fields crmbot owns, in crmbot's names (each sink maps them to its own)."""
+    reasons = case.get("reasons") or []
+    return {
+        "crmbot_case_reference": case.get("reference"),
+        "crmbot_category": case.get("category"),
+        "crmbot_priority": case.get("priority"),
+        "crmbot_sla_policy": (case.get("sla") or {}).get("policy"),
+        "crmbot_first_response_due": _iso(case.get("first_response_due")),
+        "crmbot_resolution_due": _iso(case.get("resolution_due")),
+        "crmbot_impact_score": case.get("impact_score"),
+        "crmbot_impact_reasons": "; ".join(
+            str(r.get("message_en") or r.get("message") or r.get("code", "")) for r in reasons
+        ),
+        "crmbot_followup_count": case.get("follow_up_count"),
+        "crmbot_duplicate_of": None,
+    }
+
+
+def _last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
+    """The fields crmbot last wrote for this case (so a sink can tell its own values)."""
+    row = ctx.conn.execute(
+        select(outbox.c.payload)
+        .where(
+            outbox.c.case_id == case_id,
+            outbox.c.action == "update_fields",
+            outbox.c.state == "done",
+        )
+        .order_by(outbox.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return None if row is None else row.get("fields")
+
+
+def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     """The enrichment crmbot writes to the CRM record a ticket came from."""
     case, req = work.case, work.request
     if case is None or req is None or req.thread_key is None:
         return None
-    fields = {
-        "crmbot_category": case.get("category"),
-        "crmbot_priority": case.get("priority"),
-        "crmbot_case": case.get("reference"),
-        "crmbot_follow_ups": case.get("follow_up_count"),
-        "crmbot_first_response_due": case.get("first_response_due"),
-        "crmbot_resolution_due": case.get("resolution_due"),
-        "crmbot_reasons": "; ".join(r.get("message", r.get("code", "")) for r in case["reasons"]),
+    fields = enrichment_fields(case)
+    payload = {
+        "fields": fields,
+        "expected_version": req.headers.get("version"),
+        "written": _last_written(ctx, case["id"]),
     }
-    payload = {"fields": fields, "expected_version": req.headers.get("version")}
     return PlannedAction(
         sink="",
         action="update_fields",
@@ -66,7 +102,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
     case, req = work.case, work.request
     assert case is not None and req is not None
     planned = list(work.actions)
-    enrichment = write_back_action(work)
+    enrichment = write_back_action(ctx, work)
     if enrichment is not None:
         planned.append(enrichment)
     unplanned: list[dict[str, Any]] = []

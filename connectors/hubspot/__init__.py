@@ -1,0 +1,34 @@
+"""HubSpot: tickets in through CRM search, crmbot's results out through batch updates and notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import ConnectorSpec
+from connectors.hubspot.settings import HubSpotSettings
+
+
+def make_source(name: str, settings: Any) -> Any:
+    """The ticket source for one configured HubSpot account."""
+    from connectors.hubspot.source import HubSpotSource
+
+    return HubSpotSource(name, settings)
+
+
+def make_sink(name: str, settings: Any) -> Any:
+    """The write-back sink for one configured HubSpot account."""
+    from connectors.hubspot.sink import HubSpotSink
+
+    return HubSpotSink(name, settings)
+
+
+CONNECTOR = ConnectorSpec(
+    name="hubspot",
+    settings_model=HubSpotSettings,
+    make_source=make_source,
+    make_sink=make_sink,
+    capabilities=frozenset(
+        {"source:tickets", "sink:update_fields", "sink:add_note", "sink:merge", "setup"}
+    ),
+    description="HubSpot CRM tickets: search polling, batch write-back, notes, merge",
+)

@@ -1,0 +1,156 @@
+"""HubSpot's API as the source and sink use it: one HttpClient with HubSpot's limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpx
+
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.kit import (
+    Auth,
+    BearerToken,
+    Clock,
+    HttpClient,
+    OAuth2RefreshToken,
+    RetryPolicy,
+    TokenBucket,
+)
+
+BATCH_MAX = 100  # HubSpot rejects batch calls with more inputs (400 VALIDATION_ERROR)
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class HubSpotApi:
+    """Typed calls to the HubSpot endpoints crmbot uses."""
+
+    def __init__(
+        self,
+        connector: str,
+        settings: HubSpotSettings,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        auth: Auth
+        if settings.token is not None:
+            auth = BearerToken(settings.token)
+        else:
+            assert settings.oauth_client_id and settings.oauth_client_secret
+            assert settings.oauth_refresh_token
+            auth = OAuth2RefreshToken(
+                settings.base_url.rstrip("/") + "/oauth/v1/token",
+                settings.oauth_client_id,
+                settings.oauth_client_secret,
+                settings.oauth_refresh_token,
+                connector=connector,
+                clock=clock,
+                transport=transport,
+                timeout=settings.timeout_seconds,
+            )
+        self.general = TokenBucket.per_window(
+            settings.requests_per_10s, 10.0, clock=clock, name=f"{connector}:general"
+        )
+        self.search_bucket = TokenBucket.per_window(
+            settings.search_requests_per_second, 1.0, clock=clock, name=f"{connector}:search"
+        )
+        self.http = HttpClient(
+            connector,
+            settings.base_url,
+            auth=auth,
+            retry=RetryPolicy(max_total_wait=settings.max_total_retry_wait),
+            clock=clock,
+            timeout=settings.timeout_seconds,
+            transport=transport,
+        )
+
+    def search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /crm/v3/objects/{type}/search (its own, lower rate limit)."""
+        return self.http.post(
+            f"/crm/v3/objects/{object_type}/search", json=body, limiters=[self.search_bucket]
+        )
+
+    def batch_read(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Records by id (missing ids are absent); a merged id maps to its primary record."""
+        out: dict[str, dict[str, Any]] = {}
+        for part in chunks(list(dict.fromkeys(ids)), BATCH_MAX):
+            body = {"properties": list(properties), "inputs": [{"id": i} for i in part]}
+            data = self.http.post(
+                f"/crm/v3/objects/{object_type}/batch/read", json=body, limiters=[self.general]
+            )
+            for result in data.get("results", []):
+                out[str(result["id"])] = result
+        return out
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """v4 batch read: for each `from` id, the ids of its associated `to_type` records."""
+        out: dict[str, list[str]] = {}
+        for part in chunks(list(dict.fromkeys(ids)), BATCH_MAX):
+            body = {"inputs": [{"id": i} for i in part]}
+            data = self.http.post(
+                f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
+                json=body,
+                limiters=[self.general],
+            )
+            for result in data.get("results", []):
+                out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in result["to"]]
+        return out
+
+    def batch_update(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """POST batch/update, at most 100 inputs per call; returns the updated records."""
+        results: list[Any] = []
+        for part in chunks(list(inputs), BATCH_MAX):
+            data = self.http.post(
+                f"/crm/v3/objects/{object_type}/batch/update",
+                json={"inputs": list(part)},
+                limiters=[self.general],
+            )
+            results.extend(data.get("results", []))
+        return results
+
+    def update(self, object_type: str, object_id: str, properties: dict[str, Any]) -> Any:
+        """PATCH one record (used to isolate the culprit when a batch is rejected)."""
+        return self.http.patch(
+            f"/crm/v3/objects/{object_type}/{object_id}",
+            json={"properties": properties},
+            limiters=[self.general],
+        )
+
+    def batch_create(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """POST batch/create, at most 100 inputs per call."""
+        results: list[Any] = []
+        for part in chunks(list(inputs), BATCH_MAX):
+            data = self.http.post(
+                f"/crm/v3/objects/{object_type}/batch/create",
+                json={"inputs": list(part)},
+                limiters=[self.general],
+            )
+            results.extend(data.get("results", []))
+        return results
+
+    def merge(self, object_type: str, primary_id: str, merged_id: str) -> Any:
+        """POST /crm/v3/objects/{type}/merge."""
+        return self.http.post(
+            f"/crm/v3/objects/{object_type}/merge",
+            json={"primaryObjectId": primary_id, "objectIdToMerge": merged_id},
+            limiters=[self.general],
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """Any other POST, under the general limit."""
+        return self.http.post(path, json=body, limiters=[self.general])
+
+    def close(self) -> None:
+        """Release connections."""
+        self.http.close()

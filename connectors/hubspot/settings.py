@@ -1,0 +1,47 @@
+"""Settings of the HubSpot connector: credentials, published rate limits, what to read."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from connectors.base import ConnectorSettings
+
+
+class HubSpotSettings(ConnectorSettings):
+    """One HubSpot account, read through CRM search and written back through batch APIs."""
+
+    type: Literal["hubspot"]
+    base_url: str = "https://api.hubapi.com"
+    token: SecretStr | None = None  # a private-app access token
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_refresh_token: SecretStr | None = None
+    requests_per_10s: int = Field(default=100, ge=1, le=1000)  # 100 free/starter, 190 pro+
+    search_requests_per_second: int = Field(default=5, ge=1, le=50)
+    page_size: int = Field(default=200, ge=1, le=200)  # CRM search maximum
+    search_lag_seconds: float = Field(default=30.0, ge=0)  # search trails writes by this much
+    pipeline: str | None = None  # only tickets of this pipeline id
+    contact_tier_property: str | None = None
+    contact_vip_property: str | None = None
+    company_tier_property: str | None = None
+    company_strategic_property: str | None = None
+    read_contacts: bool = True
+    read_companies: bool = True
+    enable_merge: bool = False
+    note_idempotency: bool = True  # needs `crmbot setup hubspot` (the crmbot_key note property)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_total_retry_wait: float = Field(default=120.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> HubSpotSettings:
+        oauth = (self.oauth_client_id, self.oauth_client_secret, self.oauth_refresh_token)
+        if self.token is None and not all(oauth):
+            raise ValueError(
+                "hubspot needs `token` (a private-app token) or all of oauth_client_id, "
+                "oauth_client_secret and oauth_refresh_token"
+            )
+        if self.token is not None and any(oauth):
+            raise ValueError("hubspot: give either `token` or the oauth_* settings, not both")
+        return self

@@ -1,0 +1,76 @@
+"""`crmbot setup hubspot`: create the property group and the properties crmbot writes.
+
+Idempotent: a group or property that already exists (HTTP 409) is left as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from connectors.hubspot.client import HubSpotApi
+from connectors.kit import HttpRejected
+
+log = structlog.get_logger(__name__)
+
+GROUP = {"name": "crmbot", "label": "crmbot", "displayOrder": -1}
+
+
+def _text(name: str, label: str, field_type: str = "text") -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "string", "fieldType": field_type}
+
+
+def _number(name: str, label: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "number", "fieldType": "number"}
+
+
+def _datetime(name: str, label: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "datetime", "fieldType": "date"}
+
+
+TICKET_PROPERTIES: list[dict[str, Any]] = [
+    _text("crmbot_category", "crmbot category"),
+    _text("crmbot_priority", "crmbot priority"),
+    _text("crmbot_sla_policy", "crmbot SLA policy"),
+    _datetime("crmbot_first_response_due", "crmbot first response due"),
+    _datetime("crmbot_resolution_due", "crmbot resolution due"),
+    _number("crmbot_impact_score", "crmbot impact score"),
+    _text("crmbot_impact_reasons", "crmbot impact reasons", "textarea"),
+    _text("crmbot_duplicate_of", "crmbot duplicate of"),
+    _number("crmbot_followup_count", "crmbot follow-up count"),
+    _text("crmbot_case_reference", "crmbot case reference"),
+]
+NOTE_PROPERTIES: list[dict[str, Any]] = [
+    _text("crmbot_key", "crmbot idempotency key"),
+]
+OWNED_TICKET_PROPERTIES = [p["name"] for p in TICKET_PROPERTIES]
+
+
+def _create(api: HubSpotApi, path: str, body: dict[str, Any]) -> bool:
+    """POST `body`; True if created, False if it already existed."""
+    try:
+        api.post(path, body)
+    except HttpRejected as exc:
+        if exc.status_code == 409:
+            return False
+        raise
+    return True
+
+
+def ensure_properties(client: HubSpotApi) -> list[str]:
+    """Create the `crmbot` groups and properties on tickets and notes; return what was created.
+
+    Names come back as "<object>.<name>" (the group as "<object>.group:crmbot"); an empty list
+    means everything was already there.
+    """
+    created: list[str] = []
+    for object_type, properties in (("tickets", TICKET_PROPERTIES), ("notes", NOTE_PROPERTIES)):
+        if _create(client, f"/crm/v3/properties/{object_type}/groups", GROUP):
+            created.append(f"{object_type}.group:{GROUP['name']}")
+        for spec in properties:
+            body = {**spec, "groupName": GROUP["name"], "formField": False}
+            if _create(client, f"/crm/v3/properties/{object_type}", body):
+                created.append(f"{object_type}.{spec['name']}")
+    log.info("hubspot_setup_done", created=len(created))
+    return created

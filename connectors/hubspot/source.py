@@ -1,0 +1,341 @@
+"""HubSpot tickets changed since the cursor, read through CRM search and mapped for crmbot.
+
+Cursor: {"after": "<ISO hs_lastmodifieddate>", "last_id": "<ticket id>"}. Each query asks for
+tickets modified after `after`, or at exactly `after` with a larger id, sorted ascending, so
+the cursor only moves forward and ties at one millisecond are never skipped.
+
+CRM search stops at 10,000 results per query (paging further is a 400): before reaching the
+window the source starts a new query from the last record it read. Search also trails writes,
+so tickets modified in the last `search_lag_seconds` are left for the next poll rather than
+risk passing over one that is not yet indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from bot.errors import SkippableError
+from bot.models import SourceRecord
+from connectors.base import Batch, Cursor
+from connectors.hubspot.client import HubSpotApi
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.kit import (
+    Clock,
+    clean_str,
+    epoch_ms,
+    iso_utc,
+    paginate_cursor,
+    parse_timestamp,
+    synthetic_message_id,
+    truthy,
+)
+from connectors.kit.clock import SYSTEM_CLOCK
+
+log = structlog.get_logger(__name__)
+
+SEARCH_WINDOW = 10_000
+TICKET_PROPERTIES = [
+    "subject",
+    "content",
+    "hs_pipeline",
+    "hs_pipeline_stage",
+    "hs_ticket_priority",
+    "hs_ticket_category",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+]
+CONTACT_PROPERTIES = ["email", "firstname", "lastname", "phone"]
+COMPANY_PROPERTIES = ["name", "domain"]
+
+
+class HubSpotSource:
+    """A polled source of HubSpot tickets."""
+
+    search_window = SEARCH_WINDOW  # results one search query can page through
+
+    def __init__(
+        self,
+        name: str,
+        settings: HubSpotSettings,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._clock = clock or SYSTEM_CLOCK
+        self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
+
+    def check(self) -> str:
+        """Authenticate with one search and report how many tickets the token can see."""
+        data = self.api.search("tickets", {"limit": 1, "properties": ["hs_object_id"]})
+        return f"{self.name}: HubSpot answered, {data.get('total', 0)} tickets visible"
+
+    def close(self) -> None:
+        """Release connections."""
+        self.api.close()
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
+        """Yield batches of tickets modified since `cursor`, oldest first."""
+        after_ms, last_id = _read_cursor(cursor)
+        upper_ms = epoch_ms(datetime.fromtimestamp(self._clock.time(), UTC)) - round(
+            self.settings.search_lag_seconds * 1000
+        )
+        page_size = self.settings.page_size
+        current: Cursor | None = dict(cursor) if cursor else None
+        committed: Cursor = dict(cursor) if cursor else {}
+        while True:
+            read_in_query = 0
+            restart = False
+            body = self._query(after_ms, last_id, upper_ms)
+            for page in paginate_cursor(
+                lambda token, body=body: self._search_page(body, token), connector=self.name
+            ):
+                records, current = self._map_page(page, current)
+                read_in_query += len(page)
+                for start in range(0, len(records), batch_size):
+                    chunk = records[start : start + batch_size]
+                    committed = _chunk_cursor(chunk) or committed
+                    yield Batch(chunk, dict(committed))
+                if page and read_in_query + page_size > self.search_window:
+                    restart = True
+                    break
+            if not restart or current is None:
+                return
+            log.info("hubspot_search_window_restart", source=self.name, read=read_in_query)
+            after_ms, last_id = _read_cursor(current)
+
+    def _query(self, after_ms: int | None, last_id: int, upper_ms: int) -> dict[str, Any]:
+        base = [{"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": str(upper_ms)}]
+        if self.settings.pipeline:
+            base.append(
+                {"propertyName": "hs_pipeline", "operator": "EQ", "value": self.settings.pipeline}
+            )
+        if after_ms is None:
+            groups = [{"filters": base}]
+        else:
+            newer = {
+                "propertyName": "hs_lastmodifieddate",
+                "operator": "GT",
+                "value": str(after_ms),
+            }
+            same = {"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": str(after_ms)}
+            later_id = {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
+            groups = [{"filters": [newer, *base]}, {"filters": [same, later_id, *base]}]
+        return {
+            "filterGroups": groups,
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": TICKET_PROPERTIES,
+            "limit": self.settings.page_size,
+        }
+
+    def _search_page(
+        self, body: dict[str, Any], token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        request = dict(body)
+        if token:
+            request["after"] = token
+        data = self.api.search("tickets", request)
+        results = data.get("results") or []
+        next_token = ((data.get("paging") or {}).get("next") or {}).get("after")
+        log.info("hubspot_search_page_read", source=self.name, count=len(results))
+        return results, (str(next_token) if next_token else None)
+
+    # -- mapping ----------------------------------------------------------------------------
+
+    def _map_page(
+        self, page: Sequence[dict[str, Any]], current: Cursor | None
+    ) -> tuple[list[SourceRecord], Cursor | None]:
+        tickets = sorted(page, key=_order_key)
+        ids = [str(t.get("id")) for t in tickets]
+        contacts, companies = self._identities(ids)
+        received = datetime.fromtimestamp(self._clock.time(), UTC)
+        out: list[SourceRecord] = []
+        for ticket in tickets:
+            tid = str(ticket.get("id"))
+            try:
+                record = self._map_ticket(ticket, contacts.get(tid), companies.get(tid), received)
+            except (SkippableError, KeyError, TypeError, ValueError) as exc:
+                log.warning("hubspot_ticket_quarantined", source=self.name, ticket_id=tid)
+                record = SourceRecord(
+                    source=self.name,
+                    source_id=f"ticket:{tid}",
+                    kind="ticket",
+                    fields={"ticket_id": tid, "properties": ticket.get("properties")},
+                    received_at=received,
+                    quarantine_reason=f"unmappable HubSpot ticket: {exc}",
+                )
+            out.append(record)
+        last = _cursor_from_ticket(tickets[-1]) if tickets else None
+        return out, (last or current)
+
+    def _map_ticket(
+        self,
+        ticket: dict[str, Any],
+        contact: dict[str, Any] | None,
+        company: dict[str, Any] | None,
+        received: datetime,
+    ) -> SourceRecord:
+        tid = str(ticket["id"])
+        props = ticket.get("properties") or {}
+        if not isinstance(props, dict):
+            raise TypeError("properties is not an object")
+        modified = parse_timestamp(props.get("hs_lastmodifieddate") or ticket.get("updatedAt"))
+        created = parse_timestamp(props.get("createdate") or ticket.get("createdAt"))
+        fields: dict[str, Any] = {
+            "ticket_id": tid,
+            "subject": clean_str(props.get("subject")) or "",
+            "body": props.get("content") or "",
+            "status": clean_str(props.get("hs_pipeline_stage")),
+            "pipeline": clean_str(props.get("hs_pipeline")),
+            "priority": clean_str(props.get("hs_ticket_priority")),
+            "created_at": iso_utc(created),
+            "updated_at": iso_utc(modified),
+            "version": iso_utc(modified),
+            "message_id": synthetic_message_id("hubspot", "ticket", tid),
+            "external_ids": {},
+            "sender_email": None,
+            "sender_name": None,
+            "sender_phone": None,
+        }
+        if contact:
+            cprops = contact.get("properties") or {}
+            name = " ".join(
+                p
+                for p in (clean_str(cprops.get("firstname")), clean_str(cprops.get("lastname")))
+                if p
+            )
+            fields.update(
+                sender_email=clean_str(cprops.get("email")),
+                sender_name=name or None,
+                sender_phone=clean_str(cprops.get("phone")),
+                external_ids={"hubspot": str(contact["id"])},
+                contact=self._contact_info(contact),
+            )
+        if company:
+            fields["company"] = self._company_info(company)
+        return SourceRecord(
+            source=self.name,
+            source_id=f"ticket:{tid}",
+            kind="ticket",
+            fields=fields,
+            size=len(fields["body"]),
+            received_at=created,
+        )
+
+    def _contact_info(self, contact: dict[str, Any]) -> dict[str, Any]:
+        props = contact.get("properties") or {}
+        info: dict[str, Any] = {"id": str(contact["id"])}
+        if self.settings.contact_tier_property:
+            info["tier"] = clean_str(props.get(self.settings.contact_tier_property))
+        if self.settings.contact_vip_property:
+            info["vip"] = truthy(props.get(self.settings.contact_vip_property))
+        return info
+
+    def _company_info(self, company: dict[str, Any]) -> dict[str, Any]:
+        props = company.get("properties") or {}
+        info: dict[str, Any] = {
+            "id": str(company["id"]),
+            "name": clean_str(props.get("name")),
+            "domain": clean_str(props.get("domain")),
+        }
+        if self.settings.company_tier_property:
+            info["tier"] = clean_str(props.get(self.settings.company_tier_property))
+        if self.settings.company_strategic_property:
+            info["strategic"] = truthy(props.get(self.settings.company_strategic_property))
+        return info
+
+    def _identities(
+        self, ticket_ids: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The first associated contact and company of each ticket, in batched reads."""
+        contacts: dict[str, dict[str, Any]] = {}
+        companies: dict[str, dict[str, Any]] = {}
+        if not ticket_ids:
+            return contacts, companies
+        contact_of: dict[str, str] = {}
+        if self.settings.read_contacts:
+            linked = self.api.associations("tickets", "contacts", ticket_ids)
+            contact_of = {t: ids[0] for t, ids in linked.items() if ids}
+            props = list(CONTACT_PROPERTIES)
+            props += [
+                p
+                for p in (self.settings.contact_tier_property, self.settings.contact_vip_property)
+                if p
+            ]
+            found = self.api.batch_read("contacts", sorted(set(contact_of.values())), props)
+            contacts = {t: found[c] for t, c in contact_of.items() if c in found}
+        if self.settings.read_companies:
+            linked = self.api.associations("tickets", "companies", ticket_ids)
+            company_of = {t: ids[0] for t, ids in linked.items() if ids}
+            orphans = [c for t, c in contact_of.items() if t not in company_of]
+            if orphans:
+                via = self.api.associations("contacts", "companies", orphans)
+                for t, c in contact_of.items():
+                    if t not in company_of and via.get(c):
+                        company_of[t] = via[c][0]
+            props = list(COMPANY_PROPERTIES)
+            props += [
+                p
+                for p in (
+                    self.settings.company_tier_property,
+                    self.settings.company_strategic_property,
+                )
+                if p
+            ]
+            if company_of:
+                found = self.api.batch_read("companies", sorted(set(company_of.values())), props)
+                companies = {t: found[c] for t, c in company_of.items() if c in found}
+        return contacts, companies
+
+
+def _order_key(ticket: dict[str, Any]) -> tuple[float, int]:
+    props = ticket.get("properties") or {}
+    try:
+        when = parse_timestamp(props.get("hs_lastmodifieddate")).timestamp()
+    except SkippableError:
+        when = float("inf")
+    tid = str(ticket.get("id", ""))
+    return (when, int(tid) if tid.isdigit() else 0)
+
+
+def _cursor_from_ticket(ticket: dict[str, Any]) -> Cursor | None:
+    props = ticket.get("properties") or {}
+    tid = str(ticket.get("id", ""))
+    try:
+        modified = parse_timestamp(props.get("hs_lastmodifieddate"))
+    except SkippableError:
+        return None
+    if not tid.isdigit():
+        return None
+    return {"after": iso_utc(modified), "last_id": tid}
+
+
+def _chunk_cursor(chunk: Sequence[SourceRecord]) -> Cursor | None:
+    """The cursor just past the last record of `chunk` whose modified time is known."""
+    for record in reversed(chunk):
+        version = record.fields.get("version")
+        tid = record.fields.get("ticket_id")
+        if version and tid:
+            return {"after": version, "last_id": str(tid)}
+        props = record.fields.get("properties") or {}
+        found = _cursor_from_ticket({"id": tid, "properties": props})
+        if found:
+            return found
+    return None
+
+
+def _read_cursor(cursor: Cursor | None) -> tuple[int | None, int]:
+    if not cursor or not cursor.get("after"):
+        return None, 0
+    after = epoch_ms(parse_timestamp(cursor["after"]))
+    last = str(cursor.get("last_id") or "0")
+    return after, int(last) if last.isdigit() else 0

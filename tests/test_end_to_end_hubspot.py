@@ -1,0 +1,97 @@
+"""HubSpot tickets through the whole worker: triaged, written back once, agents' edits kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.app import rules_provider
+from bot.pipeline import Pipeline
+from bot.registry import build_sink, build_source
+from bot.stages import DEFAULT_STAGES
+from bot.store import Store
+from bot.store.outbox import counts
+from bot.store.schema import cases
+from bot.worker import Worker
+from tests.fakes.hubspot import FakeHubSpot
+from tests.helpers.runtime import make_settings
+
+
+def _conf(fake: FakeHubSpot, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "hubspot",
+        "base_url": fake.url,
+        "token": fake.token,
+        "search_lag_seconds": 0,
+        "interval_seconds": 5,
+        **extra,
+    }
+
+
+def _worker(fake: FakeHubSpot, store: Store, store_url: str) -> Worker:
+    settings = make_settings(
+        store_url, {"crm": _conf(fake, write_back="crm_out")}, sinks={"crm_out": _conf(fake)}
+    )
+    source = build_source("crm", settings.sources["crm"])
+    sink = build_sink("crm_out", settings.sinks["crm_out"])[0]
+    return Worker(
+        settings,
+        store,
+        {"crm": source},
+        Pipeline(DEFAULT_STAGES),
+        sinks={"crm_out": sink},
+        rules=rules_provider(settings),
+    )
+
+
+def test_tickets_are_triaged_and_the_enrichment_is_written_back_once(
+    store: Store, store_url: str
+) -> None:
+    with FakeHubSpot(search_lag=0.0) as fake:
+        from connectors.hubspot.client import HubSpotApi
+        from connectors.hubspot.setup import ensure_properties
+        from tests.fakes.hubspot import settings_for
+
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        contact = fake.create_contact("claire@client.example", "Claire", "Durand")
+        legal = fake.create_ticket(
+            "Mise en demeure - facture contestée",
+            "Sans correction de la facture sous 8 jours, mon avocat saisira le tribunal.",
+            contact_id=contact,
+        )
+        outage = fake.create_ticket(
+            "Power cut at our warehouse",
+            "Since this morning we have no electricity at all, production is down.",
+            contact_id=fake.create_contact("ops@northwind.example"),
+        )
+        worker = _worker(fake, store, store_url)
+        worker.run_once()
+        first = {tid: fake.ticket(tid) for tid in (legal, outage)}
+        updates = fake.calls("POST /crm/v3/objects/tickets/batch/update")
+        worker.run_once()  # reads crmbot's own write back: nothing new to write
+        assert fake.calls("POST /crm/v3/objects/tickets/batch/update") == updates
+        with store.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(cases)).scalar_one() == 2
+            assert counts(conn).get("done", 0) >= 2 and not counts(conn).get("dead")
+    assert first[legal]["crmbot_priority"] in ("P1", "P2")
+    assert first[legal]["crmbot_case_reference"].startswith("CB-")
+    assert "legal" in (first[legal]["crmbot_impact_reasons"] or "").lower()
+    assert first[outage]["crmbot_category"] == "technical_incident"
+
+
+def test_setup_hubspot_creates_the_properties_and_is_idempotent(tmp_path: Any) -> None:
+    from bot.cli import app
+
+    with FakeHubSpot() as fake:
+        path = tmp_path / "crmbot.yaml"
+        path.write_text(
+            f"sinks:\n  crm:\n    type: hubspot\n    base_url: {fake.url}\n"
+            f"    token: {fake.token}\n"
+        )
+        first = CliRunner().invoke(app, ["setup", "hubspot", "--settings", str(path)])
+        again = CliRunner().invoke(app, ["setup", "hubspot", "--settings", str(path)])
+        assert first.exit_code == 0 and "crmbot_category" in first.output
+        assert again.exit_code == 0 and "already set up" in again.output
+        assert fake.token not in first.output
