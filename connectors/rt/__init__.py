@@ -1,0 +1,32 @@
+"""Request Tracker 5 (REST 2): tickets in; priority, custom fields and comments out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import ConnectorSpec
+from connectors.rt.sink import RtSink
+from connectors.rt.source import RtSettings, RtSource
+
+
+def make_source(name: str, settings: Any) -> RtSource:
+    """An RT ticket source named `name`."""
+    return RtSource(name, settings)
+
+
+def make_sink(name: str, settings: Any) -> RtSink:
+    """An RT write-back sink named `name`."""
+    return RtSink(name, settings)
+
+
+CONNECTOR = ConnectorSpec(
+    name="rt",
+    settings_model=RtSettings,
+    make_source=make_source,
+    make_sink=make_sink,
+    capabilities=frozenset({"source", "sink", "tickets", "update_fields", "add_note"}),
+    description="Request Tracker 5 through REST 2: tickets changed since the cursor; "
+    "write-back of priority, custom fields and comments",
+)
+
+__all__ = ["CONNECTOR", "RtSettings", "RtSink", "RtSource"]

@@ -1,0 +1,34 @@
+"""Zendesk Support: incremental export of tickets in, priority/tags/fields/notes/merge out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import ConnectorSpec
+from connectors.zendesk.sink import ZendeskSink
+from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+
+
+def make_source(name: str, settings: Any) -> ZendeskSource:
+    """A Zendesk ticket source named `name`."""
+    return ZendeskSource(name, settings)
+
+
+def make_sink(name: str, settings: Any) -> ZendeskSink:
+    """A Zendesk write-back sink named `name`."""
+    return ZendeskSink(name, settings)
+
+
+CONNECTOR = ConnectorSpec(
+    name="zendesk",
+    settings_model=ZendeskSettings,
+    make_source=make_source,
+    make_sink=make_sink,
+    capabilities=frozenset(
+        {"source", "sink", "tickets", "users", "update_fields", "add_note", "add_tags", "merge"}
+    ),
+    description="Zendesk Support: incremental ticket export; write-back of priority, tags, "
+    "custom fields, internal notes and merges",
+)
+
+__all__ = ["CONNECTOR", "ZendeskSettings", "ZendeskSink", "ZendeskSource"]
