@@ -8,7 +8,7 @@ from typing import Any
 from bot.facts import build_facts
 from bot.pipeline import PlannedAction, StageContext, Work
 from bot.store import audit
-from bot.store.cases import update_case
+from bot.store.cases import record_decision
 
 EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_up", "case.updated")
 
@@ -50,7 +50,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case)
-    work.case = update_case(ctx.conn, case["id"], **values)
+    work.case = record_decision(ctx.conn, case, values)
     fired = [t.rule_id for t in decision.trace if t.fired]
     audit.record(
         ctx.conn,

@@ -96,23 +96,67 @@ def link_request(
             "created_at": utcnow(),
         },
     )
-    values: dict[str, Any] = {
-        "request_count": cases.c.request_count + 1,
-        "updated_at": utcnow(),
+    now = utcnow()
+    params = {
+        "case_id": case["id"],
+        "follow_up": int(relation == "follow_up"),
+        "duplicate": int(relation == "duplicate"),
+        "last_request_at": max(received_at, case["last_request_at"]),
+        "updated_at": now,
     }
-    if relation == "follow_up":
-        values["follow_up_count"] = cases.c.follow_up_count + 1
-    if relation == "duplicate":
-        values["duplicate_count"] = cases.c.duplicate_count + 1
-    if received_at > case["last_request_at"]:
-        values["last_request_at"] = received_at
-    row = conn.execute(
-        update(cases).where(cases.c.id == case["id"]).values(**values).returning(*cases.c)
-    ).one()
-    return dict(row._mapping)
+    conn.execute(_COUNT_REQUEST, params)
+    return {
+        **case,
+        "request_count": case["request_count"] + 1,
+        "follow_up_count": case["follow_up_count"] + params["follow_up"],
+        "duplicate_count": case["duplicate_count"] + params["duplicate"],
+        "last_request_at": params["last_request_at"],
+        "updated_at": now,
+    }
 
 
+# Counters are incremented in SQL, so that concurrent replicas never lose a count.
+_COUNT_REQUEST = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"))
+    .values(
+        request_count=cases.c.request_count + 1,
+        follow_up_count=cases.c.follow_up_count + bindparam("follow_up"),
+        duplicate_count=cases.c.duplicate_count + bindparam("duplicate"),
+        last_request_at=bindparam("last_request_at"),
+        updated_at=bindparam("updated_at"),
+    )
+)
 _INSERT_LINK = insert(case_requests)
+
+
+DECISION_FIELDS = (
+    "category",
+    "category_confidence",
+    "priority",
+    "impact_score",
+    "reasons",
+    "tags",
+    "sla",
+    "first_response_due",
+    "resolution_due",
+)
+_SET_DECISION = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"))
+    .values({name: bindparam(name, type_=cases.c[name].type) for name in DECISION_FIELDS})
+    .values(updated_at=bindparam("updated_at"))
+)
+
+
+def record_decision(
+    conn: Connection, case: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """Store a decision's outcome (every field of DECISION_FIELDS) on a case; returns it."""
+    params = {name: values.get(name, case.get(name)) for name in DECISION_FIELDS}
+    params |= {"case_id": case["id"], "updated_at": utcnow()}
+    conn.execute(_SET_DECISION, params)
+    return {**case, **{k: v for k, v in params.items() if k != "case_id"}}
 
 
 def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]:
