@@ -449,7 +449,10 @@ def test_dispatcher_sends_each_outbox_row_once_and_puts_temporary_refusals_back(
                     idempotency_key=f"CB-12:ack:{name}",
                     sink="mail",
                     action="send_reply",
-                    payload=reply(0, to=f"{name}@client.example").payload,
+                    payload={
+                        **reply(0, to=f"{name}@client.example").payload,
+                        "case_reference": "CB-12",  # as the outbox stage records it
+                    },
                     case_id=None,
                 )
         dispatcher = Dispatcher(store, {"mail": SmtpSink("mail", make_settings(server.port))}, "t")
