@@ -21,14 +21,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SUBJECTS_FR = [
-    "Facture incorrecte", "Double prélèvement ce mois-ci", "Coupure de courant depuis ce matin",
-    "Changement d'adresse", "Où en est ma demande ?", "Résiliation de mon contrat",
-    "Nouveau RIB pour le prélèvement", "Réclamation sur le relevé de compteur",
+    "Facture incorrecte",
+    "Double prélèvement ce mois-ci",
+    "Coupure de courant depuis ce matin",
+    "Changement d'adresse",
+    "Où en est ma demande ?",
+    "Résiliation de mon contrat",
+    "Nouveau RIB pour le prélèvement",
+    "Réclamation sur le relevé de compteur",
 ]
 SUBJECTS_EN = [
-    "Wrong invoice amount", "Charged twice this month", "Power cut since this morning",
-    "Change of address", "Any update on my request?", "Please close my account",
-    "New bank details for direct debit", "Complaint about the meter reading",
+    "Wrong invoice amount",
+    "Charged twice this month",
+    "Power cut since this morning",
+    "Change of address",
+    "Any update on my request?",
+    "Please close my account",
+    "New bank details for direct debit",
+    "Complaint about the meter reading",
 ]
 BODY_FR = (
     "Bonjour,\n\nJe vous écris au sujet de mon contrat n° {n}. {s} Pourriez-vous regarder "
@@ -51,13 +61,18 @@ def generate(maildir: Path, count: int, seed: int = 7) -> None:
         fr = rng.random() < 0.5
         subject = rng.choice(SUBJECTS_FR if fr else SUBJECTS_EN)
         name = f"Client {rng.randrange(3000)}"
-        body = (BODY_FR if fr else BODY_EN).format(n=rng.randrange(10**7), s=subject, name=name,
-                                                    d=rng.randrange(100))
+        body = (BODY_FR if fr else BODY_EN).format(
+            n=rng.randrange(10**7), s=subject, name=name, d=rng.randrange(100)
+        )
         reply_to = rng.choice(ids) if ids and rng.random() < 0.2 else None
         mid = f"bench-{i}@example.fr"
-        raw = make_message(subject=("Re: " if reply_to else "") + subject, body=body,
-                           sender=f"{name} <client{rng.randrange(3000)}@example.fr>",
-                           message_id=mid, in_reply_to=reply_to)
+        raw = make_message(
+            subject=("Re: " if reply_to else "") + subject,
+            body=body,
+            sender=f"{name} <client{rng.randrange(3000)}@example.fr>",
+            message_id=mid,
+            in_reply_to=reply_to,
+        )
         ids.append(mid)
         (maildir / "new" / f"{1795400000 + i}.M{i}P1.bench").write_bytes(raw)
 
@@ -73,16 +88,24 @@ def run_child(url: str, maildir: str, rules: bool) -> None:
     from bot.worker import Worker
 
     configure_logging("error", "json")
-    settings = Settings(store={"url": url}, worker={"batch_size": 200},
-                        sources={"bench": {"type": "maildir", "path": maildir}})
+    settings = Settings(
+        store={"url": url},
+        worker={"batch_size": 200},
+        sources={"bench": {"type": "maildir", "path": maildir}},
+    )
     store = open_store(url)
     provider = None
     if rules:
         from bot.app import rules_provider
 
         provider = rules_provider(settings)
-    worker = Worker(settings, store, {"bench": build_source("bench", settings.sources["bench"])},
-                    Pipeline(DEFAULT_STAGES), rules=provider)
+    worker = Worker(
+        settings,
+        store,
+        {"bench": build_source("bench", settings.sources["bench"])},
+        Pipeline(DEFAULT_STAGES),
+        rules=provider,
+    )
     start = time.perf_counter()
     stored = worker.run_once()
     elapsed = time.perf_counter() - start

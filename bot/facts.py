@@ -106,7 +106,7 @@ def build_facts(
             "updated_at": case.get("updated_at"),
             "amount": attributes.get("amount"),
             "tags": list(case.get("tags") or []),
-            "pauses": list((case.get("sla") or {}).get("pauses") or []),
+            "pauses": list(case.get("pauses") or []),
         },
         "previous": previous or {},
     }

@@ -57,6 +57,7 @@ class Work:
     events: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    previous: dict[str, Any] = field(default_factory=dict)  # case fields before this request
     decision: Any = None
     actions: list[PlannedAction] = field(default_factory=list)
     dropped: str | None = None

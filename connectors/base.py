@@ -26,6 +26,7 @@ class ConnectorSettings(BaseModel):
     interval_seconds: float = Field(default=60.0, ge=1.0)
     enabled: bool = True
     write_back: str | None = None  # for a source: the sink that receives crmbot's enrichment
+    status_map: dict[str, str] = Field(default_factory=dict)  # vendor status -> crmbot status
 
 
 @dataclass(slots=True)

@@ -465,6 +465,11 @@ class RuleSet:
         self.settings = pack.settings
         self.category_ids = [c.id for c in pack.categories]
 
+    @property
+    def paused_statuses(self) -> frozenset[str]:
+        """Case statuses that stop the SLA clock (waiting on the customer, a third party)."""
+        return frozenset(self._pack.paused_statuses)
+
     def describe(self) -> str:
         """A one-line summary: how many files, categories, policies, rules."""
         c = self.counts

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.pipeline import Reason, StageContext, Work
+from bot.status import map_status, track_pauses
 from bot.store import audit
-from bot.store.cases import create_case, link_request
+from bot.store.cases import create_case, link_request, update_case
 from bot.store.requests import insert_request
 
 
@@ -13,6 +16,8 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
     req = work.request
     assert req is not None and req.received_at is not None
     contact_id = work.contact["id"] if work.contact else None
+    if work.case is not None:
+        work.previous = {k: work.case.get(k) for k in ("status", "category", "priority")}
     if work.case is None:
         work.case = create_case(
             ctx.conn,
@@ -43,6 +48,7 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
     work.case = link_request(
         ctx.conn, work.case, request_id, relation=relation, reason=why, received_at=req.received_at
     )
+    _apply_status(ctx, work)
     if relation == "follow_up":
         work.events.append("case.follow_up")
     elif relation in ("duplicate", "update"):
@@ -63,3 +69,24 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
         relation=relation,
     )
     return work
+
+
+def _apply_status(ctx: StageContext, work: Work) -> None:
+    """A CRM ticket carries its status: the case follows it, and SLA pauses are recorded."""
+    req, case = work.request, work.case
+    assert req is not None and case is not None
+    source_map = (ctx.settings.sources.get(req.source) or {}).get("status_map") or {}
+    status = map_status(req.headers.get("status"), source_map)
+    if status is None or status == case["status"]:
+        return
+    paused = getattr(ctx.rules, "paused_statuses", frozenset())
+    at = req.received_at or ctx.now
+    if req.headers.get("updated_at"):
+        at = datetime.fromisoformat(req.headers["updated_at"].replace("Z", "+00:00"))
+    pauses = track_pauses(case.get("pauses") or [], case["status"], status, paused, at)
+    work.case = update_case(ctx.conn, case["id"], status=status, pauses=pauses)
+    work.reasons.append(
+        Reason("status_changed", f"status {case['status']} → {status} in {req.source}")
+    )
+    if "case.updated" not in work.events:
+        work.events.append("case.updated")

@@ -44,7 +44,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     assert req is not None and case is not None
     if ctx.rules is None:
         return work
-    previous = {k: case.get(k) for k in ("status", "category", "priority")}
+    previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous)
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)

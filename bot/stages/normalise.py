@@ -72,9 +72,8 @@ def request_from_ticket(record: SourceRecord) -> Request:
         source=record.source,
         source_id=f"{record.source_id}@{version}" if version else record.source_id,
         channel="ticket",
-        message_id=str(
-            f.get("message_id") or f"{record.source}-{ticket_id}-{version}@crmbot.invalid"
-        ),
+        # One id per version of the ticket: each version is its own request of one case.
+        message_id=f"{record.source}-{ticket_id}-{version or 'v0'}@crmbot.invalid",
         subject=str(f.get("subject") or ""),
         body_text=body,
         body_clean=body,

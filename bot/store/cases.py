@@ -31,6 +31,7 @@ def create_case(
         "language": language,
         "contact_id": contact_id,
         "reasons": [],
+        "pauses": [],
         "tags": sorted(set(tags or [])),
         "request_count": 0,
         "follow_up_count": 0,

@@ -96,6 +96,7 @@ cases = Table(
     Column("reasons", JSON, nullable=False, default=list),
     Column("tags", JSON, nullable=False, default=list),
     Column("sla", JSON, nullable=True),
+    Column("pauses", JSON, nullable=False, default=list),  # [[start, end|null], …] SLA clock
     Column("first_response_due", UTCDateTime(), nullable=True),
     Column("resolution_due", UTCDateTime(), nullable=True),
     Column("request_count", Integer, nullable=False, default=1),

@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("reasons", sa.JSON(), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("sla", sa.JSON(), nullable=True),
+        sa.Column("pauses", sa.JSON(), nullable=False),
         sa.Column("first_response_due", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolution_due", sa.DateTime(timezone=True), nullable=True),
         sa.Column("request_count", sa.Integer(), nullable=False),
