@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.identity.matcher import IdentitySettings
 
 ENV_PREFIX = "CRMBOT_"
 SETTINGS_FILE_ENV = "CRMBOT_SETTINGS_FILE"
@@ -97,7 +98,7 @@ class Settings(BaseSettings):
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    identity: dict[str, Any] = Field(default_factory=dict)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("sources", "sinks")
     @classmethod

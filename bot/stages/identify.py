@@ -1,52 +1,118 @@
-"""Stage 3: find the contact behind a request, or create one."""
+"""Stage 3: find the contact behind a request (probabilistic matching), or create one.
+
+The matcher scores candidates found through blocking keys: "same" attaches the request to
+that contact, "possible" creates a new contact linked to the candidate for review (never a
+silent merge), "new" creates a contact. CRM ids join contacts across connectors.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from typing import Any
 
+import phonenumbers
+
+from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
+from bot.identity.matcher import MatchResult
 from bot.pipeline import Reason, StageContext, Work
-from bot.store.contacts import create_contact, enrich_contact
-from bot.store.schema import contacts
+from bot.store.contacts import create_contact, get_contact
+from bot.store.schema import contact_links
+from bot.store.sql import insert_ignore, utcnow
 
-_BY_EMAIL = (
-    select(contacts)
-    .where(contacts.c.email == bindparam("email"), contacts.c.merged_into.is_(None))
-    .order_by(contacts.c.id)
-    .limit(1)
-)
+SIGNATURE_TAIL_CHARS = 800
 
 
-def _by_email(ctx: StageContext, email: str) -> dict | None:
-    row = ctx.conn.execute(_BY_EMAIL, {"email": email}).first()
-    return None if row is None else dict(row._mapping)
+def phone_in_signature(text: str, region: str) -> str | None:
+    """The last phone number written near the end of a message (its signature), E.164."""
+    tail = text[-SIGNATURE_TAIL_CHARS:]
+    found = None
+    for match in phonenumbers.PhoneNumberMatcher(
+        tail, region, leniency=phonenumbers.Leniency.VALID
+    ):
+        found = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+    return found
+
+
+def _record(ctx: StageContext, work: Work) -> ContactRecord:
+    req = work.request
+    assert req is not None
+    phone = req.sender_phone or phone_in_signature(
+        req.body_text, ctx.settings.identity.default_region
+    )
+    return ContactRecord(
+        email=req.sender_email,
+        name=req.sender_name,
+        phone=phone,
+        external_ids={k: str(v) for k, v in req.external_ids.items()},
+    )
+
+
+def _brings_news(contact: dict[str, Any], record: ContactRecord) -> bool:
+    known_ids = contact.get("external_ids") or {}
+    return bool(
+        (record.name and not contact.get("name"))
+        or (record.phone and not contact.get("phone"))
+        or any(known_ids.get(k) != v for k, v in record.external_ids.items())
+    )
+
+
+def _why(result: MatchResult) -> str:
+    return ", ".join(result.reasons[:4]) or f"score {result.score:.2f}"
 
 
 def identify_contact(ctx: StageContext, work: Work) -> Work | None:
-    """Attach the request to a known contact (same email), or create the contact."""
-    req = work.request
-    assert req is not None
-    if not req.sender_email:
-        work.reasons.append(Reason("contact_unknown", "no sender address: no contact"))
+    """Attach the request to the contact it comes from, with the score and the reasons."""
+    record = _record(ctx, work)
+    if not (record.email or record.phone or record.external_ids):
+        work.reasons.append(Reason("contact_unknown", "no address, phone or CRM id: no contact"))
         return work
-    email = req.sender_email.strip().lower()
-    contact = _by_email(ctx, email)
-    if contact is None:
-        work.contact = create_contact(
-            ctx.conn,
-            email=email,
-            name=req.sender_name,
-            phone=req.sender_phone,
-            external_ids=req.external_ids,
-        )
-        work.reasons.append(Reason("contact_created", f"new contact {email}"))
-    else:
-        enrich_contact(
-            ctx.conn,
-            contact,
-            name=req.sender_name,
-            phone=req.sender_phone,
-            external_ids=req.external_ids,
-        )
+    matcher = ContactMatcher(SqlContactIndex(ctx.conn), ctx.settings.identity)
+    result = matcher.match(record)
+    if result.relation == "same" and result.contact_id is not None:
+        contact = get_contact(ctx.conn, result.contact_id)
+        assert contact is not None
+        if _brings_news(contact, record):
+            matcher.add(contact["id"], record)
+            contact = get_contact(ctx.conn, contact["id"])
         work.contact = contact
-        work.reasons.append(Reason("contact_matched", f"known contact {email} (same address)"))
+        work.reasons.append(
+            Reason(
+                "contact_matched",
+                f"known contact {contact and contact['email']} ({_why(result)})",
+                {"score": round(result.score, 3)},
+            )
+        )
+        return work
+    work.contact = create_contact(
+        ctx.conn,
+        email=record.email,
+        name=record.name,
+        phone=record.phone,
+        external_ids=record.external_ids,
+    )
+    matcher.add(work.contact["id"], record)
+    work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
+    if result.relation == "possible" and result.candidates:
+        other, score, reasons = result.candidates[0]
+        insert_ignore(
+            ctx.conn,
+            contact_links,
+            {
+                "contact_id": work.contact["id"],
+                "other_id": other,
+                "relation": "possible",
+                "score": score,
+                "reasons": reasons,
+                "created_at": utcnow(),
+            },
+            ["contact_id", "other_id"],
+        )
+        work.tags.append(f"possible_same_contact:{other}")
+        work.reasons.append(
+            Reason(
+                "contact_possible_duplicate",
+                f"may be the same person as contact {other} (score {score:.2f}: "
+                f"{', '.join(reasons[:3])}): linked for review, not merged",
+                {"other_contact": other, "score": round(score, 3)},
+            )
+        )
     return work

@@ -1,0 +1,301 @@
+"""Where contacts' blocking keys and normalised profiles live: in memory or in the store."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from bot.errors import ConfigError
+from bot.identity.keys import blocking_keys, key_weight
+from bot.identity.normalise import ContactRecord, Profile
+from bot.store.schema import contact_keys, contacts
+
+IDENTITY_ATTRIBUTE = "identity"
+
+
+class ContactIndex(Protocol):
+    """Blocking-key index of contacts: find candidates for a set of keys, add a contact."""
+
+    def candidates(
+        self, keys: Sequence[tuple[str, int]], *, limit: int
+    ) -> list[tuple[int, Profile, int]]:
+        """Up to `limit` (contact id, profile, shared-key weight) sharing a key, best first.
+
+        `keys` are (key, cap) pairs: a key held by more than its cap contacts is too common to
+        block on and is skipped.
+        """
+        ...
+
+    def add(
+        self, contact_id: int, record: ContactRecord, profile: Profile, keys: Sequence[str]
+    ) -> None:
+        """Index (or re-index) one contact under its keys with its profile."""
+        ...
+
+    def get(self, contact_id: int) -> Profile | None:
+        """The indexed profile of a contact, None when it is not indexed."""
+        ...
+
+
+def _rank(hits: dict[int, int], limit: int) -> list[tuple[int, int]]:
+    """Candidate ids by shared-key weight (then oldest first), at most `limit`."""
+    if len(hits) <= limit:
+        return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
+    return heapq.nsmallest(limit, hits.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class MemoryContactIndex:
+    """In-memory `ContactIndex` (tests, benchmarks, single-process runs)."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._by_key: dict[str, list[int]] = {}
+        self._profiles: dict[int, Profile] = {}
+        self._keys: dict[int, tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        """Number of indexed contacts."""
+        return len(self._profiles)
+
+    def candidates(
+        self, keys: Sequence[tuple[str, int]], *, limit: int
+    ) -> list[tuple[int, Profile, int]]:
+        """See `ContactIndex.candidates`."""
+        hits: dict[int, int] = {}
+        get = hits.get
+        by_key = self._by_key
+        for key, cap in keys:
+            ids = by_key.get(key)
+            if ids and len(ids) <= cap:
+                w = key_weight(key)
+                for cid in ids:
+                    hits[cid] = get(cid, 0) + w
+        profiles = self._profiles
+        return [(cid, profiles[cid], n) for cid, n in _rank(hits, limit)]
+
+    def add(
+        self, contact_id: int, record: ContactRecord, profile: Profile, keys: Sequence[str]
+    ) -> None:
+        """See `ContactIndex.add`."""
+        old = self._keys.get(contact_id, ())
+        unique = tuple(dict.fromkeys(keys))
+        for key in old:
+            if key not in unique:
+                ids = self._by_key.get(key)
+                if ids and contact_id in ids:
+                    ids.remove(contact_id)
+        old_set = set(old)
+        for key in unique:
+            if key not in old_set:
+                self._by_key.setdefault(key, []).append(contact_id)
+        self._keys[contact_id] = unique
+        self._profiles[contact_id] = profile
+
+    def get(self, contact_id: int) -> Profile | None:
+        """See `ContactIndex.get`."""
+        return self._profiles.get(contact_id)
+
+
+def _now() -> datetime:
+    """Current UTC time."""
+    return datetime.now(UTC)
+
+
+def _load_json(value: Any) -> dict[str, Any]:
+    """A JSON column's value as a dict, whichever way the driver returned it."""
+    if value is None:
+        return {}
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return dict(value)
+
+
+class SqlContactIndex:
+    """`ContactIndex` on the store: keys in `contact_keys`, profiles in `contacts.attributes`.
+
+    The normalised profile is kept under `attributes["identity"]`. A merged contact
+    (`merged_into` set) is reported as the contact it was merged into. Candidate fetch is two
+    queries: keys (each capped with its own LIMIT), then the best candidates' rows.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        """Work inside the caller's connection (and transaction)."""
+        self.conn = conn
+        paramstyle = conn.dialect.paramstyle
+        # The two hot queries go straight to the driver (see `_fetch`).
+        self._mark = "?" if paramstyle == "qmark" else "%s"
+        if paramstyle not in ("qmark", "format", "pyformat"):
+            raise ConfigError(f"contact index: unsupported DB-API paramstyle {paramstyle!r}")
+        self._key_sql: dict[int, str] = {}
+        self._row_sql: dict[int, str] = {}
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+        """Rows of a read-only query run on the DB-API cursor of the caller's connection.
+
+        The two hot reads skip SQLAlchemy's statement layer (it costs more than the query on
+        SQLite); they run in the same connection and transaction as everything else.
+        """
+        dbapi_error = self.conn.dialect.loaded_dbapi.Error
+        cursor = self.conn.connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return cursor.fetchall()
+        except dbapi_error as exc:  # same exception types as through SQLAlchemy
+            raise sa.exc.DBAPIError.instance(
+                sql, params, exc, dbapi_error, dialect=self.conn.dialect
+            ) from exc
+        finally:
+            cursor.close()
+
+    def _key_query(self, n: int) -> str:
+        """(key, contact_id) under n keys, each key read with its own LIMIT (cap + 1).
+
+        A very common key thus costs at most cap + 1 index entries.
+        """
+        sql = self._key_sql.get(n)
+        if sql is None:
+            m = self._mark
+            sql = self._key_sql[n] = " UNION ALL ".join(
+                f"SELECT * FROM (SELECT key, contact_id FROM contact_keys "
+                f"WHERE key = {m} LIMIT {m}) AS q{i}"
+                for i in range(n)
+            )
+        return sql
+
+    def _row_query(self, n: int) -> str:
+        """(id, merged_into, attributes) of n contacts by id."""
+        sql = self._row_sql.get(n)
+        if sql is None:
+            marks = ", ".join([self._mark] * n)
+            sql = self._row_sql[n] = (
+                f"SELECT id, merged_into, attributes FROM contacts WHERE id IN ({marks})"
+            )
+        return sql
+
+    def candidates(
+        self, keys: Sequence[tuple[str, int]], *, limit: int
+    ) -> list[tuple[int, Profile, int]]:
+        """See `ContactIndex.candidates` (two queries: keys, then the best candidates' rows)."""
+        caps = dict(keys)
+        if not caps:
+            return []
+        params: list[Any] = []
+        for key, cap in caps.items():
+            params += (key, cap + 1)
+        per_key: dict[str, list[int]] = {}
+        for key, cid in self._fetch(self._key_query(len(caps)), params):
+            per_key.setdefault(key, []).append(cid)
+        hits: dict[int, int] = {}
+        for key, ids in per_key.items():
+            if len(ids) <= caps[key]:
+                w = key_weight(key)
+                for cid in ids:
+                    hits[cid] = hits.get(cid, 0) + w
+        if not hits:
+            return []
+        ranked = _rank(hits, limit)
+        found: dict[int, tuple[int | None, Profile]] = {}
+        rows = self._fetch(self._row_query(len(ranked)), [cid for cid, _ in ranked])
+        for cid, merged_into, attributes in rows:
+            identity = _load_json(attributes).get(IDENTITY_ATTRIBUTE)
+            if identity is not None:
+                found[cid] = (merged_into, Profile.from_json(identity))
+        out: list[tuple[int, Profile, int]] = []
+        for cid, n in ranked:
+            if cid in found:
+                merged_into, profile = found[cid]
+                out.append((merged_into or cid, profile, n))
+        return out
+
+    def add(
+        self, contact_id: int, record: ContactRecord, profile: Profile, keys: Sequence[str]
+    ) -> None:
+        """See `ContactIndex.add`; inserts the `contacts` row when it does not exist yet."""
+        row = self.conn.execute(
+            sa.select(contacts.c.attributes, contacts.c.external_ids).where(
+                contacts.c.id == contact_id
+            )
+        ).first()
+        now = _now()
+        new_keys = set(keys)
+        have: set[str] = set()
+        if row is None:
+            self.conn.execute(contacts.insert(), [_contact_row(contact_id, record, profile, now)])
+        else:
+            attributes = _load_json(row.attributes)
+            old = attributes.get(IDENTITY_ATTRIBUTE)
+            attributes[IDENTITY_ATTRIBUTE] = profile.to_json()
+            external = {**_load_json(row.external_ids), **record.external_ids}
+            self.conn.execute(
+                contacts.update()
+                .where(contacts.c.id == contact_id)
+                .values(attributes=attributes, external_ids=external, updated_at=now)
+            )
+            # The old keys are those of the old profile: found and dropped through the primary
+            # key (key, contact_id), with no scan of contact_keys by contact_id.
+            old_keys = set(blocking_keys(Profile.from_json(old))) if old is not None else set()
+            have = set(
+                self.conn.execute(
+                    sa.select(contact_keys.c.key).where(
+                        contact_keys.c.key.in_(sorted(old_keys | new_keys)),
+                        contact_keys.c.contact_id == contact_id,
+                    )
+                ).scalars()
+            )
+            stale = sorted(have - new_keys)
+            if stale:
+                self.conn.execute(
+                    contact_keys.delete().where(
+                        contact_keys.c.key.in_(stale), contact_keys.c.contact_id == contact_id
+                    )
+                )
+        missing = [k for k in dict.fromkeys(keys) if k not in have]
+        if missing:
+            self.conn.execute(
+                contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in missing]
+            )
+
+    def get(self, contact_id: int) -> Profile | None:
+        """See `ContactIndex.get`."""
+        attributes = self.conn.execute(
+            sa.select(contacts.c.attributes).where(contacts.c.id == contact_id)
+        ).scalar()
+        identity = _load_json(attributes).get(IDENTITY_ATTRIBUTE)
+        return None if identity is None else Profile.from_json(identity)
+
+    def add_many(self, items: Iterable[tuple[int, ContactRecord, Profile, Sequence[str]]]) -> None:
+        """Bulk-insert new contacts (ids not yet in the table) with their keys."""
+        now = _now()
+        rows: list[dict[str, Any]] = []
+        key_rows: list[dict[str, Any]] = []
+        for contact_id, record, profile, keys in items:
+            rows.append(_contact_row(contact_id, record, profile, now))
+            key_rows.extend({"key": k, "contact_id": contact_id} for k in dict.fromkeys(keys))
+        if rows:
+            self.conn.execute(contacts.insert(), rows)
+        if key_rows:
+            self.conn.execute(contact_keys.insert(), key_rows)
+
+
+def _contact_row(
+    contact_id: int, record: ContactRecord, profile: Profile, now: datetime
+) -> dict[str, Any]:
+    """A new `contacts` row for a record."""
+    name = record.name or " ".join(p for p in (record.given_name, record.surname) if p) or None
+    return {
+        "id": contact_id,
+        "email": profile.email or record.email,
+        "name": name[:300] if name else None,
+        "phone": profile.phone or record.phone,
+        "company": record.company,
+        "external_ids": dict(record.external_ids),
+        "attributes": {IDENTITY_ATTRIBUTE: profile.to_json()},
+        "merged_into": None,
+        "created_at": now,
+        "updated_at": now,
+    }
