@@ -1,6 +1,7 @@
 """Messages per second from a Maildir into the store (parse, thread, decide, store), and peak RSS.
 
 Usage: python3 bench/bench_ingest.py [--messages 10000] [--stores sqlite,postgres] [--no-rules]
+       [--repeat 3]
 Each store is measured in a fresh subprocess, so that peak memory is that run's alone.
 """
 
@@ -11,6 +12,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,6 +131,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--no-rules", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("URL", "MAILDIR"))
     args = parser.parse_args()
     if args.child:
@@ -140,20 +143,26 @@ def main() -> None:
         generate(maildir, args.messages)
         print(f"generated {args.messages} messages in {time.perf_counter() - t0:.1f} s")
         for kind in args.stores.split(","):
-            url = f"sqlite:///{tmp}/bench.db" if kind == "sqlite" else _pg_url()
-            cmd = [sys.executable, __file__, "--child", url, str(maildir)]
-            if args.no_rules:
-                cmd.append("--no-rules")
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                print(f"{kind}: FAILED\n{out.stderr[-3000:]}")
+            runs = []
+            for _ in range(args.repeat):
+                url = f"sqlite:///{tmp}/bench-{len(runs)}.db" if kind == "sqlite" else _pg_url()
+                cmd = [sys.executable, __file__, "--child", url, str(maildir)]
+                if args.no_rules:
+                    cmd.append("--no-rules")
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if out.returncode != 0:
+                    print(f"{kind}: FAILED\n{out.stderr[-3000:]}")
+                    break
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            if not runs:
                 continue
-            figures = json.loads(out.stdout.strip().splitlines()[-1])
-            rate = figures["stored"] / figures["seconds"]
+            rates = sorted(r["stored"] / r["seconds"] for r in runs)
+            median = statistics.median(rates)
             print(
-                f"{kind:9s} rules={'off' if args.no_rules else 'on '} stored={figures['stored']} "
-                f"in {figures['seconds']:.1f} s = {rate:,.0f} msg/s, "
-                f"peak RSS {figures['peak_rss_mib']:.0f} MiB"
+                f"{kind:9s} rules={'off' if args.no_rules else 'on '} "
+                f"stored={runs[0]['stored']} runs={len(runs)}: median {median:,.0f}"
+                f" msg/s (min {rates[0]:,.0f}, max {rates[-1]:,.0f}), "
+                f"peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB"
             )
 
 

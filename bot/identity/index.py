@@ -41,6 +41,10 @@ class ContactIndex(Protocol):
         """The indexed profile of a contact, None when it is not indexed."""
         ...
 
+    def create(self, record: ContactRecord, profile: Profile, keys: Sequence[str]) -> int:
+        """Store a new contact, indexed under its keys; returns its id."""
+        ...
+
 
 def _rank(hits: dict[int, int], limit: int) -> list[tuple[int, int]]:
     """Candidate ids by shared-key weight (then oldest first), at most `limit`."""
@@ -57,6 +61,12 @@ class MemoryContactIndex:
         self._by_key: dict[str, list[int]] = {}
         self._profiles: dict[int, Profile] = {}
         self._keys: dict[int, tuple[str, ...]] = {}
+
+    def create(self, record: ContactRecord, profile: Profile, keys: Sequence[str]) -> int:
+        """See `ContactIndex.create`: ids are allocated in order from 1."""
+        contact_id = max(self._profiles, default=0) + 1
+        self.add(contact_id, record, profile, keys)
+        return contact_id
 
     def __len__(self) -> int:
         """Number of indexed contacts."""
@@ -211,6 +221,18 @@ class SqlContactIndex:
                 merged_into, profile = found[cid]
                 out.append((merged_into or cid, profile, n))
         return out
+
+    def create(self, record: ContactRecord, profile: Profile, keys: Sequence[str]) -> int:
+        """See `ContactIndex.create`: one insert for the row, one for its keys."""
+        row = _contact_row(0, record, profile, _now())
+        del row["id"]
+        contact_id = self.conn.execute(contacts.insert().returning(contacts.c.id), row).scalar_one()
+        unique = list(dict.fromkeys(keys))
+        if unique:
+            self.conn.execute(
+                contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in unique]
+            )
+        return contact_id
 
     def add(
         self, contact_id: int, record: ContactRecord, profile: Profile, keys: Sequence[str]

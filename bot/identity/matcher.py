@@ -137,6 +137,11 @@ class ContactMatcher:
             return "possible", reasons
         return "new", reasons
 
+    def create(self, record: ContactRecord) -> int:
+        """Store and index a new contact for this record; returns its id."""
+        profile = self.profile(record)
+        return self.index.create(record, profile, blocking_keys(profile))
+
     def add(self, contact_id: int, record: ContactRecord) -> None:
         """Index a new or updated contact under its blocking keys.
 

@@ -7,6 +7,7 @@ silent merge), "new" creates a contact. CRM ids join contacts across connectors.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import phonenumbers
@@ -14,16 +15,19 @@ import phonenumbers
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
 from bot.pipeline import Reason, StageContext, Work
-from bot.store.contacts import create_contact, get_contact
+from bot.store.contacts import get_contact
 from bot.store.schema import contact_links
 from bot.store.sql import insert_ignore, utcnow
 
 SIGNATURE_TAIL_CHARS = 800
+_DIGITS = re.compile(r"\d(?:[\s.()-]*\d){7}")
 
 
 def phone_in_signature(text: str, region: str) -> str | None:
     """The last phone number written near the end of a message (its signature), E.164."""
     tail = text[-SIGNATURE_TAIL_CHARS:]
+    if not _DIGITS.search(tail):  # cheap test first: most messages have no phone number
+        return None
     found = None
     for match in phonenumbers.PhoneNumberMatcher(
         tail, region, leniency=phonenumbers.Leniency.VALID
@@ -82,14 +86,7 @@ def identify_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
         return work
-    work.contact = create_contact(
-        ctx.conn,
-        email=record.email,
-        name=record.name,
-        phone=record.phone,
-        external_ids=record.external_ids,
-    )
-    matcher.add(work.contact["id"], record)
+    work.contact = get_contact(ctx.conn, matcher.create(record))
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
     if result.relation == "possible" and result.candidates:
         other, score, reasons = result.candidates[0]

@@ -65,9 +65,12 @@ _SET_REFERENCE = (
 )
 
 
+_CASE_BY_ID = select(cases).where(cases.c.id == bindparam("case_id"))
+
+
 def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
     """One case as a dict, or None."""
-    row = conn.execute(select(cases).where(cases.c.id == case_id)).first()
+    row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
     return None if row is None else dict(row._mapping)
 
 

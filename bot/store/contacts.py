@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bot.store.schema import contacts
 from bot.store.sql import utcnow
@@ -40,9 +40,12 @@ def create_contact(
 _INSERT = insert(contacts).returning(contacts.c.id)
 
 
+_BY_ID = select(contacts).where(contacts.c.id == bindparam("contact_id"))
+
+
 def get_contact(conn: Connection, contact_id: int) -> dict[str, Any] | None:
     """One contact, or None."""
-    row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()
+    row = conn.execute(_BY_ID, {"contact_id": contact_id}).first()
     return None if row is None else dict(row._mapping)
 
 
