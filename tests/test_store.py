@@ -18,6 +18,7 @@ from bot.store.requests import (
     quarantined,
 )
 from bot.store.schema import requests
+from tests.helpers.stores import postgres_schema_url
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
@@ -166,10 +167,12 @@ def test_outbox_claims_are_exclusive_and_stalled_claims_come_back(store: Store) 
 
 
 @pytest.mark.postgres
-def test_postgres_claims_skip_rows_locked_by_another_replica(store_url: str) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("SKIP LOCKED is a PostgreSQL behaviour")
-    store = open_store(store_url)
+def test_postgres_claims_skip_rows_locked_by_another_replica() -> None:
+    with postgres_schema_url() as url:
+        _claims_skip_locked_rows(open_store(url))
+
+
+def _claims_skip_locked_rows(store: Store) -> None:
     with store.begin() as conn:
         for i in range(4):
             outbox.enqueue(
