@@ -66,10 +66,10 @@ def fire_due_timers(
                 conn,
                 "timer_fired",
                 case_id=case["id"],
-                event=timer["event"],
+                trigger=timer["event"],
                 due_at=timer["due_at"].isoformat(),
             )
-            log.info("timer_fired", case=case["reference"], event=timer["event"])
+            log.info("timer_fired", case=case["reference"], trigger=timer["event"])
             if ctx.rules is not None:
                 decided = decide(ctx, work)
                 if decided is not None:
