@@ -135,3 +135,44 @@ def test_kill_9_mid_run_then_restart_gives_each_message_exactly_one_request(
         if store is not None:
             store.dispose()
         shutil.rmtree(tmp_path / "inbox", ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_after_the_current_batch_and_a_restart_finishes_the_rest(
+    tmp_path: Path,
+) -> None:
+    maildir = make_maildir(tmp_path / "inbox")
+    total = 300
+    for i in range(total):
+        deliver(maildir, make_message(subject=f"Question {i}", sender=f"t{i}@example.fr"))
+    db = tmp_path / "crmbot.db"
+    settings = _settings_file(tmp_path, maildir, db)
+    env = {**os.environ, "CRMBOT_SECRETS_DIR": str(tmp_path / "none")}
+    base = [sys.executable, "-m", "bot.cli", "run", "--settings", str(settings)]
+    proc = subprocess.Popen(base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if db.exists():
+                store = store or open_store(f"sqlite:///{db}", run_migrations=False)
+                try:
+                    if _count(store, requests) >= 20:
+                        break
+                except Exception:  # tables not created yet
+                    pass
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+        assert store is not None
+        stopped_at = _count(store, requests)
+        assert stopped_at % 10 == 0  # whole batches only: the current unit was finished
+        rerun = subprocess.run([*base, "--once"], env=env, capture_output=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+        assert _count(store, requests) == total
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if store is not None:
+            store.dispose()
