@@ -52,6 +52,7 @@ class Work:
     request: Request | None = None
     request_id: int | None = None
     contact: dict[str, Any] | None = None
+    new_contact: bool = False  # created by this request: it has no earlier requests
     case: dict[str, Any] | None = None
     relation: str | None = None  # origin | reply | follow_up | duplicate
     events: list[str] = field(default_factory=list)

@@ -51,10 +51,17 @@ def fold_text(text: str) -> str:
     return _PREFIX.sub("", plain)
 
 
+def comparable(subject: str, body: str) -> str:
+    """The folded text two requests are compared on."""
+    return fold_text(f"{subject}\n{body[:3000]}")
+
+
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:
     """How alike two requests read, 0..1 (token-set ratio on subject and cleaned body)."""
-    a = fold_text(f"{a_subject}\n{a_body[:3000]}")
-    b = fold_text(f"{b_subject}\n{b_body[:3000]}")
+    return _ratio(comparable(a_subject, a_body), comparable(b_subject, b_body))
+
+
+def _ratio(a: str, b: str) -> float:
     return fuzz.token_set_ratio(a, b) / 100.0
 
 
@@ -69,6 +76,8 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     """Attach a repeat of an open request of the same contact as a duplicate or a follow-up."""
     req, contact = work.request, work.contact
     if work.case is not None or req is None or contact is None or req.received_at is None:
+        return work
+    if work.new_contact:  # a contact seen for the first time has no open case to repeat
         return work
     conf = ctx.settings.dedup
     since = req.received_at - timedelta(days=conf.follow_up_window_days)
@@ -94,8 +103,9 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
                 ),
             )
             return work
+    mine = comparable(req.subject, req.body_clean)
     scored = sorted(
-        ((similarity(req.subject, req.body_clean, r.subject, r.body_clean), r) for r in rows),
+        ((_ratio(mine, comparable(r.subject, r.body_clean)), r) for r in rows),
         key=lambda pair: pair[0],
         reverse=True,
     )

@@ -87,6 +87,7 @@ def identify_contact(ctx: StageContext, work: Work) -> Work | None:
         )
         return work
     work.contact = get_contact(ctx.conn, matcher.create(record))
+    work.new_contact = True
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
     if result.relation == "possible" and result.candidates:
         other, score, reasons = result.candidates[0]
