@@ -110,7 +110,30 @@ class MaildirSource:
                 cursor={"mtime_ns": last, "seen": sorted(recent)},
             )
 
+    def _find(self, key: str) -> Path | None:
+        """Where a message is now (a mail client may have moved it new/ -> cur/ and renamed it)."""
+        for sub in ("cur", "new"):
+            folder = self.settings.path / sub
+            for candidate in folder.glob(f"{key}*") if folder.is_dir() else []:
+                if _unique_key(candidate.name) == key:
+                    return candidate
+        return None
+
     def _read(self, entry: _Entry) -> SourceRecord | None:
+        try:
+            return self._read_at(entry, entry.path)
+        except FileNotFoundError:
+            moved = self._find(entry.key)
+            if moved is not None:
+                try:
+                    return self._read_at(entry, moved)
+                except FileNotFoundError:
+                    pass
+            # Gone from new/ and cur/: deleted by a mail client, so there is nothing to keep.
+            log.warning("maildir_message_deleted", source=self.name, key=entry.key)
+            return None
+
+    def _read_at(self, entry: _Entry, path: Path) -> SourceRecord:
         received = datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC)
         base = SourceRecord(
             source=self.name,
@@ -121,7 +144,7 @@ class MaildirSource:
         )
         try:
             if entry.size > self.settings.max_message_bytes:
-                with entry.path.open("rb") as fh:
+                with path.open("rb") as fh:
                     head = fh.read(HEADER_PEEK_BYTES)
                 end = head.find(b"\n\n")
                 base.raw = head[: end + 1] if end >= 0 else head
@@ -131,13 +154,11 @@ class MaildirSource:
                 )
                 log.warning("maildir_message_over_cap", source=self.name, key=entry.key)
                 return base
-            base.raw = entry.path.read_bytes()
+            base.raw = path.read_bytes()
         except FileNotFoundError:
-            # Moved between scan and read (new/ -> cur/ by a mail client): the next poll sees it.
-            log.info("maildir_message_moved", source=self.name, key=entry.key)
-            return None
+            raise
         except OSError as exc:
-            base.quarantine_reason = f"cannot read {entry.path}: {exc.strerror}"
+            base.quarantine_reason = f"cannot read {path}: {exc.strerror}"
         return base
 
     def acknowledge(self, records: list[SourceRecord]) -> None:
