@@ -202,15 +202,35 @@ def _resolve_sqlite_url(url: str, base: Path) -> str:
     return url
 
 
+_SECRET_NAME = ("password", "token", "secret", "key", "credential")
+
+
+def _shown_input(loc: str, value: Any) -> str:
+    """What the user wrote, when it is safe and useful to echo: a scalar, not a secret."""
+    if any(word in loc.lower() for word in _SECRET_NAME):
+        return ""
+    if isinstance(value, dict):
+        return f" (keys: {', '.join(sorted(map(str, value))) or 'none'})"
+    if isinstance(value, str | int | float | bool) and len(repr(value)) <= 120:
+        from bot.logging import redact_text
+
+        return f" (got {redact_text(repr(value))})"
+    return ""
+
+
 def format_validation_error(exc: ValidationError, root: str = "") -> str:
-    """Render a pydantic error as lines 'setting.path: what is expected (got ...)'."""
+    """Render a pydantic error as lines 'setting.path: what is expected (got ...)'.
+
+    Only scalars are echoed back: a mapping (a whole connector section) could hold a password.
+    """
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in ((root,) if root else ()) + tuple(err["loc"]))
-        got = err.get("input")
-        shown = "" if err["type"] in {"missing", "extra_forbidden"} else f" (got {got!r})"
-        if "password" in loc or "token" in loc or "secret" in loc:
-            shown = ""
+        shown = (
+            ""
+            if err["type"] in {"missing", "extra_forbidden"}
+            else _shown_input(loc, err.get("input"))
+        )
         message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"{loc or '(settings)'}: {message}{shown}")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from typing import Any
 import schedule
 import structlog
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
@@ -131,6 +131,8 @@ class Worker:
                 else:
                     try:
                         work = self.pipeline.run(ctx, Work(record))
+                    except (DataError, IntegrityError) as exc:  # this record's data: isolate it
+                        raise _RecordFailed from exc
                     except DBAPIError:
                         raise
                     except Exception as exc:
@@ -162,21 +164,27 @@ class Worker:
             work = self.pipeline.run(ctx, Work(record))
             savepoint.commit()
             return work
-        except DBAPIError:
+        except DBAPIError as exc:
             savepoint.rollback()
-            raise
+            if not isinstance(exc, DataError | IntegrityError):
+                raise  # the store itself (connection, lock): retry the batch later
+            return self._quarantine(conn, name, record, exc)
         except Exception as exc:  # contained: one bad item never stops the batch
             savepoint.rollback()
-            reason = f"processing failed: {type(exc).__name__}: {exc}"
-            log.error(
-                "request_failed",
-                source=name,
-                source_id=record.source_id,
-                error=reason,
-                exc_info=not isinstance(exc, CrmbotError),
-            )
-            quarantine_record(conn, record, reason, raw_max_bytes=self.settings.store.raw_max_bytes)
-            return None
+            return self._quarantine(conn, name, record, exc)
+
+    def _quarantine(
+        self, conn: Connection, name: str, record: SourceRecord, exc: Exception
+    ) -> None:
+        reason = f"processing failed: {type(exc).__name__}: {exc}"
+        log.error(
+            "request_failed",
+            source=name,
+            source_id=record.source_id,
+            error=reason,
+            exc_info=not isinstance(exc, CrmbotError | DBAPIError),
+        )
+        quarantine_record(conn, record, reason, raw_max_bytes=self.settings.store.raw_max_bytes)
 
     def poll_source(self, name: str) -> int:
         """Poll one source until it has nothing new (or a stop is asked); returns records stored."""

@@ -171,3 +171,17 @@ def test_malformed_mail_never_stops_the_batch(
         stored = conn.execute(select(func.count()).select_from(requests)).scalar_one()
         held = len(quarantined(conn))
     assert stored + held == 2  # every item is either a request or in quarantine: none lost
+
+
+def test_over_long_header_values_are_cut_to_fit_and_the_message_is_stored(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    long_name = "Jean-" + "Baptiste " * 60  # ~540 characters: over the 300 of the column
+    deliver(inbox, make_message(sender=f'"{long_name}" <jb@example.fr>', subject="Nom long"))
+    deliver(inbox, make_message(subject="Suivant", sender="next@example.fr"))
+    maildir_worker(make_settings(store_url, {"inbox": maildir_source(inbox)}), store).run_once()
+    with store.connect() as conn:
+        names = conn.execute(select(requests.c.sender_name)).scalars().all()
+        held = quarantined(conn)
+    assert len(names) == 2 and not held
+    assert max(len(n or "") for n in names) == 300

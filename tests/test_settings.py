@@ -112,3 +112,22 @@ def test_relative_paths_in_a_settings_file_are_relative_to_it(
     settings = load_settings()
     assert settings.store.url == f"sqlite:///{tmp_path / 'conf' / 'data' / 'x.db'}"
     assert settings.sources["m"]["path"] == str(tmp_path / "conf" / "mail")
+
+
+def test_a_settings_error_never_echoes_a_password() -> None:
+    secret = "Hunter2SuperSecret"
+    with pytest.raises(ConfigError) as bad_name:
+        load_settings(sources={"bad name": {"type": "imap", "password": secret}})
+    with pytest.raises(ConfigError) as bad_section:
+        build_source(
+            "inbox",
+            {
+                "type": "imap",
+                "host": "h",
+                "username": "u",
+                "password": secret,
+                "after_processing": "move",
+            },
+        )
+    assert "sources" in str(bad_name.value) and "sources.inbox" in str(bad_section.value)
+    assert secret not in str(bad_name.value) + str(bad_section.value)

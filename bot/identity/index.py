@@ -14,6 +14,7 @@ from bot.errors import ConfigError
 from bot.identity.keys import blocking_keys, key_weight
 from bot.identity.normalise import ContactRecord, Profile
 from bot.store.schema import contact_keys, contacts
+from bot.store.sql import fit_to_columns
 
 IDENTITY_ATTRIBUTE = "identity"
 
@@ -224,7 +225,7 @@ class SqlContactIndex:
 
     def create(self, record: ContactRecord, profile: Profile, keys: Sequence[str]) -> int:
         """See `ContactIndex.create`: one insert for the row, one for its keys."""
-        row = _contact_row(0, record, profile, _now())
+        row = fit_to_columns(contacts, _contact_row(0, record, profile, _now()))
         del row["id"]
         contact_id = self.conn.execute(contacts.insert().returning(contacts.c.id), row).scalar_one()
         unique = list(dict.fromkeys(keys))
@@ -247,7 +248,10 @@ class SqlContactIndex:
         new_keys = set(keys)
         have: set[str] = set()
         if row is None:
-            self.conn.execute(contacts.insert(), [_contact_row(contact_id, record, profile, now)])
+            self.conn.execute(
+                contacts.insert(),
+                [fit_to_columns(contacts, _contact_row(contact_id, record, profile, now))],
+            )
         else:
             attributes = _load_json(row.attributes)
             old = attributes.get(IDENTITY_ATTRIBUTE)

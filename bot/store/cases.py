@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from bot.store.schema import case_requests, cases, contacts
-from bot.store.sql import utcnow
+from bot.store.sql import fit_to_columns, utcnow
 
 
 def create_case(
@@ -41,7 +41,7 @@ def create_case(
         "created_at": now,
         "updated_at": now,
     }
-    case_id = conn.execute(_INSERT_CASE, values).scalar_one()
+    case_id = conn.execute(_INSERT_CASE, fit_to_columns(cases, values)).scalar_one()
     reference = f"{prefix}-{case_id}"
     conn.execute(_SET_REFERENCE, {"case_id": case_id, "reference": reference})
     return {

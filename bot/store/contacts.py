@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bot.store.schema import contacts
-from bot.store.sql import utcnow
+from bot.store.sql import fit_to_columns, utcnow
 
 
 def create_contact(
@@ -33,7 +33,7 @@ def create_contact(
         "created_at": now,
         "updated_at": now,
     }
-    contact_id = conn.execute(_INSERT, values).scalar_one()
+    contact_id = conn.execute(_INSERT, fit_to_columns(contacts, values)).scalar_one()
     return {**values, "id": contact_id}
 
 

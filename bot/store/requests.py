@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, or_, select
 
 from bot.models import Attachment, Request, SourceRecord
 from bot.store.schema import quarantine, requests
-from bot.store.sql import insert_ignore, utcnow
+from bot.store.sql import fit_to_columns, insert_ignore, utcnow
 
 _SPACES = re.compile(r"\s+")
 
@@ -59,7 +59,7 @@ def insert_request(
         "case_id": case_id,
         "created_at": utcnow(),
     }
-    return insert_ignore(conn, requests, values, ["source", "source_id"])
+    return insert_ignore(conn, requests, fit_to_columns(requests, values), ["source", "source_id"])
 
 
 def find_seen(
@@ -127,12 +127,14 @@ def quarantine_record(
 ) -> bool:
     """Keep an item that could not be processed, with why; False if it was already there."""
     raw = record.raw or b""
+    version = record.fields.get("version") if record.kind == "ticket" else None
     new_id = insert_ignore(
         conn,
         quarantine,
         {
             "source": record.source,
-            "source_id": record.source_id,
+            # each version of a CRM ticket is its own item: a later one is never hidden
+            "source_id": f"{record.source_id}@{version}"[:300] if version else record.source_id,
             "reason": reason[:4000],
             "raw": raw[:raw_max_bytes] if raw else None,
             "raw_size": record.size or len(raw),

@@ -44,3 +44,15 @@ def insert_ignore_many(
 ) -> None:
     """Insert many rows in one round trip, skipping those that conflict on `conflict`."""
     conn.execute(_insert_ignore_many_statement(conn.dialect.name, table, tuple(conflict)), rows)
+
+
+def fit_to_columns(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Cut strings to their column's length: a 400-character display name must not make
+    PostgreSQL refuse the row (SQLite does not check lengths, PostgreSQL does)."""
+    fitted = dict(values)
+    for name, value in values.items():
+        if isinstance(value, str):
+            length = getattr(table.c[name].type, "length", None)
+            if length is not None and len(value) > length:
+                fitted[name] = value[:length]
+    return fitted
