@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 
 from bot.errors import FatalError, RetriableError, SkippableError
 from bot.store import Store
@@ -48,11 +50,7 @@ class Dispatcher:
     def _perform(self, sink_name: str, rows: list[dict[str, Any]]) -> int:
         sink = self.sinks.get(sink_name)
         if sink is None:
-            with self.store.begin() as conn:
-                for row in rows:
-                    outbox_store.retry_later(
-                        conn, row, f"sink {sink_name!r} is not configured", 600
-                    )
+            self._put_back(rows, f"sink {sink_name!r} is not configured", lambda _row: 600.0)
             log.error("sink_missing", sink=sink_name, actions=len(rows))
             return 0
         actions = [
@@ -68,42 +66,79 @@ class Dispatcher:
         ]
         try:
             results = sink.perform(actions)
-        except (RetriableError, FatalError) as exc:
-            retry_after = getattr(exc, "retry_after", None)
-            fatal = isinstance(exc, FatalError)
-            with self.store.begin() as conn:
-                for row in rows:
-                    delay = 900.0 if fatal else _backoff(row["attempts"], retry_after)
-                    outbox_store.retry_later(conn, row, str(exc), delay)
-            if sink_name not in self._down:
-                self._down.add(sink_name)
-                log.error("sink_outage", sink=sink_name, error=str(exc), fatal=fatal)
-            return 0
         except SkippableError as exc:
             with self.store.begin() as conn:
                 for row in rows:
-                    outbox_store.finish(conn, row["id"], "skipped", {"why": str(exc)})
+                    outbox_store.finish(conn, row, "skipped", {"why": str(exc)})
             return len(rows)
+        except Exception as exc:  # an outage, bad credentials, or a bug in the sink
+            fatal = isinstance(exc, FatalError)
+            retry_after = getattr(exc, "retry_after", None)
+            self._put_back(
+                rows,
+                f"{type(exc).__name__}: {exc}",
+                lambda row: 900.0 if fatal else _backoff(row["attempts"], retry_after),
+            )
+            if sink_name not in self._down:
+                self._down.add(sink_name)
+                log.error(
+                    "sink_outage",
+                    sink=sink_name,
+                    error=str(exc),
+                    fatal=fatal,
+                    exc_info=not isinstance(exc, RetriableError | FatalError),
+                )
+            return 0
         if sink_name in self._down:
             self._down.discard(sink_name)
             log.info("sink_recovered", sink=sink_name)
         by_id = {r.outbox_id: r for r in results}
+        finished = 0
         with self.store.begin() as conn:
             for row in rows:
                 result = by_id.get(row["id"])
                 if result is None:
-                    outbox_store.retry_later(conn, row, "sink returned no result", 60)
-                    continue
-                if result.status == "retry":  # not done yet (e.g. a transient refusal)
+                    self._retry(conn, row, "sink returned no result", 60.0)
+                elif result.status == "retry":  # deferred (rate limit, greylisting): no attempt
                     why = str(result.detail.get("why", "sink asked to retry"))
-                    outbox_store.retry_later(conn, row, why, _backoff(row["attempts"], None))
-                    continue
-                outbox_store.finish(conn, row["id"], result.status, result.detail)
-                log.info(
-                    "action_performed",
-                    sink=sink_name,
-                    action=row["action"],
-                    status=result.status,
-                    key=row["idempotency_key"],
-                )
-        return len(by_id)
+                    wait = result.detail.get("retry_after")
+                    delay = float(wait) if wait else _backoff(row["attempts"], None)
+                    self._retry(conn, row, why, delay, attempted=False)
+                elif outbox_store.finish(conn, row, result.status, result.detail):
+                    finished += 1
+                    log.info(
+                        "action_performed",
+                        sink=sink_name,
+                        action=row["action"],
+                        status=result.status,
+                        key=row["idempotency_key"],
+                    )
+                else:
+                    log.warning("action_claim_lost", key=row["idempotency_key"])
+        return finished
+
+    def _put_back(
+        self, rows: list[dict[str, Any]], error: str, delay: Callable[[dict[str, Any]], float]
+    ) -> None:
+        with self.store.begin() as conn:
+            for row in rows:
+                self._retry(conn, row, error, delay(row))
+
+    def _retry(
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        error: str,
+        delay: float,
+        *,
+        attempted: bool = True,
+    ) -> None:
+        state = outbox_store.retry_later(conn, row, error, delay, attempted=attempted)
+        if state == "dead":
+            log.error(
+                "action_dead",
+                key=row["idempotency_key"],
+                sink=row["sink"],
+                attempts=row["attempts"],
+                error=error,
+            )

@@ -193,14 +193,17 @@ class Worker:
         if not configured.health.may_poll(now):
             return 0
         total = 0
+        leased = False
         try:
             with self.store.begin() as conn:
+                if self.store.is_postgres:  # take the lease first, then read the cursor
+                    if not cursor_store.acquire_lease(
+                        conn, name, self.owner, self.settings.worker.lease_seconds
+                    ):
+                        log.info("source_leased_elsewhere", source=name)
+                        return 0
+                    leased = True
                 cursor = cursor_store.load_cursor(conn, name)
-                if self.store.is_postgres and not cursor_store.acquire_lease(
-                    conn, name, self.owner, self.settings.worker.lease_seconds
-                ):
-                    log.debug("source_leased_elsewhere", source=name)
-                    return 0
             batches = configured.source.poll(cursor, self.settings.worker.batch_size)
             for batch in batches:
                 if batch.reset:
@@ -209,21 +212,31 @@ class Worker:
                 self._touch_health_file()  # a long backlog is progress, not a hang
                 if self.stop_event.is_set():
                     break
-            if self.store.is_postgres:
-                with self.store.begin() as conn:
-                    cursor_store.release_lease(conn, name, self.owner)
         except (FatalError, RetriableError) as exc:
             self._failed(configured, exc, fatal=isinstance(exc, FatalError))
+            return total
+        except DBAPIError as exc:  # the store is unreachable: retry later
+            self._failed(configured, RetriableError(f"store error: {exc.orig}"), fatal=False)
             return total
         except Exception as exc:  # an unexpected bug in one source must not stop the others
             log.exception("source_crashed", source=name)
             self._failed(configured, exc, fatal=False)
             return total
+        finally:
+            if leased:
+                self._release_lease(name)
         configured.health.succeeded(self.clock(), total)
         self._record_health(name, None)
         if total:
             log.info("source_polled", source=name, stored=total)
         return total
+
+    def _release_lease(self, name: str) -> None:
+        try:
+            with self.store.begin() as conn:
+                cursor_store.release_lease(conn, name, self.owner)
+        except Exception:  # it expires by itself after lease_seconds
+            log.warning("lease_not_released", source=name)
 
     def _failed(self, configured: ConfiguredSource, exc: Exception, *, fatal: bool) -> None:
         try:
@@ -252,18 +265,33 @@ class Worker:
         """Fire due SLA timers and dispatch the outbox (skipped in dry-run)."""
         if self.dry_run:
             return
-        try:
-            fire_due_timers(self.store, self.settings, self.rules, self.clock())
-            self.dispatcher.run_once()
-        except (RetriableError, FatalError) as exc:
-            log.warning("housekeeping_failed", error=str(exc))
+        for part, job in (
+            (
+                "timers",
+                lambda: fire_due_timers(self.store, self.settings, self.rules, self.clock()),
+            ),
+            ("dispatch", self.dispatcher.run_once),
+        ):
+            try:
+                job()
+            except Exception as exc:  # the loop must go on; each part retries on the next tick
+                log.error(
+                    "housekeeping_failed",
+                    part=part,
+                    error=f"{type(exc).__name__}: {exc}",
+                    exc_info=not isinstance(exc, RetriableError | FatalError | DBAPIError),
+                )
         self._touch_health_file()
 
     def _touch_health_file(self) -> None:
         path: Path | None = self.settings.worker.health_file
-        if path is not None:
+        if path is None:
+            return
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(self.clock().isoformat(), encoding="utf-8")
+        except OSError as exc:  # a full or read-only volume shows as unhealthy, not a crash
+            log.warning("health_file_not_written", path=str(path), error=exc.strerror)
 
     def run_once(self) -> int:
         """Poll every enabled source once (until each has nothing new), then housekeeping."""

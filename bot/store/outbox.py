@@ -80,30 +80,65 @@ def claim(
     return [dict(r._mapping) for r in rows]
 
 
-def finish(conn: Connection, outbox_id: int, state: str, result: dict[str, Any]) -> None:
-    """Mark a claimed row done, skipped or conflict, with what the sink said."""
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(state=state, result=result, claimed_until=None, updated_at=utcnow())
+def _ours(row: dict[str, Any]) -> Any:
+    """Only the claim we hold: a claim that expired and was taken by another replica is theirs."""
+    return (
+        (outbox.c.id == row["id"])
+        & (outbox.c.state == "claimed")
+        & (outbox.c.claimed_by == row["claimed_by"])
     )
 
 
-def retry_later(conn: Connection, row: dict[str, Any], error: str, delay: float) -> str:
-    """Put a failed row back for later, or mark it dead after too many attempts."""
-    state = "dead" if row["attempts"] >= MAX_ATTEMPTS else "pending"
-    conn.execute(
+def finish(conn: Connection, row: dict[str, Any], state: str, result: dict[str, Any]) -> bool:
+    """Mark our claimed row done, skipped or conflict; False if the claim was lost meanwhile."""
+    done = conn.execute(
         update(outbox)
-        .where(outbox.c.id == row["id"])
+        .where(_ours(row))
+        .values(state=state, result=result, claimed_until=None, updated_at=utcnow())
+    )
+    return done.rowcount == 1
+
+
+def retry_later(
+    conn: Connection, row: dict[str, Any], error: str, delay: float, *, attempted: bool = True
+) -> str | None:
+    """Put our failed row back for later, or mark it dead after too many real attempts.
+
+    `attempted=False` (a deferral: rate limit, greylisting) does not use up an attempt.
+    Returns the new state, or None if the claim had been lost to another replica.
+    """
+    attempts = row["attempts"] if attempted else row["attempts"] - 1
+    state = "dead" if attempts >= MAX_ATTEMPTS else "pending"
+    done = conn.execute(
+        update(outbox)
+        .where(_ours(row))
         .values(
             state=state,
+            attempts=attempts,
             last_error=error[:2000],
             available_at=utcnow() + timedelta(seconds=delay),
             claimed_until=None,
             updated_at=utcnow(),
         )
     )
-    return state
+    return state if done.rowcount == 1 else None
+
+
+def requeue_dead(conn: Connection) -> int:
+    """Give every dead row a fresh start (after the admin fixed the cause); returns how many."""
+    return conn.execute(
+        update(outbox)
+        .where(outbox.c.state == "dead")
+        .values(state="pending", attempts=0, available_at=utcnow(), updated_at=utcnow())
+    ).rowcount
+
+
+def dead_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """Rows given up on, newest first, with their last error."""
+    rows = conn.execute(
+        select(outbox).where(outbox.c.state == "dead").order_by(outbox.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def counts(conn: Connection) -> dict[str, int]:
