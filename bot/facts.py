@@ -68,6 +68,7 @@ def build_facts(
     case: dict[str, Any] | None,
     company: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
+    timer_due_at: Any = None,
 ) -> dict[str, Any]:
     """All facts for one decision."""
     contact = contact or {}
@@ -107,6 +108,9 @@ def build_facts(
             "amount": attributes.get("amount"),
             "tags": list(case.get("tags") or []),
             "pauses": list(case.get("pauses") or []),
+            "first_response_due": case.get("first_response_due"),
+            "resolution_due": case.get("resolution_due"),
+            "timer_due_at": timer_due_at.isoformat() if timer_due_at else None,
         },
         "previous": previous or {},
     }

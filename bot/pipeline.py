@@ -59,6 +59,7 @@ class Work:
     reasons: list[Reason] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     previous: dict[str, Any] = field(default_factory=dict)  # case fields before this request
+    timer_due_at: datetime | None = None  # for sla.* events: the deadline that woke us up
     decision: Any = None
     actions: list[PlannedAction] = field(default_factory=list)
     dropped: str | None = None

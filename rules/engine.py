@@ -766,8 +766,9 @@ class RuleSet:
             key += f"/follow_up#{case.get('follow_up_count') or 0}"
         elif event == "case.updated":
             key += f"/updated@{case.get('updated_at') or ''}"
-        elif event.startswith("sla."):
-            key += f"/{event}"
+        elif event.startswith("sla."):  # one key per deadline: a reopened case breaches anew
+            due = case.get("timer_due_at")
+            key += f"/{event}@{due}" if due else f"/{event}"
         return key
 
     def _template_context(self, work: dict[str, Any], decision: Decision) -> dict[str, Any]:

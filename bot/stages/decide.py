@@ -46,7 +46,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         return work
     previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
-    facts = build_facts(req, work.contact, case, previous=previous)
+    facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case)

@@ -83,16 +83,16 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     if case is None or req is None or req.thread_key is None:
         return None
     fields = enrichment_fields(case)
-    payload = {
-        "fields": fields,
-        "expected_version": req.headers.get("version"),
-        "written": _last_written(ctx, case["id"]),
-    }
+    written = _last_written(ctx, case["id"])
+    if written is not None and _digest(written) == _digest(fields):
+        return None  # the CRM already shows exactly this (and reading our own write ends here)
+    payload = {"fields": fields, "expected_version": req.headers.get("version"), "written": written}
     return PlannedAction(
         sink="",
         action="update_fields",
         payload=payload,
-        key=f"write_back:{_digest(fields)}",
+        # fields A, then B, then A again: three writes, since each follows another state
+        key=f"write_back:{_digest({'fields': fields, 'after': written})}",
         target={"type": "ticket", "id": req.thread_key.split(":", 1)[1]},
     )
 

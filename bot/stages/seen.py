@@ -8,7 +8,6 @@ from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.requests import find_seen, insert_request
 
-
 _LOCK_MESSAGE_ID = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
