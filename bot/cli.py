@@ -155,11 +155,24 @@ def _describe_sink(built: Any) -> str:
 
 
 def _open_store(settings_file: Path | None) -> Any:
+    """The existing store, for commands that read or edit it (never created here)."""
+    from sqlalchemy import inspect
+
     from bot.store import open_store
 
     try:
         settings = _settings(settings_file)
-        return open_store(settings.store.url)
+        url = settings.store.url
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+            raise ConfigError(
+                f"no store at {url[len('sqlite:///') :]}: run `crmbot run` first, "
+                "or give the settings that name the store (--settings)"
+            )
+        store = open_store(url, run_migrations=False)
+        if not inspect(store.engine).has_table("cases"):
+            store.dispose()
+            raise ConfigError(f"the store at {url.split('@')[-1]} has no crmbot tables yet")
+        return store
     except CrmbotError as exc:
         raise _fail(exc) from exc
 
@@ -174,7 +187,7 @@ def cases(
     settings_file: SettingsOption = None,
     as_json: JsonOption = False,
     status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many cases.")] = 200,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
 ) -> None:
     """List cases, most urgent first: id, contact, subject, category, priority, SLA, requests."""
     if ctx.invoked_subcommand is not None:
@@ -288,7 +301,9 @@ def _parent_settings(ctx: typer.Context) -> Path | None:
 def _find_case(conn: Any, ref: str) -> dict[str, Any] | None:
     from bot.store.cases import case_by_reference, get_case
 
-    return get_case(conn, int(ref)) if ref.isdigit() else case_by_reference(conn, ref)
+    if ref.isdigit():
+        return get_case(conn, int(ref)) if int(ref) < 2**31 else None
+    return case_by_reference(conn, ref)
 
 
 @app.command()
@@ -406,6 +421,43 @@ def health(
     if age > max_age:
         raise _fail(FatalError(f"worker's last loop was {age:.0f} s ago (> {max_age:g} s)"), 1)
     out.print(f"ok: last loop {age:.0f} s ago")
+
+
+@app.command()
+def outbox(
+    settings_file: SettingsOption = None,
+    as_json: JsonOption = False,
+    retry_dead: Annotated[
+        bool, typer.Option("--retry-dead", help="Give every dead action a fresh start.")
+    ] = False,
+) -> None:
+    """Planned actions by state, and those given up on (dead) with their last error."""
+    from bot.store import outbox as outbox_store
+
+    store = _open_store(settings_file)
+    with store.begin() as conn:
+        requeued = outbox_store.requeue_dead(conn) if retry_dead else 0
+        counts = outbox_store.counts(conn)
+        dead = outbox_store.dead_rows(conn)
+    store.dispose()
+    if as_json:
+        _print_json({"counts": counts, "dead": dead, "requeued": requeued})
+        return
+    out.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+    if requeued:
+        out.print(f"{requeued} dead action(s) put back in the queue")
+    if dead:
+        table = Table("id", "action", "sink", "attempts", "last error", "key")
+        for row in dead:
+            table.add_row(
+                str(row["id"]),
+                row["action"],
+                row["sink"],
+                str(row["attempts"]),
+                (row["last_error"] or "")[:70],
+                row["idempotency_key"],
+            )
+        out.print(table)
 
 
 setup_app = typer.Typer(help="Prepare a connected system for crmbot (fields, groups).")

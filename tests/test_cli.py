@@ -125,3 +125,31 @@ def test_health_is_ok_after_a_run_and_fails_without_one(settings_file: Path) -> 
     _invoke("run", "--once", "--settings", str(settings_file))
     code, output = _invoke("health", "--settings", str(settings_file))
     assert code == 0 and "ok" in output
+
+
+def test_reading_commands_never_create_a_store_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, output = _invoke("cases", "--json")
+    assert code == 2 and "no store at" in output
+    assert not (tmp_path / "crmbot.db").exists()
+
+
+def test_bad_arguments_give_clear_errors_not_tracebacks(settings_file: Path) -> None:
+    _invoke("run", "--once", "--settings", str(settings_file))
+    code, output = _invoke("show", "9" * 25, "--settings", str(settings_file))
+    assert code == 1 and "no case" in output
+    code, output = _invoke("cases", "--limit", "-1", "--settings", str(settings_file))
+    assert code == 2 and "Traceback" not in output
+    code, output = _invoke("outbox", "--json", "--settings", str(settings_file))
+    assert code == 0 and json.loads(output)["dead"] == []
+
+
+def test_an_unusable_store_path_is_a_setting_error(
+    settings_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("CRMBOT_STORE__URL", f"sqlite:///{tmp_path / 'afile' / 'x.db'}")
+    code, output = _invoke("run", "--once", "--settings", str(settings_file))
+    assert code == 2 and "store.url" in output

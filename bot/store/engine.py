@@ -66,7 +66,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"store.url: cannot create the folder of {path} ({exc.strerror})"
+                    ) from exc
             engine = create_engine(url, echo=echo, poolclass=NullPool)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
