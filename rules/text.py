@@ -11,23 +11,20 @@ compiled `TermMatcher` then works on sets, so many rules cost little.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from bot.textfold import strip_accents
+
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l"})
 MIN_PREFIX = 3
 _PLURAL_SUFFIXES = ("s", "x", "es")
 
 
 def normalise(text: str) -> str:
     """Lower-case, strip accents and turn every non-alphanumeric run into one space."""
-    folded = text.casefold().translate(_LIGATURES)
-    decomposed = unicodedata.normalize("NFKD", folded)
-    ascii_text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", ascii_text).strip()
+    return _NON_WORD.sub(" ", strip_accents(text)).strip()
 
 
 def tokenise(text: str) -> list[str]:
@@ -196,5 +193,4 @@ def _phrase_in(parts: tuple[_Part, ...], index: TextIndex) -> bool:
 @lru_cache(maxsize=8192)
 def fold(value: str) -> str:
     """Case- and accent-insensitive form of a short value (for equality tests)."""
-    folded = unicodedata.normalize("NFKD", value.casefold().translate(_LIGATURES))
-    return "".join(ch for ch in folded if not unicodedata.combining(ch)).strip()
+    return strip_accents(value).strip()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import phonenumbers
+
+from bot.textfold import strip_accents
 
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
@@ -120,11 +121,7 @@ _FR_E164 = re.compile(r"\+33[1-79]\d{8}")
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower-case, strip accents and map every run of punctuation/space to one space."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
-    ascii_only = ascii_only.replace("ß", "ss").replace("æ", "ae").replace("œ", "oe")
-    ascii_only = ascii_only.replace("ø", "o").replace("ł", "l").replace("đ", "d")
-    return _NON_ALNUM.sub(" ", ascii_only).strip()
+    return _NON_ALNUM.sub(" ", strip_accents(text)).strip()
 
 
 def _idna(domain: str) -> str:

@@ -9,7 +9,6 @@ similar and the rules put it in the same category as the case.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import timedelta
 
 from rapidfuzz import fuzz
@@ -19,6 +18,7 @@ from bot.facts import build_facts
 from bot.pipeline import Reason, StageContext, Work
 from bot.store.requests import body_fingerprint
 from bot.store.schema import cases, requests
+from bot.textfold import strip_accents
 
 OPEN_STATUSES = ("new", "open", "pending", "waiting", "reopened")
 _PREFIX = re.compile(r"^\s*((re|tr|fw|fwd|aw|wg|réf|ref)\s*(\[\d+\])?\s*:\s*)+", re.I)
@@ -46,9 +46,7 @@ _CANDIDATES = (
 
 def fold_text(text: str) -> str:
     """Lower-case, accents removed, reply prefixes dropped: the text used for similarity."""
-    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    plain = "".join(c for c in folded if not unicodedata.combining(c))
-    return _PREFIX.sub("", plain)
+    return _PREFIX.sub("", strip_accents(text))
 
 
 def comparable(subject: str, body: str) -> str:
