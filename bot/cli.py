@@ -242,6 +242,7 @@ def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, undo: bool) -> None:
+    from bot.crm_merge import plan_crm_merge
     from bot.store import audit
     from bot.store.cases import merge_cases, unmerge_case
 
@@ -262,10 +263,16 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
             else:
                 assert second is not None
                 merge_cases(conn, first["id"], second["id"])
-                detail = {"survivor": first["reference"], "absorbed": second["reference"]}
+                crm = plan_crm_merge(conn, _settings(settings_file), first, second)
+                detail = {
+                    "survivor": first["reference"],
+                    "absorbed": second["reference"],
+                    "crm": crm,
+                }
                 for case_id in (first["id"], second["id"]):
                     audit.record(conn, "case_merged", case_id=case_id, actor=actor, **detail)
                 out.print(f"{second['reference']} merged into {first['reference']} (reversible)")
+                out.print(f"CRM: {crm}")
     except ValueError as exc:
         raise _fail(exc, 1) from exc
     finally:

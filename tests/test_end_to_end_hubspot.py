@@ -30,9 +30,11 @@ def _conf(fake: FakeHubSpot, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _worker(fake: FakeHubSpot, store: Store, store_url: str) -> Worker:
+def _worker(fake: FakeHubSpot, store: Store, store_url: str, **sink: Any) -> Worker:
     settings = make_settings(
-        store_url, {"crm": _conf(fake, write_back="crm_out")}, sinks={"crm_out": _conf(fake)}
+        store_url,
+        {"crm": _conf(fake, write_back="crm_out")},
+        sinks={"crm_out": _conf(fake, **sink)},
     )
     source = build_source("crm", settings.sources["crm"])
     sink = build_sink("crm_out", settings.sinks["crm_out"])[0]
@@ -95,3 +97,37 @@ def test_setup_hubspot_creates_the_properties_and_is_idempotent(tmp_path: Any) -
         assert first.exit_code == 0 and "crmbot_category" in first.output
         assert again.exit_code == 0 and "already set up" in again.output
         assert fake.token not in first.output
+
+
+def test_confirming_a_duplicate_merges_the_hubspot_tickets_when_enabled(
+    store: Store, store_url: str, tmp_path: Any
+) -> None:
+    import yaml
+
+    from bot.cli import app
+
+    with FakeHubSpot(search_lag=0.0) as fake:
+        contact = fake.create_contact("paul@client.example", "Paul", "Martin")
+        first = fake.create_ticket(
+            "Compteur bloqué", "Mon compteur ne marche plus.", contact_id=contact
+        )
+        second = fake.create_ticket(
+            "Réclamation", "Toujours pas de technicien, inadmissible.", contact_id=contact
+        )
+        sink = _conf(fake, enable_merge=True)
+        settings = {
+            "store": {"url": store_url},
+            "sources": {"crm": _conf(fake, write_back="crm_out")},
+            "sinks": {"crm_out": sink},
+        }
+        path = tmp_path / "crmbot.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        worker = _worker(fake, store, store_url, enable_merge=True)
+        worker.run_once()
+        result = CliRunner().invoke(
+            app, ["cases", "merge", "CB-1", "CB-2", "--settings", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"ticket {second} will be merged into {first}" in result.output
+        worker.run_once()
+        assert fake.merged.get(second) == first

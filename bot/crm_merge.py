@@ -1,0 +1,61 @@
+"""When an agent confirms two cases are one, the CRM tickets behind them can be merged too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bot.settings import Settings
+from bot.store import outbox as outbox_store
+from bot.store.cases import merged_into_chain
+from bot.store.schema import requests
+
+
+def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
+    """(source, ticket id) of the first CRM ticket in a case, if it has one."""
+    key = conn.execute(
+        select(requests.c.thread_key)
+        .where(requests.c.case_id == case_id, requests.c.thread_key.is_not(None))
+        .order_by(requests.c.id)
+        .limit(1)
+    ).scalar()
+    if key is None:
+        return None
+    source, _, ticket = key.partition(":")
+    return source, ticket
+
+
+def plan_crm_merge(
+    conn: Connection, settings: Settings, survivor: dict[str, Any], absorbed: dict[str, Any]
+) -> str:
+    """Plan the CRM merge of `absorbed`'s ticket into `survivor`'s; says what was done.
+
+    Only when both tickets live in the same CRM source and that source writes back to a sink;
+    the sink then merges only if its admin enabled it (HubSpot `enable_merge`).
+    """
+    ours = _ticket_of(conn, survivor["id"])
+    theirs = next(
+        (t for cid in merged_into_chain(conn, absorbed["id"]) if (t := _ticket_of(conn, cid))),
+        None,
+    )
+    if ours is None or theirs is None:
+        return "no CRM ticket to merge (mail only)"
+    if ours[0] != theirs[0]:
+        return f"tickets live in different systems ({ours[0]}, {theirs[0]}): not merged there"
+    sink = (settings.sources.get(ours[0]) or {}).get("write_back")
+    if not sink:
+        return f"source {ours[0]} has no write_back sink: the CRM tickets are left as they are"
+    outbox_store.enqueue(
+        conn,
+        idempotency_key=f"{survivor['reference']}/crmbot/merge/{theirs[1]}",
+        sink=sink,
+        action="merge",
+        payload={
+            "into": ours[1],
+            "target": {"type": "ticket", "id": theirs[1]},
+            "case_reference": survivor["reference"],
+        },
+        case_id=survivor["id"],
+    )
+    return f"ticket {theirs[1]} will be merged into {ours[1]} in {ours[0]} (if {sink} allows)"
