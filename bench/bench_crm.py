@@ -1,4 +1,4 @@
-"""HubSpot connector benchmark against the fake HubSpot, on a simulated clock.
+"""HubSpot and Zendesk connector benchmarks against their fakes, on a simulated clock.
 
 Figures:
 1. API calls per 1,000 enriched records written back (update_fields + a note each, and
@@ -12,6 +12,13 @@ sleeping. Here the connector's token buckets and the fake's rate-limit enforceme
 FakeClock: every wait the connector would do is added to simulated time, and the fake answers
 429 if the connector ever goes faster than HubSpot allows (the count is printed). Simulated
 time = time spent waiting for the limits; CPU time of the fake and client is printed apart.
+
+Zendesk (tests/fakes/zendesk.py, connectors/zendesk), the same two figures:
+1. API calls per 1,000 enriched records written back (update_fields with crmbot_priority and
+   tags, plus an internal note; reads, update_many jobs and job polls all count).
+2. Records/s for a 10,000-ticket backfill through the incremental export under its published
+   limit (10 requests/minute, 1,000 tickets per page), as a ratio to the bound
+   10 x 1,000 records per 60 s = 166.7 records/s.
 
 Run: python3 bench/bench_crm.py [--tickets 10000]
 """
@@ -35,9 +42,17 @@ from connectors.hubspot.sink import HubSpotSink
 from connectors.hubspot.source import HubSpotSource
 from connectors.kit import FakeClock
 from connectors.kit.contract import drain
+from connectors.zendesk.sink import ZendeskSink
+from connectors.zendesk.source import ZendeskSettings, ZendeskSource
 from tests.fakes.hubspot import FakeHubSpot, settings_for
+from tests.fakes.zendesk import EMAIL as ZD_EMAIL
+from tests.fakes.zendesk import MAX_EXPORT_PAGE as ZD_PAGE
+from tests.fakes.zendesk import TOKEN as ZD_TOKEN
+from tests.fakes.zendesk import FakeZendesk
 
 BOUND = 1000.0  # records/s: 100 requests per 10 s x 100 records per request
+ZD_EXPORT_PER_MINUTE = 10  # Zendesk's published incremental export limit
+ZD_BOUND = ZD_EXPORT_PER_MINUTE * ZD_PAGE / 60.0  # records/s: 10 x 1,000 per 60 s = 166.7
 
 
 def populate(fake: FakeHubSpot, clock: FakeClock, tickets: int) -> list[str]:
@@ -126,6 +141,102 @@ def write_back(tickets: int, with_notes: bool) -> dict[str, Any]:
         }
 
 
+def zd_settings(fake: FakeZendesk) -> ZendeskSettings:
+    """Settings pointing at the fake with email/token credentials (as the Zendesk tests do)."""
+    return ZendeskSettings(
+        type="zendesk",
+        base_url=fake.url,
+        email=ZD_EMAIL,
+        api_token=ZD_TOKEN,
+        requests_per_minute=700,
+        export_requests_per_minute=ZD_EXPORT_PER_MINUTE,
+    )
+
+
+def zd_populate(fake: FakeZendesk, clock: FakeClock, tickets: int) -> list[dict[str, Any]]:
+    """Tickets spread over 1 requester per 10 tickets and 1 organization per 5 requesters."""
+    orgs = [fake.add_organization(f"Co {i}", tier="gold") for i in range(tickets // 50 + 1)]
+    users = [
+        fake.add_user(f"C {i}", f"c{i}@x.example", organization_id=orgs[i // 5]["id"])
+        for i in range(tickets // 10 + 1)
+    ]
+    made = []
+    for i in range(tickets):
+        made.append(fake.add_ticket(f"Request {i}", "body", requester_id=users[i // 10]["id"]))
+        clock.advance(0.001)
+    clock.advance(61)  # past the export's one-minute hold-back
+    return made
+
+
+def zd_endpoint(path: str) -> str:
+    """A request path with ids replaced, e.g. /api/v2/job_statuses/{id}.json."""
+    parts = [p.removesuffix(".json") for p in path.split("/")[3:]]
+    return "/".join("{id}" if p.isdigit() or len(p) >= 20 else p for p in parts)
+
+
+def zd_429s(fake: FakeZendesk) -> int:
+    """429 answers the fake gave."""
+    with fake.lock:
+        return sum(r.status == 429 for r in fake.requests)
+
+
+def zd_backfill(tickets: int) -> dict[str, Any]:
+    """Export every ticket once from an empty cursor, 1,000 per page."""
+    clock = FakeClock()
+    with FakeZendesk(clock=clock, export_requests_per_minute=ZD_EXPORT_PER_MINUTE) as fake:
+        zd_populate(fake, clock, tickets)
+        source = ZendeskSource("zendesk", zd_settings(fake), clock=clock)
+        calls0, t0, wall0 = fake.count(), clock.monotonic(), time.perf_counter()
+        out = drain(source, None, ZD_PAGE)
+        simulated = clock.monotonic() - t0
+        source.close()
+        return {
+            "records": len(out.records),
+            "calls": fake.count() - calls0,
+            "simulated_s": simulated,
+            "wall_s": time.perf_counter() - wall0,
+            "rate": len(out.records) / simulated if simulated else float("inf"),
+            "429": zd_429s(fake),
+        }
+
+
+def zd_write_back(tickets: int) -> dict[str, Any]:
+    """Write crmbot_priority + tags and an internal note to every ticket in one perform()."""
+    clock = FakeClock()
+    with FakeZendesk(clock=clock) as fake:
+        made = zd_populate(fake, clock, tickets)
+        sink = ZendeskSink("zendesk", zd_settings(fake), clock=clock)
+        actions: list[SinkAction] = []
+        for n, ticket in enumerate(made):
+            target = {"type": "ticket", "id": str(ticket["id"])}
+            payload = {
+                "fields": {"crmbot_priority": "P2", "tags": ["crmbot_triaged", "billing"]},
+                "expected_version": ticket["updated_at"],  # as the outbox stage sends it
+                "written": None,
+            }
+            actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, payload))
+            body = "crmbot: billing, P2 (strategic customer)"
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"body": body}))
+        calls0, t0, wall0 = fake.count(), clock.monotonic(), time.perf_counter()
+        results = sink.perform(actions)
+        simulated = clock.monotonic() - t0
+        sink.close()
+        with fake.lock:
+            by_endpoint: dict[str, int] = {}
+            for r in fake.requests[calls0:]:
+                key = f"{r.method} {zd_endpoint(r.path)}"
+                by_endpoint[key] = by_endpoint.get(key, 0) + 1
+        return {
+            "records": tickets,
+            "done": sum(r.status == "done" for r in results),
+            "calls": fake.count() - calls0,
+            "by_endpoint": by_endpoint,
+            "simulated_s": simulated,
+            "wall_s": time.perf_counter() - wall0,
+            "429": zd_429s(fake),
+        }
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser()
@@ -154,6 +265,21 @@ def main() -> None:
         f"write-back {r['records']} tickets (update_fields only): {r['calls']} calls, "
         f"{r['simulated_s']:.1f} s simulated -> {r['rate']:.0f} records/s = "
         f"{r['rate'] / BOUND:.2f} x bound; 429s: {r['429']}; wall {r['wall_s']:.1f} s"
+    )
+
+    r = zd_write_back(1000)
+    calls = ", ".join(f"{k}: {v}" for k, v in sorted(r["by_endpoint"].items()))
+    print(
+        f"zendesk write-back 1,000 records (update_fields priority+tags + note): "
+        f"{r['calls']} API calls ({r['calls']:.0f} per 1,000; {calls}), "
+        f"{r['done']} actions done, 429s: {r['429']}"
+    )
+    r = zd_backfill(args.tickets)
+    print(
+        f"zendesk backfill {r['records']} tickets (incremental export, {ZD_PAGE}/page): "
+        f"{r['calls']} calls, {r['simulated_s']:.1f} s simulated -> {r['rate']:.1f} records/s = "
+        f"{r['rate'] / ZD_BOUND:.2f} x bound ({ZD_BOUND:.1f}/s); 429s: {r['429']}; "
+        f"wall {r['wall_s']:.1f} s"
     )
 
 
