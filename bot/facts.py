@@ -89,7 +89,7 @@ def build_facts(
             "phone": contact.get("phone"),
             "tier": attributes.get("tier"),
             "vip": bool(attributes.get("vip", False)),
-            **{k: v for k, v in attributes.items() if k not in ("company",)},
+            **{k: v for k, v in attributes.items() if k not in ("company", "identity")},
         },
         "company": company_facts,
         "case": {

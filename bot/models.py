@@ -65,4 +65,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
     external_ids: dict[str, str] = field(default_factory=dict)
+    # What a CRM says of the requester: {"tier", "vip", "company": {"name", "domain", "tier",
+    # "strategic"}}; kept on the contact, so that the rules see strategic customers.
+    crm_profile: dict[str, Any] = field(default_factory=dict)
     raw: bytes | None = None

@@ -131,3 +131,37 @@ def test_confirming_a_duplicate_merges_the_hubspot_tickets_when_enabled(
         assert f"ticket {second} will be merged into {first}" in result.output
         worker.run_once()
         assert fake.merged.get(second) == first
+
+
+def test_a_strategic_company_in_hubspot_raises_the_priority_of_its_tickets(
+    store: Store, store_url: str
+) -> None:
+    from bot.store.cases import list_cases
+
+    with FakeHubSpot(search_lag=0.0) as fake:
+        fake.define_property("companies", "strategic_account", "bool")
+        big = fake.create_company("Riviera Hôtels", "riviera.example", strategic_account="true")
+        small = fake.create_company("Boulangerie", "pain.example")
+        for company, email in ((big, "dsi@riviera.example"), (small, "chef@pain.example")):
+            contact = fake.create_contact(email, company_id=company)
+            fake.create_ticket(
+                "Question sur la facture",
+                "Pouvez-vous m'envoyer le détail ?",
+                contact_id=contact,
+                company_id=company,
+            )
+        conf = _conf(fake, company_strategic_property="strategic_account")
+        settings = make_settings(store_url, {"crm": conf})
+        Worker(
+            settings,
+            store,
+            {"crm": build_source("crm", conf)},
+            Pipeline(DEFAULT_STAGES),
+            rules=rules_provider(settings),
+        ).run_once()
+        with store.connect() as conn:
+            by_contact = {c["contact_email"]: c for c in list_cases(conn)}
+    strategic, ordinary = by_contact["dsi@riviera.example"], by_contact["chef@pain.example"]
+    assert any(r["code"] == "strategic_customer" for r in strategic["reasons"])
+    assert not any(r["code"] == "strategic_customer" for r in ordinary["reasons"])
+    assert strategic["priority"] < ordinary["priority"]  # "P2" sorts before "P3"

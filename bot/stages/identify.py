@@ -15,7 +15,7 @@ import phonenumbers
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
 from bot.pipeline import Reason, StageContext, Work
-from bot.store.contacts import get_contact
+from bot.store.contacts import get_contact, remember_profile
 from bot.store.schema import contact_links
 from bot.store.sql import insert_ignore, utcnow
 
@@ -65,6 +65,14 @@ def _why(result: MatchResult) -> str:
 
 def identify_contact(ctx: StageContext, work: Work) -> Work | None:
     """Attach the request to the contact it comes from, with the score and the reasons."""
+    _match_contact(ctx, work)
+    req = work.request
+    if work.contact is not None and req is not None and req.crm_profile:
+        work.contact = remember_profile(ctx.conn, work.contact, req.crm_profile)
+    return work
+
+
+def _match_contact(ctx: StageContext, work: Work) -> Work | None:
     record = _record(ctx, work)
     if not (record.email or record.phone or record.external_ids):
         work.reasons.append(Reason("contact_unknown", "no address, phone or CRM id: no contact"))

@@ -62,6 +62,17 @@ def _as_datetime(value: Any) -> datetime | None:
     return None
 
 
+def _crm_profile(fields: dict[str, Any]) -> dict[str, Any]:
+    """Tier and VIP flag of the requester and their company, as the CRM record gives them."""
+    contact = fields.get("contact") or {}
+    company = fields.get("company") or {}
+    profile: dict[str, Any] = {k: contact[k] for k in ("tier", "vip") if contact.get(k) is not None}
+    kept = {k: company[k] for k in ("name", "domain", "tier", "strategic") if company.get(k)}
+    if kept:
+        profile["company"] = kept
+    return profile
+
+
 def request_from_ticket(record: SourceRecord) -> Request:
     """Map a CRM ticket (fields already in crmbot's names) into a Request."""
     f = record.fields
@@ -84,6 +95,7 @@ def request_from_ticket(record: SourceRecord) -> Request:
         language=f.get("language"),
         received_at=_as_datetime(f.get("created_at")) or record.received_at,
         external_ids=dict(f.get("external_ids") or {}),
+        crm_profile=_crm_profile(f),
         headers={k: str(v) for k, v in f.items() if k in ("status", "updated_at", "version")},
     )
 

@@ -70,3 +70,19 @@ def enrich_contact(
     if values:
         values["updated_at"] = utcnow()
         conn.execute(update(contacts).where(contacts.c.id == contact["id"]).values(**values))
+
+
+def remember_profile(conn: Connection, contact: dict[str, Any], profile: dict[str, Any]) -> dict:
+    """Keep what a CRM says of a contact (tier, VIP, company) in its attributes; returns it."""
+    attributes = dict(contact.get("attributes") or {})
+    merged = {**attributes, **profile}
+    if profile.get("company"):
+        merged["company"] = {**(attributes.get("company") or {}), **profile["company"]}
+    if merged == attributes:
+        return contact
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact["id"])
+        .values(attributes=merged, updated_at=utcnow())
+    )
+    return {**contact, "attributes": merged}
