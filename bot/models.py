@@ -24,14 +24,15 @@ class SourceRecord:
 
     `source_id` is stable within the source (IMAP: "<uidvalidity>:<uid>", Maildir: the key,
     a CRM: the ticket id). Mail sources fill `raw`; CRM sources fill `fields` with the
-    vendor record already mapped to crmbot's names. A source that refuses to download an
-    item (over the size cap) sets `quarantine_reason` and puts only the headers in `raw`: the
-    item is recorded, never silently dropped.
+    vendor record already mapped to crmbot's names. A "contact" record (a CRM's contact
+    list) feeds identity and customer tier only: it opens no case. A source that refuses to
+    download an item (over the size cap) sets `quarantine_reason` and puts only the headers
+    in `raw`: the item is recorded, never silently dropped.
     """
 
     source: str
     source_id: str
-    kind: Literal["email", "ticket"]
+    kind: Literal["email", "ticket", "contact"]
     raw: bytes | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     size: int = 0

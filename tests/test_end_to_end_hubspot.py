@@ -165,3 +165,47 @@ def test_a_strategic_company_in_hubspot_raises_the_priority_of_its_tickets(
     assert any(r["code"] == "strategic_customer" for r in strategic["reasons"])
     assert not any(r["code"] == "strategic_customer" for r in ordinary["reasons"])
     assert strategic["priority"] < ordinary["priority"]  # "P2" sorts before "P3"
+
+
+def test_polled_hubspot_contacts_give_identity_and_tier_to_later_mail(
+    store: Store, store_url: str, tmp_path: Any
+) -> None:
+    from bot.store.cases import list_cases
+    from bot.store.contacts import get_contact
+    from tests.helpers.mail import deliver, make_maildir, make_message
+    from tests.helpers.runtime import maildir_source
+
+    with FakeHubSpot(search_lag=0.0) as fake:
+        fake.define_property("contacts", "customer_tier", "string")
+        fake.create_contact("anne@grandcompte.example", "Anne", "Roy", customer_tier="strategic")
+        fake.create_contact("bob@petit.example", "Bob", "Lee")
+        inbox = make_maildir(tmp_path / "inbox")
+        for sender in ("anne@grandcompte.example", "bob@petit.example"):
+            deliver(
+                inbox,
+                make_message(
+                    sender=sender,
+                    subject="Question sur la facture",
+                    body="Pouvez-vous m'envoyer le détail de la facture ?",
+                ),
+            )
+        crm = _conf(fake, poll="contacts", contact_tier_property="customer_tier")
+        settings = make_settings(store_url, {"contacts": crm, "inbox": maildir_source(inbox)})
+        sources = {
+            "contacts": build_source("contacts", crm),
+            "inbox": build_source("inbox", settings.sources["inbox"]),
+        }
+        Worker(
+            settings, store, sources, Pipeline(DEFAULT_STAGES), rules=rules_provider(settings)
+        ).run_once()
+    with store.connect() as conn:
+        by_contact = {c["contact_email"]: c for c in list_cases(conn)}
+        anne = get_contact(conn, by_contact["anne@grandcompte.example"]["contact_id"])
+    assert anne is not None and anne["external_ids"].get("hubspot")
+    assert anne["attributes"]["tier"] == "strategic" and anne["name"] == "Anne Roy"
+    assert any(
+        r["code"] == "strategic_customer" for r in by_contact["anne@grandcompte.example"]["reasons"]
+    )
+    assert not any(
+        r["code"] == "strategic_customer" for r in by_contact["bob@petit.example"]["reasons"]
+    )

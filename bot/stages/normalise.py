@@ -8,6 +8,7 @@ from typing import Any
 from bot.mail.parse import parse_email
 from bot.models import Request, SourceRecord
 from bot.pipeline import StageContext, Work
+from bot.stages.identify import sync_crm_contact
 from bot.store import audit
 from bot.store.requests import quarantine_record
 
@@ -105,6 +106,10 @@ def normalise(ctx: StageContext, work: Work) -> Work | None:
     rec = work.record
     if rec.quarantine_reason:
         _quarantine(ctx, work, rec.quarantine_reason)
+        return None
+    if rec.kind == "contact":  # a CRM contact: identity and tier only, no request
+        sync_crm_contact(ctx, rec)
+        work.drop("contact synced")
         return None
     if rec.kind == "email":
         if not rec.raw:

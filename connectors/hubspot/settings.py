@@ -27,6 +27,7 @@ class HubSpotSettings(ConnectorSettings):
     contact_vip_property: str | None = None
     company_tier_property: str | None = None
     company_strategic_property: str | None = None
+    poll: Literal["tickets", "contacts"] = "tickets"  # contacts: identity and tier only
     read_contacts: bool = True
     read_companies: bool = True
     enable_merge: bool = False

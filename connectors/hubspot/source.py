@@ -8,6 +8,10 @@ CRM search stops at 10,000 results per query (paging further is a 400): before r
 window the source starts a new query from the last record it read. Search also trails writes,
 so tickets modified in the last `search_lag_seconds` are left for the next poll rather than
 risk passing over one that is not yet indexed.
+
+With `poll: contacts` the same source reads contacts instead (their modified-date property is
+`lastmodifieddate`): each becomes a `kind="contact"` record that the runtime uses for identity
+and customer tier only.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ TICKET_PROPERTIES = [
     "hs_object_id",
 ]
 CONTACT_PROPERTIES = ["email", "firstname", "lastname", "phone"]
+MODIFIED = {"tickets": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
 COMPANY_PROPERTIES = ["name", "domain"]
 
 
@@ -71,11 +76,13 @@ class HubSpotSource:
         self.settings = settings
         self._clock = clock or SYSTEM_CLOCK
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
+        self.object_type = settings.poll
+        self.modified = MODIFIED[self.object_type]
 
     def check(self) -> str:
-        """Authenticate with one search and report how many tickets the token can see."""
-        data = self.api.search("tickets", {"limit": 1, "properties": ["hs_object_id"]})
-        return f"{self.name}: HubSpot answered, {data.get('total', 0)} tickets visible"
+        """Authenticate with one search and report how many records the token can see."""
+        data = self.api.search(self.object_type, {"limit": 1, "properties": ["hs_object_id"]})
+        return f"{self.name}: HubSpot answered, {data.get('total', 0)} {self.object_type} visible"
 
     def close(self) -> None:
         """Release connections."""
@@ -114,28 +121,31 @@ class HubSpotSource:
             after_ms, last_id = _read_cursor(current)
 
     def _query(self, after_ms: int | None, last_id: int, upper_ms: int) -> dict[str, Any]:
-        base = [{"propertyName": "hs_lastmodifieddate", "operator": "LTE", "value": str(upper_ms)}]
-        if self.settings.pipeline:
+        modified = self.modified
+        base = [{"propertyName": modified, "operator": "LTE", "value": str(upper_ms)}]
+        if self.settings.pipeline and self.object_type == "tickets":
             base.append(
                 {"propertyName": "hs_pipeline", "operator": "EQ", "value": self.settings.pipeline}
             )
         if after_ms is None:
             groups = [{"filters": base}]
         else:
-            newer = {
-                "propertyName": "hs_lastmodifieddate",
-                "operator": "GT",
-                "value": str(after_ms),
-            }
-            same = {"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": str(after_ms)}
+            newer = {"propertyName": modified, "operator": "GT", "value": str(after_ms)}
+            same = {"propertyName": modified, "operator": "EQ", "value": str(after_ms)}
             later_id = {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
             groups = [{"filters": [newer, *base]}, {"filters": [same, later_id, *base]}]
         return {
             "filterGroups": groups,
-            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-            "properties": TICKET_PROPERTIES,
+            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+            "properties": self._properties(),
             "limit": self.settings.page_size,
         }
+
+    def _properties(self) -> list[str]:
+        if self.object_type == "tickets":
+            return TICKET_PROPERTIES
+        extra = (self.settings.contact_tier_property, self.settings.contact_vip_property)
+        return [*CONTACT_PROPERTIES, "lastmodifieddate", "hs_object_id", *filter(None, extra)]
 
     def _search_page(
         self, body: dict[str, Any], token: str | None
@@ -143,7 +153,7 @@ class HubSpotSource:
         request = dict(body)
         if token:
             request["after"] = token
-        data = self.api.search("tickets", request)
+        data = self.api.search(self.object_type, request)
         results = data.get("results") or []
         next_token = ((data.get("paging") or {}).get("next") or {}).get("after")
         log.info("hubspot_search_page_read", source=self.name, count=len(results))
@@ -154,7 +164,9 @@ class HubSpotSource:
     def _map_page(
         self, page: Sequence[dict[str, Any]], current: Cursor | None
     ) -> tuple[list[SourceRecord], Cursor | None]:
-        tickets = sorted(page, key=_order_key)
+        if self.object_type == "contacts":
+            return self._map_contacts(page, current)
+        tickets = sorted(page, key=lambda t: _order_key(t, self.modified))
         ids = [str(t.get("id")) for t in tickets]
         contacts, companies = self._identities(ids)
         received = datetime.fromtimestamp(self._clock.time(), UTC)
@@ -174,7 +186,56 @@ class HubSpotSource:
                     quarantine_reason=f"unmappable HubSpot ticket: {exc}",
                 )
             out.append(record)
-        last = _cursor_from_ticket(tickets[-1]) if tickets else None
+        last = _cursor_from_object(tickets[-1], self.modified) if tickets else None
+        return out, (last or current)
+
+    def _map_contacts(
+        self, page: Sequence[dict[str, Any]], current: Cursor | None
+    ) -> tuple[list[SourceRecord], Cursor | None]:
+        contacts = sorted(page, key=lambda c: _order_key(c, self.modified))
+        received = datetime.fromtimestamp(self._clock.time(), UTC)
+        out = []
+        for contact in contacts:
+            cid = str(contact.get("id"))
+            props = contact.get("properties") or {}
+            try:
+                modified = iso_utc(parse_timestamp(props.get(self.modified)))
+            except SkippableError as exc:
+                out.append(
+                    SourceRecord(
+                        source=self.name,
+                        source_id=f"contact:{cid}",
+                        kind="contact",
+                        fields={"object_id": cid, "properties": props},
+                        received_at=received,
+                        quarantine_reason=f"unmappable HubSpot contact: {exc}",
+                    )
+                )
+                continue
+            name = " ".join(
+                p
+                for p in (clean_str(props.get("firstname")), clean_str(props.get("lastname")))
+                if p
+            )
+            fields = {
+                "object_id": cid,
+                "email": clean_str(props.get("email")),
+                "name": name or None,
+                "phone": clean_str(props.get("phone")),
+                "external_ids": {"hubspot": cid},
+                "contact": self._contact_info(contact),
+                "version": modified,
+            }
+            out.append(
+                SourceRecord(
+                    source=self.name,
+                    source_id=f"contact:{cid}",
+                    kind="contact",
+                    fields=fields,
+                    received_at=received,
+                )
+            )
+        last = _cursor_from_object(contacts[-1], self.modified) if contacts else None
         return out, (last or current)
 
     def _map_ticket(
@@ -297,39 +358,40 @@ class HubSpotSource:
         return contacts, companies
 
 
-def _order_key(ticket: dict[str, Any]) -> tuple[float, int]:
-    props = ticket.get("properties") or {}
+def _order_key(obj: dict[str, Any], modified: str) -> tuple[float, int]:
+    props = obj.get("properties") or {}
     try:
-        when = parse_timestamp(props.get("hs_lastmodifieddate")).timestamp()
+        when = parse_timestamp(props.get(modified)).timestamp()
     except SkippableError:
         when = float("inf")
-    tid = str(ticket.get("id", ""))
-    return (when, int(tid) if tid.isdigit() else 0)
+    oid = str(obj.get("id", ""))
+    return (when, int(oid) if oid.isdigit() else 0)
 
 
-def _cursor_from_ticket(ticket: dict[str, Any]) -> Cursor | None:
-    props = ticket.get("properties") or {}
-    tid = str(ticket.get("id", ""))
+def _cursor_from_object(obj: dict[str, Any], modified: str) -> Cursor | None:
+    props = obj.get("properties") or {}
+    oid = str(obj.get("id", ""))
     try:
-        modified = parse_timestamp(props.get("hs_lastmodifieddate"))
+        when = parse_timestamp(props.get(modified))
     except SkippableError:
         return None
-    if not tid.isdigit():
+    if not oid.isdigit():
         return None
-    return {"after": iso_utc(modified), "last_id": tid}
+    return {"after": iso_utc(when), "last_id": oid}
 
 
 def _chunk_cursor(chunk: Sequence[SourceRecord]) -> Cursor | None:
     """The cursor just past the last record of `chunk` whose modified time is known."""
     for record in reversed(chunk):
         version = record.fields.get("version")
-        tid = record.fields.get("ticket_id")
-        if version and tid:
-            return {"after": version, "last_id": str(tid)}
+        oid = record.fields.get("ticket_id") or record.fields.get("object_id")
+        if version and oid:
+            return {"after": version, "last_id": str(oid)}
         props = record.fields.get("properties") or {}
-        found = _cursor_from_ticket({"id": tid, "properties": props})
-        if found:
-            return found
+        for modified in MODIFIED.values():
+            found = _cursor_from_object({"id": oid, "properties": props}, modified)
+            if found:
+                return found
     return None
 
 
