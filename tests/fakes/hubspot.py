@@ -22,11 +22,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
+from tests.fakes.loopback import LoopbackHttpServer
 
 SEARCH_WINDOW = 10_000
 SEARCH_MAX_LIMIT = 200
@@ -197,7 +198,7 @@ class Faults:
     revoked: bool = False
 
 
-class FakeHubSpot:
+class FakeHubSpot(LoopbackHttpServer):
     """The fake server and its control API; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -239,47 +240,8 @@ class FakeHubSpot:
         self._early = 0
         self._general_times: list[float] = []
         self._search_times: list[float] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running server."""
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeHubSpot:
-        """Listen on a free loopback port in a background thread."""
-        fake = self
-
-        class Handler(_Handler):
-            """The handler bound to this fake."""
-
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeHubSpot:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- control: data ----------------------------------------------------------------------
 
@@ -995,7 +957,7 @@ def _matches(props: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     """Serves FakeHubSpot over HTTP."""
 
-    server_fake: FakeHubSpot
+    owner: FakeHubSpot
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
@@ -1017,7 +979,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, out = 400, _error_body(validation("Invalid input JSON"))
         else:
             try:
-                status, out, headers = self.server_fake.handle(
+                status, out, headers = self.owner.handle(
                     method, parts.path, parse_qs(parts.query), self.headers, body
                 )
             except ApiError as err:
@@ -1073,3 +1035,6 @@ def settings_for(fake: FakeHubSpot, **overrides: Any) -> Any:
     }
     values.update(overrides)
     return HubSpotSettings(**values)
+
+
+FakeHubSpot.handler_class = _Handler

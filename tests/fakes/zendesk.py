@@ -35,11 +35,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
+from tests.fakes.loopback import LoopbackHttpServer
 
 EMAIL = "agent@example.com"
 TOKEN = "zd-test-token-0123456789"
@@ -123,7 +124,7 @@ class _State:
     stamps: dict[str, dict[int, int]] = field(default_factory=lambda: {"tickets": {}, "users": {}})
 
 
-class FakeZendesk:
+class FakeZendesk(LoopbackHttpServer):
     """The fake server: start it, point a connector at `url`, drive it with the control methods."""
 
     def __init__(
@@ -159,45 +160,8 @@ class FakeZendesk:
         self._early = 0
         self._next_id = 1000
         self._job_seq = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> FakeZendesk:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeZendesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:PORT (the connector appends /api/v2/...)."""
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- control: data ----------------------------------------------------------------------
 
@@ -806,7 +770,7 @@ class FakeZendesk:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server_fake: FakeZendesk
+    owner: FakeZendesk
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
@@ -815,7 +779,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, out = self.server_fake.handle(self.command, self.path, headers, body)
+        status, out_headers, out = self.owner.handle(self.command, self.path, headers, body)
         self.send_response(status)
         for key, value in out_headers.items():
             self.send_header(key, value)
@@ -828,7 +792,7 @@ class _Handler(BaseHTTPRequestHandler):
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header, from the fake's clock."""
         return email.utils.formatdate(
-            self.server_fake.now() if timestamp is None else timestamp, usegmt=True
+            self.owner.now() if timestamp is None else timestamp, usegmt=True
         )
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -903,3 +867,6 @@ def running(**kwargs: Any) -> Iterator[FakeZendesk]:
         yield fake
     finally:
         fake.stop()
+
+
+FakeZendesk.handler_class = _Handler

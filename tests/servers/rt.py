@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
+from tests.fakes.loopback import LoopbackHttpServer
 
 RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 RT_LIB = Path("/usr/share/request-tracker5/lib")
@@ -319,7 +320,7 @@ def rt_server() -> Iterator[RtServer]:
 # -- a fault-injecting proxy for the contract suite -----------------------------------------
 
 
-class FaultProxy:
+class FaultProxy(LoopbackHttpServer):
     """Forwards to `upstream`; can answer 429/5xx/401 or replay the last listing page instead."""
 
     def __init__(self, upstream: str, *, clock: Clock | None = None) -> None:
@@ -334,33 +335,10 @@ class FaultProxy:
         self._early = 0
         self.count = 0
         self._http = httpx.Client(timeout=60)
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        """The proxy's base URL (use it as the connector's RT URL)."""
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FaultProxy:
-        """Listen on a free loopback port."""
-        proxy = self
-
-        class Handler(_ProxyHandler):
-            owner = proxy
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
 
     def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop listening and close the upstream client."""
+        super().stop()
         self._http.close()
 
     def fail_next(self, status: int, times: int, retry_after: float | None = None) -> None:
@@ -449,3 +427,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
+
+
+FaultProxy.handler_class = _ProxyHandler
