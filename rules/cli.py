@@ -94,10 +94,16 @@ def facts_from_eml(raw: bytes, now: datetime) -> dict[str, Any]:
 
 
 def _read_input(file: Path, now: datetime) -> dict[str, Any]:
-    if file.suffix.lower() == ".eml":
-        return facts_from_eml(file.read_bytes(), now)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"{file}: cannot be read ({exc.strerror})") from None
+    # A .json file, or anything that starts like a JSON object, is a request; the rest is
+    # a message (an .eml, or a file straight from a Maildir, which has no extension).
+    if file.suffix.lower() != ".json" and not raw.lstrip().startswith(b"{"):
+        return facts_from_eml(raw, now)
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(f"{file}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):

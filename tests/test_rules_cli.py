@@ -81,3 +81,11 @@ def test_schema_is_a_json_schema_of_the_rules_file() -> None:
     assert schema["additionalProperties"] is False
     assert {"categories", "sla", "impact", "automations", "calendars"} <= set(schema["properties"])
     assert "WebhookAction" in schema["$defs"]
+
+
+def test_explain_reads_a_message_straight_from_a_maildir(tmp_path: Path) -> None:
+    message = tmp_path / "1795598138.M972178P7565.mx1.example"  # Maildir names have no suffix
+    message.write_bytes((DATA / "billing.eml").read_bytes())
+    result = runner.invoke(app, ["explain", str(message), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["category"] == "billing"
