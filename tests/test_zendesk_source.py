@@ -277,3 +277,16 @@ def test_any_exported_item_maps_or_is_quarantined_never_crashes(item: Any) -> No
     record = source._safe_map(item, source._map_ticket)
     assert record.source_id.startswith("ticket:")
     assert (record.quarantine_reason is None) == ("message_id" in record.fields)
+
+
+def test_a_users_source_yields_contact_records_for_identity_and_tier(
+    fake: FakeZendesk, clock: FakeClock
+) -> None:
+    fake.add_user("Vic Hale", "vic@example.com", tier="gold", vip=True)
+    clock.advance(61)
+    source = ZendeskSource("zd-users", settings_for(fake, poll="users"), clock=clock)
+    (record,) = [r for batch in source.poll(None, 100) for r in batch.records]
+    assert record.kind == "contact" and record.source_id.startswith("user:")
+    assert record.fields["email"] == "vic@example.com"
+    assert record.fields["contact"] == {"tier": "gold", "vip": True}
+    assert record.fields["external_ids"]["zendesk"] == record.fields["object_id"]

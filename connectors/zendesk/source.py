@@ -59,6 +59,7 @@ class ZendeskSettings(ConnectorSettings):
     oauth_client_id: str | None = None
     oauth_client_secret: SecretStr | None = None
     oauth_refresh_token: SecretStr | None = None
+    poll: Literal["tickets", "users"] = "tickets"  # users: identity and tier only
     requests_per_minute: int = Field(default=200, ge=1, le=2500)  # the plan's limit
     export_requests_per_minute: int = Field(default=10, ge=1, le=30)
     start_time: datetime | None = None  # where the first export starts
@@ -214,8 +215,32 @@ class ZendeskSource:
         return min(int(start.timestamp()), int(self.api.clock.time()) - 61)
 
     def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
-        """Yield one Batch per export page; the cursor is Zendesk's `after_cursor`."""
+        """Yield one Batch per export page; the cursor is Zendesk's `after_cursor`.
+
+        With `poll: users` the source reads the user export instead: contact records that
+        feed identity and customer tier and open no case.
+        """
+        if self.settings.poll == "users":
+            for contacts, new_cursor in self.poll_users(cursor, batch_size):
+                yield Batch(records=[self._contact_record(c) for c in contacts], cursor=new_cursor)
+            return
         yield from self._export(TICKETS_EXPORT, "tickets", cursor, batch_size, self._map_ticket)
+
+    def _contact_record(self, contact: dict[str, Any]) -> SourceRecord:
+        user_id = contact["external_ids"]["zendesk"]
+        return SourceRecord(
+            source=self.name,
+            source_id=f"user:{user_id}",
+            kind="contact",
+            fields={
+                "object_id": user_id,
+                "email": contact["email"],
+                "name": contact["name"],
+                "phone": contact["phone"],
+                "external_ids": contact["external_ids"],
+                "contact": {"tier": contact["tier"], "vip": contact["vip"]},
+            },
+        )
 
     def poll_users(
         self, cursor: Cursor | None, batch_size: int
