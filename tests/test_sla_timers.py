@@ -61,7 +61,7 @@ def test_a_breached_first_response_escalates_the_case_exactly_once(
         events = [e["event"] for e in trail(conn, after["id"])]
         fired = conn.execute(select(timers.c.fired_at).where(timers.c.fired_at.is_not(None)))
         fired_count = len(fired.all())
-    assert "sla:breached" in after["tags"]
+    assert "sla:breached" in after["tags"] and "sla:warning" not in after["tags"]
     assert after["priority"] < case["priority"]  # "P2" < "P3": escalated one level
     assert events.count("timer_fired") == fired_count >= 1
     assert any(r["code"] == "escalated" for r in after["reasons"])

@@ -21,7 +21,14 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
     return dict(reason)
 
 
-def _case_values(decision: Any, case: dict[str, Any]) -> dict[str, Any]:
+def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[str]:
+    """The case's tags, less those a rule removed, plus the decision's and the pipeline's."""
+    removed = {a.params.get("tag") for a in decision.actions if a.type == "remove_tag"}
+    kept = set(case.get("tags") or []) - removed
+    return sorted(kept | set(decision.tags) | set(extra_tags))
+
+
+def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> dict[str, Any]:
     sla = decision.sla
     values: dict[str, Any] = {
         "category": decision.category,
@@ -29,7 +36,7 @@ def _case_values(decision: Any, case: dict[str, Any]) -> dict[str, Any]:
         "priority": decision.priority,
         "impact_score": float(decision.score),
         "reasons": [_reason_dict(r) for r in decision.reasons],
-        "tags": sorted(set(case.get("tags") or []) | set(decision.tags)),
+        "tags": _tags(case, decision, extra_tags),
     }
     if sla is not None:
         values["sla"] = sla.to_dict()
@@ -49,7 +56,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
-    values = _case_values(decision, case)
+    values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
     work.case = record_decision(ctx.conn, case, values)
     fired = [t.rule_id for t in decision.trace if t.fired]
     audit.record(
