@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,18 +102,44 @@ def run_child(url: str, maildir: str, rules: bool) -> None:
         from bot.app import rules_provider
 
         provider = rules_provider(settings)
+    spent: dict[str, float] = {}
     worker = Worker(
         settings,
         store,
         {"bench": build_source("bench", settings.sources["bench"])},
-        Pipeline(DEFAULT_STAGES),
+        Pipeline([_timed(stage, spent) for stage in DEFAULT_STAGES]),
         rules=provider,
     )
     start = time.perf_counter()
     stored = worker.run_once()
     elapsed = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"stored": stored, "seconds": elapsed, "peak_rss_mib": peak_kib / 1024}))
+    per_message = {name: 1000 * total / max(stored, 1) for name, total in spent.items()}
+    print(
+        json.dumps(
+            {
+                "stored": stored,
+                "seconds": elapsed,
+                "peak_rss_mib": peak_kib / 1024,
+                "stage_ms": per_message,
+            }
+        )
+    )
+
+
+def _timed(stage: Any, spent: dict[str, float]) -> Any:
+    """The stage, adding the time it takes to `spent[its name]` (where a message's time goes)."""
+    name = stage.__name__
+
+    def run(ctx: Any, work: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return stage(ctx, work)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+
+    run.__name__ = name
+    return run
 
 
 def _pg_url() -> str:
@@ -164,6 +191,8 @@ def main() -> None:
                 f" msg/s (min {rates[0]:,.0f}, max {rates[-1]:,.0f}), "
                 f"peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB"
             )
+            stages = sorted(runs[0]["stage_ms"].items(), key=lambda kv: -kv[1])
+            print("          ms per message: " + ", ".join(f"{n} {v:.2f}" for n, v in stages))
 
 
 if __name__ == "__main__":
