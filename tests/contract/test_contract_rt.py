@@ -56,11 +56,11 @@ class MangleProxy(FaultProxy):
         super().__init__(upstream, clock=clock)
         self.mangled: set[str] = set()
 
-    def answer(
+    def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Forward, then mangle the chosen tickets in search results."""
-        status, out_headers, out = super().answer(method, path, headers, body)
+        status, out_headers, out = super().handle(method, path, headers, body)
         if status == 200 and self.mangled and path.split("?")[0].endswith("/tickets"):
             data = json.loads(out)
             for item in data.get("items") or []:

@@ -41,3 +41,32 @@ class LoopbackHttpServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class ByteHandler(BaseHTTPRequestHandler):
+    """Hands each request to `owner.handle(method, path, headers, body)` and writes its answer.
+
+    `handle` returns (status, headers, body bytes); headers and body leave in one write.
+    """
+
+    owner: Any
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, out = self.owner.handle(self.command, self.path, headers, body)
+        self.send_response(status)
+        for key, value in out_headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_PUT = do_POST = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests count requests on the server object instead."""

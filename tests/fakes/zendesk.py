@@ -35,12 +35,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from tests.fakes.loopback import LoopbackHttpServer
+from tests.fakes.loopback import ByteHandler, LoopbackHttpServer
 
 EMAIL = "agent@example.com"
 TOKEN = "zd-test-token-0123456789"
@@ -769,34 +768,14 @@ class FakeZendesk(LoopbackHttpServer):
         return json.loads(json.dumps(item))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ByteHandler):
     owner: FakeZendesk
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, out = self.owner.handle(self.command, self.path, headers, body)
-        self.send_response(status)
-        for key, value in out_headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_PUT = do_POST = do_DELETE = _serve
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header, from the fake's clock."""
         return email.utils.formatdate(
             self.owner.now() if timestamp is None else timestamp, usegmt=True
         )
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read `FakeZendesk.requests` instead."""
 
 
 def _retry_after_header(seconds: float) -> str:

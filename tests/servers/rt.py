@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import httpx
 import pytest
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from tests.fakes.loopback import LoopbackHttpServer
+from tests.fakes.loopback import ByteHandler, LoopbackHttpServer
 
 RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 RT_LIB = Path("/usr/share/request-tracker5/lib")
@@ -370,7 +369,7 @@ class FaultProxy(LoopbackHttpServer):
         with self.lock:
             return self._early
 
-    def answer(
+    def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Decide: a fault, a replayed page, or the upstream's answer."""
@@ -405,28 +404,8 @@ class FaultProxy(LoopbackHttpServer):
         return response.status_code, keep, out
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(ByteHandler):
     owner: FaultProxy
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 1 << 16
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, out = self.owner.answer(self.command, self.path, headers, body)
-        self.send_response(status)
-        for key, value in out_headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_PUT = do_POST = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
 
 
 FaultProxy.handler_class = _ProxyHandler
