@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.pipeline import PlannedAction, StageContext, Work
+from bot.replies import admit_reply
 from bot.store import audit
 from bot.store import outbox as outbox_store
+from bot.store import replies as reply_store
 from bot.store.schema import outbox, timers
 from bot.store.sql import insert_ignore_many
 
@@ -97,6 +99,37 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     )
 
 
+def _reply_admitted(ctx: StageContext, work: Work, action: PlannedAction, key: str) -> bool:
+    """Apply the reply discipline (bot/replies.py); a refusal is audited and logged."""
+    case, req = work.case, work.request
+    assert case is not None and req is not None
+    if reply_store.reply_planned(ctx.conn, key):
+        return True  # planned before: enqueueing it again is harmless
+    verdict = admit_reply(
+        ctx.conn,
+        ctx.settings.replies,
+        case_id=case["id"],
+        contact_id=case.get("contact_id") or (work.contact or {}).get("id"),
+        recipient=action.payload.get("to"),
+        trigger_auto_reply=req.auto_reply,
+        now=ctx.now,
+    )
+    if verdict.allowed:
+        return True
+    event = "reply_loop_detected" if verdict.code == "reply_loop" else "reply_suppressed"
+    ctx.log.info(event, case=case["reference"], rule_id=action.rule_id, code=verdict.code)
+    audit.record(
+        ctx.conn,
+        "reply_suppressed",
+        case_id=case["id"],
+        request_id=work.request_id,
+        rule_id=action.rule_id,
+        code=verdict.code,
+        why=verdict.why,
+    )
+    return False
+
+
 def plan_actions(ctx: StageContext, work: Work) -> Work | None:
     """Enqueue each planned action once (idempotency key), and the decision's wake-ups."""
     case, req = work.case, work.request
@@ -112,6 +145,8 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
         if sink is None:
             unplanned.append({"action": action.action, "rule_id": action.rule_id})
+            continue
+        if action.action == "send_reply" and not _reply_admitted(ctx, work, action, key):
             continue
         target = action.target or (
             {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
@@ -130,6 +165,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             payload=payload,
             case_id=case["id"],
             rule_id=action.rule_id,
+            now=ctx.now,
         )
         if new_id is not None:
             ctx.log.info("action_planned", case=case["reference"], action=action.action, sink=sink)

@@ -28,9 +28,10 @@ def enqueue(
     case_id: int | None,
     rule_id: str | None = None,
     available_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> int | None:
     """Plan an effect; None when an effect with this key was planned already (harmless)."""
-    now = utcnow()
+    now = now or utcnow()
     return insert_ignore(
         conn,
         outbox,
