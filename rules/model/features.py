@@ -1,0 +1,83 @@
+"""Text features of the learned classifier: word and character n-grams, TF-IDF weighted.
+
+The same code builds the training matrix and the vector of one message at run time, so the
+shipped model and its training can never disagree on what a feature is. Texts are folded
+like the rules' terms (lower case, no accents, punctuation as spaces).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from rules.text import normalise
+
+MAX_CHARS = 4000  # a message's first characters carry its request; quotes come later
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (3, 5)
+BLOCKS = ("w", "c")  # word n-grams, character n-grams
+
+
+def message_text(subject: str | None, body: str | None) -> tuple[str, str]:
+    """The folded subject and body (body cut to MAX_CHARS) that features are taken from."""
+    return normalise(subject or "")[:300], normalise((body or "")[:MAX_CHARS])
+
+
+def analyse(subject: str | None, body: str | None) -> Counter[str]:
+    """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams."""
+    subj, text = message_text(subject, body)
+    words = (subj + " " + text).split()
+    counts: Counter[str] = Counter()
+    lo, hi = WORD_NGRAMS
+    for n in range(lo, hi + 1):
+        for i in range(len(words) - n + 1):
+            counts["w " + " ".join(words[i : i + n])] += 1
+    clo, chi = CHAR_NGRAMS
+    for word in words:
+        padded = f" {word} "
+        for n in range(clo, chi + 1):
+            if n > len(padded):
+                break
+            for i in range(len(padded) - n + 1):
+                counts["c " + padded[i : i + n]] += 1
+    return counts
+
+
+def fit_vocabulary(docs: Iterable[Counter[str]], min_df: int = 2) -> tuple[list[str], np.ndarray]:
+    """Features seen in at least `min_df` documents, sorted, with their smoothed idf."""
+    df: Counter[str] = Counter()
+    n = 0
+    for doc in docs:
+        n += 1
+        df.update(doc.keys())
+    names = sorted(f for f, c in df.items() if c >= min_df)
+    idf = np.array([np.log((1 + n) / (1 + df[f])) + 1.0 for f in names], dtype=np.float32)
+    return names, idf
+
+
+def vectorise(
+    counts: Counter[str], index: Mapping[str, int], idf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse TF-IDF of one document: (feature indices, values); each block has unit length."""
+    cols: list[int] = []
+    vals: list[float] = []
+    blocks: list[str] = []
+    for name, count in counts.items():
+        j = index.get(name)
+        if j is None:
+            continue
+        cols.append(j)
+        vals.append((1.0 + np.log(count)) * float(idf[j]))
+        blocks.append(name[0])
+    idx = np.asarray(cols, dtype=np.int64)
+    val = np.asarray(vals, dtype=np.float32)
+    if len(val):
+        kinds = np.asarray(blocks)
+        for block in BLOCKS:
+            mask = kinds == block
+            norm = float(np.sqrt(np.sum(val[mask] ** 2)))
+            if norm > 0:
+                val[mask] /= norm
+    return idx, val
