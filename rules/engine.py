@@ -508,7 +508,7 @@ class RuleSet:
             return j, trace
         request = ctx.facts.get("request") or {}
         pred = model.predict(str(request.get("subject") or ""), str(request.get("body") or ""))
-        mv = ModelVerdict(pred.category, pred.probability, model.version)
+        mv = ModelVerdict(pred.category, pred.probability, model.version, words=pred.words)
         source, chosen, conf, low2 = choose(
             verdict, mv, self.settings.categories, self.category_ids
         )

@@ -329,6 +329,7 @@ class CategorySettings(Strict):
     rules_win_score: float = Field(default=12.0, ge=0)
     rules_win_confidence: float = Field(default=0.8, ge=0, le=1)
     model_min_probability: float = Field(default=0.35, ge=0, le=1)
+    model_min_words: int = Field(default=8, ge=0)
 
 
 class Settings(Strict):

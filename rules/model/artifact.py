@@ -55,6 +55,7 @@ class Prediction:
     probability: float
     probabilities: dict[str, float]
     signals: dict[str, float]
+    words: int
     idx: np.ndarray = field(repr=False)
     val: np.ndarray = field(repr=False)
 
@@ -91,7 +92,8 @@ class LinearModel:
 
     def predict(self, subject: str | None, body: str | None) -> Prediction:
         """Category with calibrated probabilities, and the binary signals the model has."""
-        idx, val = vectorise(analyse(subject, body), self.index, self.idf)
+        counts = analyse(subject, body)
+        idx, val = vectorise(counts, self.index, self.idf)
         head = self.heads[CATEGORY]
         probs = head.probabilities(idx, val)
         best = int(np.argmax(probs))
@@ -105,6 +107,7 @@ class LinearModel:
             float(probs[best]),
             {c: round(float(p), 4) for c, p in zip(head.classes, probs, strict=True)},
             signals,
+            sum(c for f, c in counts.items() if f.startswith("w ") and " " not in f[2:]),
             idx,
             val,
         )

@@ -4,7 +4,9 @@ Order of precedence:
 1. an `explicit: true` signal matched: its category, whatever the model says;
 2. the rules are sure: best score ≥ `rules_win_score` and confidence ≥ `rules_win_confidence`;
 3. otherwise the model's most probable category (if the pack knows it; a probability below
-   `model_min_probability` adds the low-confidence tag);
+   `model_min_probability` adds the low-confidence tag), unless the message is shorter than
+   `model_min_words` words: the model learnt from whole messages and is not trusted on a
+   few words (its n-gram vectors have unit length whatever the length of the text);
 4. no model (or `model: false`): the rules alone, as before.
 """
 
@@ -38,6 +40,7 @@ class ModelVerdict:
     probability: float
     version: str
     terms: list[str] = field(default_factory=list)
+    words: int = 1_000
 
 
 def choose(
@@ -49,7 +52,7 @@ def choose(
     """(source, category, confidence, low_confidence) after applying the precedence above."""
     if rules.explicit is not None:
         return EXPLICIT_RULE, rules.explicit, max(rules.confidence, 0.99), False
-    if model is None or model.category not in known:
+    if model is None or model.category not in known or model.words < cfg.model_min_words:
         return RULES, rules.category, rules.confidence, rules.low
     if (
         not rules.low

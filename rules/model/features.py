@@ -17,7 +17,7 @@ from rules.text import normalise
 MAX_CHARS = 4000  # a message's first characters carry its request; quotes come later
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (3, 5)
-BLOCKS = ("w", "c")  # word n-grams, character n-grams
+BLOCKS = ("w", "c")  # word n-grams, character n-grams (each block has unit length)
 
 
 def message_text(subject: str | None, body: str | None) -> tuple[str, str]:
@@ -61,23 +61,17 @@ def vectorise(
     counts: Counter[str], index: Mapping[str, int], idf: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sparse TF-IDF of one document: (feature indices, values); each block has unit length."""
-    cols: list[int] = []
-    vals: list[float] = []
-    blocks: list[str] = []
-    for name, count in counts.items():
-        j = index.get(name)
-        if j is None:
-            continue
-        cols.append(j)
-        vals.append((1.0 + np.log(count)) * float(idf[j]))
-        blocks.append(name[0])
-    idx = np.asarray(cols, dtype=np.int64)
-    val = np.asarray(vals, dtype=np.float32)
-    if len(val):
-        kinds = np.asarray(blocks)
-        for block in BLOCKS:
-            mask = kinds == block
-            norm = float(np.sqrt(np.sum(val[mask] ** 2)))
-            if norm > 0:
-                val[mask] /= norm
-    return idx, val
+    found = [
+        (index[name], count, name[0] == "w") for name, count in counts.items() if name in index
+    ]
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    idx = np.fromiter((j for j, _, _ in found), dtype=np.int64, count=len(found))
+    tf = np.fromiter((c for _, c, _ in found), dtype=np.float32, count=len(found))
+    words = np.fromiter((w for _, _, w in found), dtype=bool, count=len(found))
+    val = (1.0 + np.log(tf)) * idf[idx]
+    for mask in (words, ~words):
+        norm = float(np.sqrt(np.sum(val[mask] ** 2)))
+        if norm > 0:
+            val[mask] /= norm
+    return idx, val.astype(np.float32)

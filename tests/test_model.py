@@ -1,0 +1,290 @@
+"""The learned classifier: shipped model, combination with the rules, train/activate, explain."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.cli import app
+from rules import DEFAULT_PACK, load_ruleset
+from rules.decision import Decision
+from rules.model import DEFAULT_MODEL, ModelError, default_model, load_model
+from rules.model.store import active_path
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+
+
+def _decide(pack_dir: Path | None, subject: str, body: str, lang: str = "fr") -> Decision:
+    facts = {"request": {"subject": subject, "body": body, "language": lang, "channel": "email"}}
+    return load_ruleset(pack_dir).decide(facts, now=NOW)
+
+
+# --------------------------------------------------------------------- the shipped model
+
+
+def test_shipped_model_loads_from_the_package_is_small_and_carries_its_figures() -> None:
+    assert DEFAULT_MODEL.exists() and DEFAULT_MODEL.parent.name == "model"
+    assert DEFAULT_MODEL.stat().st_size <= 5 * 1024 * 1024
+    model = load_model(DEFAULT_MODEL)
+    assert model.version and model.version != "unversioned"
+    assert set(model.classes) == {
+        "admin_update",
+        "billing",
+        "cancellation",
+        "complaint",
+        "other",
+        "status_request",
+        "technical_incident",
+    }
+    assert model.meta["kfold"]["category"]["accuracy"] > 0.5
+    assert {"blocking", "legal_risk"} <= set(model.heads)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"),
+    [
+        (
+            "Coupure d'électricité",
+            "Plus de courant dans tout l'immeuble depuis ce matin, le compteur ne répond plus.",
+            "technical_incident",
+        ),
+        (
+            "Résiliation",
+            "Je vous informe que je souhaite résilier mon contrat à la fin du mois.",
+            "cancellation",
+        ),
+        (
+            "New bank details",
+            "Please use my new IBAN for the monthly direct debit from next month on.",
+            "admin_update",
+        ),
+        (
+            "Invoice question",
+            "Why is my November invoice twice the usual amount? I was charged 240 euros.",
+            "billing",
+        ),
+        (
+            "Any news?",
+            "I wrote three weeks ago about my claim and I'm still waiting for an answer. "
+            "Where are we with it?",
+            "status_request",
+        ),
+        (
+            "Très déçue",
+            "Votre conseiller m'a raccroché au nez, c'est inadmissible, je porte réclamation.",
+            "complaint",
+        ),
+    ],
+)
+def test_shipped_model_classifies_french_and_english_messages(
+    subject: str, body: str, expected: str
+) -> None:
+    assert default_model().predict(subject, body).category == expected
+
+
+def test_a_model_file_with_pickled_objects_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.npz"
+    np.savez(bad, meta=np.array([{"format": "crmbot-model/1"}], dtype=object))
+    with pytest.raises(ModelError):
+        load_model(bad)
+    not_a_model = tmp_path / "other.npz"
+    np.savez(not_a_model, meta=np.frombuffer(b'{"format": "x"}', dtype=np.uint8))
+    with pytest.raises(ModelError, match="not a crmbot-model"):
+        load_model(not_a_model)
+
+
+# ------------------------------------------------------------------ rules + model together
+
+LEGAL_DEPOSIT = (
+    "Mise en demeure",
+    "Madame, Monsieur, malgré mes relances, vous n'avez pas remboursé le dépôt de garantie "
+    "de 800 euros. Sans règlement sous 8 jours, je saisirai le tribunal.",
+)
+
+
+def _pack_copy(tmp_path: Path, extra: dict | None = None, settings: dict | None = None) -> Path:
+    pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, pack)
+    if extra is not None:
+        (pack / "zz_extra.yaml").write_text(yaml.safe_dump(extra), encoding="utf-8")
+    if settings is not None:
+        data = yaml.safe_load((pack / "settings.yaml").read_text(encoding="utf-8"))
+        data["settings"]["categories"].update(settings)
+        (pack / "settings.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return pack
+
+
+def test_the_model_decides_when_the_rules_are_not_sure() -> None:
+    d = _decide(None, *LEGAL_DEPOSIT)
+    rules_side = d.judgement["rules"]
+    assert rules_side["category"] != "billing" and rules_side["score"] < 12
+    assert d.category == "billing" and d.category_source == "model"
+    assert d.model_version == default_model().version
+
+
+def test_an_explicit_rule_wins_over_the_model(tmp_path: Path) -> None:
+    extra = {
+        "version": 1,
+        "categories": [
+            {
+                "id": "legal",
+                "label": {"fr": "juridique", "en": "legal"},
+                "signals": [{"weight": 1, "explicit": True, "terms": ["mise en demeure"]}],
+            }
+        ],
+    }
+    d = _decide(_pack_copy(tmp_path, extra), *LEGAL_DEPOSIT)
+    assert d.category == "legal" and d.category_source == "explicit_rule"
+    assert d.judgement["model"]["category"] == "billing"  # overruled, and shown
+
+
+def test_very_sure_rules_win_and_model_off_gives_the_rules_alone(tmp_path: Path) -> None:
+    sure = _decide(
+        _pack_copy(tmp_path, settings={"rules_win_score": 3, "rules_win_confidence": 0.4}),
+        *LEGAL_DEPOSIT,
+    )
+    assert sure.category_source == "rules" and sure.category == sure.judgement["rules"]["category"]
+    off = _decide(_pack_copy(tmp_path / "b", settings={"model": False}), *LEGAL_DEPOSIT)
+    assert off.category_source == "rules" and off.model_version is None
+    assert "model" not in off.judgement
+
+
+def test_model_probabilities_are_facts_for_the_impact_rules(tmp_path: Path) -> None:
+    extra = {
+        "version": 1,
+        "impact": {
+            "rules": [
+                {
+                    "id": "model_says_legal",
+                    "points": 1,
+                    "reason": {"fr": "modèle: juridique", "en": "model: legal"},
+                    "when": {"field": "model.legal_risk_probability", "op": "greater", "value": 0},
+                }
+            ]
+        },
+    }
+    d = _decide(_pack_copy(tmp_path, extra), *LEGAL_DEPOSIT)
+    assert "model_says_legal" in [r.rule_id for r in d.reasons]
+
+
+# --------------------------------------------------------------------- train and activate
+
+TEMPLATES = {
+    "billing": ["Ma facture {n} est fausse", "Invoice {n} shows the wrong amount"],
+    "cancellation": ["Je veux résilier le contrat {n}", "Please cancel subscription {n}"],
+    "technical_incident": ["Le site plante erreur {n}", "The app crashes with error {n}"],
+}
+
+
+def _small_export(path: Path, per_category: int = 6) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["subject", "body", "category"])
+        writer.writeheader()
+        for cat, (fr, en) in TEMPLATES.items():
+            for n in range(per_category):
+                text = (fr if n % 2 else en).format(n=n)
+                writer.writerow({"subject": text[:20], "body": text, "category": cat})
+    return path
+
+
+def test_model_train_on_a_small_csv_prints_kfold_figures_and_json(tmp_path: Path) -> None:
+    export = _small_export(tmp_path / "export.csv")
+    out = tmp_path / "m.npz"
+    result = runner.invoke(
+        app, ["model", "train", str(export), "--out", str(out), "--k", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    kfold = figures["kfold"]
+    assert kfold["k"] == 3 and 0 <= kfold["category"]["accuracy"] <= 1
+    assert set(kfold["category"]["per_category"]) == set(TEMPLATES)
+    assert {"precision", "recall"} <= set(kfold["category"]["per_category"]["billing"])
+    assert sum(sum(row.values()) for row in kfold["category"]["confusion"].values()) == 15
+    assert figures["held_out"] == 3 and (tmp_path / "m.holdout.jsonl").exists()
+    assert load_model(out).version == figures["version"]
+    tables = runner.invoke(app, ["model", "train", str(export), "--out", str(out), "--k", "3"])
+    assert tables.exit_code == 0 and "Confusion matrix" in tables.output
+    assert "precision" in tables.output
+
+
+def test_model_activate_refuses_a_model_that_does_not_beat_the_current_one(
+    tmp_path: Path,
+) -> None:
+    pack = _pack_copy(tmp_path)
+    small = tmp_path / "small.npz"
+    runner.invoke(
+        app, ["model", "train", str(_small_export(tmp_path / "e.csv")), "--out", str(small)]
+    )
+    holdout = DATA / "rules" / "holdout_requests.yaml"
+    refused = runner.invoke(
+        app, ["model", "activate", str(small), "--rules", str(pack), "--holdout", str(holdout)]
+    )
+    assert refused.exit_code == 1 and "refused" in refused.output
+    assert not active_path(pack).exists()
+    # The other way round: with the small model active, the shipped one beats it.
+    active_path(pack).parent.mkdir()
+    shutil.copyfile(small, active_path(pack))
+    assert load_ruleset(pack).model.version == load_model(small).version
+    accepted = runner.invoke(
+        app,
+        ["model", "activate", str(DEFAULT_MODEL), "--rules", str(pack), "--holdout", str(holdout)],
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert load_ruleset(pack).model.version == default_model().version
+    assert (active_path(pack).parent / "history.jsonl").exists()
+
+
+# ------------------------------------------------------------------ explain and the audit
+
+
+def test_rules_explain_shows_the_rule_terms_and_the_model_ngrams(tmp_path: Path) -> None:
+    request = tmp_path / "req.json"
+    subject, body = LEGAL_DEPOSIT
+    request.write_text(json.dumps({"subject": subject, "body": body, "language": "fr"}))
+    result = runner.invoke(app, ["rules", "explain", str(request), "--now", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "decided by model" in result.output
+    assert "relance" in result.output  # a rule term (status_request side)
+    assert "euros (+" in result.output  # a model n-gram with its weight
+    as_json = runner.invoke(
+        app, ["rules", "explain", str(request), "--json", "--now", NOW.isoformat()]
+    )
+    data = json.loads(as_json.output)
+    assert data["judgement"]["rules"]["terms"] and data["judgement"]["model"]["terms"]
+
+
+def test_the_audit_trail_carries_the_model_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRMBOT_SETTINGS_FILE", raising=False)
+    monkeypatch.setenv("CRMBOT_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    maildir = tmp_path / "maildir"
+    shutil.copytree(EXAMPLES / "maildir", maildir)
+    settings = tmp_path / "crmbot.yaml"
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": f"sqlite:///{tmp_path}/crmbot.db"},
+                "log": {"format": "json", "level": "warning"},
+                "sources": {"acme": {"type": "maildir", "path": str(maildir)}},
+            }
+        )
+    )
+    assert runner.invoke(app, ["run", "--once", "--settings", str(settings)]).exit_code == 0
+    shown = runner.invoke(app, ["show", "CB-1", "--json", "--settings", str(settings)])
+    decided = [e for e in json.loads(shown.output)["audit"] if e["event"] == "case_decided"]
+    assert decided
+    for entry in decided:
+        assert entry["detail"]["model_version"] == default_model().version
+        assert entry["detail"]["category_source"] in ("model", "rules", "explicit_rule")
