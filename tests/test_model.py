@@ -288,3 +288,45 @@ def test_the_audit_trail_carries_the_model_version(
     for entry in decided:
         assert entry["detail"]["model_version"] == default_model().version
         assert entry["detail"]["category_source"] in ("model", "rules", "explicit_rule")
+
+
+# ------------------------------------------------------------ history from the CRM fakes
+
+
+def test_read_closed_takes_labelled_closed_tickets_from_zendesk() -> None:
+    from connectors.kit.clock import FakeClock
+    from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+    from rules.model.history import LabelSpec, read_closed
+    from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
+
+    clock = FakeClock()
+    with FakeZendesk(clock=clock) as fake:
+        user = fake.add_user("Carla Client", "carla@example.com")
+        tickets = [
+            ("Facture fausse", "Le montant est faux.", "solved", ["cat_billing", "vip"]),
+            ("Résiliation", "Je résilie mon contrat.", "closed", ["cat_cancellation"]),
+            ("Still open", "Not closed yet.", "open", ["cat_billing"]),
+            ("No label", "Closed without category.", "closed", ["misc"]),
+        ]
+        for subject, body, status, tags in tickets:
+            clock.advance(1)
+            fake.add_ticket(subject, body, requester_id=user["id"], status=status, tags=tags)
+        clock.advance(120)
+        settings = ZendeskSettings(type="zendesk", base_url=fake.url, email=EMAIL, api_token=TOKEN)
+        source = ZendeskSource("zendesk", settings, clock=clock)
+        examples = read_closed(source, LabelSpec.parse("tags:cat_"))
+    assert [(e.subject, e.category) for e in examples] == [
+        ("Facture fausse", "billing"),
+        ("Résiliation", "cancellation"),
+    ]
+
+
+def test_label_spec_maps_rt_queues_and_custom_fields() -> None:
+    from rules.model.history import LabelSpec
+
+    queue = LabelSpec.parse("queue;Facturation=billing,Support=technical_incident")
+    assert queue.label({"queue": "Facturation"}) == "billing"
+    assert queue.label({"queue": "General"}) is None  # not mapped: not a training label
+    custom = LabelSpec.parse("custom_fields.category")
+    assert custom.label({"custom_fields": {"category": "complaint"}}) == "complaint"
+    assert LabelSpec.parse("tags:cat_").label({"tags": ["cat_a", "cat_b"]}) is None

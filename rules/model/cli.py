@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from rules.model.evaluate import category_report, render_report
 from rules.model.store import active_path, model_for_pack
 
 app = typer.Typer(help="Train, evaluate and activate the learned classifier.", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)
+console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -37,6 +38,22 @@ def accuracy_on(model: LinearModel, examples: list[Example]) -> dict[str, Any]:
     """The model's category report on labelled examples."""
     predicted = [model.predict(e.subject, e.body).category for e in examples]
     return category_report([e.category for e in examples], predicted)
+
+
+def _from_source(name: str, label: str, settings_file: Path | None) -> list[Example]:
+    from bot.registry import build_source
+    from bot.settings import load_settings
+    from rules.model.history import LabelSpec, read_closed
+
+    settings = load_settings(settings_file)
+    raw = settings.sources.get(name)
+    if raw is None:
+        raise _fail(f"no source named {name!r} in the settings")
+    source, _ = build_source(name, raw)
+    try:
+        return read_closed(source, LabelSpec.parse(label))
+    finally:
+        source.close()
 
 
 @app.command()
@@ -57,6 +74,21 @@ def train(
         ),
     ] = 0.2,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    from_source: Annotated[
+        str | None,
+        typer.Option("--from-source", help="Also read closed tickets of this configured source."),
+    ] = None,
+    label: Annotated[
+        str,
+        typer.Option(
+            "--label",
+            help="Where a ticket's category is: tags:PREFIX, custom_fields.NAME, category,"
+            " or queue;Queue=category,…",
+        ),
+    ] = "category",
+    settings_file: Annotated[
+        Path | None, typer.Option("--settings", "-s", help="Settings file (for --from-source).")
+    ] = None,
 ) -> None:
     """Train on labelled messages, print k-fold figures, write the model (and its held-out set)."""
     from rules.model.train import summary, train_model
@@ -65,12 +97,16 @@ def train(
         examples = read_examples(files or [])
         if bundled:
             examples += bundled_corpus()
+        if from_source:
+            examples += _from_source(from_source, label, settings_file)
     except FatalError as exc:
         raise _fail(str(exc)) from None
     if not examples:
         raise _fail("no examples: give an export file or --bundled")
     train_set, held = split_holdout(examples, holdout)
-    source = ", ".join([str(f) for f in files or []] + (["bundled corpus"] if bundled else []))
+    origin = [str(f) for f in files or []] + (["bundled corpus"] if bundled else [])
+    origin += [f"closed tickets of {from_source}"] if from_source else []
+    source = ", ".join(origin)
     try:
         model, report = train_model(train_set, k=k, source=source)
     except ValueError as exc:
