@@ -541,6 +541,20 @@ class RuleSet:
         )
         return j, trace
 
+    def _model_facts(self, work: dict[str, Any]) -> dict[str, Any]:
+        """The model's view of this request for the impact rules (`model.*`), if it runs."""
+        model = self.model if self.settings.categories.model else None
+        if model is None:
+            return {}
+        request = work.get("request") or {}
+        pred = model.predict(str(request.get("subject") or ""), str(request.get("body") or ""))
+        return {
+            "category": pred.category,
+            "probability": round(pred.probability, 4),
+            "version": model.version,
+            **pred.signals,
+        }
+
     def classify_rules(
         self, ctx: EvalContext
     ) -> tuple[str, float, list[str], list[RuleTrace], bool, float, str | None]:
@@ -624,6 +638,7 @@ class RuleSet:
             confidence = float(case.get("category_confidence") or 1.0)
             cat_reasons = [f"kept from the case ({category})"]
             trace.append(RuleTrace(category, "category", True, "category kept on " + event))
+            work["model"] = self._model_facts(work)
         else:
             judgement, cat_trace = self.judge(ctx)
             category, confidence, cat_reasons = (
