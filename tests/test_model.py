@@ -330,3 +330,37 @@ def test_label_spec_maps_rt_queues_and_custom_fields() -> None:
     custom = LabelSpec.parse("custom_fields.category")
     assert custom.label({"custom_fields": {"category": "complaint"}}) == "complaint"
     assert LabelSpec.parse("tags:cat_").label({"tags": ["cat_a", "cat_b"]}) is None
+
+
+# ------------------------------------------------------------- impact and hot reload
+
+
+def test_a_blocking_outage_without_the_listed_terms_is_flagged_blocking_by_the_model() -> None:
+    subject, body = (
+        "Caisses en panne",
+        "Aucune de nos caisses ne fonctionne depuis l'ouverture, nous ne pouvons plus "
+        "encaisser les clients.",
+    )
+    ruleset = load_ruleset()
+    ruleset.model = None
+    facts = {"request": {"subject": subject, "body": body, "language": "fr", "channel": "email"}}
+    assert "blocking_incident" not in [r.rule_id for r in ruleset.decide(facts, now=NOW).reasons]
+    d = _decide(None, subject, body)
+    assert "blocking_incident" in [r.rule_id for r in d.reasons] and "blocking" in d.tags
+    assert "legal_risk" not in d.tags
+
+
+def test_an_activated_model_is_picked_up_by_the_rules_watcher(tmp_path: Path) -> None:
+    from rules.reload import RulesWatcher
+
+    pack = _pack_copy(tmp_path)
+    watcher = RulesWatcher(pack)
+    assert watcher.current().model.version == default_model().version
+    small = tmp_path / "small.npz"
+    result = runner.invoke(
+        app, ["model", "train", str(_small_export(tmp_path / "e.csv")), "--out", str(small)]
+    )
+    assert result.exit_code == 0, result.output
+    active_path(pack).parent.mkdir()
+    shutil.copyfile(small, active_path(pack))
+    assert watcher.current().model.version == load_model(small).version
