@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import FatalError
-from rules.model.features import analyse, vectorise
+from rules.model.features import CHAR_NGRAMS, analyse, vectorise
 
 FORMAT = "crmbot-model/1"
 CATEGORY = "category"
@@ -56,6 +57,7 @@ class Prediction:
     probabilities: dict[str, float]
     signals: dict[str, float]
     words: int
+    counts: Counter[str] = field(repr=False)
     idx: np.ndarray = field(repr=False)
     val: np.ndarray = field(repr=False)
 
@@ -108,22 +110,42 @@ class LinearModel:
             {c: round(float(p), 4) for c, p in zip(head.classes, probs, strict=True)},
             signals,
             sum(c for f, c in counts.items() if f.startswith("w ") and " " not in f[2:]),
+            counts,
             idx,
             val,
         )
 
     def top_terms(self, pred: Prediction, category: str | None = None, k: int = 8) -> list[str]:
-        """The n-grams of this message that weighed most for `category` (default: predicted)."""
+        """The words and word pairs of this message that weighed most for `category`.
+
+        A word's weight is its own feature's plus its share of the character n-grams it
+        contains (each n-gram's weight split over its occurrences in the message).
+        """
         head = self.heads[CATEGORY]
         row = head.classes.index(category or pred.category)
-        contrib = head.coef[row, pred.idx] * pred.val
-        order = np.argsort(-contrib)
-        out: list[str] = []
-        for i in order[:k]:
-            if contrib[i] <= 0:
-                break
-            out.append(f"{describe_feature(self.features[int(pred.idx[i])])} ({contrib[i]:+.2f})")
-        return out
+        contrib = dict(
+            zip(pred.idx.tolist(), (head.coef[row, pred.idx] * pred.val).tolist(), strict=True)
+        )
+        index = self.index
+        score: dict[str, float] = {}
+        lo, hi = CHAR_NGRAMS
+        for name, n in pred.counts.items():
+            if not name.startswith("w "):
+                continue
+            word = name[2:]
+            total = contrib.get(index.get(name, -1), 0.0)
+            if " " not in word:
+                padded = f" {word} "
+                for size in range(lo, min(hi, len(padded)) + 1):
+                    for i in range(len(padded) - size + 1):
+                        gram = "c " + padded[i : i + size]
+                        c = contrib.get(index.get(gram, -1))
+                        if c:
+                            total += c * n / pred.counts[gram]
+            if total > 0:
+                score[word] = total
+        top = sorted((item for item in score.items() if item[1] > 0), key=lambda kv: -kv[1])
+        return [f"{term} ({weight:+.2f})" for term, weight in top[:k]]
 
     def size_bytes(self) -> int:
         """Bytes the arrays take in memory."""
