@@ -468,13 +468,13 @@ class RuleSet:
         files: list[str],
     ) -> None:
         self._pack = pack
+        self.model: LinearModel | None = None  # the learned model beside the rules
         self._renderer = renderer
         self.default_calendar = default_calendar
         self.counts = counts
         self.files = files
         self.settings = pack.settings
         self.category_ids = [c.id for c in pack.categories]
-        self.model: LinearModel | None = None
 
     @property
     def paused_statuses(self) -> frozenset[str]:
