@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -364,3 +366,56 @@ def test_an_activated_model_is_picked_up_by_the_rules_watcher(tmp_path: Path) ->
     active_path(pack).parent.mkdir()
     shutil.copyfile(small, active_path(pack))
     assert watcher.current().model.version == load_model(small).version
+
+
+# ---------------------------------------------------------------------- properties
+
+
+@given(st.text(max_size=200), st.text(max_size=400))
+@settings(max_examples=60, deadline=None)
+def test_a_message_vector_has_unit_blocks_and_ignores_case_and_accents(
+    subject: str, body: str
+) -> None:
+    model = default_model()
+    pred = model.predict(subject, body)
+    assert abs(sum(pred.probabilities.values()) - 1) < 1e-3
+    words = np.array([model.features[j].startswith("w ") for j in pred.idx], dtype=bool)
+    for mask in (words, ~words):
+        if mask.any():
+            assert abs(float(np.sum(pred.val[mask] ** 2)) - 1) < 1e-3
+    folded = model.predict(subject.upper(), body.upper())
+    if subject.upper().lower() == subject.lower() and body.upper().lower() == body.lower():
+        assert folded.category == pred.category
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=30), st.sampled_from(["billing", "other", "complaint"])),
+        max_size=40,
+    ),
+    st.floats(min_value=0, max_value=0.5),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_holdout_split_is_deterministic_disjoint_and_complete(
+    rows: list[tuple[str, str]], fraction: float
+) -> None:
+    from rules.model.data import Example, split_holdout
+
+    examples = [Example(subject=s, body=f"body {i}", category=c) for i, (s, c) in enumerate(rows)]
+    train, held = split_holdout(examples, fraction)
+    assert split_holdout(examples, fraction) == (train, held)
+    assert sorted(map(id, train + held)) == sorted(map(id, examples))
+    for cat in {e.category for e in examples}:
+        n = sum(e.category == cat for e in examples)
+        assert sum(e.category == cat for e in held) == round(n * fraction)
+
+
+@given(st.text(alphabet="abc_:;=,. ", max_size=40), st.lists(st.text(max_size=8), max_size=5))
+def test_a_label_spec_never_raises_and_gives_at_most_one_category(
+    spec: str, tags: list[str]
+) -> None:
+    from rules.model.history import LabelSpec
+
+    parsed = LabelSpec.parse(spec)
+    label = parsed.label({"tags": tags, "queue": "a", "category": "b", "custom_fields": {}})
+    assert label is None or isinstance(label, str)
