@@ -676,6 +676,8 @@ class RuleSet:
         if judgement is not None:
             decision.category_source = judgement.source
             decision.judgement = judgement.to_dict()
+        else:
+            decision.category_source = "case"  # kept from the case on a later event
         if self.model is not None and self.settings.categories.model:
             decision.model_version = self.model.version
         cat = next((c for c in self._pack.categories if c.id == category), None)

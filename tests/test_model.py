@@ -289,7 +289,7 @@ def test_the_audit_trail_carries_the_model_version(
     assert decided
     for entry in decided:
         assert entry["detail"]["model_version"] == default_model().version
-        assert entry["detail"]["category_source"] in ("model", "rules", "explicit_rule")
+        assert entry["detail"]["category_source"] in ("model", "rules", "explicit_rule", "case")
 
 
 # ------------------------------------------------------------ history from the CRM fakes
