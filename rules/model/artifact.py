@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import FatalError
-from rules.model.features import CHAR_NGRAMS, analyse, vectorise
+from rules.model.features import analyse, char_grams, vectorise
 
 FORMAT = "crmbot-model/1"
 CATEGORY = "category"
@@ -128,20 +128,16 @@ class LinearModel:
         )
         index = self.index
         score: dict[str, float] = {}
-        lo, hi = CHAR_NGRAMS
         for name, n in pred.counts.items():
             if not name.startswith("w "):
                 continue
             word = name[2:]
             total = contrib.get(index.get(name, -1), 0.0)
             if " " not in word:
-                padded = f" {word} "
-                for size in range(lo, min(hi, len(padded)) + 1):
-                    for i in range(len(padded) - size + 1):
-                        gram = "c " + padded[i : i + size]
-                        c = contrib.get(index.get(gram, -1))
-                        if c:
-                            total += c * n / pred.counts[gram]
+                for gram in char_grams(word):
+                    c = contrib.get(index.get(gram, -1))
+                    if c:
+                        total += c * n / pred.counts[gram]
             if total > 0:
                 score[word] = total
         top = sorted((item for item in score.items() if item[1] > 0), key=lambda kv: -kv[1])

@@ -7,6 +7,7 @@ like the rules' terms (lower case, no accents, punctuation as spaces).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -25,23 +26,29 @@ def message_text(subject: str | None, body: str | None) -> tuple[str, str]:
     return normalise(subject or "")[:300], normalise((body or "")[:MAX_CHARS])
 
 
+@functools.lru_cache(maxsize=65536)
+def char_grams(word: str) -> tuple[str, ...]:
+    """The 'c …' character n-grams of one word, padded with a space each side (cached)."""
+    padded = f" {word} "
+    lo, hi = CHAR_NGRAMS
+    return tuple(
+        "c " + padded[i : i + n]
+        for n in range(lo, min(hi, len(padded)) + 1)
+        for i in range(len(padded) - n + 1)
+    )
+
+
 def analyse(subject: str | None, body: str | None) -> Counter[str]:
     """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams."""
     subj, text = message_text(subject, body)
     words = (subj + " " + text).split()
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter("w " + w for w in words)
     lo, hi = WORD_NGRAMS
-    for n in range(lo, hi + 1):
-        for i in range(len(words) - n + 1):
-            counts["w " + " ".join(words[i : i + n])] += 1
-    clo, chi = CHAR_NGRAMS
-    for word in words:
-        padded = f" {word} "
-        for n in range(clo, chi + 1):
-            if n > len(padded):
-                break
-            for i in range(len(padded) - n + 1):
-                counts["c " + padded[i : i + n]] += 1
+    for n in range(max(lo, 2), hi + 1):
+        counts.update("w " + " ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    for word, n in Counter(words).items():
+        for gram in char_grams(word):
+            counts[gram] += n
     return counts
 
 
