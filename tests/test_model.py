@@ -419,3 +419,30 @@ def test_a_label_spec_never_raises_and_gives_at_most_one_category(
     parsed = LabelSpec.parse(spec)
     label = parsed.label({"tags": tags, "queue": "a", "category": "b", "custom_fields": {}})
     assert label is None or isinstance(label, str)
+
+
+def test_read_closed_takes_closed_hubspot_tickets_with_their_category() -> None:
+    from connectors.hubspot.source import HubSpotSource
+    from connectors.kit import FakeClock
+    from rules.model.history import LabelSpec, read_closed
+    from tests.fakes.hubspot import FakeHubSpot, settings_for
+
+    clock = FakeClock()
+    with FakeHubSpot(clock=clock) as fake:
+        closed = fake.create_ticket(
+            "Double prélèvement",
+            "Vous m'avez prélevé deux fois.",
+            hs_pipeline_stage="4",
+            hs_ticket_category="BILLING_ISSUE",
+        )
+        fake.create_ticket(
+            "Open one", "Not closed.", hs_pipeline_stage="1", hs_ticket_category="BILLING_ISSUE"
+        )
+        fake.create_ticket("No category", "Closed, no category.", hs_pipeline_stage="4")
+        clock.advance(10)
+        source = HubSpotSource("hubspot", settings_for(fake), clock=clock)
+        spec = LabelSpec.parse("category;BILLING_ISSUE=billing", closed="4")
+        examples = read_closed(source, spec)
+    assert [(e.id, e.subject, e.category) for e in examples] == [
+        (f"hubspot:ticket:{closed}", "Double prélèvement", "billing")
+    ]

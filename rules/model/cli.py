@@ -17,6 +17,7 @@ from bot.errors import FatalError
 from rules.model.artifact import LinearModel, load_model, save_model
 from rules.model.data import Example, bundled_corpus, read_examples, split_holdout, write_jsonl
 from rules.model.evaluate import category_report, render_report
+from rules.model.history import LabelSpec, read_closed
 from rules.model.store import active_path, model_for_pack
 
 app = typer.Typer(help="Train, evaluate and activate the learned classifier.", no_args_is_help=True)
@@ -40,10 +41,9 @@ def accuracy_on(model: LinearModel, examples: list[Example]) -> dict[str, Any]:
     return category_report([e.category for e in examples], predicted)
 
 
-def _from_source(name: str, label: str, settings_file: Path | None) -> list[Example]:
+def _from_source(name: str, spec: LabelSpec, settings_file: Path | None) -> list[Example]:
     from bot.registry import build_source
     from bot.settings import load_settings
-    from rules.model.history import LabelSpec, read_closed
 
     settings = load_settings(settings_file)
     raw = settings.sources.get(name)
@@ -51,7 +51,7 @@ def _from_source(name: str, label: str, settings_file: Path | None) -> list[Exam
         raise _fail(f"no source named {name!r} in the settings")
     source, _ = build_source(name, raw)
     try:
-        return read_closed(source, LabelSpec.parse(label))
+        return read_closed(source, spec)
     finally:
         source.close()
 
@@ -86,6 +86,12 @@ def train(
             " or queue;Queue=category,…",
         ),
     ] = "category",
+    closed: Annotated[
+        str,
+        typer.Option(
+            "--closed", help="Ticket statuses that count as closed (HubSpot: the stage ids)."
+        ),
+    ] = "closed,solved,resolved",
     settings_file: Annotated[
         Path | None, typer.Option("--settings", "-s", help="Settings file (for --from-source).")
     ] = None,
@@ -98,7 +104,8 @@ def train(
         if bundled:
             examples += bundled_corpus()
         if from_source:
-            examples += _from_source(from_source, label, settings_file)
+            spec = LabelSpec.parse(label, closed)
+            examples += _from_source(from_source, spec, settings_file)
     except FatalError as exc:
         raise _fail(str(exc)) from None
     if not examples:

@@ -30,12 +30,22 @@ class LabelSpec:
     closed: frozenset[str] = CLOSED
 
     @classmethod
-    def parse(cls, text: str) -> LabelSpec:
-        """From `FIELD[:PREFIX][;raw=category,…]`, e.g. `tags:cat_` or `queue;Factu=billing`."""
+    def parse(cls, text: str, closed: str | None = None) -> LabelSpec:
+        """From `FIELD[:PREFIX][;raw=category,…]`, e.g. `tags:cat_` or `queue;Factu=billing`.
+
+        `closed` lists the statuses that count as closed, comma-separated.
+        """
         head, _, maps = text.partition(";")
         name, _, prefix = head.partition(":")
         mapping = dict(pair.split("=", 1) for pair in maps.split(",") if "=" in pair)
-        return cls(name.strip(), prefix, {k.strip(): v.strip() for k, v in mapping.items()})
+        statuses = (
+            frozenset(x.strip().lower() for x in closed.split(",") if x.strip())
+            if closed
+            else CLOSED
+        )
+        return cls(
+            name.strip(), prefix, {k.strip(): v.strip() for k, v in mapping.items()}, statuses
+        )
 
     def _raw(self, fields: dict[str, Any]) -> list[str]:
         if self.field == "tags":
