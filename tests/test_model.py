@@ -446,3 +446,55 @@ def test_read_closed_takes_closed_hubspot_tickets_with_their_category() -> None:
     assert [(e.id, e.subject, e.category) for e in examples] == [
         (f"hubspot:ticket:{closed}", "Double prélèvement", "billing")
     ]
+
+
+def test_model_train_from_a_configured_zendesk_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from connectors.kit.clock import FakeClock
+    from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
+
+    monkeypatch.delenv("CRMBOT_SETTINGS_FILE", raising=False)
+    monkeypatch.setenv("CRMBOT_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    clock = FakeClock(start=time.time() - 3600)  # the tickets were closed an hour ago
+    with FakeZendesk(clock=clock) as fake:
+        user = fake.add_user("Carla Client", "carla@example.com")
+        for cat, (fr, en) in TEMPLATES.items():
+            for n in range(6):
+                text = (fr if n % 2 else en).format(n=n)
+                clock.advance(1)
+                fake.add_ticket(
+                    text[:20], text, requester_id=user["id"], status="solved", tags=[f"cat_{cat}"]
+                )
+        clock.advance(120)  # past the export's last minute
+        settings = tmp_path / "crmbot.yaml"
+        settings.write_text(
+            yaml.safe_dump(
+                {
+                    "store": {"url": f"sqlite:///{tmp_path}/crmbot.db"},
+                    "sources": {
+                        "desk": {
+                            "type": "zendesk",
+                            "base_url": fake.url,
+                            "email": EMAIL,
+                            "api_token": TOKEN,
+                        }
+                    },
+                }
+            )
+        )
+        out = tmp_path / "m.npz"
+        result = runner.invoke(
+            app,
+            [
+                "model", "train", "--from-source", "desk", "--label", "tags:cat_",
+                "-s", str(settings), "--out", str(out), "--k", "3", "--holdout", "0", "--json",
+            ],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)  # the source's log lines go to stderr
+    assert figures["examples"] == 18
+    assert set(figures["kfold"]["category"]["per_category"]) == set(TEMPLATES)
+    assert "closed tickets of desk" in load_model(out).meta["source"]

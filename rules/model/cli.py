@@ -42,10 +42,12 @@ def accuracy_on(model: LinearModel, examples: list[Example]) -> dict[str, Any]:
 
 
 def _from_source(name: str, spec: LabelSpec, settings_file: Path | None) -> list[Example]:
+    from bot.logging import configure_logging
     from bot.registry import build_source
     from bot.settings import load_settings
 
     settings = load_settings(settings_file)
+    configure_logging(settings.log.level, settings.log.format)  # logs to stderr, figures to stdout
     raw = settings.sources.get(name)
     if raw is None:
         raise _fail(f"no source named {name!r} in the settings")
