@@ -329,3 +329,81 @@ def test_the_pipelines_write_back_payload_sets_native_priority_and_mapped_fields
     stored = fake.ticket(t["id"])
     assert stored["priority"] == "urgent"
     assert {"id": CATEGORY_FIELD, "value": "legal"} in stored["custom_fields"]
+
+
+# -- the vendor's asynchronous answers (issue 9: jobs that fail) ---------------------------
+
+
+def test_a_merge_job_failing_on_a_closed_ticket_is_skipped_and_the_updates_of_the_call_kept(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """Zendesk checks a merge in its background job: a closed source fails the job, not the call."""
+    target, dup, other = tickets(fake, 3)
+    fake.agent_update(dup["id"], status="closed")
+    update = act("update_fields", other["id"], fields={"priority": "P2"})
+    merge = act("merge", dup["id"], into=target["id"])
+    results = sink.perform([update, merge])
+    assert [r.status for r in results] == ["done", "skipped"]
+    assert "closed" in results[1].detail["reason"]
+    assert fake.ticket(other["id"])["priority"] == "high"
+
+
+def test_a_merge_job_failing_for_a_transient_reason_is_a_retry(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    target, dup = tickets(fake, 2)
+    fake.fail_jobs(merge="Internal error, please retry")
+    [result] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert result.status == "retry"
+    assert "Internal error" in result.detail["why"]
+    fake.fail_jobs()
+    [again] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert again.status == "done"
+    assert fake.ticket(dup["id"])["status"] == "closed"
+
+
+def test_an_update_many_job_failing_as_a_whole_is_a_retry_for_its_actions_only(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    target, dup, other = tickets(fake, 3)
+    fake.before_next(
+        "PUT", "/api/v2/tickets/update_many", lambda: fake.fail_jobs(update="Job was killed")
+    )
+    update = act("update_fields", other["id"], fields={"priority": "P2"})
+    merge = act("merge", dup["id"], into=target["id"])
+    fake.before_next("POST", f"/api/v2/tickets/{target['id']}/merge", fake.fail_jobs)
+    results = sink.perform([update, merge])
+    assert [r.status for r in results] == ["retry", "done"]
+    assert "Job was killed" in results[0].detail["why"]
+    assert fake.ticket(other["id"])["priority"] is None
+
+
+def test_a_closed_ticket_in_update_many_is_skipped_with_zendesks_reason_the_others_done(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    closed, fine = tickets(fake, 2)
+    fake.agent_update(closed["id"], status="closed")
+    results = sink.perform(
+        [
+            act("update_fields", closed["id"], fields={"priority": "P1"}),
+            act("update_fields", fine["id"], fields={"priority": "P1"}),
+        ]
+    )
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert "closed" in results[0].detail["reason"]
+
+
+def test_a_note_write_answered_500_is_not_resent_blindly_and_the_next_cycle_reads_it_back(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """update_many carrying a note is not idempotent: a 5xx leaves its outcome unknown."""
+    [ticket] = tickets(fake, 1)
+    note = act("add_note", ticket["id"], body="Classified as billing")
+    fake.fail_after_performing("PUT", "/api/v2/tickets/update_many", 500)
+    [first] = sink.perform([note])
+    assert first.status == "retry"
+    assert fake.count("PUT", "/api/v2/tickets/update_many") == 1  # not re-sent in-process
+    [second] = sink.perform([note])
+    assert second.status == "done"
+    bodies = [c["body"] for c in fake.comments(ticket["id"])]
+    assert bodies.count("Classified as billing") == 1
