@@ -225,3 +225,37 @@ def test_oauth_with_a_revoked_refresh_token_is_auth_error(clock: FakeClock) -> N
         with pytest.raises(AuthError) as caught:
             source.check()
         assert "hubspot" in str(caught.value) and "r-old" not in str(caught.value)
+
+
+def test_a_ticket_indexed_later_than_any_hold_back_is_still_read_once(clock: FakeClock) -> None:
+    """HubSpot's search lag is unbounded: the source re-reads an overlap, dedups id+version."""
+    with FakeHubSpot(clock=clock) as fake:
+        clock.advance(10)
+        fake.search_lag = 300.0  # this one reaches the index five minutes late
+        late = fake.create_ticket("late")
+        fake.search_lag = 0.0
+        clock.advance(40)
+        prompt = fake.create_ticket("prompt")
+        clock.advance(60)
+        settings = {"search_lag_seconds": 30.0}  # the old hold-back does not save it
+        out = drain(source_for(fake, clock, **settings), None, 10)
+        assert out.ids == [f"ticket:{prompt}"]
+        clock.advance(400)
+        again = drain(source_for(fake, clock, **settings), out.cursor, 10)
+        assert again.ids == [f"ticket:{late}"]  # found; `prompt` is not read twice
+        fake.agent_update("tickets", prompt, hs_pipeline_stage="2")
+        clock.advance(60)
+        third = drain(source_for(fake, clock, **settings), again.cursor, 10)
+        assert third.ids == [f"ticket:{prompt}"]  # a newer version comes back
+        fourth = drain(source_for(fake, clock, **settings), third.cursor, 10)
+        assert fourth.ids == []
+
+
+def test_the_overlap_window_is_bounded_in_the_cursor(clock: FakeClock) -> None:
+    with FakeHubSpot(clock=clock) as fake:
+        for i in range(5):
+            fake.create_ticket(f"t{i}")
+            clock.advance(120)
+        out = drain(source_for(fake, clock, search_overlap_seconds=300), None, 10)
+        assert len(out.ids) == 5
+        assert len(out.cursor["seen"]) == 3  # versions older than after - 300 s are forgotten
