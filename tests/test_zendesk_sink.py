@@ -407,3 +407,18 @@ def test_a_note_write_answered_500_is_not_resent_blindly_and_the_next_cycle_read
     assert second.status == "done"
     bodies = [c["body"] for c in fake.comments(ticket["id"])]
     assert bodies.count("Classified as billing") == 1
+
+
+def test_an_outage_reading_one_tickets_comments_defers_only_that_ticket(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    a, b = tickets(fake, 2)
+    fake.before_next(
+        "GET", f"/api/v2/tickets/{a['id']}/comments", lambda: fake.fail_next(503, times=10)
+    )
+    results = sink.perform(
+        [act("add_note", a["id"], body="note A"), act("add_note", b["id"], body="note B")]
+    )
+    assert [r.status for r in results] == ["retry", "done"]
+    assert [c["body"] for c in fake.comments(b["id"])][-1] == "note B"
+    assert "note A" not in [c["body"] for c in fake.comments(a["id"])]

@@ -219,12 +219,18 @@ class ZendeskSink:
         return found
 
     def _load_current(self, plans: Iterable[_Plan]) -> None:
-        plans = list(plans)
-        found = self._show_many([p.ticket_id for p in plans])
-        for plan in plans:
-            plan.current = found.get(plan.ticket_id)
-            if plan.current is None:
-                plan.error = f"ticket {plan.ticket_id} not found (deleted, or no access)"
+        """Read every targeted ticket; a chunk that cannot be read now is deferred alone."""
+        for chunk in _chunks(list(plans), MAX_BULK):
+            try:
+                found = self._show_many([p.ticket_id for p in chunk])
+            except RetriableError as exc:
+                for plan in chunk:
+                    _defer(plan, str(exc), exc.retry_after)
+                continue
+            for plan in chunk:
+                plan.current = found.get(plan.ticket_id)
+                if plan.current is None:
+                    plan.error = f"ticket {plan.ticket_id} not found (deleted, or no access)"
 
     def _current_value(self, current: dict[str, Any], key: str) -> Any:
         if key == "priority":
@@ -288,14 +294,20 @@ class ZendeskSink:
         for plan in plans:
             if not plan.notes or plan.error is not None or plan.current is None:
                 continue
+            if plan.retry is not None:
+                continue
             if plan.expected_version is not None and not _newer(
                 plan.current.get("updated_at"), plan.expected_version
             ):
                 continue
-            data = self.api.http.get(
-                f"/api/v2/tickets/{plan.ticket_id}/comments.json",
-                params={"sort_order": "desc", "per_page": 100},
-            )
+            try:
+                data = self.api.http.get(
+                    f"/api/v2/tickets/{plan.ticket_id}/comments.json",
+                    params={"sort_order": "desc", "per_page": 100},
+                )
+            except RetriableError as exc:  # cannot tell whether the note is there: later
+                _defer(plan, str(exc), exc.retry_after)
+                continue
             existing = {
                 str(c.get("body") or "").strip()
                 for c in (data or {}).get("comments") or []
@@ -359,7 +371,7 @@ class ZendeskSink:
         self._leave_the_read_second(plans)
         bodies = []
         for plan in plans:
-            if plan.error is not None:
+            if plan.error is not None or plan.retry is not None or plan.current is None:
                 continue
             body = self._update_body(plan)
             if body is not None:

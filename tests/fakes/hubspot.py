@@ -260,6 +260,10 @@ class FakeHubSpot(LoopbackHttpServer):
         self.missing_ids_answer = "400"  # batch update naming unknown ids: "400" or "207"
         self._random = random.Random(9)
         self._hooks: list[tuple[str, Callable[[], Any]]] = []
+        self.fault_share = 0.0  # this share of requests answered with one of fault_statuses
+        self.fault_statuses: tuple[int, ...] = (429, 423)
+        self.lost_share = 0.0  # this share of requests performed, then answered 502
+        self.lost_answers = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -476,8 +480,14 @@ class FakeHubSpot(LoopbackHttpServer):
             if self._faults.times > 0:
                 self._faults.times -= 1
                 raise self._injected(now)
+            if self.fault_share and self._random.random() < self.fault_share:
+                status = self._random.choice(self.fault_statuses)
+                raise self._injected(now, status, 2.0 if status == 423 else 1.0)
             limit_headers = self._rate_limit(route, now)
             status, out = handler(query, body, *args)
+            if self.lost_share and self._random.random() < self.lost_share:
+                self.lost_answers += 1
+                raise ApiError(502, "upstream request timeout", "INTERNAL_ERROR")
             key = f"{method} {route}"
             for item in self._faults.after_performing:
                 if key.startswith(item[0]):
@@ -485,10 +495,12 @@ class FakeHubSpot(LoopbackHttpServer):
                     raise ApiError(item[1], "upstream request timeout", "INTERNAL_ERROR")
             return status, out, limit_headers
 
-    def _injected(self, now: float) -> ApiError:
-        """The queued fault, as HubSpot answers it."""
-        status = self._faults.status
-        retry_after = self._faults.retry_after
+    def _injected(
+        self, now: float, status: int | None = None, retry_after: float | None = None
+    ) -> ApiError:
+        """The queued (or given) fault, as HubSpot answers it."""
+        if status is None:
+            status, retry_after = self._faults.status, self._faults.retry_after
         headers = {"Retry-After": _num(retry_after)} if retry_after is not None else {}
         if status == 429:
             daily = self._faults.policy == "DAILY"

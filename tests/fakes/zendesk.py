@@ -29,6 +29,7 @@ import contextlib
 import email.utils
 import json
 import math
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -171,6 +172,10 @@ class FakeZendesk(LoopbackHttpServer):
         self.fail_merge_jobs: str | None = None  # job "failed" with this message
         self.fail_update_jobs: str | None = None  # whole update_many job "failed"
         self._fail_after: list[tuple[str, str, int]] = []  # performed, then answered an error
+        self.fault_share = 0.0  # this share of API requests answered 429 with Retry-After
+        self.lost_share = 0.0  # this share performed, then answered 502
+        self.lost_answers = 0
+        self._random = random.Random(9)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -413,12 +418,23 @@ class FakeZendesk(LoopbackHttpServer):
                         raise ApiError(400, "InvalidJSON", "The request body is not JSON") from None
                 self._authenticate(headers)
                 self._fault(now_mono)
+                if self.fault_share and self._random.random() < self.fault_share:
+                    self._retry_not_before = now_mono + 1.0
+                    raise ApiError(
+                        429,
+                        "TooManyRequests",
+                        headers={"Retry-After": "1"},
+                        text="Too Many Requests",
+                    )
                 self._rate_limit(path, now_mono)
                 status, answer = self._route(method, path, query, payload)
+                if self.lost_share and self._random.random() < self.lost_share:
+                    self.lost_answers += 1
+                    self._fail_after.append((method, path, 502))
                 lost = [f for f in self._fail_after if f[0] == method and path.startswith(f[1])]
                 if lost:  # the work is done, but the answer is lost on the way back
                     self._fail_after.remove(lost[0])
-                    if method == "PUT" and isinstance(answer, dict) and "job_status" in answer:
+                    if isinstance(answer, dict) and "job_status" in answer:
                         self._job(answer["job_status"]["id"])  # the job runs regardless
                     raise ApiError(lost[0][2], "InternalServerError", "upstream timed out")
                 out = json.dumps(answer).encode()
