@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import AuthError
 from connectors.hubspot.source import HubSpotSource
@@ -259,3 +261,48 @@ def test_the_overlap_window_is_bounded_in_the_cursor(clock: FakeClock) -> None:
         out = drain(source_for(fake, clock, search_overlap_seconds=300), None, 10)
         assert len(out.ids) == 5
         assert len(out.cursor["seen"]) == 3  # versions older than after - 300 s are forgotten
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["create", "edit", "poll"]),
+            st.integers(min_value=0, max_value=5),  # which ticket an edit touches
+            st.floats(min_value=0, max_value=300),  # this write's indexing lag, seconds
+            st.floats(min_value=0.001, max_value=120),  # time to the next step
+        ),
+        max_size=25,
+    )
+)
+def test_with_any_lag_below_the_overlap_every_final_version_is_read_once(
+    steps: list[tuple[str, int, float, float]],
+) -> None:
+    """Property: whatever the indexing lags (< overlap), no version is read twice and every
+    ticket's last version is read."""
+    clock = FakeClock()
+    with FakeHubSpot(clock=clock) as fake:
+        tickets: list[str] = []
+        cursor = None
+        read: list[tuple[str, str]] = []
+
+        def poll() -> None:
+            nonlocal cursor
+            out = drain(source_for(fake, clock, search_lag_seconds=0.0), cursor, 7)
+            read.extend((r.source_id, r.fields["version"]) for r in out.records)
+            cursor = out.cursor
+
+        for kind, which, lag, pause in steps:
+            fake.search_lag = lag
+            if kind == "create" or (kind == "edit" and not tickets):
+                tickets.append(fake.create_ticket("t"))
+            elif kind == "edit":
+                fake.agent_update("tickets", tickets[which % len(tickets)], hs_pipeline_stage="2")
+            else:
+                poll()
+            clock.advance(pause)
+        clock.advance(400)  # every write is indexed by now
+        poll()
+        assert len(read) == len(set(read))
+        last = {f"ticket:{t}": fake.ticket(t)["hs_lastmodifieddate"] for t in tickets}
+        assert {(sid, v) for sid, v in read if last[sid] == v} == set(last.items())
