@@ -424,3 +424,18 @@ def test_an_outage_reading_one_tickets_comments_defers_only_that_ticket(
     assert [r.status for r in results] == ["retry", "done"]
     assert [c["body"] for c in fake.comments(b["id"])][-1] == "note B"
     assert "note A" not in [c["body"] for c in fake.comments(a["id"])]
+
+
+def test_a_merge_whose_answer_was_lost_is_recognised_as_done_on_retry_not_skipped(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """The merge POST is not idempotent: crmbot reads its own mark on the source first."""
+    target, dup = tickets(fake, 2)
+    merge = act("merge", dup["id"], into=target["id"])
+    fake.fail_after_performing("POST", f"/api/v2/tickets/{target['id']}/merge", 502)
+    [first] = sink.perform([merge])
+    assert first.status == "retry"
+    assert fake.ticket(dup["id"])["status"] == "closed"  # it did happen
+    [second] = sink.perform([merge])
+    assert second.status == "done" and second.detail["already_done"] is True
+    assert fake.count("POST", f"/api/v2/tickets/{target['id']}/merge") == 1

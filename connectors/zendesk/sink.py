@@ -489,6 +489,46 @@ class ZendeskSink:
 
     # -- merging ----------------------------------------------------------------------------
 
+    def _merges_not_done(
+        self,
+        target: int,
+        items: list[tuple[SinkAction, int]],
+        out: list[tuple[SinkAction, str, dict[str, Any]]],
+    ) -> list[tuple[SinkAction, int]]:
+        """Sources still to merge; closed ones are already merged (crmbot's mark) or refused.
+
+        A merge whose answer was lost may have happened: a closed source carrying crmbot's
+        private "Merged into #target" comment is done; any other closed source is skipped
+        (Zendesk cannot merge a closed ticket, retrying cannot help).
+        """
+        current = self._show_many(list(dict.fromkeys(s for _, s in items)))
+        todo = []
+        for action, source in items:
+            ticket = current.get(source)
+            if ticket is None:
+                detail = {"ticket_id": str(source), "reason": f"ticket {source} not found"}
+                out.append((action, "skipped", detail))
+            elif ticket.get("status") != "closed":
+                todo.append((action, source))
+            elif self._carries_merge_mark(source, target):
+                detail = {"ticket_id": str(source), "into": str(target), "already_done": True}
+                out.append((action, "done", detail))
+            else:
+                reason = f"ticket {source} is closed: Zendesk cannot merge a closed ticket"
+                out.append((action, "skipped", {"ticket_id": str(source), "reason": reason}))
+        return todo
+
+    def _carries_merge_mark(self, source: int, target: int) -> bool:
+        data = self.api.http.get(
+            f"/api/v2/tickets/{source}/comments.json",
+            params={"sort_order": "desc", "per_page": 100},
+        )
+        mark = _merge_mark(target)
+        return any(
+            isinstance(c, dict) and str(c.get("body") or "").startswith(mark)
+            for c in (data or {}).get("comments") or []
+        )
+
     def _merge(
         self, merges: list[tuple[SinkAction, int, int]]
     ) -> list[tuple[SinkAction, str, dict[str, Any]]]:
@@ -497,6 +537,12 @@ class ZendeskSink:
         for action, source, target in merges:
             by_target.setdefault(target, []).append((action, source))
         for target, items in by_target.items():
+            try:
+                items = self._merges_not_done(target, items, out)
+            except RetriableError as exc:
+                for action, source in items:
+                    out.append((action, "retry", {"ticket_id": str(source), "why": str(exc)}))
+                continue
             for chunk in _chunks(items, MAX_MERGE_SOURCES):
                 sources = list(dict.fromkeys(s for _, s in chunk))
                 note = next(
@@ -506,10 +552,11 @@ class ZendeskSink:
                     "ids": sources,
                     "target_comment_is_public": False,
                     "source_comment_is_public": False,
+                    # crmbot's mark on the source: how a retry recognises a merge already done
+                    "source_comment": f"{_merge_mark(target)} {note or ''}".strip(),
                 }
                 if note:
                     body["target_comment"] = note
-                    body["source_comment"] = f"Merged into #{target} by crmbot. {note}"
                 try:
                     data = self.api.http.post(
                         f"/api/v2/tickets/{target}/merge.json", json=body, idempotent=False
@@ -546,6 +593,11 @@ class ZendeskSink:
                 for action, source in chunk:
                     out.append((action, "done", {"ticket_id": str(source), "into": str(target)}))
         return out
+
+
+def _merge_mark(target: int) -> str:
+    """The private comment crmbot leaves on a merged source (read back before a retry)."""
+    return f"Merged into #{target} by crmbot."
 
 
 def _defer(plan: _Plan, why: str, retry_after: float | None) -> None:
