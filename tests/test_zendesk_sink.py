@@ -439,3 +439,15 @@ def test_a_merge_whose_answer_was_lost_is_recognised_as_done_on_retry_not_skippe
     [second] = sink.perform([merge])
     assert second.status == "done" and second.detail["already_done"] is True
     assert fake.count("POST", f"/api/v2/tickets/{target['id']}/merge") == 1
+
+
+def test_a_merge_job_failing_on_a_closed_target_is_skipped_with_the_jobs_message(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """The source is open, so crmbot posts the merge; Zendesk's job refuses the closed target."""
+    target, dup = tickets(fake, 2)
+    fake.agent_update(target["id"], status="closed")
+    [result] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert result.status == "skipped"
+    assert "is closed" in result.detail["reason"] and "merge job" in result.detail["reason"]
+    assert fake.ticket(dup["id"])["status"] == "new"
