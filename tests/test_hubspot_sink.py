@@ -366,3 +366,18 @@ def test_an_outage_while_writing_notes_keeps_the_updates_already_done(
     assert [r.status for r in results] == ["done", "retry"]
     assert results[0].detail["version"]
     assert fake.ticket(tid)["crmbot_category"] == "x"
+
+
+def test_a_merge_whose_answer_was_lost_is_found_done_on_retry(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    keep = fake.create_ticket("original")
+    dup = fake.create_ticket("duplicate")
+    action = SinkAction(next(_ids), "m2", "merge", {"type": "ticket", "id": dup}, {"into": keep})
+    sink = sink_for(fake, clock, enable_merge=True)
+    fake.fail_after_performing("POST /crm/v3/objects/(\\w+)/merge", 502)
+    [first] = sink.perform([action])
+    assert first.status == "retry"
+    [second] = sink.perform([action])
+    assert second.status == "done" and second.detail["already_done"] is True
+    assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1

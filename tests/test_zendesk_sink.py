@@ -451,3 +451,22 @@ def test_a_merge_job_failing_on_a_closed_target_is_skipped_with_the_jobs_message
     assert result.status == "skipped"
     assert "is closed" in result.detail["reason"] and "merge job" in result.detail["reason"]
     assert fake.ticket(dup["id"])["status"] == "new"
+
+
+def test_a_field_update_whose_answer_was_lost_is_not_reported_as_a_conflict(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """Resending update_many with the old safe_update stamp would collide with crmbot itself."""
+    [ticket] = tickets(fake, 1)
+    update = act(
+        "update_fields",
+        ticket["id"],
+        fields={"priority": "P2"},
+        expected_version=ticket["updated_at"],
+    )
+    fake.fail_after_performing("PUT", "/api/v2/tickets/update_many", 502)
+    [first] = sink.perform([update])
+    assert first.status == "retry"
+    [second] = sink.perform([update])
+    assert second.status == "done"
+    assert fake.ticket(ticket["id"])["priority"] == "high"

@@ -201,6 +201,7 @@ class HubSpotApi:
             f"/crm/v3/objects/{object_type}/merge",
             json={"primaryObjectId": primary_id, "objectIdToMerge": merged_id},
             limiters=[self.general],
+            idempotent=False,  # after an unknown outcome the sink checks hs_merged_object_ids
         )
 
     def post(self, path: str, body: dict[str, Any], *, idempotent: bool | None = None) -> Any:

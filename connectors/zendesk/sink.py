@@ -378,12 +378,11 @@ class ZendeskSink:
                 bodies.append(body)
         by_id = {p.ticket_id: p for p in plans}
         for chunk in _chunks(bodies, MAX_BULK):
-            has_note = any("comment" in body for body in chunk)
             try:
+                # never resent blindly: a note would be posted twice, and a repeated safe_update
+                # with the old stamp would come back as a false UpdateConflict
                 data = self.api.http.put(
-                    "/api/v2/tickets/update_many.json",
-                    json={"tickets": chunk},
-                    idempotent=not has_note,
+                    "/api/v2/tickets/update_many.json", json={"tickets": chunk}, idempotent=False
                 )
                 job = self._wait_for_job((data or {}).get("job_status") or {})
             except HttpRejected as exc:
