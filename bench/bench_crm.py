@@ -296,7 +296,7 @@ def hubspot_under_faults(records: int, share: float, lost: float) -> dict[str, A
             text = "crmbot: billing, P2 (strategic customer)"
             actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"text": text}))
         fake.fault_share, fake.lost_share = share, lost
-        calls0, injected0 = fake.calls(), fake.rejected_429
+        calls0 = fake.calls()
         run = until_settled(sink, actions, clock, 2000)
         calls = fake.calls() - calls0
         fake.fault_share = fake.lost_share = 0.0
@@ -306,7 +306,7 @@ def hubspot_under_faults(records: int, share: float, lost: float) -> dict[str, A
         return {
             **run,
             "calls": calls,
-            "429": fake.rejected_429 - injected0,
+            "injected": dict(fake.injected_faults),
             "lost_answers": fake.lost_answers,
             "fields_missing": missing,
             "notes_missing": sum(n == 0 for n in notes),
@@ -344,7 +344,7 @@ def zendesk_under_faults(records: int, share: float, lost: float) -> dict[str, A
         return {
             **run,
             "calls": calls,
-            "429": zd_429s(fake),
+            "injected": dict(fake.injected_faults),
             "lost_answers": fake.lost_answers,
             "fields_missing": missing,
             "notes_missing": sum(n == 0 for n in notes),
@@ -401,7 +401,7 @@ def print_fault_figures(records: int, share: float, lost: float, rt: int) -> Non
             f"{' + tags' if name == 'zendesk' else ''}) with {what}: "
             f"{r['calls']} API calls ({r['calls'] * 1000 / records:.0f} per 1,000), "
             f"{r['rounds']} perform rounds, results {r['statuses']}, unsettled "
-            f"{r['unsettled']}; injected 429s {r['429']}, lost answers {r['lost_answers']}; "
+            f"{r['unsettled']}; injected {r['injected']}, lost answers {r['lost_answers']}; "
             f"fields missing {r['fields_missing']}, notes missing {r['notes_missing']}, "
             f"notes twice {r['notes_twice']}"
         )

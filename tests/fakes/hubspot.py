@@ -264,6 +264,7 @@ class FakeHubSpot(LoopbackHttpServer):
         self.fault_statuses: tuple[int, ...] = (429, 423)
         self.lost_share = 0.0  # this share of requests performed, then answered 502
         self.lost_answers = 0
+        self.injected_faults: dict[int, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -482,6 +483,7 @@ class FakeHubSpot(LoopbackHttpServer):
                 raise self._injected(now)
             if self.fault_share and self._random.random() < self.fault_share:
                 status = self._random.choice(self.fault_statuses)
+                self.injected_faults[status] = self.injected_faults.get(status, 0) + 1
                 raise self._injected(now, status, 2.0 if status == 423 else 1.0)
             limit_headers = self._rate_limit(route, now)
             status, out = handler(query, body, *args)

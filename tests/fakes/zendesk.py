@@ -175,6 +175,7 @@ class FakeZendesk(LoopbackHttpServer):
         self.fault_share = 0.0  # this share of API requests answered 429 with Retry-After
         self.lost_share = 0.0  # this share performed, then answered 502
         self.lost_answers = 0
+        self.injected_faults: dict[int, int] = {}
         self._random = random.Random(9)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -419,6 +420,7 @@ class FakeZendesk(LoopbackHttpServer):
                 self._authenticate(headers)
                 self._fault(now_mono)
                 if self.fault_share and self._random.random() < self.fault_share:
+                    self.injected_faults[429] = self.injected_faults.get(429, 0) + 1
                     self._retry_not_before = now_mono + 1.0
                     raise ApiError(
                         429,
