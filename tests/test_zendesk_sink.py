@@ -470,3 +470,22 @@ def test_a_field_update_whose_answer_was_lost_is_not_reported_as_a_conflict(
     [second] = sink.perform([update])
     assert second.status == "done"
     assert fake.ticket(ticket["id"])["priority"] == "high"
+
+
+def test_the_fake_runs_a_merge_in_its_background_job_and_fails_the_job_not_the_request(
+    fake: FakeZendesk,
+) -> None:
+    """As Zendesk documents: the merge endpoint answers a job_status; the job does the work."""
+    target, dup = tickets(fake, 2)
+    fake.agent_update(dup["id"], status="closed")
+    auth = httpx.BasicAuth(f"{EMAIL}/token", TOKEN)
+    with httpx.Client(base_url=fake.url, auth=auth) as client:
+        answer = client.post(
+            f"/api/v2/tickets/{target['id']}/merge.json", json={"ids": [dup["id"]]}
+        )
+        assert answer.status_code == 200
+        job = answer.json()["job_status"]
+        assert job["status"] == "queued"
+        for _ in range(3):
+            job = client.get(f"/api/v2/job_statuses/{job['id']}.json").json()["job_status"]
+        assert job["status"] == "failed" and "closed" in job["message"]
