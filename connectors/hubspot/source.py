@@ -46,6 +46,9 @@ from connectors.kit.clock import SYSTEM_CLOCK
 log = structlog.get_logger(__name__)
 
 SEARCH_WINDOW = 10_000
+# Versions remembered in the cursor for the overlap: a burst larger than this is read again
+# (harmless: the runtime drops what it already stored), instead of bloating the cursor.
+SEEN_MAX = 10_000
 TICKET_PROPERTIES = [
     "subject",
     "content",
@@ -444,7 +447,8 @@ class _ReadState:
         if self.after_ms is None:
             return {}
         floor = self.after_ms - overlap_ms
-        self.seen = {k: v for k, v in self.seen.items() if v >= floor}
+        kept = sorted(((v, k) for k, v in self.seen.items() if v >= floor), reverse=True)
+        self.seen = {k: v for v, k in kept[:SEEN_MAX]}
         out: Cursor = {
             "after": _ms_iso(self.after_ms),
             "last_id": str(self.last_id),
