@@ -41,6 +41,9 @@ class AddNote(ActionModel):
     type: Literal["add_note"] = "add_note"
     text: str = Field(min_length=1)
     language: str | None = None
+    expected_version: str | None = (
+        None  # the record's version when planned (lets a sink skip a check)
+    )
 
 
 class AddTag(ActionModel):

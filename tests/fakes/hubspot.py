@@ -58,6 +58,7 @@ DEFAULT_PROPERTIES: dict[str, dict[str, str]] = {
         "hs_pipeline_stage": "string",
         "hs_ticket_priority": "enumeration",
         "hs_ticket_category": "enumeration",
+        "hubspot_owner_id": "enumeration",
         "createdate": "datetime",
         "hs_lastmodifieddate": "datetime",
         "hs_object_id": "number",
