@@ -189,12 +189,18 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         limiters: Iterable[TokenBucket] = (),
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """Send one request with rate limiting and retries; return a 2xx/3xx response or raise."""
+        """Send one request with rate limiting and retries; return a 2xx/3xx response or raise.
+
+        `content` sends these exact bytes (e.g. a body that was signed) instead of json/data.
+        """
         buckets = [b for b in (self._limiter, *limiters) if b is not None]
         refreshed = False
         while True:
-            response = self._send_with_retries(method, path, params, json, data, headers, buckets)
+            response = self._send_with_retries(
+                method, path, params, json, data, headers, buckets, content
+            )
             if (
                 response.status_code == 401
                 and self._auth is not None
@@ -259,6 +265,7 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
     ) -> httpx.Response:
         for bucket in buckets:
             bucket.acquire()
@@ -268,7 +275,7 @@ class HttpClient:
         self.calls[f"{method} {path}"] += 1
         try:
             response = self._http.request(
-                method, path, params=params, json=json, data=data, headers=merged
+                method, path, params=params, json=json, data=data, headers=merged, content=content
             )
         except httpx.TransportError as exc:
             raise _Transient(f"{type(exc).__name__}", None, None) from None
@@ -335,6 +342,7 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
     ) -> httpx.Response:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
@@ -344,7 +352,7 @@ class HttpClient:
             before_sleep=self._before_sleep,
             retry_error_callback=self._give_up,
         )
-        return retrying(self._attempt, method, path, params, json, data, headers, buckets)
+        return retrying(self._attempt, method, path, params, json, data, headers, buckets, content)
 
     def _check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         status = response.status_code
