@@ -1,0 +1,209 @@
+"""Every action type a CRM sink declares, from a rule through the worker and outbox to the CRM.
+
+Each test writes a one-rule pack, runs the worker once over a ticket of the fake CRM (whose
+source writes back to the same CRM), and reads the effect back from the fake. Before the
+typed action contract, these actions came back "skipped" (a note planned as {"text"} while
+sinks read "body"; add_tag while Zendesk handled add_tags; set_field, set_priority, assign,
+escalate and remove_tag supported by no write-back sink).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.store import Store, open_store
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
+from tests.helpers.actions import crm_worker, not_done, one_rule_pack, outbox_rows
+
+STATUS_FIELD = 360_000_222
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[tuple[Store, str]]:
+    """A migrated SQLite store (the contract is the same on PostgreSQL; speed matters here)."""
+    url = f"sqlite:///{tmp_path / 'crmbot.db'}"
+    store = open_store(url)
+    yield store, url
+    store.dispose()
+
+
+# ------------------------------------------------------------------------------- HubSpot
+
+HubSpotCheck = Callable[[FakeHubSpot, str], None]
+
+HUBSPOT_CASES: dict[str, tuple[list[dict[str, Any]], HubSpotCheck]] = {
+    "add_note": (
+        [{"type": "add_note", "text": "Vérifier l'identité du demandeur."}],
+        lambda fake, tid: _has_note(fake, tid, "Vérifier l'identité du demandeur."),
+    ),
+    "add_tag": (
+        [{"type": "add_tag", "tag": "churn_risk"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["crmbot_tags"], "churn_risk;old"),
+    ),
+    "remove_tag": (
+        [{"type": "remove_tag", "tag": "old"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["crmbot_tags"] or "", ""),
+    ),
+    "set_field": (
+        [{"type": "set_field", "field": "case.status", "value": "pending_verification"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["crmbot_status"], "pending_verification"),
+    ),
+    "set_priority": (
+        [{"type": "set_priority", "priority": "P1"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["hs_ticket_priority"], "URGENT"),
+    ),
+    "assign": (
+        [{"type": "assign", "queue": "facturation", "owner": "claire"}],
+        lambda fake, tid: _equals(
+            (fake.ticket(tid)["hubspot_owner_id"], fake.ticket(tid)["hs_pipeline_stage"]),
+            ("4242", "billing-stage"),
+        ),
+    ),
+    "escalate": (
+        [{"type": "escalate", "raise_by": 1, "queue": "juridique", "message": "Risque juridique"}],
+        lambda fake, tid: _hubspot_escalated(fake, tid),
+    ),
+}
+
+
+def _equals(actual: Any, expected: Any) -> None:
+    assert actual == expected
+
+
+def _hubspot_escalated(fake: FakeHubSpot, tid: str) -> None:
+    ticket = fake.ticket(tid)
+    assert (ticket["hs_ticket_priority"], ticket["crmbot_queue"]) == ("HIGH", "juridique")
+    _has_note(fake, tid, "Risque juridique")
+
+
+def _has_note(fake: FakeHubSpot, tid: str, text: str) -> None:
+    bodies = [html.unescape(body) for body in fake.notes_for_ticket(tid)]  # HubSpot stores HTML
+    assert any(text in body for body in bodies), bodies
+
+
+@pytest.mark.parametrize("action", sorted(HUBSPOT_CASES))
+def test_each_rule_action_reaches_the_hubspot_ticket(
+    action: str, sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+    from tests.fakes.hubspot import settings_for
+
+    store, url = sqlite_store
+    rule_actions, check = HUBSPOT_CASES[action]
+    with FakeHubSpot(search_lag=0.0) as fake:
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        contact = fake.create_contact("claire@client.example", "Claire", "Durand")
+        tid = fake.create_ticket("Question", "Bonjour, une question.", contact_id=contact)
+        fake.agent_update("tickets", tid, crmbot_tags="old")
+        conf = {
+            "type": "hubspot",
+            "base_url": fake.url,
+            "token": fake.token,
+            "search_lag_seconds": 0,
+        }
+        sink = {
+            **conf,
+            "owners": {"claire": "4242"},
+            "queue_stages": {"facturation": "billing-stage"},
+        }
+        worker = crm_worker(
+            store,
+            url,
+            one_rule_pack(tmp_path / "rules", rule_actions),
+            {**conf, "write_back": "hubspot_out"},
+            {"hubspot_out": sink},
+        )
+        worker.run_once()
+        assert action in [r["action"] for r in outbox_rows(store)]
+        assert not_done(store) == []
+        check(fake, tid)
+
+
+# ------------------------------------------------------------------------------- Zendesk
+
+ZendeskCheck = Callable[[FakeZendesk, int], None]
+
+ZENDESK_CASES: dict[str, tuple[list[dict[str, Any]], ZendeskCheck]] = {
+    "add_note": (
+        [{"type": "add_note", "text": "Vérifier l'identité du demandeur."}],
+        lambda fake, tid: _equals(
+            [c["body"] for c in fake.comments(tid) if not c["public"]],
+            ["Vérifier l'identité du demandeur."],
+        ),
+    ),
+    "add_tag": (
+        [{"type": "add_tag", "tag": "churn_risk"}],
+        lambda fake, tid: _equals(sorted(fake.ticket(tid)["tags"]), ["churn_risk", "old"]),
+    ),
+    "remove_tag": (
+        [{"type": "remove_tag", "tag": "old"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["tags"], []),
+    ),
+    "set_field": (
+        [{"type": "set_field", "field": "case.status", "value": "pending_verification"}],
+        lambda fake, tid: _equals(
+            fake.ticket(tid)["custom_fields"],
+            [{"id": STATUS_FIELD, "value": "pending_verification"}],
+        ),
+    ),
+    "set_priority": (
+        [{"type": "set_priority", "priority": "P1"}],
+        lambda fake, tid: _equals(fake.ticket(tid)["priority"], "urgent"),
+    ),
+    "assign": (
+        [{"type": "assign", "queue": "facturation", "owner": "agent@acme.example"}],
+        lambda fake, tid: _equals(
+            (fake.ticket(tid)["group_id"], fake.ticket(tid)["assignee_id"] is not None),
+            (501, True),
+        ),
+    ),
+    "escalate": (
+        [{"type": "escalate", "raise_by": 1, "message": "Risque juridique"}],
+        lambda fake, tid: _equals(
+            (
+                fake.ticket(tid)["priority"],
+                fake.ticket(tid)["group_id"],
+                [c["body"] for c in fake.comments(tid) if not c["public"]],
+            ),
+            ("high", 777, ["Risque juridique"]),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("action", sorted(ZENDESK_CASES))
+def test_each_rule_action_reaches_the_zendesk_ticket(
+    action: str, sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, url = sqlite_store
+    rule_actions, check = ZENDESK_CASES[action]
+    with FakeZendesk(hold_back_seconds=0) as fake:
+        fake.add_user("Agent", "agent@acme.example", role="agent")
+        user = fake.add_user("Claire", "claire@client.example")
+        ticket = fake.add_ticket("Question", "Bonjour.", requester_id=user["id"], tags=["old"])
+        conf = {"type": "zendesk", "base_url": fake.url, "email": EMAIL, "api_token": TOKEN}
+        sink = {
+            **conf,
+            "custom_fields": {"status": STATUS_FIELD},
+            "groups": {"facturation": 501, "chefs": 777},
+            "escalation_group": "chefs",
+            "job_poll_interval_seconds": 0.01,
+        }
+        worker = crm_worker(
+            store,
+            url,
+            one_rule_pack(tmp_path / "rules", rule_actions),
+            {**conf, "write_back": "zendesk_out"},
+            {"zendesk_out": sink},
+        )
+        worker.run_once()
+        assert action in [r["action"] for r in outbox_rows(store)]
+        assert not_done(store) == []
+        check(fake, ticket["id"])
