@@ -20,6 +20,9 @@ from bot.store import Store, open_store
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 from tests.helpers.actions import crm_worker, not_done, one_rule_pack, outbox_rows
+from tests.servers.rt import rt_server
+
+__all__ = ["rt_server"]  # the session fixture, imported so pytest finds it here
 
 STATUS_FIELD = 360_000_222
 
@@ -207,3 +210,102 @@ def test_each_rule_action_reaches_the_zendesk_ticket(
         assert action in [r["action"] for r in outbox_rows(store)]
         assert not_done(store) == []
         check(fake, ticket["id"])
+
+
+# ------------------------------------------------------------------------------------ RT
+
+RtCheck = Callable[[Any, int], None]
+
+
+def _rt_commented(server: Any, ticket_id: int, text: str) -> None:
+    with server.client() as client:
+        data = client.get(
+            f"/ticket/{ticket_id}/attachments", params={"fields": "Content", "per_page": 50}
+        ).json()
+    contents = [str(a.get("Content") or "") for a in data.get("items") or []]
+    assert any(text in c for c in contents), contents
+
+
+def _rt_escalated(server: Any, ticket_id: int) -> None:
+    ticket = server.ticket(ticket_id)
+    assert int(ticket["Priority"]) == 70
+    assert ticket["Queue"]["id"] == _rt_queue_id(server, "Escalade")
+    _rt_commented(server, ticket_id, "Risque juridique")
+
+
+def _rt_queue_id(server: Any, name: str) -> str:
+    with server.client() as client:
+        found = client.get(f"/queue/{name}")
+        if found.status_code == 404:
+            found = client.post("/queue", json={"Name": name})
+            found.raise_for_status()
+            return str(found.json()["id"])
+        found.raise_for_status()
+        return str(found.json()["id"])
+
+
+RT_CASES: dict[str, tuple[list[dict[str, Any]], RtCheck]] = {
+    "add_note": (
+        [{"type": "add_note", "text": "Vérifier l'identité du demandeur."}],
+        lambda server, tid: _rt_commented(server, tid, "Vérifier l'identité du demandeur."),
+    ),
+    "set_priority": (
+        [{"type": "set_priority", "priority": "P1"}],
+        lambda server, tid: _equals(int(server.ticket(tid)["Priority"]), 90),
+    ),
+    "set_field": (
+        [{"type": "set_field", "field": "case.category", "value": "billing"}],
+        lambda server, tid: _equals(server.custom_field(tid, "crmbot_category"), "billing"),
+    ),
+    "assign": (
+        [{"type": "assign", "queue": "Escalade", "owner": "root"}],
+        lambda server, tid: _equals(
+            (server.ticket(tid)["Owner"]["id"], server.ticket(tid)["Queue"]["id"]),
+            ("root", _rt_queue_id(server, "Escalade")),
+        ),
+    ),
+    "escalate": (
+        [{"type": "escalate", "raise_by": 1, "queue": "Escalade", "message": "Risque juridique"}],
+        _rt_escalated,
+    ),
+}
+
+
+@pytest.mark.parametrize("action", sorted(RT_CASES))
+def test_each_rule_action_reaches_the_rt_ticket(
+    action: str, sqlite_store: tuple[Store, str], tmp_path: Path, rt_server: Any
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    store, url = sqlite_store
+    rule_actions, check = RT_CASES[action]
+    _rt_queue_id(rt_server, "Escalade")
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    ticket_id = rt_server.create_ticket(  # its own requester: not a follow-up of another test's
+        f"Question {action}", f"{action}@client.example", f"Bonjour, question {action}."
+    )
+    time.sleep(2.05 - (time.time() % 1))  # LastUpdated is per second, and held back one second
+    conf = {
+        "type": "rt",
+        "url": rt_server.url,
+        "username": rt_server.username,
+        "password": rt_server.password,
+        "custom_fields": {"category": "crmbot_category"},
+    }
+    worker = crm_worker(
+        store,
+        url,
+        one_rule_pack(tmp_path / "rules", rule_actions),
+        {**conf, "write_back": "rt_out", "start_time": start.isoformat(), "fetch_body": False},
+        {"rt_out": conf},
+    )
+    worker.run_once()
+    mine = [
+        r
+        for r in outbox_rows(store)
+        if r["action"] == action and r["result"]["ticket_id"] == str(ticket_id)
+    ]
+    assert mine and all(r["state"] == "done" for r in mine), mine
+    assert not_done(store) == []
+    check(rt_server, ticket_id)
