@@ -26,7 +26,9 @@ ENVELOPE_KEYS = frozenset({"target", "request_id", "case_reference"})
 class ActionModel(BaseModel):
     """Base of every action: unknown keys are refused, `type` tells them apart."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )  # JSON (the outbox column) has no NaN nor infinity
 
     type: str
 

@@ -22,7 +22,11 @@ from rules.loader import RulesError
 
 _text = st.text(min_size=1, max_size=40)
 _scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.floats(allow_nan=False), _text
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _text,
 )
 _json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
 _priority = st.sampled_from(a.PRIORITIES)
