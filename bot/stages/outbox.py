@@ -69,8 +69,12 @@ def _last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
 def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     """The enrichment crmbot writes to the CRM record a ticket came from."""
     case, req = work.case, work.request
-    if case is None or req is None or req.thread_key is None:
+    if case is None or req is None:
         return None
+    if req.thread_key is None and not (ctx.settings.sources.get(req.source) or {}).get(
+        "write_back"
+    ):
+        return None  # a mailbox with no CRM to write to
     fields = enrichment_fields(case)
     written = _last_written(ctx, case["id"])
     if written is not None and _digest(written) == _digest(fields):
@@ -82,8 +86,23 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
         update,
         # fields A, then B, then A again: three writes, since each follows another state
         key=f"write_back:{_digest({'fields': fields, 'after': written})}",
-        target={"type": "ticket", "id": req.thread_key.split(":", 1)[1]},
+        target=record_target(case, req),
     )
+
+
+def record_target(case: dict[str, Any], req: Any) -> dict[str, Any]:
+    """The CRM record an action is for: the request's ticket, or (mail) the case itself.
+
+    A case target lets a write-back sink find or open the case's record (HubSpot does).
+    """
+    if req.thread_key:
+        return {"type": "ticket", "id": req.thread_key.split(":", 1)[1]}
+    return {
+        "type": "case",
+        "reference": case["reference"],
+        "subject": req.subject,
+        "email": req.sender_email,
+    }
 
 
 def plan_actions(ctx: StageContext, work: Work) -> Work | None:
@@ -102,9 +121,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         if where.sink is None and where.refusal is None:
             unplanned.append({"action": action.type, "rule_id": action.rule_id})
             continue
-        target = action.target or (
-            {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
-        )
+        target = action.target or record_target(case, req)
         payload = {
             **action.params,
             "target": target,

@@ -21,6 +21,8 @@
 - A rule's set_priority, assign, escalate, set_field, add_tag and remove_tag become ticket
   properties (see rule_actions.py), one batch update per call; an escalation's message is
   a note.
+- An action aimed at a case that came by mail goes to that case's ticket, found by
+  crmbot_case_reference or opened (case_tickets.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import structlog
 from bot.actions import AddNote, Escalate
 from bot.errors import ConfigError, MalformedInput, SkippableError
 from connectors.base import SinkAction, SinkResult
+from connectors.hubspot import case_tickets
 from connectors.hubspot.client import BATCH_MAX, HubSpotApi, chunks
 from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
 from connectors.hubspot.settings import HubSpotSettings
@@ -139,6 +142,7 @@ class HubSpotSink:
         self.settings = settings
         self._clock = clock or SYSTEM_CLOCK
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
+        self._case_tickets: dict[str, str] = {}  # case reference -> ticket id opened/found
 
     def close(self) -> None:
         """Release connections."""
@@ -151,6 +155,7 @@ class HubSpotSink:
         notes: list[SinkAction] = []
         merges: list[SinkAction] = []
         changes: dict[str, TicketChange] = {}
+        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets)
         for action in actions:
             try:
                 ticket_id = _ticket_id(action)
