@@ -309,3 +309,58 @@ def test_each_rule_action_reaches_the_rt_ticket(
     assert mine and all(r["state"] == "done" for r in mine), mine
     assert not_done(store) == []
     check(rt_server, ticket_id)
+
+
+# ------------------------------------------------------- mail cases and refusals at run time
+
+
+def test_a_mail_case_written_back_to_hubspot_gets_one_ticket_that_receives_its_actions(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+    from tests.fakes.hubspot import settings_for
+    from tests.helpers.mail import deliver, make_maildir, make_message
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    deliver(inbox, make_message(subject="Facture fausse", body="Ma facture est fausse."))
+    rules = one_rule_pack(tmp_path / "rules", [{"type": "add_tag", "tag": "mail"}])
+    with FakeHubSpot(search_lag=0.0) as fake:
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        sink = {"type": "hubspot", "base_url": fake.url, "token": fake.token}
+        source = {"type": "maildir", "path": str(inbox), "write_back": "hubspot_out"}
+        worker = crm_worker(store, url, rules, source, {"hubspot_out": sink})
+        worker.run_once()
+        deliver(inbox, make_message(subject="Re: Facture fausse", body="Toujours rien ?"))
+        worker.run_once()
+        [ticket] = [o.properties for o in fake.objects["tickets"].values()]
+    assert ticket["crmbot_case_reference"] == "CB-1"
+    assert ticket["subject"] == "[#CB-1] Facture fausse"
+    assert ticket["crmbot_tags"] == "mail"
+    assert not_done(store) == []
+
+
+def test_an_action_a_reloaded_rule_plans_for_a_sink_that_cannot_perform_it_is_refused_visibly(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from bot.settings import Settings
+    from rules.engine import load_ruleset
+    from tests.helpers.mail import deliver, make_maildir, make_message
+    from tests.helpers.runtime import maildir_worker
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    deliver(inbox, make_message(subject="Bonjour", body="Une question."))
+    pack = one_rule_pack(tmp_path / "rules", [{"type": "add_tag", "tag": "x"}])
+    settings = Settings(
+        store={"url": url},
+        sources={"inbox": {"type": "maildir", "path": str(inbox), "write_back": "rt_out"}},
+        sinks={"rt_out": {"type": "rt", "url": "https://rt.example.com", "token": "t0ken"}},
+    )
+    ruleset = load_ruleset(pack)  # as a hot reload would, had the load-time check been skipped
+    worker = maildir_worker(settings, store, rules=lambda: ruleset, sinks={})
+    worker.run_once()
+    [refused] = [r for r in outbox_rows(store) if r["action"] == "add_tag"]
+    assert refused["state"] == "refused"
+    assert "Request Tracker has no tags" in refused["result"]["reason"]
