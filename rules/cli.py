@@ -151,12 +151,14 @@ def check(
         err_console.print(f"[red]error[/red] {use.file}:{use.line}: {message}", markup=True)
     if refused:
         raise typer.Exit(1)
-    for use in case_only(settings, uses):
+    local = case_only(settings, uses)
+    for use in local:
         console.print(
             f"note: rule {use.rule_id!r}: {use.action_type} reaches no sink here "
             "(none of its kind is configured): it changes crmbot's case only"
         )
-    console.print(f"OK: {ruleset.describe()}; every action has a sink that performs it")
+    where = f"{len(local)} action(s) stay in the case" if local else "every action has its sink"
+    console.print(f"OK: {ruleset.describe()}; {where}")
 
 
 @app.command()
