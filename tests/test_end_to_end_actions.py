@@ -364,3 +364,52 @@ def test_an_action_a_reloaded_rule_plans_for_a_sink_that_cannot_perform_it_is_re
     [refused] = [r for r in outbox_rows(store) if r["action"] == "add_tag"]
     assert refused["state"] == "refused"
     assert "Request Tracker has no tags" in refused["result"]["reason"]
+
+
+def test_a_ticket_opened_for_a_mail_case_comes_back_from_hubspot_into_the_same_case(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from bot.app import rules_provider
+    from bot.pipeline import Pipeline
+    from bot.registry import build_sink, build_source
+    from bot.settings import Settings
+    from bot.stages import DEFAULT_STAGES
+    from bot.store.schema import cases
+    from bot.worker import Worker
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+    from tests.fakes.hubspot import settings_for
+    from tests.helpers.mail import deliver, make_maildir, make_message
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    deliver(inbox, make_message(subject="Facture fausse", body="Ma facture est fausse."))
+    with FakeHubSpot(search_lag=0.0) as fake:
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        hub = {"type": "hubspot", "base_url": fake.url, "token": fake.token}
+        settings = Settings(
+            store={"url": url},
+            sources={
+                "inbox": {"type": "maildir", "path": str(inbox), "write_back": "out"},
+                "crm": {**hub, "search_lag_seconds": 0, "write_back": "out"},
+            },
+            sinks={"out": hub},
+            rules_dir=str(one_rule_pack(tmp_path / "rules", [{"type": "add_tag", "tag": "x"}])),
+        )
+        worker = Worker(
+            settings,
+            store,
+            {name: build_source(name, conf) for name, conf in settings.sources.items()},
+            Pipeline(DEFAULT_STAGES),
+            sinks={"out": build_sink("out", hub)[0]},
+            rules=rules_provider(settings),
+        )
+        worker.run_once()  # the mail opens CB-1 and its ticket
+        worker.run_once()  # HubSpot hands the ticket back
+        worker.run_once()
+        tickets = list(fake.objects["tickets"].values())
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(cases)).scalar_one() == 1
+    assert len(tickets) == 1 and tickets[0].properties["crmbot_case_reference"] == "CB-1"

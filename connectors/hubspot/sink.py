@@ -143,6 +143,7 @@ class HubSpotSink:
         self._clock = clock or SYSTEM_CLOCK
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
         self._case_tickets: dict[str, str] = {}  # case reference -> ticket id opened/found
+        self._contacts: dict[str, str] = {}  # e-mail -> contact id, for the tickets opened
 
     def close(self) -> None:
         """Release connections."""
@@ -155,7 +156,7 @@ class HubSpotSink:
         notes: list[SinkAction] = []
         merges: list[SinkAction] = []
         changes: dict[str, TicketChange] = {}
-        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets)
+        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets, self._contacts)
         for action in actions:
             try:
                 ticket_id = _ticket_id(action)
