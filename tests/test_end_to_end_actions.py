@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bot.store import Store, open_store
 from tests.fakes.hubspot import FakeHubSpot
@@ -413,3 +414,50 @@ def test_a_ticket_opened_for_a_mail_case_comes_back_from_hubspot_into_the_same_c
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(cases)).scalar_one() == 1
     assert len(tickets) == 1 and tickets[0].properties["crmbot_case_reference"] == "CB-1"
+
+
+def test_confirming_a_duplicate_merges_the_zendesk_tickets(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    store, url = sqlite_store
+    with FakeZendesk(hold_back_seconds=0) as fake:
+        user = fake.add_user("Paul", "paul@client.example")
+        first = fake.add_ticket(
+            "Compteur bloqué", "Mon compteur ne marche plus.", requester_id=user["id"]
+        )
+        second = fake.add_ticket(
+            "Réclamation", "Toujours pas de technicien, inadmissible.", requester_id=user["id"]
+        )
+        conf = {"type": "zendesk", "base_url": fake.url, "email": EMAIL, "api_token": TOKEN}
+        sink = {**conf, "job_poll_interval_seconds": 0.01}
+        source = {**conf, "write_back": "zendesk_out"}
+        worker = crm_worker(
+            store,
+            url,
+            one_rule_pack(tmp_path / "rules", [{"type": "add_tag", "tag": "seen"}]),
+            source,
+            {"zendesk_out": sink},
+        )
+        worker.run_once()
+        path = tmp_path / "crmbot.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "store": {"url": url},
+                    "sources": {"crm": source},
+                    "sinks": {"zendesk_out": sink},
+                }
+            )
+        )
+        result = CliRunner().invoke(
+            app, ["cases", "merge", "CB-1", "CB-2", "--settings", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        worker.run_once()
+        assert fake.ticket(second["id"])["status"] == "closed"
+        assert any(f"#{second['id']}" in c["body"] for c in fake.comments(first["id"]))
+    assert next(r for r in outbox_rows(store) if r["action"] == "merge")["state"] == "done"
