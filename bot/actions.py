@@ -219,11 +219,12 @@ def raise_priority(priority: str, levels: int) -> str:
 class PlannedAction:
     """An action a rule (or the pipeline) wants; the outbox records it under `key`.
 
-    `key` is stable per case + rule + action (idempotency). `sink` names a sink explicitly
-    (empty: the runtime routes by type); `target` names the remote record when known.
+    `spec` is the typed action. `key` is stable per case + rule + action (idempotency).
+    `sink` names a sink explicitly (empty: the runtime routes by type); `target` names the
+    remote record when known. `action` and `payload` read like an outbox row (type, fields).
     """
 
-    action: Any  # one of the models of `Action`
+    spec: Any  # one of the models of `Action`
     key: str
     rule_id: str | None = None
     sink: str = ""
@@ -232,9 +233,19 @@ class PlannedAction:
     @property
     def type(self) -> str:
         """The action type (`add_note`, `assign`, …)."""
-        return str(self.action.type)
+        return str(self.spec.type)
+
+    @property
+    def action(self) -> str:
+        """The action type, as the outbox row's `action` column holds it."""
+        return self.type
 
     @property
     def params(self) -> dict[str, Any]:
-        """The action's fields, as the outbox row stores them."""
-        return self.action.payload()
+        """The action's fields, as the outbox row's `payload` holds them."""
+        return self.spec.payload()
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """Same as `params` (the outbox row's name)."""
+        return self.params

@@ -100,7 +100,7 @@ def test_the_engine_plans_only_actions_of_the_contract() -> None:
     assert decision.actions
     for planned in decision.actions:
         assert isinstance(planned, a.PlannedAction)
-        assert parse_action(planned.type, planned.params) == planned.action
+        assert parse_action(planned.action, planned.payload) == planned.spec
 
 
 # ---------------------------------------------------------------- what each sink performs

@@ -23,7 +23,7 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
 
 def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[str]:
     """The case's tags, less those a rule removed, plus the decision's and the pipeline's."""
-    removed = {a.action.tag for a in decision.actions if a.type == "remove_tag"}
+    removed = {a.spec.tag for a in decision.actions if a.type == "remove_tag"}
     kept = set(case.get("tags") or []) - removed
     return sorted(kept | set(decision.tags) | set(extra_tags))
 
