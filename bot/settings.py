@@ -79,6 +79,17 @@ class DedupSettings(_Section):
     candidates: int = Field(default=20, ge=1, le=200)
 
 
+class ReplySettings(_Section):
+    """Reply discipline: how often crmbot may answer one person automatically."""
+
+    per_case_per_day: int = Field(default=1, ge=0, le=100)
+    per_sender_per_hour: int = Field(default=3, ge=0, le=1_000)
+    per_sender_per_day: int = Field(default=10, ge=0, le=10_000)
+    loop_threshold: int = Field(default=3, ge=2, le=100)
+    loop_window_hours: float = Field(default=6.0, gt=0, le=168)
+    loop_answer_seconds: float = Field(default=600.0, gt=0, le=86_400)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -94,6 +105,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    replies: ReplySettings = Field(default_factory=ReplySettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

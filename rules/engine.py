@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot import actions
+from bot.echo import echo_safe
 from bot.routing import ActionUse
 from rules import schema as s
 from rules.calendar import BusinessCalendar
@@ -791,9 +792,10 @@ class RuleSet:
 
     def _template_context(self, work: dict[str, Any], decision: Decision) -> dict[str, Any]:
         lang = self._lang(work)
+        # What the sender wrote is echoed cut and cleaned (bot/echo.py): no backscatter relay.
         return {
-            "request": work["request"],
-            "contact": work["contact"],
+            "request": echo_safe(work["request"], subject=("subject",), name=("sender_name",)),
+            "contact": echo_safe(work["contact"], name=("name", "first_name", "last_name")),
             "company": work["company"],
             "case": work["case"],
             "lang": lang,

@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from bot.actions import PlannedAction, UpdateFields
 from bot.pipeline import StageContext, Work
+from bot.replies import admit_reply
 from bot.routing import Route, route
 from bot.store import audit
 from bot.store import outbox as outbox_store
+from bot.store import replies as reply_store
 from bot.store.schema import outbox, timers
 from bot.store.sql import insert_ignore_many
 
@@ -105,6 +107,37 @@ def record_target(case: dict[str, Any], req: Any) -> dict[str, Any]:
     }
 
 
+def _reply_admitted(ctx: StageContext, work: Work, action: PlannedAction, key: str) -> bool:
+    """Apply the reply discipline (bot/replies.py); a refusal is audited and logged."""
+    case, req = work.case, work.request
+    assert case is not None and req is not None
+    if reply_store.reply_planned(ctx.conn, key):
+        return True  # planned before: enqueueing it again is harmless
+    verdict = admit_reply(
+        ctx.conn,
+        ctx.settings.replies,
+        case_id=case["id"],
+        contact_id=case.get("contact_id") or (work.contact or {}).get("id"),
+        recipient=action.payload.get("to"),
+        trigger_auto_reply=req.auto_reply,
+        now=ctx.now,
+    )
+    if verdict.allowed:
+        return True
+    event = "reply_loop_detected" if verdict.code == "reply_loop" else "reply_suppressed"
+    ctx.log.info(event, case=case["reference"], rule_id=action.rule_id, code=verdict.code)
+    audit.record(
+        ctx.conn,
+        "reply_suppressed",
+        case_id=case["id"],
+        request_id=work.request_id,
+        rule_id=action.rule_id,
+        code=verdict.code,
+        why=verdict.why,
+    )
+    return False
+
+
 def plan_actions(ctx: StageContext, work: Work) -> Work | None:
     """Enqueue each planned action once (idempotency key), and the decision's wake-ups."""
     case, req = work.case, work.request
@@ -120,6 +153,8 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
         if where.sink is None and where.refusal is None:
             unplanned.append({"action": action.type, "rule_id": action.rule_id})
+            continue
+        if action.type == "send_reply" and not _reply_admitted(ctx, work, action, key):
             continue
         target = action.target or record_target(case, req)
         payload = {
@@ -139,6 +174,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             rule_id=action.rule_id,
             state="refused" if refused else "pending",
             result={"reason": where.refusal} if refused else None,
+            now=ctx.now,
         )
         if new_id is None:
             continue

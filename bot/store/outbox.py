@@ -30,12 +30,13 @@ def enqueue(
     available_at: datetime | None = None,
     state: str = "pending",
     result: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> int | None:
     """Plan an effect; None when an effect with this key was planned already (harmless).
 
     `state="refused"` records an action no sink performs, with `result={"reason": ...}`.
     """
-    now = utcnow()
+    now = now or utcnow()
     return insert_ignore(
         conn,
         outbox,

@@ -21,7 +21,10 @@ class HubSpotSettings(ConnectorSettings):
     requests_per_10s: int = Field(default=100, ge=1, le=1000)  # 100 free/starter, 190 pro+
     search_requests_per_second: int = Field(default=5, ge=1, le=50)
     page_size: int = Field(default=200, ge=1, le=200)  # CRM search maximum
-    search_lag_seconds: float = Field(default=30.0, ge=0)  # search trails writes by this much
+    # CRM search trails writes by an unbounded delay: every poll re-reads this far behind its
+    # cursor and drops what it already read (same id and version)
+    search_overlap_seconds: float = Field(default=900.0, ge=0)
+    search_lag_seconds: float = Field(default=0.0, ge=0)  # optional hold-back of the newest
     pipeline: str | None = None  # only tickets of this pipeline id
     contact_tier_property: str | None = None
     contact_vip_property: str | None = None

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # the suite is for connector authors: pip install 'crmbot[testing]'
+    raise ImportError(
+        "connectors.kit.contract needs pytest: install it with pip install 'crmbot[testing]'"
+    ) from exc
 
 from bot.errors import AuthError, RateLimited, RetriableError
 from bot.models import SourceRecord

@@ -3,9 +3,18 @@
 Per ticket and cycle: read it once, drop any owned field an agent changed after crmbot's last
 write (reported as a conflict, never overwritten), write the rest in one `PUT /ticket/{id}`,
 add the notes as one Comment (internal: RT sends no mail to the requestor for a comment),
-then read LastUpdated back as the version to expect next time. REST 2 has no bulk update
-with custom fields nor a conditional write, so the window between read and write stays open
-for the length of one request.
+then read LastUpdated back as the version to expect next time.
+
+The write is conditional: REST 2 sends an ETag with the ticket (its last transaction id) and
+honours If-Match on PUT (412 Precondition Failed when the ticket changed after crmbot read
+it), so an agent's edit between the read and the write is never overwritten: crmbot reads
+again, re-checks for conflicts, and writes once more (a second 412 is a "retry").
+
+RT answers 200 with a list of messages even when a field update failed (a custom field
+value that does not match its pattern, a right missing): the sink reads the ticket back and
+compares every field it wrote; one that did not take is reported with RT's messages (the
+action is skipped with that reason, never reported done). A comment is not re-posted blindly
+after an unknown outcome: the next cycle looks for it among the ticket's attachments first.
 
 Actions (bot/actions.py): update_fields {"fields", "expected_version", "written"} with
 "crmbot_priority" as RT's Priority, mapped through `priority_map` (P1..P4 -> 90/70/50/20) or
@@ -24,7 +33,7 @@ from typing import Any
 import structlog
 
 from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, UpdateFields
-from bot.errors import MalformedInput
+from bot.errors import MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
@@ -65,6 +74,9 @@ class _Plan:
     unmapped_by_action: dict[int, list[str]] = field(default_factory=dict)
     error: str | None = None
     version: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # field -> RT's messages
+    retry: str | None = None
+    retry_after: float | None = None
 
 
 class RtSink:
@@ -107,6 +119,8 @@ class RtSink:
                 self._apply(plan)
             except HttpRejected as exc:
                 plan.error = exc.vendor_message
+            except RetriableError as exc:  # this ticket later; the others' results stay
+                plan.retry, plan.retry_after = str(exc), exc.retry_after
             for action in plan.actions:
                 results[action.outbox_id] = self._result(plan, action)
         return [results[a.outbox_id] for a in actions]
@@ -229,8 +243,31 @@ class RtSink:
         return None if value is None else str(value)
 
     def _apply(self, plan: _Plan) -> None:
+        """Read, check, write under If-Match; once more after a 412; then a retry."""
+        for _attempt in range(2):
+            try:
+                self._apply_once(plan)
+                return
+            except HttpRejected as exc:
+                if exc.status_code != 412:
+                    raise
+                log.info("rt_write_precondition_failed", sink=self.name, ticket_id=plan.ticket_id)
+        plan.retry = "the ticket changed while crmbot was writing it (HTTP 412 twice)"
+
+    def _read(self, ticket_id: int) -> tuple[dict[str, Any], str | None]:
+        response = self.http.request("GET", f"/ticket/{ticket_id}")
         try:
-            ticket = self.http.get(f"/ticket/{plan.ticket_id}")
+            ticket = response.json()
+        except ValueError:
+            raise SourceUnavailable(f"{self.label}: ticket {ticket_id} is not JSON") from None
+        return ticket, response.headers.get("ETag")
+
+    def _apply_once(self, plan: _Plan) -> None:
+        plan.conflicts.clear()
+        plan.unknown.clear()
+        plan.failed.clear()
+        try:
+            ticket, etag = self._read(plan.ticket_id)
         except HttpRejected as exc:
             plan.error = f"ticket {plan.ticket_id}: {exc.vendor_message}"
             return
@@ -285,13 +322,17 @@ class RtSink:
                 update[key] = value
         if custom:
             update["CustomFields"] = custom
+        messages: list[str] = []
         if update:
-            self.http.put(f"/ticket/{plan.ticket_id}", json=update)
+            conditional = {"If-Match": etag} if etag else {}
+            answer = self.http.put(f"/ticket/{plan.ticket_id}", json=update, headers=conditional)
+            messages = [str(m) for m in answer] if isinstance(answer, list) else []
         notes = self._new_notes(plan) if plan.notes else []
         if notes:
             self.http.post(
                 f"/ticket/{plan.ticket_id}/comment",
                 json={"Content": NOTE_SEPARATOR.join(notes), "ContentType": "text/plain"},
+                idempotent=False,
             )
         if update or notes:
             log.info(
@@ -301,8 +342,30 @@ class RtSink:
                 fields=sorted(update),
                 notes=len(notes),
             )
-            ticket = self.http.get(f"/ticket/{plan.ticket_id}")
+            ticket, _ = self._read(plan.ticket_id)
+            self._verify(plan, ticket, messages)
         plan.version = ticket.get("LastUpdated")
+
+    def _verify(self, plan: _Plan, ticket: dict[str, Any], messages: list[str]) -> None:
+        """Fields RT answered 200 for but did not set: report them with RT's messages."""
+        said = "; ".join(messages) or "RT gave no reason"
+        for key, value in plan.fields.items():
+            if key in plan.conflicts or key in plan.unknown:
+                continue
+            try:
+                current = self._current(ticket, key)
+            except KeyError:
+                continue
+            if current != self._wanted(key, value):
+                plan.failed[key] = said
+        if plan.failed:
+            log.warning(
+                "rt_field_update_failed",
+                sink=self.name,
+                ticket_id=plan.ticket_id,
+                fields=sorted(plan.failed),
+                messages=said,
+            )
 
     def _new_notes(self, plan: _Plan) -> list[str]:
         """Notes not already on the ticket (a retried cycle must not comment twice).
@@ -333,6 +396,11 @@ class RtSink:
         if plan.error is not None:
             detail["reason"] = plan.error
             return SinkResult(action.outbox_id, "skipped", detail)
+        if plan.retry is not None:
+            detail["why"] = plan.retry
+            if plan.retry_after is not None:
+                detail["retry_after"] = plan.retry_after
+            return SinkResult(action.outbox_id, "retry", detail)
         if action.action == "update_fields":
             fields = (action.payload or {}).get("fields") or {}
             mine = set(split_owned(fields, self.owned_fields)[0])
@@ -340,7 +408,17 @@ class RtSink:
                 detail["unmapped"] = plan.unmapped_by_action[action.outbox_id]
             conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
             unknown = sorted(mine & set(plan.unknown))
-            detail["written"] = sorted(mine - set(conflicts) - set(unknown))
+            failed = {k: v for k, v in plan.failed.items() if k in mine}
+            detail["written"] = sorted(mine - set(conflicts) - set(unknown) - set(failed))
+            if failed:
+                detail["failed"] = sorted(failed)
+                detail["reason"] = (
+                    "RT did not apply "
+                    + ", ".join(sorted(failed))
+                    + ": "
+                    + (next(iter(failed.values())))
+                )
+                return SinkResult(action.outbox_id, "skipped", detail)
             if unknown:
                 detail["reason"] = (
                     "custom field(s) not applied to this ticket's queue: "

@@ -134,6 +134,7 @@ def make_auth(settings: ZendeskSettings, *, clock: Clock | None = None) -> Auth:
         settings.oauth_refresh_token,
         connector="zendesk",
         clock=clock,
+        body="json",  # Zendesk's token endpoint takes a JSON body, not a form
     )
 
 
