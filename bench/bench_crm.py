@@ -227,7 +227,7 @@ def zd_write_back(tickets: int) -> dict[str, Any]:
             }
             actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, payload))
             body = "crmbot: billing, P2 (strategic customer)"
-            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"body": body}))
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"text": body}))
         calls0, t0, wall0 = fake.count(), clock.monotonic(), time.perf_counter()
         results = sink.perform(actions)
         simulated = clock.monotonic() - t0

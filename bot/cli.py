@@ -438,7 +438,7 @@ def outbox(
         bool, typer.Option("--retry-dead", help="Give every dead action a fresh start.")
     ] = False,
 ) -> None:
-    """Planned actions by state, and those given up on (dead) with their last error."""
+    """Planned actions by state; those given up on (dead) and those not performed, with why."""
     from bot.store import outbox as outbox_store
 
     store = _open_store(settings_file)
@@ -446,9 +446,10 @@ def outbox(
         requeued = outbox_store.requeue_dead(conn) if retry_dead else 0
         counts = outbox_store.counts(conn)
         dead = outbox_store.dead_rows(conn)
+        refused = outbox_store.refused_rows(conn)
     store.dispose()
     if as_json:
-        _print_json({"counts": counts, "dead": dead, "requeued": requeued})
+        _print_json({"counts": counts, "dead": dead, "refused": refused, "requeued": requeued})
         return
     out.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     if requeued:
@@ -462,6 +463,20 @@ def outbox(
                 row["sink"],
                 str(row["attempts"]),
                 (row["last_error"] or "")[:70],
+                row["idempotency_key"],
+            )
+        out.print(table)
+    if refused:
+        table = Table("id", "state", "action", "sink", "reason", "key")
+        for row in refused:
+            result = row["result"] or {}
+            why = result.get("reason") or result.get("why") or ""
+            table.add_row(
+                str(row["id"]),
+                row["state"],
+                row["action"],
+                row["sink"] or "-",
+                str(why)[:90],
                 row["idempotency_key"],
             )
         out.print(table)

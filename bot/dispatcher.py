@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
+from bot.actions import InvalidAction, parse_action
 from bot.errors import FatalError, RetriableError, SkippableError
 from bot.store import Store
 from bot.store import outbox as outbox_store
@@ -22,6 +23,30 @@ def _backoff(attempts: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return max(retry_after, 1.0)
     return min(3600.0, 5.0 * 2 ** min(attempts, 10)) * random.uniform(0.8, 1.2)
+
+
+def sink_action(row: dict[str, Any], performs: frozenset[str] | None = None) -> SinkAction:
+    """The SinkAction an outbox row describes, its payload validated against the contract.
+
+    Raises InvalidAction when the payload breaks the contract, or when the sink's declared
+    action types (`performs`, if known) do not include the row's action.
+    """
+    if performs is not None and row["action"] not in performs:
+        raise InvalidAction(
+            f"sink {row['sink']!r} does not perform {row['action']} "
+            f"(it performs: {', '.join(sorted(performs)) or 'nothing'})"
+        )
+    payload = dict(row["payload"] or {})
+    spec = parse_action(row["action"], payload)
+    return SinkAction(
+        outbox_id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        action=row["action"],
+        target=dict(payload.get("target") or {}),
+        payload=payload,
+        case_reference=payload.get("case_reference"),
+        spec=spec,
+    )
 
 
 class Dispatcher:
@@ -53,17 +78,23 @@ class Dispatcher:
             self._put_back(rows, f"sink {sink_name!r} is not configured", lambda _row: 600.0)
             log.error("sink_missing", sink=sink_name, actions=len(rows))
             return 0
-        actions = [
-            SinkAction(
-                outbox_id=row["id"],
-                idempotency_key=row["idempotency_key"],
-                action=row["action"],
-                target=dict(row["payload"].get("target") or {}),
-                payload=row["payload"],
-                case_reference=row["payload"].get("case_reference"),
-            )
-            for row in rows
-        ]
+        actions: list[SinkAction] = []
+        performable: list[dict[str, Any]] = []
+        refused: list[tuple[dict[str, Any], str]] = []
+        for row in rows:
+            try:
+                actions.append(sink_action(row, getattr(sink, "performs", None)))
+                performable.append(row)
+            except InvalidAction as exc:
+                refused.append((row, str(exc)))
+        if refused:
+            with self.store.begin() as conn:
+                for row, why in refused:
+                    outbox_store.finish(conn, row, "refused", {"reason": why})
+                    log.warning("action_refused", sink=sink_name, action=row["action"], why=why)
+        rows = performable
+        if not rows:
+            return len(refused)
         try:
             results = sink.perform(actions)
         except SkippableError as exc:

@@ -146,9 +146,9 @@ class Worker:
                         log.info(
                             "dry_run_action",
                             case=(work.case or {}).get("reference"),
-                            action=action.action,
+                            action=action.type,
                             rule_id=action.rule_id,
-                            payload=action.payload,
+                            payload=action.params,
                         )
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:

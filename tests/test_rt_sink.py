@@ -77,7 +77,7 @@ def test_a_note_is_an_internal_comment_never_correspondence_and_never_twice(
     ticket_id = rt_server.create_ticket("Where is my order", "o@example.com", "Order 77?")
     seen = rt_server.ticket(ticket_id)["LastUpdated"]
     note = act(
-        "add_note", ticket_id, body="crmbot: category shipping, SLA 8h", expected_version=seen
+        "add_note", ticket_id, text="crmbot: category shipping, SLA 8h", expected_version=seen
     )
     assert sink.perform([note])[0].status == "done"
     assert sink.perform([note])[0].status == "done"  # the outbox retried after a crash
@@ -129,7 +129,7 @@ def test_what_rt_cannot_do_or_crmbot_does_not_own_is_skipped_with_a_reason(
     ticket_id = rt_server.create_ticket("Misc", "m@example.com", "Hello")
     results = sink.perform(
         [
-            act("add_tags", ticket_id, tags=["x"]),
+            act("add_tag", ticket_id, tag="x"),
             act("merge", ticket_id, into=1),
             act("update_fields", ticket_id, fields={"status": "resolved"}),
             act("update_fields", ticket_id, fields={"priority": "P9"}),

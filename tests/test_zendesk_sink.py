@@ -101,8 +101,8 @@ def test_fields_note_and_tags_for_one_ticket_become_one_update(
                 fields={"priority": "urgent"},
                 expected_version=t["updated_at"],
             ),
-            act("add_note", t["id"], body="crmbot: urgent because the customer is strategic"),
-            act("add_tags", t["id"], tags=["crmbot_triaged"]),
+            act("add_note", t["id"], text="crmbot: urgent because the customer is strategic"),
+            act("add_tag", t["id"], tag="crmbot_triaged"),
             act(
                 "update_fields",
                 t["id"],
@@ -205,7 +205,7 @@ def test_a_value_set_by_an_agent_without_a_known_previous_value_is_kept(
 
 def test_a_repeated_note_is_not_posted_twice(fake: FakeZendesk, sink: ZendeskSink) -> None:
     [t] = tickets(fake, 1)
-    note = act("add_note", t["id"], body="crmbot: duplicate of #12")
+    note = act("add_note", t["id"], text="crmbot: duplicate of #12")
     assert sink.perform([note])[0].status == "done"
     assert sink.perform([note])[0].status == "done"  # the outbox retried after a crash
     bodies = [c["body"] for c in fake.comments(t["id"])]
@@ -216,7 +216,7 @@ def test_a_note_on_a_ticket_unchanged_since_the_expected_version_costs_no_lookup
     fake: FakeZendesk, sink: ZendeskSink
 ) -> None:
     [t] = tickets(fake, 1)
-    note = act("add_note", t["id"], body="crmbot: SLA 4h", expected_version=t["updated_at"])
+    note = act("add_note", t["id"], text="crmbot: SLA 4h", expected_version=t["updated_at"])
     assert sink.perform([note])[0].status == "done"
     assert fake.count("GET", f"/api/v2/tickets/{t['id']}/comments") == 0
     assert sink.perform([note])[0].status == "done"  # retried: the ticket moved, so look
@@ -398,7 +398,7 @@ def test_a_note_write_answered_500_is_not_resent_blindly_and_the_next_cycle_read
 ) -> None:
     """update_many carrying a note is not idempotent: a 5xx leaves its outcome unknown."""
     [ticket] = tickets(fake, 1)
-    note = act("add_note", ticket["id"], body="Classified as billing")
+    note = act("add_note", ticket["id"], text="Classified as billing")
     fake.fail_after_performing("PUT", "/api/v2/tickets/update_many", 500)
     [first] = sink.perform([note])
     assert first.status == "retry"
@@ -419,7 +419,7 @@ def test_an_outage_reading_one_tickets_comments_defers_only_that_ticket(
         lambda: fake.fail_next(503, times=5),  # every attempt
     )
     results = sink.perform(
-        [act("add_note", a["id"], body="note A"), act("add_note", b["id"], body="note B")]
+        [act("add_note", a["id"], text="note A"), act("add_note", b["id"], text="note B")]
     )
     assert [r.status for r in results] == ["retry", "done"]
     assert [c["body"] for c in fake.comments(b["id"])][-1] == "note B"

@@ -15,7 +15,8 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, select
 
 from bot.facts import build_facts
-from bot.pipeline import Reason, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
 from bot.store.requests import body_fingerprint
 from bot.store.schema import cases, requests
 from bot.textfold import strip_accents

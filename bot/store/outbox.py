@@ -28,9 +28,14 @@ def enqueue(
     case_id: int | None,
     rule_id: str | None = None,
     available_at: datetime | None = None,
+    state: str = "pending",
+    result: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> int | None:
-    """Plan an effect; None when an effect with this key was planned already (harmless)."""
+    """Plan an effect; None when an effect with this key was planned already (harmless).
+
+    `state="refused"` records an action no sink performs, with `result={"reason": ...}`.
+    """
     now = now or utcnow()
     return insert_ignore(
         conn,
@@ -42,7 +47,8 @@ def enqueue(
             "action": action,
             "payload": payload,
             "rule_id": rule_id,
-            "state": "pending",
+            "state": state,
+            "result": result,
             "attempts": 0,
             "available_at": available_at or now,
             "created_at": now,
@@ -138,6 +144,17 @@ def dead_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Rows given up on, newest first, with their last error."""
     rows = conn.execute(
         select(outbox).where(outbox.c.state == "dead").order_by(outbox.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def refused_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """Rows not performed (refused or skipped), newest first, with the reason in `result`."""
+    rows = conn.execute(
+        select(outbox)
+        .where(outbox.c.state.in_(("refused", "skipped")))
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
 

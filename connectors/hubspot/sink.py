@@ -18,6 +18,11 @@
   HubSpot has no idempotency keys, so each note carries the action's key in the
   `crmbot_key` note property and the sink first reads the ticket's notes for that key.
 - Merge (only when `enable_merge` is set) checks first whether it already happened.
+- A rule's set_priority, assign, escalate, set_field, add_tag and remove_tag become ticket
+  properties (see rule_actions.py), one batch update per call; an escalation's message is
+  a note.
+- An action aimed at a case that came by mail goes to that case's ticket, found by
+  crmbot_case_reference or opened (case_tickets.py).
 - Batch answers are matched by id (updates) and by `objectWriteTraceId` or `crmbot_key`
   (notes), never by position: HubSpot does not promise input order. A 207 answer's errors
   become per-action results (OBJECT_NOT_FOUND, VALIDATION_ERROR: skipped with HubSpot's
@@ -40,15 +45,23 @@ from typing import Any
 import httpx
 import structlog
 
+from bot.actions import AddNote, Escalate
 from bot.errors import ConfigError, MalformedInput, RetriableError, SkippableError
 from connectors.base import SinkAction, SinkResult
+from connectors.hubspot import case_tickets
 from connectors.hubspot.client import BATCH_MAX, BatchOutcome, HubSpotApi, chunks
+from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, HttpRejected, iso_utc, parse_timestamp
 from connectors.kit.clock import SYSTEM_CLOCK
 
 log = structlog.get_logger(__name__)
 
+# The action types this sink performs (declared once; the connector spec publishes it).
+RULE_CHANGES = frozenset(
+    {"add_tag", "remove_tag", "set_field", "set_priority", "assign", "escalate"}
+)
+SINK_ACTIONS = frozenset({"update_fields", "add_note", "merge"}) | RULE_CHANGES
 OWNED_PREFIX = "crmbot_"
 NOTE_TO_TICKET_TYPE_ID = 228
 NOTE_KEY_PROPERTY = "crmbot_key"
@@ -122,7 +135,9 @@ def find_conflicts(
 
 
 class HubSpotSink:
-    """Performs update_fields, add_note and merge actions on HubSpot tickets."""
+    """Performs crmbot's enrichment, notes, merges and the rules' ticket changes in HubSpot."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -136,6 +151,8 @@ class HubSpotSink:
         self.settings = settings
         self._clock = clock or SYSTEM_CLOCK
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
+        self._case_tickets: dict[str, str] = {}  # case reference -> ticket id opened/found
+        self._contacts: dict[str, str] = {}  # e-mail -> contact id, for the tickets opened
 
     def close(self) -> None:
         """Release connections."""
@@ -147,22 +164,28 @@ class HubSpotSink:
         updates: dict[str, _Update] = {}
         notes: list[SinkAction] = []
         merges: list[SinkAction] = []
+        changes: dict[str, TicketChange] = {}
+        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets, self._contacts)
         for action in actions:
             try:
                 ticket_id = _ticket_id(action)
-                if action.action == "update_fields":
+                spec = action.typed()
+                if spec.type == "update_fields":
                     self._collect_update(action, ticket_id, updates)
-                elif action.action == "add_note":
-                    if not _text(action.payload.get("text")):
-                        raise MalformedInput("add_note needs a non-empty payload.text")
+                elif spec.type == "add_note":
                     notes.append(action)
-                elif action.action == "merge":
+                elif spec.type == "merge":
                     merges.append(action)
+                elif spec.type in RULE_CHANGES:
+                    collect(self.settings, spec, ticket_id, action.outbox_id, changes)
+                    if isinstance(spec, Escalate) and spec.message.strip():
+                        notes.append(_escalation_note(action, spec.message))
                 else:
-                    raise MalformedInput(f"the HubSpot sink does not support {action.action!r}")
+                    raise MalformedInput(f"the HubSpot sink does not perform {action.action!r}")
             except SkippableError as exc:
                 results[action.outbox_id] = _skipped(action, str(exc))
         self._perform_updates(list(updates.values()), results)
+        self._perform_changes(list(changes.values()), results)
         self._perform_notes(notes, results)
         for action in merges:
             try:
@@ -279,6 +302,69 @@ class HubSpotSink:
                 results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
         log.info("hubspot_tickets_updated", sink=self.name, count=len(by_id))
 
+    # -- a rule's property changes and tags (rule_actions.py) ---------------------------------
+
+    def _perform_changes(self, changes: list[TicketChange], results: dict[int, SinkResult]) -> None:
+        if not changes:
+            return
+        tagged = [c.ticket_id for c in changes if c.touches_tags]
+        try:
+            current = self.api.batch_read("tickets", tagged, [TAGS_PROPERTY]) if tagged else {}
+        except RetriableError as exc:
+            _defer_ids(results, [i for c in changes for i in c.outbox_ids], exc)
+            return
+        ready: list[tuple[TicketChange, dict[str, str]]] = []
+        for change in changes:
+            props = {k: _wire(v) for k, v in change.properties.items()}
+            if change.touches_tags:
+                record = current.get(change.ticket_id)
+                if record is None:
+                    reason = f"HubSpot ticket {change.ticket_id} not found (deleted or merged)"
+                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+                    continue
+                now = (record.get("properties") or {}).get(TAGS_PROPERTY)
+                props[TAGS_PROPERTY] = merged_tags(now, change.add_tags, change.remove_tags)
+            ready.append((change, props))
+        inputs = [{"id": c.ticket_id, "properties": p} for c, p in ready if p]
+        outcome = BatchOutcome()
+        answered: set[str] = set()
+        failed: dict[str, str] = {}
+        try:
+            if inputs:
+                outcome = self.api.batch_update("tickets", inputs)
+                answered = {str(r.get("id")) for r in outcome.results}
+        except RetriableError as exc:
+            _defer_ids(results, [i for c, _ in ready for i in c.outbox_ids], exc)
+            return
+        except HttpRejected as exc:
+            _raise_if_setup_missing(self.name, exc)
+            for body in inputs:
+                try:
+                    self.api.update("tickets", body["id"], body["properties"])
+                    answered.add(body["id"])
+                except HttpRejected as one:
+                    failed[body["id"]] = one.vendor_message
+                except RetriableError as one_exc:  # the others' results stay
+                    change = next(c for c, _ in ready if c.ticket_id == body["id"])
+                    _defer_ids(results, change.outbox_ids, one_exc)
+        for change, props in ready:
+            if change.outbox_ids and change.outbox_ids[0] in results:
+                continue  # deferred above
+            if change.ticket_id in failed:
+                _finish(results, change.outbox_ids, "skipped", {"reason": failed[change.ticket_id]})
+            elif props and change.ticket_id not in answered:
+                error = outcome.error_for(change.ticket_id)
+                if error is not None and error.get("category") in PERMANENT_CATEGORIES:
+                    reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
+                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+                else:
+                    why = f"HubSpot answered without a result for ticket {change.ticket_id}"
+                    _finish(results, change.outbox_ids, "retry", {"why": why})
+            else:
+                detail = {"ticket_id": change.ticket_id, "written": props}
+                _finish(results, change.outbox_ids, "done", detail)
+        log.info("hubspot_rule_changes_written", sink=self.name, tickets=len(inputs))
+
     def _unanswered(
         self, update: _Update, outcome: BatchOutcome, results: dict[int, SinkResult]
     ) -> None:
@@ -313,7 +399,7 @@ class HubSpotSink:
         return out
 
     def _note_input(self, action: SinkAction, ticket_id: str) -> dict[str, Any]:
-        text = _text(action.payload.get("text"))
+        text = _text(action.typed().text)
         when = action.payload.get("timestamp") or iso_utc(
             datetime.fromtimestamp(self._clock.time(), UTC)
         )
@@ -541,6 +627,36 @@ def _wire(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
+
+
+def _escalation_note(action: SinkAction, message: str) -> SinkAction:
+    """The note an escalation's message becomes (its result is the escalation's own)."""
+    return SinkAction(
+        -action.outbox_id,
+        f"{action.idempotency_key}/note",
+        "add_note",
+        action.target,
+        {"text": message},
+        action.case_reference,
+        AddNote(text=message),
+    )
+
+
+def _defer_ids(results: dict[int, SinkResult], outbox_ids: list[int], exc: Exception) -> None:
+    """Like `_defer`, for actions known by their outbox ids."""
+    detail: dict[str, Any] = {"why": str(exc)}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        detail["retry_after"] = retry_after
+    for outbox_id in outbox_ids:
+        results.setdefault(outbox_id, SinkResult(outbox_id, "retry", dict(detail)))
+
+
+def _finish(
+    results: dict[int, SinkResult], outbox_ids: list[int], status: str, detail: dict[str, Any]
+) -> None:
+    for outbox_id in outbox_ids:
+        results[outbox_id] = SinkResult(outbox_id, status, dict(detail))
 
 
 def _skipped(action: SinkAction, reason: str) -> SinkResult:

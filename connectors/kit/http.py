@@ -228,10 +228,12 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         limiters: Iterable[TokenBucket] = (),
+        content: bytes | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one request with rate limiting and retries; return a 2xx/3xx response or raise.
 
+        `content` sends these exact bytes (e.g. a body that was signed) instead of json/data.
         `idempotent` defaults to True for every method; pass False for a write that must not
         happen twice (it is then retried only when the server certainly did not perform it).
         """
@@ -240,7 +242,7 @@ class HttpClient:
         refreshed = False
         while True:
             response = self._send_with_retries(
-                method, path, params, json, data, headers, buckets, once
+                method, path, params, json, data, headers, buckets, content, once
             )
             if (
                 response.status_code == 401
@@ -306,6 +308,7 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
     ) -> httpx.Response:
         for bucket in buckets:
             bucket.acquire()
@@ -315,7 +318,7 @@ class HttpClient:
         self.calls[f"{method} {path}"] += 1
         try:
             response = self._http.request(
-                method, path, params=params, json=json, data=data, headers=merged
+                method, path, params=params, json=json, data=data, headers=merged, content=content
             )
         except httpx.TransportError as exc:
             never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
@@ -406,6 +409,7 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
         once: bool = False,
     ) -> httpx.Response:
         retrying = Retrying(
@@ -416,7 +420,7 @@ class HttpClient:
             before_sleep=self._before_sleep,
             retry_error_callback=lambda state: self._give_up(state, once),
         )
-        return retrying(self._attempt, method, path, params, json, data, headers, buckets)
+        return retrying(self._attempt, method, path, params, json, data, headers, buckets, content)
 
     def _check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         status = response.status_code

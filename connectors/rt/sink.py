@@ -16,10 +16,13 @@ compares every field it wrote; one that did not take is reported with RT's messa
 action is skipped with that reason, never reported done). A comment is not re-posted blindly
 after an unknown outcome: the next cycle looks for it among the ticket's attachments first.
 
-Action payloads are those of the Zendesk sink: update_fields {"fields", "expected_version",
-"written"}, add_note {"body"}; "crmbot_priority" is RT's Priority, mapped through
-`priority_map` (P1..P4 -> 90/70/50/20) or given as 0-99. RT has no tags and REST 2 has no
-merge: add_tags and merge are skipped with that reason.
+Actions (bot/actions.py): update_fields {"fields", "expected_version", "written"} with
+"crmbot_priority" as RT's Priority, mapped through `priority_map` (P1..P4 -> 90/70/50/20) or
+given as 0-99; add_note {"text"} as a comment; set_priority -> Priority; assign {"queue",
+"owner"} -> Queue and Owner; escalate {"to", "queue" or `escalation_queue`, "message"} ->
+Priority, Queue and a comment; set_field "case.x" -> the custom field mapped to "x" in
+`custom_fields`. RT has no tags and REST 2 has no merge: a rule that plans them for an RT
+write-back is refused at load (REFUSALS); a stray one is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 
 import structlog
 
-from bot.errors import RetriableError, SourceUnavailable
+from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, UpdateFields
+from bot.errors import MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
@@ -38,6 +42,18 @@ from connectors.kit.writeback import last_written, split_owned
 from connectors.rt.source import RtSettings, connector_label, make_client
 
 log = structlog.get_logger(__name__)
+
+# The action types this sink performs (declared once; the connector spec publishes it), and
+# why it refuses the others (shown when a rule is refused at load).
+SINK_ACTIONS = frozenset(
+    {"update_fields", "add_note", "set_field", "set_priority", "assign", "escalate"}
+)
+REFUSALS = {
+    "add_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
+    "remove_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
+    "merge": "Request Tracker's REST 2 API has no merge",
+    "send_reply": "crmbot never corresponds through RT (replies go through an smtp sink)",
+}
 
 NOTE_SEPARATOR = "\n\n---\n\n"
 
@@ -51,6 +67,7 @@ class _Plan:
     previous: dict[str, Any] = field(default_factory=dict)
     expected_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
     actions: list[SinkAction] = field(default_factory=list)
     conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
@@ -64,6 +81,8 @@ class _Plan:
 
 class RtSink:
     """Performs crmbot's planned actions on RT tickets."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -112,15 +131,18 @@ class RtSink:
         ticket_id = _ticket_id(action.target.get("id"))
         if ticket_id is None:
             return _skip(action, f"target has no RT ticket id: {action.target!r}")
+        try:
+            spec = action.typed()
+        except MalformedInput as exc:
+            return _skip(action, str(exc))
+        if spec.type not in SINK_ACTIONS:
+            why = REFUSALS.get(spec.type, f"the rt sink does not perform {spec.type!r}")
+            return _skip(action, why)
         payload = action.payload or {}
-        if action.action in ("add_tags", "remove_tags", "merge"):
-            return _skip(action, f"Request Tracker's REST 2 API has no {action.action}")
         plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        if action.action == "update_fields":
-            wanted = payload.get("fields")
-            if not isinstance(wanted, dict) or not wanted:
-                return _skip(action, "update_fields needs a non-empty payload.fields")
-            wanted, unmapped = split_owned(wanted, self.owned_fields)
+        version: str | None = None
+        if isinstance(spec, UpdateFields):
+            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
             if not wanted:
                 return _skip(
                     action,
@@ -133,26 +155,64 @@ class RtSink:
                 plan.unmapped_by_action[action.outbox_id] = unmapped
             plan.fields.update(wanted)
             plan.previous.update(last_written(payload))
-            version = payload.get("expected_version")
-            if version is not None and (
-                plan.expected_version is None or _newer(version, plan.expected_version)
-            ):
-                plan.expected_version = str(version)
-        elif action.action == "add_note":
-            body = str(payload.get("body") or payload.get("note") or "").strip()
-            if not body:
-                return _skip(action, "add_note needs a non-empty payload.body")
-            if body not in plan.notes:
-                plan.notes.append(body)
-            version = payload.get("expected_version")
-            if version is not None and (
-                plan.expected_version is None or _newer(version, plan.expected_version)
-            ):
-                plan.expected_version = str(version)
+            version = spec.expected_version
+        elif isinstance(spec, AddNote):
+            if spec.text.strip() not in plan.notes:
+                plan.notes.append(spec.text.strip())
+            version = spec.expected_version
         else:
-            return _skip(action, f"the rt sink does not support {action.action!r}")
+            try:
+                changes = self._direct_changes(spec)
+            except MalformedInput as exc:
+                return _skip(action, str(exc))
+            message = getattr(spec, "message", "").strip()
+            if message and message not in plan.notes:
+                plan.notes.append(message)
+            for key, value in changes.items():
+                if key == "CustomFields":
+                    plan.direct.setdefault("CustomFields", {}).update(value)
+                else:
+                    plan.direct[key] = value
+        if version is not None and (
+            plan.expected_version is None or _newer(version, plan.expected_version)
+        ):
+            plan.expected_version = str(version)
         plan.actions.append(action)
         return None
+
+    def _direct_changes(self, spec: Any) -> dict[str, Any]:
+        """The ticket changes a rule's set_priority, set_field, assign or escalate asks for."""
+        if isinstance(spec, SetPriority | Escalate):
+            changes: dict[str, Any] = {}
+            level = spec.priority if isinstance(spec, SetPriority) else spec.to
+            if level:
+                priority = self._rt_priority(level)
+                if priority is None:
+                    raise MalformedInput(f"priority {level!r} is not 0-99 or mapped")
+                changes["Priority"] = priority
+            queue = None
+            if isinstance(spec, Escalate):
+                queue = spec.queue or self.settings.escalation_queue
+            if queue:
+                changes["Queue"] = queue
+            return changes
+        if isinstance(spec, Assign):
+            changes = {}
+            if spec.queue:
+                changes["Queue"] = spec.queue
+            if spec.owner:
+                changes["Owner"] = spec.owner
+            return changes
+        if isinstance(spec, SetField):
+            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
+            for key in (spec.field, name):
+                if key in self.settings.custom_fields:
+                    value = None if spec.value is None else str(spec.value)
+                    return {"CustomFields": {self.settings.custom_fields[key]: value}}
+            raise MalformedInput(
+                f"set_field {spec.field}: no RT custom field is mapped to it (custom_fields)"
+            )
+        raise MalformedInput(f"the rt sink does not perform {spec.type!r}")
 
     def _rt_priority(self, value: Any) -> int | None:
         mapped = self.settings.priority_map.get(str(value), value)
@@ -255,6 +315,11 @@ class RtSink:
                 last_updated=ticket.get("LastUpdated"),
                 expected_version=plan.expected_version,
             )
+        for key, value in plan.direct.items():  # a rule's explicit changes, as asked
+            if key == "CustomFields":
+                custom.update(value)
+            else:
+                update[key] = value
         if custom:
             update["CustomFields"] = custom
         messages: list[str] = []

@@ -15,17 +15,23 @@ outage while writing is a "retry" for just the actions it carried. update_many c
 note is not retried blindly after a 5xx (the note may be posted): the next cycle reads the
 ticket's comments back first (`dedupe_notes`).
 
-Action payloads:
-- update_fields: {"fields": {"priority" (or "crmbot_priority"): "P2", "tags": [...],
-  "<name mapped in custom_fields>": value}, "expected_version": "<updated_at crmbot last
-  saw>", "written": {field: value crmbot last wrote} (alias "previous"; optional: without
-  it, a non-empty value that differs counts as an agent's once the ticket is newer)}.
-  Fields not mapped are left alone and listed in the result's `unmapped`; None is not sent.
-- add_note: {"body": "...", "expected_version": optional} -> an internal note (a comment
-  with public: false); a note already on the ticket is not posted again, and with
-  expected_version the check costs a call only when the ticket changed since
-- add_tags: {"tags": [...]} -> additional_tags (an agent's tags are never removed)
-- merge: target {"id": source ticket}, payload {"into": target ticket id, "note": "..."}
+
+Actions (the typed models of bot/actions.py; one ticket's actions become one update):
+- update_fields: crmbot's enrichment {"fields": {"priority" (or "crmbot_priority"): "P2",
+  "tags": [...], "<name mapped in custom_fields>": value}, "expected_version", "written"};
+  owned fields an agent changed are a conflict; fields not mapped are listed as `unmapped`.
+- add_note {"text"} -> an internal note (public: false), not posted twice.
+- add_tag / remove_tag {"tag"} -> additional_tags / remove_tags (an agent's other tags stay).
+- set_priority {"priority"} -> priority through `priority_map`.
+- set_field {"field": "case.x", "value"} -> the custom field mapped to "x" (or "case.x") in
+  `custom_fields`, or Zendesk's own status/priority/type; anything else is skipped with why.
+- assign {"queue", "owner"} -> group_id (a group id, or a name in `groups`) and assignee_id
+  (an id, a name in `agents`) or assignee_email.
+- escalate {"to", "queue", "message"} -> priority, group (`queue` or `escalation_group`), and
+  the message as an internal note.
+- merge {"into"}: the target ticket is merged into ticket `into` (a job, polled).
+A rule's explicit changes (priority, group, assignee, field) are written as asked, without
+the enrichment's conflict check: an admin's rule decided them.
 """
 
 from __future__ import annotations
@@ -38,7 +44,18 @@ from typing import Any
 
 import structlog
 
-from bot.errors import RetriableError, SourceUnavailable
+from bot.actions import (
+    AddNote,
+    AddTag,
+    Assign,
+    Escalate,
+    Merge,
+    RemoveTag,
+    SetField,
+    SetPriority,
+    UpdateFields,
+)
+from bot.errors import MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
@@ -48,6 +65,20 @@ from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
+# The action types this sink performs (declared once; the connector spec publishes it).
+SINK_ACTIONS = frozenset(
+    {
+        "update_fields",
+        "add_note",
+        "add_tag",
+        "remove_tag",
+        "set_field",
+        "set_priority",
+        "assign",
+        "escalate",
+        "merge",
+    }
+)
 MAX_BULK = 100
 MAX_MERGE_SOURCES = 5
 NOTE_SEPARATOR = "\n\n---\n\n"
@@ -62,6 +93,8 @@ class _Plan:
     previous: dict[str, Any] = field(default_factory=dict)
     expected_version: str | None = None
     tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
     notes: list[str] = field(default_factory=list)
     actions: list[SinkAction] = field(default_factory=list)
     conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -85,6 +118,8 @@ def is_permanent(message: str | None) -> bool:
 
 class ZendeskSink:
     """Performs crmbot's planned actions on Zendesk tickets."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -151,19 +186,22 @@ class ZendeskSink:
         ticket_id = _ticket_id(action.target.get("id"))
         if ticket_id is None:
             return _skip(action, f"target has no Zendesk ticket id: {action.target!r}")
-        payload = action.payload or {}
-        if action.action == "merge":
-            into = _ticket_id(payload.get("into"))
+        try:
+            spec = action.typed()
+        except MalformedInput as exc:
+            return _skip(action, str(exc))
+        if spec.type not in SINK_ACTIONS:
+            return _skip(action, f"the zendesk sink does not perform {spec.type!r}")
+        if isinstance(spec, Merge):
+            into = _ticket_id(spec.into)
             if into is None or into == ticket_id:
                 return _skip(action, "merge needs payload.into, another ticket id")
             merges.append((action, ticket_id, into))
             return None
         plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        if action.action == "update_fields":
-            wanted = payload.get("fields")
-            if not isinstance(wanted, dict) or not wanted:
-                return _skip(action, "update_fields needs a non-empty payload.fields")
-            wanted, unmapped = split_owned(wanted, self.owned_fields)
+        payload = action.payload or {}
+        if isinstance(spec, UpdateFields):
+            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
             if not wanted:
                 return _skip(
                     action,
@@ -178,27 +216,80 @@ class ZendeskSink:
                 else:
                     plan.fields[key] = value
             plan.previous.update(last_written(payload))
-            version = payload.get("expected_version")
-            if version is not None:
-                plan.expected_version = _max_version(plan.expected_version, str(version))
-        elif action.action == "add_note":
-            body = str(payload.get("body") or payload.get("note") or "").strip()
-            if not body:
-                return _skip(action, "add_note needs a non-empty payload.body")
-            if body not in plan.notes:
-                plan.notes.append(body)
-            version = payload.get("expected_version")
-            if version is not None:
-                plan.expected_version = _max_version(plan.expected_version, str(version))
-        elif action.action == "add_tags":
-            tags = _tag_list(payload.get("tags"))
-            if not tags:
-                return _skip(action, "add_tags needs payload.tags")
-            plan.tags.extend(tags)
+            if spec.expected_version is not None:
+                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
+        elif isinstance(spec, AddNote):
+            if spec.text.strip() not in plan.notes:
+                plan.notes.append(spec.text.strip())
+            if spec.expected_version is not None:
+                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
+        elif isinstance(spec, AddTag | RemoveTag):
+            tags = _tag_list([spec.tag])
+            (plan.tags if isinstance(spec, AddTag) else plan.remove_tags).extend(tags)
         else:
-            return _skip(action, f"the zendesk sink does not support {action.action!r}")
+            try:
+                changes = self._direct_changes(spec)
+            except MalformedInput as exc:
+                return _skip(action, str(exc))
+            note = getattr(spec, "message", "")
+            if note and note.strip() not in plan.notes:
+                plan.notes.append(note.strip())
+            for key, value in changes.items():
+                if key == "custom_fields":
+                    plan.direct.setdefault("custom_fields", []).extend(value)
+                else:
+                    plan.direct[key] = value
         plan.actions.append(action)
         return None
+
+    def _direct_changes(self, spec: Any) -> dict[str, Any]:
+        """The ticket changes a rule's set_priority, set_field, assign or escalate asks for."""
+        if isinstance(spec, SetPriority):
+            return {"priority": self._zendesk_value("priority", spec.priority)}
+        if isinstance(spec, Escalate):
+            changes: dict[str, Any] = {}
+            if spec.to:
+                changes["priority"] = self._zendesk_value("priority", spec.to)
+            queue = spec.queue or self.settings.escalation_group
+            if queue:
+                changes["group_id"] = self._group_id(queue)
+            return changes
+        if isinstance(spec, Assign):
+            changes = {}
+            if spec.queue:
+                changes["group_id"] = self._group_id(spec.queue)
+            if spec.owner:
+                owner = spec.owner.strip()
+                if owner.isdigit():
+                    changes["assignee_id"] = int(owner)
+                elif owner in self.settings.agents:
+                    changes["assignee_id"] = self.settings.agents[owner]
+                elif "@" in owner:
+                    changes["assignee_email"] = owner
+                else:
+                    raise MalformedInput(
+                        f"assign owner {owner!r}: not an agent id, an e-mail, nor in agents"
+                    )
+            return changes
+        if isinstance(spec, SetField):
+            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
+            for key in (spec.field, name):
+                if key in self.settings.custom_fields:
+                    field_id = self.settings.custom_fields[key]
+                    return {"custom_fields": [{"id": field_id, "value": spec.value}]}
+            if name in ("status", "priority", "type"):
+                return {name: spec.value}
+            raise MalformedInput(
+                f"set_field {spec.field}: no Zendesk field is mapped to it (custom_fields)"
+            )
+        raise MalformedInput(f"the zendesk sink does not perform {spec.type!r}")
+
+    def _group_id(self, queue: str) -> int:
+        if queue.isdigit():
+            return int(queue)
+        if queue in self.settings.groups:
+            return self.settings.groups[queue]
+        raise MalformedInput(f"queue {queue!r} is not a Zendesk group (map it in groups)")
 
     # -- reading and conflicts --------------------------------------------------------------
 
@@ -336,9 +427,18 @@ class ZendeskSink:
                 custom.append({"id": self.settings.custom_fields[key], "value": value})
         if custom:
             body["custom_fields"] = custom
-        tags = [t for t in dict.fromkeys(plan.tags) if t not in (plan.current.get("tags") or [])]
+        current_tags = plan.current.get("tags") or []
+        tags = [t for t in dict.fromkeys(plan.tags) if t not in current_tags]
         if tags:
             body["additional_tags"] = tags
+        gone = [t for t in dict.fromkeys(plan.remove_tags) if t in current_tags]
+        if gone:
+            body["remove_tags"] = gone
+        for key, value in plan.direct.items():
+            if key == "custom_fields":
+                body["custom_fields"] = [*body.get("custom_fields", []), *value]
+            else:
+                body[key] = value
         if plan.notes:
             body["comment"] = {"body": NOTE_SEPARATOR.join(plan.notes), "public": False}
         if len(body) == 1:

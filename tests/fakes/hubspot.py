@@ -69,6 +69,7 @@ DEFAULT_PROPERTIES: dict[str, dict[str, str]] = {
         "hs_pipeline_stage": "string",
         "hs_ticket_priority": "enumeration",
         "hs_ticket_category": "enumeration",
+        "hubspot_owner_id": "enumeration",
         "createdate": "datetime",
         "hs_lastmodifieddate": "datetime",
         "hs_object_id": "number",
@@ -789,7 +790,11 @@ class FakeHubSpot(LoopbackHttpServer):
                 if t.get("associationCategory") not in {"HUBSPOT_DEFINED", "USER_DEFINED"}:
                     raise validation(f"invalid associationCategory {t.get('associationCategory')}")
                 type_id = t.get("associationTypeId")
-                target = {NOTE_TO_TICKET: "tickets"}.get(type_id) if otype == "notes" else None
+                allowed = {
+                    "notes": {NOTE_TO_TICKET: "tickets"},
+                    "tickets": {TICKET_TO_CONTACT: "contacts"},
+                }
+                target = allowed.get(otype, {}).get(type_id)
                 if target is None:
                     raise validation(f"association type id {type_id} is not valid for {otype}")
                 if to_id not in self.objects[target]:

@@ -8,7 +8,8 @@ API rejects:
   sideloads; items changed in the last minute are held back; `after_cursor`, `after_url`,
   `end_of_stream`; 10 requests per minute, then 429 with `Retry-After`.
 - `GET /api/v2/tickets/{id}.json`, `GET /api/v2/tickets/show_many.json?ids=` (<= 100),
-  `PUT /api/v2/tickets/{id}.json` (comment, priority, tags, additional_tags, custom_fields,
+  `PUT /api/v2/tickets/{id}.json` (comment, priority, tags, additional_tags, remove_tags,
+  group_id, assignee_id, assignee_email, custom_fields,
   `safe_update` + `updated_stamp` -> 409 UpdateConflict),
   `PUT /api/v2/tickets/update_many.json` (<= 100 tickets, else 400; answers a job_status),
   `POST /api/v2/tickets/{id}/merge.json` (<= 5 sources; answers a job_status),
@@ -712,7 +713,21 @@ class FakeZendesk(LoopbackHttpServer):
             errors["comment"] = [{"description": "Comment: body is blank", "error": "BlankValue"}]
         if errors:
             raise ApiError(422, "RecordInvalid", "Record validation errors", details=errors)
-        for key in ("priority", "status", "subject"):
+        if "assignee_email" in changes:  # Zendesk resolves an agent's address to its id
+            address = str(changes.pop("assignee_email")).lower()
+            agent = next(
+                (u for u in self.state.users.values() if (u.get("email") or "").lower() == address),
+                None,
+            )
+            if agent is None:
+                raise ApiError(
+                    422,
+                    "RecordInvalid",
+                    "Record validation errors",
+                    details={"assignee": [{"description": "Assignee: is not an agent"}]},
+                )
+            ticket["assignee_id"] = agent["id"]
+        for key in ("priority", "status", "subject", "type", "group_id", "assignee_id"):
             if key in changes:
                 ticket[key] = changes.pop(key)
         if "tags" in changes:
