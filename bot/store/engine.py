@@ -19,6 +19,7 @@ from bot.errors import ConfigError, SourceUnavailable
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_OPTION = "crmbot_write"
 
 
 @dataclass(slots=True)
@@ -34,9 +35,16 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction: committed when the block ends, rolled back on an exception.
+
+        Safe from any thread: each call checks out its own connection. On SQLite it starts
+        with BEGIN IMMEDIATE, so that writers queue on the busy timeout instead of failing
+        with "database is locked" when a read would have to turn into a write.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     def connect(self) -> Connection:
         """A plain connection, for read-only commands."""
@@ -58,6 +66,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # One writer at a time: a write transaction takes the lock up front (and waits for it on
+    # busy_timeout); reads stay deferred and, in WAL mode, never wait for a writer.
+    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create the engine for a URL (sqlite:///file.db or postgresql+psycopg://...)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -74,9 +89,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     ) from exc
             engine = create_engine(url, echo=echo, poolclass=NullPool)
             event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # One connection per thread (each source, dispatcher, timers, lease heartbeats).
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=15)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise ConfigError(f"store.url: not a usable database URL ({exc})") from exc
 
