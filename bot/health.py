@@ -95,32 +95,32 @@ class OutageLog:
         self._down: dict[str, tuple[datetime, int]] = {}
         self._lock = threading.Lock()
 
-    def is_down(self, part: str) -> bool:
-        """True while `part` is in an outage."""
+    def is_down(self, key: str) -> bool:
+        """True while `key` is in an outage."""
         with self._lock:
-            return part in self._down
+            return key in self._down
 
-    def failed(self, part: str, now: datetime, error: str, **fields: object) -> bool:
-        """Record a failure of `part`; True (and an error line) only for the first one."""
+    def failed(self, key: str, now: datetime, error: str, **fields: object) -> bool:
+        """Record a failure of `key`; True (and an error line) only for the first one."""
         with self._lock:
-            since, count = self._down.get(part, (now, 0))
-            self._down[part] = (since, count + 1)
+            since, count = self._down.get(key, (now, 0))
+            self._down[key] = (since, count + 1)
             first = count == 0
         if first:
-            log.error(f"{part}_outage", error=error, **fields)
+            log.error(f"{key}_outage", error=error, **fields)
         else:
-            log.debug(f"{part}_still_failing", error=error, failures=count + 1, **fields)
+            log.debug(f"{key}_still_failing", error=error, failures=count + 1, **fields)
         return first
 
-    def succeeded(self, part: str, now: datetime) -> bool:
-        """Record a success of `part`; True (and one info line) when it ends an outage."""
+    def succeeded(self, key: str, now: datetime) -> bool:
+        """Record a success of `key`; True (and one info line) when it ends an outage."""
         with self._lock:
-            down = self._down.pop(part, None)
+            down = self._down.pop(key, None)
         if down is None:
             return False
         since, count = down
         log.info(
-            f"{part}_recovered",
+            f"{key}_recovered",
             down_seconds=round((now - since).total_seconds(), 1),
             failures=count,
         )

@@ -30,9 +30,7 @@ class LeaseHeartbeat:
         self.lost = False
         self.renewals = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"lease:{source}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"lease:{source}", daemon=True)
 
     def start(self) -> Self:
         """Start renewing in the background."""

@@ -94,9 +94,8 @@ class Supervisor:
                     if self.stop_event.wait(delay):
                         return
                     unit.wake.set()
-        except BaseException:
+        except Exception:  # the thread ends here; the supervisor restarts it
             log.exception("worker_thread_crashed", unit=unit.name)
-            raise
 
     def _check(self) -> None:
         """Restart every thread that died, with a growing delay for one that keeps dying."""
