@@ -226,3 +226,31 @@ def test_a_thread_that_crashes_is_logged_and_restarted_by_the_supervisor(
     events = [(e["event"], e.get("unit")) for e in logs]
     assert ("worker_thread_crashed", "source:inbox") in events
     assert ("worker_thread_restarted", "source:inbox") in events
+
+
+def test_sources_writing_together_on_sqlite_lose_nothing_and_never_see_a_locked_database(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, url = sqlite_store
+    boxes = {f"box{n}": make_maildir(tmp_path / f"box{n}") for n in range(4)}
+    for name, box in boxes.items():
+        for i in range(40):
+            deliver(
+                box,
+                make_message(
+                    subject=f"{name} demande {i}",
+                    body=f"Bonjour, voici la demande {i} de {name}.",
+                    sender=f"{name}-{i}@client.example",
+                ),
+            )
+    settings = make_settings(
+        url,
+        {name: maildir_source(box) for name, box in boxes.items()},
+        worker={"batch_size": 5, "tick_seconds": 0.2},
+    )
+    worker = maildir_worker(settings, store)
+    with capture_logs() as logs, _Running(worker):
+        _wait_for(lambda: _count(store) == 160, "every mail of the four sources")
+    problems = [e for e in logs if e["log_level"] in ("error", "warning")]
+    assert problems == []
+    assert all(s.health.failing_since is None for s in worker.sources.values())
