@@ -84,5 +84,10 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         if target is not None and target not in sinks:
             raise ConfigError(f"sources.{name}.write_back: no sink named {target!r}")
     rules = rules_provider(settings)
-    store = open_store(settings.store.url, echo=settings.store.echo, run_migrations=migrate)
+    store = open_store(
+        settings.store.url,
+        echo=settings.store.echo,
+        run_migrations=migrate and settings.store.auto_migrate,
+        wait_for_schema=settings.store.schema_wait_seconds,
+    )
     return Runtime(settings, store, sources, sinks, rules)

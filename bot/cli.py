@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.errors import ConfigError, CrmbotError, FatalError
+from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
 from bot.logging import configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
 
@@ -514,6 +514,32 @@ def setup_hubspot(
             out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
+
+
+db_app = typer.Typer(help="The store's schema.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(settings_file: SettingsOption = None) -> None:
+    """Bring the store's schema to the newest revision (under a lock on PostgreSQL)."""
+    from bot.store.engine import head_revision, make_engine, migrate
+
+    try:
+        settings = _settings(settings_file)
+        engine = make_engine(settings.store.url, echo=settings.store.echo)
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
+    try:
+        ran = migrate(engine, wait_seconds=settings.store.schema_wait_seconds)
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+    except Exception as exc:  # an unreachable database: say so, exit 1
+        raise _fail(SourceUnavailable(f"store: {type(exc).__name__}: {exc}"), 1) from exc
+    finally:
+        engine.dispose()
+    verb = "upgraded to" if ran else "already at"
+    out.print(f"store schema {verb} {head_revision()}")
 
 
 def _mount_rules() -> None:

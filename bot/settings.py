@@ -42,6 +42,8 @@ class StoreSettings(_Section):
     url: str = "sqlite:///crmbot.db"
     raw_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     echo: bool = False
+    auto_migrate: bool = True  # false: wait for `crmbot db upgrade` to bring the schema to head
+    schema_wait_seconds: float = Field(default=300.0, ge=0)
 
 
 class LogSettings(_Section):

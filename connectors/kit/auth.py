@@ -114,6 +114,8 @@ class OAuth2RefreshToken:
         self._skew = skew_seconds
         self._connector = connector
         self._clock = clock or SYSTEM_CLOCK
+        self._transport = transport
+        self._timeout = timeout
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._lock = threading.Lock()
         self.refreshes = 0
@@ -151,6 +153,8 @@ class OAuth2RefreshToken:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
+        if self._http.is_closed:  # closed with its source after an outage: reopen
+            self._http = httpx.Client(transport=self._transport, timeout=self._timeout)
         try:
             if self._body == "json":
                 response = self._http.post(self._token_url, json=data)

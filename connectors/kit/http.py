@@ -206,13 +206,12 @@ class HttpClient:
         self._retry = retry or RetryPolicy()
         self._clock = clock or SYSTEM_CLOCK
         self._error_parser = error_parser
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"Accept": "application/json", **(headers or {})},
-            transport=transport or default_transport(),
-            follow_redirects=False,
-        )
+        self._base_url = base_url
+        self._timeout = timeout
+        self._headers = dict(headers or {})
+        self._transport = transport
+        self._open_lock = threading.Lock()
+        self._http = self._open()
         self.waits: list[Wait] = []
         self.calls: Counter[str] = Counter()
 
@@ -284,13 +283,30 @@ class HttpClient:
         return self.request_json("PATCH", path, **kwargs)
 
     def close(self) -> None:
-        """Close connections (and the credential's, if it holds any)."""
+        """Close connections (and the credential's); the next request opens new ones."""
         self._http.close()
         closer = getattr(self._auth, "close", None)
         if callable(closer):
             closer()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _open(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self._base_url,
+            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
+            headers={"Accept": "application/json", **self._headers},
+            transport=self._transport or default_transport(),
+            follow_redirects=False,
+        )
+
+    def _client(self) -> httpx.Client:
+        """The open httpx client; after `close()` (a source that failed) a new one."""
+        with self._open_lock:
+            if self._http.is_closed:
+                self._http = self._open()
+                log.debug("http_client_reopened", connector=self.connector)
+            return self._http
 
     def _scrub(self, text: str) -> str:
         if self._auth is not None:
@@ -317,7 +333,7 @@ class HttpClient:
             merged.update(self._auth.headers())
         self.calls[f"{method} {path}"] += 1
         try:
-            response = self._http.request(
+            response = self._client().request(
                 method, path, params=params, json=json, data=data, headers=merged, content=content
             )
         except httpx.TransportError as exc:
