@@ -20,8 +20,10 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 
+from bot.budget import checkpoint
 from bot.mail.autoreply import detect_auto_reply
 from bot.mail.language import detect_language
+from bot.mail.mime import bound_structure, parse_bytes
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 from bot.models import Attachment
 
@@ -45,6 +47,8 @@ _MAX_HEADER_CHARS = 16_384
 _MAX_KEPT_HEADER_CHARS = 2_000
 _MAX_PARTS = 500
 _MAX_DEPTH = 30
+_MAX_MULTIPARTS = 100  # multipart headers read; the raw message is cut before the next
+_MAX_DELIMITERS = 2 * _MAX_PARTS  # boundary lines read; idem
 _MAX_ID_CHARS = 250
 _HTML_INPUT_FACTOR = 5  # HTML is cut at this many times max_body_chars before conversion
 
@@ -363,6 +367,7 @@ class _BodyWalker:
 
     def walk(self, part: Message, depth: int = 0, *, root: bool = False) -> _Collected:
         """Collect the texts and attachments under `part`."""
+        checkpoint()
         collected = _Collected()
         self.parts += 1
         if depth > _MAX_DEPTH or self.parts > _MAX_PARTS:
@@ -559,8 +564,11 @@ def _synthetic_id(raw: bytes) -> str:
 
 def _parse_tree(raw: bytes, defects: list[str]) -> Message:
     """The MIME tree, or the headers alone with the rest as one text part if MIME fails."""
+    raw, cut = bound_structure(raw, _MAX_MULTIPARTS, _MAX_DELIMITERS)
+    if cut:
+        defects.append(f"{cut}; rest ignored")
     try:
-        return _PARSER.parsebytes(raw)
+        return parse_bytes(raw)
     except Exception as exc:  # RecursionError on absurd nesting, and the like
         defects.append(f"MIME structure unparsable ({type(exc).__name__}); body read as text")
     match = _HEADER_END_RE.search(raw)
