@@ -103,7 +103,7 @@ def bound_structure(
     for params, match in enumerate(_BOUNDARY_PARAM_RE.finditer(raw), start=1):
         if params > max_multiparts:
             raw = raw[: _line_start(raw, match.start())]
-            return raw, f"message cut at its {max_multiparts + 1}th multipart"
+            return raw, f"message cut after {max_multiparts} multiparts"
     if raw.count(b"\n--") <= max_delimiters:
         return raw, None  # the common case: few lines can be boundaries at all
     boundaries = {
@@ -115,7 +115,7 @@ def bound_structure(
         if core in boundaries or (core.endswith(b"--") and core[:-2] in boundaries):
             seen += 1
             if seen > max_delimiters:
-                return raw[: match.start()], f"message cut at its {max_delimiters + 1}th MIME part"
+                return raw[: match.start()], f"message cut after {max_delimiters} MIME boundaries"
     return raw, None
 
 

@@ -50,6 +50,7 @@ _MAX_DEPTH = 30
 _MAX_MULTIPARTS = 100  # multipart headers read; the raw message is cut before the next
 _MAX_DELIMITERS = 2 * _MAX_PARTS  # boundary lines read; idem
 _MAX_ID_CHARS = 250
+_MAX_NAME_CHARS = 300  # a display name longer than the contacts column is cut before matching
 _HTML_INPUT_FACTOR = 5  # HTML is cut at this many times max_body_chars before conversion
 
 _MSG_ID_RE = re.compile(r"<([^<>\s]+)>")
@@ -601,6 +602,7 @@ def _parse(original: bytes, max_body_chars: int) -> ParsedEmail:
 
     senders = headers.addresses("from", "sender", "return-path")
     sender_name, sender_email = senders[0] if senders else (None, None)
+    sender_name = sender_name[:_MAX_NAME_CHARS] if sender_name else sender_name
     if not senders:
         defects.append("no sender address (From, Sender, Return-Path)")
     reply_to = next(iter(headers.addresses("reply-to")), (None, None))[1]
