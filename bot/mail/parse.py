@@ -20,7 +20,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 
-from bot.budget import checkpoint
+from bot.budget import BudgetExceeded, checkpoint
 from bot.mail.autoreply import detect_auto_reply
 from bot.mail.language import detect_language
 from bot.mail.mime import bound_structure, parse_bytes
@@ -570,6 +570,8 @@ def _parse_tree(raw: bytes, defects: list[str]) -> Message:
         defects.append(f"{cut}; rest ignored")
     try:
         return parse_bytes(raw)
+    except BudgetExceeded:
+        raise
     except Exception as exc:  # RecursionError on absurd nesting, and the like
         defects.append(f"MIME structure unparsable ({type(exc).__name__}); body read as text")
     match = _HEADER_END_RE.search(raw)
@@ -650,6 +652,8 @@ def parse_email(raw: bytes, *, max_body_chars: int = 200_000) -> ParsedEmail:
     raw = bytes(raw)
     try:
         return _parse(raw, max_body_chars)
+    except BudgetExceeded:  # the item's time is up: the worker quarantines it
+        raise
     except Exception as exc:  # a safety net: the parser above is meant never to get here
         text, _ = _decode_bytes(raw[:max_body_chars], None)
         return ParsedEmail(

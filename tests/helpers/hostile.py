@@ -81,8 +81,8 @@ def big_attachment(size: int) -> bytes:
     )
 
 
-def nested_multiparts(depth: int) -> bytes:
-    """`depth` multiparts, each inside the previous one, a text at the bottom."""
+def nested_multiparts(depth: int, lines: int = 1) -> bytes:
+    """`depth` multiparts, each inside the previous one, a text of `lines` at the bottom."""
     opening = b"".join(
         b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i, i + 1)
         for i in range(depth)
@@ -92,7 +92,8 @@ def nested_multiparts(depth: int) -> bytes:
         _head(6)
         + b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
         + opening
-        + b"--b%d\r\nContent-Type: text/plain\r\n\r\nfond\r\n" % depth
+        + b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % depth
+        + b"fond\r\n" * lines
         + closing
     )
 
