@@ -178,3 +178,8 @@ def test_long_headers_and_many_recipients_are_capped() -> None:
     many = parse_email(hostile.many_recipients(3_000))
     assert 0 < len(many.to) < 1_000 and "to header truncated to 16384 characters" in many.defects
     assert len(many.cc) == 3_000
+
+
+def test_a_base64_attachment_is_sized_without_being_decoded() -> None:
+    (attachment,) = parse_email(hostile.big_attachment(300_000)).attachments
+    assert (attachment.filename, attachment.size) == ("f.pdf", 300_000)

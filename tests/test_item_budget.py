@@ -81,3 +81,12 @@ def test_checkpoint_raises_only_inside_an_expired_deadline(work_clock: None) -> 
             for _ in range(5):
                 checkpoint()
     checkpoint()
+
+
+def test_the_mime_parser_is_fed_in_chunks_and_stops_when_the_time_is_up(
+    work_clock: None,
+) -> None:
+    from bot.mail.parse import parse_email
+
+    with deadline(2), pytest.raises(BudgetExceeded):  # 3 MB: three 1 MB feeds
+        parse_email(hostile.many_recipients(60_000))
