@@ -160,3 +160,17 @@ def test_a_message_that_sigkills_the_worker_is_quarantined_after_three_restarts(
     assert "poison item" in shown.stdout.decode()
     again = subprocess.run(run, env=env, capture_output=True, timeout=300)
     assert again.returncode == 0  # the source has moved on: the mail is not read again
+
+
+def test_the_migrations_create_the_schema_as_declared_item_attempts_included(
+    store: Store,
+) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.schema import metadata
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        assert context.get_current_revision() == "0002"
