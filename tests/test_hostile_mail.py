@@ -183,3 +183,47 @@ def test_long_headers_and_many_recipients_are_capped() -> None:
 def test_a_base64_attachment_is_sized_without_being_decoded() -> None:
     (attachment,) = parse_email(hostile.big_attachment(300_000)).attachments
     assert (attachment.filename, attachment.size) == ("f.pdf", 300_000)
+
+
+_BOUNDARIES = st.sampled_from(["b", "b-", "b--", "bb", "=_x", "a b", "x.y", "b1", "b10"])
+_LINES = st.lists(
+    st.sampled_from(["text", "", "--", "--b", "--b--", "--b-", "--bb", "--b1 ", "-- b", "--=_x"]),
+    max_size=6,
+)
+
+
+@st.composite
+def _mime_trees(draw: st.DrawFn, depth: int = 0) -> bytes:
+    """Multiparts nested up to 3 deep, with boundaries that prefix each other and body
+    lines that look like boundaries."""
+    if depth >= 3 or draw(st.booleans()):
+        body = "\r\n".join(draw(_LINES))
+        return f"Content-Type: text/plain\r\n\r\n{body}\r\n".encode()
+    boundary = draw(_BOUNDARIES)
+    children = draw(st.lists(_mime_trees(depth + 1), min_size=0, max_size=3))
+    closed = draw(st.booleans())
+    parts = b"".join(b"--%s\r\n%s" % (boundary.encode(), child) for child in children)
+    end = b"--%s--\r\n" % boundary.encode() if closed else b""
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\npreamble\r\n'
+    return head.encode() + parts + end + b"\r\n".join(x.encode() for x in draw(_LINES))
+
+
+def _shape(msg: Any) -> list[tuple[str, object, list[str]]]:
+    return [
+        (
+            part.get_content_type(),
+            None if part.is_multipart() else part.get_payload(),
+            [type(d).__name__ for d in part.defects],
+        )
+        for part in msg.walk()
+    ]
+
+
+@given(raw=_mime_trees())
+@settings(max_examples=300, deadline=None)
+def test_the_linear_boundary_test_parses_exactly_like_the_stdlib(raw: bytes) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    expected = BytesParser(policy=policy.compat32).parsebytes(raw)
+    assert _shape(parse_bytes(raw)) == _shape(expected)
