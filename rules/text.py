@@ -163,6 +163,7 @@ class TermMatcher:
 
     def found(self, index: TextIndex) -> list[str]:
         """The terms (as written) that occur in the text, without duplicates."""
+        checkpoint()
         if self._gate_exact.isdisjoint(index.token_set) and (
             not self._gate_prefix
             or self._gate_prefix.isdisjoint(index.prefixes_upto(self._max_prefix))
