@@ -92,6 +92,16 @@ class ReplySettings(_Section):
     loop_answer_seconds: float = Field(default=600.0, gt=0, le=86_400)
 
 
+class BudgetSettings(_Section):
+    """What one item may cost: over it, it is quarantined with the reason."""
+
+    item_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    item_seconds: float = Field(default=60.0, gt=0)
+    # Times an item may be handled alone and kill the process before it is quarantined;
+    # at least 2, so that one crash of a whole batch never quarantines an innocent item.
+    poison_attempts: int = Field(default=3, ge=2, le=100)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -108,6 +118,7 @@ class Settings(BaseSettings):
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     replies: ReplySettings = Field(default_factory=ReplySettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

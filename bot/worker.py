@@ -24,12 +24,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from bot.backoff import BackoffPolicy
+from bot.budget import run_item
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
 from bot.health import OutageLog, SourceHealth
 from bot.lease import LeaseHeartbeat
 from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
+from bot.poison import PoisonGuard
 from bot.settings import Settings
 from bot.store import Store
 from bot.store import cursors as cursor_store
@@ -94,6 +96,7 @@ class Worker:
         self.on_batch_stored: Callable[[str], None] = lambda _name: None
         self._part_failures: dict[str, int] = {}
         self._failures_lock = threading.Lock()
+        self.poison = PoisonGuard(store, settings, self.owner)
 
     # -- one unit of work -------------------------------------------------------------
     def _context(self, conn: Connection) -> StageContext:
@@ -114,10 +117,9 @@ class Worker:
         that the bad record is quarantined with its reason and the others are stored.
         """
         try:
-            try:
-                stored = self._store_batch(name, batch, guarded=False)
-            except _RecordFailed:
-                stored = self._store_batch(name, batch, guarded=True)
+            stored = self.poison.handle(
+                name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
+            )
         except _DryRunRollback as rolled_back:
             log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
             return rolled_back.stored
@@ -127,6 +129,12 @@ class Worker:
         if isinstance(source, AcknowledgingSource) and batch.records:
             source.acknowledge(batch.records)
         return stored
+
+    def _store_fast_then_guarded(self, name: str, batch: Batch) -> int:
+        try:
+            return self._store_batch(name, batch, guarded=False)
+        except _RecordFailed:
+            return self._store_batch(name, batch, guarded=True)
 
     def _store_batch(self, name: str, batch: Batch, *, guarded: bool) -> int:
         stored = 0
@@ -141,7 +149,7 @@ class Worker:
                     work = self._run_guarded(conn, ctx, name, record)
                 else:
                     try:
-                        work = self.pipeline.run(ctx, Work(record))
+                        work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
                     except (DataError, IntegrityError) as exc:  # this record's data: isolate it
                         raise _RecordFailed from exc
                     except DBAPIError:
@@ -172,7 +180,7 @@ class Worker:
         """Run one record in a savepoint; a failure quarantines it with the reason."""
         savepoint = conn.begin_nested()
         try:
-            work = self.pipeline.run(ctx, Work(record))
+            work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
             savepoint.commit()
             return work
         except DBAPIError as exc:
