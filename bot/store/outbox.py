@@ -36,7 +36,10 @@ def enqueue(
 
     `state="refused"` records an action no sink performs, with `result={"reason": ...}`.
     """
-    now = now or utcnow()
+    # `now` is the pipeline's clock (when the decision was taken: the reply limits count it);
+    # due times stay on the store's clock, which the dispatcher's claim compares with.
+    stored_at = utcnow()
+    now = now or stored_at
     return insert_ignore(
         conn,
         outbox,
@@ -50,9 +53,9 @@ def enqueue(
             "state": state,
             "result": result,
             "attempts": 0,
-            "available_at": available_at or now,
+            "available_at": available_at or stored_at,
             "created_at": now,
-            "updated_at": now,
+            "updated_at": stored_at,
         },
         ["idempotency_key"],
     )
