@@ -1,0 +1,171 @@
+"""What a request is about, for grouping: content words without greetings, sign-offs and
+boilerplate, identifiers (invoice, contract numbers), reply prefixes, and bare status chases.
+
+Everything here is pure text work (FR and EN); the dedup stage decides with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from bot.textfold import strip_accents
+
+# "RE:", "Re :", "TR:", "Fwd:", "AW:", "WG:", "Réf :", "RE[2]:" … repeated.
+REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|tr|fw|fwd|aw|wg|sv|vs|r[eé]f|r[eé]ponse|antw)\s*(?:\[\d+\])?\s*:\s*)+", re.I
+)
+_CASE_REF = re.compile(r"\[?#?[a-z][a-z0-9]{0,9}-\d{1,12}\]?", re.I)
+_WORD = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
+_DIGITS = re.compile(r"\d")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+# Lines that greet, thank or sign off: they say nothing about the topic.
+_BOILERPLATE_LINE = re.compile(
+    r"^\W*(?:bonjour|bonsoir|hello|hi|hey|dear|madame|monsieur|mme|mr|mrs|ms|cher|chere|"
+    r"cordialement|bien cordialement|bien a vous|salutations|sinceres salutations|"
+    r"veuillez agreer|je vous prie|merci|merci d avance|merci par avance|thanks|thank you|"
+    r"many thanks|regards|best regards|kind regards|best|cheers|sincerely|yours|"
+    r"envoye de mon|sent from my|a bientot|bonne journee|have a nice day)\b[^\n]{0,30}$",
+    re.M,
+)
+
+_STOPWORDS = frozenset(
+    """
+    a au aux avec ce ces cet cette ceci cela ca dans de des du elle elles en et eux il ils je
+    j la le les leur leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour
+    qu que qui sa se ses son sur ta te tes toi ton tu un une vos votre vous y est sont ai as
+    avons avez ont suis es etes etait ete etre avoir fait faire plus tres bien aussi donc car
+    si deja encore tout tous toute toutes comme depuis sans sous chez entre vers apres avant
+    alors ici la quand comment pourquoi quel quelle quels quelles dont cela celui celle ceux
+    peux peut pouvez pourriez pourrait merci bonjour bonsoir madame monsieur cordialement
+    svp stp the an and or of to in on at for from by with about as is are was were be been
+    being have has had do does did will would can could should may might must shall this
+    that these those it its we our ours you your yours he she they them their his her me my
+    mine i not no yes please thanks thank hello hi dear regards kind best there here what
+    which who whom when where why how all any some very just also so but if then than too
+    into over under again still yet since get got make made need needs want would like
+    """.split()  # noqa: SIM905
+)
+
+# Words of chasing itself: they tell a chase, not its topic.
+_CHASE_WORDS = frozenset(
+    """
+    relance relancer relances relancons nouvelle nouvelles reponse reponses repondu retour
+    toujours attente attends attendons update updates news answer answered reply replied
+    response chasing chase following follow reminder rappel again writing ecris ecrire
+    demande request requests status statut suivi point message mail email courriel semaine
+    week jours days personne nobody anyone someone quelqu
+    """.split()  # noqa: SIM905
+)
+
+# A bare status chase: the sender only asks where things stand.
+_CHASE_PHRASES = re.compile(
+    r"\b(?:any (?:update|news|progress)|an update"
+    r"|still (?:waiting|nothing|not|no)|reminder|(?:i|we) (?:already )?wrote|writing again"
+    r"|(?:i|we) (?:have|had) (?:already )?written|third time|second time|once again"
+    r"|(?:no|without) (?:answer|reply|response|news)|following up|follow(?:ing)?[- ]up on"
+    r"|just checking|checking in|chasing|where (?:are|do) (?:we|things) stand|what is the status"
+    r"|status of my|heard nothing|haven t heard|have not heard|please (?:advise|update)"
+    r"|des nouvelles|de nouvelles|sans nouvelles?|pas de nouvelles"
+    r"|relanc\w*|toujours (?:pas|rien|sans|en attente)"
+    r"|sans reponse|pas de reponse|aucune reponse|rappel|(?:je|nous) vous (?:ai|avons) "
+    r"(?:deja )?ecrit|deja ecrit|(?:deuxieme|troisieme|2e|3e) fois|a nouveau|de nouveau"
+    r"|ou en est|ou en sommes|ou en etes|qu en est il|avez[- ]vous (?:pu|du nouveau|avance)"
+    r"|point sur ma demande|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
+)
+CHASE_MAX_WORDS = 45
+
+
+def strip_reply_prefix(subject: str) -> tuple[str, bool]:
+    """The subject without its reply/forward prefixes, and whether it had one."""
+    stripped = REPLY_PREFIX.sub("", subject or "")
+    return stripped.strip(), stripped != (subject or "")
+
+
+def subject_key(subject: str) -> str:
+    """A subject folded for equality: no prefixes, no case reference, no punctuation."""
+    text = _CASE_REF.sub(" ", strip_reply_prefix(strip_accents(subject or ""))[0])
+    return " ".join(_WORD.findall(text))
+
+
+def strip_boilerplate(text: str) -> str:
+    """The folded text without greeting, thanks and sign-off lines."""
+    return _BOILERPLATE_LINE.sub("", strip_accents(text or ""))
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word[-1] in "sx" and not _DIGITS.search(word):
+        return word[:-1]
+    return word
+
+
+def is_identifier(word: str) -> bool:
+    """An invoice, contract or meter number: five digits or more, or letters mixed with
+    at least three digits (not a year, not a date, not an amount)."""
+    digits = sum(c.isdigit() for c in word)
+    if digits >= 5:
+        return not re.fullmatch(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}", word)
+    return digits >= 3 and any(c.isalpha() for c in word) and len(word) >= 5
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """What a request is about: its content words and its identifiers."""
+
+    words: frozenset[str]
+    identifiers: frozenset[str]
+    text: str
+
+
+@lru_cache(maxsize=4096)
+def topic_of(subject: str, body: str) -> Topic:
+    """Content words (stop words, chase words, greetings and sign-offs removed) and ids."""
+    subject_text = _CASE_REF.sub(" ", strip_accents(strip_reply_prefix(subject)[0]))
+    text = f"{subject_text}\n{strip_boilerplate(body[:4000])}"
+    words: list[str] = []
+    identifiers: set[str] = set()
+    for raw in _WORD.findall(text):
+        compact = raw.replace("-", "").replace("/", "")
+        if is_identifier(compact):
+            identifiers.add(compact)
+            continue
+        for word in re.split(r"[-/]", raw):
+            if len(word) < 3 or word.isdigit() or word in _STOPWORDS or word in _CHASE_WORDS:
+                continue
+            words.append(_stem(word))
+    return Topic(frozenset(words), frozenset(identifiers), " ".join(words))
+
+
+def topic_similarity(a: Topic, b: Topic) -> float:
+    """How alike two topics are, 0..1: shared content words (Dice), tolerant of spelling."""
+    if not a.words or not b.words:
+        return 0.0
+    dice = 2 * len(a.words & b.words) / (len(a.words) + len(b.words))
+    fuzzy = fuzz.token_sort_ratio(a.text, b.text) / 100.0
+    return max(dice, 0.5 * dice + 0.5 * fuzzy * min(1.0, 2 * dice + 0.2))
+
+
+def shares_identifier(a: Topic, b: Topic) -> bool:
+    """Whether two requests name the same invoice, contract or meter number."""
+    return bool(a.identifiers & b.identifiers)
+
+
+def is_status_chase(subject: str, body: str) -> bool:
+    """A short message that only asks for news ("any update?", "des nouvelles ?", "relance")."""
+    text = _flat(strip_boilerplate(f"{strip_reply_prefix(subject)[0]}\n{body[:2000]}"))
+    if not text or len(text.split()) > CHASE_MAX_WORDS:
+        return False
+    return _CHASE_PHRASES.search(text) is not None
+
+
+def says_chase(subject: str, body: str) -> bool:
+    """Whether a message, long or short, says it is chasing an earlier one."""
+    return _CHASE_PHRASES.search(_flat(strip_accents(f"{subject}\n{body[:3000]}"))) is not None
+
+
+def _flat(folded: str) -> str:
+    return " ".join(_NON_WORD.split(folded)).strip()
