@@ -73,7 +73,8 @@ _CHASE_PHRASES = re.compile(
     r"|des nouvelles|de nouvelles|sans nouvelles?|pas de nouvelles"
     r"|relanc\w*|toujours (?:pas|rien|sans|en attente)"
     r"|sans reponse|pas de reponse|aucune reponse|rappel|(?:je|nous) vous (?:ai|avons) "
-    r"(?:deja )?ecrit|deja ecrit|(?:deuxieme|troisieme|2e|3e) fois|a nouveau|de nouveau"
+    r"(?:deja )?ecrit|deja ecrit|(?:deuxieme|troisieme|2e|3e) fois"
+    r"|(?:ecris|ecrit|contacte|sollicite|permets) (?:a|de) nouveau|(?:a|de) nouveau vers vous"
     r"|ou en est|ou en sommes|ou en etes|qu en est il|avez[- ]vous (?:pu|du nouveau|avance)"
     r"|point sur ma demande|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
 )
@@ -104,12 +105,26 @@ def _stem(word: str) -> str:
 
 
 def is_identifier(word: str) -> bool:
-    """An invoice, contract or meter number: five digits or more, or letters mixed with
-    at least three digits (not a year, not a date, not an amount)."""
+    """An invoice, contract or meter number: six digits or more, or letters mixed with at
+    least three digits (not a year, a postcode, a date or an amount)."""
     digits = sum(c.isdigit() for c in word)
-    if digits >= 5:
-        return not re.fullmatch(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}", word)
+    if word.isdigit():
+        return digits >= 6 and not _PHONE.fullmatch(word)
     return digits >= 3 and any(c.isalpha() for c in word) and len(word) >= 5
+
+
+# Digit groups written with spaces ("2148 6690 1375 02", "4016 3321") are one number.
+_SPACED_NUMBER = re.compile(r"(?<![\w+])\d{2,6}(?: \d{2,6}){1,5}(?![\w])")
+_PHONE = re.compile(r"0[1-9]\d{8}|(?:33|44)\d{9,10}")
+
+
+def _identifiers_in(text: str) -> set[str]:
+    found = set()
+    for match in _SPACED_NUMBER.finditer(text):
+        compact = match.group(0).replace(" ", "")
+        if is_identifier(compact):
+            found.add(compact)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +142,7 @@ def topic_of(subject: str, body: str) -> Topic:
     subject_text = _CASE_REF.sub(" ", strip_accents(strip_reply_prefix(subject)[0]))
     text = f"{subject_text}\n{strip_boilerplate(body[:4000])}"
     words: list[str] = []
-    identifiers: set[str] = set()
+    identifiers = _identifiers_in(text)
     for raw in _WORD.findall(text):
         compact = raw.replace("-", "").replace("/", "")
         if is_identifier(compact):
@@ -147,6 +162,16 @@ def topic_similarity(a: Topic, b: Topic) -> float:
     dice = 2 * len(a.words & b.words) / (len(a.words) + len(b.words))
     fuzzy = fuzz.token_sort_ratio(a.text, b.text) / 100.0
     return max(dice, 0.5 * dice + 0.5 * fuzzy * min(1.0, 2 * dice + 0.2))
+
+
+IDENTIFIER_BONUS = 0.15
+
+
+def grouping_score(a: Topic, b: Topic) -> float:
+    """Topic similarity, plus a bonus when both name the same number (an invoice, a meter;
+    but also a customer number, which all of one person's mails may carry: a bonus only)."""
+    bonus = IDENTIFIER_BONUS if shares_identifier(a, b) else 0.0
+    return min(1.0, topic_similarity(a, b) + bonus)
 
 
 def shares_identifier(a: Topic, b: Topic) -> bool:

@@ -28,13 +28,12 @@ from bot.store.requests import body_fingerprint, recent_open_requests
 from bot.textfold import strip_accents
 from bot.topic import (
     REPLY_PREFIX,
+    grouping_score,
     is_status_chase,
     says_chase,
-    shares_identifier,
     strip_reply_prefix,
     subject_key,
     topic_of,
-    topic_similarity,
 )
 
 # Categories a chase may read as whatever it chases: they say nothing about the topic.
@@ -48,7 +47,7 @@ def fold_text(text: str) -> str:
 
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:
     """How alike two requests' topics are, 0..1 (content words, boilerplate left out)."""
-    return topic_similarity(topic_of(a_subject, a_body), topic_of(b_subject, b_body))
+    return grouping_score(topic_of(a_subject, a_body), topic_of(b_subject, b_body))
 
 
 def _category_of(ctx: StageContext, work: Work) -> str | None:
@@ -152,32 +151,21 @@ def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
     assert req is not None
     conf = ctx.settings.dedup
     mine = topic_of(req.subject, req.body_clean)
-    best: tuple[float, bool, Any] | None = None
-    for row in rows:
-        theirs = topic_of(row.subject, row.body_clean)
-        same_id = shares_identifier(mine, theirs)
-        score = topic_similarity(mine, theirs)
-        if best is None or (same_id, score) > (best[1], best[0]):
-            best = (score, same_id, row)
-    assert best is not None
-    score, same_id, row = best
+    score, row = max(
+        ((grouping_score(mine, topic_of(r.subject, r.body_clean)), r) for r in rows),
+        key=lambda pair: pair[0],
+    )
     detail = {"case": row.reference, "similarity": round(score, 3)}
-    if same_id:
-        shared = sorted(mine.identifiers & topic_of(row.subject, row.body_clean).identifiers)
-        reason = Reason(
-            "same_identifier", f"names {shared[0]}, as {row.reference} does", {**detail}
-        )
-        _attach(ctx, work, row.case_id, "follow_up", reason)
-        return True
     if score >= conf.similar_text:
         reason = Reason("similar_text", f"topic {score:.0%} alike {row.reference}", detail)
         _attach(ctx, work, row.case_id, "follow_up", reason)
         return True
     chase = says_chase(req.subject, req.body_clean)
-    if score < (conf.similar_text_chase if chase else conf.similar_text_same_category):
+    if score < conf.similar_text_chase:
         return False
     category = _category_of(ctx, work)
-    if chase or category == row.category or category in CHASE_CATEGORIES:
+    same = category == row.category or category in CHASE_CATEGORIES
+    if chase or (same and score >= conf.similar_text_same_category):
         why = "a chase" if chase else f"same category {category}"
         reason = Reason(
             "similar_text_same_category",
@@ -186,12 +174,12 @@ def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
         )
         _attach(ctx, work, row.case_id, "follow_up", reason)
         return True
-    # Alike, but the rules read it as another matter: a new case, linked for review.
+    # Alike, but not enough, or read as another matter: a new case, flagged for review.
     work.tags.append(f"possible_repeat:{row.reference}")
     work.reasons.append(
         Reason(
             "possible_repeat",
-            f"topic {score:.0%} alike {row.reference} ({row.category}) but read as "
+            f"topic {score:.0%} alike {row.reference} ({row.category}), read as "
             f"{category}: kept apart, flagged for review",
             detail,
         )
