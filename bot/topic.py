@@ -78,6 +78,21 @@ _CHASE_PHRASES = re.compile(
     r"|ou en est|ou en sommes|ou en etes|qu en est il|avez[- ]vous (?:pu|du nouveau|avance)"
     r"|point sur ma demande|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
 )
+# The narrower list for a *bare* chase: asking for news or an answer, nothing else.
+_BARE_CHASE = re.compile(
+    r"\b(?:any (?:update|news|progress|feedback)|an update|(?:still|been) waiting"
+    r"|still (?:no|nothing|not heard)|(?:no|without) (?:answer|reply|response|news|update)"
+    r"|following up|follow(?:ing)?[- ]up|just checking|checking in|chasing|reminder"
+    r"|where (?:are|do) (?:we|things) stand|what is the status|status of my|heard nothing"
+    r"|haven t heard|have not heard|please (?:advise|update)|des nouvelles|de nouvelles"
+    r"|sans nouvelles?|pas de nouvelles|relanc\w*"
+    r"|toujours (?:en attente|rien|sans (?:reponse|nouvelles?)"
+    r"|pas de (?:reponse|nouvelles?|retour))"
+    r"|sans reponse|pas de reponse|aucune reponse"
+    r"|aucun retour|pas de retour|ou en est|ou en sommes|ou en etes|qu en est il"
+    r"|avez[- ]vous (?:pu|du nouveau|avance)|point sur ma demande"
+    r"|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
+)
 CHASE_MAX_WORDS = 45
 
 
@@ -184,7 +199,7 @@ def is_status_chase(subject: str, body: str) -> bool:
     text = _flat(strip_boilerplate(f"{strip_reply_prefix(subject)[0]}\n{body[:2000]}"))
     if not text or len(text.split()) > CHASE_MAX_WORDS:
         return False
-    return _CHASE_PHRASES.search(text) is not None
+    return _BARE_CHASE.search(text) is not None
 
 
 def says_chase(subject: str, body: str) -> bool:

@@ -223,3 +223,17 @@ def cases_of_message_ids(conn: Connection, message_ids: list[str]) -> list[tuple
     for case_id, message_id in rows:
         seen.setdefault(case_id, message_id)
     return list(seen.items())
+
+
+def previous_ticket_headers(
+    conn: Connection, thread_key: str, before_id: int
+) -> dict[str, Any] | None:
+    """The headers (status, priority, version) of the version of a CRM ticket stored last
+    before request `before_id`."""
+    row = conn.execute(
+        select(requests.c.headers)
+        .where(requests.c.thread_key == thread_key, requests.c.id < before_id)
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else dict(row[0] or {})
