@@ -623,7 +623,7 @@ class RuleSet:
         if policy is not None:
             if decision.priority != priority:
                 decision.sla = self._sla(work, policy, decision.priority, now)
-            decision.wakeups = self._wakeups(work, decision.sla, policy, now)
+            decision.wakeups = self._wakeups(work, decision.sla, policy, now, event)
         return decision
 
     def _policy(self, ctx: EvalContext, category: str, trace: list[RuleTrace]) -> _Policy | None:
@@ -754,9 +754,17 @@ class RuleSet:
         )
 
     def _wakeups(
-        self, work: dict[str, Any], sla: SlaResult | None, policy: _Policy, now: datetime
+        self,
+        work: dict[str, Any],
+        sla: SlaResult | None,
+        policy: _Policy,
+        now: datetime,
+        event: str = "case.created",
     ) -> list[Wakeup]:
-        if sla is None or work["case"].get("status") in self._pack.paused_statuses:
+        """Timers for the SLA instants still ahead; and, for a request read after its due
+        date (a first run, a catch-up after an outage), one sla.breached due at once."""
+        case = work["case"]
+        if sla is None or case.get("status") in self._pack.paused_statuses:
             return []
         wakeups = []
         if sla.warning_at is not None and sla.warning_at > now:
@@ -765,6 +773,12 @@ class RuleSet:
             wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         if sla.resolution_due > now:
             wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+        first_decision = not case.get("first_response_due") and not case.get("resolution_due")
+        if first_decision and not event.startswith("sla.") and sla.first_response_due <= now:
+            if sla.resolution_due <= now:
+                wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+            else:
+                wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         return wakeups
 
     # -- automations
