@@ -62,17 +62,30 @@ _CHASE_WORDS = frozenset(
     """.split()  # noqa: SIM905
 )
 
+# The customer chasing, not the company's payment reminder ("relance de paiement").
+_RELANCE = (
+    r"(?:je|nous) (?:me permets? de |nous permettons de )?(?:vous )?relanc\w*"
+    r"|^(?:re )?relance\b(?! (?:de paiement|pour impaye|d impaye))"
+    r"|(?:\d+e|\d+eme|deuxieme|troisieme|nouvelle|derniere|ceci est une) relance"
+    r"|pour rappel|^rappel\b(?! de paiement)|petit rappel|nouveau rappel"
+)
+_REMINDER = (
+    r"(?:second|third|2nd|3rd|final|another|friendly|gentle|last) reminder"
+    r"|^(?:re )?reminder\b(?! (?:letter|notice))|just a reminder|as a reminder"
+)
+
 # A bare status chase: the sender only asks where things stand.
 _CHASE_PHRASES = re.compile(
     r"\b(?:any (?:update|news|progress)|an update"
-    r"|still (?:waiting|nothing|not|no)|reminder|(?:i|we) (?:already )?wrote|writing again"
+    r"|still (?:waiting|nothing|not|no)|(?:i|we) (?:already )?wrote|writing again"
+    rf"|{_REMINDER}|{_RELANCE}"
     r"|(?:i|we) (?:have|had) (?:already )?written|third time|second time|once again"
     r"|(?:no|without) (?:answer|reply|response|news)|following up|follow(?:ing)?[- ]up on"
     r"|just checking|checking in|chasing|where (?:are|do) (?:we|things) stand|what is the status"
     r"|status of my|heard nothing|haven t heard|have not heard|please (?:advise|update)"
     r"|des nouvelles|de nouvelles|sans nouvelles?|pas de nouvelles"
-    r"|relanc\w*|toujours (?:pas|rien|sans|en attente)"
-    r"|sans reponse|pas de reponse|aucune reponse|rappel|(?:je|nous) vous (?:ai|avons) "
+    r"|toujours (?:pas|rien|sans|en attente)"
+    r"|sans reponse|pas de reponse|aucune reponse|(?:je|nous) vous (?:ai|avons) "
     r"(?:deja )?ecrit|deja ecrit|(?:deuxieme|troisieme|2e|3e) fois"
     r"|(?:ecris|ecrit|contacte|sollicite|permets) (?:a|de) nouveau|(?:a|de) nouveau vers vous"
     r"|ou en est|ou en sommes|ou en etes|qu en est il|avez[- ]vous (?:pu|du nouveau|avance)"
@@ -82,10 +95,11 @@ _CHASE_PHRASES = re.compile(
 _BARE_CHASE = re.compile(
     r"\b(?:any (?:update|news|progress|feedback)|an update|(?:still|been) waiting"
     r"|still (?:no|nothing|not heard)|(?:no|without) (?:answer|reply|response|news|update)"
-    r"|following up|follow(?:ing)?[- ]up|just checking|checking in|chasing|reminder"
+    r"|following up|follow(?:ing)?[- ]up|just checking|checking in|chasing"
+    rf"|{_REMINDER}|{_RELANCE}"
     r"|where (?:are|do) (?:we|things) stand|what is the status|status of my|heard nothing"
     r"|haven t heard|have not heard|please (?:advise|update)|des nouvelles|de nouvelles"
-    r"|sans nouvelles?|pas de nouvelles|relanc\w*"
+    r"|sans nouvelles?|pas de nouvelles"
     r"|toujours (?:en attente|rien|sans (?:reponse|nouvelles?)"
     r"|pas de (?:reponse|nouvelles?|retour))"
     r"|sans reponse|pas de reponse|aucune reponse"
