@@ -31,6 +31,14 @@ def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[st
     return sorted(kept | set(decision.tags) | set(extra_tags))
 
 
+def _union_by_code(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One reason per code, the latest of each, in first-seen order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for reason in reasons:
+        latest[str(reason.get("code"))] = reason
+    return list(latest.values())
+
+
 def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> dict[str, Any]:
     sla = decision.sla
     values: dict[str, Any] = {
@@ -38,7 +46,7 @@ def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> 
         "category_confidence": round(float(decision.category_confidence), 4),
         "priority": decision.priority,
         "impact_score": float(decision.score),
-        "reasons": [_reason_dict(r) for r in decision.reasons],
+        "reasons": _union_by_code([_reason_dict(r) for r in decision.reasons]),
         "tags": _tags(case, decision, extra_tags),
     }
     if sla is not None:
