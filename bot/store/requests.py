@@ -90,19 +90,6 @@ _SEEN = (
 )
 
 
-def case_of_message_ids(conn: Connection, message_ids: list[str]) -> tuple[int, str] | None:
-    """The case of the newest stored request whose Message-ID is in the list, with that id."""
-    if not message_ids:
-        return None
-    row = conn.execute(
-        select(requests.c.case_id, requests.c.message_id)
-        .where(requests.c.message_id.in_(message_ids[-50:]), requests.c.case_id.is_not(None))
-        .order_by(requests.c.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else (row[0], row[1])
-
-
 def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
     """The case that an earlier version of the same CRM ticket belongs to."""
     return conn.execute(
