@@ -256,3 +256,33 @@ def test_an_agents_priority_in_the_crm_stands_over_accumulated_reasons(
     assert after["priority"] == "P4"
     assert "agent_priority" in {r["code"] for r in after["reasons"]}
     assert later["priority"] == "P4"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"),
+    [
+        (
+            "Internet coupé - agence de Nantes",
+            "Bonjour, internet est coupé pour toute l'agence de Nantes, personne ne peut "
+            "travailler depuis ce matin.",
+            "P1",
+        ),
+        (
+            "Question about my invoice",
+            "Hello, the VAT number is missing on my last invoice. Not urgent, no impact.",
+            "P4",
+        ),
+    ],
+)
+def test_priority_signals_reach_the_stored_case(
+    store: Store, store_url: str, tmp_path: Path, subject: str, body: str, expected: str
+) -> None:
+    inbox = make_maildir(tmp_path / "inbox")
+    deliver(inbox, make_message(subject=subject, body=body, date=NOW))
+    settings = make_settings(store_url, {"inbox": maildir_source(inbox)})
+    worker = maildir_worker(settings, store, rules=rules_provider(settings))
+    worker.clock = lambda: NOW + timedelta(minutes=5)  # read as it arrives: no SLA breach
+    worker.run_once()
+    with store.connect() as conn:
+        (case,) = list_cases(conn)
+    assert case["priority"] == expected

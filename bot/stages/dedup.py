@@ -164,7 +164,7 @@ def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
     if score < conf.similar_text_chase:
         return False
     category = _category_of(ctx, work)
-    same = category == row.category or category in CHASE_CATEGORIES
+    same = category is not None and (category == row.category or category in CHASE_CATEGORIES)
     if chase or (same and score >= conf.similar_text_same_category):
         why = "a chase" if chase else f"same category {category}"
         reason = Reason(
