@@ -29,7 +29,8 @@ _BOILERPLATE_LINE = re.compile(
     r"cordialement|bien cordialement|bien a vous|salutations|sinceres salutations|"
     r"veuillez agreer|je vous prie|merci|merci d avance|merci par avance|thanks|thank you|"
     r"many thanks|regards|best regards|kind regards|best|cheers|sincerely|yours|"
-    r"envoye de mon|sent from my|a bientot|bonne journee|have a nice day)\b[^\n]{0,30}$",
+    r"envoye de mon|sent from my|a bientot|bonne journee|have a nice day)\b"
+    r"(?:[ \t,;.!:-]+[^\s?]+){0,3}[ \t,;.!:-]*$",  # a name at most, never a question
     re.M,
 )
 
@@ -82,7 +83,7 @@ _CHASE_PHRASES = re.compile(
     r"|(?:i|we) (?:have|had) (?:already )?written|third time|second time|once again"
     r"|(?:no|without) (?:answer|reply|response|news)|following up|follow(?:ing)?[- ]up on"
     r"|just checking|checking in|chasing|where (?:are|do) (?:we|things) stand|what is the status"
-    r"|status of my|heard nothing|haven t heard|have not heard|please (?:advise|update)"
+    r"|status of my|heard nothing|haven t heard|have not heard"
     r"|des nouvelles|de nouvelles|sans nouvelles?|pas de nouvelles"
     r"|toujours (?:pas|rien|sans|en attente)"
     r"|sans reponse|pas de reponse|aucune reponse|(?:je|nous) vous (?:ai|avons) "
@@ -98,7 +99,7 @@ _BARE_CHASE = re.compile(
     r"|following up|follow(?:ing)?[- ]up|just checking|checking in|chasing"
     rf"|{_REMINDER}|{_RELANCE}"
     r"|where (?:are|do) (?:we|things) stand|what is the status|status of my|heard nothing"
-    r"|haven t heard|have not heard|please (?:advise|update)|des nouvelles|de nouvelles"
+    r"|haven t heard|have not heard|des nouvelles|de nouvelles"
     r"|sans nouvelles?|pas de nouvelles"
     r"|toujours (?:en attente|rien|sans (?:reponse|nouvelles?)"
     r"|pas de (?:reponse|nouvelles?|retour))"
@@ -196,11 +197,27 @@ def topic_similarity(a: Topic, b: Topic) -> float:
 IDENTIFIER_BONUS = 0.15
 
 
-def grouping_score(a: Topic, b: Topic) -> float:
+def grouping_score(a: Topic, b: Topic, ignore: frozenset[str] = frozenset()) -> float:
     """Topic similarity, plus a bonus when both name the same number (an invoice, a meter;
-    but also a customer number, which all of one person's mails may carry: a bonus only)."""
+    but also a customer number, which all of one person's mails may carry: a bonus only).
+    `ignore`: words that say who writes, not what about (the sender's name)."""
     bonus = IDENTIFIER_BONUS if shares_identifier(a, b) else 0.0
+    if ignore:
+        a, b = _without(a, ignore), _without(b, ignore)
     return min(1.0, topic_similarity(a, b) + bonus)
+
+
+def name_words(*names: str | None) -> frozenset[str]:
+    """The folded words of people's names, to leave out of a topic."""
+    words: set[str] = set()
+    for name in names:
+        words.update(_stem(w) for w in _WORD.findall(strip_accents(name or "")) if len(w) >= 3)
+    return frozenset(words)
+
+
+def _without(topic: Topic, ignore: frozenset[str]) -> Topic:
+    kept = [w for w in topic.text.split() if w not in ignore]
+    return Topic(frozenset(kept), topic.identifiers, " ".join(kept))
 
 
 def shares_identifier(a: Topic, b: Topic) -> bool:

@@ -30,6 +30,7 @@ from bot.topic import (
     REPLY_PREFIX,
     grouping_score,
     is_status_chase,
+    name_words,
     says_chase,
     strip_reply_prefix,
     subject_key,
@@ -151,8 +152,9 @@ def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
     assert req is not None
     conf = ctx.settings.dedup
     mine = topic_of(req.subject, req.body_clean)
+    sender = name_words(req.sender_name, (work.contact or {}).get("name"))
     score, row = max(
-        ((grouping_score(mine, topic_of(r.subject, r.body_clean)), r) for r in rows),
+        ((grouping_score(mine, topic_of(r.subject, r.body_clean), sender), r) for r in rows),
         key=lambda pair: pair[0],
     )
     detail = {"case": row.reference, "similarity": round(score, 3)}
