@@ -405,6 +405,9 @@ def test_topic_and_chase_detection_never_fail(subject: str, body: str) -> None:
         ("Où en est ma demande ?", True),
         ("Dans l'attente de votre retour, ma facture de novembre est fausse.", False),
         ("My invoice is wrong, please check it.", False),
+        ("Bonjour, avez-vous des nouvelles ?", True),
+        ("Hello, please update my phone number to 07700 900123.", False),
+        ("Je reçois une relance de paiement alors que j'ai payé.", False),
     ],
 )
 def test_bare_status_chases_are_recognised_in_both_languages(text: str, expected: bool) -> None:
