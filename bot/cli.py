@@ -17,6 +17,7 @@ from rich.table import Table
 from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
 from bot.logging import configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
+from bot.status import CaseStatus
 
 app = typer.Typer(
     name="crmbot",
@@ -186,7 +187,10 @@ def cases(
     ctx: typer.Context,
     settings_file: SettingsOption = None,
     as_json: JsonOption = False,
-    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
+    status: Annotated[CaseStatus | None, typer.Option(help="Only cases with this status.")] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only open cases past an SLA due date.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
 ) -> None:
     """List cases, most urgent first: id, contact, subject, category, priority, SLA, requests."""
@@ -197,7 +201,12 @@ def cases(
 
     store = _open_store(settings_file)
     with store.connect() as conn:
-        rows = list_cases(conn, limit=limit, status=status)
+        rows = list_cases(
+            conn,
+            limit=limit,
+            status=status.value if status else None,
+            overdue_at=datetime.now(UTC) if overdue else None,
+        )
     store.dispose()
     if as_json:
         _print_json([_case_summary(r) for r in rows])

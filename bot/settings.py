@@ -76,8 +76,11 @@ class DedupSettings(_Section):
 
     duplicate_window_hours: float = Field(default=72.0, ge=0)
     follow_up_window_days: float = Field(default=30.0, ge=0)
-    similar_text: float = Field(default=0.80, ge=0, le=1)
-    similar_text_same_category: float = Field(default=0.55, ge=0, le=1)
+    # Topic similarity (bot/topic.py: content words, no greetings or boilerplate), 0..1.
+    # One person's two topics of one category score about 0.05-0.25, a reworded repeat 0.4+.
+    similar_text: float = Field(default=0.70, ge=0, le=1)
+    similar_text_same_category: float = Field(default=0.40, ge=0, le=1)
+    similar_text_chase: float = Field(default=0.30, ge=0, le=1)
     candidates: int = Field(default=20, ge=1, le=200)
 
 

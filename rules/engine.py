@@ -61,6 +61,41 @@ def _higher(a: str, b: str) -> str:
     return a if s.PRIORITIES.index(a) <= s.PRIORITIES.index(b) else b
 
 
+def _lower(priority: str, levels: int) -> str:
+    index = min(len(s.PRIORITIES) - 1, s.PRIORITIES.index(priority) + levels)
+    return s.PRIORITIES[index]
+
+
+def _priority_or_none(value: Any) -> str | None:
+    text = str(value).strip().upper() if value is not None else ""
+    return text if text in s.PRIORITIES else None
+
+
+def _carried_reason(old: Any, rules: dict[str, s.ImpactRule], skip: set[str]) -> Reason | None:
+    """A reason stored on the case by an earlier decision, kept when nothing replaced it
+    (not for rules that only describe one request, such as "not urgent")."""
+    if not isinstance(old, dict) or not old.get("code") or old["code"] in skip:
+        return None
+    rule = rules.get(str(old["code"]))
+    if rule is not None and rule.lower_by:
+        return None
+    try:
+        points = float(old.get("points") or 0.0)
+    except (TypeError, ValueError):
+        points = 0.0
+    if not math.isfinite(points):
+        points = 0.0
+    fr = str(old.get("message_fr") or old.get("message") or old["code"])
+    en = str(old.get("message_en") or fr)
+    return Reason(
+        str(old["code"]),
+        fr,
+        points=points,
+        rule_id=str(old.get("rule_id") or old["code"]),
+        message_en=en,
+    )
+
+
 # ------------------------------------------------------------------------ compiled parts
 
 
@@ -612,7 +647,7 @@ class RuleSet:
         if policy is not None:
             if decision.priority != priority:
                 decision.sla = self._sla(work, policy, decision.priority, now)
-            decision.wakeups = self._wakeups(work, decision.sla, policy, now)
+            decision.wakeups = self._wakeups(work, decision.sla, policy, now, event)
         return decision
 
     def _policy(self, ctx: EvalContext, category: str, trace: list[RuleTrace]) -> _Policy | None:
@@ -646,11 +681,21 @@ class RuleSet:
     def _impact(
         self, ctx: EvalContext, base: str, trace: list[RuleTrace], tags: list[str]
     ) -> tuple[float, list[Reason], str]:
+        """Score the impact rules; a case's reasons accumulate over its requests (union by
+        code) and its priority never drops, until an agent sets it (`case.agent_priority`)."""
+        case = ctx.facts.get("case") or {}
+        agent = _priority_or_none(case.get("agent_priority"))
+        judged = set(case.get("agent_codes") or []) if agent else set()
         score = 0.0
         reasons: list[Reason] = []
         floor = "P4"
+        lower = 0
+        rules_by_id = {imp.model.id: imp.model for imp in self._pack.impacts}
         for imp in self._pack.impacts:
             rule = imp.model
+            if rule.id in judged:
+                trace.append(RuleTrace(rule.id, "impact", False, "judged by an agent already"))
+                continue
             ok, why = imp.cond(ctx)
             if not ok:
                 trace.append(RuleTrace(rule.id, "impact", False, why))
@@ -670,15 +715,38 @@ class RuleSet:
             score += points
             if rule.min_priority:
                 floor = _higher(floor, rule.min_priority)
+            lower = max(lower, rule.lower_by)
             reasons.append(Reason(rule.id, fr, points=points, rule_id=rule.id, message_en=en or fr))
             if rule.tag and rule.tag not in tags:
                 tags.append(rule.tag)
             trace.append(RuleTrace(rule.id, "impact", True, f"+{points:g}: {why}"))
+        fired = {r.code for r in reasons}
+        for old in case.get("reasons") or []:
+            carried = _carried_reason(old, rules_by_id, fired | judged)
+            if carried is None:
+                continue
+            fired.add(carried.code)
+            reasons.append(carried)
+            rule = rules_by_id.get(carried.code)
+            if rule is not None:
+                score += carried.points
+                if rule.min_priority:
+                    floor = _higher(floor, rule.min_priority)
+                if rule.tag and rule.tag not in tags:
+                    tags.append(rule.tag)
+            trace.append(RuleTrace(carried.code, "impact", True, "carried from an earlier request"))
         levels = 0
         for threshold in self._pack.thresholds:
             if score >= threshold.min_score:
                 levels = threshold.raise_by
-        priority = _higher(_raise(base, levels), floor)
+        priority = _raise(agent or base, levels)
+        if lower and agent is None:
+            priority = _lower(priority, lower)
+        priority = _higher(priority, floor)
+        kept = agent or _priority_or_none(case.get("priority"))
+        if kept is not None and _higher(kept, priority) != priority:
+            trace.append(RuleTrace("priority_kept", "impact", True, f"never below {kept}"))
+            priority = kept
         return score, reasons, priority
 
     def _sla(
@@ -710,9 +778,17 @@ class RuleSet:
         )
 
     def _wakeups(
-        self, work: dict[str, Any], sla: SlaResult | None, policy: _Policy, now: datetime
+        self,
+        work: dict[str, Any],
+        sla: SlaResult | None,
+        policy: _Policy,
+        now: datetime,
+        event: str = "case.created",
     ) -> list[Wakeup]:
-        if sla is None or work["case"].get("status") in self._pack.paused_statuses:
+        """Timers for the SLA instants still ahead; and, for a request read after its due
+        date (a first run, a catch-up after an outage), one sla.breached due at once."""
+        case = work["case"]
+        if sla is None or case.get("status") in self._pack.paused_statuses:
             return []
         wakeups = []
         if sla.warning_at is not None and sla.warning_at > now:
@@ -721,6 +797,12 @@ class RuleSet:
             wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         if sla.resolution_due > now:
             wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+        first_decision = not case.get("first_response_due") and not case.get("resolution_due")
+        if first_decision and not event.startswith("sla.") and sla.first_response_due <= now:
+            if sla.resolution_due <= now:
+                wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+            else:
+                wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         return wakeups
 
     # -- automations

@@ -369,6 +369,7 @@ class ImpactRule(Strict):
     per: str | None = None
     max_points: float | None = None
     min_priority: Priority | None = None
+    lower_by: int = Field(default=0, ge=0, le=3)  # "not urgent": lowers the priority
     reason: Localized
     tag: str | None = None
 

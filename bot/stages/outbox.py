@@ -53,7 +53,7 @@ def enrichment_fields(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
+def last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
     """The fields crmbot last wrote for this case (so a sink can tell its own values)."""
     row = ctx.conn.execute(
         select(outbox.c.payload)
@@ -78,7 +78,7 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     ):
         return None  # a mailbox with no CRM to write to
     fields = enrichment_fields(case)
-    written = _last_written(ctx, case["id"])
+    written = last_written(ctx, case["id"])
     if written is not None and _digest(written) == _digest(fields):
         return None  # the CRM already shows exactly this (and reading our own write ends here)
     update = UpdateFields(
