@@ -81,7 +81,7 @@ class Worker:
         self.clock = clock
         self.dry_run = settings.dry_run
         self.owner = settings.worker.instance_id
-        self.dispatcher = Dispatcher(store, self.sinks, self.owner)
+        self.dispatcher = Dispatcher(store, self.sinks, self.owner, settings.dispatch)
         self.stop_event = threading.Event()
 
     # -- one unit of work -------------------------------------------------------------
