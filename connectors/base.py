@@ -139,3 +139,25 @@ class Sink(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def in_action_order(
+    actions: list[SinkAction], results: Iterable[SinkResult]
+) -> Iterator[SinkResult]:
+    """`results` in the order of `actions`, each as soon as it and every one before it came.
+
+    If `results` fails part-way, what it had performed is still handed out before the error.
+    """
+    order = [a.outbox_id for a in actions]
+    known: dict[int, SinkResult] = {}
+    position = 0
+    try:
+        for result in results:
+            known[result.outbox_id] = result
+            while position < len(order) and order[position] in known:
+                yield known.pop(order[position])
+                position += 1
+    except Exception:
+        yield from list(known.values())
+        raise
+    yield from known.values()  # results for ids not in `actions`: the caller logs them

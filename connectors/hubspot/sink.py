@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +33,7 @@ import httpx
 import structlog
 
 from bot.errors import ConfigError, MalformedInput, SkippableError
-from connectors.base import SinkAction, SinkResult
+from connectors.base import SinkAction, SinkResult, in_action_order
 from connectors.hubspot.client import BATCH_MAX, HubSpotApi, chunks
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, HttpRejected, iso_utc, parse_timestamp
@@ -132,8 +132,12 @@ class HubSpotSink:
         """Release connections."""
         self.api.close()
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Perform the actions, coalesced and batched; one result per action, in order."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Perform the actions, coalesced and batched; one result per action, yielded as soon
+        as the API call that performs it completed, in order."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         updates: dict[str, _Update] = {}
         notes: list[SinkAction] = []
@@ -153,11 +157,16 @@ class HubSpotSink:
                     raise MalformedInput(f"the HubSpot sink does not support {action.action!r}")
             except SkippableError as exc:
                 results[action.outbox_id] = _skipped(action, str(exc))
-        self._perform_updates(list(updates.values()), results)
-        self._perform_notes(notes, results)
+        yielded: set[int] = set()
+        yield from _new_results(results, yielded)
+        for part in chunks(list(updates.values()), BATCH_MAX):
+            self._perform_updates(list(part), results)
+            yield from _new_results(results, yielded)
+        for part in chunks(notes, BATCH_MAX):
+            self._perform_notes(list(part), results)
+            yield from _new_results(results, yielded)
         for action in merges:
-            results[action.outbox_id] = self._merge(action)
-        return [results[a.outbox_id] for a in actions]
+            yield self._merge(action)
 
     # -- update_fields ----------------------------------------------------------------------
 
@@ -382,6 +391,20 @@ class HubSpotSink:
         detail = {"primary": str(merged.get("id", into)), "merged": duplicate}
         return SinkResult(action.outbox_id, "done", detail)
 
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """One cheap authenticated GET: the ticket properties, and whether setup created ours."""
+        data = self.api.http.get("/crm/v3/properties/tickets", limiters=[self.api.general])
+        names = [str(p.get("name", "")) for p in (data or {}).get("results", [])]
+        owned = sum(n.startswith(OWNED_PREFIX) for n in names)
+        if not owned:
+            raise ConfigError(
+                f"{self.name}: HubSpot has no {OWNED_PREFIX}* ticket property; run "
+                "`crmbot setup hubspot` first"
+            )
+        return f"{self.name}: HubSpot answered, {owned} {OWNED_PREFIX}* ticket properties"
+
 
 _MISSING_PROPERTY = re.compile(r'Property \\?"(crmbot_\w+)\\?" does not exist')
 
@@ -416,6 +439,14 @@ def _wire(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
+
+
+def _new_results(results: dict[int, SinkResult], yielded: set[int]) -> Iterator[SinkResult]:
+    """The results not handed out yet, in the order they were made."""
+    for outbox_id, result in list(results.items()):
+        if outbox_id not in yielded:
+            yielded.add(outbox_id)
+            yield result
 
 
 def _skipped(action: SinkAction, reason: str) -> SinkResult:

@@ -15,12 +15,13 @@ merge: add_tags and merge are skipped with that reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from connectors.base import SinkAction, SinkResult
+from connectors.base import SinkAction, SinkResult, in_action_order
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -74,22 +75,22 @@ class RtSink:
         """What crmbot may write: priority and the mapped custom fields."""
         return frozenset({"priority", *self.settings.custom_fields})
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce per ticket, check for conflicts, write, comment; one result per action."""
-        results: dict[int, SinkResult] = {}
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce per ticket, check for conflicts, write, comment; one result per action,
+        yielded in order, each as soon as its ticket is written."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         plans: dict[int, _Plan] = {}
-        for action in actions:
-            skipped = self._plan(action, plans)
-            if skipped is not None:
-                results[action.outbox_id] = skipped
+        skipped = [r for r in (self._plan(action, plans) for action in actions) if r is not None]
+        yield from skipped
         for plan in plans.values():
             try:
                 self._apply(plan)
             except HttpRejected as exc:
                 plan.error = exc.vendor_message
             for action in plan.actions:
-                results[action.outbox_id] = self._result(plan, action)
-        return [results[a.outbox_id] for a in actions]
+                yield self._result(plan, action)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -286,6 +287,13 @@ class RtSink:
             if unknown and not detail["written"]:
                 return SinkResult(action.outbox_id, "skipped", detail)
         return SinkResult(action.outbox_id, "done", detail)
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and count the queues we can see."""
+        data = self.http.get("/queues/all")
+        return f"{self.label}: signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
 
 
 def _skip(action: SinkAction, reason: str) -> SinkResult:

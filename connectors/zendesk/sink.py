@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from bot.errors import SourceUnavailable
-from connectors.base import SinkAction, SinkResult
+from bot.errors import AuthError, SourceUnavailable
+from connectors.base import SinkAction, SinkResult, in_action_order
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -90,15 +90,18 @@ class ZendeskSink:
 
     # -- entry point ------------------------------------------------------------------------
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce, check for conflicts, write in batches, merge; one result per action."""
-        results: dict[int, SinkResult] = {}
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce, check for conflicts, write in batches, merge; one result per action,
+        yielded in order, each as soon as the call that performs it completed."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         plans: dict[int, _Plan] = {}
         merges: list[tuple[SinkAction, int, int]] = []
         for action in actions:
             skipped = self._plan(action, plans, merges)
             if skipped is not None:
-                results[action.outbox_id] = skipped
+                yield skipped
         if plans:
             self._load_current(plans.values())
             for plan in plans.values():
@@ -109,10 +112,9 @@ class ZendeskSink:
             self._refresh_versions([p for p in plans.values() if p.error is None])
             for plan in plans.values():
                 for action in plan.actions:
-                    results[action.outbox_id] = self._result(plan, action)
+                    yield self._result(plan, action)
         for action, status, detail in self._merge(merges):
-            results[action.outbox_id] = SinkResult(action.outbox_id, status, detail)
-        return [results[a.outbox_id] for a in actions]
+            yield SinkResult(action.outbox_id, status, detail)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -429,8 +431,7 @@ class ZendeskSink:
 
     def _merge(
         self, merges: list[tuple[SinkAction, int, int]]
-    ) -> list[tuple[SinkAction, str, dict[str, Any]]]:
-        out: list[tuple[SinkAction, str, dict[str, Any]]] = []
+    ) -> Iterator[tuple[SinkAction, str, dict[str, Any]]]:
         by_target: dict[int, list[tuple[SinkAction, int]]] = {}
         for action, source, target in merges:
             by_target.setdefault(target, []).append((action, source))
@@ -453,18 +454,22 @@ class ZendeskSink:
                     self._wait_for_job((data or {}).get("job_status") or {})
                 except HttpRejected as exc:
                     for action, source in chunk:
-                        out.append(
-                            (
-                                action,
-                                "skipped",
-                                {"ticket_id": str(source), "reason": exc.vendor_message},
-                            )
-                        )
+                        why = {"ticket_id": str(source), "reason": exc.vendor_message}
+                        yield action, "skipped", why
                     continue
                 log.info("zendesk_merged", sink=self.name, target=target, sources=sources)
                 for action, source in chunk:
-                    out.append((action, "done", {"ticket_id": str(source), "into": str(target)}))
-        return out
+                    yield action, "done", {"ticket_id": str(source), "into": str(target)}
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and say who we are."""
+        data = self.api.http.get("/api/v2/users/me.json")
+        user = data.get("user", {}) if isinstance(data, dict) else {}
+        if not user.get("id"):  # Zendesk answers an anonymous user to unknown credentials
+            raise AuthError(f"{self.label}: Zendesk did not accept the credentials")
+        return f"{self.label}: signed in to {self.settings.url} as {user.get('email', '?')}"
 
 
 def _server_time(date_header: str | None, clock: Clock) -> float:
