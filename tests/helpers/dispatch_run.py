@@ -127,9 +127,15 @@ def run_with_kills(
     store_url: str | None = None,
     seed: int = 8,
     timeout: float = 240.0,
+    jitter: float = 0.0,
     **dispatch: Any,
 ) -> Figures:
-    """Ingest `messages` requests, kill -9 the worker `kills` times while it sends, finish."""
+    """Ingest `messages` requests, kill -9 the worker `kills` times while it sends, finish.
+
+    Each kill comes when the SMTP server has received a chosen number of messages, plus a
+    random delay of up to `jitter` seconds: with no jitter the kill lands right after the
+    server's 250, the worst moment (before the worker could mark that row done).
+    """
     rng = random.Random(seed)
     maildir = fill_maildir(workdir / "inbox", messages)
     store_url = store_url or f"sqlite:///{workdir / 'crmbot.db'}"
@@ -144,6 +150,7 @@ def run_with_kills(
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
             try:
                 _wait(lambda t=target: len(server.messages) >= t, proc, timeout)
+                time.sleep(rng.uniform(0, jitter))
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     delivered += 1
