@@ -157,9 +157,11 @@ def test_a_store_outage_between_send_and_mark_done_does_not_resend(
     with running_smtp() as server:
         sink = _StoreBreaksAfterFirstSend(_smtp(server.port), outage)
         dispatcher = Dispatcher(store, {"mail": sink}, "me", sleep=lambda _s: None)
-        dispatcher.run_once()
-        dispatcher.run_once()  # the store is still away
-        outage.stop()
+        try:
+            dispatcher.run_once()
+            dispatcher.run_once()  # the store is still away
+        finally:
+            outage.stop()
         dispatcher.run_once()
         dispatcher.run_once()
         ids = _message_ids(server)

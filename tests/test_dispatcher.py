@@ -220,30 +220,41 @@ def test_rows_for_a_sink_that_is_not_configured_are_put_back_and_logged(store: S
     assert {(r["state"], r["attempts"]) for r in _rows(store)} == {("pending", 0)}
 
 
-def test_the_heartbeat_keeps_a_slow_batch_from_being_taken_over(store: Store) -> None:
+def test_the_heartbeat_keeps_a_short_lease_alive_while_a_slow_batch_runs(store: Store) -> None:
     _enqueue(store, 2)
     short = DispatchSettings(lease_seconds=0.6)
     taken: list[int] = []
+    left: list[float] = []
 
     def other_replica_tries(_result: SinkResult) -> None:
         time.sleep(1.5)  # longer than the lease: only the heartbeat keeps the claim
         with store.begin() as conn:
             taken.extend(r["id"] for r in outbox_store.claim(conn, "replica-b"))
+        [claimed] = [r for r in _rows(store) if r["state"] == "claimed"]
+        left.append((claimed["claimed_until"] - outbox_store.utcnow()).total_seconds())
 
     sink = YieldingSink(other_replica_tries)
     assert Dispatcher(store, {"crm": sink}, "replica-a", short).run_once() == 2
     assert taken == []
+    assert 0 < left[0] <= 0.6  # a short lease, renewed
 
 
-def test_the_rows_of_a_dead_holder_come_back_after_the_short_lease(store: Store) -> None:
+def test_the_rows_of_a_killed_holder_come_back_after_the_short_lease(store: Store) -> None:
     _enqueue(store, 3)
-    with store.begin() as conn:
-        outbox_store.claim(conn, "killed", lease_seconds=0.5)
+
+    def killed(_result: SinkResult) -> None:
+        raise SystemExit("kill -9")
+
+    with pytest.raises(SystemExit):
+        Dispatcher(
+            store, {"crm": YieldingSink(killed)}, "killed", DispatchSettings(lease_seconds=0.5)
+        ).run_once()
     sink = ScriptedSink("done")
     dispatcher = Dispatcher(store, {"crm": sink}, "me")
     assert dispatcher.run_once() == 0
     time.sleep(0.7)
-    assert dispatcher.run_once() == 3
+    assert dispatcher.run_once() == 2
+    assert _counts(store) == {"done": 3}
 
 
 def test_a_store_outage_after_a_send_does_not_send_again(store: Store, store_url: str) -> None:
@@ -260,11 +271,14 @@ def test_a_store_outage_after_a_send_does_not_send_again(store: Store, store_url
 
     sink = BreaksBeforeYield()
     dispatcher = Dispatcher(store, {"crm": sink}, "me", sleep=lambda _s: None)
-    with capture_logs() as logs:
-        assert dispatcher.run_once() == 0
-        assert dispatcher.run_once() == 0  # still down: nothing claimed, nothing performed
+    try:
+        with capture_logs() as logs:
+            assert dispatcher.run_once() == 0
+            assert dispatcher.run_once() == 0  # still down: nothing claimed, nothing performed
+            outage.stop()
+            dispatcher.run_once()
+    finally:
         outage.stop()
-        dispatcher.run_once()
     assert sink.performed == ["CB-1/crm/k0", "CB-1/crm/k1", "CB-1/crm/k2"]
     assert _counts(store) == {"done": 3}
     assert "dispatch_store_recovered" in [e["event"] for e in logs]

@@ -58,7 +58,7 @@ def test_updates_for_one_ticket_are_coalesced_into_one_write(
     sink = sink_for(fake, clock)
     a = update(tid, {"crmbot_category": "billing"})
     b = update(tid, {"crmbot_priority": "P2", "crmbot_followup_count": 2})
-    results = list(sink.perform([a, b]))
+    [*results] = sink.perform([a, b])
     assert [r.status for r in results] == ["done", "done"]
     assert fake.calls(UPDATE) == 1
     props = fake.ticket(tid)
@@ -74,7 +74,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
 ) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(250)]
     sink = sink_for(fake, clock)
-    results = list(sink.perform([update(t, {"crmbot_category": "c"}) for t in tids]))
+    [*results] = sink.perform([update(t, {"crmbot_category": "c"}) for t in tids])
     assert {r.status for r in results} == {"done"}
     assert fake.calls(UPDATE) == 3
     assert fake.calls(READ) == 0  # first writes: no version to check
@@ -83,7 +83,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
         update(t, {"crmbot_category": "d"}, expected_version=r.detail["version"])
         for t, r in zip(tids, results, strict=True)
     ]
-    again = list(sink.perform(versioned))
+    [*again] = sink.perform(versioned)
     assert {r.status for r in again} == {"done"}
     assert fake.calls(UPDATE) == 6
     assert fake.calls(READ) == 3
@@ -91,7 +91,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
 
 def test_a_property_crmbot_does_not_own_is_refused(fake: FakeHubSpot, clock: FakeClock) -> None:
     tid = fake.create_ticket("t")
-    results = list(sink_for(fake, clock).perform([update(tid, {"hs_ticket_priority": "HIGH"})]))
+    [*results] = sink_for(fake, clock).perform([update(tid, {"hs_ticket_priority": "HIGH"})])
     assert results[0].status == "skipped"
     assert "hs_ticket_priority" in results[0].detail["reason"]
     assert fake.calls(UPDATE) == 0
@@ -102,22 +102,20 @@ def test_an_agent_change_to_an_owned_field_is_a_conflict_not_an_overwrite(
 ) -> None:
     tid = fake.create_ticket("t")
     sink = sink_for(fake, clock)
-    [first] = list(sink.perform([update(tid, {"crmbot_priority": "P3"})]))
+    [first] = sink.perform([update(tid, {"crmbot_priority": "P3"})])
     version = first.detail["version"]
     clock.advance(60)
     fake.agent_update("tickets", tid, crmbot_priority="P1")  # the agent knows better
     clock.advance(60)
-    [second] = list(
-        sink.perform(
-            [
-                update(
-                    tid,
-                    {"crmbot_priority": "P4"},
-                    expected_version=version,
-                    written={"crmbot_priority": "P3"},
-                )
-            ]
-        )
+    [second] = sink.perform(
+        [
+            update(
+                tid,
+                {"crmbot_priority": "P4"},
+                expected_version=version,
+                written={"crmbot_priority": "P3"},
+            )
+        ]
     )
     assert second.status == "conflict"
     assert second.detail["conflicts"][0]["property"] == "crmbot_priority"
@@ -130,20 +128,18 @@ def test_an_agent_change_to_another_field_is_not_a_conflict(
 ) -> None:
     tid = fake.create_ticket("t")
     sink = sink_for(fake, clock)
-    [first] = list(sink.perform([update(tid, {"crmbot_priority": "P3"})]))
+    [first] = sink.perform([update(tid, {"crmbot_priority": "P3"})])
     clock.advance(60)
     fake.agent_update("tickets", tid, hs_pipeline_stage="3")
-    [second] = list(
-        sink.perform(
-            [
-                update(
-                    tid,
-                    {"crmbot_priority": "P2"},
-                    expected_version=first.detail["version"],
-                    written={"crmbot_priority": "P3"},
-                )
-            ]
-        )
+    [second] = sink.perform(
+        [
+            update(
+                tid,
+                {"crmbot_priority": "P2"},
+                expected_version=first.detail["version"],
+                written={"crmbot_priority": "P3"},
+            )
+        ]
     )
     assert second.status == "done"
     assert fake.ticket(tid)["crmbot_priority"] == "P2"
@@ -154,13 +150,11 @@ def test_one_rejected_record_is_skipped_with_hubspots_reason_and_the_rest_writte
 ) -> None:
     good = fake.create_ticket("good")
     bad = fake.create_ticket("bad")
-    results = list(
-        sink_for(fake, clock).perform(
-            [
-                update(good, {"crmbot_category": "ok"}),
-                update(bad, {"crmbot_impact_score": "not a number"}),
-            ]
-        )
+    [*results] = sink_for(fake, clock).perform(
+        [
+            update(good, {"crmbot_category": "ok"}),
+            update(bad, {"crmbot_impact_score": "not a number"}),
+        ]
     )
     assert [r.status for r in results] == ["done", "skipped"]
     assert "not a valid number" in results[1].detail["reason"]
@@ -168,7 +162,7 @@ def test_one_rejected_record_is_skipped_with_hubspots_reason_and_the_rest_writte
 
 
 def test_missing_ticket_is_skipped(fake: FakeHubSpot, clock: FakeClock) -> None:
-    [result] = list(sink_for(fake, clock).perform([update("999999", {"crmbot_category": "x"})]))
+    [result] = sink_for(fake, clock).perform([update("999999", {"crmbot_category": "x"})])
     assert result.status == "skipped"
     assert "not found" in result.detail["reason"]
 
@@ -179,12 +173,12 @@ def test_note_is_created_once_and_associated_with_the_ticket(
     tid = fake.create_ticket("t")
     sink = sink_for(fake, clock)
     action = note(tid, "Categorised as billing <because> the subject says invoice\nP2")
-    [first] = list(sink.perform([action]))
+    [first] = sink.perform([action])
     assert first.status == "done"
     assert fake.notes_for_ticket(tid) == [
         "Categorised as billing &lt;because&gt; the subject says invoice<br>P2"
     ]
-    [again] = list(sink.perform([action]))  # the dispatcher retried after a crash
+    [again] = sink.perform([action])  # the dispatcher retried after a crash
     assert again.status == "done" and again.detail["already_done"] is True
     assert len(fake.notes_for_ticket(tid)) == 1
 
@@ -192,7 +186,7 @@ def test_note_is_created_once_and_associated_with_the_ticket(
 def test_notes_for_many_tickets_take_a_few_calls(fake: FakeHubSpot, clock: FakeClock) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(150)]
     before = fake.calls()
-    results = list(sink_for(fake, clock).perform([note(t, "hello") for t in tids]))
+    [*results] = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
     assert {r.status for r in results} == {"done"}
     # per 100 notes: associations read, batch create (no existing notes to read)
     assert fake.calls() - before == 4
@@ -204,13 +198,13 @@ def test_merge_is_refused_unless_enabled_then_done_once(
     keep = fake.create_ticket("original")
     dup = fake.create_ticket("duplicate")
     action = SinkAction(next(_ids), "m1", "merge", {"type": "ticket", "id": dup}, {"into": keep})
-    [refused] = list(sink_for(fake, clock).perform([action]))
+    [refused] = sink_for(fake, clock).perform([action])
     assert refused.status == "skipped" and "disabled" in refused.detail["reason"]
     sink = sink_for(fake, clock, enable_merge=True)
-    [done] = list(sink.perform([action]))
+    [done] = sink.perform([action])
     assert done.status == "done"
     assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1
-    [again] = list(sink.perform([action]))
+    [again] = sink.perform([action])
     assert again.status == "done" and again.detail["already_done"] is True
     assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1
 
@@ -218,7 +212,7 @@ def test_merge_is_refused_unless_enabled_then_done_once(
 def test_a_429_storm_during_write_back_loses_nothing(fake: FakeHubSpot, clock: FakeClock) -> None:
     tid = fake.create_ticket("t")
     fake.fail_with_429(3, 4.0)
-    [result] = list(sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})]))
+    [result] = sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})])
     assert result.status == "done"
     assert fake.early_retries() == 0
     assert fake.ticket(tid)["crmbot_category"] == "x"

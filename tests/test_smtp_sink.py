@@ -93,7 +93,7 @@ def test_reply_arrives_threaded_marked_as_auto_reply_with_reference_and_utf8_bod
 ) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
-    [result] = list(sink.perform([reply(1)]))
+    [result] = sink.perform([reply(1)])
 
     assert result.status == "done", result.detail
     [mail] = server.messages
@@ -123,7 +123,7 @@ def test_reply_arrives_threaded_marked_as_auto_reply_with_reference_and_utf8_bod
 def test_two_actions_in_one_call_both_arrive(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
-    results = list(sink.perform([reply(1, to="a@client.example"), reply(2, to="b@client.example")]))
+    [*results] = sink.perform([reply(1, to="a@client.example"), reply(2, to="b@client.example")])
 
     assert [r.status for r in results] == ["done", "done"]
     assert [m.rcpt_tos for m in server.messages] == [["a@client.example"], ["b@client.example"]]
@@ -136,7 +136,7 @@ def test_refused_recipient_is_skipped_with_the_server_reply_and_the_other_is_del
     server.refuse_recipient("ghost@client.example", "550 5.1.1 <ghost@client.example>: unknown")
     sink = SmtpSink("mail", make_settings(server.port))
 
-    gone, ok = list(sink.perform([reply(1, to="ghost@client.example"), reply(2)]))
+    gone, ok = sink.perform([reply(1, to="ghost@client.example"), reply(2)])
 
     assert gone.status == "skipped"
     assert "550 5.1.1" in gone.detail["why"] and "unknown" in gone.detail["why"]
@@ -148,7 +148,7 @@ def test_temporary_recipient_refusal_is_retried_later_not_skipped(server: SmtpSe
     server.refuse_recipient("grey@client.example", "450 4.2.0 Greylisted, come back later")
     sink = SmtpSink("mail", make_settings(server.port))
 
-    later, ok = list(sink.perform([reply(1, to="grey@client.example"), reply(2)]))
+    later, ok = sink.perform([reply(1, to="grey@client.example"), reply(2)])
 
     assert later.status == "failed" and "450" in later.detail["why"]
     assert ok.status == "done"
@@ -158,7 +158,7 @@ def test_content_refused_for_good_is_skipped(server: SmtpServer) -> None:
     server.refuse_data("554 5.7.1 Message rejected as spam")
     sink = SmtpSink("mail", make_settings(server.port))
 
-    [result] = list(sink.perform([reply(1)]))
+    [result] = sink.perform([reply(1)])
 
     assert result.status == "skipped" and "554 5.7.1" in result.detail["why"]
     assert server.messages == []
@@ -170,7 +170,7 @@ def test_connection_lost_after_one_sent_returns_it_done_the_next_failed_the_rest
     server.refuse_data("421 4.3.2 Service shutting down", after=1)
     sink = SmtpSink("mail", make_settings(server.port))
 
-    results = list(sink.perform([reply(1), reply(2), reply(3)]))
+    [*results] = sink.perform([reply(1), reply(2), reply(3)])
 
     assert [r.status for r in results] == ["done", "failed", "retry"]
     assert len(server.messages) == 1
@@ -227,7 +227,7 @@ def test_password_never_reaches_logs_or_results(server: SmtpServer) -> None:
     server.refuse_recipient("ghost@client.example")
 
     with structlog.testing.capture_logs() as logs:
-        results = list(sink.perform([reply(1), reply(2, to="ghost@client.example")]))
+        [*results] = sink.perform([reply(1), reply(2, to="ghost@client.example")])
 
     assert PASSWORD not in repr(logs) + repr(results) + repr(make_settings(server.port))
 
@@ -253,7 +253,7 @@ def test_automated_or_own_recipient_is_refused_without_sending(address: str) -> 
     # Nothing listens on this port: a send attempt would raise RetriableError.
     sink = SmtpSink("mail", make_settings(free_port(), reply_to="help@crmbot.example"))
 
-    [result] = list(sink.perform([reply(1, to=address)]))
+    [result] = sink.perform([reply(1, to=address)])
 
     assert result.status == "skipped"
     assert result.detail["code"] in {"automated_recipient", "own_address"}
@@ -272,7 +272,7 @@ def test_automated_or_own_recipient_is_refused_without_sending(address: str) -> 
 def test_header_injection_is_refused_with_a_clear_reason(payload: dict[str, Any]) -> None:
     sink = SmtpSink("mail", make_settings(free_port()))
 
-    [result] = list(sink.perform([reply(1, **payload)]))
+    [result] = sink.perform([reply(1, **payload)])
 
     assert result.status == "skipped"
     assert result.detail["code"] == "header_injection"
@@ -288,7 +288,7 @@ def test_invalid_or_multiple_recipients_and_missing_body_are_skipped() -> None:
         SinkAction(4, "CB-1:x:y", "add_note", {}, {"text": "note"}, "CB-1"),
     ]
 
-    results = list(sink.perform(actions))
+    [*results] = sink.perform(actions)
 
     assert [r.status for r in results] == ["skipped"] * 4
     assert [r.detail["code"] for r in results] == [
@@ -302,9 +302,9 @@ def test_invalid_or_multiple_recipients_and_missing_body_are_skipped() -> None:
 def test_message_id_is_the_same_for_the_same_idempotency_key(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
-    [first] = list(sink.perform([reply(1)]))
-    [again] = list(sink.perform([reply(1)]))
-    [other] = list(sink.perform([reply(2)]))
+    [first] = sink.perform([reply(1)])
+    [again] = sink.perform([reply(1)])
+    [other] = sink.perform([reply(2)])
 
     ids = [m.message()["Message-ID"] for m in server.messages]
     assert ids[0] == ids[1] == f"<{first.detail['message_id']}>"
@@ -329,7 +329,7 @@ def test_rate_limit_waits_within_its_budget_then_defers_the_rest(server: SmtpSer
     clock = FakeClock()
     sink = SmtpSink("mail", make_settings(server.port, max_per_minute=2), clock=clock)
 
-    results = list(sink.perform([reply(1), reply(2), reply(3)]))
+    [*results] = sink.perform([reply(1), reply(2), reply(3)])
 
     assert [r.status for r in results] == ["done", "done", "retry"]
     assert results[2].detail["retry_after"] > 0
@@ -360,7 +360,7 @@ def test_tls_modes_deliver_when_the_certificate_is_trusted(
         settings = make_settings(tls_server.port, security=security)
         sink = SmtpSink("mail", settings, ssl_context=_trusting(cert))
 
-        [result] = list(sink.perform([reply(1)]))
+        [result] = sink.perform([reply(1)])
 
     assert result.status == "done", result.detail
     assert [m.login for m in tls_server.messages] == [USERNAME]

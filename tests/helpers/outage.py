@@ -26,6 +26,7 @@ class StoreOutage:
         self.store = store
         self.url = url
         self._lock: sqlite3.Connection | None = None
+        self.active = False
         if store.is_postgres:
             self.schema = unquote(url).split("search_path=", 1)[1].split("&", 1)[0]
         else:
@@ -33,6 +34,7 @@ class StoreOutage:
 
     def start(self) -> None:
         """The store refuses every write (and on PostgreSQL every read) from now on."""
+        self.active = True
         if self.store.is_postgres:
             with psycopg.connect(PG_DSN, autocommit=True) as admin:
                 admin.execute(f'ALTER SCHEMA "{self.schema}" RENAME TO "{self.schema}_away"')
@@ -42,7 +44,10 @@ class StoreOutage:
         self._lock.execute("BEGIN EXCLUSIVE")
 
     def stop(self) -> None:
-        """The store works again."""
+        """The store works again (nothing to do if it was not taken away)."""
+        if not self.active:
+            return
+        self.active = False
         if self.store.is_postgres:
             with psycopg.connect(PG_DSN, autocommit=True) as admin:
                 admin.execute(f'ALTER SCHEMA "{self.schema}_away" RENAME TO "{self.schema}"')
