@@ -161,3 +161,11 @@ def in_action_order(
         yield from list(known.values())
         raise
     yield from known.values()  # results for ids not in `actions`: the caller logs them
+
+
+def new_results(results: dict[int, SinkResult], handed_out: set[int]) -> Iterator[SinkResult]:
+    """The results in `results` not handed out yet (a sink filling a dict yields with this)."""
+    for outbox_id, result in list(results.items()):
+        if outbox_id not in handed_out:
+            handed_out.add(outbox_id)
+            yield result

@@ -33,7 +33,7 @@ import httpx
 import structlog
 
 from bot.errors import ConfigError, MalformedInput, SkippableError
-from connectors.base import SinkAction, SinkResult, in_action_order
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.hubspot.client import BATCH_MAX, HubSpotApi, chunks
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, HttpRejected, iso_utc, parse_timestamp
@@ -133,8 +133,8 @@ class HubSpotSink:
         self.api.close()
 
     def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
-        """Perform the actions, coalesced and batched; one result per action, yielded as soon
-        as the API call that performs it completed, in order."""
+        """Perform the actions, coalesced and batched; one result per action, yielded in
+        order, each as soon as the API call that performs it completed."""
         return in_action_order(actions, self._perform_each(actions))
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
@@ -157,16 +157,15 @@ class HubSpotSink:
                     raise MalformedInput(f"the HubSpot sink does not support {action.action!r}")
             except SkippableError as exc:
                 results[action.outbox_id] = _skipped(action, str(exc))
-        yielded: set[int] = set()
-        yield from _new_results(results, yielded)
-        for part in chunks(list(updates.values()), BATCH_MAX):
-            self._perform_updates(list(part), results)
-            yield from _new_results(results, yielded)
-        for part in chunks(notes, BATCH_MAX):
-            self._perform_notes(list(part), results)
-            yield from _new_results(results, yielded)
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
+        self._perform_updates(list(updates.values()), results)
+        yield from new_results(results, handed_out)
+        self._perform_notes(notes, results)
+        yield from new_results(results, handed_out)
         for action in merges:
-            yield self._merge(action)
+            results[action.outbox_id] = self._merge(action)
+            yield from new_results(results, handed_out)
 
     # -- update_fields ----------------------------------------------------------------------
 
@@ -439,14 +438,6 @@ def _wire(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
-
-
-def _new_results(results: dict[int, SinkResult], yielded: set[int]) -> Iterator[SinkResult]:
-    """The results not handed out yet, in the order they were made."""
-    for outbox_id, result in list(results.items()):
-        if outbox_id not in yielded:
-            yielded.add(outbox_id)
-            yield result
 
 
 def _skipped(action: SinkAction, reason: str) -> SinkResult:

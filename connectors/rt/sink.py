@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import SinkAction, SinkResult, in_action_order
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -81,16 +81,22 @@ class RtSink:
         return in_action_order(actions, self._perform_each(actions))
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
-        skipped = [r for r in (self._plan(action, plans) for action in actions) if r is not None]
-        yield from skipped
+        for action in actions:
+            skipped = self._plan(action, plans)
+            if skipped is not None:
+                results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         for plan in plans.values():
             try:
                 self._apply(plan)
             except HttpRejected as exc:
                 plan.error = exc.vendor_message
             for action in plan.actions:
-                yield self._result(plan, action)
+                results[action.outbox_id] = self._result(plan, action)
+            yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 

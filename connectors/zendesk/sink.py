@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 
 from bot.errors import AuthError, SourceUnavailable
-from connectors.base import SinkAction, SinkResult, in_action_order
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -96,12 +96,15 @@ class ZendeskSink:
         return in_action_order(actions, self._perform_each(actions))
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         merges: list[tuple[SinkAction, int, int]] = []
         for action in actions:
             skipped = self._plan(action, plans, merges)
             if skipped is not None:
-                yield skipped
+                results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         if plans:
             self._load_current(plans.values())
             for plan in plans.values():
@@ -112,9 +115,11 @@ class ZendeskSink:
             self._refresh_versions([p for p in plans.values() if p.error is None])
             for plan in plans.values():
                 for action in plan.actions:
-                    yield self._result(plan, action)
+                    results[action.outbox_id] = self._result(plan, action)
+            yield from new_results(results, handed_out)
         for action, status, detail in self._merge(merges):
-            yield SinkResult(action.outbox_id, status, detail)
+            results[action.outbox_id] = SinkResult(action.outbox_id, status, detail)
+        yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -431,7 +436,8 @@ class ZendeskSink:
 
     def _merge(
         self, merges: list[tuple[SinkAction, int, int]]
-    ) -> Iterator[tuple[SinkAction, str, dict[str, Any]]]:
+    ) -> list[tuple[SinkAction, str, dict[str, Any]]]:
+        out: list[tuple[SinkAction, str, dict[str, Any]]] = []
         by_target: dict[int, list[tuple[SinkAction, int]]] = {}
         for action, source, target in merges:
             by_target.setdefault(target, []).append((action, source))
@@ -454,12 +460,18 @@ class ZendeskSink:
                     self._wait_for_job((data or {}).get("job_status") or {})
                 except HttpRejected as exc:
                     for action, source in chunk:
-                        why = {"ticket_id": str(source), "reason": exc.vendor_message}
-                        yield action, "skipped", why
+                        out.append(
+                            (
+                                action,
+                                "skipped",
+                                {"ticket_id": str(source), "reason": exc.vendor_message},
+                            )
+                        )
                     continue
                 log.info("zendesk_merged", sink=self.name, target=target, sources=sources)
                 for action, source in chunk:
-                    yield action, "done", {"ticket_id": str(source), "into": str(target)}
+                    out.append((action, "done", {"ticket_id": str(source), "into": str(target)}))
+        return out
 
     # -- check ------------------------------------------------------------------------------
 
