@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.errors import ConfigError, CrmbotError, FatalError
+from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
 from bot.logging import configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
 
@@ -444,7 +444,7 @@ def outbox(
         bool, typer.Option("--retry-dead", help="Give every dead action a fresh start.")
     ] = False,
 ) -> None:
-    """Planned actions by state, and those given up on (dead) with their last error."""
+    """Planned actions by state; those given up on (dead) and those not performed, with why."""
     from bot.store import outbox as outbox_store
 
     store = _open_store(settings_file)
@@ -452,9 +452,10 @@ def outbox(
         requeued = outbox_store.requeue_dead(conn) if retry_dead else 0
         counts = outbox_store.counts(conn)
         dead = outbox_store.dead_rows(conn)
+        refused = outbox_store.refused_rows(conn)
     store.dispose()
     if as_json:
-        _print_json({"counts": counts, "dead": dead, "requeued": requeued})
+        _print_json({"counts": counts, "dead": dead, "refused": refused, "requeued": requeued})
         return
     out.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     if requeued:
@@ -468,6 +469,20 @@ def outbox(
                 row["sink"],
                 str(row["attempts"]),
                 (row["last_error"] or "")[:70],
+                row["idempotency_key"],
+            )
+        out.print(table)
+    if refused:
+        table = Table("id", "state", "action", "sink", "reason", "key")
+        for row in refused:
+            result = row["result"] or {}
+            why = result.get("reason") or result.get("why") or ""
+            table.add_row(
+                str(row["id"]),
+                row["state"],
+                row["action"],
+                row["sink"] or "-",
+                str(why)[:90],
                 row["idempotency_key"],
             )
         out.print(table)
@@ -505,6 +520,32 @@ def setup_hubspot(
             out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
+
+
+db_app = typer.Typer(help="The store's schema.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(settings_file: SettingsOption = None) -> None:
+    """Bring the store's schema to the newest revision (under a lock on PostgreSQL)."""
+    from bot.store.engine import head_revision, make_engine, migrate
+
+    try:
+        settings = _settings(settings_file)
+        engine = make_engine(settings.store.url, echo=settings.store.echo)
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
+    try:
+        ran = migrate(engine, wait_seconds=settings.store.schema_wait_seconds)
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+    except Exception as exc:  # an unreachable database: say so, exit 1
+        raise _fail(SourceUnavailable(f"store: {type(exc).__name__}: {exc}"), 1) from exc
+    finally:
+        engine.dispose()
+    verb = "upgraded to" if ran else "already at"
+    out.print(f"store schema {verb} {head_revision()}")
 
 
 def _mount_rules() -> None:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,8 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
+from bot.actions import InvalidAction, parse_action
+from bot.backoff import BackoffPolicy
 from bot.errors import FatalError, RetriableError, SkippableError
 from bot.settings import DispatchSettings
 from bot.store import Store
@@ -33,29 +34,18 @@ from connectors.base import Sink, SinkAction, SinkResult
 
 log = structlog.get_logger(__name__)
 
-PERFORMED = frozenset({"done", "skipped", "conflict"})
+PERFORMED = frozenset({"done", "skipped", "conflict", "refused"})
 STORE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between tries of one store write
 _OUTAGE_ERRORS = (RetriableError, FatalError, OSError)
 
 
-def to_sink_action(row: dict[str, Any]) -> SinkAction:
-    """The action a sink performs for one outbox row."""
-    payload = row["payload"]
-    return SinkAction(
-        outbox_id=row["id"],
-        idempotency_key=row["idempotency_key"],
-        action=row["action"],
-        target=dict(payload.get("target") or {}),
-        payload=payload,
-        case_reference=payload.get("case_reference"),
-    )
-
-
 def backoff(failures: int, base: float, cap: float, retry_after: float | None = None) -> float:
-    """Seconds to wait after `failures` consecutive failures, or what the remote side asked."""
-    if retry_after is not None:
-        return max(float(retry_after), 1.0)
-    return min(cap, base * 2 ** min(max(failures - 1, 0), 20)) * random.uniform(0.8, 1.2)
+    """Seconds to wait after `failures` consecutive failures, or what the remote side asked.
+
+    The runtime's one policy (bot/backoff.py), with the dispatch settings' base and cap.
+    """
+    advice = None if retry_after is None else RetriableError("", retry_after=float(retry_after))
+    return BackoffPolicy(base_seconds=base, max_seconds=cap).delay(failures, advice)
 
 
 def _kind(exc: BaseException) -> str:
@@ -83,6 +73,30 @@ class _Unsaved:
 
 class _StoreDown(Exception):
     """The store refused a write after retries; the dispatch round stops."""
+
+
+def sink_action(row: dict[str, Any], performs: frozenset[str] | None = None) -> SinkAction:
+    """The SinkAction an outbox row describes, its payload validated against the contract.
+
+    Raises InvalidAction when the payload breaks the contract, or when the sink's declared
+    action types (`performs`, if known) do not include the row's action.
+    """
+    if performs is not None and row["action"] not in performs:
+        raise InvalidAction(
+            f"sink {row['sink']!r} does not perform {row['action']} "
+            f"(it performs: {', '.join(sorted(performs)) or 'nothing'})"
+        )
+    payload = dict(row["payload"] or {})
+    spec = parse_action(row["action"], payload)
+    return SinkAction(
+        outbox_id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        action=row["action"],
+        target=dict(payload.get("target") or {}),
+        payload=payload,
+        case_reference=payload.get("case_reference"),
+        spec=spec,
+    )
 
 
 class Dispatcher:
@@ -136,7 +150,12 @@ class Dispatcher:
         s = self.settings
         with self.store.begin() as conn:
             rows = outbox_store.claim(
-                conn, self.owner, sink=name, limit=limit, lease_seconds=s.lease_seconds
+                conn,
+                self.owner,
+                sink=name,
+                limit=limit,
+                lease_seconds=s.lease_seconds,
+                max_attempts=s.max_attempts,
             )
         if not rows:
             return 0, 0, False
@@ -162,11 +181,24 @@ class Dispatcher:
 
     def _perform(self, name: str, sink: Sink, rows: list[dict[str, Any]]) -> tuple[int, bool]:
         """Hand the rows to the sink and record each result as it comes: (finished, healthy)."""
-        waiting = {row["id"]: row for row in rows}
         finished = 0
+        actions: list[SinkAction] = []
+        performable: list[dict[str, Any]] = []
+        for row in rows:  # a row outside the contract, or for a sink that does not perform it
+            try:
+                actions.append(sink_action(row, getattr(sink, "performs", None)))
+                performable.append(row)
+            except InvalidAction as exc:
+                log.warning("action_refused", sink=name, action=row["action"], why=str(exc))
+                finished += self._record(
+                    name, row, SinkResult(row["id"], "refused", {"reason": str(exc)})
+                )
+        if not performable:
+            return finished, True
+        waiting = {row["id"]: row for row in performable}
         results: Iterable[SinkResult] | None = None
         try:
-            results = sink.perform([to_sink_action(row) for row in rows])
+            results = sink.perform(actions)
             for result in results:
                 row = waiting.pop(result.outbox_id, None)
                 if row is None:

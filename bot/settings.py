@@ -42,6 +42,8 @@ class StoreSettings(_Section):
     url: str = "sqlite:///crmbot.db"
     raw_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     echo: bool = False
+    auto_migrate: bool = True  # false: wait for `crmbot db upgrade` to bring the schema to head
+    schema_wait_seconds: float = Field(default=300.0, ge=0)
 
 
 class LogSettings(_Section):
@@ -91,6 +93,27 @@ class DedupSettings(_Section):
     candidates: int = Field(default=20, ge=1, le=200)
 
 
+class ReplySettings(_Section):
+    """Reply discipline: how often crmbot may answer one person automatically."""
+
+    per_case_per_day: int = Field(default=1, ge=0, le=100)
+    per_sender_per_hour: int = Field(default=3, ge=0, le=1_000)
+    per_sender_per_day: int = Field(default=10, ge=0, le=10_000)
+    loop_threshold: int = Field(default=3, ge=2, le=100)
+    loop_window_hours: float = Field(default=6.0, gt=0, le=168)
+    loop_answer_seconds: float = Field(default=600.0, gt=0, le=86_400)
+
+
+class BudgetSettings(_Section):
+    """What one item may cost: over it, it is quarantined with the reason."""
+
+    item_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    item_seconds: float = Field(default=60.0, gt=0)
+    # Times an item may be handled alone and kill the process before it is quarantined;
+    # at least 2, so that one crash of a whole batch never quarantines an innocent item.
+    poison_attempts: int = Field(default=3, ge=2, le=100)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -107,6 +130,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    replies: ReplySettings = Field(default_factory=ReplySettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

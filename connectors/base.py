@@ -12,6 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.actions import InvalidAction, parse_action
+from bot.errors import MalformedInput
 from bot.models import SourceRecord
 
 Cursor = dict[str, Any]
@@ -79,6 +81,11 @@ class ConnectorSpec:
     make_sink: Callable[[str, Any], Any] | None = None
     capabilities: frozenset[str] = field(default_factory=frozenset)
     description: str = ""
+    # The action types (bot/actions.py) its sink performs: the runtime routes by this, and a
+    # rule whose action no configured sink performs is refused at load.
+    actions: frozenset[str] = field(default_factory=frozenset)
+    # Why an action type is not performed, for the refusal message (e.g. "RT has no tags").
+    refusals: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -92,10 +99,20 @@ class SinkAction:
 
     outbox_id: int
     idempotency_key: str
-    action: str  # update_fields, add_note, add_tags, remove_tags, assign, merge, send_reply…
+    action: str  # the action type: add_note, add_tag, assign, update_fields, send_reply…
     target: dict[str, Any]
     payload: dict[str, Any]
     case_reference: str | None = None
+    spec: Any = None  # the typed action (bot/actions.py); parsed from action + payload if None
+
+    def typed(self) -> Any:
+        """The typed action; raises MalformedInput when the payload breaks the contract."""
+        if self.spec is None:
+            try:
+                self.spec = parse_action(self.action, self.payload)
+            except InvalidAction as exc:
+                raise MalformedInput(str(exc)) from None
+        return self.spec
 
 
 @dataclass(slots=True)

@@ -18,6 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from bot import actions
+from bot.echo import echo_safe
+from bot.routing import ActionUse
 from rules import schema as s
 from rules.calendar import BusinessCalendar
 from rules.conditions import ConditionError, always, compile_condition
@@ -44,8 +47,7 @@ SUBJECT_PATH = ("request", "subject")
 
 
 def _raise(priority: str, levels: int) -> str:
-    index = max(0, s.PRIORITIES.index(priority) - levels)
-    return s.PRIORITIES[index]
+    return actions.raise_priority(priority, levels)
 
 
 def _local(at: datetime, tz: str) -> datetime:
@@ -102,6 +104,7 @@ class _Automation:
     model: s.Automation
     cond: Evaluator
     rank: tuple[int, int, int]
+    where: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, key per action
 
 
 @dataclass(slots=True)
@@ -338,8 +341,13 @@ def compile_pack(sources: list[SourceFile], issues: Issues) -> RuleSet:
             unique("automation", auto.id, src, (*loc, "id"))
             for j, action in enumerate(auto.actions):
                 _check_action(action, src, (*loc, "actions", j), issues, renderer, allowed_hosts)
+            where = [
+                (src.name, *src.line_of((*loc, "actions", j))) for j in range(len(auto.actions))
+            ]
             pack.automations.append(
-                _Automation(auto, cond(auto.when, src, (*loc, "when")), (auto.order, file_index, i))
+                _Automation(
+                    auto, cond(auto.when, src, (*loc, "when")), (auto.order, file_index, i), where
+                )
             )
 
     fallback = settings.categories.fallback
@@ -464,6 +472,17 @@ class RuleSet:
         self.files = files
         self.settings = pack.settings
         self.category_ids = [c.id for c in pack.categories]
+
+    def action_uses(self) -> list[ActionUse]:
+        """Every action of every enabled automation, with its rule and where it is written."""
+        out = []
+        for auto in self._pack.automations:
+            if not auto.model.enabled:
+                continue
+            for j, action in enumerate(auto.model.actions):
+                file, line, key = auto.where[j] if j < len(auto.where) else ("", 0, "")
+                out.append(ActionUse(auto.model.id, action.type, file, line, key))
+        return out
 
     @property
     def paused_statuses(self) -> frozenset[str]:
@@ -651,7 +670,7 @@ class RuleSet:
             score += points
             if rule.min_priority:
                 floor = _higher(floor, rule.min_priority)
-            reasons.append(Reason(rule.id, points, fr, en or fr, rule.id))
+            reasons.append(Reason(rule.id, fr, points=points, rule_id=rule.id, message_en=en or fr))
             if rule.tag and rule.tag not in tags:
                 tags.append(rule.tag)
             trace.append(RuleTrace(rule.id, "impact", True, f"+{points:g}: {why}"))
@@ -773,9 +792,10 @@ class RuleSet:
 
     def _template_context(self, work: dict[str, Any], decision: Decision) -> dict[str, Any]:
         lang = self._lang(work)
+        # What the sender wrote is echoed cut and cleaned (bot/echo.py): no backscatter relay.
         return {
-            "request": work["request"],
-            "contact": work["contact"],
+            "request": echo_safe(work["request"], subject=("subject",), name=("sender_name",)),
+            "contact": echo_safe(work["contact"], name=("name", "first_name", "last_name")),
             "company": work["company"],
             "case": work["case"],
             "lang": lang,
@@ -786,7 +806,7 @@ class RuleSet:
                 ),
                 "priority": decision.priority,
                 "score": decision.score,
-                "reasons": [r.message(lang) for r in decision.reasons],
+                "reasons": [r.text(lang) for r in decision.reasons],
                 "first_response_due": _local(decision.sla.first_response_due, decision.timezone)
                 if decision.sla
                 else None,
@@ -821,7 +841,7 @@ class RuleSet:
         key = self._key(work, rule_id, index, event)
         changed = False
         try:
-            params = self._params(work, decision, action)
+            planned = self._planned(work, decision, action)
         except ValueError as exc:  # a template that fails skips this action only
             decision.trace.append(
                 RuleTrace(rule_id, "action", False, f"{action.type} #{index} skipped: {exc}")
@@ -843,56 +863,66 @@ class RuleSet:
                 if value:
                     changed |= _set_path(work, ("case", name), value)
                     decision.field_changes[f"case.{name}"] = value
-        elif isinstance(action, s.EscalateAction):
-            new = action.to or _raise(decision.priority, action.raise_by)
-            new = _higher(new, decision.priority)
-            params["from"], params["to"] = decision.priority, new
+        elif isinstance(action, s.SetPriorityAction | s.EscalateAction):
+            if isinstance(action, s.SetPriorityAction):
+                new = action.priority
+            else:
+                new = _higher(
+                    action.to or _raise(decision.priority, action.raise_by), decision.priority
+                )
+                planned = planned.model_copy(update={"from_": decision.priority, "to": new})
+                if action.queue:
+                    changed |= _set_path(work, ("case", "queue"), action.queue)
+                    decision.field_changes["case.queue"] = action.queue
             if new != decision.priority:
+                verb_fr, verb_en = (
+                    ("escalade", "escalated")
+                    if isinstance(action, s.EscalateAction)
+                    else ("priorité fixée", "priority set")
+                )
                 decision.reasons.append(
                     Reason(
-                        "escalated",
-                        0,
-                        f"escalade par {rule_id} ({decision.priority}→{new})",
-                        f"escalated by {rule_id} ({decision.priority}→{new})",
-                        rule_id,
+                        "escalated" if isinstance(action, s.EscalateAction) else "priority_set",
+                        f"{verb_fr} par {rule_id} ({decision.priority}→{new})",
+                        rule_id=rule_id,
+                        message_en=f"{verb_en} by {rule_id} ({decision.priority}→{new})",
                     )
                 )
                 decision.priority = new
                 changed |= _set_path(work, ("case", "priority"), new)
         if changed:
             ctx.invalidate()
-        decision.actions.append(PlannedAction(action.type, params, rule_id, key))
+        decision.actions.append(PlannedAction(planned, key, rule_id))
         return changed
 
-    def _params(self, work: dict[str, Any], decision: Decision, action: Any) -> dict[str, Any]:
+    def _planned(self, work: dict[str, Any], decision: Decision, action: Any) -> Any:
+        """The contract's action for a rule's action: templates rendered, facts filled in."""
         lang = self._lang(work)
-        if isinstance(action, s.SetFieldAction):
-            return {"field": action.field, "value": action.value}
-        if isinstance(action, s.AddTagAction | s.RemoveTagAction):
-            return {"tag": action.tag}
-        if isinstance(action, s.AssignAction):
-            return {"queue": action.queue, "owner": action.owner}
+        if isinstance(action, actions.ActionModel):  # no template: already the contract's model
+            if isinstance(action, s.WebhookAction):
+                payload = {
+                    **copy.deepcopy(action.payload_),
+                    "case": work["case"].get("reference"),
+                    "category": decision.category,
+                    "priority": decision.priority,
+                    "event": decision.event,
+                }
+                return action.model_copy(update={"payload_": payload})
+            return action
         if isinstance(action, s.AddNoteAction):
-            return {"text": self._render(action.text, work, decision), "language": lang}
+            return actions.AddNote(text=self._render(action.text, work, decision), language=lang)
         if isinstance(action, s.SendReplyAction):
             request, contact = work["request"], work["contact"]
-            return {
-                "to": request.get("sender_email") or contact.get("email"),
-                "subject": self._render(action.subject, work, decision),
-                "body": self._render(action.body, work, decision),
-                "language": lang,
-                "in_reply_to": request.get("message_id"),
-            }
+            return actions.SendReply(
+                to=request.get("sender_email") or contact.get("email"),
+                subject=self._render(action.subject, work, decision),
+                body=self._render(action.body, work, decision),
+                language=lang,
+                in_reply_to=request.get("message_id"),
+            )
         if isinstance(action, s.EscalateAction):
             message = self._render(action.message, work, decision) if action.message else ""
-            return {"notify": list(action.notify), "message": message}
-        if isinstance(action, s.WebhookAction):
-            payload = {
-                **copy.deepcopy(action.payload),
-                "case": work["case"].get("reference"),
-                "category": decision.category,
-                "priority": decision.priority,
-                "event": decision.event,
-            }
-            return {"url": action.url, "method": action.method, "payload": payload}
+            return actions.Escalate(
+                to=action.to, queue=action.queue, notify=list(action.notify), message=message
+            )
         raise ValueError(f"unknown action type {action.type!r}")

@@ -250,3 +250,134 @@ def test_writing_before_setup_is_a_config_error_not_a_skip_per_ticket(clock: Fak
             list(sink.perform([update(t, {"crmbot_category": "x"}) for t in tids]))
         assert "crmbot setup hubspot" in str(caught.value)
         assert fake.calls("PATCH") == 0
+
+
+# -- the hard answers HubSpot documents (issue 9) ------------------------------------------
+
+CREATE = "POST /crm/v3/objects/(\\w+)/batch/create"
+
+
+def test_a_note_key_on_the_second_association_page_is_found_and_no_duplicate_is_created(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    """v4 association reads page per result: results[].paging.next.after."""
+    tid = fake.create_ticket("t")
+    sink = sink_for(fake, clock)
+    for i in range(3):  # earlier notes fill the first association pages
+        sink.perform([note(tid, f"earlier note {i}")])
+    action = note(tid, "the note crmbot wrote last")
+    assert sink.perform([action])[0].status == "done"
+    fake.assoc_page_size = 1
+    [again] = sink.perform([action])
+    assert again.status == "done" and again.detail["already_done"] is True
+    assert len(fake.notes_for_ticket(tid)) == 4
+
+
+def test_a_207_batch_update_skips_the_ticket_hubspot_names_and_writes_the_others(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    fake.missing_ids_answer = "207"
+    good = fake.create_ticket("good")
+    results = sink_for(fake, clock).perform(
+        [update("999999", {"crmbot_category": "x"}), update(good, {"crmbot_category": "x"})]
+    )
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert "OBJECT_NOT_FOUND" in results[0].detail["reason"]
+    assert fake.ticket(good)["crmbot_category"] == "x"
+
+
+def test_a_207_answer_with_a_result_left_out_is_a_retry_not_a_crash(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tids = [fake.create_ticket(f"t{i}") for i in range(3)]
+    fake.drop_batch_results(1)
+    results = sink_for(fake, clock).perform([update(t, {"crmbot_category": "x"}) for t in tids])
+    assert sorted(r.status for r in results) == ["done", "done", "retry"]
+    assert "without a result" in next(r for r in results if r.status == "retry").detail["why"]
+
+
+@pytest.mark.parametrize(("status", "retry_after", "wait"), [(423, None, 2.0), (477, 3.0, 3.0)])
+def test_423_locked_and_477_migration_are_waited_out_not_dropped(
+    fake: FakeHubSpot, clock: FakeClock, status: int, retry_after: float | None, wait: float
+) -> None:
+    tid = fake.create_ticket("t")
+    sink = sink_for(fake, clock)
+    fake.fail_with_status(status, 2, retry_after=retry_after)
+    [result] = sink.perform([update(tid, {"crmbot_category": "x"})])
+    assert result.status == "done"
+    assert fake.ticket(tid)["crmbot_category"] == "x"
+    assert clock.sleeps[-2:] == [wait, wait]
+    assert fake.early_retries() == 0
+
+
+def test_a_daily_limit_429_defers_the_actions_until_the_quota_returns(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.fail_with_429(1, None, policy="DAILY")
+    [result] = sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})])
+    assert result.status == "retry"
+    assert result.detail["retry_after"] == 3600.0
+    assert fake.calls(UPDATE) == 1
+
+
+def test_shuffled_batch_results_are_matched_to_their_actions_not_by_position(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    fake.shuffle_results = True
+    tids = [fake.create_ticket(f"t{i}") for i in range(8)]
+    sink = sink_for(fake, clock, note_idempotency=False)
+    actions = [note(t, f"note for {t}") for t in tids]
+    results = sink.perform(actions)
+    for action, result in zip(actions, results, strict=True):
+        body = fake.objects["notes"][result.detail["note_id"]].properties["hs_note_body"]
+        assert body == action.payload["text"]
+
+
+def test_a_note_batch_whose_answer_is_lost_is_read_back_not_created_twice(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.fail_after_performing(CREATE, 502)
+    [result] = sink_for(fake, clock).perform([note(tid, "Categorised as billing")])
+    assert result.status == "done" and result.detail["read_back"] is True
+    assert fake.calls(CREATE) == 1
+    assert len(fake.notes_for_ticket(tid)) == 1
+
+
+def test_notes_left_out_of_a_207_answer_are_read_back(fake: FakeHubSpot, clock: FakeClock) -> None:
+    tids = [fake.create_ticket(f"t{i}") for i in range(3)]
+    fake.drop_batch_results(2)
+    results = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
+    assert [r.status for r in results] == ["done"] * 3
+    assert all(len(fake.notes_for_ticket(t)) == 1 for t in tids)
+
+
+def test_an_outage_while_writing_notes_keeps_the_updates_already_done(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.before_next(
+        "POST /crm/v4/associations", lambda: fake.fail_with_status(503, 20, retry_after=1.0)
+    )
+    results = sink_for(fake, clock).perform(
+        [update(tid, {"crmbot_category": "x"}), note(tid, "why")]
+    )
+    assert [r.status for r in results] == ["done", "retry"]
+    assert results[0].detail["version"]
+    assert fake.ticket(tid)["crmbot_category"] == "x"
+
+
+def test_a_merge_whose_answer_was_lost_is_found_done_on_retry(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    keep = fake.create_ticket("original")
+    dup = fake.create_ticket("duplicate")
+    action = SinkAction(next(_ids), "m2", "merge", {"type": "ticket", "id": dup}, {"into": keep})
+    sink = sink_for(fake, clock, enable_merge=True)
+    fake.fail_after_performing("POST /crm/v3/objects/(\\w+)/merge", 502)
+    [first] = sink.perform([action])
+    assert first.status == "retry"
+    [second] = sink.perform([action])
+    assert second.status == "done" and second.detail["already_done"] is True
+    assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1

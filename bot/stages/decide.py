@@ -6,7 +6,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from bot.facts import build_facts
-from bot.pipeline import PlannedAction, StageContext, Work
+from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.cases import record_decision
 
@@ -23,7 +23,7 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
 
 def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[str]:
     """The case's tags, less those a rule removed, plus the decision's and the pipeline's."""
-    removed = {a.params.get("tag") for a in decision.actions if a.type == "remove_tag"}
+    removed = {a.spec.tag for a in decision.actions if a.type == "remove_tag"}
     kept = set(case.get("tags") or []) - removed
     return sorted(kept | set(decision.tags) | set(extra_tags))
 
@@ -74,16 +74,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         sla=values.get("sla"),
         rules_fired=fired,
     )
-    for action in decision.actions:
-        work.actions.append(
-            PlannedAction(
-                sink=str(action.params.get("sink", "")),
-                action=action.type,
-                payload=dict(action.params),
-                key=action.key,
-                rule_id=action.rule_id,
-            )
-        )
+    work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
     ctx.log.info(
         "case_decided",
         case=case["reference"],

@@ -15,11 +15,14 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, select
 
 from bot.facts import build_facts
-from bot.pipeline import Reason, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
 from bot.store.requests import body_fingerprint
 from bot.store.schema import cases, requests
 from bot.textfold import strip_accents
 
+_SUBJECT_CHARS = 300
+_BODY_CHARS = 3000
 OPEN_STATUSES = ("new", "open", "pending", "waiting", "reopened")
 _PREFIX = re.compile(r"^\s*((re|tr|fw|fwd|aw|wg|réf|ref)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _CANDIDATES = (
@@ -50,8 +53,9 @@ def fold_text(text: str) -> str:
 
 
 def comparable(subject: str, body: str) -> str:
-    """The folded text two requests are compared on."""
-    return fold_text(f"{subject}\n{body[:3000]}")
+    """The folded text two requests are compared on (capped: a hostile 16 KB subject must
+    not make each of the candidate comparisons cost more than the whole parse)."""
+    return fold_text(f"{subject[:_SUBJECT_CHARS]}\n{body[:_BODY_CHARS]}")
 
 
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from bot.pipeline import Reason, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
 from bot.store.cases import case_by_reference, get_case
 from bot.store.requests import case_of_message_ids, case_of_thread_key
 

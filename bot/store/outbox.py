@@ -15,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from bot.store.schema import outbox
 from bot.store.sql import insert_ignore, utcnow
@@ -33,9 +33,18 @@ def enqueue(
     case_id: int | None,
     rule_id: str | None = None,
     available_at: datetime | None = None,
+    state: str = "pending",
+    result: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> int | None:
-    """Plan an effect; None when an effect with this key was planned already (harmless)."""
-    now = utcnow()
+    """Plan an effect; None when an effect with this key was planned already (harmless).
+
+    `state="refused"` records an action no sink performs, with `result={"reason": ...}`.
+    """
+    # `now` is the pipeline's clock (when the decision was taken: the reply limits count it);
+    # due times stay on the store's clock, which the dispatcher's claim compares with.
+    stored_at = utcnow()
+    now = now or stored_at
     return insert_ignore(
         conn,
         outbox,
@@ -46,11 +55,12 @@ def enqueue(
             "action": action,
             "payload": payload,
             "rule_id": rule_id,
-            "state": "pending",
+            "state": state,
+            "result": result,
             "attempts": 0,
-            "available_at": available_at or now,
+            "available_at": available_at or stored_at,
             "created_at": now,
-            "updated_at": now,
+            "updated_at": stored_at,
         },
         ["idempotency_key"],
     )
@@ -64,10 +74,13 @@ def claim(
     lease_seconds: float = 60.0,
     sink: str | None = None,
     not_sinks: Collection[str] = (),
+    max_attempts: int | None = None,
 ) -> list[dict[str, Any]]:
     """Claim due pending rows (and stalled claims), of one sink if given; inside a transaction.
 
-    A claim is not an attempt: `attempts` is left as it is.
+    A claim is not an attempt, except the takeover of a stalled claim: its holder died while
+    performing it, perhaps because of it. After `max_attempts` such deaths (and real failed
+    attempts) the row is dead, so an effect that kills the worker is not tried for ever.
     """
     now = utcnow()
     due = ((outbox.c.state == "pending") & (outbox.c.available_at <= now)) | (
@@ -90,11 +103,32 @@ def claim(
             state="claimed",
             claimed_by=owner,
             claimed_until=now + timedelta(seconds=lease_seconds),
+            # evaluated on the row before this update: a stalled claim is taken over
+            attempts=case(
+                (outbox.c.state == "claimed", outbox.c.attempts + 1), else_=outbox.c.attempts
+            ),
             updated_at=now,
         )
     )
-    rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
-    return [dict(r._mapping) for r in rows]
+    rows = [
+        dict(r._mapping)
+        for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
+    ]
+    if max_attempts is None:
+        return rows
+    killed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+    if killed:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(killed))
+            .values(
+                state="dead",
+                claimed_until=None,
+                last_error=f"the worker stopped while performing it {max_attempts} times",
+                updated_at=now,
+            )
+        )
+    return [r for r in rows if r["id"] not in killed]
 
 
 def renew(conn: Connection, ids: Collection[int], owner: str, lease_seconds: float) -> int:
@@ -190,6 +224,17 @@ def dead_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Rows given up on, newest first, with their last error."""
     rows = conn.execute(
         select(outbox).where(outbox.c.state == "dead").order_by(outbox.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def refused_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """Rows not performed (refused or skipped), newest first, with the reason in `result`."""
+    rows = conn.execute(
+        select(outbox)
+        .where(outbox.c.state.in_(("refused", "skipped")))
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
 

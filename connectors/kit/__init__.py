@@ -5,8 +5,8 @@
                         limiter=TokenBucket.per_window(200, 60))
     data = client.get("/api/v2/tickets.json", params={...})   # JSON, or an error from bot.errors
 
-The contract test kit lives in `connectors.kit.contract` (it imports pytest, so it is not
-re-exported here).
+The contract test kit lives in `connectors.kit.contract`: it needs pytest, which the
+`testing` extra installs (`pip install 'crmbot[testing]'`), so it is not re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from connectors.kit.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from connectors.kit.http import (
     HttpClient,
     HttpRejected,
+    OutcomeUnknown,
     RetryPolicy,
     Wait,
     parse_retry_after,
@@ -49,6 +50,7 @@ __all__ = [
     "HttpRejected",
     "LoopGuard",
     "OAuth2RefreshToken",
+    "OutcomeUnknown",
     "PaginationLoop",
     "RetryPolicy",
     "SystemClock",

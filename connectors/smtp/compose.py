@@ -25,10 +25,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from bot.echo import cut
 from bot.errors import SkippableError
 
 MAX_REFERENCES = 20  # keep the first id and the most recent ones, as mail clients do
 MAX_ID_CHARS = 250
+MAX_SUBJECT_CHARS = 200  # what a template renders is cut there (bot/echo.py cuts the echo)
 
 # Local parts of automated mailboxes, compared with separators and accents removed.
 _AUTOMATED_EXACT = frozenset(
@@ -226,7 +228,7 @@ def compose_reply(
     if sender.reply_to:
         msg["Reply-To"] = Address(addr_spec=sender.reply_to)
     reference = case_reference if sender.reference_in_subject else None
-    msg["Subject"] = subject_with_reference(subject, reference)
+    msg["Subject"] = subject_with_reference(cut(subject, MAX_SUBJECT_CHARS), reference)
     msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     msg["Message-ID"] = f"<{message_id}>"
     if parent:

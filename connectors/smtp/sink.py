@@ -42,7 +42,7 @@ from typing import Any, Literal
 import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.errors import AuthError, ConfigError, FatalError, RetriableError
+from bot.errors import AuthError, ConfigError, FatalError, MalformedInput, RetriableError
 from connectors.base import ConnectorSettings, SinkAction, SinkResult
 from connectors.imap.settings import is_loopback_host
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
@@ -53,6 +53,7 @@ log = structlog.get_logger(__name__)
 
 Security = Literal["tls", "starttls", "plain"]
 DEFAULT_PORTS: dict[str, int] = {"tls": 465, "starttls": 587, "plain": 25}
+SINK_ACTIONS = frozenset({"send_reply"})  # declared once; the connector spec publishes it
 RATE_WAIT_BUDGET = 60.0  # seconds one call may wait for the rate limit before deferring
 _Outcome = Literal["skip", "retry", "lost", "fatal"]
 
@@ -152,6 +153,8 @@ class SmtpSink:
     call, and a resend carries the same Message-ID (derived from the idempotency key).
     """
 
+    performs = SINK_ACTIONS
+
     def __init__(
         self,
         name: str,
@@ -202,8 +205,13 @@ class SmtpSink:
                 prepared.append((action, self._skipped(action, "unsupported_action", why)))
                 continue
             try:
+                spec = action.typed()
+            except MalformedInput as exc:
+                prepared.append((action, self._skipped(action, "invalid_payload", str(exc))))
+                continue
+            try:
                 reply = compose_reply(
-                    action.payload,
+                    spec.payload(),
                     sender=self._sender,
                     idempotency_key=action.idempotency_key,
                     case_reference=action.case_reference,
