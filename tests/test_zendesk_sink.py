@@ -344,7 +344,7 @@ def test_a_merge_job_failing_on_a_closed_ticket_is_skipped_and_the_updates_of_th
     fake.agent_update(dup["id"], status="closed")
     update = act("update_fields", other["id"], fields={"priority": "P2"})
     merge = act("merge", dup["id"], into=target["id"])
-    results = sink.perform([update, merge])
+    [*results] = sink.perform([update, merge])
     assert [r.status for r in results] == ["done", "skipped"]
     assert "closed" in results[1].detail["reason"]
     assert fake.ticket(other["id"])["priority"] == "high"
@@ -374,7 +374,7 @@ def test_an_update_many_job_failing_as_a_whole_is_a_retry_for_its_actions_only(
     update = act("update_fields", other["id"], fields={"priority": "P2"})
     merge = act("merge", dup["id"], into=target["id"])
     fake.before_next("POST", f"/api/v2/tickets/{target['id']}/merge", fake.fail_jobs)
-    results = sink.perform([update, merge])
+    [*results] = sink.perform([update, merge])
     assert [r.status for r in results] == ["retry", "done"]
     assert "Job was killed" in results[0].detail["why"]
     assert fake.ticket(other["id"])["priority"] is None
@@ -385,7 +385,7 @@ def test_a_closed_ticket_in_update_many_is_skipped_with_zendesks_reason_the_othe
 ) -> None:
     closed, fine = tickets(fake, 2)
     fake.agent_update(closed["id"], status="closed")
-    results = sink.perform(
+    [*results] = sink.perform(
         [
             act("update_fields", closed["id"], fields={"priority": "P1"}),
             act("update_fields", fine["id"], fields={"priority": "P1"}),
@@ -420,7 +420,7 @@ def test_an_outage_reading_one_tickets_comments_defers_only_that_ticket(
         f"/api/v2/tickets/{a['id']}/comments",
         lambda: fake.fail_next(503, times=5),  # every attempt
     )
-    results = sink.perform(
+    [*results] = sink.perform(
         [act("add_note", a["id"], text="note A"), act("add_note", b["id"], text="note B")]
     )
     assert [r.status for r in results] == ["retry", "done"]
