@@ -97,7 +97,8 @@ def run(
 
 @app.command()
 def check(settings_file: SettingsOption = None) -> None:
-    """Validate settings and rules, open the store, connect to each source; exit 1 on a problem."""
+    """Validate settings and rules, open the store, connect to each source and sink; exit 1
+    on a problem."""
     from bot.app import rules_provider
     from bot.registry import build_sink, build_source
     from bot.store import open_store
@@ -116,16 +117,18 @@ def check(settings_file: SettingsOption = None) -> None:
     for name, raw in settings.sources.items():
         steps.append((f"source {name}", lambda n=name, r=raw: _check_source(build_source(n, r))))
     for name, raw in settings.sinks.items():
-        steps.append((f"sink {name}", lambda n=name, r=raw: _describe_sink(build_sink(n, r))))
+        steps.append((f"sink {name}", lambda n=name, r=raw: _check_sink(build_sink(n, r))))
+    failed: list[str] = []
     for label, step in steps:
         try:
             table.add_row(label, "ok", step())
         except Exception as exc:  # every problem is reported, then the exit code says it
             problems += 1
+            failed.append(label)
             table.add_row(label, "FAILED", f"{type(exc).__name__}: {exc}")
     out.print(table)
     if problems:
-        err.print(f"[red]{problems} problem(s)[/]")
+        err.print(f"[red]{problems} problem(s): {', '.join(failed)}[/]")
         raise typer.Exit(1)
 
 
@@ -149,10 +152,13 @@ def _check_source(built: Any) -> str:
         source.close()
 
 
-def _describe_sink(built: Any) -> str:
+def _check_sink(built: Any) -> str:
     sink, settings = built
-    sink.close()
-    return f"{settings.type} configured"
+    try:
+        check = getattr(sink, "check", None)
+        return check() if callable(check) else f"{settings.type} configured (no check)"
+    finally:
+        sink.close()
 
 
 def _open_store(settings_file: Path | None) -> Any:

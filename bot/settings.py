@@ -63,6 +63,18 @@ class WorkerSettings(_Section):
     health_file: Path | None = None
 
 
+class DispatchSettings(_Section):
+    """The outbox dispatcher: small claims per sink, short leases kept alive, real attempts."""
+
+    batch_size: int = Field(default=20, ge=1, le=1_000)  # rows claimed per sink at a time
+    lease_seconds: float = Field(default=60.0, gt=0)  # renewed while the rows are worked on
+    max_attempts: int = Field(default=8, ge=1)  # real failed attempts before a row is dead
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    outage_max_seconds: float = Field(default=300.0, gt=0)  # longest wait while a sink is down
+    round_seconds: float = Field(default=30.0, gt=0)  # one dispatch round, then the loop goes on
+
+
 class CaseSettings(_Section):
     """How cases are referenced and threaded."""
 
@@ -118,6 +130,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     replies: ReplySettings = Field(default_factory=ReplySettings)

@@ -89,7 +89,7 @@ class Worker:
         self.clock = clock
         self.dry_run = settings.dry_run
         self.owner = settings.worker.instance_id
-        self.dispatcher = Dispatcher(store, self.sinks, self.owner)
+        self.dispatcher = Dispatcher(store, self.sinks, self.owner, settings.dispatch)
         self.stop_event = threading.Event()
         self.outages = OutageLog()
         self.housekeeping_policy = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)

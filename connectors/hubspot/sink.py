@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +47,7 @@ import structlog
 
 from bot.actions import AddNote, Escalate
 from bot.errors import ConfigError, MalformedInput, RetriableError, SkippableError
-from connectors.base import SinkAction, SinkResult
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.hubspot import case_tickets
 from connectors.hubspot.client import BATCH_MAX, BatchOutcome, HubSpotApi, chunks
 from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
@@ -158,8 +158,12 @@ class HubSpotSink:
         """Release connections."""
         self.api.close()
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Perform the actions, coalesced and batched; one result per action, in order."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Perform the actions, coalesced and batched; one result per action, yielded in
+        order, each as soon as the API call that performs it completed."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         updates: dict[str, _Update] = {}
         notes: list[SinkAction] = []
@@ -184,15 +188,20 @@ class HubSpotSink:
                     raise MalformedInput(f"the HubSpot sink does not perform {action.action!r}")
             except SkippableError as exc:
                 results[action.outbox_id] = _skipped(action, str(exc))
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         self._perform_updates(list(updates.values()), results)
+        yield from new_results(results, handed_out)
         self._perform_changes(list(changes.values()), results)
+        yield from new_results(results, handed_out)
         self._perform_notes(notes, results)
+        yield from new_results(results, handed_out)
         for action in merges:
             try:
                 results[action.outbox_id] = self._merge(action)
             except RetriableError as exc:
                 _defer([action], results, exc)
-        return [results[a.outbox_id] for a in actions]
+            yield from new_results(results, handed_out)
 
     # -- update_fields ----------------------------------------------------------------------
 
@@ -576,6 +585,20 @@ class HubSpotSink:
             return _skipped(action, exc.vendor_message)
         detail = {"primary": str(merged.get("id", into)), "merged": duplicate}
         return SinkResult(action.outbox_id, "done", detail)
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """One cheap authenticated GET: the ticket properties, and whether setup created ours."""
+        data = self.api.http.get("/crm/v3/properties/tickets", limiters=[self.api.general])
+        names = [str(p.get("name", "")) for p in (data or {}).get("results", [])]
+        owned = sum(n.startswith(OWNED_PREFIX) for n in names)
+        if not owned:
+            raise ConfigError(
+                f"{self.name}: HubSpot has no {OWNED_PREFIX}* ticket property; run "
+                "`crmbot setup hubspot` first"
+            )
+        return f"{self.name}: HubSpot answered, {owned} {OWNED_PREFIX}* ticket properties"
 
 
 _MISSING_PROPERTY = re.compile(r'Property \\?"(crmbot_\w+)\\?" does not exist')

@@ -27,6 +27,7 @@ write-back is refused at load (REFUSALS); a stray one is skipped with that reaso
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ import structlog
 
 from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, UpdateFields
 from bot.errors import MalformedInput, RetriableError, SourceUnavailable
-from connectors.base import SinkAction, SinkResult
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -106,14 +107,20 @@ class RtSink:
         """What crmbot may write: priority and the mapped custom fields."""
         return frozenset({"priority", *self.settings.custom_fields})
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce per ticket, check for conflicts, write, comment; one result per action."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce per ticket, check for conflicts, write, comment; one result per action,
+        yielded in order, each as soon as its ticket is written."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         for action in actions:
             skipped = self._plan(action, plans)
             if skipped is not None:
                 results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         for plan in plans.values():
             try:
                 self._apply(plan)
@@ -123,7 +130,7 @@ class RtSink:
                 plan.retry, plan.retry_after = str(exc), exc.retry_after
             for action in plan.actions:
                 results[action.outbox_id] = self._result(plan, action)
-        return [results[a.outbox_id] for a in actions]
+            yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -430,6 +437,13 @@ class RtSink:
             if unknown and not detail["written"]:
                 return SinkResult(action.outbox_id, "skipped", detail)
         return SinkResult(action.outbox_id, "done", detail)
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and count the queues we can see."""
+        data = self.http.get("/queues/all")
+        return f"{self.label}: signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
 
 
 def _skip(action: SinkAction, reason: str) -> SinkResult:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +55,8 @@ from bot.actions import (
     SetPriority,
     UpdateFields,
 )
-from bot.errors import MalformedInput, RetriableError, SourceUnavailable
-from connectors.base import SinkAction, SinkResult
+from bot.errors import AuthError, MalformedInput, RetriableError, SourceUnavailable
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -146,8 +146,12 @@ class ZendeskSink:
 
     # -- entry point ------------------------------------------------------------------------
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce, check for conflicts, write in batches, merge; one result per action."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce, check for conflicts, write in batches, merge; one result per action,
+        yielded in order, each as soon as the call that performs it completed."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         merges: list[tuple[SinkAction, int, int]] = []
@@ -155,6 +159,8 @@ class ZendeskSink:
             skipped = self._plan(action, plans, merges)
             if skipped is not None:
                 results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         if plans:
             self._load_current(plans.values())
             for plan in plans.values():
@@ -171,9 +177,10 @@ class ZendeskSink:
             for plan in plans.values():
                 for action in plan.actions:
                     results[action.outbox_id] = self._result(plan, action)
+            yield from new_results(results, handed_out)
         for action, status, detail in self._merge(merges):
             results[action.outbox_id] = SinkResult(action.outbox_id, status, detail)
-        return [results[a.outbox_id] for a in actions]
+        yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -692,6 +699,16 @@ class ZendeskSink:
                 for action, source in chunk:
                     out.append((action, "done", {"ticket_id": str(source), "into": str(target)}))
         return out
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and say who we are."""
+        data = self.api.http.get("/api/v2/users/me.json")
+        user = data.get("user", {}) if isinstance(data, dict) else {}
+        if not user.get("id"):  # Zendesk answers an anonymous user to unknown credentials
+            raise AuthError(f"{self.label}: Zendesk did not accept the credentials")
+        return f"{self.label}: signed in to {self.settings.url} as {user.get('email', '?')}"
 
 
 def _merge_mark(target: int) -> str:
