@@ -20,7 +20,17 @@ Zendesk (tests/fakes/zendesk.py, connectors/zendesk), the same two figures:
    limit (10 requests/minute, 1,000 tickets per page), as a ratio to the bound
    10 x 1,000 records per 60 s = 166.7 records/s.
 
-Run: python3 bench/bench_crm.py [--tickets 10000]
+Under faults (issue 9), per sink, 1,000 enriched records written back (fields, a note, and
+tags where the CRM has them) while the fake answers a share of requests 429 (HubSpot: 429
+and 423 Locked) and performs another share but loses its answer (502): every perform() is
+repeated for the actions it returned as "retry", as the dispatcher would, until none is
+left. Printed: API calls per 1,000 records, rounds, and the check that nothing was lost
+(every ticket has its fields and tags) and nothing done twice (exactly one note each).
+RT (the real Request Tracker 5, `--rt N`, off by default: it is slow to fill) is measured
+without injected faults: calls per record, same checks.
+
+Run: python3 bench/bench_crm.py [--tickets 10000] [--fault-share 0.05] [--lost-share 0.01]
+     [--rt 100] [--only-faults]
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import structlog
 
+from bot.errors import RetriableError
 from connectors.base import SinkAction
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.setup import ensure_properties
@@ -216,7 +227,7 @@ def zd_write_back(tickets: int) -> dict[str, Any]:
             }
             actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, payload))
             body = "crmbot: billing, P2 (strategic customer)"
-            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"body": body}))
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"text": body}))
         calls0, t0, wall0 = fake.count(), clock.monotonic(), time.perf_counter()
         results = sink.perform(actions)
         simulated = clock.monotonic() - t0
@@ -237,12 +248,190 @@ def zd_write_back(tickets: int) -> dict[str, Any]:
         }
 
 
+def until_settled(
+    sink: Any, actions: list[SinkAction], clock: FakeClock, per_call: int
+) -> dict[str, Any]:
+    """perform() and perform again what came back "retry", as the dispatcher does."""
+    pending, final, rounds = list(actions), {}, 0
+    while pending and rounds < 100:
+        rounds += 1
+        again: list[SinkAction] = []
+        wait = 0.0
+        for start in range(0, len(pending), per_call):
+            chunk = pending[start : start + per_call]
+            try:
+                answered = sink.perform(chunk)
+            except RetriableError as exc:  # nothing obtained yet: the dispatcher puts all back
+                again.extend(chunk)
+                wait = max(wait, float(exc.retry_after or 1.0))
+                continue
+            for action, result in zip(chunk, answered, strict=True):
+                if result.status == "retry":
+                    again.append(action)
+                    wait = max(wait, float(result.detail.get("retry_after") or 1.0))
+                else:
+                    final[action.outbox_id] = result
+        pending = again
+        clock.advance(wait)
+    statuses: dict[str, int] = {}
+    for result in final.values():
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    return {"rounds": rounds, "statuses": statuses, "unsettled": len(pending)}
+
+
+def hubspot_under_faults(records: int, share: float, lost: float) -> dict[str, Any]:
+    """HubSpot: fields + note per record, with 429/423 and lost answers injected."""
+    clock = FakeClock()
+    with FakeHubSpot(clock=clock) as fake:
+        ids = populate(fake, clock, records)
+        settings = settings_for(fake)
+        ensure_properties(HubSpotApi("hubspot", settings, clock=clock))
+        clock.advance(10)
+        sink = HubSpotSink("hubspot", settings, clock=clock)
+        actions: list[SinkAction] = []
+        for n, tid in enumerate(ids):
+            target = {"type": "ticket", "id": tid}
+            fields = {"crmbot_category": "billing", "crmbot_priority": "P2"}
+            actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, {"fields": fields}))
+            text = "crmbot: billing, P2 (strategic customer)"
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"text": text}))
+        fake.fault_share, fake.lost_share = share, lost
+        calls0 = fake.calls()
+        run = until_settled(sink, actions, clock, 2000)
+        calls = fake.calls() - calls0
+        fake.fault_share = fake.lost_share = 0.0
+        notes = [len(fake.notes_for_ticket(t)) for t in ids]
+        missing = sum(fake.ticket(t).get("crmbot_category") != "billing" for t in ids)
+        sink.close()
+        return {
+            **run,
+            "calls": calls,
+            "injected": dict(fake.injected_faults),
+            "lost_answers": fake.lost_answers,
+            "fields_missing": missing,
+            "notes_missing": sum(n == 0 for n in notes),
+            "notes_twice": sum(n > 1 for n in notes),
+        }
+
+
+def zendesk_under_faults(records: int, share: float, lost: float) -> dict[str, Any]:
+    """Zendesk: priority + tags + note per record, with 429 and lost answers injected."""
+    clock = FakeClock()
+    with FakeZendesk(clock=clock) as fake:
+        made = zd_populate(fake, clock, records)
+        sink = ZendeskSink("zendesk", zd_settings(fake), clock=clock)
+        body = "crmbot: billing, P2 (strategic customer)"
+        actions: list[SinkAction] = []
+        for n, ticket in enumerate(made):
+            target = {"type": "ticket", "id": str(ticket["id"])}
+            payload = {
+                "fields": {"crmbot_priority": "P2", "tags": ["crmbot_triaged", "billing"]},
+                "expected_version": ticket["updated_at"],
+            }
+            actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, payload))
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"body": body}))
+        fake.fault_share, fake.lost_share = share, lost
+        calls0 = fake.count()
+        run = until_settled(sink, actions, clock, 2000)
+        calls = fake.count() - calls0
+        fake.fault_share = fake.lost_share = 0.0
+        notes, missing = [], 0
+        for ticket in made:
+            stored = fake.ticket(ticket["id"])
+            missing += stored["priority"] != "high" or "crmbot_triaged" not in stored["tags"]
+            notes.append(sum(c["body"] == body for c in fake.comments(ticket["id"])))
+        sink.close()
+        return {
+            **run,
+            "calls": calls,
+            "injected": dict(fake.injected_faults),
+            "lost_answers": fake.lost_answers,
+            "fields_missing": missing,
+            "notes_missing": sum(n == 0 for n in notes),
+            "notes_twice": sum(n > 1 for n in notes),
+        }
+
+
+def rt_write_back(records: int) -> dict[str, Any] | str:
+    """RT 5 (real): priority + a custom field + a comment per record; calls per record."""
+    from connectors.rt.sink import RtSink
+    from connectors.rt.source import RtSettings
+    from tests.servers.rt import find_rt, shared_rt_server, stop_shared_rt_server
+
+    problem = find_rt()
+    if problem is not None:
+        return problem
+    server = shared_rt_server()
+    try:
+        ids = [server.create_ticket(f"Bench {i}", "b@example.com", "x") for i in range(records)]
+        settings = RtSettings(
+            type="rt",
+            url=server.url,
+            username=server.username,
+            password=server.password,
+            custom_fields={"category": "crmbot_category"},
+        )
+        sink = RtSink("rt", settings)
+        actions: list[SinkAction] = []
+        for n, tid in enumerate(ids):
+            target = {"type": "ticket", "id": str(tid)}
+            fields = {"priority": "P2", "category": "billing"}
+            actions.append(SinkAction(2 * n, f"u{n}", "update_fields", target, {"fields": fields}))
+            actions.append(SinkAction(2 * n + 1, f"n{n}", "add_note", target, {"body": "crmbot"}))
+        wall0 = time.perf_counter()
+        results = sink.perform(actions)
+        wall = time.perf_counter() - wall0
+        calls = sum(sink.http.calls.values())
+        sink.close()
+        done = sum(r.status == "done" for r in results)
+        applied = sum(server.custom_field(t, "crmbot_category") == "billing" for t in ids)
+        return {"calls": calls, "done": done, "applied": applied, "wall_s": wall}
+    finally:
+        stop_shared_rt_server()
+
+
+def print_fault_figures(records: int, share: float, lost: float, rt: int) -> None:
+    """The figures under injected faults, per sink."""
+    for name, run in (("hubspot", hubspot_under_faults), ("zendesk", zendesk_under_faults)):
+        refused = "429/423" if name == "hubspot" else "429"
+        what = f"{share:.0%} answered {refused}, {lost:.0%} performed then answered 502"
+        r = run(records, share, lost)
+        print(
+            f"{name} write-back {records} records (fields + note"
+            f"{' + tags' if name == 'zendesk' else ''}) with {what}: "
+            f"{r['calls']} API calls ({r['calls'] * 1000 / records:.0f} per 1,000), "
+            f"{r['rounds']} perform rounds, results {r['statuses']}, unsettled "
+            f"{r['unsettled']}; injected {r['injected']}, lost answers {r['lost_answers']}; "
+            f"fields missing {r['fields_missing']}, notes missing {r['notes_missing']}, "
+            f"notes twice {r['notes_twice']}"
+        )
+    if rt:
+        r = rt_write_back(rt)
+        if isinstance(r, str):
+            print(f"rt: skipped ({r})")
+        else:
+            print(
+                f"rt write-back {rt} records (priority + custom field + comment, real RT 5, "
+                f"no faults): {r['calls']} API calls ({r['calls'] * 1000 / rt:.0f} per 1,000), "
+                f"{r['done']} actions done, fields applied {r['applied']}/{rt}, "
+                f"wall {r['wall_s']:.1f} s"
+            )
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--fault-share", type=float, default=0.05)
+    parser.add_argument("--lost-share", type=float, default=0.01)
+    parser.add_argument("--rt", type=int, default=0, help="RT records (real server; slow)")
+    parser.add_argument("--only-faults", action="store_true")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+    print_fault_figures(1000, args.fault_share, args.lost_share, args.rt)
+    if args.only_faults:
+        return
 
     for with_notes in (True, False):
         r = write_back(1000, with_notes)

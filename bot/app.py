@@ -52,10 +52,22 @@ class Runtime:
 
 def rules_provider(settings: Settings) -> Callable[[], Any]:
     """The current rule set, hot-reloaded from settings.rules_dir (default pack otherwise)."""
+    from bot.routing import case_only, refuse_unperformable
     from rules.reload import RulesWatcher
 
-    watcher = RulesWatcher(settings.rules_dir)
-    watcher.current()  # validate now: broken rules stop start-up with file:line errors
+    watcher = RulesWatcher(
+        settings.rules_dir, check=lambda ruleset: refuse_unperformable(settings, ruleset)
+    )
+    # Validate now: broken rules, or an action no configured sink performs, stop start-up
+    # with file:line errors; a reload that breaks either keeps the previous rules.
+    ruleset = watcher.current()
+    local = case_only(settings, ruleset.action_uses())
+    if local:
+        log.info(
+            "rules_actions_case_only",
+            actions=sorted({f"{u.rule_id}:{u.action_type}" for u in local}),
+            why="no sink of their kind is configured: they change crmbot's case only",
+        )
     return watcher.current
 
 
@@ -72,5 +84,10 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         if target is not None and target not in sinks:
             raise ConfigError(f"sources.{name}.write_back: no sink named {target!r}")
     rules = rules_provider(settings)
-    store = open_store(settings.store.url, echo=settings.store.echo, run_migrations=migrate)
+    store = open_store(
+        settings.store.url,
+        echo=settings.store.echo,
+        run_migrations=migrate and settings.store.auto_migrate,
+        wait_for_schema=settings.store.schema_wait_seconds,
+    )
     return Runtime(settings, store, sources, sinks, rules)

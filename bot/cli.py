@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.errors import ConfigError, CrmbotError, FatalError
+from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
 from bot.logging import configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
+from bot.status import CaseStatus
 
 app = typer.Typer(
     name="crmbot",
@@ -96,7 +97,8 @@ def run(
 
 @app.command()
 def check(settings_file: SettingsOption = None) -> None:
-    """Validate settings and rules, open the store, connect to each source; exit 1 on a problem."""
+    """Validate settings and rules, open the store, connect to each source and sink; exit 1
+    on a problem."""
     from bot.app import rules_provider
     from bot.registry import build_sink, build_source
     from bot.store import open_store
@@ -115,16 +117,18 @@ def check(settings_file: SettingsOption = None) -> None:
     for name, raw in settings.sources.items():
         steps.append((f"source {name}", lambda n=name, r=raw: _check_source(build_source(n, r))))
     for name, raw in settings.sinks.items():
-        steps.append((f"sink {name}", lambda n=name, r=raw: _describe_sink(build_sink(n, r))))
+        steps.append((f"sink {name}", lambda n=name, r=raw: _check_sink(build_sink(n, r))))
+    failed: list[str] = []
     for label, step in steps:
         try:
             table.add_row(label, "ok", step())
         except Exception as exc:  # every problem is reported, then the exit code says it
             problems += 1
+            failed.append(label)
             table.add_row(label, "FAILED", f"{type(exc).__name__}: {exc}")
     out.print(table)
     if problems:
-        err.print(f"[red]{problems} problem(s)[/]")
+        err.print(f"[red]{problems} problem(s): {', '.join(failed)}[/]")
         raise typer.Exit(1)
 
 
@@ -148,10 +152,13 @@ def _check_source(built: Any) -> str:
         source.close()
 
 
-def _describe_sink(built: Any) -> str:
+def _check_sink(built: Any) -> str:
     sink, settings = built
-    sink.close()
-    return f"{settings.type} configured"
+    try:
+        check = getattr(sink, "check", None)
+        return check() if callable(check) else f"{settings.type} configured (no check)"
+    finally:
+        sink.close()
 
 
 def _open_store(settings_file: Path | None) -> Any:
@@ -186,7 +193,10 @@ def cases(
     ctx: typer.Context,
     settings_file: SettingsOption = None,
     as_json: JsonOption = False,
-    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
+    status: Annotated[CaseStatus | None, typer.Option(help="Only cases with this status.")] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only open cases past an SLA due date.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
 ) -> None:
     """List cases, most urgent first: id, contact, subject, category, priority, SLA, requests."""
@@ -197,7 +207,12 @@ def cases(
 
     store = _open_store(settings_file)
     with store.connect() as conn:
-        rows = list_cases(conn, limit=limit, status=status)
+        rows = list_cases(
+            conn,
+            limit=limit,
+            status=status.value if status else None,
+            overdue_at=datetime.now(UTC) if overdue else None,
+        )
     store.dispose()
     if as_json:
         _print_json([_case_summary(r) for r in rows])
@@ -438,7 +453,7 @@ def outbox(
         bool, typer.Option("--retry-dead", help="Give every dead action a fresh start.")
     ] = False,
 ) -> None:
-    """Planned actions by state, and those given up on (dead) with their last error."""
+    """Planned actions by state; those given up on (dead) and those not performed, with why."""
     from bot.store import outbox as outbox_store
 
     store = _open_store(settings_file)
@@ -446,9 +461,10 @@ def outbox(
         requeued = outbox_store.requeue_dead(conn) if retry_dead else 0
         counts = outbox_store.counts(conn)
         dead = outbox_store.dead_rows(conn)
+        refused = outbox_store.refused_rows(conn)
     store.dispose()
     if as_json:
-        _print_json({"counts": counts, "dead": dead, "requeued": requeued})
+        _print_json({"counts": counts, "dead": dead, "refused": refused, "requeued": requeued})
         return
     out.print("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     if requeued:
@@ -462,6 +478,20 @@ def outbox(
                 row["sink"],
                 str(row["attempts"]),
                 (row["last_error"] or "")[:70],
+                row["idempotency_key"],
+            )
+        out.print(table)
+    if refused:
+        table = Table("id", "state", "action", "sink", "reason", "key")
+        for row in refused:
+            result = row["result"] or {}
+            why = result.get("reason") or result.get("why") or ""
+            table.add_row(
+                str(row["id"]),
+                row["state"],
+                row["action"],
+                row["sink"] or "-",
+                str(why)[:90],
                 row["idempotency_key"],
             )
         out.print(table)
@@ -499,6 +529,32 @@ def setup_hubspot(
             out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
+
+
+db_app = typer.Typer(help="The store's schema.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(settings_file: SettingsOption = None) -> None:
+    """Bring the store's schema to the newest revision (under a lock on PostgreSQL)."""
+    from bot.store.engine import head_revision, make_engine, migrate
+
+    try:
+        settings = _settings(settings_file)
+        engine = make_engine(settings.store.url, echo=settings.store.echo)
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
+    try:
+        ran = migrate(engine, wait_seconds=settings.store.schema_wait_seconds)
+    except CrmbotError as exc:
+        raise _fail(exc, 1) from exc
+    except Exception as exc:  # an unreachable database: say so, exit 1
+        raise _fail(SourceUnavailable(f"store: {type(exc).__name__}: {exc}"), 1) from exc
+    finally:
+        engine.dispose()
+    verb = "upgraded to" if ran else "already at"
+    out.print(f"store schema {verb} {head_revision()}")
 
 
 def _mount_rules() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from bot.actions import Merge
+from bot.routing import route
 from bot.settings import Settings
 from bot.store import outbox as outbox_store
 from bot.store.cases import merged_into_chain
@@ -46,13 +48,16 @@ def plan_crm_merge(
     sink = (settings.sources.get(ours[0]) or {}).get("write_back")
     if not sink:
         return f"source {ours[0]} has no write_back sink: the CRM tickets are left as they are"
+    where = route(settings, "merge", ours[0])
+    if where.sink is None:
+        return f"the CRM tickets are left as they are: {where.refusal}"
     outbox_store.enqueue(
         conn,
         idempotency_key=f"{survivor['reference']}/crmbot/merge/{theirs[1]}",
         sink=sink,
         action="merge",
         payload={
-            "into": ours[1],
+            **Merge(into=ours[1]).payload(),
             "target": {"type": "ticket", "id": theirs[1]},
             "case_reference": survivor["reference"],
         },

@@ -28,13 +28,18 @@ def register_secret(value: str | None) -> None:
 
 
 def redact_text(text: str) -> str:
-    """Mask known secret values, `password=...` pairs and credentials in URLs."""
+    """Mask `password=...` pairs, credentials in URLs, and known secret values.
+
+    The patterns go first: a known secret that is also a key name (a password "password")
+    must not hide the key that tells the pattern what to mask.
+    """
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return text
 
 
 def _redact_value(key: str, value: Any) -> Any:

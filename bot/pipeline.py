@@ -15,33 +15,10 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
+from bot.actions import PlannedAction
 from bot.models import Request, SourceRecord
+from bot.reasons import Reason
 from bot.settings import Settings
-
-
-@dataclass(slots=True)
-class Reason:
-    """Why the bot decided something: a stable code and a human sentence."""
-
-    code: str
-    message: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, for the audit trail."""
-        return {"code": self.code, "message": self.message, **self.detail}
-
-
-@dataclass(slots=True)
-class PlannedAction:
-    """An effect a stage wants; the outbox stage records it with its idempotency key."""
-
-    sink: str
-    action: str
-    payload: dict[str, Any]
-    key: str
-    rule_id: str | None = None
-    target: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ BUILTIN = {
     "zendesk": "connectors.zendesk:CONNECTOR",
     "rt": "connectors.rt:CONNECTOR",
     "smtp": "connectors.smtp:CONNECTOR",
+    "webhook": "connectors.webhook:CONNECTOR",
 }
 
 

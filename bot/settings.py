@@ -42,6 +42,8 @@ class StoreSettings(_Section):
     url: str = "sqlite:///crmbot.db"
     raw_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     echo: bool = False
+    auto_migrate: bool = True  # false: wait for `crmbot db upgrade` to bring the schema to head
+    schema_wait_seconds: float = Field(default=300.0, ge=0)
 
 
 class LogSettings(_Section):
@@ -61,6 +63,18 @@ class WorkerSettings(_Section):
     health_file: Path | None = None
 
 
+class DispatchSettings(_Section):
+    """The outbox dispatcher: small claims per sink, short leases kept alive, real attempts."""
+
+    batch_size: int = Field(default=20, ge=1, le=1_000)  # rows claimed per sink at a time
+    lease_seconds: float = Field(default=60.0, gt=0)  # renewed while the rows are worked on
+    max_attempts: int = Field(default=8, ge=1)  # real failed attempts before a row is dead
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    outage_max_seconds: float = Field(default=300.0, gt=0)  # longest wait while a sink is down
+    round_seconds: float = Field(default=30.0, gt=0)  # one dispatch round, then the loop goes on
+
+
 class CaseSettings(_Section):
     """How cases are referenced and threaded."""
 
@@ -74,8 +88,11 @@ class DedupSettings(_Section):
 
     duplicate_window_hours: float = Field(default=72.0, ge=0)
     follow_up_window_days: float = Field(default=30.0, ge=0)
-    similar_text: float = Field(default=0.80, ge=0, le=1)
-    similar_text_same_category: float = Field(default=0.55, ge=0, le=1)
+    # Topic similarity (bot/topic.py: content words, no greetings or boilerplate), 0..1.
+    # One person's two topics of one category score about 0.05-0.25, a reworded repeat 0.4+.
+    similar_text: float = Field(default=0.70, ge=0, le=1)
+    similar_text_same_category: float = Field(default=0.40, ge=0, le=1)
+    similar_text_chase: float = Field(default=0.30, ge=0, le=1)
     candidates: int = Field(default=20, ge=1, le=200)
 
 
@@ -88,6 +105,16 @@ class ReplySettings(_Section):
     loop_threshold: int = Field(default=3, ge=2, le=100)
     loop_window_hours: float = Field(default=6.0, gt=0, le=168)
     loop_answer_seconds: float = Field(default=600.0, gt=0, le=86_400)
+
+
+class BudgetSettings(_Section):
+    """What one item may cost: over it, it is quarantined with the reason."""
+
+    item_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    item_seconds: float = Field(default=60.0, gt=0)
+    # Times an item may be handled alone and kill the process before it is quarantined;
+    # at least 2, so that one crash of a whole batch never quarantines an innocent item.
+    poison_attempts: int = Field(default=3, ge=2, le=100)
 
 
 class Settings(BaseSettings):
@@ -103,9 +130,11 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     replies: ReplySettings = Field(default_factory=ReplySettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

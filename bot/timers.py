@@ -14,6 +14,7 @@ from bot.pipeline import StageContext, Work
 from bot.settings import Settings
 from bot.stages.decide import decide
 from bot.stages.outbox import plan_actions
+from bot.status import is_open
 from bot.store import Store, audit
 from bot.store.cases import get_case
 from bot.store.contacts import get_contact
@@ -21,7 +22,6 @@ from bot.store.requests import request_from_row, requests_of_case
 from bot.store.schema import timers
 
 log = structlog.get_logger(__name__)
-CLOSED_STATUSES = frozenset({"closed", "resolved", "solved", "merged"})
 
 
 def next_due(store: Store) -> datetime | None:
@@ -79,7 +79,7 @@ def fire_due_timers(
 def _fire(ctx: StageContext, timer: dict[str, Any]) -> None:
     conn = ctx.conn
     case = get_case(conn, timer["case_id"])
-    if case is None or case["status"] in CLOSED_STATUSES or case["merged_into"]:
+    if case is None or not is_open(case["status"]) or case["merged_into"]:
         return
     rows = requests_of_case(conn, case["id"])
     if not rows:

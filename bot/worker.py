@@ -2,6 +2,11 @@
 
 One unit of work is one batch from one source: it is stored, and the source's cursor moved,
 in one transaction. A stop signal ends the loop after the current unit.
+
+`run_forever` runs each source, the dispatcher and the SLA timers on a thread of their own
+(bot/supervisor.py), so that a slow CRM delays nobody else and acknowledgements leave while
+a backlog is still being read. `run_once` stays sequential: poll every source until it has
+nothing new, then fire timers and dispatch.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import schedule
 import structlog
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from bot.backoff import BackoffPolicy
+from bot.budget import run_item
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
-from bot.health import SourceHealth
+from bot.health import OutageLog, SourceHealth
+from bot.lease import LeaseHeartbeat
 from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
+from bot.poison import PoisonGuard
 from bot.settings import Settings
 from bot.store import Store
 from bot.store import cursors as cursor_store
@@ -81,8 +89,14 @@ class Worker:
         self.clock = clock
         self.dry_run = settings.dry_run
         self.owner = settings.worker.instance_id
-        self.dispatcher = Dispatcher(store, self.sinks, self.owner)
+        self.dispatcher = Dispatcher(store, self.sinks, self.owner, settings.dispatch)
         self.stop_event = threading.Event()
+        self.outages = OutageLog()
+        self.housekeeping_policy = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
+        self.on_batch_stored: Callable[[str], None] = lambda _name: None
+        self._part_failures: dict[str, int] = {}
+        self._failures_lock = threading.Lock()
+        self.poison = PoisonGuard(store, settings, self.owner)
 
     # -- one unit of work -------------------------------------------------------------
     def _context(self, conn: Connection) -> StageContext:
@@ -103,10 +117,9 @@ class Worker:
         that the bad record is quarantined with its reason and the others are stored.
         """
         try:
-            try:
-                stored = self._store_batch(name, batch, guarded=False)
-            except _RecordFailed:
-                stored = self._store_batch(name, batch, guarded=True)
+            stored = self.poison.handle(
+                name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
+            )
         except _DryRunRollback as rolled_back:
             log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
             return rolled_back.stored
@@ -116,6 +129,12 @@ class Worker:
         if isinstance(source, AcknowledgingSource) and batch.records:
             source.acknowledge(batch.records)
         return stored
+
+    def _store_fast_then_guarded(self, name: str, batch: Batch) -> int:
+        try:
+            return self._store_batch(name, batch, guarded=False)
+        except _RecordFailed:
+            return self._store_batch(name, batch, guarded=True)
 
     def _store_batch(self, name: str, batch: Batch, *, guarded: bool) -> int:
         stored = 0
@@ -130,7 +149,7 @@ class Worker:
                     work = self._run_guarded(conn, ctx, name, record)
                 else:
                     try:
-                        work = self.pipeline.run(ctx, Work(record))
+                        work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
                     except (DataError, IntegrityError) as exc:  # this record's data: isolate it
                         raise _RecordFailed from exc
                     except DBAPIError:
@@ -146,9 +165,9 @@ class Worker:
                         log.info(
                             "dry_run_action",
                             case=(work.case or {}).get("reference"),
-                            action=action.action,
+                            action=action.type,
                             rule_id=action.rule_id,
-                            payload=action.payload,
+                            payload=action.params,
                         )
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:
@@ -161,7 +180,7 @@ class Worker:
         """Run one record in a savepoint; a failure quarantines it with the reason."""
         savepoint = conn.begin_nested()
         try:
-            work = self.pipeline.run(ctx, Work(record))
+            work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
             savepoint.commit()
             return work
         except DBAPIError as exc:
@@ -204,14 +223,22 @@ class Worker:
                         return 0
                     leased = True
                 cursor = cursor_store.load_cursor(conn, name)
-            batches = configured.source.poll(cursor, self.settings.worker.batch_size)
-            for batch in batches:
-                if batch.reset:
-                    log.warning("source_cursor_reset", source=name, cursor=batch.cursor)
-                total += self.process_batch(name, batch)
-                self._touch_health_file()  # a long backlog is progress, not a hang
-                if self.stop_event.is_set():
-                    break
+            heartbeat = self._heartbeat(name) if leased else None
+            try:
+                batches = configured.source.poll(cursor, self.settings.worker.batch_size)
+                for batch in batches:
+                    if heartbeat is not None and heartbeat.lost:
+                        raise RetriableError(f"source {name}: lease lost to another replica")
+                    if batch.reset:
+                        log.warning("source_cursor_reset", source=name, cursor=batch.cursor)
+                    total += self.process_batch(name, batch)
+                    self.on_batch_stored(name)
+                    self._touch_health_file()  # a long backlog is progress, not a hang
+                    if self.stop_event.is_set():
+                        break
+            finally:
+                if heartbeat is not None:
+                    heartbeat.stop()
         except (FatalError, RetriableError) as exc:
             self._failed(configured, exc, fatal=isinstance(exc, FatalError))
             return total
@@ -231,6 +258,12 @@ class Worker:
             log.info("source_polled", source=name, stored=total)
         return total
 
+    def _heartbeat(self, name: str) -> LeaseHeartbeat:
+        """Renew the source's lease in the background while a long poll runs."""
+        return LeaseHeartbeat(
+            self.store, name, self.owner, self.settings.worker.lease_seconds
+        ).start()
+
     def _release_lease(self, name: str) -> None:
         try:
             with self.store.begin() as conn:
@@ -239,15 +272,13 @@ class Worker:
             log.warning("lease_not_released", source=name)
 
     def _failed(self, configured: ConfiguredSource, exc: Exception, *, fatal: bool) -> None:
+        """Close the source (the next poll reopens it) and back off, honouring retry_after."""
         try:
             configured.source.close()
         except Exception:  # closing a broken connection may fail too; nothing to do
             log.debug("source_close_failed", source=configured.health.name)
         configured.health.failed(
-            self.clock(),
-            str(exc) or type(exc).__name__,
-            fatal=fatal,
-            interval=configured.settings.interval_seconds,
+            self.clock(), exc, fatal=fatal, interval=configured.settings.interval_seconds
         )
         self._record_health(configured.health.name, str(exc) or type(exc).__name__)
 
@@ -265,23 +296,57 @@ class Worker:
         """Fire due SLA timers and dispatch the outbox (skipped in dry-run)."""
         if self.dry_run:
             return
-        for part, job in (
-            (
-                "timers",
-                lambda: fire_due_timers(self.store, self.settings, self.rules, self.clock()),
-            ),
-            ("dispatch", self.dispatcher.run_once),
-        ):
-            try:
-                job()
-            except Exception as exc:  # the loop must go on; each part retries on the next tick
-                log.error(
-                    "housekeeping_failed",
-                    part=part,
-                    error=f"{type(exc).__name__}: {exc}",
-                    exc_info=not isinstance(exc, RetriableError | FatalError | DBAPIError),
-                )
+        self.fire_timers()
+        self.dispatch()
         self._touch_health_file()
+
+    def fire_timers(self) -> float | None:
+        """Fire every due SLA timer; returns a backoff delay after a failure, else None."""
+        if self.dry_run:
+            return None
+
+        def job() -> None:
+            while not self.stop_event.is_set():
+                if fire_due_timers(self.store, self.settings, self.rules, self.clock()) < 100:
+                    return
+
+        return self._run_part("timers", job)
+
+    def dispatch(self) -> float | None:
+        """Perform due outbox actions until none is left; a backoff delay after a failure."""
+        if self.dry_run:
+            return None
+
+        def job() -> None:
+            while not self.stop_event.is_set() and self.dispatcher.run_once() > 0:
+                pass
+
+        return self._run_part("dispatch", job)
+
+    def _run_part(self, part: str, job: Callable[[], None]) -> float | None:
+        """Run one part of housekeeping; an outage (of it, or of the store) is logged once."""
+        try:
+            job()
+        except Exception as exc:  # the loop must go on; the part retries after a backoff
+            key = "store" if isinstance(exc, DBAPIError) else part
+            error = f"{type(exc).__name__}: {exc}"
+            self.outages.failed(
+                key,
+                self.clock(),
+                error,
+                part=part,
+                exc_info=not isinstance(exc, RetriableError | FatalError | DBAPIError),
+            )
+            with self._failures_lock:
+                self._part_failures[part] = self._part_failures.get(part, 0) + 1
+                attempt = self._part_failures[part]
+            return self.housekeeping_policy.delay(attempt, exc)
+        now = self.clock()
+        self.outages.succeeded("store", now)
+        self.outages.succeeded(part, now)
+        with self._failures_lock:
+            self._part_failures.pop(part, None)
+        return None
 
     def _touch_health_file(self) -> None:
         path: Path | None = self.settings.worker.health_file
@@ -305,7 +370,7 @@ class Worker:
         return total
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT ask the loop to stop after the current unit of work."""
+        """SIGTERM and SIGINT ask every thread to stop after its current unit of work."""
 
         def _stop(signum: int, _frame: Any) -> None:
             log.info("worker_stopping", signal=signal.Signals(signum).name)
@@ -315,28 +380,16 @@ class Worker:
         signal.signal(signal.SIGINT, _stop)
 
     def run_forever(self) -> None:
-        """Poll each source at its own interval until a stop is asked."""
-        scheduler = schedule.Scheduler()
-        for name, configured in self.sources.items():
-            if configured.settings.enabled:
-                every = max(1, round(configured.settings.interval_seconds))
-                scheduler.every(every).seconds.do(self.poll_source, name)
+        """Each source, the dispatcher and the timers on their own thread, until a stop."""
+        from bot.supervisor import Supervisor
+
         log.info(
             "worker_started",
             sources=sorted(self.sources),
             instance=self.owner,
             dry_run=self.dry_run,
         )
-        self.run_once()
-        tick = self.settings.worker.tick_seconds
-        while not self.stop_event.is_set():
-            for job in list(scheduler.jobs):
-                if self.stop_event.is_set():
-                    break
-                if job.should_run:
-                    job.run()
-            self.housekeeping()
-            self.stop_event.wait(min(tick, max(0.05, scheduler.idle_seconds or tick)))
+        Supervisor(self).run()
         self.close()
         log.info("worker_stopped")
 

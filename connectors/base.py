@@ -6,12 +6,14 @@ and recovery: a source never sleeps, never swallows an outage, never stores anyt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.actions import InvalidAction, parse_action
+from bot.errors import MalformedInput
 from bot.models import SourceRecord
 
 Cursor = dict[str, Any]
@@ -79,6 +81,11 @@ class ConnectorSpec:
     make_sink: Callable[[str, Any], Any] | None = None
     capabilities: frozenset[str] = field(default_factory=frozenset)
     description: str = ""
+    # The action types (bot/actions.py) its sink performs: the runtime routes by this, and a
+    # rule whose action no configured sink performs is refused at load.
+    actions: frozenset[str] = field(default_factory=frozenset)
+    # Why an action type is not performed, for the refusal message (e.g. "RT has no tags").
+    refusals: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -92,18 +99,34 @@ class SinkAction:
 
     outbox_id: int
     idempotency_key: str
-    action: str  # update_fields, add_note, add_tags, remove_tags, assign, merge, send_reply…
+    action: str  # the action type: add_note, add_tag, assign, update_fields, send_reply…
     target: dict[str, Any]
     payload: dict[str, Any]
     case_reference: str | None = None
+    spec: Any = None  # the typed action (bot/actions.py); parsed from action + payload if None
+
+    def typed(self) -> Any:
+        """The typed action; raises MalformedInput when the payload breaks the contract."""
+        if self.spec is None:
+            try:
+                self.spec = parse_action(self.action, self.payload)
+            except InvalidAction as exc:
+                raise MalformedInput(str(exc)) from None
+        return self.spec
 
 
 @dataclass(slots=True)
 class SinkResult:
-    """What became of one action: done (with the remote ids), skipped (with why), or conflict."""
+    """What became of one action.
+
+    Performed, for good: done (with the remote ids), skipped (with why), conflict.
+    Not performed: retry (nothing was tried yet, e.g. a rate limit: comes back without using
+    an attempt; `detail["retry_after"]` in seconds if known) or failed (the sink tried and it
+    failed, e.g. a 4xx for this message: uses up one of the row's attempts).
+    """
 
     outbox_id: int
-    status: str  # done | skipped | conflict | retry (not performed yet: try again later)
+    status: str  # done | skipped | conflict | retry | failed
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,14 +136,53 @@ class Sink(Protocol):
 
     name: str
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
+    def perform(self, actions: list[SinkAction]) -> Iterable[SinkResult]:
         """Perform the actions (coalesced and batched where the API allows); one result each.
 
-        Raise RetriableError for the whole call when the remote side is unavailable, FatalError
-        for bad credentials; a single rejected action is a SinkResult with status "skipped".
+        May be a generator that yields each result as soon as its effect is performed (after
+        each message sent, each API call that completed work): the dispatcher records each
+        result before it asks for the next, so a crash repeats at most the effect in flight.
+        A plain list works too. Raise RetriableError (or let OSError out) for the whole call
+        when the remote side is unavailable, FatalError for bad credentials: the actions not
+        answered yet come back later without using an attempt. A single rejected action is a
+        SinkResult with status "skipped".
         """
+        ...
+
+    def check(self) -> str:
+        """Connect, authenticate with one cheap call; a one-line description of what was found."""
         ...
 
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def in_action_order(
+    actions: list[SinkAction], results: Iterable[SinkResult]
+) -> Iterator[SinkResult]:
+    """`results` in the order of `actions`, each as soon as it and every one before it came.
+
+    If `results` fails part-way, what it had performed is still handed out before the error.
+    """
+    order = [a.outbox_id for a in actions]
+    known: dict[int, SinkResult] = {}
+    position = 0
+    try:
+        for result in results:
+            known[result.outbox_id] = result
+            while position < len(order) and order[position] in known:
+                yield known.pop(order[position])
+                position += 1
+    except Exception:
+        yield from list(known.values())
+        raise
+    yield from known.values()  # results for ids not in `actions`: the caller logs them
+
+
+def new_results(results: dict[int, SinkResult], handed_out: set[int]) -> Iterator[SinkResult]:
+    """The results in `results` not handed out yet (a sink filling a dict yields with this)."""
+    for outbox_id, result in list(results.items()):
+        if outbox_id not in handed_out:
+            handed_out.add(outbox_id)
+            yield result

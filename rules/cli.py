@@ -112,10 +112,53 @@ def _read_input(file: Path, now: datetime) -> dict[str, Any]:
 
 
 @app.command()
-def check(directory: Annotated[Path, typer.Argument(help="Rules directory or file.")]) -> None:
-    """Validate a rules pack; print OK with counts, or every error with file:line (exit 1)."""
-    ruleset = _load(directory)
-    console.print(f"OK: {ruleset.describe()}")
+def check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Rules directory or file (default: rules_dir).")
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            "-s",
+            help="Also check that the configured sinks perform every action of the rules.",
+        ),
+    ] = None,
+) -> None:
+    """Validate a rules pack; print OK with counts, or every error with file:line (exit 1).
+
+    With --settings, a rule whose action no configured sink can perform is an error too
+    (naming the rule, the action and the sink), as it is at worker start-up.
+    """
+    if settings_file is None:
+        if directory is None:
+            raise typer.BadParameter("give a rules directory, or --settings")
+        console.print(f"OK: {_load(directory).describe()}")
+        return
+    from bot.errors import ConfigError
+    from bot.routing import case_only, refusals
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings(settings_file)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/red] {exc}", markup=True)
+        raise typer.Exit(2) from None
+    ruleset = _load(directory if directory is not None else settings.rules_dir)
+    uses = ruleset.action_uses()
+    refused = refusals(settings, uses)
+    for use, message in refused:
+        err_console.print(f"[red]error[/red] {use.file}:{use.line}: {message}", markup=True)
+    if refused:
+        raise typer.Exit(1)
+    local = case_only(settings, uses)
+    for use in local:
+        console.print(
+            f"note: rule {use.rule_id!r}: {use.action_type} reaches no sink here "
+            "(none of its kind is configured): it changes crmbot's case only"
+        )
+    where = f"{len(local)} action(s) stay in the case" if local else "every action has its sink"
+    console.print(f"OK: {ruleset.describe()}; {where}")
 
 
 @app.command()

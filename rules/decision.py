@@ -8,32 +8,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from bot.actions import PlannedAction
+from bot.reasons import Reason
 from rules.sla import SlaResult
 
-
-@dataclass(slots=True)
-class Reason:
-    """One contribution to the impact score (or a priority floor), in French and English."""
-
-    code: str
-    points: float
-    message_fr: str
-    message_en: str
-    rule_id: str
-
-    def message(self, lang: str) -> str:
-        """The message in `lang` ("fr" or "en")."""
-        return self.message_en if lang == "en" else self.message_fr
-
-
-@dataclass(slots=True)
-class PlannedAction:
-    """An action for the outbox; `key` is stable per case + rule + action (idempotency)."""
-
-    type: str
-    params: dict[str, Any]
-    rule_id: str
-    key: str
+__all__ = ["Decision", "PlannedAction", "Reason", "RuleTrace", "Wakeup"]
 
 
 @dataclass(slots=True)
@@ -95,19 +74,10 @@ class Decision:
             "priority": self.priority,
             "base_priority": self.base_priority,
             "score": self.score,
-            "reasons": [
-                {
-                    "code": r.code,
-                    "points": r.points,
-                    "message_fr": r.message_fr,
-                    "message_en": r.message_en,
-                    "rule_id": r.rule_id,
-                }
-                for r in self.reasons
-            ],
+            "reasons": [r.to_dict() for r in self.reasons],
             "sla": self.sla.to_dict() if self.sla else None,
             "actions": [
-                {"type": a.type, "params": _json_safe(a.params), "rule_id": a.rule_id, "key": a.key}
+                {"type": a.type, "params": a.params, "rule_id": a.rule_id, "key": a.key}
                 for a in self.actions
             ],
             "wakeups": [
@@ -135,7 +105,7 @@ class Decision:
             shown = ", ".join(self.category_reasons[:6])
             lines.append(f"Signals: {shown}" if en else f"Indices : {shown}")
         boosts = ", ".join(
-            f"{r.message(lang)} ({'+' if r.points >= 0 else ''}{_num(r.points, en, 0)})"
+            f"{r.text(lang)} ({'+' if r.points >= 0 else ''}{_num(r.points, en, 0)})"
             for r in self.reasons
         )
         base = f" (base {self.base_priority})" if self.base_priority else ""

@@ -18,7 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from bot import actions
 from bot.echo import echo_safe
+from bot.routing import ActionUse
 from rules import schema as s
 from rules.calendar import BusinessCalendar
 from rules.conditions import ConditionError, always, compile_condition
@@ -47,8 +49,7 @@ SUBJECT_PATH = ("request", "subject")
 
 
 def _raise(priority: str, levels: int) -> str:
-    index = max(0, s.PRIORITIES.index(priority) - levels)
-    return s.PRIORITIES[index]
+    return actions.raise_priority(priority, levels)
 
 
 def _local(at: datetime, tz: str) -> datetime:
@@ -60,6 +61,41 @@ def _local(at: datetime, tz: str) -> datetime:
 
 def _higher(a: str, b: str) -> str:
     return a if s.PRIORITIES.index(a) <= s.PRIORITIES.index(b) else b
+
+
+def _lower(priority: str, levels: int) -> str:
+    index = min(len(s.PRIORITIES) - 1, s.PRIORITIES.index(priority) + levels)
+    return s.PRIORITIES[index]
+
+
+def _priority_or_none(value: Any) -> str | None:
+    text = str(value).strip().upper() if value is not None else ""
+    return text if text in s.PRIORITIES else None
+
+
+def _carried_reason(old: Any, rules: dict[str, s.ImpactRule], skip: set[str]) -> Reason | None:
+    """A reason stored on the case by an earlier decision, kept when nothing replaced it
+    (not for rules that only describe one request, such as "not urgent")."""
+    if not isinstance(old, dict) or not old.get("code") or old["code"] in skip:
+        return None
+    rule = rules.get(str(old["code"]))
+    if rule is not None and rule.lower_by:
+        return None
+    try:
+        points = float(old.get("points") or 0.0)
+    except (TypeError, ValueError):
+        points = 0.0
+    if not math.isfinite(points):
+        points = 0.0
+    fr = str(old.get("message_fr") or old.get("message") or old["code"])
+    en = str(old.get("message_en") or fr)
+    return Reason(
+        str(old["code"]),
+        fr,
+        points=points,
+        rule_id=str(old.get("rule_id") or old["code"]),
+        message_en=en,
+    )
 
 
 # ------------------------------------------------------------------------ compiled parts
@@ -106,6 +142,7 @@ class _Automation:
     model: s.Automation
     cond: Evaluator
     rank: tuple[int, int, int]
+    where: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, key per action
 
 
 @dataclass(slots=True)
@@ -348,8 +385,13 @@ def compile_pack(sources: list[SourceFile], issues: Issues) -> RuleSet:
             unique("automation", auto.id, src, (*loc, "id"))
             for j, action in enumerate(auto.actions):
                 _check_action(action, src, (*loc, "actions", j), issues, renderer, allowed_hosts)
+            where = [
+                (src.name, *src.line_of((*loc, "actions", j))) for j in range(len(auto.actions))
+            ]
             pack.automations.append(
-                _Automation(auto, cond(auto.when, src, (*loc, "when")), (auto.order, file_index, i))
+                _Automation(
+                    auto, cond(auto.when, src, (*loc, "when")), (auto.order, file_index, i), where
+                )
             )
 
     fallback = settings.categories.fallback
@@ -475,6 +517,17 @@ class RuleSet:
         self.files = files
         self.settings = pack.settings
         self.category_ids = [c.id for c in pack.categories]
+
+    def action_uses(self) -> list[ActionUse]:
+        """Every action of every enabled automation, with its rule and where it is written."""
+        out = []
+        for auto in self._pack.automations:
+            if not auto.model.enabled:
+                continue
+            for j, action in enumerate(auto.model.actions):
+                file, line, key = auto.where[j] if j < len(auto.where) else ("", 0, "")
+                out.append(ActionUse(auto.model.id, action.type, file, line, key))
+        return out
 
     @property
     def paused_statuses(self) -> frozenset[str]:
@@ -690,7 +743,7 @@ class RuleSet:
         if policy is not None:
             if decision.priority != priority:
                 decision.sla = self._sla(work, policy, decision.priority, now)
-            decision.wakeups = self._wakeups(work, decision.sla, policy, now)
+            decision.wakeups = self._wakeups(work, decision.sla, policy, now, event)
         return decision
 
     def _policy(self, ctx: EvalContext, category: str, trace: list[RuleTrace]) -> _Policy | None:
@@ -724,11 +777,21 @@ class RuleSet:
     def _impact(
         self, ctx: EvalContext, base: str, trace: list[RuleTrace], tags: list[str]
     ) -> tuple[float, list[Reason], str]:
+        """Score the impact rules; a case's reasons accumulate over its requests (union by
+        code) and its priority never drops, until an agent sets it (`case.agent_priority`)."""
+        case = ctx.facts.get("case") or {}
+        agent = _priority_or_none(case.get("agent_priority"))
+        judged = set(case.get("agent_codes") or []) if agent else set()
         score = 0.0
         reasons: list[Reason] = []
         floor = "P4"
+        lower = 0
+        rules_by_id = {imp.model.id: imp.model for imp in self._pack.impacts}
         for imp in self._pack.impacts:
             rule = imp.model
+            if rule.id in judged:
+                trace.append(RuleTrace(rule.id, "impact", False, "judged by an agent already"))
+                continue
             ok, why = imp.cond(ctx)
             if not ok:
                 trace.append(RuleTrace(rule.id, "impact", False, why))
@@ -748,15 +811,38 @@ class RuleSet:
             score += points
             if rule.min_priority:
                 floor = _higher(floor, rule.min_priority)
-            reasons.append(Reason(rule.id, points, fr, en or fr, rule.id))
+            lower = max(lower, rule.lower_by)
+            reasons.append(Reason(rule.id, fr, points=points, rule_id=rule.id, message_en=en or fr))
             if rule.tag and rule.tag not in tags:
                 tags.append(rule.tag)
             trace.append(RuleTrace(rule.id, "impact", True, f"+{points:g}: {why}"))
+        fired = {r.code for r in reasons}
+        for old in case.get("reasons") or []:
+            carried = _carried_reason(old, rules_by_id, fired | judged)
+            if carried is None:
+                continue
+            fired.add(carried.code)
+            reasons.append(carried)
+            rule = rules_by_id.get(carried.code)
+            if rule is not None:
+                score += carried.points
+                if rule.min_priority:
+                    floor = _higher(floor, rule.min_priority)
+                if rule.tag and rule.tag not in tags:
+                    tags.append(rule.tag)
+            trace.append(RuleTrace(carried.code, "impact", True, "carried from an earlier request"))
         levels = 0
         for threshold in self._pack.thresholds:
             if score >= threshold.min_score:
                 levels = threshold.raise_by
-        priority = _higher(_raise(base, levels), floor)
+        priority = _raise(agent or base, levels)
+        if lower and agent is None:
+            priority = _lower(priority, lower)
+        priority = _higher(priority, floor)
+        kept = agent or _priority_or_none(case.get("priority"))
+        if kept is not None and _higher(kept, priority) != priority:
+            trace.append(RuleTrace("priority_kept", "impact", True, f"never below {kept}"))
+            priority = kept
         return score, reasons, priority
 
     def _sla(
@@ -788,9 +874,17 @@ class RuleSet:
         )
 
     def _wakeups(
-        self, work: dict[str, Any], sla: SlaResult | None, policy: _Policy, now: datetime
+        self,
+        work: dict[str, Any],
+        sla: SlaResult | None,
+        policy: _Policy,
+        now: datetime,
+        event: str = "case.created",
     ) -> list[Wakeup]:
-        if sla is None or work["case"].get("status") in self._pack.paused_statuses:
+        """Timers for the SLA instants still ahead; and, for a request read after its due
+        date (a first run, a catch-up after an outage), one sla.breached due at once."""
+        case = work["case"]
+        if sla is None or case.get("status") in self._pack.paused_statuses:
             return []
         wakeups = []
         if sla.warning_at is not None and sla.warning_at > now:
@@ -799,6 +893,12 @@ class RuleSet:
             wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         if sla.resolution_due > now:
             wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+        first_decision = not case.get("first_response_due") and not case.get("resolution_due")
+        if first_decision and not event.startswith("sla.") and sla.first_response_due <= now:
+            if sla.resolution_due <= now:
+                wakeups.append(Wakeup(sla.resolution_due, "sla.breached", policy.id, "resolution"))
+            else:
+                wakeups.append(Wakeup(sla.first_response_due, "sla.breached", policy.id))
         return wakeups
 
     # -- automations
@@ -884,7 +984,7 @@ class RuleSet:
                 ),
                 "priority": decision.priority,
                 "score": decision.score,
-                "reasons": [r.message(lang) for r in decision.reasons],
+                "reasons": [r.text(lang) for r in decision.reasons],
                 "first_response_due": _local(decision.sla.first_response_due, decision.timezone)
                 if decision.sla
                 else None,
@@ -919,7 +1019,7 @@ class RuleSet:
         key = self._key(work, rule_id, index, event)
         changed = False
         try:
-            params = self._params(work, decision, action)
+            planned = self._planned(work, decision, action)
         except ValueError as exc:  # a template that fails skips this action only
             decision.trace.append(
                 RuleTrace(rule_id, "action", False, f"{action.type} #{index} skipped: {exc}")
@@ -941,56 +1041,66 @@ class RuleSet:
                 if value:
                     changed |= _set_path(work, ("case", name), value)
                     decision.field_changes[f"case.{name}"] = value
-        elif isinstance(action, s.EscalateAction):
-            new = action.to or _raise(decision.priority, action.raise_by)
-            new = _higher(new, decision.priority)
-            params["from"], params["to"] = decision.priority, new
+        elif isinstance(action, s.SetPriorityAction | s.EscalateAction):
+            if isinstance(action, s.SetPriorityAction):
+                new = action.priority
+            else:
+                new = _higher(
+                    action.to or _raise(decision.priority, action.raise_by), decision.priority
+                )
+                planned = planned.model_copy(update={"from_": decision.priority, "to": new})
+                if action.queue:
+                    changed |= _set_path(work, ("case", "queue"), action.queue)
+                    decision.field_changes["case.queue"] = action.queue
             if new != decision.priority:
+                verb_fr, verb_en = (
+                    ("escalade", "escalated")
+                    if isinstance(action, s.EscalateAction)
+                    else ("priorité fixée", "priority set")
+                )
                 decision.reasons.append(
                     Reason(
-                        "escalated",
-                        0,
-                        f"escalade par {rule_id} ({decision.priority}→{new})",
-                        f"escalated by {rule_id} ({decision.priority}→{new})",
-                        rule_id,
+                        "escalated" if isinstance(action, s.EscalateAction) else "priority_set",
+                        f"{verb_fr} par {rule_id} ({decision.priority}→{new})",
+                        rule_id=rule_id,
+                        message_en=f"{verb_en} by {rule_id} ({decision.priority}→{new})",
                     )
                 )
                 decision.priority = new
                 changed |= _set_path(work, ("case", "priority"), new)
         if changed:
             ctx.invalidate()
-        decision.actions.append(PlannedAction(action.type, params, rule_id, key))
+        decision.actions.append(PlannedAction(planned, key, rule_id))
         return changed
 
-    def _params(self, work: dict[str, Any], decision: Decision, action: Any) -> dict[str, Any]:
+    def _planned(self, work: dict[str, Any], decision: Decision, action: Any) -> Any:
+        """The contract's action for a rule's action: templates rendered, facts filled in."""
         lang = self._lang(work)
-        if isinstance(action, s.SetFieldAction):
-            return {"field": action.field, "value": action.value}
-        if isinstance(action, s.AddTagAction | s.RemoveTagAction):
-            return {"tag": action.tag}
-        if isinstance(action, s.AssignAction):
-            return {"queue": action.queue, "owner": action.owner}
+        if isinstance(action, actions.ActionModel):  # no template: already the contract's model
+            if isinstance(action, s.WebhookAction):
+                payload = {
+                    **copy.deepcopy(action.payload_),
+                    "case": work["case"].get("reference"),
+                    "category": decision.category,
+                    "priority": decision.priority,
+                    "event": decision.event,
+                }
+                return action.model_copy(update={"payload_": payload})
+            return action
         if isinstance(action, s.AddNoteAction):
-            return {"text": self._render(action.text, work, decision), "language": lang}
+            return actions.AddNote(text=self._render(action.text, work, decision), language=lang)
         if isinstance(action, s.SendReplyAction):
             request, contact = work["request"], work["contact"]
-            return {
-                "to": request.get("sender_email") or contact.get("email"),
-                "subject": self._render(action.subject, work, decision),
-                "body": self._render(action.body, work, decision),
-                "language": lang,
-                "in_reply_to": request.get("message_id"),
-            }
+            return actions.SendReply(
+                to=request.get("sender_email") or contact.get("email"),
+                subject=self._render(action.subject, work, decision),
+                body=self._render(action.body, work, decision),
+                language=lang,
+                in_reply_to=request.get("message_id"),
+            )
         if isinstance(action, s.EscalateAction):
             message = self._render(action.message, work, decision) if action.message else ""
-            return {"notify": list(action.notify), "message": message}
-        if isinstance(action, s.WebhookAction):
-            payload = {
-                **copy.deepcopy(action.payload),
-                "case": work["case"].get("reference"),
-                "category": decision.category,
-                "priority": decision.priority,
-                "event": decision.event,
-            }
-            return {"url": action.url, "method": action.method, "payload": payload}
+            return actions.Escalate(
+                to=action.to, queue=action.queue, notify=list(action.notify), message=message
+            )
         raise ValueError(f"unknown action type {action.type!r}")

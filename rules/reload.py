@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -42,8 +43,14 @@ def fingerprint(path: Path | None) -> Fingerprint:
 class RulesWatcher:
     """Holds the current RuleSet of a directory and reloads it when its files change."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        check: Callable[[RuleSet], None] | None = None,
+    ) -> None:
         self.path = Path(path) if path is not None else None
+        self.check = check  # raises RulesError for a pack this runtime cannot run
         self._lock = threading.Lock()
         self._ruleset: RuleSet | None = None
         self._loaded_print: Fingerprint | None = None
@@ -61,6 +68,8 @@ class RulesWatcher:
                 return self._ruleset
             try:
                 ruleset = load_ruleset(self.path)
+                if self.check is not None:
+                    self.check(ruleset)
             except RulesError as exc:
                 if self._ruleset is None:
                     raise

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from bot import actions
 from rules.calendar import CalendarSpec
 from rules.sla import SlaTarget
 
-Priority = Literal["P1", "P2", "P3", "P4"]
-PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+Priority = actions.Priority
+PRIORITIES: tuple[str, ...] = actions.PRIORITIES
 Event = Literal[
     "request.received",
     "case.created",
@@ -236,34 +237,14 @@ Condition = Annotated[
 # ------------------------------------------------------------------------------ actions
 
 
-class SetFieldAction(Strict):
-    """Set a case (or contact/company) field."""
-
-    type: Literal["set_field"]
-    field: str
-    value: Scalar
-
-
-class AddTagAction(Strict):
-    """Add a tag to the case."""
-
-    type: Literal["add_tag"]
-    tag: str = Field(min_length=1)
-
-
-class RemoveTagAction(Strict):
-    """Remove a tag from the case."""
-
-    type: Literal["remove_tag"]
-    tag: str = Field(min_length=1)
-
-
-class AssignAction(Strict):
-    """Assign the case to a queue and/or an owner."""
-
-    type: Literal["assign"]
-    queue: str | None = None
-    owner: str | None = None
+# The actions that need no template are the contract's own models (bot/actions.py); those
+# with French/English templates are rendered by the engine into the contract's models.
+SetFieldAction = actions.SetField
+SetPriorityAction = actions.SetPriority
+AddTagAction = actions.AddTag
+RemoveTagAction = actions.RemoveTag
+AssignAction = actions.Assign
+WebhookAction = actions.Webhook
 
 
 class AddNoteAction(Strict):
@@ -282,26 +263,19 @@ class SendReplyAction(Strict):
 
 
 class EscalateAction(Strict):
-    """Raise the priority (by `raise_by` levels or `to` a priority) and notify someone."""
+    """Raise the priority (by `raise_by` levels or `to` a priority), move to a queue, notify."""
 
     type: Literal["escalate"]
     raise_by: int = Field(default=1, ge=0, le=3)
     to: Priority | None = None
+    queue: str | None = None
     notify: list[str] = Field(default_factory=list)
     message: LocalizedText | None = None
 
 
-class WebhookAction(Strict):
-    """POST a JSON payload to an allow-listed HTTPS endpoint."""
-
-    type: Literal["webhook"]
-    url: str
-    method: Literal["POST", "PUT"] = "POST"
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-
 Action = Annotated[
     SetFieldAction
+    | SetPriorityAction
     | AddTagAction
     | RemoveTagAction
     | AssignAction
@@ -311,6 +285,17 @@ Action = Annotated[
     | WebhookAction,
     Field(discriminator="type"),
 ]
+ACTION_TYPES: tuple[str, ...] = (
+    "set_field",
+    "set_priority",
+    "add_tag",
+    "remove_tag",
+    "assign",
+    "add_note",
+    "send_reply",
+    "escalate",
+    "webhook",
+)
 
 # ---------------------------------------------------------------------------- sections
 
@@ -394,6 +379,7 @@ class ImpactRule(Strict):
     per: str | None = None
     max_points: float | None = None
     min_priority: Priority | None = None
+    lower_by: int = Field(default=0, ge=0, le=3)  # "not urgent": lowers the priority
     reason: Localized
     tag: str | None = None
 

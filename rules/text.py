@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from bot.budget import checkpoint
 from bot.textfold import strip_accents
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
@@ -35,26 +36,38 @@ def tokenise(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class TextIndex:
-    """A text tokenised once: its token list, token set and (lazily) every token prefix."""
+    """A text tokenised once: its token list, token set and (lazily) short token prefixes.
+
+    Only prefixes up to the longest prefix term asked for are indexed: indexing every
+    prefix of every token costs the square of a token's length (a 60 KB "word" in a
+    hostile mail would make 1.8 GB of strings).
+    """
 
     tokens: list[str]
     token_set: frozenset[str]
-    _prefixes: set[str] | None = None
+    _prefixes: set[str] = field(default_factory=set)
+    _prefix_len: int = MIN_PREFIX - 1
 
     @classmethod
     def of(cls, text: str) -> TextIndex:
         """Index a raw text."""
+        checkpoint()
         tokens = tokenise(text)
         return cls(tokens, frozenset(tokens))
 
-    @property
-    def prefixes(self) -> set[str] | frozenset[str]:
-        """Every prefix (at least MIN_PREFIX characters) of every token."""
-        if self._prefixes is None:
-            self._prefixes = {
-                tok[:i] for tok in self.token_set for i in range(MIN_PREFIX, len(tok) + 1)
-            }
+    def prefixes_upto(self, length: int) -> set[str]:
+        """Every prefix of MIN_PREFIX..`length` characters of every token."""
+        if length > self._prefix_len:
+            checkpoint()
+            longer = [tok for tok in self.token_set if len(tok) > self._prefix_len]
+            for size in range(self._prefix_len + 1, length + 1):
+                self._prefixes.update(tok[:size] for tok in longer if len(tok) >= size)
+            self._prefix_len = length
         return self._prefixes
+
+    def has_prefix(self, stem: str) -> bool:
+        """Whether some token starts with `stem` (MIN_PREFIX characters or more)."""
+        return stem in self.prefixes_upto(len(stem))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,7 @@ class TermMatcher:
     _prefix_keys: frozenset[str] = frozenset()
     _gate_exact: frozenset[str] = frozenset()
     _gate_prefix: frozenset[str] = frozenset()
+    _max_prefix: int = 0
 
     @classmethod
     def compile(cls, terms: Iterable[str]) -> TermMatcher:
@@ -144,12 +158,15 @@ class TermMatcher:
         matcher._gate_prefix = matcher._prefix_keys.union(
             part.text for part in phrase_parts if part.prefix
         )
+        matcher._max_prefix = max(map(len, matcher._gate_prefix), default=0)
         return matcher
 
     def found(self, index: TextIndex) -> list[str]:
         """The terms (as written) that occur in the text, without duplicates."""
+        checkpoint()
         if self._gate_exact.isdisjoint(index.token_set) and (
-            not self._gate_prefix or self._gate_prefix.isdisjoint(index.prefixes)
+            not self._gate_prefix
+            or self._gate_prefix.isdisjoint(index.prefixes_upto(self._max_prefix))
         ):
             return []
         hits: dict[str, None] = {}
@@ -159,7 +176,7 @@ class TermMatcher:
                 hits[exact[tok]] = None
         if self._prefix_keys:
             prefix = self._single_prefix
-            for stem in self._prefix_keys & index.prefixes:
+            for stem in self._prefix_keys & index.prefixes_upto(self._max_prefix):
                 hits[prefix[stem]] = None
         for term, parts in self._phrases:
             if term not in hits and _phrase_in(parts, index):
@@ -175,7 +192,7 @@ class TermMatcher:
 def _phrase_in(parts: tuple[_Part, ...], index: TextIndex) -> bool:
     for part in parts:
         if part.prefix:
-            if part.text not in index.prefixes:
+            if not index.has_prefix(part.text):
                 return False
         elif index.token_set.isdisjoint(part.forms):
             return False

@@ -148,3 +148,81 @@ def test_injected_429_counts_early_retries(fake: FakeHubSpot, clock: FakeClock) 
     clock.advance(10)
     call(fake, "GET", "/crm/v3/properties/tickets")
     assert fake.early_retries() == 1
+
+
+# -- the hard answers, in the shapes HubSpot documents --------------------------------------
+
+
+def test_429_bodies_name_the_ten_secondly_or_the_daily_policy(fake: FakeHubSpot) -> None:
+    for policy, message in (("TEN_SECONDLY_ROLLING", "ten_secondly"), ("DAILY", "daily")):
+        fake.fail_with_429(1, None if policy == "DAILY" else 1.0, policy=policy)
+        response = call(fake, "GET", "/crm/v3/properties/tickets")
+        body = response.json()
+        assert response.status_code == 429
+        assert body["errorType"] == "RATE_LIMIT" and body["policyName"] == policy
+        assert message in body["message"] and body["requestId"] and body["correlationId"]
+        assert ("Retry-After" in response.headers) == (policy != "DAILY")
+
+
+def test_423_and_477_are_answered_as_documented(fake: FakeHubSpot) -> None:
+    fake.fail_with_status(423, 1)
+    assert call(fake, "GET", "/crm/v3/properties/tickets").status_code == 423
+    fake.fail_with_status(477, 1, retry_after=3600)
+    response = call(fake, "GET", "/crm/v3/properties/tickets")
+    assert response.status_code == 477 and response.headers["Retry-After"] == "3600"
+
+
+def test_association_batch_read_pages_per_result(fake: FakeHubSpot) -> None:
+    busy = fake.create_ticket("busy")
+    quiet = fake.create_ticket("quiet")
+    for i in range(3):
+        call(
+            fake,
+            "POST",
+            "/crm/v3/objects/notes",
+            {
+                "properties": {"hs_note_body": str(i), "hs_timestamp": "2026-01-01T00:00:00Z"},
+                "associations": [
+                    {
+                        "to": {"id": t},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 228}
+                        ],
+                    }
+                    for t in ([busy, quiet] if i == 0 else [busy])
+                ],
+            },
+        )
+    fake.assoc_page_size = 2
+    path = "/crm/v4/associations/tickets/notes/batch/read"
+    first = call(fake, "POST", path, {"inputs": [{"id": busy}, {"id": quiet}]}).json()
+    by_id = {r["from"]["id"]: r for r in first["results"]}
+    assert len(by_id[busy]["to"]) == 2 and "paging" in by_id[busy]
+    assert len(by_id[quiet]["to"]) == 1 and "paging" not in by_id[quiet]
+    after = by_id[busy]["paging"]["next"]["after"]
+    second = call(fake, "POST", path, {"inputs": [{"id": busy, "after": after}]}).json()
+    assert len(second["results"][0]["to"]) == 1 and "paging" not in second["results"][0]
+
+
+def test_batch_update_answers_207_with_errors_for_unknown_ids(fake: FakeHubSpot) -> None:
+    fake.missing_ids_answer = "207"
+    tid = fake.create_ticket("t")
+    body = {"inputs": [{"id": tid, "properties": {"subject": "a"}}, {"id": "424242"}]}
+    response = call(fake, "POST", "/crm/v3/objects/tickets/batch/update", body)
+    assert response.status_code == 207
+    out = response.json()
+    assert [r["id"] for r in out["results"]] == [tid]
+    assert out["numErrors"] == 1 and out["errors"][0]["context"]["ids"] == ["424242"]
+
+
+def test_batch_create_with_trace_ids_answers_207_per_input(fake: FakeHubSpot) -> None:
+    good = {
+        "properties": {"hs_note_body": "ok", "hs_timestamp": "2026-01-01T00:00:00Z"},
+        "objectWriteTraceId": "a",
+    }
+    bad = {"properties": {"hs_note_body": "no timestamp"}, "objectWriteTraceId": "b"}
+    response = call(fake, "POST", "/crm/v3/objects/notes/batch/create", {"inputs": [good, bad]})
+    assert response.status_code == 207
+    out = response.json()
+    assert [r["objectWriteTraceId"] for r in out["results"]] == ["a"]
+    assert out["errors"][0]["context"]["objectWriteTraceId"] == ["b"]

@@ -58,7 +58,7 @@ def test_updates_for_one_ticket_are_coalesced_into_one_write(
     sink = sink_for(fake, clock)
     a = update(tid, {"crmbot_category": "billing"})
     b = update(tid, {"crmbot_priority": "P2", "crmbot_followup_count": 2})
-    results = sink.perform([a, b])
+    [*results] = sink.perform([a, b])
     assert [r.status for r in results] == ["done", "done"]
     assert fake.calls(UPDATE) == 1
     props = fake.ticket(tid)
@@ -74,7 +74,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
 ) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(250)]
     sink = sink_for(fake, clock)
-    results = sink.perform([update(t, {"crmbot_category": "c"}) for t in tids])
+    [*results] = sink.perform([update(t, {"crmbot_category": "c"}) for t in tids])
     assert {r.status for r in results} == {"done"}
     assert fake.calls(UPDATE) == 3
     assert fake.calls(READ) == 0  # first writes: no version to check
@@ -83,7 +83,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
         update(t, {"crmbot_category": "d"}, expected_version=r.detail["version"])
         for t, r in zip(tids, results, strict=True)
     ]
-    again = sink.perform(versioned)
+    [*again] = sink.perform(versioned)
     assert {r.status for r in again} == {"done"}
     assert fake.calls(UPDATE) == 6
     assert fake.calls(READ) == 3
@@ -91,7 +91,7 @@ def test_250_tickets_are_written_in_batches_of_at_most_100(
 
 def test_a_property_crmbot_does_not_own_is_refused(fake: FakeHubSpot, clock: FakeClock) -> None:
     tid = fake.create_ticket("t")
-    results = sink_for(fake, clock).perform([update(tid, {"hs_ticket_priority": "HIGH"})])
+    [*results] = sink_for(fake, clock).perform([update(tid, {"hs_ticket_priority": "HIGH"})])
     assert results[0].status == "skipped"
     assert "hs_ticket_priority" in results[0].detail["reason"]
     assert fake.calls(UPDATE) == 0
@@ -150,7 +150,7 @@ def test_one_rejected_record_is_skipped_with_hubspots_reason_and_the_rest_writte
 ) -> None:
     good = fake.create_ticket("good")
     bad = fake.create_ticket("bad")
-    results = sink_for(fake, clock).perform(
+    [*results] = sink_for(fake, clock).perform(
         [
             update(good, {"crmbot_category": "ok"}),
             update(bad, {"crmbot_impact_score": "not a number"}),
@@ -186,7 +186,7 @@ def test_note_is_created_once_and_associated_with_the_ticket(
 def test_notes_for_many_tickets_take_a_few_calls(fake: FakeHubSpot, clock: FakeClock) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(150)]
     before = fake.calls()
-    results = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
+    [*results] = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
     assert {r.status for r in results} == {"done"}
     # per 100 notes: associations read, batch create (no existing notes to read)
     assert fake.calls() - before == 4
@@ -222,7 +222,7 @@ def test_a_revoked_token_raises_auth_error(fake: FakeHubSpot, clock: FakeClock) 
     tid = fake.create_ticket("t")
     fake.revoke_credentials()
     with pytest.raises(AuthError):
-        sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})])
+        list(sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})]))
 
 
 def test_conflict_rule_treats_equal_timestamps_and_numbers_as_unchanged() -> None:
@@ -247,6 +247,137 @@ def test_writing_before_setup_is_a_config_error_not_a_skip_per_ticket(clock: Fak
         tids = [fake.create_ticket(f"t{i}") for i in range(3)]
         sink = sink_for(fake, clock)
         with pytest.raises(ConfigError) as caught:
-            sink.perform([update(t, {"crmbot_category": "x"}) for t in tids])
+            list(sink.perform([update(t, {"crmbot_category": "x"}) for t in tids]))
         assert "crmbot setup hubspot" in str(caught.value)
         assert fake.calls("PATCH") == 0
+
+
+# -- the hard answers HubSpot documents (issue 9) ------------------------------------------
+
+CREATE = "POST /crm/v3/objects/(\\w+)/batch/create"
+
+
+def test_a_note_key_on_the_second_association_page_is_found_and_no_duplicate_is_created(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    """v4 association reads page per result: results[].paging.next.after."""
+    tid = fake.create_ticket("t")
+    sink = sink_for(fake, clock)
+    for i in range(3):  # earlier notes fill the first association pages
+        list(sink.perform([note(tid, f"earlier note {i}")]))
+    action = note(tid, "the note crmbot wrote last")
+    assert next(iter(sink.perform([action]))).status == "done"
+    fake.assoc_page_size = 1
+    [again] = sink.perform([action])
+    assert again.status == "done" and again.detail["already_done"] is True
+    assert len(fake.notes_for_ticket(tid)) == 4
+
+
+def test_a_207_batch_update_skips_the_ticket_hubspot_names_and_writes_the_others(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    fake.missing_ids_answer = "207"
+    good = fake.create_ticket("good")
+    [*results] = sink_for(fake, clock).perform(
+        [update("999999", {"crmbot_category": "x"}), update(good, {"crmbot_category": "x"})]
+    )
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert "OBJECT_NOT_FOUND" in results[0].detail["reason"]
+    assert fake.ticket(good)["crmbot_category"] == "x"
+
+
+def test_a_207_answer_with_a_result_left_out_is_a_retry_not_a_crash(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tids = [fake.create_ticket(f"t{i}") for i in range(3)]
+    fake.drop_batch_results(1)
+    [*results] = sink_for(fake, clock).perform([update(t, {"crmbot_category": "x"}) for t in tids])
+    assert sorted(r.status for r in results) == ["done", "done", "retry"]
+    assert "without a result" in next(r for r in results if r.status == "retry").detail["why"]
+
+
+@pytest.mark.parametrize(("status", "retry_after", "wait"), [(423, None, 2.0), (477, 3.0, 3.0)])
+def test_423_locked_and_477_migration_are_waited_out_not_dropped(
+    fake: FakeHubSpot, clock: FakeClock, status: int, retry_after: float | None, wait: float
+) -> None:
+    tid = fake.create_ticket("t")
+    sink = sink_for(fake, clock)
+    fake.fail_with_status(status, 2, retry_after=retry_after)
+    [result] = sink.perform([update(tid, {"crmbot_category": "x"})])
+    assert result.status == "done"
+    assert fake.ticket(tid)["crmbot_category"] == "x"
+    assert clock.sleeps[-2:] == [wait, wait]
+    assert fake.early_retries() == 0
+
+
+def test_a_daily_limit_429_defers_the_actions_until_the_quota_returns(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.fail_with_429(1, None, policy="DAILY")
+    [result] = sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"})])
+    assert result.status == "retry"
+    assert result.detail["retry_after"] == 3600.0
+    assert fake.calls(UPDATE) == 1
+
+
+def test_shuffled_batch_results_are_matched_to_their_actions_not_by_position(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    fake.shuffle_results = True
+    tids = [fake.create_ticket(f"t{i}") for i in range(8)]
+    sink = sink_for(fake, clock, note_idempotency=False)
+    actions = [note(t, f"note for {t}") for t in tids]
+    [*results] = sink.perform(actions)
+    for action, result in zip(actions, results, strict=True):
+        body = fake.objects["notes"][result.detail["note_id"]].properties["hs_note_body"]
+        assert body == action.payload["text"]
+
+
+def test_a_note_batch_whose_answer_is_lost_is_read_back_not_created_twice(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.fail_after_performing(CREATE, 502)
+    [result] = sink_for(fake, clock).perform([note(tid, "Categorised as billing")])
+    assert result.status == "done" and result.detail["read_back"] is True
+    assert fake.calls(CREATE) == 1
+    assert len(fake.notes_for_ticket(tid)) == 1
+
+
+def test_notes_left_out_of_a_207_answer_are_read_back(fake: FakeHubSpot, clock: FakeClock) -> None:
+    tids = [fake.create_ticket(f"t{i}") for i in range(3)]
+    fake.drop_batch_results(2)
+    [*results] = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
+    assert [r.status for r in results] == ["done"] * 3
+    assert all(len(fake.notes_for_ticket(t)) == 1 for t in tids)
+
+
+def test_an_outage_while_writing_notes_keeps_the_updates_already_done(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    fake.before_next(
+        "POST /crm/v4/associations", lambda: fake.fail_with_status(503, 20, retry_after=1.0)
+    )
+    [*results] = sink_for(fake, clock).perform(
+        [update(tid, {"crmbot_category": "x"}), note(tid, "why")]
+    )
+    assert [r.status for r in results] == ["done", "retry"]
+    assert results[0].detail["version"]
+    assert fake.ticket(tid)["crmbot_category"] == "x"
+
+
+def test_a_merge_whose_answer_was_lost_is_found_done_on_retry(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    keep = fake.create_ticket("original")
+    dup = fake.create_ticket("duplicate")
+    action = SinkAction(next(_ids), "m2", "merge", {"type": "ticket", "id": dup}, {"into": keep})
+    sink = sink_for(fake, clock, enable_merge=True)
+    fake.fail_after_performing("POST /crm/v3/objects/(\\w+)/merge", 502)
+    [first] = sink.perform([action])
+    assert first.status == "retry"
+    [second] = sink.perform([action])
+    assert second.status == "done" and second.detail["already_done"] is True
+    assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1

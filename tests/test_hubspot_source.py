@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import AuthError
 from connectors.hubspot.source import HubSpotSource
@@ -225,3 +227,82 @@ def test_oauth_with_a_revoked_refresh_token_is_auth_error(clock: FakeClock) -> N
         with pytest.raises(AuthError) as caught:
             source.check()
         assert "hubspot" in str(caught.value) and "r-old" not in str(caught.value)
+
+
+def test_a_ticket_indexed_later_than_any_hold_back_is_still_read_once(clock: FakeClock) -> None:
+    """HubSpot's search lag is unbounded: the source re-reads an overlap, dedups id+version."""
+    with FakeHubSpot(clock=clock) as fake:
+        clock.advance(10)
+        fake.search_lag = 300.0  # this one reaches the index five minutes late
+        late = fake.create_ticket("late")
+        fake.search_lag = 0.0
+        clock.advance(40)
+        prompt = fake.create_ticket("prompt")
+        clock.advance(60)
+        settings = {"search_lag_seconds": 30.0}  # the old hold-back does not save it
+        out = drain(source_for(fake, clock, **settings), None, 10)
+        assert out.ids == [f"ticket:{prompt}"]
+        clock.advance(400)
+        again = drain(source_for(fake, clock, **settings), out.cursor, 10)
+        assert again.ids == [f"ticket:{late}"]  # found; `prompt` is not read twice
+        fake.agent_update("tickets", prompt, hs_pipeline_stage="2")
+        clock.advance(60)
+        third = drain(source_for(fake, clock, **settings), again.cursor, 10)
+        assert third.ids == [f"ticket:{prompt}"]  # a newer version comes back
+        fourth = drain(source_for(fake, clock, **settings), third.cursor, 10)
+        assert fourth.ids == []
+
+
+def test_the_overlap_window_is_bounded_in_the_cursor(clock: FakeClock) -> None:
+    with FakeHubSpot(clock=clock) as fake:
+        for i in range(5):
+            fake.create_ticket(f"t{i}")
+            clock.advance(120)
+        out = drain(source_for(fake, clock, search_overlap_seconds=300), None, 10)
+        assert len(out.ids) == 5
+        assert len(out.cursor["seen"]) == 3  # versions older than after - 300 s are forgotten
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["create", "edit", "poll"]),
+            st.integers(min_value=0, max_value=5),  # which ticket an edit touches
+            st.floats(min_value=0, max_value=300),  # this write's indexing lag, seconds
+            st.floats(min_value=0.001, max_value=120),  # time to the next step
+        ),
+        max_size=25,
+    )
+)
+def test_with_any_lag_below_the_overlap_every_final_version_is_read_once(
+    steps: list[tuple[str, int, float, float]],
+) -> None:
+    """Property: whatever the indexing lags (< overlap), no version is read twice and every
+    ticket's last version is read."""
+    clock = FakeClock()
+    with FakeHubSpot(clock=clock) as fake:
+        tickets: list[str] = []
+        cursor = None
+        read: list[tuple[str, str]] = []
+
+        def poll() -> None:
+            nonlocal cursor
+            out = drain(source_for(fake, clock, search_lag_seconds=0.0), cursor, 7)
+            read.extend((r.source_id, r.fields["version"]) for r in out.records)
+            cursor = out.cursor
+
+        for kind, which, lag, pause in steps:
+            fake.search_lag = lag
+            if kind == "create" or (kind == "edit" and not tickets):
+                tickets.append(fake.create_ticket("t"))
+            elif kind == "edit":
+                fake.agent_update("tickets", tickets[which % len(tickets)], hs_pipeline_stage="2")
+            else:
+                poll()
+            clock.advance(pause)
+        clock.advance(400)  # every write is indexed by now
+        poll()
+        assert len(read) == len(set(read))
+        last = {f"ticket:{t}": fake.ticket(t)["hs_lastmodifieddate"] for t in tickets}
+        assert {(sid, v) for sid, v in read if last[sid] == v} == set(last.items())

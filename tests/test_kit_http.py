@@ -185,3 +185,62 @@ def test_parse_retry_after_never_raises_on_garbage(text: str) -> None:
 
 def test_parse_retry_after_past_http_date_is_zero() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1_700_000_000.0) == 0.0
+
+
+def test_423_locked_waits_two_seconds_then_retries() -> None:
+    """HubSpot: "locks last for 2 seconds"; a 423 refuses without performing the write."""
+    clock = FakeClock()
+    client, seen = client_for(
+        [httpx.Response(423, json={"message": "locked"}), httpx.Response(200, json={"ok": 1})],
+        clock,
+    )
+    assert client.post("/crm/v3/objects/notes/batch/create", json={}) == {"ok": 1}
+    assert len(seen) == 2
+    assert clock.sleeps == [2.0]
+
+
+def test_477_migration_in_progress_honours_retry_after_and_hands_long_waits_to_the_runtime() -> (
+    None
+):
+    clock = FakeClock()
+    client, _seen = client_for(
+        [httpx.Response(477, headers={"Retry-After": "5"}), httpx.Response(200, json={})], clock
+    )
+    assert client.get("/x") == {}
+    assert clock.sleeps == [5.0]
+    long_wait, _ = client_for([httpx.Response(477, headers={"Retry-After": "86400"})], clock)
+    with pytest.raises(SourceUnavailable) as caught:
+        long_wait.get("/x")
+    assert caught.value.retry_after == 86400.0
+
+
+def test_a_daily_limit_429_is_not_waited_out_in_process() -> None:
+    """HubSpot's daily quota (policyName DAILY) resets at midnight: hand it to the runtime."""
+    clock = FakeClock()
+    body = {
+        "status": "error",
+        "message": "You have reached your daily limit.",
+        "errorType": "RATE_LIMIT",
+        "policyName": "DAILY",
+    }
+    client, seen = client_for([httpx.Response(429, json=body)], clock)
+    with pytest.raises(RateLimited) as caught:
+        client.get("/x")
+    assert len(seen) == 1
+    assert clock.sleeps == []
+    assert caught.value.retry_after == 3600.0
+
+
+def test_a_non_idempotent_write_is_not_resent_after_a_5xx_but_is_after_a_429() -> None:
+    from connectors.kit import OutcomeUnknown
+
+    clock = FakeClock()
+    client, seen = client_for([httpx.Response(502), httpx.Response(200, json={})], clock)
+    with pytest.raises(OutcomeUnknown):
+        client.post("/notes", json={}, idempotent=False)
+    assert len(seen) == 1
+    refused, seen2 = client_for(
+        [httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(200, json={})], clock
+    )
+    assert refused.post("/notes", json={}, idempotent=False) == {}
+    assert len(seen2) == 2

@@ -32,3 +32,15 @@ def test_key_value_secrets_in_free_text_are_masked() -> None:
     assert "tok123" not in redact_text("request failed: token=tok123 status=401")
     assert "pw9" not in redact_text("IMAP said: password: pw9")
     assert redact_text("nothing secret here") == "nothing secret here"
+
+
+def test_a_known_secret_that_is_also_a_key_name_does_not_unmask_its_neighbour() -> None:
+    from bot import logging as crmbot_logging
+
+    added = "password" not in crmbot_logging._known_secrets
+    crmbot_logging.register_secret("password")  # RT's default password, as a test RT registers
+    try:
+        assert "pw9" not in redact_text("IMAP said: password: pw9")
+    finally:
+        if added:
+            crmbot_logging._known_secrets.discard("password")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.base import Sink, SinkAction
@@ -49,7 +50,7 @@ def test_priority_and_custom_fields_are_written_in_one_update_and_the_version_re
     assert isinstance(sink, Sink)
     ticket_id = rt_server.create_ticket("Refund", "r@example.com", "Please refund")
     seen = rt_server.ticket(ticket_id)["LastUpdated"]
-    results = sink.perform(
+    [*results] = sink.perform(
         [
             act("update_fields", ticket_id, fields={"priority": "P2"}, expected_version=seen),
             act(
@@ -76,10 +77,11 @@ def test_a_note_is_an_internal_comment_never_correspondence_and_never_twice(
     ticket_id = rt_server.create_ticket("Where is my order", "o@example.com", "Order 77?")
     seen = rt_server.ticket(ticket_id)["LastUpdated"]
     note = act(
-        "add_note", ticket_id, body="crmbot: category shipping, SLA 8h", expected_version=seen
+        "add_note", ticket_id, text="crmbot: category shipping, SLA 8h", expected_version=seen
     )
-    assert sink.perform([note])[0].status == "done"
-    assert sink.perform([note])[0].status == "done"  # the outbox retried after a crash
+    assert [r.status for r in sink.perform([note])] == ["done"]
+    # the outbox retried after a crash
+    assert [r.status for r in sink.perform([note])] == ["done"]
     history = rt_server.history(ticket_id)
     comments = [t for t in history if t["Type"] == "Comment"]
     assert len(comments) == 1
@@ -126,9 +128,9 @@ def test_what_rt_cannot_do_or_crmbot_does_not_own_is_skipped_with_a_reason(
     rt_server: RtServer, sink: RtSink
 ) -> None:
     ticket_id = rt_server.create_ticket("Misc", "m@example.com", "Hello")
-    results = sink.perform(
+    [*results] = sink.perform(
         [
-            act("add_tags", ticket_id, tags=["x"]),
+            act("add_tag", ticket_id, tag="x"),
             act("merge", ticket_id, into=1),
             act("update_fields", ticket_id, fields={"status": "resolved"}),
             act("update_fields", ticket_id, fields={"priority": "P9"}),
@@ -160,3 +162,79 @@ def test_the_pipelines_write_back_payload_sets_priority_and_mapped_fields_only(
     assert result.detail["unmapped"] == ["crmbot_reasons"]
     assert int(rt_server.ticket(ticket_id)["Priority"]) == 90
     assert rt_server.custom_field(ticket_id, "crmbot_category") == "legal"
+
+
+# -- what REST 2 answers (issue 9: 200 with messages, If-Match) ----------------------------
+
+
+def _sink(rt_server: RtServer, transport: Any = None) -> RtSink:
+    settings = RtSettings(
+        type="rt",
+        url=rt_server.url,
+        username=rt_server.username,
+        password=rt_server.password,
+        custom_fields={"category": "crmbot_category", "impact": "crmbot_impact"},
+    )
+    return RtSink("rt", settings, transport=transport)
+
+
+def test_a_field_rt_refuses_while_answering_200_is_reported_with_rts_message_not_done(
+    rt_server: RtServer,
+) -> None:
+    """REST 2 answers a PUT with 200 and a list of messages, even when a value is refused."""
+    ticket_id = rt_server.create_ticket("Impact", "i@example.com", "Hello")
+    sink = _sink(rt_server)
+    [result] = sink.perform(
+        [act("update_fields", ticket_id, fields={"impact": "high", "category": "billing"})]
+    )
+    sink.close()
+    assert result.status == "skipped"
+    assert result.detail["failed"] == ["impact"]
+    assert "crmbot_impact" in result.detail["reason"]  # RT's own message names the field
+    assert result.detail["written"] == ["category"]
+    assert rt_server.custom_field(ticket_id, "crmbot_impact") is None
+    assert rt_server.custom_field(ticket_id, "crmbot_category") == "billing"
+
+
+class _RaceOnFirstPut(httpx.BaseTransport):
+    """Lets an agent edit the ticket just before crmbot's first PUT reaches RT."""
+
+    def __init__(self, race: Any) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._race = race
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and self._race is not None:
+            race, self._race = self._race, None
+            race()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_agent_edit_between_read_and_write_is_caught_by_if_match_not_overwritten(
+    rt_server: RtServer,
+) -> None:
+    """REST 2 honours If-Match with the ticket's ETag: the check-then-write is atomic."""
+    ticket_id = rt_server.create_ticket("Race", "r@example.com", "Hello")
+    rt_server.update_ticket(ticket_id, Priority=20)
+    seen = rt_server.ticket(ticket_id)["LastUpdated"]
+    time.sleep(1.05)  # LastUpdated has one-second resolution
+    transport = _RaceOnFirstPut(lambda: rt_server.update_ticket(ticket_id, Priority=95))
+    sink = _sink(rt_server, transport)
+    [result] = sink.perform(
+        [
+            act(
+                "update_fields",
+                ticket_id,
+                fields={"priority": "P2"},
+                expected_version=seen,
+                previous={"priority": 20},
+            )
+        ]
+    )
+    sink.close()
+    assert result.status == "conflict"
+    assert result.detail["conflicts"]["priority"]["current"] == 95
+    assert int(rt_server.ticket(ticket_id)["Priority"]) == 95

@@ -80,7 +80,7 @@ def test_schema_is_a_json_schema_of_the_rules_file() -> None:
     schema = json.loads(result.output)
     assert schema["additionalProperties"] is False
     assert {"categories", "sla", "impact", "automations", "calendars"} <= set(schema["properties"])
-    assert "WebhookAction" in schema["$defs"]
+    assert "Webhook" in schema["$defs"]  # the action contract's own model (bot/actions.py)
 
 
 def test_explain_reads_a_message_straight_from_a_maildir(tmp_path: Path) -> None:

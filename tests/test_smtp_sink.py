@@ -123,7 +123,7 @@ def test_reply_arrives_threaded_marked_as_auto_reply_with_reference_and_utf8_bod
 def test_two_actions_in_one_call_both_arrive(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
-    results = sink.perform([reply(1, to="a@client.example"), reply(2, to="b@client.example")])
+    [*results] = sink.perform([reply(1, to="a@client.example"), reply(2, to="b@client.example")])
 
     assert [r.status for r in results] == ["done", "done"]
     assert [m.rcpt_tos for m in server.messages] == [["a@client.example"], ["b@client.example"]]
@@ -150,7 +150,7 @@ def test_temporary_recipient_refusal_is_retried_later_not_skipped(server: SmtpSe
 
     later, ok = sink.perform([reply(1, to="grey@client.example"), reply(2)])
 
-    assert later.status == "retry" and "450" in later.detail["why"]
+    assert later.status == "failed" and "450" in later.detail["why"]
     assert ok.status == "done"
 
 
@@ -164,15 +164,15 @@ def test_content_refused_for_good_is_skipped(server: SmtpServer) -> None:
     assert server.messages == []
 
 
-def test_connection_lost_after_one_sent_returns_it_done_and_the_rest_retry(
+def test_connection_lost_after_one_sent_returns_it_done_the_next_failed_the_rest_retry(
     server: SmtpServer,
 ) -> None:
     server.refuse_data("421 4.3.2 Service shutting down", after=1)
     sink = SmtpSink("mail", make_settings(server.port))
 
-    results = sink.perform([reply(1), reply(2), reply(3)])
+    [*results] = sink.perform([reply(1), reply(2), reply(3)])
 
-    assert [r.status for r in results] == ["done", "retry", "retry"]
+    assert [r.status for r in results] == ["done", "failed", "retry"]
     assert len(server.messages) == 1
 
 
@@ -181,7 +181,7 @@ def test_connection_lost_before_anything_was_sent_raises_retriable(server: SmtpS
     sink = SmtpSink("mail", make_settings(server.port))
 
     with pytest.raises(RetriableError, match="421"):
-        sink.perform([reply(1), reply(2)])
+        list(sink.perform([reply(1), reply(2)]))
 
 
 def test_sender_refused_for_good_is_fatal(server: SmtpServer) -> None:
@@ -189,21 +189,21 @@ def test_sender_refused_for_good_is_fatal(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
     with pytest.raises(FatalError, match="553"):
-        sink.perform([reply(1)])
+        list(sink.perform([reply(1)]))
 
 
 def test_server_down_raises_retriable_error() -> None:
     sink = SmtpSink("mail", make_settings(free_port()))
 
     with pytest.raises(RetriableError, match="cannot be reached"):
-        sink.perform([reply(1)])
+        list(sink.perform([reply(1)]))
 
 
 def test_server_that_never_answers_times_out_as_retriable() -> None:
     with silent_server() as port:
         sink = SmtpSink("mail", make_settings(port, timeout_seconds=0.5))
         with pytest.raises(RetriableError, match="did not answer"):
-            sink.perform([reply(1)])
+            list(sink.perform([reply(1)]))
 
 
 def test_bad_password_raises_auth_error_and_the_password_appears_nowhere(
@@ -213,7 +213,7 @@ def test_bad_password_raises_auth_error_and_the_password_appears_nowhere(
     sink = SmtpSink("mail", make_settings(server.port, password=wrong))
 
     with structlog.testing.capture_logs() as logs, pytest.raises(AuthError) as raised:
-        sink.perform([reply(1)])
+        list(sink.perform([reply(1)]))
 
     text = str(raised.value) + repr(raised.value) + repr(logs)
     assert "535" in str(raised.value)
@@ -227,7 +227,7 @@ def test_password_never_reaches_logs_or_results(server: SmtpServer) -> None:
     server.refuse_recipient("ghost@client.example")
 
     with structlog.testing.capture_logs() as logs:
-        results = sink.perform([reply(1), reply(2, to="ghost@client.example")])
+        [*results] = sink.perform([reply(1), reply(2, to="ghost@client.example")])
 
     assert PASSWORD not in repr(logs) + repr(results) + repr(make_settings(server.port))
 
@@ -288,7 +288,7 @@ def test_invalid_or_multiple_recipients_and_missing_body_are_skipped() -> None:
         SinkAction(4, "CB-1:x:y", "add_note", {}, {"text": "note"}, "CB-1"),
     ]
 
-    results = sink.perform(actions)
+    [*results] = sink.perform(actions)
 
     assert [r.status for r in results] == ["skipped"] * 4
     assert [r.detail["code"] for r in results] == [
@@ -302,9 +302,9 @@ def test_invalid_or_multiple_recipients_and_missing_body_are_skipped() -> None:
 def test_message_id_is_the_same_for_the_same_idempotency_key(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port))
 
-    first = sink.perform([reply(1)])[0]
-    again = sink.perform([reply(1)])[0]
-    other = sink.perform([reply(2)])[0]
+    [first] = sink.perform([reply(1)])
+    [again] = sink.perform([reply(1)])
+    [other] = sink.perform([reply(2)])
 
     ids = [m.message()["Message-ID"] for m in server.messages]
     assert ids[0] == ids[1] == f"<{first.detail['message_id']}>"
@@ -318,8 +318,8 @@ def test_subject_keeps_an_existing_reference_and_the_prefix_can_be_turned_off(
     with_ref = SmtpSink("mail", make_settings(server.port))
     without = SmtpSink("mail", make_settings(server.port, subject_prefix_with_reference=False))
 
-    with_ref.perform([reply(1, subject="Re: [#CB-12] Votre demande")])
-    without.perform([reply(2, subject="Votre demande")])
+    list(with_ref.perform([reply(1, subject="Re: [#CB-12] Votre demande")]))
+    list(without.perform([reply(2, subject="Votre demande")]))
 
     subjects = [m.message()["Subject"] for m in server.messages]
     assert subjects == ["Re: [#CB-12] Votre demande", "Votre demande"]
@@ -329,7 +329,7 @@ def test_rate_limit_waits_within_its_budget_then_defers_the_rest(server: SmtpSer
     clock = FakeClock()
     sink = SmtpSink("mail", make_settings(server.port, max_per_minute=2), clock=clock)
 
-    results = sink.perform([reply(1), reply(2), reply(3)])
+    [*results] = sink.perform([reply(1), reply(2), reply(3)])
 
     assert [r.status for r in results] == ["done", "done", "retry"]
     assert results[2].detail["retry_after"] > 0
@@ -371,14 +371,14 @@ def test_untrusted_certificate_is_fatal(certificate: tuple[Path, Path]) -> None:
     with running_smtp(tls_context=server_context(cert, key)) as tls_server:
         sink = SmtpSink("mail", make_settings(tls_server.port, security="starttls"))
         with pytest.raises(FatalError, match="certificate"):
-            sink.perform([reply(1)])
+            list(sink.perform([reply(1)]))
 
 
 def test_starttls_required_but_not_offered_is_fatal(server: SmtpServer) -> None:
     sink = SmtpSink("mail", make_settings(server.port, security="starttls"))
 
     with pytest.raises(FatalError, match="STARTTLS"):
-        sink.perform([reply(1)])
+        list(sink.perform([reply(1)]))
 
 
 def test_settings_refuse_plain_to_a_remote_host_and_half_credentials() -> None:

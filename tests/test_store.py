@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.models import Request, SourceRecord
 from bot.store import Store, cursors, open_store, outbox
@@ -17,6 +17,7 @@ from bot.store.requests import (
     quarantine_record,
     quarantined,
 )
+from bot.store.schema import outbox as outbox_table
 from bot.store.schema import requests
 from tests.helpers.stores import postgres_schema_url
 
@@ -163,7 +164,26 @@ def test_outbox_claims_are_exclusive_and_stalled_claims_come_back(store: Store) 
     with store.begin() as conn:
         recovered = outbox.claim(conn, "c", limit=10)
     assert {r["id"] for r in recovered} == {r["id"] for r in theirs}
-    assert all(r["attempts"] == 2 for r in recovered)
+    assert all(r["attempts"] == 0 for r in mine)  # a claim is not an attempt
+    # taking over a stalled claim is: its holder died while performing it
+    assert all(r["attempts"] == 1 for r in recovered)
+    stalled = [r["id"] for r in theirs]
+    for expected in (2, None):
+        with store.begin() as conn:
+            conn.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id.in_(stalled))
+                .values(claimed_until=datetime.now(UTC) - timedelta(days=1))
+            )
+            again = outbox.claim(conn, "d", limit=10, max_attempts=3)
+        if expected is None:
+            assert again == []  # the third death: dead, with why
+        else:
+            assert [r["attempts"] for r in again] == [expected] * len(stalled)
+    with store.connect() as conn:
+        dead = outbox.dead_rows(conn)
+    assert {r["id"] for r in dead} == {r["id"] for r in theirs}
+    assert all("stopped while performing it 3 times" in r["last_error"] for r in dead)
 
 
 @pytest.mark.postgres

@@ -75,7 +75,7 @@ def test_updates_go_in_batches_of_at_most_100_through_update_many_jobs(
         )
         for t in made
     ]
-    results = sink.perform(actions)
+    [*results] = sink.perform(actions)
     assert [r.status for r in results] == ["done"] * 150
     assert [r.outbox_id for r in results] == [a.outbox_id for a in actions]
     assert fake.count("PUT", "/api/v2/tickets/update_many") == 2
@@ -93,7 +93,7 @@ def test_fields_note_and_tags_for_one_ticket_become_one_update(
     fake: FakeZendesk, sink: ZendeskSink
 ) -> None:
     [t] = tickets(fake, 1)
-    results = sink.perform(
+    [*results] = sink.perform(
         [
             act(
                 "update_fields",
@@ -101,8 +101,8 @@ def test_fields_note_and_tags_for_one_ticket_become_one_update(
                 fields={"priority": "urgent"},
                 expected_version=t["updated_at"],
             ),
-            act("add_note", t["id"], body="crmbot: urgent because the customer is strategic"),
-            act("add_tags", t["id"], tags=["crmbot_triaged"]),
+            act("add_note", t["id"], text="crmbot: urgent because the customer is strategic"),
+            act("add_tag", t["id"], tag="crmbot_triaged"),
             act(
                 "update_fields",
                 t["id"],
@@ -205,9 +205,10 @@ def test_a_value_set_by_an_agent_without_a_known_previous_value_is_kept(
 
 def test_a_repeated_note_is_not_posted_twice(fake: FakeZendesk, sink: ZendeskSink) -> None:
     [t] = tickets(fake, 1)
-    note = act("add_note", t["id"], body="crmbot: duplicate of #12")
-    assert sink.perform([note])[0].status == "done"
-    assert sink.perform([note])[0].status == "done"  # the outbox retried after a crash
+    note = act("add_note", t["id"], text="crmbot: duplicate of #12")
+    assert [r.status for r in sink.perform([note])] == ["done"]
+    # the outbox retried after a crash
+    assert [r.status for r in sink.perform([note])] == ["done"]
     bodies = [c["body"] for c in fake.comments(t["id"])]
     assert bodies.count("crmbot: duplicate of #12") == 1
 
@@ -216,10 +217,11 @@ def test_a_note_on_a_ticket_unchanged_since_the_expected_version_costs_no_lookup
     fake: FakeZendesk, sink: ZendeskSink
 ) -> None:
     [t] = tickets(fake, 1)
-    note = act("add_note", t["id"], body="crmbot: SLA 4h", expected_version=t["updated_at"])
-    assert sink.perform([note])[0].status == "done"
+    note = act("add_note", t["id"], text="crmbot: SLA 4h", expected_version=t["updated_at"])
+    assert [r.status for r in sink.perform([note])] == ["done"]
     assert fake.count("GET", f"/api/v2/tickets/{t['id']}/comments") == 0
-    assert sink.perform([note])[0].status == "done"  # retried: the ticket moved, so look
+    # retried: the ticket moved, so look
+    assert [r.status for r in sink.perform([note])] == ["done"]
     assert fake.count("GET", f"/api/v2/tickets/{t['id']}/comments") == 1
     assert [c["body"] for c in fake.comments(t["id"])].count("crmbot: SLA 4h") == 1
 
@@ -239,7 +241,7 @@ def test_fields_crmbot_does_not_own_and_missing_tickets_are_skipped_with_a_reaso
     fake: FakeZendesk, sink: ZendeskSink
 ) -> None:
     [t] = tickets(fake, 1)
-    results = sink.perform(
+    [*results] = sink.perform(
         [
             act("update_fields", t["id"], fields={"status": "solved"}),
             act("update_fields", 999_999, fields={"priority": "low"}),
@@ -329,3 +331,163 @@ def test_the_pipelines_write_back_payload_sets_native_priority_and_mapped_fields
     stored = fake.ticket(t["id"])
     assert stored["priority"] == "urgent"
     assert {"id": CATEGORY_FIELD, "value": "legal"} in stored["custom_fields"]
+
+
+# -- the vendor's asynchronous answers (issue 9: jobs that fail) ---------------------------
+
+
+def test_a_merge_job_failing_on_a_closed_ticket_is_skipped_and_the_updates_of_the_call_kept(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """Zendesk checks a merge in its background job: a closed source fails the job, not the call."""
+    target, dup, other = tickets(fake, 3)
+    fake.agent_update(dup["id"], status="closed")
+    update = act("update_fields", other["id"], fields={"priority": "P2"})
+    merge = act("merge", dup["id"], into=target["id"])
+    [*results] = sink.perform([update, merge])
+    assert [r.status for r in results] == ["done", "skipped"]
+    assert "closed" in results[1].detail["reason"]
+    assert fake.ticket(other["id"])["priority"] == "high"
+
+
+def test_a_merge_job_failing_for_a_transient_reason_is_a_retry(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    target, dup = tickets(fake, 2)
+    fake.fail_jobs(merge="Internal error, please retry")
+    [result] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert result.status == "retry"
+    assert "Internal error" in result.detail["why"]
+    fake.fail_jobs()
+    [again] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert again.status == "done"
+    assert fake.ticket(dup["id"])["status"] == "closed"
+
+
+def test_an_update_many_job_failing_as_a_whole_is_a_retry_for_its_actions_only(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    target, dup, other = tickets(fake, 3)
+    fake.before_next(
+        "PUT", "/api/v2/tickets/update_many", lambda: fake.fail_jobs(update="Job was killed")
+    )
+    update = act("update_fields", other["id"], fields={"priority": "P2"})
+    merge = act("merge", dup["id"], into=target["id"])
+    fake.before_next("POST", f"/api/v2/tickets/{target['id']}/merge", fake.fail_jobs)
+    [*results] = sink.perform([update, merge])
+    assert [r.status for r in results] == ["retry", "done"]
+    assert "Job was killed" in results[0].detail["why"]
+    assert fake.ticket(other["id"])["priority"] is None
+
+
+def test_a_closed_ticket_in_update_many_is_skipped_with_zendesks_reason_the_others_done(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    closed, fine = tickets(fake, 2)
+    fake.agent_update(closed["id"], status="closed")
+    [*results] = sink.perform(
+        [
+            act("update_fields", closed["id"], fields={"priority": "P1"}),
+            act("update_fields", fine["id"], fields={"priority": "P1"}),
+        ]
+    )
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert "closed" in results[0].detail["reason"]
+
+
+def test_a_note_write_answered_500_is_not_resent_blindly_and_the_next_cycle_reads_it_back(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """update_many carrying a note is not idempotent: a 5xx leaves its outcome unknown."""
+    [ticket] = tickets(fake, 1)
+    note = act("add_note", ticket["id"], text="Classified as billing")
+    fake.fail_after_performing("PUT", "/api/v2/tickets/update_many", 500)
+    [first] = sink.perform([note])
+    assert first.status == "retry"
+    assert fake.count("PUT", "/api/v2/tickets/update_many") == 1  # not re-sent in-process
+    [second] = sink.perform([note])
+    assert second.status == "done"
+    bodies = [c["body"] for c in fake.comments(ticket["id"])]
+    assert bodies.count("Classified as billing") == 1
+
+
+def test_an_outage_reading_one_tickets_comments_defers_only_that_ticket(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    a, b = tickets(fake, 2)
+    fake.before_next(
+        "GET",
+        f"/api/v2/tickets/{a['id']}/comments",
+        lambda: fake.fail_next(503, times=5),  # every attempt
+    )
+    [*results] = sink.perform(
+        [act("add_note", a["id"], text="note A"), act("add_note", b["id"], text="note B")]
+    )
+    assert [r.status for r in results] == ["retry", "done"]
+    assert [c["body"] for c in fake.comments(b["id"])][-1] == "note B"
+    assert "note A" not in [c["body"] for c in fake.comments(a["id"])]
+
+
+def test_a_merge_whose_answer_was_lost_is_recognised_as_done_on_retry_not_skipped(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """The merge POST is not idempotent: crmbot reads its own mark on the source first."""
+    target, dup = tickets(fake, 2)
+    merge = act("merge", dup["id"], into=target["id"])
+    fake.fail_after_performing("POST", f"/api/v2/tickets/{target['id']}/merge", 502)
+    [first] = sink.perform([merge])
+    assert first.status == "retry"
+    assert fake.ticket(dup["id"])["status"] == "closed"  # it did happen
+    [second] = sink.perform([merge])
+    assert second.status == "done" and second.detail["already_done"] is True
+    assert fake.count("POST", f"/api/v2/tickets/{target['id']}/merge") == 1
+
+
+def test_a_merge_job_failing_on_a_closed_target_is_skipped_with_the_jobs_message(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """The source is open, so crmbot posts the merge; Zendesk's job refuses the closed target."""
+    target, dup = tickets(fake, 2)
+    fake.agent_update(target["id"], status="closed")
+    [result] = sink.perform([act("merge", dup["id"], into=target["id"])])
+    assert result.status == "skipped"
+    assert "is closed" in result.detail["reason"] and "merge job" in result.detail["reason"]
+    assert fake.ticket(dup["id"])["status"] == "new"
+
+
+def test_a_field_update_whose_answer_was_lost_is_not_reported_as_a_conflict(
+    fake: FakeZendesk, sink: ZendeskSink
+) -> None:
+    """Resending update_many with the old safe_update stamp would collide with crmbot itself."""
+    [ticket] = tickets(fake, 1)
+    update = act(
+        "update_fields",
+        ticket["id"],
+        fields={"priority": "P2"},
+        expected_version=ticket["updated_at"],
+    )
+    fake.fail_after_performing("PUT", "/api/v2/tickets/update_many", 502)
+    [first] = sink.perform([update])
+    assert first.status == "retry"
+    [second] = sink.perform([update])
+    assert second.status == "done"
+    assert fake.ticket(ticket["id"])["priority"] == "high"
+
+
+def test_the_fake_runs_a_merge_in_its_background_job_and_fails_the_job_not_the_request(
+    fake: FakeZendesk,
+) -> None:
+    """As Zendesk documents: the merge endpoint answers a job_status; the job does the work."""
+    target, dup = tickets(fake, 2)
+    fake.agent_update(dup["id"], status="closed")
+    auth = httpx.BasicAuth(f"{EMAIL}/token", TOKEN)
+    with httpx.Client(base_url=fake.url, auth=auth) as client:
+        answer = client.post(
+            f"/api/v2/tickets/{target['id']}/merge.json", json={"ids": [dup["id"]]}
+        )
+        assert answer.status_code == 200
+        job = answer.json()["job_status"]
+        assert job["status"] == "queued"
+        for _ in range(3):
+            job = client.get(f"/api/v2/job_statuses/{job['id']}.json").json()["job_status"]
+        assert job["status"] == "failed" and "closed" in job["message"]

@@ -199,6 +199,24 @@ def test_oauth_bearer_token_signs_in(fake: FakeZendesk, clock: FakeClock) -> Non
     assert EMAIL in ZendeskSource("zendesk", settings, clock=clock).check()
 
 
+def test_oauth_refresh_token_is_exchanged_with_a_json_body_as_zendesk_documents(
+    clock: FakeClock,
+) -> None:
+    """Zendesk's grant-type token endpoint takes JSON; a form body is refused (400)."""
+    with FakeZendesk(clock=clock, oauth_client=("crmbot", "s3cret", "refresh-1")) as fake:
+        settings = ZendeskSettings(
+            type="zendesk",
+            base_url=fake.url,
+            oauth_client_id="crmbot",
+            oauth_client_secret="s3cret",
+            oauth_refresh_token="refresh-1",
+        )
+        assert EMAIL in ZendeskSource("zendesk", settings, clock=clock).check()
+        [(content_type, _body)] = fake.token_requests
+        assert content_type.startswith("application/json")
+        assert fake.tokens_issued == 1
+
+
 def test_malformed_ticket_is_quarantined_and_the_page_goes_on(
     fake: FakeZendesk, clock: FakeClock
 ) -> None:

@@ -132,6 +132,9 @@ class ContactMatcher:
             if pair.fields.get("given", (0, 1.0))[0] == 4 and not pair.person_proof:
                 reasons.append("given names differ: left for review")
                 return "possible", reasons
+            if pair.fields.get("email", (0, 1.0))[0] == 2 and not _second_signal(pair):
+                reasons.append("same name and mailbox at another domain, nothing else: review")
+                return "possible", reasons
             return "same", reasons
         if pair.score >= s.possible_threshold:
             return "possible", reasons
@@ -154,3 +157,18 @@ class ContactMatcher:
         if old is not None:
             profile = merge_profiles(old, profile)
         self.index.add(contact_id, record, profile, blocking_keys(profile))
+
+
+def _second_signal(pair: PairScore) -> bool:
+    """Whether something besides the name and the mailbox's local part agrees: a phone, a
+    CRM id, a personal identifier or address, or the same company."""
+    fields = pair.fields
+    return (
+        pair.external_id_equal
+        or fields.get("phone", (9, 0.0))[0] == 0
+        or fields.get("domain", (9, 0.0))[0] == 0
+        or fields.get("company", (9, 0.0))[0] <= 1
+        or fields.get("national_id", (9, 0.0))[0] <= 1
+        or fields.get("birth_date", (9, 0.0))[0] <= 1
+        or fields.get("address", (9, 0.0))[0] <= 1
+    )

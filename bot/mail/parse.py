@@ -20,8 +20,10 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 
+from bot.budget import BudgetExceeded, checkpoint
 from bot.mail.autoreply import detect_auto_reply
 from bot.mail.language import detect_language
+from bot.mail.mime import bound_structure, parse_bytes
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 from bot.models import Attachment
 
@@ -45,7 +47,10 @@ _MAX_HEADER_CHARS = 16_384
 _MAX_KEPT_HEADER_CHARS = 2_000
 _MAX_PARTS = 500
 _MAX_DEPTH = 30
+_MAX_MULTIPARTS = 100  # multipart headers read; the raw message is cut before the next
+_MAX_DELIMITERS = 2 * _MAX_PARTS  # boundary lines read; idem
 _MAX_ID_CHARS = 250
+_MAX_NAME_CHARS = 300  # a display name longer than the contacts column is cut before matching
 _HTML_INPUT_FACTOR = 5  # HTML is cut at this many times max_body_chars before conversion
 
 _MSG_ID_RE = re.compile(r"<([^<>\s]+)>")
@@ -363,6 +368,7 @@ class _BodyWalker:
 
     def walk(self, part: Message, depth: int = 0, *, root: bool = False) -> _Collected:
         """Collect the texts and attachments under `part`."""
+        checkpoint()
         collected = _Collected()
         self.parts += 1
         if depth > _MAX_DEPTH or self.parts > _MAX_PARTS:
@@ -437,6 +443,8 @@ class _BodyWalker:
         try:
             if isinstance(payload, list):
                 size = sum(len(sub.as_bytes()) for sub in payload if isinstance(sub, Message))
+            elif _is_base64(part) and isinstance(encoded := part.get_payload(), str):
+                size = _base64_size(encoded)  # no 50 MB decoded copy just to know its size
             else:
                 data = part.get_payload(decode=True)
                 size = len(data) if isinstance(data, bytes) else 0
@@ -483,6 +491,17 @@ _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/gif": ".gif",
 }
+
+
+def _is_base64(part: Message) -> bool:
+    return str(part.get("content-transfer-encoding", "")).strip().lower() == "base64"
+
+
+def _base64_size(encoded: str) -> int:
+    """Decoded size of base64 text: 3 bytes per 4 characters of the alphabet (exact when
+    the text is valid; whitespace and padding are not data)."""
+    blanks = sum(encoded.count(c) for c in "\r\n \t=")
+    return (len(encoded) - blanks) * 3 // 4
 
 
 def _content_type(part: Message) -> str:
@@ -559,8 +578,13 @@ def _synthetic_id(raw: bytes) -> str:
 
 def _parse_tree(raw: bytes, defects: list[str]) -> Message:
     """The MIME tree, or the headers alone with the rest as one text part if MIME fails."""
+    raw, cut = bound_structure(raw, _MAX_MULTIPARTS, _MAX_DELIMITERS)
+    if cut:
+        defects.append(f"{cut}; rest ignored")
     try:
-        return _PARSER.parsebytes(raw)
+        return parse_bytes(raw)
+    except BudgetExceeded:
+        raise
     except Exception as exc:  # RecursionError on absurd nesting, and the like
         defects.append(f"MIME structure unparsable ({type(exc).__name__}); body read as text")
     match = _HEADER_END_RE.search(raw)
@@ -593,6 +617,7 @@ def _parse(original: bytes, max_body_chars: int) -> ParsedEmail:
 
     senders = headers.addresses("from", "sender", "return-path")
     sender_name, sender_email = senders[0] if senders else (None, None)
+    sender_name = sender_name[:_MAX_NAME_CHARS] if sender_name else sender_name
     if not senders:
         defects.append("no sender address (From, Sender, Return-Path)")
     reply_to = next(iter(headers.addresses("reply-to")), (None, None))[1]
@@ -640,6 +665,8 @@ def parse_email(raw: bytes, *, max_body_chars: int = 200_000) -> ParsedEmail:
     raw = bytes(raw)
     try:
         return _parse(raw, max_body_chars)
+    except BudgetExceeded:  # the item's time is up: the worker quarantines it
+        raise
     except Exception as exc:  # a safety net: the parser above is meant never to get here
         text, _ = _decode_bytes(raw[:max_body_chars], None)
         return ParsedEmail(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html as _html
 import re
 
+from bot.budget import checkpoint
+
 # --------------------------------------------------------------------------- HTML -> text
 #
 # A small tokenizer instead of html.parser: the stdlib parser is quadratic on some broken
@@ -31,6 +33,7 @@ _PARAGRAPH_TAGS = frozenset(
 _CELL_TAGS = frozenset({"td", "th"})
 _ZERO_WIDTH = str.maketrans({"\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None})
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_MAX_QUOTE_MARKS = 8  # "> > > ..." prefixes shown for nested blockquotes, at most
 # One token per match: a comment start, a tag (1: "/" if closing, 2: name), a declaration,
 # text (3), or a lone "<". Each alternative stops at the next "<", so scanning is linear.
 _TOKEN_RE = re.compile(
@@ -55,7 +58,8 @@ class _TextBuilder:
         self._current = []
         line = text.rstrip() if self._pre else " ".join(text.split())
         if line and line != "-":
-            self.lines.append("> " * self._quote + line)
+            # The depth shown is capped: N nested <blockquote> must not cost N x lines.
+            self.lines.append("> " * min(self._quote, _MAX_QUOTE_MARKS) + line)
 
     def _blank(self) -> None:
         self._flush()
@@ -119,7 +123,11 @@ def _tokenize(html: str, out: _TextBuilder) -> None:
     """Feed tags and text of `html` to `out`, skipping comments, declarations, hidden parts."""
     pos, size = 0, len(html)
     match_token = _TOKEN_RE.match
+    count = 0
     while pos < size:
+        count += 1
+        if not count & 0x3FF:
+            checkpoint()
         token = match_token(html, pos)
         assert token is not None  # the last alternative matches any single character
         pos = token.end()
@@ -336,6 +344,7 @@ def strip_quotes_and_signature(text: str) -> str:
     for _ in range(_MAX_PASSES):  # a handful is enough; the bound keeps hostile input linear
         if not current:
             break
+        checkpoint()
         stripped = _strip_once(current)
         if not stripped or stripped == current:
             break

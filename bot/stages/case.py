@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.pipeline import Reason, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
 from bot.status import map_status, track_pauses
 from bot.store import audit
 from bot.store.cases import create_case, link_request, update_case

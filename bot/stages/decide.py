@@ -6,9 +6,12 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from bot.facts import build_facts
-from bot.pipeline import PlannedAction, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.priority import AGENT_REASON, agent_priority, agent_reason
+from bot.stages.outbox import last_written
 from bot.store import audit
 from bot.store.cases import record_decision
+from bot.store.requests import previous_ticket_headers
 
 EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_up", "case.updated")
 
@@ -23,9 +26,17 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
 
 def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[str]:
     """The case's tags, less those a rule removed, plus the decision's and the pipeline's."""
-    removed = {a.params.get("tag") for a in decision.actions if a.type == "remove_tag"}
+    removed = {a.spec.tag for a in decision.actions if a.type == "remove_tag"}
     kept = set(case.get("tags") or []) - removed
     return sorted(kept | set(decision.tags) | set(extra_tags))
+
+
+def _union_by_code(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One reason per code, the latest of each, in first-seen order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for reason in reasons:
+        latest[str(reason.get("code"))] = reason
+    return list(latest.values())
 
 
 def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> dict[str, Any]:
@@ -35,7 +46,7 @@ def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> 
         "category_confidence": round(float(decision.category_confidence), 4),
         "priority": decision.priority,
         "impact_score": float(decision.score),
-        "reasons": [_reason_dict(r) for r in decision.reasons],
+        "reasons": _union_by_code([_reason_dict(r) for r in decision.reasons]),
         "tags": _tags(case, decision, extra_tags),
     }
     if sla is not None:
@@ -43,6 +54,34 @@ def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> 
         values["first_response_due"] = sla.first_response_due
         values["resolution_due"] = sla.resolution_due
     return values
+
+
+def _last_written_priority(ctx: StageContext, case_id: int) -> Any:
+    return (last_written(ctx, case_id) or {}).get("crmbot_priority")
+
+
+def _agent_state(ctx: StageContext, work: Work) -> dict[str, Any] | None:
+    """The agent's priority in force on the case: set just now on the ticket, or earlier."""
+    req, case = work.request, work.case
+    assert req is not None and case is not None
+    stored = [r for r in case.get("reasons") or [] if r.get("code") == AGENT_REASON]
+    current = stored[-1] if stored else None
+    if req.thread_key and req.headers.get("priority") and work.request_id is not None:
+        before = previous_ticket_headers(ctx.conn, req.thread_key, work.request_id) or {}
+        written = _last_written_priority(ctx, case["id"])
+        level = agent_priority(req.headers["priority"], before.get("priority"), written)
+        if level is not None:
+            judged = [str(r.get("code")) for r in case.get("reasons") or [] if r.get("code")]
+            current = agent_reason(level, [c for c in judged if c != AGENT_REASON])
+            audit.record(
+                ctx.conn,
+                "agent_priority_read",
+                case_id=case["id"],
+                request_id=work.request_id,
+                priority=level,
+                source=req.source,
+            )
+    return current
 
 
 def decide(ctx: StageContext, work: Work) -> Work | None:
@@ -54,9 +93,19 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
+    # Reasons accumulate over the case's requests and the priority never drops (rules
+    # engine), until an agent sets the priority in the CRM.
+    agent = _agent_state(ctx, work)
+    stored = [r for r in case.get("reasons") or [] if r.get("code") != AGENT_REASON]
+    facts["case"]["reasons"] = stored
+    if agent is not None:
+        facts["case"]["agent_priority"] = agent["priority"]
+        facts["case"]["agent_codes"] = agent["judged"]
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
+    if agent is not None:
+        values["reasons"] = [*values["reasons"], agent]
     work.case = record_decision(ctx.conn, case, values)
     fired = [t.rule_id for t in decision.trace if t.fired]
     audit.record(
@@ -77,16 +126,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         sla=values.get("sla"),
         rules_fired=fired,
     )
-    for action in decision.actions:
-        work.actions.append(
-            PlannedAction(
-                sink=str(action.params.get("sink", "")),
-                action=action.type,
-                payload=dict(action.params),
-                key=action.key,
-                rule_id=action.rule_id,
-            )
-        )
+    work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
     ctx.log.info(
         "case_decided",
         case=case["reference"],

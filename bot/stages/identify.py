@@ -15,7 +15,8 @@ import phonenumbers
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
 from bot.models import SourceRecord
-from bot.pipeline import Reason, StageContext, Work
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
 from bot.store.contacts import get_contact, remember_profile
 from bot.store.schema import contact_links
 from bot.store.sql import insert_ignore, utcnow

@@ -97,7 +97,11 @@ def request_from_ticket(record: SourceRecord) -> Request:
         received_at=_as_datetime(f.get("created_at")) or record.received_at,
         external_ids=dict(f.get("external_ids") or {}),
         crm_profile=_crm_profile(f),
-        headers={k: str(v) for k, v in f.items() if k in ("status", "updated_at", "version")},
+        headers={
+            k: str(v)
+            for k, v in f.items()
+            if k in ("status", "updated_at", "version", "priority") and v is not None
+        },
     )
 
 

@@ -8,17 +8,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.pipeline import PlannedAction, StageContext, Work
+from bot.actions import PlannedAction, UpdateFields
+from bot.pipeline import StageContext, Work
 from bot.replies import admit_reply
+from bot.routing import Route, route
 from bot.store import audit
 from bot.store import outbox as outbox_store
 from bot.store import replies as reply_store
 from bot.store.schema import outbox, timers
 from bot.store.sql import insert_ignore_many
-
-CRM_ACTIONS = frozenset(
-    {"set_field", "add_tag", "remove_tag", "assign", "add_note", "escalate", "update_fields"}
-)
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -27,18 +25,9 @@ def _digest(payload: dict[str, Any]) -> str:
     ]
 
 
-def resolve_sink(ctx: StageContext, action: PlannedAction, source: str) -> str | None:
-    """Which configured sink performs an action: its own, the source's write-back, or SMTP."""
-    if action.sink:
-        return action.sink if action.sink in ctx.settings.sinks else None
-    if action.action == "send_reply":
-        return next((n for n, c in ctx.settings.sinks.items() if c.get("type") == "smtp"), None)
-    if action.action == "webhook":
-        return next((n for n, c in ctx.settings.sinks.items() if c.get("type") == "webhook"), None)
-    if action.action in CRM_ACTIONS:
-        sink = (ctx.settings.sources.get(source) or {}).get("write_back")
-        return sink if sink in ctx.settings.sinks else None
-    return None
+def resolve_sink(ctx: StageContext, action: PlannedAction, source: str) -> Route:
+    """The configured sink that performs an action (see bot/routing.py), or why none does."""
+    return route(ctx.settings, action.type, source, action.sink)
 
 
 def _iso(value: Any) -> str | None:
@@ -64,7 +53,7 @@ def enrichment_fields(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
+def last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
     """The fields crmbot last wrote for this case (so a sink can tell its own values)."""
     row = ctx.conn.execute(
         select(outbox.c.payload)
@@ -82,21 +71,40 @@ def _last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
 def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     """The enrichment crmbot writes to the CRM record a ticket came from."""
     case, req = work.case, work.request
-    if case is None or req is None or req.thread_key is None:
+    if case is None or req is None:
         return None
+    if req.thread_key is None and not (ctx.settings.sources.get(req.source) or {}).get(
+        "write_back"
+    ):
+        return None  # a mailbox with no CRM to write to
     fields = enrichment_fields(case)
-    written = _last_written(ctx, case["id"])
+    written = last_written(ctx, case["id"])
     if written is not None and _digest(written) == _digest(fields):
         return None  # the CRM already shows exactly this (and reading our own write ends here)
-    payload = {"fields": fields, "expected_version": req.headers.get("version"), "written": written}
+    update = UpdateFields(
+        fields=fields, expected_version=req.headers.get("version"), written=written
+    )
     return PlannedAction(
-        sink="",
-        action="update_fields",
-        payload=payload,
+        update,
         # fields A, then B, then A again: three writes, since each follows another state
         key=f"write_back:{_digest({'fields': fields, 'after': written})}",
-        target={"type": "ticket", "id": req.thread_key.split(":", 1)[1]},
+        target=record_target(case, req),
     )
+
+
+def record_target(case: dict[str, Any], req: Any) -> dict[str, Any]:
+    """The CRM record an action is for: the request's ticket, or (mail) the case itself.
+
+    A case target lets a write-back sink find or open the case's record (HubSpot does).
+    """
+    if req.thread_key:
+        return {"type": "ticket", "id": req.thread_key.split(":", 1)[1]}
+    return {
+        "type": "case",
+        "reference": case["reference"],
+        "subject": req.subject,
+        "email": req.sender_email,
+    }
 
 
 def _reply_admitted(ctx: StageContext, work: Work, action: PlannedAction, key: str) -> bool:
@@ -140,35 +148,44 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         planned.append(enrichment)
     unplanned: list[dict[str, Any]] = []
     for action in planned:
-        sink = resolve_sink(ctx, action, req.source)
+        where = resolve_sink(ctx, action, req.source)
         # Rule keys already carry the case reference and the event; ours get it here.
         key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
-        if sink is None:
-            unplanned.append({"action": action.action, "rule_id": action.rule_id})
+        if where.sink is None and where.refusal is None:
+            unplanned.append({"action": action.type, "rule_id": action.rule_id})
             continue
-        if action.action == "send_reply" and not _reply_admitted(ctx, work, action, key):
+        if action.type == "send_reply" and not _reply_admitted(ctx, work, action, key):
             continue
-        target = action.target or (
-            {"type": "ticket", "id": req.thread_key.split(":", 1)[1]} if req.thread_key else {}
-        )
+        target = action.target or record_target(case, req)
         payload = {
-            **action.payload,
+            **action.params,
             "target": target,
             "request_id": work.request_id,
             "case_reference": case["reference"],
         }
+        refused = where.refusal is not None
         new_id = outbox_store.enqueue(
             ctx.conn,
             idempotency_key=key,
-            sink=sink,
-            action=action.action,
+            sink=where.sink or "",
+            action=action.type,
             payload=payload,
             case_id=case["id"],
             rule_id=action.rule_id,
+            state="refused" if refused else "pending",
+            result={"reason": where.refusal} if refused else None,
             now=ctx.now,
         )
-        if new_id is not None:
-            ctx.log.info("action_planned", case=case["reference"], action=action.action, sink=sink)
+        if new_id is None:
+            continue
+        if refused:  # rules reloaded with an action no sink performs: visible, never silent
+            ctx.log.warning(
+                "action_refused", case=case["reference"], action=action.type, why=where.refusal
+            )
+        else:
+            ctx.log.info(
+                "action_planned", case=case["reference"], action=action.type, sink=where.sink
+            )
     if unplanned:
         audit.record(
             ctx.conn,
@@ -176,7 +193,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             case_id=case["id"],
             request_id=work.request_id,
             actions=unplanned,
-            why="no sink configured for these actions",
+            why="no sink of their kind is configured: they change crmbot's case only",
         )
     wakeups = [
         {"case_id": case["id"], "event": w.event, "due_at": w.at, "rule_id": w.rule_id}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from bot.pipeline import Reason, StageContext, Work
-from bot.store.cases import case_by_reference, get_case
-from bot.store.requests import case_of_message_ids, case_of_thread_key
+from bot.pipeline import StageContext, Work
+from bot.reasons import Reason
+from bot.store import audit
+from bot.store.cases import case_by_reference, get_case, merge_cases
+from bot.store.requests import case_of_thread_key, cases_of_message_ids
 
 
 @cache
@@ -31,6 +33,49 @@ def _follow(ctx: StageContext, case: dict | None) -> dict | None:
     return case
 
 
+def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict | None:
+    """The case a reply belongs to; when its headers reach several cases, they are one
+    conversation: the newer cases are soft-merged into the oldest (reversible, audited,
+    tagged for review) instead of splitting it."""
+    survivors: dict[int, dict] = {}
+    for case_id, _ in found:
+        case = _follow(ctx, get_case(ctx.conn, case_id))
+        if case is not None:
+            survivors.setdefault(case["id"], case)
+    if len(survivors) < 2:
+        return next(iter(survivors.values()), None)
+    keep_id = min(survivors)
+    for other_id in sorted(survivors):
+        if other_id == keep_id:
+            continue
+        keep, other = survivors[keep_id], survivors[other_id]
+        merge_cases(ctx.conn, keep_id, other_id)
+        why = "one reply's References name messages of both cases"
+        for case_id in (keep_id, other_id):
+            audit.record(
+                ctx.conn,
+                "case_merged",
+                case_id=case_id,
+                survivor=keep["reference"],
+                absorbed=other["reference"],
+                why=why,
+                review=True,
+            )
+        work.tags.append(f"merged_by_reply:{other['reference']}")
+        work.reasons.append(
+            Reason(
+                "cases_joined_by_reply",
+                f"{other['reference']} soft-merged into {keep['reference']}: {why} "
+                "(reversible: crmbot cases unmerge)",
+                {"survivor": keep["reference"], "absorbed": other["reference"]},
+            )
+        )
+        ctx.log.info(
+            "cases_joined_by_reply", survivor=keep["reference"], absorbed=other["reference"]
+        )
+    return get_case(ctx.conn, keep_id)
+
+
 def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
     """Attach the request to the case it unambiguously belongs to, with the reason."""
     req = work.request
@@ -42,10 +87,10 @@ def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
             work.relation = "update"
             work.reasons.append(Reason("threaded_same_ticket", f"same ticket {req.thread_key}"))
             return work
-    found = case_of_message_ids(ctx.conn, [*req.references, *filter(None, [req.in_reply_to])])
-    if found is not None:
-        case_id, message_id = found
-        work.case = _follow(ctx, get_case(ctx.conn, case_id))
+    found = cases_of_message_ids(ctx.conn, [*req.references, *filter(None, [req.in_reply_to])])
+    if found:
+        case_id, message_id = found[0]
+        work.case = _join(ctx, work, found)
         work.relation = "follow_up"
         header = "In-Reply-To" if message_id == req.in_reply_to else "References"
         work.reasons.append(

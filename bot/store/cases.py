@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
+from bot.status import OPEN_STATUSES
 from bot.store.schema import case_requests, cases, contacts
 from bot.store.sql import fit_to_columns, utcnow
 
@@ -172,8 +173,15 @@ def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]
     return dict(row._mapping)
 
 
-def list_cases(conn: Connection, *, limit: int = 200, status: str | None = None) -> list[dict]:
-    """Cases with their contact, most urgent first (priority, then SLA due, then age)."""
+def list_cases(
+    conn: Connection,
+    *,
+    limit: int = 200,
+    status: str | None = None,
+    overdue_at: datetime | None = None,
+) -> list[dict]:
+    """Cases with their contact, most urgent first (priority, then SLA due, then age);
+    with `overdue_at`, only open cases with a due date already past at that instant."""
     query = (
         select(
             cases, contacts.c.email.label("contact_email"), contacts.c.name.label("contact_name")
@@ -189,6 +197,11 @@ def list_cases(conn: Connection, *, limit: int = 200, status: str | None = None)
     )
     if status:
         query = query.where(cases.c.status == status)
+    if overdue_at is not None:
+        query = query.where(
+            cases.c.status.in_([str(s) for s in OPEN_STATUSES]),
+            or_(cases.c.first_response_due <= overdue_at, cases.c.resolution_due <= overdue_at),
+        )
     return [dict(r._mapping) for r in conn.execute(query)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from typing import Any
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -19,6 +22,8 @@ from bot.errors import ConfigError, SourceUnavailable
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_OPTION = "crmbot_write"
+DEFAULT_SCHEMA_WAIT_SECONDS = 300.0
 
 
 @dataclass(slots=True)
@@ -34,9 +39,16 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction: committed when the block ends, rolled back on an exception.
+
+        Safe from any thread: each call checks out its own connection. On SQLite it starts
+        with BEGIN IMMEDIATE, so that writers queue on the busy timeout instead of failing
+        with "database is locked" when a read would have to turn into a write.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     def connect(self) -> Connection:
         """A plain connection, for read-only commands."""
@@ -58,6 +70,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # One writer at a time: a write transaction takes the lock up front (and waits for it on
+    # busy_timeout); reads stay deferred and, in WAL mode, never wait for a writer.
+    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create the engine for a URL (sqlite:///file.db or postgresql+psycopg://...)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -74,33 +93,119 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     ) from exc
             engine = create_engine(url, echo=echo, poolclass=NullPool)
             event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # One connection per thread (each source, dispatcher, timers, lease heartbeats).
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=15)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise ConfigError(f"store.url: not a usable database URL ({exc})") from exc
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration revision this code knows."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The revision the database's schema is at (None when empty)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def lock_migrations(conn: Connection, *, wait: bool = True) -> bool:
+    """Take the migration lock for this transaction (PostgreSQL); True when it is held.
+
+    The lock is an advisory lock keyed on the current schema, so replicas sharing a schema
+    take turns and different schemas (tests) do not wait for each other. Elsewhere: True.
+    """
+    if conn.dialect.name != "postgresql":
+        return True
+    func = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    row = conn.execute(
+        text(f"SELECT {func}(hashtext('crmbot_migrations:' || current_schema()))")
+    ).scalar()
+    return True if wait else bool(row)
+
+
+def migrate(engine: Engine, *, wait_seconds: float = DEFAULT_SCHEMA_WAIT_SECONDS) -> bool:
+    """Bring the schema to the newest revision (idempotent); True when this process did it.
+
+    On PostgreSQL the migrations run under an advisory lock: of replicas started together,
+    one migrates and the others wait until the schema is at head instead of racing.
+    """
+    config = _alembic_config()
+    head = head_revision()
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        if lock_migrations(conn, wait=False):
+            before = schema_revision(conn)
+            if before == head:
+                return False
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            log.info("store_migrated", from_revision=before, to_revision=head)
+            return True
+    log.info("store_migrations_running_elsewhere")
+    wait_for_head(engine, wait_seconds)
+    return False
 
 
-def open_store(url: str, *, echo: bool = False, run_migrations: bool = True) -> Store:
-    """Open (and by default migrate) the store; an unreachable database is retriable."""
+def wait_for_head(
+    engine: Engine, timeout: float = DEFAULT_SCHEMA_WAIT_SECONDS, *, every: float = 0.5
+) -> None:
+    """Wait until another process (or `crmbot db upgrade`) has brought the schema to head."""
+    head = head_revision()
+    deadline = time.monotonic() + timeout
+    logged = False
+    while True:
+        with engine.connect() as conn:
+            current = schema_revision(conn)
+        if current == head:
+            if logged:
+                log.info("store_schema_ready", revision=head)
+            return
+        if time.monotonic() >= deadline:
+            raise SourceUnavailable(
+                f"store: the schema is at {current or 'nothing'}, not {head}, after waiting "
+                f"{timeout:.0f} s; run `crmbot db upgrade` (or set store.auto_migrate=true)"
+            )
+        if not logged:
+            log.info("store_schema_waiting", current=current, head=head)
+            logged = True
+        time.sleep(every)
+
+
+def open_store(
+    url: str,
+    *,
+    echo: bool = False,
+    run_migrations: bool = True,
+    wait_for_schema: float | None = None,
+) -> Store:
+    """Open (and by default migrate) the store; an unreachable database is retriable.
+
+    Without migrations, `wait_for_schema` seconds (when given) are spent waiting for the
+    schema to reach head: a replica started with store.auto_migrate=false.
+    """
     engine = make_engine(url, echo=echo)
+    wait = DEFAULT_SCHEMA_WAIT_SECONDS if wait_for_schema is None else wait_for_schema
     try:
         if run_migrations:
-            migrate(engine)
+            migrate(engine, wait_seconds=wait)
+        elif wait_for_schema is not None:
+            wait_for_head(engine, wait_for_schema)
         else:
             with engine.connect():
                 pass
     except OperationalError as exc:
         engine.dispose()
         raise SourceUnavailable(f"store: cannot reach the database ({exc.orig})") from exc
+    except SourceUnavailable:
+        engine.dispose()
+        raise
     log.debug("store_opened", dialect=engine.dialect.name)
     return Store(engine)

@@ -1,16 +1,21 @@
 """The outbox: planned effects, recorded with their idempotency key before they happen.
 
-A dispatcher claims rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never take
-the same row), performs them, and marks them done; a claim whose worker died is recovered
-when its `claimed_until` has passed.
+A dispatcher claims a few rows of one sink (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+replicas never take the same row), performs them, and marks each one done as soon as its sink
+says it was performed. A claim is a short lease that its holder renews while it works; a
+claim whose worker died comes back when its `claimed_until` has passed.
+
+`attempts` counts real attempts only (the sink tried the effect and it failed): a claim, an
+outage of the sink or a deferral (rate limit) does not use one up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from bot.store.schema import outbox
 from bot.store.sql import insert_ignore, utcnow
@@ -28,10 +33,18 @@ def enqueue(
     case_id: int | None,
     rule_id: str | None = None,
     available_at: datetime | None = None,
+    state: str = "pending",
+    result: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> int | None:
-    """Plan an effect; None when an effect with this key was planned already (harmless)."""
-    now = now or utcnow()
+    """Plan an effect; None when an effect with this key was planned already (harmless).
+
+    `state="refused"` records an action no sink performs, with `result={"reason": ...}`.
+    """
+    # `now` is the pipeline's clock (when the decision was taken: the reply limits count it);
+    # due times stay on the store's clock, which the dispatcher's claim compares with.
+    stored_at = utcnow()
+    now = now or stored_at
     return insert_ignore(
         conn,
         outbox,
@@ -42,24 +55,41 @@ def enqueue(
             "action": action,
             "payload": payload,
             "rule_id": rule_id,
-            "state": "pending",
+            "state": state,
+            "result": result,
             "attempts": 0,
-            "available_at": available_at or now,
+            "available_at": available_at or stored_at,
             "created_at": now,
-            "updated_at": now,
+            "updated_at": stored_at,
         },
         ["idempotency_key"],
     )
 
 
 def claim(
-    conn: Connection, owner: str, *, limit: int = 50, lease_seconds: float = 300.0
+    conn: Connection,
+    owner: str,
+    *,
+    limit: int = 20,
+    lease_seconds: float = 60.0,
+    sink: str | None = None,
+    not_sinks: Collection[str] = (),
+    max_attempts: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Claim due pending rows (and stalled claims) for this worker; call inside a transaction."""
+    """Claim due pending rows (and stalled claims), of one sink if given; inside a transaction.
+
+    A claim is not an attempt, except the takeover of a stalled claim: its holder died while
+    performing it, perhaps because of it. After `max_attempts` such deaths (and real failed
+    attempts) the row is dead, so an effect that kills the worker is not tried for ever.
+    """
     now = utcnow()
     due = ((outbox.c.state == "pending") & (outbox.c.available_at <= now)) | (
         (outbox.c.state == "claimed") & (outbox.c.claimed_until < now)
     )
+    if sink is not None:
+        due = due & (outbox.c.sink == sink)
+    if not_sinks:
+        due = due & outbox.c.sink.not_in(list(not_sinks))
     query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -73,12 +103,47 @@ def claim(
             state="claimed",
             claimed_by=owner,
             claimed_until=now + timedelta(seconds=lease_seconds),
-            attempts=outbox.c.attempts + 1,
+            # evaluated on the row before this update: a stalled claim is taken over
+            attempts=case(
+                (outbox.c.state == "claimed", outbox.c.attempts + 1), else_=outbox.c.attempts
+            ),
             updated_at=now,
         )
     )
-    rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
-    return [dict(r._mapping) for r in rows]
+    rows = [
+        dict(r._mapping)
+        for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
+    ]
+    if max_attempts is None:
+        return rows
+    killed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+    if killed:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(killed))
+            .values(
+                state="dead",
+                claimed_until=None,
+                last_error=f"the worker stopped while performing it {max_attempts} times",
+                updated_at=now,
+            )
+        )
+    return [r for r in rows if r["id"] not in killed]
+
+
+def renew(conn: Connection, ids: Collection[int], owner: str, lease_seconds: float) -> int:
+    """Extend our claims on these rows (the heartbeat); returns how many are still ours."""
+    if not ids:
+        return 0
+    return conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(ids))
+            & (outbox.c.state == "claimed")
+            & (outbox.c.claimed_by == owner)
+        )
+        .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+    ).rowcount
 
 
 def _ours(row: dict[str, Any]) -> Any:
@@ -100,16 +165,37 @@ def finish(conn: Connection, row: dict[str, Any], state: str, result: dict[str, 
     return done.rowcount == 1
 
 
-def retry_later(
-    conn: Connection, row: dict[str, Any], error: str, delay: float, *, attempted: bool = True
-) -> str | None:
-    """Put our failed row back for later, or mark it dead after too many real attempts.
+def mark_performed(
+    conn: Connection, row: dict[str, Any], state: str, result: dict[str, Any]
+) -> bool:
+    """Record that the sink performed this row (done, skipped, conflict), even if our claim
+    lapsed meanwhile: it did happen. False if the row was finished already."""
+    done = conn.execute(
+        update(outbox)
+        .where((outbox.c.id == row["id"]) & outbox.c.state.in_(("pending", "claimed", "dead")))
+        .values(state=state, result=result, claimed_until=None, updated_at=utcnow())
+    )
+    return done.rowcount == 1
 
-    `attempted=False` (a deferral: rate limit, greylisting) does not use up an attempt.
+
+def retry_later(
+    conn: Connection,
+    row: dict[str, Any],
+    error: str,
+    delay: float,
+    *,
+    attempted: bool = True,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> str | None:
+    """Put our row back for later, or mark it dead after `max_attempts` real failed attempts.
+
+    `attempted=True`: the sink tried the effect and it failed (uses up an attempt).
+    `attempted=False`: nothing was tried (an outage of the sink, a rate limit, greylisting
+    before sending, a store outage): the row comes back without using one.
     Returns the new state, or None if the claim had been lost to another replica.
     """
-    attempts = row["attempts"] if attempted else row["attempts"] - 1
-    state = "dead" if attempts >= MAX_ATTEMPTS else "pending"
+    attempts = row["attempts"] + 1 if attempted else row["attempts"]
+    state = "dead" if attempted and attempts >= max_attempts else "pending"
     done = conn.execute(
         update(outbox)
         .where(_ours(row))
@@ -138,6 +224,17 @@ def dead_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Rows given up on, newest first, with their last error."""
     rows = conn.execute(
         select(outbox).where(outbox.c.state == "dead").order_by(outbox.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def refused_rows(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """Rows not performed (refused or skipped), newest first, with the reason in `result`."""
+    rows = conn.execute(
+        select(outbox)
+        .where(outbox.c.state.in_(("refused", "skipped")))
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
 

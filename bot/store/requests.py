@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select
 
 from bot.models import Attachment, Request, SourceRecord
-from bot.store.schema import quarantine, requests
+from bot.store.schema import cases, quarantine, requests
 from bot.store.sql import fit_to_columns, insert_ignore, utcnow
 
 _SPACES = re.compile(r"\s+")
@@ -89,19 +90,6 @@ _SEEN = (
 )
 
 
-def case_of_message_ids(conn: Connection, message_ids: list[str]) -> tuple[int, str] | None:
-    """The case of the newest stored request whose Message-ID is in the list, with that id."""
-    if not message_ids:
-        return None
-    row = conn.execute(
-        select(requests.c.case_id, requests.c.message_id)
-        .where(requests.c.message_id.in_(message_ids[-50:]), requests.c.case_id.is_not(None))
-        .order_by(requests.c.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else (row[0], row[1])
-
-
 def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
     """The case that an earlier version of the same CRM ticket belongs to."""
     return conn.execute(
@@ -173,3 +161,66 @@ def request_from_row(row: dict[str, Any]) -> Request:
         headers=dict(row["headers"] or {}),
         defects=list(row["defects"] or []),
     )
+
+
+def recent_open_requests(
+    conn: Connection,
+    contact_id: int,
+    since: Any,
+    open_statuses: Iterable[str],
+    limit: int,
+) -> list[Any]:
+    """A contact's requests since a time in open, unmerged cases, newest first, with their
+    case's reference, subject and category (the candidates a new request may repeat)."""
+    query = (
+        select(
+            requests.c.case_id,
+            requests.c.subject,
+            requests.c.body_clean,
+            requests.c.body_hash,
+            requests.c.received_at,
+            cases.c.category,
+            cases.c.reference,
+            cases.c.subject.label("case_subject"),
+        )
+        .join(cases, cases.c.id == requests.c.case_id)
+        .where(
+            requests.c.contact_id == contact_id,
+            requests.c.received_at >= since,
+            cases.c.status.in_([str(s) for s in open_statuses]),
+            cases.c.merged_into.is_(None),
+        )
+        .order_by(requests.c.received_at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query).all())
+
+
+def cases_of_message_ids(conn: Connection, message_ids: list[str]) -> list[tuple[int, str]]:
+    """Every case holding a stored request whose Message-ID is in the list (newest first),
+    each once, with the Message-ID that names it."""
+    if not message_ids:
+        return []
+    rows = conn.execute(
+        select(requests.c.case_id, requests.c.message_id)
+        .where(requests.c.message_id.in_(message_ids[-50:]), requests.c.case_id.is_not(None))
+        .order_by(requests.c.id.desc())
+    ).all()
+    seen: dict[int, str] = {}
+    for case_id, message_id in rows:
+        seen.setdefault(case_id, message_id)
+    return list(seen.items())
+
+
+def previous_ticket_headers(
+    conn: Connection, thread_key: str, before_id: int
+) -> dict[str, Any] | None:
+    """The headers (status, priority, version) of the version of a CRM ticket stored last
+    before request `before_id`."""
+    row = conn.execute(
+        select(requests.c.headers)
+        .where(requests.c.thread_key == thread_key, requests.c.id < before_id)
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else dict(row[0] or {})

@@ -230,3 +230,17 @@ contact_links = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("contact_id", "other_id", name="uq_contact_links_pair"),
 )
+
+# An item's handling attempts, committed before it is handled and deleted once it is: a row
+# that outlives a run means the process died while handling it (OOM kill, crash, kill -9).
+item_attempts = Table(
+    "item_attempts",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("source_id", String(300), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_owner", String(200), nullable=True),
+    Column("quarantined_at", UTCDateTime(), nullable=True),
+)

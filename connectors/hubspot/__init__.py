@@ -6,6 +6,7 @@ from typing import Any
 
 from connectors.base import ConnectorSpec
 from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.sink import SINK_ACTIONS
 
 
 def make_source(name: str, settings: Any) -> Any:
@@ -27,8 +28,8 @@ CONNECTOR = ConnectorSpec(
     settings_model=HubSpotSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset(
-        {"source:tickets", "sink:update_fields", "sink:add_note", "sink:merge", "setup"}
-    ),
-    description="HubSpot CRM tickets: search polling, batch write-back, notes, merge",
+    capabilities=frozenset({"source:tickets", "sink", "setup"}),
+    actions=SINK_ACTIONS,
+    description="HubSpot CRM tickets: search polling, batch write-back, notes, merge, "
+    "priority, owner, queue, fields and tags from the rules",
 )

@@ -1,12 +1,22 @@
-"""HubSpot's API as the source and sink use it: one HttpClient with HubSpot's limits."""
+"""HubSpot's API as the source and sink use it: one HttpClient with HubSpot's limits.
+
+Batch answers are read as HubSpot documents them, never by position: results come in no
+guaranteed order (matched by `id`, or by `objectWriteTraceId` for creates), a 207
+Multi-Status answer carries `errors` (each naming its inputs in `context.ids` or
+`context.objectWriteTraceId` where HubSpot says which) and may leave some results out, and a
+v4 association batch read pages per result (`results[].paging.next.after`, sent back beside
+the id as `inputs[].after`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from bot.errors import SourceUnavailable
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import (
     Auth,
@@ -19,6 +29,26 @@ from connectors.kit import (
 )
 
 BATCH_MAX = 100  # HubSpot rejects batch calls with more inputs (400 VALIDATION_ERROR)
+
+
+MAX_ASSOCIATION_PAGES = 1000  # per record: a paging loop is a vendor bug, not our problem
+
+
+@dataclass
+class BatchOutcome:
+    """A batch write's answer: the records written, and the errors of a 207 answer."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def error_for(self, key: str) -> dict[str, Any] | None:
+        """The error naming this id or objectWriteTraceId in its context, if any."""
+        for error in self.errors:
+            context = error.get("context") or {}
+            named = [*(context.get("ids") or []), *(context.get("objectWriteTraceId") or [])]
+            if key in {str(n) for n in named}:
+                return error
+        return None
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -94,30 +124,50 @@ class HubSpotApi:
     def associations(
         self, from_type: str, to_type: str, ids: Sequence[str]
     ) -> dict[str, list[str]]:
-        """v4 batch read: for each `from` id, the ids of its associated `to_type` records."""
+        """v4 batch read: for each `from` id, the ids of all its associated `to_type` records.
+
+        Each result pages on its own: a result with `paging.next.after` is asked for again
+        with that token beside its id, until no result has a next page.
+        """
         out: dict[str, list[str]] = {}
-        for part in chunks(list(dict.fromkeys(ids)), BATCH_MAX):
-            body = {"inputs": [{"id": i} for i in part]}
-            data = self.http.post(
-                f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
-                json=body,
-                limiters=[self.general],
-            )
-            for result in data.get("results", []):
-                out[str(result["from"]["id"])] = [str(t["toObjectId"]) for t in result["to"]]
+        pending: list[dict[str, str]] = [{"id": i} for i in dict.fromkeys(ids)]
+        rounds = 0
+        while pending:
+            rounds += 1
+            if rounds > MAX_ASSOCIATION_PAGES:
+                raise SourceUnavailable(
+                    f"{self.http.connector}: association paging did not end after "
+                    f"{MAX_ASSOCIATION_PAGES} pages"
+                )
+            following: list[dict[str, str]] = []
+            for part in chunks(pending, BATCH_MAX):
+                data = self.http.post(
+                    f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
+                    json={"inputs": list(part)},
+                    limiters=[self.general],
+                )
+                for result in data.get("results", []):
+                    from_id = str(result["from"]["id"])
+                    linked = out.setdefault(from_id, [])
+                    linked.extend(str(t["toObjectId"]) for t in result.get("to") or [])
+                    after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                    if after:
+                        following.append({"id": from_id, "after": str(after)})
+            pending = following
         return out
 
-    def batch_update(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
-        """POST batch/update, at most 100 inputs per call; returns the updated records."""
-        results: list[Any] = []
+    def batch_update(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> BatchOutcome:
+        """POST batch/update, at most 100 inputs per call; results and 207 errors."""
+        outcome = BatchOutcome()
         for part in chunks(list(inputs), BATCH_MAX):
             data = self.http.post(
                 f"/crm/v3/objects/{object_type}/batch/update",
                 json={"inputs": list(part)},
                 limiters=[self.general],
             )
-            results.extend(data.get("results", []))
-        return results
+            outcome.results.extend(data.get("results") or [])
+            outcome.errors.extend(data.get("errors") or [])
+        return outcome
 
     def update(self, object_type: str, object_id: str, properties: dict[str, Any]) -> Any:
         """PATCH one record (used to isolate the culprit when a batch is rejected)."""
@@ -127,17 +177,23 @@ class HubSpotApi:
             limiters=[self.general],
         )
 
-    def batch_create(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
-        """POST batch/create, at most 100 inputs per call."""
-        results: list[Any] = []
+    def batch_create(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> BatchOutcome:
+        """POST batch/create (at most 100 inputs), never resent after an unknown outcome.
+
+        Give each input an `objectWriteTraceId`: HubSpot then answers 207 with per-input
+        errors, and each result carries its trace id (results come in no guaranteed order).
+        """
+        outcome = BatchOutcome()
         for part in chunks(list(inputs), BATCH_MAX):
             data = self.http.post(
                 f"/crm/v3/objects/{object_type}/batch/create",
                 json={"inputs": list(part)},
                 limiters=[self.general],
+                idempotent=False,
             )
-            results.extend(data.get("results", []))
-        return results
+            outcome.results.extend(data.get("results") or [])
+            outcome.errors.extend(data.get("errors") or [])
+        return outcome
 
     def merge(self, object_type: str, primary_id: str, merged_id: str) -> Any:
         """POST /crm/v3/objects/{type}/merge."""
@@ -145,11 +201,12 @@ class HubSpotApi:
             f"/crm/v3/objects/{object_type}/merge",
             json={"primaryObjectId": primary_id, "objectIdToMerge": merged_id},
             limiters=[self.general],
+            idempotent=False,  # after an unknown outcome the sink checks hs_merged_object_ids
         )
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
+    def post(self, path: str, body: dict[str, Any], *, idempotent: bool | None = None) -> Any:
         """Any other POST, under the general limit."""
-        return self.http.post(path, json=body, limiters=[self.general])
+        return self.http.post(path, json=body, limiters=[self.general], idempotent=idempotent)
 
     def close(self) -> None:
         """Release connections."""

@@ -21,7 +21,10 @@ class HubSpotSettings(ConnectorSettings):
     requests_per_10s: int = Field(default=100, ge=1, le=1000)  # 100 free/starter, 190 pro+
     search_requests_per_second: int = Field(default=5, ge=1, le=50)
     page_size: int = Field(default=200, ge=1, le=200)  # CRM search maximum
-    search_lag_seconds: float = Field(default=30.0, ge=0)  # search trails writes by this much
+    # CRM search trails writes by an unbounded delay: every poll re-reads this far behind its
+    # cursor and drops what it already read (same id and version)
+    search_overlap_seconds: float = Field(default=900.0, ge=0)
+    search_lag_seconds: float = Field(default=0.0, ge=0)  # optional hold-back of the newest
     pipeline: str | None = None  # only tickets of this pipeline id
     contact_tier_property: str | None = None
     contact_vip_property: str | None = None
@@ -31,6 +34,17 @@ class HubSpotSettings(ConnectorSettings):
     read_contacts: bool = True
     read_companies: bool = True
     enable_merge: bool = False
+    # What a rule's actions become (connectors/hubspot/rule_actions.py).
+    priority_map: dict[str, str] = Field(
+        default_factory=lambda: {"P1": "URGENT", "P2": "HIGH", "P3": "MEDIUM", "P4": "LOW"}
+    )
+    owners: dict[str, str] = Field(default_factory=dict)  # assign owner name -> owner id
+    queue_stages: dict[str, str] = Field(default_factory=dict)  # queue -> pipeline stage id
+    escalation_queue: str | None = None  # escalate without a queue moves the ticket here
+    field_properties: dict[str, str] = Field(default_factory=dict)  # case field -> property
+    # A case from a mailbox that writes back here gets a ticket (see case_tickets.py).
+    open_tickets_for_cases: bool = True
+    new_ticket_stage: str = "1"  # the stage of `pipeline` (default pipeline "0") it opens in
     note_idempotency: bool = True  # needs `crmbot setup hubspot` (the crmbot_key note property)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_total_retry_wait: float = Field(default=120.0, ge=0)

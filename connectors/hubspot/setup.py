@@ -40,6 +40,9 @@ TICKET_PROPERTIES: list[dict[str, Any]] = [
     _text("crmbot_duplicate_of", "crmbot duplicate of"),
     _number("crmbot_followup_count", "crmbot follow-up count"),
     _text("crmbot_case_reference", "crmbot case reference"),
+    _text("crmbot_tags", "crmbot tags", "textarea"),  # ";"-separated: see rule_actions.py
+    _text("crmbot_status", "crmbot status"),
+    _text("crmbot_queue", "crmbot queue"),
 ]
 NOTE_PROPERTIES: list[dict[str, Any]] = [
     _text("crmbot_key", "crmbot idempotency key"),

@@ -18,13 +18,26 @@
   HubSpot has no idempotency keys, so each note carries the action's key in the
   `crmbot_key` note property and the sink first reads the ticket's notes for that key.
 - Merge (only when `enable_merge` is set) checks first whether it already happened.
+- A rule's set_priority, assign, escalate, set_field, add_tag and remove_tag become ticket
+  properties (see rule_actions.py), one batch update per call; an escalation's message is
+  a note.
+- An action aimed at a case that came by mail goes to that case's ticket, found by
+  crmbot_case_reference or opened (case_tickets.py).
+- Batch answers are matched by id (updates) and by `objectWriteTraceId` or `crmbot_key`
+  (notes), never by position: HubSpot does not promise input order. A 207 answer's errors
+  become per-action results (OBJECT_NOT_FOUND, VALIDATION_ERROR: skipped with HubSpot's
+  message); a result HubSpot left out is a "retry" (an update is harmless to repeat) or, for
+  a note, a read-back of its key first. Creating notes is never resent by the HTTP client
+  after an unknown outcome (5xx): the sink reads the ticket's notes back for the key.
+- An outage in one phase (updates, notes, merges) defers only that phase's actions ("retry");
+  results already obtained in the same call are returned, never thrown away.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,18 +45,27 @@ from typing import Any
 import httpx
 import structlog
 
-from bot.errors import ConfigError, MalformedInput, SkippableError
-from connectors.base import SinkAction, SinkResult
-from connectors.hubspot.client import BATCH_MAX, HubSpotApi, chunks
+from bot.actions import AddNote, Escalate
+from bot.errors import ConfigError, MalformedInput, RetriableError, SkippableError
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
+from connectors.hubspot import case_tickets
+from connectors.hubspot.client import BATCH_MAX, BatchOutcome, HubSpotApi, chunks
+from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, HttpRejected, iso_utc, parse_timestamp
 from connectors.kit.clock import SYSTEM_CLOCK
 
 log = structlog.get_logger(__name__)
 
+# The action types this sink performs (declared once; the connector spec publishes it).
+RULE_CHANGES = frozenset(
+    {"add_tag", "remove_tag", "set_field", "set_priority", "assign", "escalate"}
+)
+SINK_ACTIONS = frozenset({"update_fields", "add_note", "merge"}) | RULE_CHANGES
 OWNED_PREFIX = "crmbot_"
 NOTE_TO_TICKET_TYPE_ID = 228
 NOTE_KEY_PROPERTY = "crmbot_key"
+PERMANENT_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "VALIDATION_ERROR", "INVALID_OBJECT"})
 
 
 @dataclass
@@ -113,7 +135,9 @@ def find_conflicts(
 
 
 class HubSpotSink:
-    """Performs update_fields, add_note and merge actions on HubSpot tickets."""
+    """Performs crmbot's enrichment, notes, merges and the rules' ticket changes in HubSpot."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -127,37 +151,57 @@ class HubSpotSink:
         self.settings = settings
         self._clock = clock or SYSTEM_CLOCK
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
+        self._case_tickets: dict[str, str] = {}  # case reference -> ticket id opened/found
+        self._contacts: dict[str, str] = {}  # e-mail -> contact id, for the tickets opened
 
     def close(self) -> None:
         """Release connections."""
         self.api.close()
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Perform the actions, coalesced and batched; one result per action, in order."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Perform the actions, coalesced and batched; one result per action, yielded in
+        order, each as soon as the API call that performs it completed."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         updates: dict[str, _Update] = {}
         notes: list[SinkAction] = []
         merges: list[SinkAction] = []
+        changes: dict[str, TicketChange] = {}
+        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets, self._contacts)
         for action in actions:
             try:
                 ticket_id = _ticket_id(action)
-                if action.action == "update_fields":
+                spec = action.typed()
+                if spec.type == "update_fields":
                     self._collect_update(action, ticket_id, updates)
-                elif action.action == "add_note":
-                    if not _text(action.payload.get("text")):
-                        raise MalformedInput("add_note needs a non-empty payload.text")
+                elif spec.type == "add_note":
                     notes.append(action)
-                elif action.action == "merge":
+                elif spec.type == "merge":
                     merges.append(action)
+                elif spec.type in RULE_CHANGES:
+                    collect(self.settings, spec, ticket_id, action.outbox_id, changes)
+                    if isinstance(spec, Escalate) and spec.message.strip():
+                        notes.append(_escalation_note(action, spec.message))
                 else:
-                    raise MalformedInput(f"the HubSpot sink does not support {action.action!r}")
+                    raise MalformedInput(f"the HubSpot sink does not perform {action.action!r}")
             except SkippableError as exc:
                 results[action.outbox_id] = _skipped(action, str(exc))
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         self._perform_updates(list(updates.values()), results)
+        yield from new_results(results, handed_out)
+        self._perform_changes(list(changes.values()), results)
+        yield from new_results(results, handed_out)
         self._perform_notes(notes, results)
+        yield from new_results(results, handed_out)
         for action in merges:
-            results[action.outbox_id] = self._merge(action)
-        return [results[a.outbox_id] for a in actions]
+            try:
+                results[action.outbox_id] = self._merge(action)
+            except RetriableError as exc:
+                _defer([action], results, exc)
+            yield from new_results(results, handed_out)
 
     # -- update_fields ----------------------------------------------------------------------
 
@@ -181,47 +225,54 @@ class HubSpotSink:
 
     def _perform_updates(self, updates: list[_Update], results: dict[int, SinkResult]) -> None:
         for part in chunks(updates, BATCH_MAX):
-            if not any(u.expected_version for u in part):
-                self._write(list(part), results)  # first writes: nothing to conflict with
-                continue
-            names = sorted({n for u in part for n in u.fields} | {"hs_lastmodifieddate"})
-            current = self.api.batch_read("tickets", [u.ticket_id for u in part], names)
-            ready: list[_Update] = []
-            for update in part:
-                if not update.expected_version:
-                    ready.append(update)
-                    continue
-                record = current.get(update.ticket_id)
-                if record is None or str(record.get("id")) != update.ticket_id:
-                    for action in update.actions:
-                        reason = f"HubSpot ticket {update.ticket_id} not found (deleted or merged)"
-                        results[action.outbox_id] = _skipped(action, reason)
-                    continue
-                props = record.get("properties") or {}
-                conflicts = find_conflicts(
-                    props, update.fields, update.written, update.expected_version
-                )
-                if conflicts:
-                    log.info("hubspot_write_conflict", sink=self.name, ticket_id=update.ticket_id)
-                    detail = {
-                        "ticket_id": update.ticket_id,
-                        "version": props.get("hs_lastmodifieddate"),
-                        "expected_version": update.expected_version,
-                        "conflicts": conflicts,
-                    }
-                    for action in update.actions:
-                        results[action.outbox_id] = SinkResult(action.outbox_id, "conflict", detail)
-                    continue
+            try:
+                self._update_part(list(part), results)
+            except RetriableError as exc:
+                _defer([a for u in part for a in u.actions], results, exc)
+
+    def _update_part(self, part: list[_Update], results: dict[int, SinkResult]) -> None:
+        if not any(u.expected_version for u in part):
+            self._write(list(part), results)  # first writes: nothing to conflict with
+            return
+        names = sorted({n for u in part for n in u.fields} | {"hs_lastmodifieddate"})
+        current = self.api.batch_read("tickets", [u.ticket_id for u in part], names)
+        ready: list[_Update] = []
+        for update in part:
+            if not update.expected_version:
                 ready.append(update)
-            self._write(ready, results)
+                continue
+            record = current.get(update.ticket_id)
+            if record is None or str(record.get("id")) != update.ticket_id:
+                for action in update.actions:
+                    reason = f"HubSpot ticket {update.ticket_id} not found (deleted or merged)"
+                    results[action.outbox_id] = _skipped(action, reason)
+                continue
+            props = record.get("properties") or {}
+            conflicts = find_conflicts(
+                props, update.fields, update.written, update.expected_version
+            )
+            if conflicts:
+                log.info("hubspot_write_conflict", sink=self.name, ticket_id=update.ticket_id)
+                detail = {
+                    "ticket_id": update.ticket_id,
+                    "version": props.get("hs_lastmodifieddate"),
+                    "expected_version": update.expected_version,
+                    "conflicts": conflicts,
+                }
+                for action in update.actions:
+                    results[action.outbox_id] = SinkResult(action.outbox_id, "conflict", detail)
+                continue
+            ready.append(update)
+        self._write(ready, results)
 
     def _write(self, ready: list[_Update], results: dict[int, SinkResult]) -> None:
         if not ready:
             return
         inputs = [{"id": u.ticket_id, "properties": u.fields} for u in ready]
+        outcome = BatchOutcome()
         try:
-            written = self.api.batch_update("tickets", inputs)
-            by_id = {str(r["id"]): r for r in written}
+            outcome = self.api.batch_update("tickets", inputs)
+            by_id = {str(r.get("id")): r for r in outcome.results}
         except HttpRejected as exc:
             log.warning("hubspot_batch_update_rejected", sink=self.name, status=exc.status_code)
             _raise_if_setup_missing(self.name, exc)
@@ -239,9 +290,13 @@ class HubSpotSink:
                     )
                     for action in update.actions:
                         results[action.outbox_id] = _skipped(action, reason)
+                except RetriableError as exc:  # the others' results stay
+                    _defer(update.actions, results, exc)
         for update in ready:
             record = by_id.get(update.ticket_id)
             if record is None:
+                if update.actions[0].outbox_id not in results:
+                    self._unanswered(update, outcome, results)
                 continue
             version = (record.get("properties") or {}).get("hs_lastmodifieddate") or record.get(
                 "updatedAt"
@@ -255,6 +310,86 @@ class HubSpotSink:
             for action in update.actions:
                 results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
         log.info("hubspot_tickets_updated", sink=self.name, count=len(by_id))
+
+    # -- a rule's property changes and tags (rule_actions.py) ---------------------------------
+
+    def _perform_changes(self, changes: list[TicketChange], results: dict[int, SinkResult]) -> None:
+        if not changes:
+            return
+        tagged = [c.ticket_id for c in changes if c.touches_tags]
+        try:
+            current = self.api.batch_read("tickets", tagged, [TAGS_PROPERTY]) if tagged else {}
+        except RetriableError as exc:
+            _defer_ids(results, [i for c in changes for i in c.outbox_ids], exc)
+            return
+        ready: list[tuple[TicketChange, dict[str, str]]] = []
+        for change in changes:
+            props = {k: _wire(v) for k, v in change.properties.items()}
+            if change.touches_tags:
+                record = current.get(change.ticket_id)
+                if record is None:
+                    reason = f"HubSpot ticket {change.ticket_id} not found (deleted or merged)"
+                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+                    continue
+                now = (record.get("properties") or {}).get(TAGS_PROPERTY)
+                props[TAGS_PROPERTY] = merged_tags(now, change.add_tags, change.remove_tags)
+            ready.append((change, props))
+        inputs = [{"id": c.ticket_id, "properties": p} for c, p in ready if p]
+        outcome = BatchOutcome()
+        answered: set[str] = set()
+        failed: dict[str, str] = {}
+        try:
+            if inputs:
+                outcome = self.api.batch_update("tickets", inputs)
+                answered = {str(r.get("id")) for r in outcome.results}
+        except RetriableError as exc:
+            _defer_ids(results, [i for c, _ in ready for i in c.outbox_ids], exc)
+            return
+        except HttpRejected as exc:
+            _raise_if_setup_missing(self.name, exc)
+            for body in inputs:
+                try:
+                    self.api.update("tickets", body["id"], body["properties"])
+                    answered.add(body["id"])
+                except HttpRejected as one:
+                    failed[body["id"]] = one.vendor_message
+                except RetriableError as one_exc:  # the others' results stay
+                    change = next(c for c, _ in ready if c.ticket_id == body["id"])
+                    _defer_ids(results, change.outbox_ids, one_exc)
+        for change, props in ready:
+            if change.outbox_ids and change.outbox_ids[0] in results:
+                continue  # deferred above
+            if change.ticket_id in failed:
+                _finish(results, change.outbox_ids, "skipped", {"reason": failed[change.ticket_id]})
+            elif props and change.ticket_id not in answered:
+                error = outcome.error_for(change.ticket_id)
+                if error is not None and error.get("category") in PERMANENT_CATEGORIES:
+                    reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
+                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+                else:
+                    why = f"HubSpot answered without a result for ticket {change.ticket_id}"
+                    _finish(results, change.outbox_ids, "retry", {"why": why})
+            else:
+                detail = {"ticket_id": change.ticket_id, "written": props}
+                _finish(results, change.outbox_ids, "done", detail)
+        log.info("hubspot_rule_changes_written", sink=self.name, tickets=len(inputs))
+
+    def _unanswered(
+        self, update: _Update, outcome: BatchOutcome, results: dict[int, SinkResult]
+    ) -> None:
+        """A 207 answer without this ticket's result: HubSpot's error, or try again later."""
+        error = outcome.error_for(update.ticket_id)
+        if error is not None and error.get("category") in PERMANENT_CATEGORIES:
+            reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
+            for action in update.actions:
+                results[action.outbox_id] = _skipped(action, reason)
+            return
+        why = f"HubSpot answered without a result for ticket {update.ticket_id}" + (
+            f" ({error.get('category')}: {error.get('message')})" if error else ""
+        )
+        log.warning("hubspot_batch_result_missing", sink=self.name, ticket_id=update.ticket_id)
+        for action in update.actions:
+            results[action.outbox_id] = SinkResult(action.outbox_id, "retry", {"why": why})
 
     # -- add_note ---------------------------------------------------------------------------
 
@@ -273,7 +408,7 @@ class HubSpotSink:
         return out
 
     def _note_input(self, action: SinkAction, ticket_id: str) -> dict[str, Any]:
-        text = _text(action.payload.get("text"))
+        text = _text(action.typed().text)
         when = action.payload.get("timestamp") or iso_utc(
             datetime.fromtimestamp(self._clock.time(), UTC)
         )
@@ -300,62 +435,131 @@ class HubSpotSink:
 
     def _perform_notes(self, notes: list[SinkAction], results: dict[int, SinkResult]) -> None:
         for part in chunks(notes, BATCH_MAX):
-            pending: list[SinkAction] = []
-            existing: dict[str, str] = {}
-            if self.settings.note_idempotency:
-                existing = self._existing_note_keys([_ticket_id(a) for a in part])
-            first_of_key: dict[str, SinkAction] = {}
-            for action in part:
-                note_id = existing.get(action.idempotency_key)
-                if note_id:
-                    detail = {"note_id": note_id, "already_done": True}
-                    results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
-                elif action.idempotency_key in first_of_key:
-                    continue  # same key twice in one call: filled in below
-                else:
-                    first_of_key[action.idempotency_key] = action
-                    pending.append(action)
-            self._create_notes(pending, results)
-            for action in part:
-                if action.outbox_id not in results:
-                    twin = results.get(first_of_key[action.idempotency_key].outbox_id)
-                    if twin is not None:
-                        results[action.outbox_id] = SinkResult(
-                            action.outbox_id, twin.status, dict(twin.detail)
-                        )
+            try:
+                self._notes_part(list(part), results)
+            except RetriableError as exc:
+                _defer(part, results, exc)
+
+    def _notes_part(self, part: list[SinkAction], results: dict[int, SinkResult]) -> None:
+        pending: list[SinkAction] = []
+        existing: dict[str, str] = {}
+        if self.settings.note_idempotency:
+            existing = self._existing_note_keys([_ticket_id(a) for a in part])
+        first_of_key: dict[str, SinkAction] = {}
+        for action in part:
+            note_id = existing.get(action.idempotency_key)
+            if note_id:
+                detail = {"note_id": note_id, "already_done": True}
+                results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
+            elif action.idempotency_key in first_of_key:
+                continue  # same key twice in one call: filled in below
+            else:
+                first_of_key[action.idempotency_key] = action
+                pending.append(action)
+        self._create_notes(pending, results)
+        for action in part:
+            if action.outbox_id not in results:
+                twin = results.get(first_of_key[action.idempotency_key].outbox_id)
+                if twin is not None:
+                    results[action.outbox_id] = SinkResult(
+                        action.outbox_id, twin.status, dict(twin.detail)
+                    )
 
     def _create_notes(self, pending: list[SinkAction], results: dict[int, SinkResult]) -> None:
         if not pending:
             return
-        inputs = [self._note_input(a, _ticket_id(a)) for a in pending]
+        inputs = [
+            {**self._note_input(a, _ticket_id(a)), "objectWriteTraceId": _trace(a)} for a in pending
+        ]
         try:
-            created = self.api.batch_create("notes", inputs)
+            outcome = self.api.batch_create("notes", inputs)
         except HttpRejected as exc:
             log.warning("hubspot_note_batch_rejected", sink=self.name, status=exc.status_code)
             _raise_if_setup_missing(self.name, exc)
-            for action, body in zip(pending, inputs, strict=True):
-                try:
-                    note = self.api.post("/crm/v3/objects/notes", body)
-                except HttpRejected as one:
-                    results[action.outbox_id] = _skipped(action, one.vendor_message)
-                    continue
+            self._create_one_by_one(pending, inputs, results)
+            return
+        except RetriableError as exc:  # refused, or its outcome unknown: read the keys back
+            self._read_back(pending, results, str(exc))
+            return
+        for error in outcome.errors:
+            found = _MISSING_PROPERTY.search(str(error.get("message") or ""))
+            if found:
+                raise ConfigError(
+                    f"{self.name}: HubSpot has no property {found.group(1)!r}; "
+                    "run `crmbot setup hubspot`"
+                )
+        by_trace = {str(r.get("objectWriteTraceId")): r for r in outcome.results}
+        by_key = {
+            (r.get("properties") or {}).get(NOTE_KEY_PROPERTY): r
+            for r in outcome.results
+            if (r.get("properties") or {}).get(NOTE_KEY_PROPERTY)
+        }
+        unanswered: list[SinkAction] = []
+        for action in pending:
+            note = by_trace.get(_trace(action)) or by_key.get(action.idempotency_key)
+            if note is not None:
                 detail = {"note_id": str(note["id"]), "ticket_id": _ticket_id(action)}
                 results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
-            return
-        if self.settings.note_idempotency:
-            by_key = {
-                (r.get("properties") or {}).get(NOTE_KEY_PROPERTY): str(r["id"]) for r in created
-            }
-            ids = [by_key.get(a.idempotency_key) for a in pending]
-        else:  # HubSpot returns batch results in input order
-            ids = [str(r["id"]) for r in created] + [None] * (len(pending) - len(created))
-        for action, note_id in zip(pending, ids, strict=True):
-            if note_id is None:
-                results[action.outbox_id] = _skipped(action, "HubSpot did not return the note")
                 continue
-            detail = {"note_id": note_id, "ticket_id": _ticket_id(action)}
+            error = outcome.error_for(_trace(action))
+            if error is not None and error.get("category") in PERMANENT_CATEGORIES:
+                reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
+                results[action.outbox_id] = _skipped(action, reason)
+            else:
+                unanswered.append(action)
+        if unanswered:
+            self._read_back(unanswered, results, "HubSpot answered without these notes")
+        log.info("hubspot_notes_created", sink=self.name, count=len(outcome.results))
+
+    def _create_one_by_one(
+        self,
+        pending: list[SinkAction],
+        inputs: list[dict[str, Any]],
+        results: dict[int, SinkResult],
+    ) -> None:
+        """After a rejected batch: each note alone, so only the culprit is skipped."""
+        for action, body in zip(pending, inputs, strict=True):
+            try:
+                note = self.api.post("/crm/v3/objects/notes", body, idempotent=False)
+            except HttpRejected as one:
+                results[action.outbox_id] = _skipped(action, one.vendor_message)
+                continue
+            except RetriableError as exc:
+                self._read_back([action], results, str(exc))
+                continue
+            detail = {"note_id": str(note["id"]), "ticket_id": _ticket_id(action)}
             results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
-        log.info("hubspot_notes_created", sink=self.name, count=len(created))
+
+    def _read_back(
+        self, actions: list[SinkAction], results: dict[int, SinkResult], why: str
+    ) -> None:
+        """Notes whose creation may or may not have happened: look for their key first.
+
+        Found: done. Not found: "retry" (the next cycle reads back again before creating).
+        Without `note_idempotency` there is no key to look for: the action is skipped with
+        that reason rather than risk a duplicate note.
+        """
+        if not self.settings.note_idempotency:
+            for action in actions:
+                results[action.outbox_id] = _skipped(
+                    action,
+                    f"{why}; without note_idempotency crmbot cannot tell whether the note "
+                    "exists, so it is not sent again",
+                )
+            return
+        try:
+            existing = self._existing_note_keys([_ticket_id(a) for a in actions])
+        except RetriableError as exc:
+            existing = {}
+            why = f"{why}; read-back failed: {exc}"
+        for action in actions:
+            note_id = existing.get(action.idempotency_key)
+            if note_id:
+                detail = {"note_id": note_id, "ticket_id": _ticket_id(action), "read_back": True}
+                results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
+            else:
+                results[action.outbox_id] = SinkResult(action.outbox_id, "retry", {"why": why})
+        log.info("hubspot_note_keys_read_back", sink=self.name, count=len(actions))
 
     # -- merge ------------------------------------------------------------------------------
 
@@ -382,6 +586,20 @@ class HubSpotSink:
         detail = {"primary": str(merged.get("id", into)), "merged": duplicate}
         return SinkResult(action.outbox_id, "done", detail)
 
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """One cheap authenticated GET: the ticket properties, and whether setup created ours."""
+        data = self.api.http.get("/crm/v3/properties/tickets", limiters=[self.api.general])
+        names = [str(p.get("name", "")) for p in (data or {}).get("results", [])]
+        owned = sum(n.startswith(OWNED_PREFIX) for n in names)
+        if not owned:
+            raise ConfigError(
+                f"{self.name}: HubSpot has no {OWNED_PREFIX}* ticket property; run "
+                "`crmbot setup hubspot` first"
+            )
+        return f"{self.name}: HubSpot answered, {owned} {OWNED_PREFIX}* ticket properties"
+
 
 _MISSING_PROPERTY = re.compile(r'Property \\?"(crmbot_\w+)\\?" does not exist')
 
@@ -393,6 +611,22 @@ def _raise_if_setup_missing(name: str, exc: HttpRejected) -> None:
         raise ConfigError(
             f"{name}: HubSpot has no property {found.group(1)!r}; run `crmbot setup hubspot`"
         )
+
+
+def _trace(action: SinkAction) -> str:
+    """The objectWriteTraceId that ties a created note back to its action."""
+    return f"crmbot-{action.outbox_id}"
+
+
+def _defer(actions: Sequence[SinkAction], results: dict[int, SinkResult], exc: Exception) -> None:
+    """Actions not resolved yet when an outage hit: try again later (results kept)."""
+    detail: dict[str, Any] = {"why": str(exc)}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        detail["retry_after"] = retry_after
+    for action in actions:
+        if action.outbox_id not in results:
+            results[action.outbox_id] = SinkResult(action.outbox_id, "retry", dict(detail))
 
 
 def _ticket_id(action: SinkAction) -> str:
@@ -416,6 +650,36 @@ def _wire(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
+
+
+def _escalation_note(action: SinkAction, message: str) -> SinkAction:
+    """The note an escalation's message becomes (its result is the escalation's own)."""
+    return SinkAction(
+        -action.outbox_id,
+        f"{action.idempotency_key}/note",
+        "add_note",
+        action.target,
+        {"text": message},
+        action.case_reference,
+        AddNote(text=message),
+    )
+
+
+def _defer_ids(results: dict[int, SinkResult], outbox_ids: list[int], exc: Exception) -> None:
+    """Like `_defer`, for actions known by their outbox ids."""
+    detail: dict[str, Any] = {"why": str(exc)}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        detail["retry_after"] = retry_after
+    for outbox_id in outbox_ids:
+        results.setdefault(outbox_id, SinkResult(outbox_id, "retry", dict(detail)))
+
+
+def _finish(
+    results: dict[int, SinkResult], outbox_ids: list[int], status: str, detail: dict[str, Any]
+) -> None:
+    for outbox_id in outbox_ids:
+        results[outbox_id] = SinkResult(outbox_id, status, dict(detail))
 
 
 def _skipped(action: SinkAction, reason: str) -> SinkResult:

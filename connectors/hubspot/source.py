@@ -1,13 +1,16 @@
 """HubSpot tickets changed since the cursor, read through CRM search and mapped for crmbot.
 
-Cursor: {"after": "<ISO hs_lastmodifieddate>", "last_id": "<ticket id>"}. Each query asks for
-tickets modified after `after`, or at exactly `after` with a larger id, sorted ascending, so
-the cursor only moves forward and ties at one millisecond are never skipped.
+Cursor: {"after": "<ISO hs_lastmodifieddate>", "last_id": "<ticket id>", "seen": {id: version}}.
+The keyset (`after`, `last_id`) only moves forward. CRM search trails writes by a delay HubSpot
+does not bound, so a ticket modified before the cursor can be indexed after the cursor passed
+it: a fixed hold-back would drop it. Instead each poll re-reads `search_overlap_seconds`
+behind the cursor and drops what it already read: `seen` holds the id and version of every
+record read within that window, so a record comes back only when it is new or has a newer
+version. (`search_lag_seconds`, 0 by default, can still hold back the newest edits.)
 
 CRM search stops at 10,000 results per query (paging further is a 400): before reaching the
-window the source starts a new query from the last record it read. Search also trails writes,
-so tickets modified in the last `search_lag_seconds` are left for the next poll rather than
-risk passing over one that is not yet indexed.
+window the source starts a new keyset query (no overlap) from the last record it read; ties at
+one millisecond are never skipped (modified after `after`, or at `after` with a larger id).
 
 With `poll: contacts` the same source reads contacts instead (their modified-date property is
 `lastmodifieddate`): each becomes a `kind="contact"` record that the runtime uses for identity
@@ -17,7 +20,7 @@ and customer tier only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,6 +46,9 @@ from connectors.kit.clock import SYSTEM_CLOCK
 log = structlog.get_logger(__name__)
 
 SEARCH_WINDOW = 10_000
+# Versions remembered in the cursor for the overlap: a burst larger than this is read again
+# (harmless: the runtime drops what it already stored), instead of bloating the cursor.
+SEEN_MAX = 10_000
 TICKET_PROPERTIES = [
     "subject",
     "content",
@@ -91,55 +97,80 @@ class HubSpotSource:
     # -- polling ----------------------------------------------------------------------------
 
     def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
-        """Yield batches of tickets modified since `cursor`, oldest first."""
-        after_ms, last_id = _read_cursor(cursor)
-        upper_ms = epoch_ms(datetime.fromtimestamp(self._clock.time(), UTC)) - round(
-            self.settings.search_lag_seconds * 1000
-        )
+        """Yield batches of records modified since `cursor` (minus the overlap), oldest first."""
+        state = _ReadState.from_cursor(cursor, self.modified)
+        now_ms = epoch_ms(datetime.fromtimestamp(self._clock.time(), UTC))
+        lag_ms = round(self.settings.search_lag_seconds * 1000)
+        upper_ms = now_ms - lag_ms if lag_ms else None
+        overlap_ms = round(self.settings.search_overlap_seconds * 1000)
         page_size = self.settings.page_size
-        current: Cursor | None = dict(cursor) if cursor else None
-        committed: Cursor = dict(cursor) if cursor else {}
+        if state.after_ms is not None and overlap_ms:
+            body = self._query_since(state.after_ms - overlap_ms, upper_ms)
+        else:
+            body = self._query(state.after_ms, state.last_id, upper_ms)
         while True:
             read_in_query = 0
             restart = False
-            body = self._query(after_ms, last_id, upper_ms)
             for page in paginate_cursor(
                 lambda token, body=body: self._search_page(body, token), connector=self.name
             ):
-                records, current = self._map_page(page, current)
                 read_in_query += len(page)
+                fresh = [obj for obj in page if state.is_new(obj)]
+                skipped = len(page) - len(fresh)
+                if skipped:
+                    log.info("hubspot_overlap_already_read", source=self.name, count=skipped)
+                records = self._map_page(fresh) if fresh else []
                 for start in range(0, len(records), batch_size):
                     chunk = records[start : start + batch_size]
-                    committed = _chunk_cursor(chunk) or committed
-                    yield Batch(chunk, dict(committed))
+                    state.advance(chunk)
+                    yield Batch(chunk, state.cursor(overlap_ms))
                 if page and read_in_query + page_size > self.search_window:
                     restart = True
                     break
-            if not restart or current is None:
+            if not restart or state.after_ms is None:
                 return
             log.info("hubspot_search_window_restart", source=self.name, read=read_in_query)
-            after_ms, last_id = _read_cursor(current)
+            body = self._query(state.after_ms, state.last_id, upper_ms)
 
-    def _query(self, after_ms: int | None, last_id: int, upper_ms: int) -> dict[str, Any]:
-        modified = self.modified
-        base = [{"propertyName": modified, "operator": "LTE", "value": str(upper_ms)}]
+    def _query_since(self, lower_ms: int, upper_ms: int | None) -> dict[str, Any]:
+        """Everything modified at or after `lower_ms` (the overlap read)."""
+        filters = [{"propertyName": self.modified, "operator": "GTE", "value": str(lower_ms)}]
+        filters += self._bounds(upper_ms)
+        return {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": self.modified, "direction": "ASCENDING"}],
+            "properties": self._properties(),
+            "limit": self.settings.page_size,
+        }
+
+    def _bounds(self, upper_ms: int | None) -> list[dict[str, str]]:
+        base = []
+        if upper_ms is not None:
+            base.append({"propertyName": self.modified, "operator": "LTE", "value": str(upper_ms)})
         if self.settings.pipeline and self.object_type == "tickets":
             base.append(
                 {"propertyName": "hs_pipeline", "operator": "EQ", "value": self.settings.pipeline}
             )
+        return base
+
+    def _query(self, after_ms: int | None, last_id: int, upper_ms: int | None) -> dict[str, Any]:
+        modified = self.modified
+        base = self._bounds(upper_ms)
         if after_ms is None:
-            groups = [{"filters": base}]
+            groups = [{"filters": base}] if base else []
         else:
             newer = {"propertyName": modified, "operator": "GT", "value": str(after_ms)}
             same = {"propertyName": modified, "operator": "EQ", "value": str(after_ms)}
             later_id = {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
             groups = [{"filters": [newer, *base]}, {"filters": [same, later_id, *base]}]
-        return {
-            "filterGroups": groups,
+        body: dict[str, Any] = {
             "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
             "properties": self._properties(),
             "limit": self.settings.page_size,
         }
+        if groups:
+            body["filterGroups"] = groups
+        return body
 
     def _properties(self) -> list[str]:
         if self.object_type == "tickets":
@@ -161,11 +192,9 @@ class HubSpotSource:
 
     # -- mapping ----------------------------------------------------------------------------
 
-    def _map_page(
-        self, page: Sequence[dict[str, Any]], current: Cursor | None
-    ) -> tuple[list[SourceRecord], Cursor | None]:
+    def _map_page(self, page: Sequence[dict[str, Any]]) -> list[SourceRecord]:
         if self.object_type == "contacts":
-            return self._map_contacts(page, current)
+            return self._map_contacts(page)
         tickets = sorted(page, key=lambda t: _order_key(t, self.modified))
         ids = [str(t.get("id")) for t in tickets]
         contacts, companies = self._identities(ids)
@@ -186,12 +215,9 @@ class HubSpotSource:
                     quarantine_reason=f"unmappable HubSpot ticket: {exc}",
                 )
             out.append(record)
-        last = _cursor_from_object(tickets[-1], self.modified) if tickets else None
-        return out, (last or current)
+        return out
 
-    def _map_contacts(
-        self, page: Sequence[dict[str, Any]], current: Cursor | None
-    ) -> tuple[list[SourceRecord], Cursor | None]:
+    def _map_contacts(self, page: Sequence[dict[str, Any]]) -> list[SourceRecord]:
         contacts = sorted(page, key=lambda c: _order_key(c, self.modified))
         received = datetime.fromtimestamp(self._clock.time(), UTC)
         out = []
@@ -235,8 +261,7 @@ class HubSpotSource:
                     received_at=received,
                 )
             )
-        last = _cursor_from_object(contacts[-1], self.modified) if contacts else None
-        return out, (last or current)
+        return out
 
     def _map_ticket(
         self,
@@ -369,36 +394,81 @@ def _order_key(obj: dict[str, Any], modified: str) -> tuple[float, int]:
     return (when, int(oid) if oid.isdigit() else 0)
 
 
-def _cursor_from_object(obj: dict[str, Any], modified: str) -> Cursor | None:
-    props = obj.get("properties") or {}
-    oid = str(obj.get("id", ""))
+class _ReadState:
+    """Where a poll stands: the keyset it has passed, and what it read in the overlap."""
+
+    def __init__(
+        self, after_ms: int | None, last_id: int, seen: dict[str, int], modified: str
+    ) -> None:
+        self.after_ms = after_ms
+        self.last_id = last_id
+        self.seen = seen  # object id -> epoch ms of the version read
+        self.modified = modified
+
+    @classmethod
+    def from_cursor(cls, cursor: Cursor | None, modified: str) -> _ReadState:
+        """The state a saved cursor describes (older cursors have no `seen`)."""
+        if not cursor or not cursor.get("after"):
+            return cls(None, 0, {}, modified)
+        after = epoch_ms(parse_timestamp(cursor["after"]))
+        last = str(cursor.get("last_id") or "0")
+        seen: dict[str, int] = {}
+        for oid, version in (cursor.get("seen") or {}).items():
+            try:
+                seen[str(oid)] = epoch_ms(parse_timestamp(version))
+            except SkippableError:
+                continue
+        return cls(after, int(last) if last.isdigit() else 0, seen, modified)
+
+    def _version(self, obj: dict[str, Any]) -> int | None:
+        try:
+            return epoch_ms(parse_timestamp((obj.get("properties") or {}).get(self.modified)))
+        except SkippableError:
+            return None
+
+    def is_new(self, obj: dict[str, Any]) -> bool:
+        """Not read before at this version (an unreadable version always counts as new)."""
+        version = self._version(obj)
+        known = self.seen.get(str(obj.get("id")))
+        return version is None or known is None or version > known
+
+    def advance(self, records: Sequence[SourceRecord]) -> None:
+        """Remember what these records were, and move the keyset past them."""
+        for record in records:
+            oid = str(record.fields.get("ticket_id") or record.fields.get("object_id") or "")
+            when = _record_version_ms(record, self.modified)
+            if not oid.isdigit() or when is None:
+                continue
+            self.seen[oid] = max(when, self.seen.get(oid, when))
+            if self.after_ms is None or (when, int(oid)) > (self.after_ms, self.last_id):
+                self.after_ms, self.last_id = when, int(oid)
+
+    def cursor(self, overlap_ms: int) -> Cursor:
+        """The cursor to commit with the records read so far."""
+        if self.after_ms is None:
+            return {}
+        floor = self.after_ms - overlap_ms
+        kept = sorted(((v, k) for k, v in self.seen.items() if v >= floor), reverse=True)
+        self.seen = {k: v for v, k in kept[:SEEN_MAX]}
+        out: Cursor = {
+            "after": _ms_iso(self.after_ms),
+            "last_id": str(self.last_id),
+        }
+        if overlap_ms:
+            out["seen"] = {k: _ms_iso(v) for k, v in sorted(self.seen.items())}
+        return out
+
+
+def _ms_iso(ms: int) -> str:
+    """Epoch milliseconds as ISO 8601, exact to the millisecond (no float rounding)."""
+    return iso_utc(datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000))
+
+
+def _record_version_ms(record: SourceRecord, modified: str) -> int | None:
+    version = record.fields.get("version")
+    if not version:
+        version = (record.fields.get("properties") or {}).get(modified)
     try:
-        when = parse_timestamp(props.get(modified))
+        return epoch_ms(parse_timestamp(version))
     except SkippableError:
         return None
-    if not oid.isdigit():
-        return None
-    return {"after": iso_utc(when), "last_id": oid}
-
-
-def _chunk_cursor(chunk: Sequence[SourceRecord]) -> Cursor | None:
-    """The cursor just past the last record of `chunk` whose modified time is known."""
-    for record in reversed(chunk):
-        version = record.fields.get("version")
-        oid = record.fields.get("ticket_id") or record.fields.get("object_id")
-        if version and oid:
-            return {"after": version, "last_id": str(oid)}
-        props = record.fields.get("properties") or {}
-        for modified in MODIFIED.values():
-            found = _cursor_from_object({"id": oid, "properties": props}, modified)
-            if found:
-                return found
-    return None
-
-
-def _read_cursor(cursor: Cursor | None) -> tuple[int | None, int]:
-    if not cursor or not cursor.get("after"):
-        return None, 0
-    after = epoch_ms(parse_timestamp(cursor["after"]))
-    last = str(cursor.get("last_id") or "0")
-    return after, int(last) if last.isdigit() else 0

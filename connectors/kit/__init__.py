@@ -16,6 +16,7 @@ from connectors.kit.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from connectors.kit.http import (
     HttpClient,
     HttpRejected,
+    OutcomeUnknown,
     RetryPolicy,
     Wait,
     parse_retry_after,
@@ -49,6 +50,7 @@ __all__ = [
     "HttpRejected",
     "LoopGuard",
     "OAuth2RefreshToken",
+    "OutcomeUnknown",
     "PaginationLoop",
     "RetryPolicy",
     "SystemClock",

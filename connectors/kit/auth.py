@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Protocol
+from typing import Literal, Protocol
 
 import httpx
 import structlog
@@ -84,7 +84,8 @@ class OAuth2RefreshToken:
 
     The new access token (and a rotated refresh token, if the server sends one) is kept in
     memory only. A refused refresh token is an AuthError; an unreachable token endpoint is a
-    SourceUnavailable.
+    SourceUnavailable. `body` is how the token endpoint takes its parameters: "form"
+    (RFC 6749, HubSpot's /oauth/v1/token) or "json" (Zendesk's /oauth/tokens).
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class OAuth2RefreshToken:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
+        body: Literal["form", "json"] = "form",
     ) -> None:
         self._token_url = token_url
+        self._body = body
         self._client_id = client_id
         self._client_secret = _reveal(client_secret)
         self._refresh_token = _reveal(refresh_token)
@@ -111,6 +114,8 @@ class OAuth2RefreshToken:
         self._skew = skew_seconds
         self._connector = connector
         self._clock = clock or SYSTEM_CLOCK
+        self._transport = transport
+        self._timeout = timeout
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._lock = threading.Lock()
         self.refreshes = 0
@@ -148,8 +153,13 @@ class OAuth2RefreshToken:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
+        if self._http.is_closed:  # closed with its source after an outage: reopen
+            self._http = httpx.Client(transport=self._transport, timeout=self._timeout)
         try:
-            response = self._http.post(self._token_url, data=data)
+            if self._body == "json":
+                response = self._http.post(self._token_url, json=data)
+            else:
+                response = self._http.post(self._token_url, data=data)
         except httpx.TransportError as exc:
             raise SourceUnavailable(
                 f"{self._connector}: the OAuth2 token endpoint is unreachable "

@@ -187,6 +187,20 @@ class SourceContract:
         rest = drain(harness.make_source(), first.cursor, harness.batch_size)
         assert set(ids) <= {r.source_id for r in first.records} | set(rest.ids)
 
+    def test_the_same_source_polls_again_after_an_outage_and_close(
+        self, harness: ContractHarness
+    ) -> None:
+        """The runtime closes a source after an error and polls that same object again later."""
+        ids = _control(harness.control.add_records, 2)
+        source = self._source(harness)
+        _control(harness.control.fail_with_status, 503, 1000)
+        with pytest.raises(RetriableError):
+            drain(source, None, harness.batch_size)
+        source.close()
+        harness.control.clear_faults()
+        again = drain(source, None, harness.batch_size)
+        assert set(ids) <= set(again.ids)
+
     def test_429_storm_loses_nothing_and_waits_for_retry_after(
         self, harness: ContractHarness
     ) -> None:

@@ -1,7 +1,17 @@
 """One shared HTTP client for connectors: timeouts, rate limits, retries, and error taxonomy.
 
-Only what can succeed later is retried (connection errors, 408, 429, 5xx), through tenacity,
-never sooner than the server's Retry-After. When the next wait would take the total past
+Only what can succeed later is retried (connection errors, 408, 423, 429, 477, 5xx), through
+tenacity, never sooner than the server's Retry-After. HubSpot documents 423 Locked ("wait at
+least 2 seconds") and 477 Migration in Progress (Retry-After, up to 24 hours): both refuse the
+request without performing it. A 429 whose body names a daily policy (HubSpot
+`policyName: DAILY`) is not retried in-process: it raises RateLimited at once, with the
+server's Retry-After or an hour.
+
+A request sent with `idempotent=False` (creating a note or a comment, where the vendor has
+no idempotency key) is retried only when the server refused it without performing it (408,
+423, 429, 477, a connection that never opened). After a 5xx or a broken connection the
+outcome is unknown: the client raises OutcomeUnknown at once, so the caller reads back its
+own idempotency key before it writes again. When the next wait would take the total past
 `RetryPolicy.max_total_wait`, the client stops and raises RateLimited / SourceUnavailable
 with `retry_after`, so the runtime reschedules the poll instead of a thread sleeping for hours.
 
@@ -32,7 +42,10 @@ from connectors.kit.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
 
-RETRIABLE_STATUSES = frozenset({408, 429})
+RETRIABLE_STATUSES = frozenset({408, 423, 429, 477})
+NOT_PERFORMED_STATUSES = frozenset({408, 423, 429, 477})  # refused before doing anything
+LOCKED_WAIT_SECONDS = 2.0  # HubSpot: "locks last for 2 seconds"
+DAILY_LIMIT_WAIT_SECONDS = 3600.0  # daily limit without Retry-After: come back in an hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +80,31 @@ class HttpRejected(MalformedInput):
         self.category = category
 
 
+class OutcomeUnknown(SourceUnavailable):
+    """A non-idempotent write failed after it may have been performed (5xx, broken connection).
+
+    The caller reads back its idempotency key before writing again.
+    """
+
+
 class _Transient(Exception):
     """Internal: one attempt failed in a way that may succeed later."""
 
-    def __init__(self, reason: str, retry_after: float | None, status: int | None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float | None,
+        status: int | None,
+        *,
+        performed: bool = True,
+        daily: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.status = status
+        self.performed = performed  # False: the server certainly did nothing
+        self.daily = daily
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -123,6 +153,15 @@ def vendor_error(response: httpx.Response) -> tuple[str, str | None]:
     return (text[:500], category if isinstance(category, str) else None)
 
 
+def _daily_policy(response: httpx.Response) -> bool:
+    """True when a 429 body names a daily limit (HubSpot: `"policyName": "DAILY"`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("policyName", "")).upper() == "DAILY"
+
+
 _SSL_CONTEXT: ssl.SSLContext | None = None
 _SSL_LOCK = threading.Lock()
 
@@ -167,13 +206,12 @@ class HttpClient:
         self._retry = retry or RetryPolicy()
         self._clock = clock or SYSTEM_CLOCK
         self._error_parser = error_parser
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"Accept": "application/json", **(headers or {})},
-            transport=transport or default_transport(),
-            follow_redirects=False,
-        )
+        self._base_url = base_url
+        self._timeout = timeout
+        self._headers = dict(headers or {})
+        self._transport = transport
+        self._open_lock = threading.Lock()
+        self._http = self._open()
         self.waits: list[Wait] = []
         self.calls: Counter[str] = Counter()
 
@@ -189,12 +227,22 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         limiters: Iterable[TokenBucket] = (),
+        content: bytes | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request with rate limiting and retries; return a 2xx/3xx response or raise."""
+        """Send one request with rate limiting and retries; return a 2xx/3xx response or raise.
+
+        `content` sends these exact bytes (e.g. a body that was signed) instead of json/data.
+        `idempotent` defaults to True for every method; pass False for a write that must not
+        happen twice (it is then retried only when the server certainly did not perform it).
+        """
         buckets = [b for b in (self._limiter, *limiters) if b is not None]
+        once = idempotent is False
         refreshed = False
         while True:
-            response = self._send_with_retries(method, path, params, json, data, headers, buckets)
+            response = self._send_with_retries(
+                method, path, params, json, data, headers, buckets, content, once
+            )
             if (
                 response.status_code == 401
                 and self._auth is not None
@@ -235,13 +283,30 @@ class HttpClient:
         return self.request_json("PATCH", path, **kwargs)
 
     def close(self) -> None:
-        """Close connections (and the credential's, if it holds any)."""
+        """Close connections (and the credential's); the next request opens new ones."""
         self._http.close()
         closer = getattr(self._auth, "close", None)
         if callable(closer):
             closer()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _open(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self._base_url,
+            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
+            headers={"Accept": "application/json", **self._headers},
+            transport=self._transport or default_transport(),
+            follow_redirects=False,
+        )
+
+    def _client(self) -> httpx.Client:
+        """The open httpx client; after `close()` (a source that failed) a new one."""
+        with self._open_lock:
+            if self._http.is_closed:
+                self._http = self._open()
+                log.debug("http_client_reopened", connector=self.connector)
+            return self._http
 
     def _scrub(self, text: str) -> str:
         if self._auth is not None:
@@ -259,6 +324,7 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
     ) -> httpx.Response:
         for bucket in buckets:
             bucket.acquire()
@@ -267,16 +333,27 @@ class HttpClient:
             merged.update(self._auth.headers())
         self.calls[f"{method} {path}"] += 1
         try:
-            response = self._http.request(
-                method, path, params=params, json=json, data=data, headers=merged
+            response = self._client().request(
+                method, path, params=params, json=json, data=data, headers=merged, content=content
             )
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}", None, None) from None
+            never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            reason = type(exc).__name__
+            raise _Transient(reason, None, None, performed=not never_sent) from None
         status = response.status_code
         if status in RETRIABLE_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
+            if status == 423 and retry_after is None:
+                retry_after = LOCKED_WAIT_SECONDS
+            daily = status == 429 and _daily_policy(response)
             response.close()
-            raise _Transient(str(status), retry_after, status)
+            raise _Transient(
+                str(status),
+                retry_after,
+                status,
+                performed=status not in NOT_PERFORMED_STATUSES,
+                daily=daily,
+            )
         return response
 
     def _wait_for(self, state: RetryCallState) -> float:
@@ -286,9 +363,11 @@ class HttpClient:
         policy = self._retry
         return min(policy.backoff_initial * 2 ** (state.attempt_number - 1), policy.backoff_max)
 
-    def _stop(self, state: RetryCallState) -> bool:
+    def _stop(self, state: RetryCallState, once: bool = False) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         policy = self._retry
+        if isinstance(exc, _Transient) and (exc.daily or (exc.performed and once)):
+            return True  # a daily quota is not worth waiting for; an unknown outcome is read back
         limit = policy.max_attempts
         if isinstance(exc, _Transient) and exc.status == 429:
             limit = policy.max_rate_limited_attempts
@@ -310,11 +389,22 @@ class HttpClient:
             attempt=state.attempt_number,
         )
 
-    def _give_up(self, state: RetryCallState) -> httpx.Response:
+    def _give_up(self, state: RetryCallState, once: bool = False) -> httpx.Response:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, _Transient)
-        retry_after = self._wait_for(state)
         attempts = state.attempt_number
+        if exc.daily:
+            raise RateLimited(
+                f"{self.connector}: the daily API limit is reached (HTTP 429, daily policy)",
+                retry_after=exc.retry_after or DAILY_LIMIT_WAIT_SECONDS,
+            )
+        retry_after = self._wait_for(state)
+        if exc.performed and once:
+            what = f"HTTP {exc.status}" if exc.status else exc.reason
+            raise OutcomeUnknown(
+                f"{self.connector}: a write failed ({what}) after it may have been performed",
+                retry_after=retry_after,
+            )
         if exc.status == 429:
             raise RateLimited(
                 f"{self.connector}: still rate limited (HTTP 429) after {attempts} attempts",
@@ -335,16 +425,18 @@ class HttpClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         buckets: list[TokenBucket],
+        content: bytes | None = None,
+        once: bool = False,
     ) -> httpx.Response:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
             wait=self._wait_for,
-            stop=self._stop,
+            stop=lambda state: self._stop(state, once),
             sleep=self._clock.sleep,
             before_sleep=self._before_sleep,
-            retry_error_callback=self._give_up,
+            retry_error_callback=lambda state: self._give_up(state, once),
         )
-        return retrying(self._attempt, method, path, params, json, data, headers, buckets)
+        return retrying(self._attempt, method, path, params, json, data, headers, buckets, content)
 
     def _check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         status = response.status_code

@@ -36,6 +36,7 @@ class _Entry:
     path: Path
     mtime_ns: int
     size: int
+    arrived_ns: int  # when the file came into new/ or cur/: max(ctime, mtime)
 
 
 def _unique_key(filename: str) -> str:
@@ -44,11 +45,17 @@ def _unique_key(filename: str) -> str:
 
 
 class MaildirSource:
-    """Polls a Maildir; the cursor is the newest delivery time seen plus the keys near it.
+    """Polls a Maildir; the cursor is the newest arrival time seen plus the keys near it.
 
-    Files are taken in (mtime, key) order. A file delivered late with an mtime a little older
-    than the cursor is still found: keys within `grace_seconds` of the cursor are remembered
-    and anything newer than (cursor - grace) not in that set is read.
+    A file's arrival time is its inode change time (ctime), which the rename that delivers
+    a file into new/, or moves it in from another folder, sets to the present: unlike the
+    mtime, a sender or a mail client cannot set it back. A message delivered with an old
+    mtime, or moved back from an archive folder, arrives now and is read. What arrived is
+    read in delivery (mtime) order, and the cursor saved after a batch never passes the
+    arrival of a message not read yet. Keys within `grace_seconds` of the cursor are
+    remembered and anything that arrived after (cursor - grace) not in that set is read,
+    so that a rename racing the scan is not lost. A message renamed later by a mail client
+    (new/ -> cur/, flags) arrives again: it is read again and the store drops it as seen.
     """
 
     def __init__(self, name: str, settings: MaildirSettings) -> None:
@@ -70,7 +77,11 @@ class MaildirSource:
                         st = item.stat()
                         entries.append(
                             _Entry(
-                                _unique_key(item.name), Path(item.path), st.st_mtime_ns, st.st_size
+                                _unique_key(item.name),
+                                Path(item.path),
+                                st.st_mtime_ns,
+                                st.st_size,
+                                max(st.st_ctime_ns, st.st_mtime_ns),
                             )
                         )
             except FileNotFoundError:
@@ -92,22 +103,34 @@ class MaildirSource:
         return f"{root}: {len(self._scan())} messages"
 
     def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
-        """Yield batches of messages delivered after the cursor, oldest first."""
+        """Yield batches of messages that arrived after the cursor, in delivery order."""
         grace_ns = int(self.settings.grace_seconds * 1e9)
-        last = int((cursor or {}).get("mtime_ns", -1))
-        seen = set((cursor or {}).get("seen", []))
-        pending = [e for e in self._scan() if e.mtime_ns > last - grace_ns and e.key not in seen]
-        recent = {k: last for k in seen}
+        cursor = cursor or {}
+        # "mtime_ns": cursors written before arrival times; starting from it re-reads at
+        # worst a few messages (the store drops them), never skips one.
+        last = int(cursor.get("arrived_ns", cursor.get("mtime_ns", -1)))
+        seen = set(cursor.get("seen", []))
+        pending = [e for e in self._scan() if e.arrived_ns > last - grace_ns and e.key not in seen]
+        pending.sort(key=lambda e: (e.mtime_ns, e.key))  # delivery order, for threading
+        # The saved cursor never passes a message not read yet: unread_from[i] is the
+        # earliest arrival among pending[i:].
+        unread_from = [0] * (len(pending) + 1)
+        unread_from[-1] = 2**63
+        for i in range(len(pending) - 1, -1, -1):
+            unread_from[i] = min(unread_from[i + 1], pending[i].arrived_ns)
+        read = {k: last for k in seen}
+        top = last
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
-            records = [self._read(e) for e in chunk]
+            records = [self._read(e, last - grace_ns) for e in chunk]
             for e in chunk:
-                recent[e.key] = e.mtime_ns
-                last = max(last, e.mtime_ns)
-            recent = {k: t for k, t in recent.items() if t > last - grace_ns or t == last}
+                read[e.key] = e.arrived_ns
+                top = max(top, e.arrived_ns)
+            mark = max(last, min(top, unread_from[start + len(chunk)] - 1))
+            read = {k: t for k, t in read.items() if t > mark - grace_ns or t == mark}
             yield Batch(
                 records=[r for r in records if r is not None],
-                cursor={"mtime_ns": last, "seen": sorted(recent)},
+                cursor={"arrived_ns": mark, "seen": sorted(read)},
             )
 
     def _find(self, key: str) -> Path | None:
@@ -119,7 +142,14 @@ class MaildirSource:
                     return candidate
         return None
 
-    def _read(self, entry: _Entry) -> SourceRecord | None:
+    def _read(self, entry: _Entry, horizon_ns: int) -> SourceRecord | None:
+        if entry.mtime_ns <= horizon_ns:  # skipped for ever when the cursor was an mtime
+            log.info(
+                "maildir_message_old_mtime",
+                source=self.name,
+                key=entry.key,
+                mtime=datetime.fromtimestamp(entry.mtime_ns / 1e9, UTC).isoformat(),
+            )
         try:
             return self._read_at(entry, entry.path)
         except FileNotFoundError:

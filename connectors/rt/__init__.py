@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
-from connectors.rt.sink import RtSink
+from connectors.rt.sink import REFUSALS, SINK_ACTIONS, RtSink
 from connectors.rt.source import RtSettings, RtSource
 
 
@@ -24,7 +24,9 @@ CONNECTOR = ConnectorSpec(
     settings_model=RtSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset({"source", "sink", "tickets", "update_fields", "add_note"}),
+    capabilities=frozenset({"source", "sink", "tickets"}),
+    actions=SINK_ACTIONS,
+    refusals=REFUSALS,
     description="Request Tracker 5 through REST 2: tickets changed since the cursor; "
     "write-back of priority, custom fields and comments",
 )

@@ -3,24 +3,39 @@
 Per ticket and cycle: read it once, drop any owned field an agent changed after crmbot's last
 write (reported as a conflict, never overwritten), write the rest in one `PUT /ticket/{id}`,
 add the notes as one Comment (internal: RT sends no mail to the requestor for a comment),
-then read LastUpdated back as the version to expect next time. REST 2 has no bulk update
-with custom fields nor a conditional write, so the window between read and write stays open
-for the length of one request.
+then read LastUpdated back as the version to expect next time.
 
-Action payloads are those of the Zendesk sink: update_fields {"fields", "expected_version",
-"written"}, add_note {"body"}; "crmbot_priority" is RT's Priority, mapped through
-`priority_map` (P1..P4 -> 90/70/50/20) or given as 0-99. RT has no tags and REST 2 has no
-merge: add_tags and merge are skipped with that reason.
+The write is conditional: REST 2 sends an ETag with the ticket (its last transaction id) and
+honours If-Match on PUT (412 Precondition Failed when the ticket changed after crmbot read
+it), so an agent's edit between the read and the write is never overwritten: crmbot reads
+again, re-checks for conflicts, and writes once more (a second 412 is a "retry").
+
+RT answers 200 with a list of messages even when a field update failed (a custom field
+value that does not match its pattern, a right missing): the sink reads the ticket back and
+compares every field it wrote; one that did not take is reported with RT's messages (the
+action is skipped with that reason, never reported done). A comment is not re-posted blindly
+after an unknown outcome: the next cycle looks for it among the ticket's attachments first.
+
+Actions (bot/actions.py): update_fields {"fields", "expected_version", "written"} with
+"crmbot_priority" as RT's Priority, mapped through `priority_map` (P1..P4 -> 90/70/50/20) or
+given as 0-99; add_note {"text"} as a comment; set_priority -> Priority; assign {"queue",
+"owner"} -> Queue and Owner; escalate {"to", "queue" or `escalation_queue`, "message"} ->
+Priority, Queue and a comment; set_field "case.x" -> the custom field mapped to "x" in
+`custom_fields`. RT has no tags and REST 2 has no merge: a rule that plans them for an RT
+write-back is refused at load (REFUSALS); a stray one is skipped with that reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from connectors.base import SinkAction, SinkResult
+from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, UpdateFields
+from bot.errors import MalformedInput, RetriableError, SourceUnavailable
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -28,6 +43,18 @@ from connectors.kit.writeback import last_written, split_owned
 from connectors.rt.source import RtSettings, connector_label, make_client
 
 log = structlog.get_logger(__name__)
+
+# The action types this sink performs (declared once; the connector spec publishes it), and
+# why it refuses the others (shown when a rule is refused at load).
+SINK_ACTIONS = frozenset(
+    {"update_fields", "add_note", "set_field", "set_priority", "assign", "escalate"}
+)
+REFUSALS = {
+    "add_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
+    "remove_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
+    "merge": "Request Tracker's REST 2 API has no merge",
+    "send_reply": "crmbot never corresponds through RT (replies go through an smtp sink)",
+}
 
 NOTE_SEPARATOR = "\n\n---\n\n"
 
@@ -41,16 +68,22 @@ class _Plan:
     previous: dict[str, Any] = field(default_factory=dict)
     expected_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
     actions: list[SinkAction] = field(default_factory=list)
     conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     unmapped_by_action: dict[int, list[str]] = field(default_factory=dict)
     error: str | None = None
     version: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # field -> RT's messages
+    retry: str | None = None
+    retry_after: float | None = None
 
 
 class RtSink:
     """Performs crmbot's planned actions on RT tickets."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -74,22 +107,30 @@ class RtSink:
         """What crmbot may write: priority and the mapped custom fields."""
         return frozenset({"priority", *self.settings.custom_fields})
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce per ticket, check for conflicts, write, comment; one result per action."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce per ticket, check for conflicts, write, comment; one result per action,
+        yielded in order, each as soon as its ticket is written."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         for action in actions:
             skipped = self._plan(action, plans)
             if skipped is not None:
                 results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         for plan in plans.values():
             try:
                 self._apply(plan)
             except HttpRejected as exc:
                 plan.error = exc.vendor_message
+            except RetriableError as exc:  # this ticket later; the others' results stay
+                plan.retry, plan.retry_after = str(exc), exc.retry_after
             for action in plan.actions:
                 results[action.outbox_id] = self._result(plan, action)
-        return [results[a.outbox_id] for a in actions]
+            yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -97,15 +138,18 @@ class RtSink:
         ticket_id = _ticket_id(action.target.get("id"))
         if ticket_id is None:
             return _skip(action, f"target has no RT ticket id: {action.target!r}")
+        try:
+            spec = action.typed()
+        except MalformedInput as exc:
+            return _skip(action, str(exc))
+        if spec.type not in SINK_ACTIONS:
+            why = REFUSALS.get(spec.type, f"the rt sink does not perform {spec.type!r}")
+            return _skip(action, why)
         payload = action.payload or {}
-        if action.action in ("add_tags", "remove_tags", "merge"):
-            return _skip(action, f"Request Tracker's REST 2 API has no {action.action}")
         plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        if action.action == "update_fields":
-            wanted = payload.get("fields")
-            if not isinstance(wanted, dict) or not wanted:
-                return _skip(action, "update_fields needs a non-empty payload.fields")
-            wanted, unmapped = split_owned(wanted, self.owned_fields)
+        version: str | None = None
+        if isinstance(spec, UpdateFields):
+            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
             if not wanted:
                 return _skip(
                     action,
@@ -118,26 +162,64 @@ class RtSink:
                 plan.unmapped_by_action[action.outbox_id] = unmapped
             plan.fields.update(wanted)
             plan.previous.update(last_written(payload))
-            version = payload.get("expected_version")
-            if version is not None and (
-                plan.expected_version is None or _newer(version, plan.expected_version)
-            ):
-                plan.expected_version = str(version)
-        elif action.action == "add_note":
-            body = str(payload.get("body") or payload.get("note") or "").strip()
-            if not body:
-                return _skip(action, "add_note needs a non-empty payload.body")
-            if body not in plan.notes:
-                plan.notes.append(body)
-            version = payload.get("expected_version")
-            if version is not None and (
-                plan.expected_version is None or _newer(version, plan.expected_version)
-            ):
-                plan.expected_version = str(version)
+            version = spec.expected_version
+        elif isinstance(spec, AddNote):
+            if spec.text.strip() not in plan.notes:
+                plan.notes.append(spec.text.strip())
+            version = spec.expected_version
         else:
-            return _skip(action, f"the rt sink does not support {action.action!r}")
+            try:
+                changes = self._direct_changes(spec)
+            except MalformedInput as exc:
+                return _skip(action, str(exc))
+            message = getattr(spec, "message", "").strip()
+            if message and message not in plan.notes:
+                plan.notes.append(message)
+            for key, value in changes.items():
+                if key == "CustomFields":
+                    plan.direct.setdefault("CustomFields", {}).update(value)
+                else:
+                    plan.direct[key] = value
+        if version is not None and (
+            plan.expected_version is None or _newer(version, plan.expected_version)
+        ):
+            plan.expected_version = str(version)
         plan.actions.append(action)
         return None
+
+    def _direct_changes(self, spec: Any) -> dict[str, Any]:
+        """The ticket changes a rule's set_priority, set_field, assign or escalate asks for."""
+        if isinstance(spec, SetPriority | Escalate):
+            changes: dict[str, Any] = {}
+            level = spec.priority if isinstance(spec, SetPriority) else spec.to
+            if level:
+                priority = self._rt_priority(level)
+                if priority is None:
+                    raise MalformedInput(f"priority {level!r} is not 0-99 or mapped")
+                changes["Priority"] = priority
+            queue = None
+            if isinstance(spec, Escalate):
+                queue = spec.queue or self.settings.escalation_queue
+            if queue:
+                changes["Queue"] = queue
+            return changes
+        if isinstance(spec, Assign):
+            changes = {}
+            if spec.queue:
+                changes["Queue"] = spec.queue
+            if spec.owner:
+                changes["Owner"] = spec.owner
+            return changes
+        if isinstance(spec, SetField):
+            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
+            for key in (spec.field, name):
+                if key in self.settings.custom_fields:
+                    value = None if spec.value is None else str(spec.value)
+                    return {"CustomFields": {self.settings.custom_fields[key]: value}}
+            raise MalformedInput(
+                f"set_field {spec.field}: no RT custom field is mapped to it (custom_fields)"
+            )
+        raise MalformedInput(f"the rt sink does not perform {spec.type!r}")
 
     def _rt_priority(self, value: Any) -> int | None:
         mapped = self.settings.priority_map.get(str(value), value)
@@ -168,8 +250,31 @@ class RtSink:
         return None if value is None else str(value)
 
     def _apply(self, plan: _Plan) -> None:
+        """Read, check, write under If-Match; once more after a 412; then a retry."""
+        for _attempt in range(2):
+            try:
+                self._apply_once(plan)
+                return
+            except HttpRejected as exc:
+                if exc.status_code != 412:
+                    raise
+                log.info("rt_write_precondition_failed", sink=self.name, ticket_id=plan.ticket_id)
+        plan.retry = "the ticket changed while crmbot was writing it (HTTP 412 twice)"
+
+    def _read(self, ticket_id: int) -> tuple[dict[str, Any], str | None]:
+        response = self.http.request("GET", f"/ticket/{ticket_id}")
         try:
-            ticket = self.http.get(f"/ticket/{plan.ticket_id}")
+            ticket = response.json()
+        except ValueError:
+            raise SourceUnavailable(f"{self.label}: ticket {ticket_id} is not JSON") from None
+        return ticket, response.headers.get("ETag")
+
+    def _apply_once(self, plan: _Plan) -> None:
+        plan.conflicts.clear()
+        plan.unknown.clear()
+        plan.failed.clear()
+        try:
+            ticket, etag = self._read(plan.ticket_id)
         except HttpRejected as exc:
             plan.error = f"ticket {plan.ticket_id}: {exc.vendor_message}"
             return
@@ -217,15 +322,24 @@ class RtSink:
                 last_updated=ticket.get("LastUpdated"),
                 expected_version=plan.expected_version,
             )
+        for key, value in plan.direct.items():  # a rule's explicit changes, as asked
+            if key == "CustomFields":
+                custom.update(value)
+            else:
+                update[key] = value
         if custom:
             update["CustomFields"] = custom
+        messages: list[str] = []
         if update:
-            self.http.put(f"/ticket/{plan.ticket_id}", json=update)
+            conditional = {"If-Match": etag} if etag else {}
+            answer = self.http.put(f"/ticket/{plan.ticket_id}", json=update, headers=conditional)
+            messages = [str(m) for m in answer] if isinstance(answer, list) else []
         notes = self._new_notes(plan) if plan.notes else []
         if notes:
             self.http.post(
                 f"/ticket/{plan.ticket_id}/comment",
                 json={"Content": NOTE_SEPARATOR.join(notes), "ContentType": "text/plain"},
+                idempotent=False,
             )
         if update or notes:
             log.info(
@@ -235,8 +349,30 @@ class RtSink:
                 fields=sorted(update),
                 notes=len(notes),
             )
-            ticket = self.http.get(f"/ticket/{plan.ticket_id}")
+            ticket, _ = self._read(plan.ticket_id)
+            self._verify(plan, ticket, messages)
         plan.version = ticket.get("LastUpdated")
+
+    def _verify(self, plan: _Plan, ticket: dict[str, Any], messages: list[str]) -> None:
+        """Fields RT answered 200 for but did not set: report them with RT's messages."""
+        said = "; ".join(messages) or "RT gave no reason"
+        for key, value in plan.fields.items():
+            if key in plan.conflicts or key in plan.unknown:
+                continue
+            try:
+                current = self._current(ticket, key)
+            except KeyError:
+                continue
+            if current != self._wanted(key, value):
+                plan.failed[key] = said
+        if plan.failed:
+            log.warning(
+                "rt_field_update_failed",
+                sink=self.name,
+                ticket_id=plan.ticket_id,
+                fields=sorted(plan.failed),
+                messages=said,
+            )
 
     def _new_notes(self, plan: _Plan) -> list[str]:
         """Notes not already on the ticket (a retried cycle must not comment twice).
@@ -267,6 +403,11 @@ class RtSink:
         if plan.error is not None:
             detail["reason"] = plan.error
             return SinkResult(action.outbox_id, "skipped", detail)
+        if plan.retry is not None:
+            detail["why"] = plan.retry
+            if plan.retry_after is not None:
+                detail["retry_after"] = plan.retry_after
+            return SinkResult(action.outbox_id, "retry", detail)
         if action.action == "update_fields":
             fields = (action.payload or {}).get("fields") or {}
             mine = set(split_owned(fields, self.owned_fields)[0])
@@ -274,7 +415,17 @@ class RtSink:
                 detail["unmapped"] = plan.unmapped_by_action[action.outbox_id]
             conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
             unknown = sorted(mine & set(plan.unknown))
-            detail["written"] = sorted(mine - set(conflicts) - set(unknown))
+            failed = {k: v for k, v in plan.failed.items() if k in mine}
+            detail["written"] = sorted(mine - set(conflicts) - set(unknown) - set(failed))
+            if failed:
+                detail["failed"] = sorted(failed)
+                detail["reason"] = (
+                    "RT did not apply "
+                    + ", ".join(sorted(failed))
+                    + ": "
+                    + (next(iter(failed.values())))
+                )
+                return SinkResult(action.outbox_id, "skipped", detail)
             if unknown:
                 detail["reason"] = (
                     "custom field(s) not applied to this ticket's queue: "
@@ -286,6 +437,13 @@ class RtSink:
             if unknown and not detail["written"]:
                 return SinkResult(action.outbox_id, "skipped", detail)
         return SinkResult(action.outbox_id, "done", detail)
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and count the queues we can see."""
+        data = self.http.get("/queues/all")
+        return f"{self.label}: signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
 
 
 def _skip(action: SinkAction, reason: str) -> SinkResult:

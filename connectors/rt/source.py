@@ -58,6 +58,7 @@ class RtSettings(ConnectorSettings):
     fetch_body: bool = True  # one request per ticket for its first message
     custom_fields: dict[str, str] = Field(default_factory=dict)  # crmbot name -> RT CF name
     priority_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
+    escalation_queue: str | None = None  # escalate without a queue moves the ticket here
     user_tier_field: str = "Tier"  # an RT user custom field, when there is one
     user_vip_field: str = "VIP"
     dedupe_notes: bool = True

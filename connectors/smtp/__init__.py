@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
-from connectors.smtp.sink import SmtpSettings, SmtpSink
+from connectors.smtp.sink import SINK_ACTIONS, SmtpSettings, SmtpSink
 
 
 def make_sink(name: str, settings: Any) -> SmtpSink:
@@ -17,7 +17,8 @@ CONNECTOR = ConnectorSpec(
     name="smtp",
     settings_model=SmtpSettings,
     make_sink=make_sink,
-    capabilities=frozenset({"sink", "send_reply"}),
+    capabilities=frozenset({"sink"}),
+    actions=SINK_ACTIONS,
     description="SMTP submission: threaded plain-text replies (send_reply), marked "
     "Auto-Submitted, never sent to automated or own addresses, rate-limited",
 )

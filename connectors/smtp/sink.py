@@ -1,26 +1,29 @@
 """SMTP sink: crmbot's automated replies, one message per `send_reply` action.
 
 Exactly once, in practice: SMTP has no idempotency of its own, so the dispatcher's outbox row
-is the record of what was sent. Within one `perform` call each action is sent at most once,
-and a `done` result carries the Message-ID it used. That id is derived from the action's
-idempotency key, so should a message ever be sent twice (the connection dropped after the
-server took the message but before it said so: the action comes back as `retry`), both
+is the record of what was sent. `perform` is a generator that yields each result as soon as
+the server took (or refused) the message, and the dispatcher marks the row done before it
+asks for the next one, so a crash repeats at most the message in flight. A `done` result
+carries the Message-ID it used. That id is derived from the action's idempotency key, so
+should a message ever be sent twice (a crash between the server's 250 and the mark-done, or
+the connection dropped after the server took the message but before it said so), both
 copies carry the same Message-ID and mail clients and crmbot itself recognise the resend.
 
-What a call returns or raises:
+What a call yields or raises:
 - nothing was accepted by the server yet and the connection fails (refused, timeout, 4xx
   greeting, dropped) -> RetriableError for the whole call; bad credentials (535) -> AuthError;
   a setting the server rejects (no STARTTLS, no AUTH, untrusted certificate, sender refused
-  with 5xx) -> FatalError. The dispatcher logs the outage once and retries later.
+  with 5xx) -> FatalError. The dispatcher logs the outage and retries later, using no attempt.
 - once at least one message was accepted, a connection failure no longer raises: the
-  accepted ones are `done`, the rest `retry` (the dispatcher puts them back with a backoff).
+  accepted ones were `done`, the one in flight is `failed` (an attempt), the rest `retry`.
 - one recipient or message refused for good (550 no such user, 554 content rejected) ->
   that action `skipped` with the server's reply; a temporary refusal (450 greylisting,
-  452 mailbox full) -> that action `retry`; the others go on.
+  452 mailbox full) -> that action `failed` (retried later, counts as an attempt); the
+  others go on.
 - a reply that must not be sent (automated or own address, CR/LF in a header, no body) ->
   `skipped` with the reason, before any connection is made.
 - more than `max_per_minute` messages: the sink waits for the rate limit up to
-  RATE_WAIT_BUDGET seconds per call, then returns the rest as `retry` with `retry_after`.
+  RATE_WAIT_BUDGET seconds per call, then yields the rest as `retry` with `retry_after`.
 
 The envelope sender (MAIL FROM) is `from_address`, not the null path RFC 3834 suggests for
 personal auto-responders: submission servers refuse `<>` from authenticated users, and a
@@ -33,12 +36,13 @@ import base64
 import smtplib
 import socket
 import ssl
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.errors import AuthError, ConfigError, FatalError, RetriableError
+from bot.errors import AuthError, ConfigError, FatalError, MalformedInput, RetriableError
 from connectors.base import ConnectorSettings, SinkAction, SinkResult
 from connectors.imap.settings import is_loopback_host
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
@@ -49,6 +53,7 @@ log = structlog.get_logger(__name__)
 
 Security = Literal["tls", "starttls", "plain"]
 DEFAULT_PORTS: dict[str, int] = {"tls": 465, "starttls": 587, "plain": 25}
+SINK_ACTIONS = frozenset({"send_reply"})  # declared once; the connector spec publishes it
 RATE_WAIT_BUDGET = 60.0  # seconds one call may wait for the rate limit before deferring
 _Outcome = Literal["skip", "retry", "lost", "fatal"]
 
@@ -122,6 +127,17 @@ def _outcome(stage: str, code: int) -> _Outcome:
     return "fatal"  # the sender itself is refused: a setting, not this message
 
 
+def _the_rest(
+    prepared: list[tuple[SinkAction, Reply | SinkResult]], status: str, detail: dict[str, Any]
+) -> Iterator[SinkResult]:
+    """`status` for each reply not sent; the results known before sending, as they were."""
+    for action, item in prepared:
+        if isinstance(item, SinkResult):
+            yield item
+        else:
+            yield SinkResult(action.outbox_id, status, dict(detail))
+
+
 class _Stop(Exception):
     """The connection cannot be used for the rest of the batch."""
 
@@ -136,6 +152,8 @@ class SmtpSink:
     SMTP has no idempotency: the outbox row is the record, each action is sent once per
     call, and a resend carries the same Message-ID (derived from the idempotency key).
     """
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -174,42 +192,56 @@ class SmtpSink:
         who = f"as {self.settings.username}" if self.settings.username else "without AUTH"
         return f"{self.label}: {self.settings.security}, logged in {who}, NOOP {code}"
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Send one reply per action; results in the order of `actions` (see the module doc)."""
-        results: dict[int, SinkResult] = {}
-        ready: list[tuple[SinkAction, Reply]] = []
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Send one reply per action, yielding each result as soon as it is known, in order.
+
+        The dispatcher records each result before it asks for the next message, so a crash
+        repeats at most the message in flight (see the module doc for what a failure does).
+        """
+        prepared: list[tuple[SinkAction, Reply | SinkResult]] = []
         for action in actions:
             if action.action != "send_reply":
-                results[action.outbox_id] = self._skipped(
-                    action, "unsupported_action", f"the smtp sink cannot {action.action!r}"
-                )
+                why = f"the smtp sink cannot {action.action!r}"
+                prepared.append((action, self._skipped(action, "unsupported_action", why)))
+                continue
+            try:
+                spec = action.typed()
+            except MalformedInput as exc:
+                prepared.append((action, self._skipped(action, "invalid_payload", str(exc))))
                 continue
             try:
                 reply = compose_reply(
-                    action.payload,
+                    spec.payload(),
                     sender=self._sender,
                     idempotency_key=action.idempotency_key,
                     case_reference=action.case_reference,
                     now=self._clock.time(),
                 )
             except ReplyRefused as exc:
-                results[action.outbox_id] = self._skipped(action, exc.code, str(exc))
+                prepared.append((action, self._skipped(action, exc.code, str(exc))))
                 continue
-            ready.append((action, reply))
-        if ready:
-            results.update(self._deliver(ready))
-        return [results[a.outbox_id] for a in actions]
+            prepared.append((action, reply))
+        if not any(isinstance(item, Reply) for _, item in prepared):
+            for _, item in prepared:
+                assert isinstance(item, SinkResult)
+                yield item
+            return
+        yield from self._deliver(prepared)
 
     # -- sending -------------------------------------------------------------------------
 
-    def _deliver(self, ready: list[tuple[SinkAction, Reply]]) -> dict[int, SinkResult]:
-        """Send each reply on one connection; see the module doc for what a failure does."""
-        results: dict[int, SinkResult] = {}
+    def _deliver(
+        self, prepared: list[tuple[SinkAction, Reply | SinkResult]]
+    ) -> Iterator[SinkResult]:
+        """Send each reply on one connection, yielding after each; see the module doc."""
         sent = 0
         waited = 0.0
         client = self._open()
         try:
-            for index, (action, reply) in enumerate(ready):
+            for index, (action, item) in enumerate(prepared):
+                if isinstance(item, SinkResult):
+                    yield item
+                    continue
                 wait = self._bucket.try_acquire()
                 while wait > 0 and waited + wait <= RATE_WAIT_BUDGET:
                     self._clock.sleep(wait)
@@ -217,14 +249,12 @@ class SmtpSink:
                     wait = self._bucket.try_acquire()
                 if wait > 0:
                     why = f"rate limit of {self.settings.max_per_minute} messages per minute"
-                    log.info("smtp_rate_limited", sink=self.name, deferred=len(ready) - index)
-                    for later, _ in ready[index:]:
-                        results[later.outbox_id] = SinkResult(
-                            later.outbox_id, "retry", {"why": why, "retry_after": round(wait, 1)}
-                        )
-                    break
+                    log.info("smtp_rate_limited", sink=self.name, deferred=len(prepared) - index)
+                    detail = {"why": why, "retry_after": round(wait, 1)}
+                    yield from _the_rest(prepared[index:], "retry", detail)
+                    return
                 try:
-                    results[action.outbox_id] = self._send(client, action, reply)
+                    result = self._send(client, action, item)
                 except _Stop as stop:
                     if sent == 0:
                         raise (FatalError if stop.fatal else RetriableError)(str(stop)) from stop
@@ -232,19 +262,18 @@ class SmtpSink:
                         "smtp_connection_lost",
                         sink=self.name,
                         sent=sent,
-                        deferred=len(ready) - index,
+                        deferred=len(prepared) - index,
                         error=str(stop),
                     )
-                    for later, _ in ready[index:]:
-                        results[later.outbox_id] = SinkResult(
-                            later.outbox_id, "retry", {"why": str(stop)}
-                        )
-                    break
-                if results[action.outbox_id].status == "done":
+                    # tried (the server may even have taken it): a real attempt; the rest wait
+                    yield SinkResult(action.outbox_id, "failed", {"why": str(stop)})
+                    yield from _the_rest(prepared[index + 1 :], "retry", {"why": str(stop)})
+                    return
+                if result.status == "done":
                     sent += 1
+                yield result
         finally:
             self._quit(client)
-        return results
 
     def _send(self, client: smtplib.SMTP, action: SinkAction, reply: Reply) -> SinkResult:
         """Send one reply: done, skipped or retry for this action; _Stop for the connection."""
@@ -284,7 +313,7 @@ class SmtpSink:
             return self._skipped(action, f"smtp_{code}", f"the server refused it: {text}")
         if outcome == "retry":
             log.info("smtp_reply_deferred", sink=self.name, outbox=action.outbox_id, code=code)
-            return SinkResult(action.outbox_id, "retry", {"why": f"server said: {text}"})
+            return SinkResult(action.outbox_id, "failed", {"why": f"server said: {text}"})
         raise _Stop(
             f"{self.label}: the server refused the {stage.upper()} step: {self._clean(text)}",
             fatal=outcome == "fatal",

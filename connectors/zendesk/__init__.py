@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
-from connectors.zendesk.sink import ZendeskSink
+from connectors.zendesk.sink import SINK_ACTIONS, ZendeskSink
 from connectors.zendesk.source import ZendeskSettings, ZendeskSource
 
 
@@ -24,11 +24,10 @@ CONNECTOR = ConnectorSpec(
     settings_model=ZendeskSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset(
-        {"source", "sink", "tickets", "users", "update_fields", "add_note", "add_tags", "merge"}
-    ),
+    capabilities=frozenset({"source", "sink", "tickets", "users", "merge"}),
+    actions=SINK_ACTIONS,
     description="Zendesk Support: incremental ticket export; write-back of priority, tags, "
-    "custom fields, internal notes and merges",
+    "custom fields, internal notes, group/assignee, escalation and merges",
 )
 
 __all__ = ["CONNECTOR", "ZendeskSettings", "ZendeskSink", "ZendeskSource"]

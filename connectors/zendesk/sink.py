@@ -6,31 +6,57 @@ update_fields / add_tags / add_note for a ticket into one update, send them 100 
 `PUT /api/v2/tickets/update_many.json` (each with `safe_update`, so a change made meanwhile is
 refused too), poll the job status, then merge confirmed duplicates.
 
-Action payloads:
-- update_fields: {"fields": {"priority" (or "crmbot_priority"): "P2", "tags": [...],
-  "<name mapped in custom_fields>": value}, "expected_version": "<updated_at crmbot last
-  saw>", "written": {field: value crmbot last wrote} (alias "previous"; optional: without
-  it, a non-empty value that differs counts as an agent's once the ticket is newer)}.
-  Fields not mapped are left alone and listed in the result's `unmapped`; None is not sent.
-- add_note: {"body": "...", "expected_version": optional} -> an internal note (a comment
-  with public: false); a note already on the ticket is not posted again, and with
-  expected_version the check costs a call only when the ticket changed since
-- add_tags: {"tags": [...]} -> additional_tags (an agent's tags are never removed)
-- merge: target {"id": source ticket}, payload {"into": target ticket id, "note": "..."}
+Zendesk performs update_many and merge in background jobs (job_status: queued, working,
+completed, failed). A job's outcome becomes a result per action, never an exception that
+would throw away what the same call already did: a ticket the job could not update is
+skipped with Zendesk's reason (a closed ticket stays closed: retrying cannot help), a conflict
+is a conflict, and a job that failed as a whole, a job still running at the deadline or an
+outage while writing is a "retry" for just the actions it carried. update_many carrying a
+note is not retried blindly after a 5xx (the note may be posted): the next cycle reads the
+ticket's comments back first (`dedupe_notes`).
+
+
+Actions (the typed models of bot/actions.py; one ticket's actions become one update):
+- update_fields: crmbot's enrichment {"fields": {"priority" (or "crmbot_priority"): "P2",
+  "tags": [...], "<name mapped in custom_fields>": value}, "expected_version", "written"};
+  owned fields an agent changed are a conflict; fields not mapped are listed as `unmapped`.
+- add_note {"text"} -> an internal note (public: false), not posted twice.
+- add_tag / remove_tag {"tag"} -> additional_tags / remove_tags (an agent's other tags stay).
+- set_priority {"priority"} -> priority through `priority_map`.
+- set_field {"field": "case.x", "value"} -> the custom field mapped to "x" (or "case.x") in
+  `custom_fields`, or Zendesk's own status/priority/type; anything else is skipped with why.
+- assign {"queue", "owner"} -> group_id (a group id, or a name in `groups`) and assignee_id
+  (an id, a name in `agents`) or assignee_email.
+- escalate {"to", "queue", "message"} -> priority, group (`queue` or `escalation_group`), and
+  the message as an internal note.
+- merge {"into"}: the target ticket is merged into ticket `into` (a job, polled).
+A rule's explicit changes (priority, group, assignee, field) are written as asked, without
+the enrichment's conflict check: an admin's rule decided them.
 """
 
 from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from bot.errors import SourceUnavailable
-from connectors.base import SinkAction, SinkResult
+from bot.actions import (
+    AddNote,
+    AddTag,
+    Assign,
+    Escalate,
+    Merge,
+    RemoveTag,
+    SetField,
+    SetPriority,
+    UpdateFields,
+)
+from bot.errors import AuthError, MalformedInput, RetriableError, SourceUnavailable
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
@@ -39,6 +65,20 @@ from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
+# The action types this sink performs (declared once; the connector spec publishes it).
+SINK_ACTIONS = frozenset(
+    {
+        "update_fields",
+        "add_note",
+        "add_tag",
+        "remove_tag",
+        "set_field",
+        "set_priority",
+        "assign",
+        "escalate",
+        "merge",
+    }
+)
 MAX_BULK = 100
 MAX_MERGE_SOURCES = 5
 NOTE_SEPARATOR = "\n\n---\n\n"
@@ -53,6 +93,8 @@ class _Plan:
     previous: dict[str, Any] = field(default_factory=dict)
     expected_version: str | None = None
     tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
     notes: list[str] = field(default_factory=list)
     actions: list[SinkAction] = field(default_factory=list)
     conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -60,10 +102,24 @@ class _Plan:
     current: dict[str, Any] | None = None
     error: str | None = None
     version: str | None = None
+    retry: str | None = None  # not done this time, for a transient reason: try again later
+    retry_after: float | None = None
+
+
+# Words in a job's or a result's message that mean retrying cannot help.
+PERMANENT_MARKERS = ("closed", "not found", "notfound", "invalid", "cannot be merged", "permission")
+
+
+def is_permanent(message: str | None) -> bool:
+    """True when a Zendesk job/result message describes a failure retrying cannot fix."""
+    text = (message or "").lower()
+    return any(marker in text for marker in PERMANENT_MARKERS)
 
 
 class ZendeskSink:
     """Performs crmbot's planned actions on Zendesk tickets."""
+
+    performs = SINK_ACTIONS
 
     def __init__(
         self,
@@ -90,8 +146,12 @@ class ZendeskSink:
 
     # -- entry point ------------------------------------------------------------------------
 
-    def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
-        """Coalesce, check for conflicts, write in batches, merge; one result per action."""
+    def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+        """Coalesce, check for conflicts, write in batches, merge; one result per action,
+        yielded in order, each as soon as the call that performs it completed."""
+        return in_action_order(actions, self._perform_each(actions))
+
+    def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         merges: list[tuple[SinkAction, int, int]] = []
@@ -99,6 +159,8 @@ class ZendeskSink:
             skipped = self._plan(action, plans, merges)
             if skipped is not None:
                 results[action.outbox_id] = skipped
+        handed_out: set[int] = set()
+        yield from new_results(results, handed_out)
         if plans:
             self._load_current(plans.values())
             for plan in plans.values():
@@ -106,13 +168,19 @@ class ZendeskSink:
                     self._check_conflicts(plan)
             self._dedupe_notes(plans.values())
             self._write(list(plans.values()))
-            self._refresh_versions([p for p in plans.values() if p.error is None])
+            try:
+                self._refresh_versions(
+                    [p for p in plans.values() if p.error is None and p.retry is None]
+                )
+            except RetriableError as exc:  # the writes are done: report them without versions
+                log.warning("zendesk_version_read_failed", sink=self.name, error=str(exc))
             for plan in plans.values():
                 for action in plan.actions:
                     results[action.outbox_id] = self._result(plan, action)
+            yield from new_results(results, handed_out)
         for action, status, detail in self._merge(merges):
             results[action.outbox_id] = SinkResult(action.outbox_id, status, detail)
-        return [results[a.outbox_id] for a in actions]
+        yield from new_results(results, handed_out)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -125,19 +193,22 @@ class ZendeskSink:
         ticket_id = _ticket_id(action.target.get("id"))
         if ticket_id is None:
             return _skip(action, f"target has no Zendesk ticket id: {action.target!r}")
-        payload = action.payload or {}
-        if action.action == "merge":
-            into = _ticket_id(payload.get("into"))
+        try:
+            spec = action.typed()
+        except MalformedInput as exc:
+            return _skip(action, str(exc))
+        if spec.type not in SINK_ACTIONS:
+            return _skip(action, f"the zendesk sink does not perform {spec.type!r}")
+        if isinstance(spec, Merge):
+            into = _ticket_id(spec.into)
             if into is None or into == ticket_id:
                 return _skip(action, "merge needs payload.into, another ticket id")
             merges.append((action, ticket_id, into))
             return None
         plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        if action.action == "update_fields":
-            wanted = payload.get("fields")
-            if not isinstance(wanted, dict) or not wanted:
-                return _skip(action, "update_fields needs a non-empty payload.fields")
-            wanted, unmapped = split_owned(wanted, self.owned_fields)
+        payload = action.payload or {}
+        if isinstance(spec, UpdateFields):
+            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
             if not wanted:
                 return _skip(
                     action,
@@ -152,27 +223,80 @@ class ZendeskSink:
                 else:
                     plan.fields[key] = value
             plan.previous.update(last_written(payload))
-            version = payload.get("expected_version")
-            if version is not None:
-                plan.expected_version = _max_version(plan.expected_version, str(version))
-        elif action.action == "add_note":
-            body = str(payload.get("body") or payload.get("note") or "").strip()
-            if not body:
-                return _skip(action, "add_note needs a non-empty payload.body")
-            if body not in plan.notes:
-                plan.notes.append(body)
-            version = payload.get("expected_version")
-            if version is not None:
-                plan.expected_version = _max_version(plan.expected_version, str(version))
-        elif action.action == "add_tags":
-            tags = _tag_list(payload.get("tags"))
-            if not tags:
-                return _skip(action, "add_tags needs payload.tags")
-            plan.tags.extend(tags)
+            if spec.expected_version is not None:
+                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
+        elif isinstance(spec, AddNote):
+            if spec.text.strip() not in plan.notes:
+                plan.notes.append(spec.text.strip())
+            if spec.expected_version is not None:
+                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
+        elif isinstance(spec, AddTag | RemoveTag):
+            tags = _tag_list([spec.tag])
+            (plan.tags if isinstance(spec, AddTag) else plan.remove_tags).extend(tags)
         else:
-            return _skip(action, f"the zendesk sink does not support {action.action!r}")
+            try:
+                changes = self._direct_changes(spec)
+            except MalformedInput as exc:
+                return _skip(action, str(exc))
+            note = getattr(spec, "message", "")
+            if note and note.strip() not in plan.notes:
+                plan.notes.append(note.strip())
+            for key, value in changes.items():
+                if key == "custom_fields":
+                    plan.direct.setdefault("custom_fields", []).extend(value)
+                else:
+                    plan.direct[key] = value
         plan.actions.append(action)
         return None
+
+    def _direct_changes(self, spec: Any) -> dict[str, Any]:
+        """The ticket changes a rule's set_priority, set_field, assign or escalate asks for."""
+        if isinstance(spec, SetPriority):
+            return {"priority": self._zendesk_value("priority", spec.priority)}
+        if isinstance(spec, Escalate):
+            changes: dict[str, Any] = {}
+            if spec.to:
+                changes["priority"] = self._zendesk_value("priority", spec.to)
+            queue = spec.queue or self.settings.escalation_group
+            if queue:
+                changes["group_id"] = self._group_id(queue)
+            return changes
+        if isinstance(spec, Assign):
+            changes = {}
+            if spec.queue:
+                changes["group_id"] = self._group_id(spec.queue)
+            if spec.owner:
+                owner = spec.owner.strip()
+                if owner.isdigit():
+                    changes["assignee_id"] = int(owner)
+                elif owner in self.settings.agents:
+                    changes["assignee_id"] = self.settings.agents[owner]
+                elif "@" in owner:
+                    changes["assignee_email"] = owner
+                else:
+                    raise MalformedInput(
+                        f"assign owner {owner!r}: not an agent id, an e-mail, nor in agents"
+                    )
+            return changes
+        if isinstance(spec, SetField):
+            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
+            for key in (spec.field, name):
+                if key in self.settings.custom_fields:
+                    field_id = self.settings.custom_fields[key]
+                    return {"custom_fields": [{"id": field_id, "value": spec.value}]}
+            if name in ("status", "priority", "type"):
+                return {name: spec.value}
+            raise MalformedInput(
+                f"set_field {spec.field}: no Zendesk field is mapped to it (custom_fields)"
+            )
+        raise MalformedInput(f"the zendesk sink does not perform {spec.type!r}")
+
+    def _group_id(self, queue: str) -> int:
+        if queue.isdigit():
+            return int(queue)
+        if queue in self.settings.groups:
+            return self.settings.groups[queue]
+        raise MalformedInput(f"queue {queue!r} is not a Zendesk group (map it in groups)")
 
     # -- reading and conflicts --------------------------------------------------------------
 
@@ -193,12 +317,18 @@ class ZendeskSink:
         return found
 
     def _load_current(self, plans: Iterable[_Plan]) -> None:
-        plans = list(plans)
-        found = self._show_many([p.ticket_id for p in plans])
-        for plan in plans:
-            plan.current = found.get(plan.ticket_id)
-            if plan.current is None:
-                plan.error = f"ticket {plan.ticket_id} not found (deleted, or no access)"
+        """Read every targeted ticket; a chunk that cannot be read now is deferred alone."""
+        for chunk in _chunks(list(plans), MAX_BULK):
+            try:
+                found = self._show_many([p.ticket_id for p in chunk])
+            except RetriableError as exc:
+                for plan in chunk:
+                    _defer(plan, str(exc), exc.retry_after)
+                continue
+            for plan in chunk:
+                plan.current = found.get(plan.ticket_id)
+                if plan.current is None:
+                    plan.error = f"ticket {plan.ticket_id} not found (deleted, or no access)"
 
     def _current_value(self, current: dict[str, Any], key: str) -> Any:
         if key == "priority":
@@ -262,14 +392,20 @@ class ZendeskSink:
         for plan in plans:
             if not plan.notes or plan.error is not None or plan.current is None:
                 continue
+            if plan.retry is not None:
+                continue
             if plan.expected_version is not None and not _newer(
                 plan.current.get("updated_at"), plan.expected_version
             ):
                 continue
-            data = self.api.http.get(
-                f"/api/v2/tickets/{plan.ticket_id}/comments.json",
-                params={"sort_order": "desc", "per_page": 100},
-            )
+            try:
+                data = self.api.http.get(
+                    f"/api/v2/tickets/{plan.ticket_id}/comments.json",
+                    params={"sort_order": "desc", "per_page": 100},
+                )
+            except RetriableError as exc:  # cannot tell whether the note is there: later
+                _defer(plan, str(exc), exc.retry_after)
+                continue
             existing = {
                 str(c.get("body") or "").strip()
                 for c in (data or {}).get("comments") or []
@@ -298,9 +434,18 @@ class ZendeskSink:
                 custom.append({"id": self.settings.custom_fields[key], "value": value})
         if custom:
             body["custom_fields"] = custom
-        tags = [t for t in dict.fromkeys(plan.tags) if t not in (plan.current.get("tags") or [])]
+        current_tags = plan.current.get("tags") or []
+        tags = [t for t in dict.fromkeys(plan.tags) if t not in current_tags]
         if tags:
             body["additional_tags"] = tags
+        gone = [t for t in dict.fromkeys(plan.remove_tags) if t in current_tags]
+        if gone:
+            body["remove_tags"] = gone
+        for key, value in plan.direct.items():
+            if key == "custom_fields":
+                body["custom_fields"] = [*body.get("custom_fields", []), *value]
+            else:
+                body[key] = value
         if plan.notes:
             body["comment"] = {"body": NOTE_SEPARATOR.join(plan.notes), "public": False}
         if len(body) == 1:
@@ -333,7 +478,7 @@ class ZendeskSink:
         self._leave_the_read_second(plans)
         bodies = []
         for plan in plans:
-            if plan.error is not None:
+            if plan.error is not None or plan.retry is not None or plan.current is None:
                 continue
             body = self._update_body(plan)
             if body is not None:
@@ -341,20 +486,29 @@ class ZendeskSink:
         by_id = {p.ticket_id: p for p in plans}
         for chunk in _chunks(bodies, MAX_BULK):
             try:
+                # never resent blindly: a note would be posted twice, and a repeated safe_update
+                # with the old stamp would come back as a false UpdateConflict
                 data = self.api.http.put(
-                    "/api/v2/tickets/update_many.json", json={"tickets": chunk}
+                    "/api/v2/tickets/update_many.json", json={"tickets": chunk}, idempotent=False
                 )
+                job = self._wait_for_job((data or {}).get("job_status") or {})
             except HttpRejected as exc:
                 for body in chunk:
                     by_id[body["id"]].error = f"update_many rejected: {exc.vendor_message}"
                 continue
-            job = self._wait_for_job((data or {}).get("job_status") or {})
+            except RetriableError as exc:
+                for body in chunk:
+                    _defer(by_id[body["id"]], str(exc), exc.retry_after)
+                continue
+            if job.get("status") != "completed":
+                self._job_failed(job, [by_id[body["id"]] for body in chunk])
+                continue
             outcome = {r.get("id"): r for r in job.get("results") or [] if isinstance(r, dict)}
             for body in chunk:
                 plan = by_id[body["id"]]
                 result = outcome.get(plan.ticket_id)
                 if result is None:
-                    plan.error = f"job {job.get('id')} has no result for this ticket"
+                    _defer(plan, f"job {job.get('id')} has no result for this ticket", None)
                 elif result.get("error") == "UpdateConflict":
                     plan.conflicts["*"] = {
                         "reason": "changed by someone else while writing",
@@ -371,8 +525,21 @@ class ZendeskSink:
                 status=job.get("status"),
             )
 
+    def _job_failed(self, job: dict[str, Any], plans: list[_Plan]) -> None:
+        """A whole update_many job failed: skipped if permanent, else retried later."""
+        message = f"job {job.get('id')} {job.get('status')}: {job.get('message') or ''}".strip()
+        log.warning("zendesk_job_failed", sink=self.name, job_id=job.get("id"), reason=message)
+        for plan in plans:
+            if is_permanent(job.get("message")):
+                plan.error = message
+            else:
+                _defer(plan, message, None)
+
     def _wait_for_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Poll a job status until it completes; a job that never ends is SourceUnavailable."""
+        """Poll a job status until it ends (completed, failed, killed); return its last status.
+
+        A job still running at the deadline is SourceUnavailable (its outcome is unknown).
+        """
         clock = self.api.clock
         deadline = clock.monotonic() + self.settings.job_timeout_seconds
         while job.get("status") not in ("completed", "failed", "killed"):
@@ -387,10 +554,6 @@ class ZendeskSink:
             clock.sleep(self.settings.job_poll_interval_seconds)
             data = self.api.http.get(f"/api/v2/job_statuses/{job['id']}.json")
             job = (data or {}).get("job_status") or {}
-        if job.get("status") != "completed":
-            raise SourceUnavailable(
-                f"{self.label}: job {job.get('id')} {job.get('status')}: {job.get('message')}"
-            )
         return job
 
     def _refresh_versions(self, plans: list[_Plan]) -> None:
@@ -412,6 +575,11 @@ class ZendeskSink:
         if plan.error is not None:
             detail["reason"] = plan.error
             return SinkResult(action.outbox_id, "skipped", detail)
+        if plan.retry is not None:
+            detail["why"] = plan.retry
+            if plan.retry_after is not None:
+                detail["retry_after"] = plan.retry_after
+            return SinkResult(action.outbox_id, "retry", detail)
         if action.action == "update_fields":
             unmapped = plan.unmapped.get(action.outbox_id, [])
             fields = (action.payload or {}).get("fields") or {}
@@ -427,6 +595,46 @@ class ZendeskSink:
 
     # -- merging ----------------------------------------------------------------------------
 
+    def _merges_not_done(
+        self,
+        target: int,
+        items: list[tuple[SinkAction, int]],
+        out: list[tuple[SinkAction, str, dict[str, Any]]],
+    ) -> list[tuple[SinkAction, int]]:
+        """Sources still to merge; closed ones are already merged (crmbot's mark) or refused.
+
+        A merge whose answer was lost may have happened: a closed source carrying crmbot's
+        private "Merged into #target" comment is done; any other closed source is skipped
+        (Zendesk cannot merge a closed ticket, retrying cannot help).
+        """
+        current = self._show_many(list(dict.fromkeys(s for _, s in items)))
+        todo = []
+        for action, source in items:
+            ticket = current.get(source)
+            if ticket is None:
+                detail = {"ticket_id": str(source), "reason": f"ticket {source} not found"}
+                out.append((action, "skipped", detail))
+            elif ticket.get("status") != "closed":
+                todo.append((action, source))
+            elif self._carries_merge_mark(source, target):
+                detail = {"ticket_id": str(source), "into": str(target), "already_done": True}
+                out.append((action, "done", detail))
+            else:
+                reason = f"ticket {source} is closed: Zendesk cannot merge a closed ticket"
+                out.append((action, "skipped", {"ticket_id": str(source), "reason": reason}))
+        return todo
+
+    def _carries_merge_mark(self, source: int, target: int) -> bool:
+        data = self.api.http.get(
+            f"/api/v2/tickets/{source}/comments.json",
+            params={"sort_order": "desc", "per_page": 100},
+        )
+        mark = _merge_mark(target)
+        return any(
+            isinstance(c, dict) and str(c.get("body") or "").startswith(mark)
+            for c in (data or {}).get("comments") or []
+        )
+
     def _merge(
         self, merges: list[tuple[SinkAction, int, int]]
     ) -> list[tuple[SinkAction, str, dict[str, Any]]]:
@@ -435,6 +643,12 @@ class ZendeskSink:
         for action, source, target in merges:
             by_target.setdefault(target, []).append((action, source))
         for target, items in by_target.items():
+            try:
+                items = self._merges_not_done(target, items, out)
+            except RetriableError as exc:
+                for action, source in items:
+                    out.append((action, "retry", {"ticket_id": str(source), "why": str(exc)}))
+                continue
             for chunk in _chunks(items, MAX_MERGE_SOURCES):
                 sources = list(dict.fromkeys(s for _, s in chunk))
                 note = next(
@@ -444,13 +658,16 @@ class ZendeskSink:
                     "ids": sources,
                     "target_comment_is_public": False,
                     "source_comment_is_public": False,
+                    # crmbot's mark on the source: how a retry recognises a merge already done
+                    "source_comment": f"{_merge_mark(target)} {note or ''}".strip(),
                 }
                 if note:
                     body["target_comment"] = note
-                    body["source_comment"] = f"Merged into #{target} by crmbot. {note}"
                 try:
-                    data = self.api.http.post(f"/api/v2/tickets/{target}/merge.json", json=body)
-                    self._wait_for_job((data or {}).get("job_status") or {})
+                    data = self.api.http.post(
+                        f"/api/v2/tickets/{target}/merge.json", json=body, idempotent=False
+                    )
+                    job = self._wait_for_job((data or {}).get("job_status") or {})
                 except HttpRejected as exc:
                     for action, source in chunk:
                         out.append(
@@ -461,10 +678,49 @@ class ZendeskSink:
                             )
                         )
                     continue
+                except RetriableError as exc:
+                    for action, source in chunk:
+                        detail: dict[str, Any] = {"ticket_id": str(source), "why": str(exc)}
+                        if exc.retry_after is not None:
+                            detail["retry_after"] = exc.retry_after
+                        out.append((action, "retry", detail))
+                    continue
+                if job.get("status") != "completed":
+                    reason = f"merge job {job.get('id')} {job.get('status')}: {job.get('message')}"
+                    status = "skipped" if is_permanent(job.get("message")) else "retry"
+                    log.warning(
+                        "zendesk_merge_failed", sink=self.name, target=target, reason=reason
+                    )
+                    for action, source in chunk:
+                        key = "reason" if status == "skipped" else "why"
+                        out.append((action, status, {"ticket_id": str(source), key: reason}))
+                    continue
                 log.info("zendesk_merged", sink=self.name, target=target, sources=sources)
                 for action, source in chunk:
                     out.append((action, "done", {"ticket_id": str(source), "into": str(target)}))
         return out
+
+    # -- check ------------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Sign in with one cheap authenticated GET and say who we are."""
+        data = self.api.http.get("/api/v2/users/me.json")
+        user = data.get("user", {}) if isinstance(data, dict) else {}
+        if not user.get("id"):  # Zendesk answers an anonymous user to unknown credentials
+            raise AuthError(f"{self.label}: Zendesk did not accept the credentials")
+        return f"{self.label}: signed in to {self.settings.url} as {user.get('email', '?')}"
+
+
+def _merge_mark(target: int) -> str:
+    """The private comment crmbot leaves on a merged source (read back before a retry)."""
+    return f"Merged into #{target} by crmbot."
+
+
+def _defer(plan: _Plan, why: str, retry_after: float | None) -> None:
+    """Mark a plan as not done this time, for a transient reason."""
+    if plan.error is None:
+        plan.retry = why
+        plan.retry_after = retry_after
 
 
 def _server_time(date_header: str | None, clock: Clock) -> float:

@@ -70,6 +70,9 @@ class ZendeskSettings(ConnectorSettings):
     user_vip_field: str = "vip"
     custom_fields: dict[str, int] = Field(default_factory=dict)  # crmbot name -> ticket field id
     priority_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
+    groups: dict[str, int] = Field(default_factory=dict)  # assign/escalate queue -> group id
+    agents: dict[str, int] = Field(default_factory=dict)  # assign owner -> agent (user) id
+    escalation_group: str | None = None  # escalate without a queue moves the ticket here
     job_poll_interval_seconds: float = Field(default=1.0, gt=0)
     job_timeout_seconds: float = Field(default=120.0, gt=0)
     dedupe_notes: bool = True
@@ -131,6 +134,7 @@ def make_auth(settings: ZendeskSettings, *, clock: Clock | None = None) -> Auth:
         settings.oauth_refresh_token,
         connector="zendesk",
         clock=clock,
+        body="json",  # Zendesk's token endpoint takes a JSON body, not a form
     )
 
 

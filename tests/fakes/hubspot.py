@@ -8,12 +8,23 @@ Time comes from an injectable clock so tests never really wait.
 
 Control (Python methods): create records, simulate an agent's edit, inject 429 storms, 5xx,
 a malformed record, a paging loop, a revoked token; count requests per endpoint.
+
+The hard answers HubSpot documents, each switchable per test: 207 Multi-Status batch answers
+with `errors` and some results missing (`drop_batch_results`, `missing_ids_answer="207"`),
+v4 association batch reads that page per result (`assoc_page_size`: `results[].paging.next
+.after`, sent back as `inputs[].after`), batch results in no particular order
+(`shuffle_results`), 423 Locked and 477 Migration in Progress (`fail_with_status`), 429 bodies
+for the ten-secondly and the daily limit (`fail_with_429(policy=...)`), a search index that
+trails writes by `search_lag` seconds, and a write performed whose answer is lost
+(`fail_after_performing`).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import random
 import re
 import socket
 import threading
@@ -58,6 +69,7 @@ DEFAULT_PROPERTIES: dict[str, dict[str, str]] = {
         "hs_pipeline_stage": "string",
         "hs_ticket_priority": "enumeration",
         "hs_ticket_category": "enumeration",
+        "hubspot_owner_id": "enumeration",
         "createdate": "datetime",
         "hs_lastmodifieddate": "datetime",
         "hs_object_id": "number",
@@ -194,8 +206,11 @@ class Faults:
     status: int = 0
     times: int = 0
     retry_after: float | None = None
+    policy: str = "TEN_SECONDLY_ROLLING"
     loop_pagination: bool = False
     revoked: bool = False
+    drop_results: int = 0  # next batch update/create: leave out this many results (207)
+    after_performing: list[tuple[str, int]] = field(default_factory=list)  # (route, status)
 
 
 class FakeHubSpot(LoopbackHttpServer):
@@ -240,6 +255,17 @@ class FakeHubSpot(LoopbackHttpServer):
         self._early = 0
         self._general_times: list[float] = []
         self._search_times: list[float] = []
+        # switchable vendor answers
+        self.assoc_page_size: int | None = None  # v4 batch read: associations per result page
+        self.shuffle_results = False  # batch answers in an order of HubSpot's choosing
+        self.missing_ids_answer = "400"  # batch update naming unknown ids: "400" or "207"
+        self._random = random.Random(9)
+        self._hooks: list[tuple[str, Callable[[], Any]]] = []
+        self.fault_share = 0.0  # this share of requests answered with one of fault_statuses
+        self.fault_statuses: tuple[int, ...] = (429, 423)
+        self.lost_share = 0.0  # this share of requests performed, then answered 502
+        self.lost_answers = 0
+        self.injected_faults: dict[int, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -366,17 +392,35 @@ class FakeHubSpot(LoopbackHttpServer):
         self._tick()
         return f"ticket:{tid}"
 
-    def fail_with_429(self, times: int, retry_after: float) -> None:
-        """Answer the next `times` requests with 429 and Retry-After."""
+    def fail_with_429(
+        self, times: int, retry_after: float | None, policy: str = "TEN_SECONDLY_ROLLING"
+    ) -> None:
+        """Answer the next `times` requests with 429 (policy TEN_SECONDLY_ROLLING or DAILY)."""
         with self._lock:
             self._faults.status, self._faults.times = 429, times
             self._faults.retry_after = retry_after
+            self._faults.policy = policy
 
-    def fail_with_status(self, status: int, times: int) -> None:
-        """Answer the next `times` requests with `status`."""
+    def fail_with_status(self, status: int, times: int, retry_after: float | None = None) -> None:
+        """Answer the next `times` requests with `status` (423, 477 with Retry-After, 5xx)."""
         with self._lock:
             self._faults.status, self._faults.times = status, times
-            self._faults.retry_after = None
+            self._faults.retry_after = retry_after
+
+    def before_next(self, route_prefix: str, hook: Callable[[], Any]) -> None:
+        """Run `hook` once, just before the next request whose "METHOD route" starts so."""
+        with self._lock:
+            self._hooks.append((route_prefix, hook))
+
+    def drop_batch_results(self, count: int) -> None:
+        """The next batch update or create answers 207 with `count` results left out."""
+        with self._lock:
+            self._faults.drop_results = count
+
+    def fail_after_performing(self, route_prefix: str, status: int = 502) -> None:
+        """Perform the next request whose "METHOD route" starts with the prefix, answer `status`."""
+        with self._lock:
+            self._faults.after_performing.append((route_prefix, status))
 
     def clear_faults(self) -> None:
         """Stop injecting errors and loops (a revoked token stays revoked)."""
@@ -420,6 +464,9 @@ class FakeHubSpot(LoopbackHttpServer):
             if now < self._not_before - 1e-9:
                 self._early += 1
             route, handler, args = self._route(method, path)
+            for hook in [h for h in self._hooks if f"{method} {route}".startswith(h[0])]:
+                self._hooks.remove(hook)
+                hook[1]()
             self.requests[f"{method} {route}"] += 1
             if route == _TOKEN_ROUTE:
                 status, out = handler(query, body)
@@ -434,22 +481,66 @@ class FakeHubSpot(LoopbackHttpServer):
                 )
             if self._faults.times > 0:
                 self._faults.times -= 1
-                status = self._faults.status
-                if status == 429:
-                    retry_after = self._faults.retry_after or 1.0
-                    self._not_before = now + retry_after
-                    self.rejected_429 += 1
-                    raise ApiError(
-                        429,
-                        "You have reached your ten_secondly_rolling limit.",
-                        "RATE_LIMITS",
-                        headers={"Retry-After": _num(retry_after)},
-                        extra={"policyName": "TEN_SECONDLY_ROLLING"},
-                    )
-                raise ApiError(status, "internal error", "INTERNAL_ERROR")
+                raise self._injected(now)
+            if self.fault_share and self._random.random() < self.fault_share:
+                status = self._random.choice(self.fault_statuses)
+                self.injected_faults[status] = self.injected_faults.get(status, 0) + 1
+                raise self._injected(now, status, 2.0 if status == 423 else 1.0)
             limit_headers = self._rate_limit(route, now)
             status, out = handler(query, body, *args)
+            if self.lost_share and self._random.random() < self.lost_share:
+                self.lost_answers += 1
+                raise ApiError(502, "upstream request timeout", "INTERNAL_ERROR")
+            key = f"{method} {route}"
+            for item in self._faults.after_performing:
+                if key.startswith(item[0]):
+                    self._faults.after_performing.remove(item)
+                    raise ApiError(item[1], "upstream request timeout", "INTERNAL_ERROR")
             return status, out, limit_headers
+
+    def _injected(
+        self, now: float, status: int | None = None, retry_after: float | None = None
+    ) -> ApiError:
+        """The queued (or given) fault, as HubSpot answers it."""
+        if status is None:
+            status, retry_after = self._faults.status, self._faults.retry_after
+        headers = {"Retry-After": _num(retry_after)} if retry_after is not None else {}
+        if status == 429:
+            daily = self._faults.policy == "DAILY"
+            if retry_after is None and not daily:
+                retry_after = 1.0
+                headers = {"Retry-After": "1"}
+            self._not_before = now + (retry_after or 0.0)
+            self.rejected_429 += 1
+            return ApiError(
+                429,
+                "You have reached your daily limit."
+                if daily
+                else "You have reached your ten_secondly_rolling limit.",
+                "RATE_LIMITS",
+                headers=headers,
+                extra={
+                    "errorType": "RATE_LIMIT",
+                    "policyName": self._faults.policy,
+                    "requestId": str(uuid.uuid4()),
+                },
+            )
+        if status == 423:
+            return ApiError(
+                423,
+                "This record is locked by a concurrent write; retry in 2 seconds.",
+                "LOCKED",
+                headers=headers,
+            )
+        if status == 477:
+            self._not_before = now + (retry_after or 0.0)
+            return ApiError(
+                477,
+                "This account is being migrated between data hosting locations.",
+                "MIGRATION_IN_PROGRESS",
+                headers=headers,
+            )
+        return ApiError(status, "internal error", "INTERNAL_ERROR", headers=headers)
 
     def _rate_limit(self, route: str, now: float) -> dict[str, str]:
         self._general_times = [t for t in self._general_times if t > now - 10.0]
@@ -464,7 +555,11 @@ class FakeHubSpot(LoopbackHttpServer):
                     "You have reached your secondly limit.",
                     "RATE_LIMITS",
                     headers={"Retry-After": _num(wait)},
-                    extra={"policyName": "SECONDLY"},
+                    extra={
+                        "errorType": "RATE_LIMIT",
+                        "policyName": "SECONDLY",
+                        "requestId": str(uuid.uuid4()),
+                    },
                 )
             self._search_times.append(now)
             return {}
@@ -482,7 +577,11 @@ class FakeHubSpot(LoopbackHttpServer):
                     "X-HubSpot-RateLimit-Remaining": "0",
                     "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
                 },
-                extra={"policyName": "TEN_SECONDLY_ROLLING"},
+                extra={
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "TEN_SECONDLY_ROLLING",
+                    "requestId": str(uuid.uuid4()),
+                },
             )
         self._general_times.append(now)
         return {
@@ -636,9 +735,31 @@ class FakeHubSpot(LoopbackHttpServer):
             raise validation("Invalid input JSON: inputs is required")
         if len(body["inputs"]) > BATCH_MAX:
             raise validation(f"Batch input is limited to {BATCH_MAX} inputs")
-        checked = [self._check_create(otype, item) for item in body["inputs"]]
-        results = [self._create(otype, props, links) for props, links in checked]
-        return 201, {"status": "COMPLETE", "results": results, **_times(self.clock)}
+        traced = all(isinstance(i, dict) and i.get("objectWriteTraceId") for i in body["inputs"])
+        if not traced:  # without trace ids one bad input fails the whole batch (400)
+            checked = [self._check_create(otype, item) for item in body["inputs"]]
+            results = [self._create(otype, props, links) for props, links in checked]
+            return self._batch_answer(results, [], created=True)
+        # with objectWriteTraceId on every input: multi-status, one error per failed input
+        results, errors = [], []
+        for item in body["inputs"]:
+            trace = str(item["objectWriteTraceId"])
+            try:
+                props, links = self._check_create(otype, item)
+            except ApiError as err:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": err.category,
+                        "message": err.message,
+                        "context": {"objectWriteTraceId": [trace]},
+                    }
+                )
+                continue
+            made = self._create(otype, props, links)
+            made["objectWriteTraceId"] = trace
+            results.append(made)
+        return self._batch_answer(results, errors, created=True)
 
     def _create(
         self, otype: str, props: dict[str, Any], links: list[tuple[str, str, int]]
@@ -669,7 +790,11 @@ class FakeHubSpot(LoopbackHttpServer):
                 if t.get("associationCategory") not in {"HUBSPOT_DEFINED", "USER_DEFINED"}:
                     raise validation(f"invalid associationCategory {t.get('associationCategory')}")
                 type_id = t.get("associationTypeId")
-                target = {NOTE_TO_TICKET: "tickets"}.get(type_id) if otype == "notes" else None
+                allowed = {
+                    "notes": {NOTE_TO_TICKET: "tickets"},
+                    "tickets": {TICKET_TO_CONTACT: "contacts"},
+                }
+                target = allowed.get(otype, {}).get(type_id)
                 if target is None:
                     raise validation(f"association type id {type_id} is not valid for {otype}")
                 if to_id not in self.objects[target]:
@@ -699,6 +824,8 @@ class FakeHubSpot(LoopbackHttpServer):
                 results.append(self._get(otype, oid).body(names))
             except ApiError:
                 missing.append(oid)
+        if self.shuffle_results:
+            self._random.shuffle(results)
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, **_times(self.clock)}
         if missing:
             out["numErrors"] = 1
@@ -722,18 +849,60 @@ class FakeHubSpot(LoopbackHttpServer):
             raise validation("Duplicate IDs found in batch input: " + ",".join(sorted(ids)))
         for item in inputs:
             self._validate_props(otype, item.get("properties", {}), creating=False)
-        objs = []
-        for oid in ids:
+        found: list[tuple[Obj, dict[str, Any]]] = []
+        missing: list[str] = []
+        for oid, item in zip(ids, inputs, strict=True):
             try:
-                objs.append(self._get(otype, oid))
+                found.append((self._get(otype, oid), item))
             except ApiError:
-                msg = f"Object {oid} does not exist"
-                raise validation(msg, subCategory="OBJECT_NOT_FOUND") from None
+                if self.missing_ids_answer != "207":
+                    msg = f"Object {oid} does not exist"
+                    raise validation(msg, subCategory="OBJECT_NOT_FOUND") from None
+                missing.append(oid)
         results = []
-        for obj, item in zip(objs, inputs, strict=True):
+        for obj, item in found:
             self._touch(obj, item.get("properties", {}))
             results.append(obj.body(list(item.get("properties", {}))))
-        return 200, {"status": "COMPLETE", "results": results, **_times(self.clock)}
+        errors = []
+        if missing:
+            errors.append(
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Could not get some {otype} objects, they may be deleted or "
+                    "not exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                }
+            )
+        return self._batch_answer(results, errors)
+
+    def _batch_answer(
+        self, results: list[dict[str, Any]], errors: list[dict[str, Any]], created: bool = False
+    ) -> tuple[int, Any]:
+        """A batch answer: 200/201, or 207 with `errors` when some inputs failed or got lost."""
+        if self._faults.drop_results:
+            count = min(self._faults.drop_results, len(results))
+            self._faults.drop_results = 0
+            if count:
+                results = results[:-count]  # performed, but absent from the answer
+                errors = [
+                    *errors,
+                    {
+                        "status": "error",
+                        "category": "INTERNAL_ERROR",
+                        "message": "Some results could not be returned",
+                        "context": {},
+                    },
+                ]
+        if self.shuffle_results:
+            results = list(results)
+            self._random.shuffle(results)
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, **_times(self.clock)}
+        if errors:
+            out["numErrors"] = len(errors)
+            out["errors"] = errors
+            return 207, out
+        return (201 if created else 200), out
 
     def _patch_object(self, _q: Any, body: Any, otype: str, oid: str) -> tuple[int, Any]:
         self._check_type(otype)
@@ -837,24 +1006,30 @@ class FakeHubSpot(LoopbackHttpServer):
         results = []
         for item in inputs:
             fid = str(item["id"])
-            links = self.assoc.get((from_type, fid, to_type), {})
+            links = list(self.assoc.get((from_type, fid, to_type), {}).items())
             if not links:
                 continue
-            results.append(
-                {
-                    "from": {"id": fid},
-                    "to": [
-                        {
-                            "toObjectId": int(tid),
-                            "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
-                                for t in types
-                            ],
-                        }
-                        for tid, types in links.items()
-                    ],
-                }
-            )
+            start = _assoc_offset(item.get("after"))
+            size = self.assoc_page_size or len(links)
+            page = links[start : start + size]
+            result: dict[str, Any] = {
+                "from": {"id": fid},
+                "to": [
+                    {
+                        "toObjectId": int(tid),
+                        "associationTypes": [
+                            {"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
+                            for t in types
+                        ],
+                    }
+                    for tid, types in page
+                ],
+            }
+            if start + size < len(links):  # "paging" is present only when there is more
+                result["paging"] = {"next": {"after": _assoc_token(start + size), "link": None}}
+            results.append(result)
+        if self.shuffle_results:
+            self._random.shuffle(results)
         return 200, {"status": "COMPLETE", "results": results, **_times(self.clock)}
 
 
@@ -876,6 +1051,21 @@ _ROUTES: list[tuple[str, str, str]] = [
     ("PATCH", r"/crm/v3/objects/(\w+)/(\d+)", "_patch_object"),
     ("POST", r"/crm/v4/associations/(\w+)/(\w+)/batch/read", "_assoc_batch_read"),
 ]
+
+
+def _assoc_token(offset: int) -> str:
+    """An opaque per-result paging token (HubSpot's look base64; callers must not parse them)."""
+    return base64.urlsafe_b64encode(f"assoc-{offset}".encode()).decode()
+
+
+def _assoc_offset(token: Any) -> int:
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(str(token).encode()).decode()
+        return int(raw.removeprefix("assoc-"))
+    except (ValueError, UnicodeDecodeError):
+        raise validation(f"Invalid paging token after={token}") from None
 
 
 def _num(value: float) -> str:

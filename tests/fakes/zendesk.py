@@ -8,7 +8,8 @@ API rejects:
   sideloads; items changed in the last minute are held back; `after_cursor`, `after_url`,
   `end_of_stream`; 10 requests per minute, then 429 with `Retry-After`.
 - `GET /api/v2/tickets/{id}.json`, `GET /api/v2/tickets/show_many.json?ids=` (<= 100),
-  `PUT /api/v2/tickets/{id}.json` (comment, priority, tags, additional_tags, custom_fields,
+  `PUT /api/v2/tickets/{id}.json` (comment, priority, tags, additional_tags, remove_tags,
+  group_id, assignee_id, assignee_email, custom_fields,
   `safe_update` + `updated_stamp` -> 409 UpdateConflict),
   `PUT /api/v2/tickets/update_many.json` (<= 100 tickets, else 400; answers a job_status),
   `POST /api/v2/tickets/{id}/merge.json` (<= 5 sources; answers a job_status),
@@ -29,6 +30,7 @@ import contextlib
 import email.utils
 import json
 import math
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -67,6 +69,10 @@ def _decode_cursor(cursor: str) -> tuple[int, int] | None:
         return int(float(stamp)), int(rest.strip("|"))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+class _JobFailed(Exception):
+    """A background job ends with status "failed"; the message is the job's `message`."""
 
 
 class ApiError(Exception):
@@ -137,6 +143,7 @@ class FakeZendesk(LoopbackHttpServer):
         export_requests_per_minute: int = 10,
         hold_back_seconds: float = 60.0,
         job_polls_before_done: int = 1,
+        oauth_client: tuple[str, str, str] | None = None,
     ) -> None:
         self.clock = clock or SYSTEM_CLOCK
         self.email = email
@@ -159,6 +166,18 @@ class FakeZendesk(LoopbackHttpServer):
         self._early = 0
         self._next_id = 1000
         self._job_seq = 0
+        self.oauth_client = oauth_client  # (client_id, client_secret, refresh_token)
+        self.tokens_issued = 0
+        self.token_requests: list[tuple[str, bytes]] = []  # (content type, body)
+        # switchable vendor answers (see the control methods below)
+        self.fail_merge_jobs: str | None = None  # job "failed" with this message
+        self.fail_update_jobs: str | None = None  # whole update_many job "failed"
+        self._fail_after: list[tuple[str, str, int]] = []  # performed, then answered an error
+        self.fault_share = 0.0  # this share of API requests answered 429 with Retry-After
+        self.lost_share = 0.0  # this share performed, then answered 502
+        self.lost_answers = 0
+        self.injected_faults: dict[int, int] = {}
+        self._random = random.Random(9)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -338,6 +357,17 @@ class FakeZendesk(LoopbackHttpServer):
         with self.lock:
             self._revoked = True
 
+    def fail_after_performing(self, method: str, path_prefix: str, status: int = 502) -> None:
+        """Perform the next matching request, then answer `status` (the outcome looks unknown)."""
+        with self.lock:
+            self._fail_after.append((method, path_prefix, status))
+
+    def fail_jobs(self, *, merge: str | None = None, update: str | None = None) -> None:
+        """Make every later merge / update_many job end "failed" with this message (None: off)."""
+        with self.lock:
+            self.fail_merge_jobs = merge
+            self.fail_update_jobs = update
+
     def loop_cursor(self, enabled: bool = True) -> None:
         """Make incremental exports hand back the cursor they were given, forever."""
         with self.lock:
@@ -372,6 +402,9 @@ class FakeZendesk(LoopbackHttpServer):
         path = parts.path
         query = parse_qs(parts.query, keep_blank_values=True)
         payload: Any = None
+        if method == "POST" and path == "/oauth/tokens":
+            with self.lock:
+                return self._oauth_token(headers, body)
         with self.lock:
             for hook in [h for h in self._hooks if h[0] == method and path.startswith(h[1])]:
                 self._hooks.remove(hook)
@@ -387,8 +420,28 @@ class FakeZendesk(LoopbackHttpServer):
                         raise ApiError(400, "InvalidJSON", "The request body is not JSON") from None
                 self._authenticate(headers)
                 self._fault(now_mono)
+                if self.fault_share and self._random.random() < self.fault_share:
+                    self.injected_faults[429] = self.injected_faults.get(429, 0) + 1
+                    self._retry_not_before = now_mono + 1.0
+                    raise ApiError(
+                        429,
+                        "TooManyRequests",
+                        headers={"Retry-After": "1"},
+                        text="Too Many Requests",
+                    )
                 self._rate_limit(path, now_mono)
                 status, answer = self._route(method, path, query, payload)
+                if self.lost_share and self._random.random() < self.lost_share:
+                    self.lost_answers += 1
+                    self._fail_after.append((method, path, 502))
+                lost = [f for f in self._fail_after if f[0] == method and path.startswith(f[1])]
+                if lost:  # the work is done, but the answer is lost on the way back
+                    self._fail_after.remove(lost[0])
+                    if isinstance(answer, dict) and "job_status" in answer:
+                        job_id = answer["job_status"]["id"]
+                        while self._job(job_id)["status"] not in ("completed", "failed"):
+                            pass  # the job runs to its end regardless of the lost answer
+                    raise ApiError(lost[0][2], "InternalServerError", "upstream timed out")
                 out = json.dumps(answer).encode()
                 out_headers = {"Content-Type": "application/json; charset=utf-8"}
             except ApiError as exc:
@@ -411,6 +464,49 @@ class FakeZendesk(LoopbackHttpServer):
             )
             self.requests.append(RequestLog(method, path, query, payload, status, self.now()))
             return status, out_headers, out
+
+    def _oauth_token(
+        self, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST /oauth/tokens (grant types): a JSON body, as Zendesk's reference shows."""
+        content_type = headers.get("content-type", "")
+        self.token_requests.append((content_type, body))
+        self.requests.append(RequestLog("POST", "/oauth/tokens", {}, None, 0, self.now()))
+
+        def answer(status: int, out: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+            self.requests[-1].status = status
+            return status, {"Content-Type": "application/json"}, json.dumps(out).encode()
+
+        try:
+            params = json.loads(body) if "json" in content_type else None
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            return answer(
+                400,
+                {"error": "invalid_request", "error_description": "The request body is not JSON"},
+            )
+        if self.oauth_client is None:
+            return answer(401, {"error": "invalid_client"})
+        client_id, secret, refresh = self.oauth_client
+        if params.get("grant_type") != "refresh_token":
+            return answer(400, {"error": "unsupported_grant_type"})
+        if (params.get("client_id"), params.get("client_secret")) != (client_id, secret):
+            return answer(401, {"error": "invalid_client"})
+        if params.get("refresh_token") != refresh:
+            return answer(400, {"error": "invalid_grant"})
+        self.tokens_issued += 1
+        self.oauth_token = f"zd-oauth-{self.tokens_issued}"
+        return answer(
+            200,
+            {
+                "access_token": self.oauth_token,
+                "refresh_token": refresh,
+                "token_type": "bearer",
+                "scope": "read write",
+                "expires_in": 172800,
+            },
+        )
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         value = headers.get("authorization", "")
@@ -617,7 +713,21 @@ class FakeZendesk(LoopbackHttpServer):
             errors["comment"] = [{"description": "Comment: body is blank", "error": "BlankValue"}]
         if errors:
             raise ApiError(422, "RecordInvalid", "Record validation errors", details=errors)
-        for key in ("priority", "status", "subject"):
+        if "assignee_email" in changes:  # Zendesk resolves an agent's address to its id
+            address = str(changes.pop("assignee_email")).lower()
+            agent = next(
+                (u for u in self.state.users.values() if (u.get("email") or "").lower() == address),
+                None,
+            )
+            if agent is None:
+                raise ApiError(
+                    422,
+                    "RecordInvalid",
+                    "Record validation errors",
+                    details={"assignee": [{"description": "Assignee: is not an agent"}]},
+                )
+            ticket["assignee_id"] = agent["id"]
+        for key in ("priority", "status", "subject", "type", "group_id", "assignee_id"):
             if key in changes:
                 ticket[key] = changes.pop(key)
         if "tags" in changes:
@@ -660,30 +770,38 @@ class FakeZendesk(LoopbackHttpServer):
             raise ApiError(
                 400, "TooManyValues", f"You can update at most {MAX_BULK} tickets per request"
             )
-        results: list[dict[str, Any]] = []
-        for index, (ticket_id, change) in enumerate(pairs):
-            ticket = self.state.tickets.get(ticket_id) if isinstance(ticket_id, int) else None
-            if ticket is None:
+
+        def run() -> list[dict[str, Any]]:
+            if self.fail_update_jobs is not None:
+                raise _JobFailed(self.fail_update_jobs)
+            results: list[dict[str, Any]] = []
+            for index, (ticket_id, change) in enumerate(pairs):
+                ticket = self.state.tickets.get(ticket_id) if isinstance(ticket_id, int) else None
+                if ticket is None:
+                    results.append(
+                        {"index": index, "id": ticket_id, "error": "TicketNotFound", "details": ""}
+                    )
+                    continue
+                try:
+                    self._update_ticket(ticket, change)
+                except ApiError as exc:
+                    results.append(
+                        {
+                            "index": index,
+                            "id": ticket_id,
+                            "error": (
+                                "UpdateConflict" if exc.status == 409 else "TicketUpdateFailed"
+                            ),
+                            "details": exc.description or exc.error,
+                        }
+                    )
+                    continue
                 results.append(
-                    {"index": index, "id": ticket_id, "error": "TicketNotFound", "details": ""}
+                    {"id": ticket_id, "action": "update", "success": True, "status": "Updated"}
                 )
-                continue
-            try:
-                self._update_ticket(ticket, change)
-            except ApiError as exc:
-                results.append(
-                    {
-                        "index": index,
-                        "id": ticket_id,
-                        "error": "UpdateConflict" if exc.status == 409 else "TicketUpdateFailed",
-                        "details": exc.description or exc.error,
-                    }
-                )
-                continue
-            results.append(
-                {"id": ticket_id, "action": "update", "success": True, "status": "Updated"}
-            )
-        return self._new_job("bulk_update", results)
+            return results
+
+        return self._new_job("bulk_update", run, len(pairs))
 
     def _merge(self, target: dict[str, Any], payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict) or not isinstance(payload.get("ids"), list):
@@ -693,14 +811,32 @@ class FakeZendesk(LoopbackHttpServer):
             raise ApiError(
                 400, "InvalidValue", f"ids: 1 to {MAX_MERGE_SOURCES} source tickets are allowed"
             )
-        sources = []
-        for raw in ids:
-            source = self.state.tickets.get(raw) if isinstance(raw, int) else None
-            if source is None or raw == target["id"]:
-                raise ApiError(422, "RecordInvalid", f"ticket {raw} cannot be merged")
-            if source.get("status") == "closed":
-                raise ApiError(422, "RecordInvalid", f"ticket {raw} is closed")
-            sources.append(source)
+        if any(not isinstance(raw, int) for raw in ids):
+            raise ApiError(400, "InvalidValue", "ids must be integers")
+
+        def run() -> list[dict[str, Any]]:
+            # Zendesk validates a merge in the background job, not in the request: a closed or
+            # missing source fails the whole job (status "failed", the reason in `message`).
+            if self.fail_merge_jobs is not None:
+                raise _JobFailed(self.fail_merge_jobs)
+            sources = []
+            for raw in ids:
+                source = self.state.tickets.get(raw)
+                if source is None or raw == target["id"]:
+                    raise _JobFailed(f"Ticket {raw} cannot be merged: not found")
+                if source.get("status") == "closed":
+                    raise _JobFailed(f"Ticket {raw} is closed and cannot be merged")
+                sources.append(source)
+            if target.get("status") == "closed":
+                raise _JobFailed(f"Ticket {target['id']} is closed and cannot be merged into")
+            self._apply_merge(target, sources, payload)
+            return [{"id": target["id"], "success": True}]
+
+        return self._new_job("merge", run, 1)
+
+    def _apply_merge(
+        self, target: dict[str, Any], sources: list[dict[str, Any]], payload: dict[str, Any]
+    ) -> None:
         target_comment = payload.get("target_comment") or (
             "Requests " + ", ".join(f"#{s['id']}" for s in sources) + " were closed and merged"
         )
@@ -730,21 +866,23 @@ class FakeZendesk(LoopbackHttpServer):
             source["status"] = "closed"
             source["tags"] = [*source.get("tags", []), "closed_by_merge"]
             self._touch("tickets", source)
-        return self._new_job("merge", [{"id": target["id"], "success": True}])
 
-    def _new_job(self, job_type: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    def _new_job(
+        self, job_type: str, run: Callable[[], list[dict[str, Any]]], total: int
+    ) -> dict[str, Any]:
+        """Queue a background job; `run` does the work when the job completes (on a poll)."""
         self._job_seq += 1
         job_id = f"{self._job_seq:032x}"
         job = {
             "id": job_id,
             "job_type": job_type,
             "url": f"{self.url}/api/v2/job_statuses/{job_id}.json",
-            "total": len(results),
+            "total": total,
             "progress": 0,
             "status": "queued",
             "message": None,
             "results": None,
-            "_final": results,
+            "_run": run,
             "_polls": 0,
         }
         self.state.jobs[job_id] = job
@@ -754,11 +892,19 @@ class FakeZendesk(LoopbackHttpServer):
         job = self.state.jobs.get(job_id)
         if job is None:
             raise ApiError(404, "RecordNotFound", "Not found")
+        if job["status"] in ("completed", "failed"):
+            return _public_job(job)
         job["_polls"] += 1
         if job["_polls"] >= self.job_polls_before_done:
+            try:
+                results = job["_run"]()
+            except _JobFailed as failed:
+                job["status"] = "failed"
+                job["message"] = str(failed)
+                return _public_job(job)
             job["status"] = "completed"
             job["progress"] = job["total"]
-            job["results"] = job["_final"]
+            job["results"] = results
             job["message"] = f"Completed at {_iso(self.now())}"
         else:
             job["status"] = "working"

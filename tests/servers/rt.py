@@ -40,7 +40,8 @@ PRISTINE_DB = Path("/var/lib/dbconfig-common/sqlite3/request-tracker5/rtdb")
 SYSTEM_SITE_CONFIG_DIR = Path("/etc/request-tracker5/RT_SiteConfig.d")
 USERNAME = "root"
 PASSWORD = "password"  # RT's documented password for root on a new install
-CUSTOM_FIELDS = ("crmbot_category", "crmbot_sla_due")
+# name, or name=pattern (RT refuses a value not matching it, yet answers the PUT with 200)
+CUSTOM_FIELDS = ("crmbot_category", "crmbot_sla_due", r"crmbot_impact=^\d+$")
 INSTALL_HINT = (
     "Request Tracker 5 is not installed: "
     "apt-get install -y --no-install-recommends request-tracker5 rt5-db-sqlite"
@@ -60,9 +61,11 @@ while (my $scrip = $scrips->Next) {    # no autoreplies or notifications: create
     my ($off, $err) = $scrip->SetDisabled(1);
     die "cannot disable scrip: $err\n" unless $off;
 }
-for my $name (@ARGV) {
+for my $spec (@ARGV) {
+    my ($name, $pattern) = split /=/, $spec, 2;
     my $cf = RT::CustomField->new(RT->SystemUser);
     my ($ok, $msg) = $cf->Create(Name => $name, Type => 'Freeform', MaxValues => 1,
+                                 Pattern => $pattern // '',
                                  LookupType => 'RT::Queue-RT::Ticket');
     die "cannot create custom field $name: $msg\n" unless $ok;
     ($ok, $msg) = $cf->AddToObject(RT::Queue->new(RT->SystemUser));   # global: every queue

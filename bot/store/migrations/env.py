@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
+from bot.store.engine import lock_migrations
 from bot.store.schema import metadata
 
 config = context.config
@@ -21,7 +22,8 @@ def run_migrations_online() -> None:
         _run(conn)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
+    lock_migrations(connection)  # PostgreSQL: one process migrates at a time (re-entrant)
     context.configure(
         connection=connection,
         target_metadata=metadata,

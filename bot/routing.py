@@ -1,0 +1,140 @@
+"""Which configured sink performs an action, and which rules no configured sink can perform.
+
+Routing follows each sink's declaration (`ConnectorSpec.actions`):
+- an explicit sink (a planned action that names one) performs it, if it declares the type;
+- `send_reply` and `webhook` go to the first sink that declares them (SMTP, webhook);
+- every other action (the write-back family) goes to the write-back sink of the source the
+  request came from, which must declare it.
+
+A rule whose action would reach a sink that does not perform it, or a webhook with no
+webhook sink, is refused when the rules are loaded (`crmbot rules check --settings`, worker
+start-up, hot reload). An action with no sink of its kind at all (a mailbox with no
+write-back, no SMTP sink) changes only crmbot's own case: it is listed as such, not refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.actions import RECORD_ACTIONS
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+BY_TYPE_ONLY = frozenset({"send_reply", "webhook"})  # routed by type, not by source
+NEEDS_A_SINK = frozenset({"webhook"})  # has no meaning inside crmbot's own case
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where an action goes: a sink name, or why it is refused (both None: no sink of its kind)."""
+
+    sink: str | None = None
+    refusal: str | None = None
+
+
+def performs(conf: dict[str, Any] | None) -> frozenset[str]:
+    """The action types the sink configured by `conf` declares (empty when unknown)."""
+    from bot.registry import get_connector
+
+    try:
+        return get_connector(str((conf or {}).get("type"))).actions
+    except ConfigError:
+        return frozenset()
+
+
+def why_not(name: str, conf: dict[str, Any], action_type: str) -> str:
+    """The refusal sentence for a sink that does not perform `action_type`."""
+    from bot.registry import get_connector
+
+    kind = str(conf.get("type"))
+    try:
+        spec = get_connector(kind)
+    except ConfigError as exc:
+        return f"sink {name!r}: {exc}"
+    because = spec.refusals.get(action_type)
+    declared = ", ".join(sorted(spec.actions)) or "nothing"
+    head = f"sink {name!r} ({kind}) cannot perform {action_type}"
+    return f"{head}: {because}" if because else f"{head} (it performs: {declared})"
+
+
+def route(settings: Settings, action_type: str, source: str | None, explicit: str = "") -> Route:
+    """The sink that performs an action planned for a request of `source`."""
+    sinks = settings.sinks
+    if explicit:
+        if explicit not in sinks:
+            return Route(refusal=f"no sink named {explicit!r} is configured")
+        if action_type not in performs(sinks[explicit]):
+            return Route(refusal=why_not(explicit, sinks[explicit], action_type))
+        return Route(sink=explicit)
+    if action_type in BY_TYPE_ONLY:
+        name = next((n for n, c in sinks.items() if action_type in performs(c)), None)
+        return Route(sink=name)
+    if action_type not in RECORD_ACTIONS:
+        return Route(refusal=f"unknown action type {action_type!r}")
+    target = (settings.sources.get(source or "") or {}).get("write_back")
+    if not target:
+        return Route()
+    if target not in sinks:
+        return Route(refusal=f"write-back sink {target!r} is not configured")
+    if action_type not in performs(sinks[target]):
+        return Route(refusal=why_not(target, sinks[target], action_type))
+    return Route(sink=target)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionUse:
+    """One action of one rule, where it is written."""
+
+    rule_id: str
+    action_type: str
+    file: str = ""
+    line: int = 0
+    key: str = ""
+
+
+def refusals(settings: Settings, uses: Iterable[ActionUse]) -> list[tuple[ActionUse, str]]:
+    """Each rule action no configured sink can perform, with the sentence that says why."""
+    write_backs = sorted(
+        {str(c["write_back"]) for c in settings.sources.values() if c.get("write_back")}
+    )
+    out: list[tuple[ActionUse, str]] = []
+    for use in uses:
+        kind = use.action_type
+        head = f"rule {use.rule_id!r}: action {kind}"
+        if kind in BY_TYPE_ONLY:
+            if kind in NEEDS_A_SINK and route(settings, kind, None).sink is None:
+                out.append((use, f"{head}: no configured sink performs {kind} (add a {kind} sink)"))
+            continue
+        for name in write_backs:
+            conf = settings.sinks.get(name)
+            if conf is not None and kind not in performs(conf):
+                out.append((use, f"{head}: {why_not(name, conf, kind)}"))
+    return out
+
+
+def case_only(settings: Settings, uses: Iterable[ActionUse]) -> list[ActionUse]:
+    """Rule actions that reach no sink here: they change crmbot's own case only."""
+    has_write_back = any(c.get("write_back") for c in settings.sources.values())
+    out = []
+    for use in uses:
+        if use.action_type in BY_TYPE_ONLY:
+            if route(settings, use.action_type, None).sink is None:
+                out.append(use)
+        elif not has_write_back:
+            out.append(use)
+    return out
+
+
+def refuse_unperformable(settings: Settings, ruleset: Any) -> None:
+    """Raise RulesError (file:line, rule, action, sink) if a rule's action cannot be performed."""
+    from rules.loader import RuleIssue, RulesError
+
+    found = refusals(settings, ruleset.action_uses())
+    if found:
+        raise RulesError(
+            [RuleIssue(use.file, use.line, use.key, message) for use, message in found]
+        )

@@ -1,0 +1,137 @@
+"""The supervisor: each source, the dispatcher and the SLA timers on a thread of their own.
+
+The `schedule` jobs stay in one place (here): each job only wakes its thread, which runs one
+unit of work (a poll until nothing new, a dispatch round, a timers round) and waits for the
+next wake-up. A slow CRM therefore delays only its own thread; a source that stores a batch
+wakes the dispatcher, so acknowledgements leave while a backlog is still being read. A thread
+that crashes is logged and restarted (with backoff); a stop lets each finish its current unit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import schedule
+import structlog
+
+from bot.backoff import BackoffPolicy
+
+if TYPE_CHECKING:
+    from bot.worker import Worker
+
+log = structlog.get_logger(__name__)
+RESTART_POLICY = BackoffPolicy(base_seconds=1.0, max_seconds=60.0, jitter=0.0)
+STOP_POLL_SECONDS = 0.2
+
+
+@dataclass(slots=True)
+class Unit:
+    """One thread's job: `run` returns a delay (seconds) before it may run again, or None."""
+
+    name: str
+    run: Callable[[], float | None]
+    every: float
+    wake: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    crashes: int = 0
+    restart_at: float = 0.0
+    runs: int = 0
+
+
+class Supervisor:
+    """Starts one thread per unit, wakes them on schedule, restarts the ones that crash."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.stop_event = worker.stop_event
+        self.units: dict[str, Unit] = {}
+        for name, configured in worker.sources.items():
+            if configured.settings.enabled:
+                self._add(
+                    f"source:{name}",
+                    lambda n=name: _no_delay(worker.poll_source(n)),
+                    configured.settings.interval_seconds,
+                )
+        if not worker.dry_run:
+            tick = worker.settings.worker.tick_seconds
+            self._add("timers", worker.fire_timers, tick)
+            self._add("dispatch", worker.dispatch, tick)
+            worker.on_batch_stored = lambda _name: self.wake("dispatch")
+        self.scheduler = schedule.Scheduler()
+        for unit in self.units.values():
+            self.scheduler.every(max(1, round(unit.every))).seconds.do(unit.wake.set)
+
+    def _add(self, name: str, run: Callable[[], float | None], every: float) -> None:
+        self.units[name] = Unit(name, run, every)
+
+    def wake(self, name: str) -> None:
+        """Ask a unit to run now (if it is running, it runs again right after)."""
+        unit = self.units.get(name)
+        if unit is not None:
+            unit.wake.set()
+
+    # -- threads ------------------------------------------------------------------------
+    def _start(self, unit: Unit) -> None:
+        unit.wake.set()  # run at once on start and on restart
+        unit.thread = threading.Thread(
+            target=self._loop, args=(unit,), name=f"crmbot-{unit.name}", daemon=True
+        )
+        unit.thread.start()
+
+    def _loop(self, unit: Unit) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if not unit.wake.wait(STOP_POLL_SECONDS):
+                    continue
+                unit.wake.clear()
+                delay = unit.run()
+                unit.runs += 1
+                if delay:  # backing off: ignore wake-ups until then (a stop still ends it)
+                    if self.stop_event.wait(delay):
+                        return
+                    unit.wake.set()
+        except Exception:  # the thread ends here; the supervisor restarts it
+            log.exception("worker_thread_crashed", unit=unit.name)
+
+    def _check(self) -> None:
+        """Restart every thread that died, with a growing delay for one that keeps dying."""
+        now = time.monotonic()
+        for unit in self.units.values():
+            if unit.thread is None or unit.thread.is_alive() or self.stop_event.is_set():
+                continue
+            if unit.restart_at == 0.0:
+                unit.crashes += 1
+                unit.restart_at = now + (
+                    RESTART_POLICY.delay(unit.crashes - 1) if unit.crashes > 1 else 0.0
+                )
+            if now >= unit.restart_at:
+                log.warning("worker_thread_restarted", unit=unit.name, crashes=unit.crashes)
+                unit.restart_at = 0.0
+                self._start(unit)
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        """Start every thread; supervise until a stop; then wait for each to finish its unit."""
+        for unit in self.units.values():
+            self._start(unit)
+        tick = self.worker.settings.worker.tick_seconds
+        while not self.stop_event.is_set():
+            self.scheduler.run_pending()
+            self._check()
+            if all(u.thread is not None and u.thread.is_alive() for u in self.units.values()):
+                self.worker._touch_health_file()
+            idle = self.scheduler.idle_seconds
+            self.stop_event.wait(min(tick, max(0.05, idle if idle is not None else tick)))
+        for unit in self.units.values():
+            unit.wake.set()
+        for unit in self.units.values():
+            if unit.thread is not None:
+                unit.thread.join()
+
+
+def _no_delay(_stored: int) -> None:
+    return None
