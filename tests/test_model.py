@@ -339,9 +339,9 @@ def test_label_spec_maps_rt_queues_and_custom_fields() -> None:
 
 def test_a_blocking_outage_without_the_listed_terms_is_flagged_blocking_by_the_model() -> None:
     subject, body = (
-        "Caisses en panne",
-        "Aucune de nos caisses ne fonctionne depuis l'ouverture, nous ne pouvons plus "
-        "encaisser les clients.",
+        "Terminal de paiement",
+        "Le terminal refuse toutes les cartes depuis ce matin, les clients repartent sans "
+        "payer et la file s'allonge.",
     )
     ruleset = load_ruleset()
     ruleset.model = None
