@@ -561,6 +561,9 @@ def _mount_rules() -> None:
     from rules.cli import app as rules_app
 
     app.add_typer(rules_app, name="rules", help="Check, explain, test and export the rules.")
+    from rules.model.cli import app as model_app
+
+    app.add_typer(model_app, name="model", help="Train, evaluate and activate the learned model.")
 
 
 _mount_rules()

@@ -199,6 +199,7 @@ def _print_decision(decision: Decision) -> None:
             summary.add_row("warning at", decision.sla.warning_at.isoformat())
     summary.add_row("tags", ", ".join(decision.tags) or "-")
     console.print(summary)
+    _print_judgement(decision)
     if decision.reasons:
         reasons = Table(title="Impact reasons")
         for col in ("rule", "points", "reason"):
@@ -221,6 +222,35 @@ def _print_decision(decision: Decision) -> None:
         trace.add_row(t.kind, t.rule_id, "yes" if t.fired else "no", t.why)
     console.print(trace)
     console.print(decision.note("fr"))
+
+
+def _print_judgement(decision: Decision) -> None:
+    """Both sides of the category decision: the rule terms and the model's n-grams."""
+    j = decision.judgement
+    if not j:
+        return
+    table = Table(title=f"Category: decided by {decision.category_source}")
+    for col in ("side", "category", "strength", "terms that weighed"):
+        table.add_column(col)
+    rules = j["rules"]
+    strength = f"score {rules['score']:g}, confidence {rules['confidence']:.2f}"
+    if rules.get("explicit"):
+        strength += f", explicit rule for {rules['explicit']}"
+    table.add_row("rules", rules["category"], strength, ", ".join(rules["terms"]) or "-")
+    model = j.get("model")
+    if model:
+        extra = [
+            f"{k.removesuffix('_probability')} {v:.2f}"
+            for k, v in model.items()
+            if k.endswith("_probability")
+        ]
+        table.add_row(
+            f"model {model['version']}",
+            model["category"],
+            f"p={model['probability']:.2f}" + (f" ({', '.join(extra)})" if extra else ""),
+            ", ".join(model["terms"]) or "-",
+        )
+    console.print(table)
 
 
 @app.command("test")

@@ -56,6 +56,9 @@ class Decision:
     category_label_en: str = ""
     timezone: str = "UTC"
     field_changes: dict[str, Any] = field(default_factory=dict)
+    category_source: str = "rules"
+    model_version: str | None = None
+    judgement: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (datetimes as ISO 8601 strings)."""
@@ -64,6 +67,9 @@ class Decision:
             "category": self.category,
             "category_confidence": round(self.category_confidence, 4),
             "category_reasons": list(self.category_reasons),
+            "category_source": self.category_source,
+            "model_version": self.model_version,
+            "judgement": _json_safe(self.judgement),
             "tags": list(self.tags),
             "priority": self.priority,
             "base_priority": self.base_priority,

@@ -26,6 +26,8 @@ from rules.calendar import BusinessCalendar
 from rules.conditions import ConditionError, always, compile_condition
 from rules.decision import Decision, PlannedAction, Reason, RuleTrace, Wakeup
 from rules.loader import Issues, Loc, RuleIssue, RulesError, SourceFile, read_yaml, validate_file
+from rules.model.artifact import LinearModel
+from rules.model.combine import Judgement, ModelVerdict, RuleVerdict, choose
 from rules.operators import (
     MISSING,
     CompileEnv,
@@ -106,6 +108,7 @@ class _Signal:
     paths: list[tuple[str, ...]]
     max_hits: int
     cond: Evaluator | None
+    explicit: bool = False
 
 
 @dataclass(slots=True)
@@ -196,6 +199,10 @@ def load_ruleset(path: Path | list[Path] | None = None) -> RuleSet:
     issues.raise_if_any()
     ruleset = compile_pack(sources, issues)
     issues.raise_if_any()
+    if ruleset.settings.categories.model:
+        from rules.model.store import model_for_pack
+
+        ruleset.model = model_for_pack(path if isinstance(path, Path) else None)
     return ruleset
 
 
@@ -313,7 +320,9 @@ def compile_pack(sources: list[SourceFile], issues: Issues) -> RuleSet:
                 if not sig.terms and sig.when is None:
                     issues.add(src, loc, "a signal needs terms or a when condition")
                 when = cond(sig.when, src, (*loc, "when")) if sig.when is not None else None
-                signals.append(_Signal(sig.weight, matcher, paths, sig.max_hits, when))
+                signals.append(
+                    _Signal(sig.weight, matcher, paths, sig.max_hits, when, sig.explicit)
+                )
             label_fr = cat.label.fr or cat.label.en or cat.id
             label_en = cat.label.en or cat.label.fr or cat.id
             pack.categories.append(_Category(cat.id, label_fr, label_en, signals))
@@ -501,6 +510,7 @@ class RuleSet:
         files: list[str],
     ) -> None:
         self._pack = pack
+        self.model: LinearModel | None = None  # the learned model beside the rules
         self._renderer = renderer
         self.default_calendar = default_calendar
         self.counts = counts
@@ -536,9 +546,75 @@ class RuleSet:
     # -- categories
 
     def classify(self, ctx: EvalContext) -> tuple[str, float, list[str], list[RuleTrace], bool]:
-        """Score every category; return (category, confidence, reasons, trace, low_confidence)."""
+        """Rules and model together: (category, confidence, reasons, trace, low_confidence)."""
+        j, trace = self.judge(ctx)
+        return j.category, j.confidence, j.reasons, trace, j.low
+
+    def judge(self, ctx: EvalContext) -> tuple[Judgement, list[RuleTrace]]:
+        """The category from the rules and the learned model (rules/model/combine.py)."""
+        category, confidence, reasons, trace, low, score, explicit = self.classify_rules(ctx)
+        verdict = RuleVerdict(category, confidence, score, low, explicit)
+        rule_terms = [] if low else list(reasons)
+        model = self.model if self.settings.categories.model else None
+        if model is None:
+            j = Judgement(category, confidence, reasons, low, "rules", verdict, rule_terms)
+            return j, trace
+        request = ctx.facts.get("request") or {}
+        pred = model.predict(str(request.get("subject") or ""), str(request.get("body") or ""))
+        mv = ModelVerdict(pred.category, pred.probability, model.version, words=pred.words)
+        source, chosen, conf, low2 = choose(
+            verdict, mv, self.settings.categories, self.category_ids
+        )
+        mv.terms = model.top_terms(pred, chosen if chosen in model.classes else None)
+        if source == "model":
+            reasons = [f"model {model.version}: {chosen} ({pred.probability:.2f})", *mv.terms]
+        elif source == "explicit_rule":
+            reasons = [f"explicit rule for {chosen}", *reasons]
+        for item in trace:
+            item.fired = item.rule_id == chosen and source != "model"
+        trace.append(
+            RuleTrace(
+                f"model:{model.version}",
+                "category",
+                source == "model",
+                f"{pred.category} p={pred.probability:.2f}; decided by {source}",
+            )
+        )
+        j = Judgement(
+            chosen,
+            conf,
+            reasons,
+            low2,
+            source,
+            verdict,
+            rule_terms,
+            mv,
+            pred.probabilities,
+            pred.signals,
+        )
+        return j, trace
+
+    def _model_facts(self, work: dict[str, Any]) -> dict[str, Any]:
+        """The model's view of this request for the impact rules (`model.*`), if it runs."""
+        model = self.model if self.settings.categories.model else None
+        if model is None:
+            return {}
+        request = work.get("request") or {}
+        pred = model.predict(str(request.get("subject") or ""), str(request.get("body") or ""))
+        return {
+            "category": pred.category,
+            "probability": round(pred.probability, 4),
+            "version": model.version,
+            **pred.signals,
+        }
+
+    def classify_rules(
+        self, ctx: EvalContext
+    ) -> tuple[str, float, list[str], list[RuleTrace], bool, float, str | None]:
+        """The rules alone: (category, confidence, reasons, trace, low, best score, explicit)."""
         cfg = self.settings.categories
         scored: list[tuple[float, _Category, list[str]]] = []
+        explicit: list[tuple[float, str]] = []
         for cat in self._pack.categories:
             total = 0.0
             why: list[str] = []
@@ -557,11 +633,15 @@ class RuleSet:
                     top = sorted(hits.items(), key=lambda kv: -kv[1])[: sig.max_hits]
                     total += sig.weight * sum(m for _, m in top)
                     why.extend(term for term, _ in top)
+                    if sig.explicit:
+                        explicit.append((sig.weight, cat.id))
                 elif sig.cond is not None:
                     ok, reason = sig.cond(ctx)
                     if ok:
                         total += sig.weight
                         why.append(reason)
+                        if sig.explicit:
+                            explicit.append((sig.weight, cat.id))
             scored.append((total, cat, why))
         scored.sort(key=lambda item: -item[0])
         best_score, best, best_why = scored[0]
@@ -585,7 +665,8 @@ class RuleSet:
         for item in trace:
             if item.rule_id == category:
                 item.fired = True
-        return category, round(confidence, 4), reasons, trace, low
+        chosen = max(explicit)[1] if explicit else None
+        return category, round(confidence, 4), reasons, trace, low, best_score, chosen
 
     # -- the decision
 
@@ -604,16 +685,24 @@ class RuleSet:
         tags: list[str] = []
 
         existing = case.get("category")
+        judgement: Judgement | None = None
         if event not in CREATION_EVENTS and existing and existing in self.category_ids:
             category = str(existing)
             confidence = float(case.get("category_confidence") or 1.0)
             cat_reasons = [f"kept from the case ({category})"]
             trace.append(RuleTrace(category, "category", True, "category kept on " + event))
+            work["model"] = self._model_facts(work)
         else:
-            category, confidence, cat_reasons, cat_trace, low = self.classify(ctx)
+            judgement, cat_trace = self.judge(ctx)
+            category, confidence, cat_reasons = (
+                judgement.category,
+                judgement.confidence,
+                judgement.reasons,
+            )
             trace.extend(cat_trace)
-            if low:
+            if judgement.low:
                 tags.append(self.settings.categories.low_confidence_tag)
+            work["model"] = judgement.model_facts()
         case["category"] = category
         ctx.invalidate()
 
@@ -637,6 +726,13 @@ class RuleSet:
             event=event,
             base_priority=base,
         )
+        if judgement is not None:
+            decision.category_source = judgement.source
+            decision.judgement = judgement.to_dict()
+        else:
+            decision.category_source = "case"  # kept from the case on a later event
+        if self.model is not None and self.settings.categories.model:
+            decision.model_version = self.model.version
         cat = next((c for c in self._pack.categories if c.id == category), None)
         if cat is not None:
             decision.category_label_fr, decision.category_label_en = cat.label_fr, cat.label_en

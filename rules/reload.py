@@ -29,6 +29,14 @@ def fingerprint(path: Path | None) -> Fingerprint:
         except OSError:
             continue
         out.append((str(file), st.st_mtime_ns, st.st_size))
+    if path is not None and path.is_dir():  # an activated model reloads like a rules change
+        from rules.model.store import active_path
+
+        try:
+            st = active_path(path).stat()
+            out.append((str(active_path(path)), st.st_mtime_ns, st.st_size))
+        except OSError:
+            pass
     return tuple(out)
 
 

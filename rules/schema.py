@@ -32,7 +32,7 @@ EVENTS: tuple[str, ...] = (
     "sla.warning",
     "sla.breached",
 )
-FIELD_ROOTS: tuple[str, ...] = ("request", "contact", "company", "case", "previous")
+FIELD_ROOTS: tuple[str, ...] = ("request", "contact", "company", "case", "previous", "model")
 WRITABLE_ROOTS: tuple[str, ...] = ("case", "contact", "company")
 Scalar = str | int | float | bool | None
 
@@ -309,6 +309,12 @@ class CategorySettings(Strict):
     smoothing: float = Field(default=2.0, gt=0)
     subject_multiplier: float = Field(default=1.5, ge=0)
     low_confidence_tag: str = "triage:low_confidence"
+    # The learned model decides beside the rules (rules/model); see categories.yaml.
+    model: bool = True
+    rules_win_score: float = Field(default=12.0, ge=0)
+    rules_win_confidence: float = Field(default=0.8, ge=0, le=1)
+    model_min_probability: float = Field(default=0.35, ge=0, le=1)
+    model_min_words: int = Field(default=8, ge=0)
 
 
 class Settings(Strict):
@@ -322,13 +328,17 @@ class Settings(Strict):
 
 
 class Signal(Strict):
-    """Evidence for a category: terms (weight × distinct hits) and/or a condition."""
+    """Evidence for a category: terms (weight × distinct hits) and/or a condition.
+
+    `explicit: true` makes a match decisive: its category wins over the learned model.
+    """
 
     weight: float = 1.0
     terms: list[str] = Field(default_factory=list)
     fields: list[str] = Field(default_factory=lambda: ["request.subject", "request.body"])
     max_hits: int = Field(default=3, ge=1)
     when: Condition | None = None
+    explicit: bool = False
 
 
 class Category(Strict):

@@ -250,9 +250,9 @@ def test_the_same_problem_reported_again_in_other_words_is_a_follow_up_in_englis
                 "consommation réelle, merci de la vérifier.",
             ),
             (
-                "Date de prélèvement",
-                "Je souhaite changer la date de prélèvement de mes "
-                "mensualités au 10 du mois, merci.",
+                "Frais de service",
+                "Je ne comprends pas la ligne « frais de service » de 4,90 € sur mon "
+                "dernier relevé, pouvez-vous m'expliquer ?",
             ),
         ),
         (

@@ -22,13 +22,27 @@ CATEGORIES = {
     "cancellation",
     "other",
 }
-# Measured accuracies (see bench/bench_rules.py) minus a 0.03 margin.
+# Measured accuracies of the rule pack alone (see bench/bench_rules.py) minus a 0.03 margin.
 LABELLED_MIN = 1.00 - 0.03
 HOLDOUT_MIN = 0.9375 - 0.03
+# Rules + learned model: both sets are in the model's training corpus (rules/model/corpus),
+# so this is training accuracy (measured 1.00 on both), a regression guard and no more. The
+# model's generalisation is measured by k-fold (`crmbot model train`) and on the frozen
+# evaluation corpus (bench/bench_judgement.py).
+COMBINED_MIN = 1.00 - 0.03
 
 
 @pytest.fixture(scope="module")
 def pack() -> RuleSet:
+    """The rule pack alone, as its authors measured it."""
+    ruleset = load_ruleset()
+    ruleset.model = None
+    return ruleset
+
+
+@pytest.fixture(scope="module")
+def combined() -> RuleSet:
+    """The default pack with the shipped model: what the worker runs."""
     return load_ruleset()
 
 
@@ -69,3 +83,12 @@ def test_category_accuracy_on_the_labelled_set(pack: RuleSet) -> None:
 def test_category_accuracy_on_the_held_out_set(pack: RuleSet) -> None:
     score, misses = accuracy(pack, load("rules/holdout_requests.yaml"))
     assert score >= HOLDOUT_MIN, "\n".join(misses)
+
+
+@pytest.mark.parametrize("name", ["labelled_requests.yaml", "rules/holdout_requests.yaml"])
+def test_rules_and_model_together_keep_the_accuracy_on_the_labelled_sets(
+    combined: RuleSet, name: str
+) -> None:
+    assert combined.model is not None
+    score, misses = accuracy(combined, load(name))
+    assert score >= COMBINED_MIN, "\n".join(misses)

@@ -120,6 +120,9 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         score=values["impact_score"],
         reasons=values["reasons"],
         category_reasons=list(decision.category_reasons),
+        category_source=decision.category_source,
+        model_version=decision.model_version,
+        judgement=decision.judgement,
         sla=values.get("sla"),
         rules_fired=fired,
     )
@@ -130,5 +133,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         category=decision.category,
         priority=decision.priority,
         rules_fired=len(fired),
+        category_source=decision.category_source,
+        model_version=decision.model_version,
     )
     return work

@@ -283,6 +283,7 @@ class HubSpotSource:
             "status": clean_str(props.get("hs_pipeline_stage")),
             "pipeline": clean_str(props.get("hs_pipeline")),
             "priority": clean_str(props.get("hs_ticket_priority")),
+            "category": clean_str(props.get("hs_ticket_category")),  # training label (model)
             "created_at": iso_utc(created),
             "updated_at": iso_utc(modified),
             "version": iso_utc(modified),

@@ -1,0 +1,84 @@
+"""Text features of the learned classifier: word and character n-grams, TF-IDF weighted.
+
+The same code builds the training matrix and the vector of one message at run time, so the
+shipped model and its training can never disagree on what a feature is. Texts are folded
+like the rules' terms (lower case, no accents, punctuation as spaces).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from rules.text import normalise
+
+MAX_CHARS = 4000  # a message's first characters carry its request; quotes come later
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (3, 5)
+BLOCKS = ("w", "c")  # word n-grams, character n-grams (each block has unit length)
+
+
+def message_text(subject: str | None, body: str | None) -> tuple[str, str]:
+    """The folded subject and body (body cut to MAX_CHARS) that features are taken from."""
+    return normalise(subject or "")[:300], normalise((body or "")[:MAX_CHARS])
+
+
+@functools.lru_cache(maxsize=65536)
+def char_grams(word: str) -> tuple[str, ...]:
+    """The 'c …' character n-grams of one word, padded with a space each side (cached)."""
+    padded = f" {word} "
+    lo, hi = CHAR_NGRAMS
+    return tuple(
+        "c " + padded[i : i + n]
+        for n in range(lo, min(hi, len(padded)) + 1)
+        for i in range(len(padded) - n + 1)
+    )
+
+
+def analyse(subject: str | None, body: str | None) -> Counter[str]:
+    """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams."""
+    subj, text = message_text(subject, body)
+    words = (subj + " " + text).split()
+    counts: Counter[str] = Counter("w " + w for w in words)
+    lo, hi = WORD_NGRAMS
+    for n in range(max(lo, 2), hi + 1):
+        counts.update("w " + " ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    for word, n in Counter(words).items():
+        for gram in char_grams(word):
+            counts[gram] += n
+    return counts
+
+
+def fit_vocabulary(docs: Iterable[Counter[str]], min_df: int = 2) -> tuple[list[str], np.ndarray]:
+    """Features seen in at least `min_df` documents, sorted, with their smoothed idf."""
+    df: Counter[str] = Counter()
+    n = 0
+    for doc in docs:
+        n += 1
+        df.update(doc.keys())
+    names = sorted(f for f, c in df.items() if c >= min_df)
+    idf = np.array([np.log((1 + n) / (1 + df[f])) + 1.0 for f in names], dtype=np.float32)
+    return names, idf
+
+
+def vectorise(
+    counts: Counter[str], index: Mapping[str, int], idf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse TF-IDF of one document: (feature indices, values); each block has unit length."""
+    found = [
+        (index[name], count, name[0] == "w") for name, count in counts.items() if name in index
+    ]
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    idx = np.fromiter((j for j, _, _ in found), dtype=np.int64, count=len(found))
+    tf = np.fromiter((c for _, c, _ in found), dtype=np.float32, count=len(found))
+    words = np.fromiter((w for _, _, w in found), dtype=bool, count=len(found))
+    val = (1.0 + np.log(tf)) * idf[idx]
+    for mask in (words, ~words):
+        norm = float(np.sqrt(np.sum(val[mask] ** 2)))
+        if norm > 0:
+            val[mask] /= norm
+    return idx, val.astype(np.float32)
