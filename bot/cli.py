@@ -150,8 +150,11 @@ def _check_source(built: Any) -> str:
 
 def _describe_sink(built: Any) -> str:
     sink, settings = built
-    sink.close()
-    return f"{settings.type} configured"
+    try:
+        check = getattr(sink, "check", None)  # a sink that can check its remote side
+        return str(check()) if callable(check) else f"{settings.type} configured"
+    finally:
+        sink.close()
 
 
 def _open_store(settings_file: Path | None) -> Any:

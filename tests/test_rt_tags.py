@@ -207,3 +207,40 @@ def test_add_and_remove_tag_reach_the_rt_ticket_through_the_worker_and_outbox(
     assert sorted(r["action"] for r in mine) == ["add_tag", "remove_tag"], outbox_rows(store)
     assert all(r["state"] == "done" for r in mine), mine
     assert rt_server.custom_field(ticket_id, "crmbot_tags") == "agent:kept crmbot:new"
+
+
+def test_crmbot_check_says_when_the_tags_custom_field_does_not_exist(
+    rt_server: RtServer, tmp_path: Path
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    def check(**sink: Any) -> Any:
+        settings = {
+            "store": {"url": f"sqlite:///{tmp_path / 'crmbot.db'}"},
+            "sinks": {
+                "rt_out": {
+                    "type": "rt",
+                    "url": rt_server.url,
+                    "username": rt_server.username,
+                    "password": rt_server.password,
+                    **sink,
+                }
+            },
+        }
+        path = tmp_path / "crmbot.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        return CliRunner().invoke(app, ["check", "--settings", str(path)], env={"COLUMNS": "300"})
+
+    present = check()
+    assert present.exit_code == 0, present.output
+    assert "tags in ticket custom field 'crmbot_tags'" in present.output
+    missing = check(tags_custom_field="crmbot_labels")
+    assert missing.exit_code == 1, missing.output
+    text = " ".join(missing.output.split())
+    assert "'crmbot_labels' does not exist for tickets" in text
+    assert "create a custom field crmbot_labels applied to the" in text
+    assert "or set tags_custom_field: null" in text
+    assert check(tags_custom_field=None).exit_code == 0

@@ -45,7 +45,7 @@ from bot.actions import (
     SetPriority,
     UpdateFields,
 )
-from bot.errors import MalformedInput, RetriableError, SourceUnavailable
+from bot.errors import ConfigError, MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
@@ -417,6 +417,27 @@ class RtSink:
         plan.tags_wanted = merge_tags(current, plan.tags)
         if (current or "") != plan.tags_wanted:
             custom[name] = plan.tags_wanted or None
+
+    def check(self) -> str:
+        """Sign in and say whether the tags custom field exists (for `crmbot check`)."""
+        name = self.settings.tags_custom_field
+        if not name:
+            return f"{self.label}: no tags (tags_custom_field: null)"
+        found = self.http.post(
+            "/customfields",
+            json=[{"field": "Name", "value": name}],
+            params={"fields": "Name,LookupType,Disabled"},
+            idempotent=True,
+        )
+        for item in (found or {}).get("items") or []:
+            if (
+                isinstance(item, dict)
+                and item.get("Name") == name
+                and item.get("LookupType") == "RT::Queue-RT::Ticket"
+                and str(item.get("Disabled") or "0") == "0"
+            ):
+                return f"{self.label}: tags in ticket custom field {name!r}"
+        raise ConfigError(f"{self.label}: {missing_field(name, 'does not exist for tickets')}")
 
     def _verify_tags(self, plan: _Plan, ticket: dict[str, Any], messages: list[str]) -> None:
         """Tags RT answered 200 for but did not store: the tag actions are skipped with why."""

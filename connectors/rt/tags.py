@@ -16,10 +16,10 @@ SEPARATORS = re.compile(r"[\s,;]+")
 NO_TAGS = "Request Tracker has no tags: set tags_custom_field to a custom field that holds them"
 
 
-def missing_field(name: str) -> str:
-    """The skip reason when the tags custom field does not exist on the ticket."""
+def missing_field(name: str, where: str = "is not on this ticket") -> str:
+    """Why tags cannot be kept: the tags custom field is missing, and how to fix it."""
     return (
-        f"custom field {name!r} is not applied to this ticket's queue: create a custom field "
+        f"custom field {name!r} {where}: create a custom field "
         f"{name} applied to the queue, or set tags_custom_field: null"
     )
 
