@@ -244,3 +244,29 @@ def test_crmbot_check_says_when_the_tags_custom_field_does_not_exist(
     assert "create a custom field crmbot_labels applied to the" in text
     assert "or set tags_custom_field: null" in text
     assert check(tags_custom_field=None).exit_code == 0
+
+
+def test_a_tag_an_agent_adds_between_crmbots_read_and_write_is_kept(rt_server: RtServer) -> None:
+    settings = RtSettings(
+        type="rt", url=rt_server.url, username=rt_server.username, password=rt_server.password
+    )
+    ticket_id = rt_server.create_ticket("Race", "race@example.com", "Hello")
+    rt_server.update_ticket(ticket_id, CustomFields={"crmbot_tags": "first"})
+
+    class AgentBetweenReadAndWrite(RtSink):
+        """Lets an agent change the tags right after crmbot's first read of the ticket."""
+
+        reads = 0
+
+        def _read(self, ticket_id: int) -> tuple[dict[str, Any], str | None]:
+            found = super()._read(ticket_id)
+            self.reads += 1
+            if self.reads == 1:
+                rt_server.update_ticket(ticket_id, CustomFields={"crmbot_tags": "first agent"})
+            return found
+
+    with closing(AgentBetweenReadAndWrite("rt", settings)) as sink:
+        [result] = sink.perform([act("add_tag", ticket_id, tag="crmbot")])
+    assert result.status == "done", result
+    assert sink.reads >= 3  # read, 412, read again, write, read back
+    assert rt_server.custom_field(ticket_id, "crmbot_tags") == "agent crmbot first"
