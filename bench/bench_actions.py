@@ -49,6 +49,10 @@ def declared() -> None:
         if spec.make_sink is None:
             continue
         print(f"   {name:8} {', '.join(sorted(spec.actions))}")
+        if spec.actions_for is not None:  # what the sink performs follows its settings
+            extra = spec.actions_for({"type": name}) - spec.actions
+            if extra:
+                print(f"   {'':8}   + {', '.join(sorted(extra))} with its default settings")
         for kind, why in sorted(spec.refusals.items()):
             print(f"   {'':8}   refuses {kind}: {why}")
 

@@ -1,6 +1,7 @@
 """Which configured sink performs an action, and which rules no configured sink can perform.
 
-Routing follows each sink's declaration (`ConnectorSpec.actions`):
+Routing follows each sink's declaration (`ConnectorSpec.actions`, or `actions_for` its
+settings when they decide, e.g. RT's `tags_custom_field`):
 - an explicit sink (a planned action that names one) performs it, if it declares the type;
 - `send_reply` and `webhook` go to the first sink that declares them (SMTP, webhook);
 - every other action (the write-back family) goes to the write-back sink of the source the
@@ -41,9 +42,12 @@ def performs(conf: dict[str, Any] | None) -> frozenset[str]:
     from bot.registry import get_connector
 
     try:
-        return get_connector(str((conf or {}).get("type"))).actions
+        spec = get_connector(str((conf or {}).get("type")))
     except ConfigError:
         return frozenset()
+    if spec.actions_for is not None:
+        return spec.actions_for(dict(conf or {}))
+    return spec.actions
 
 
 def why_not(name: str, conf: dict[str, Any], action_type: str) -> str:
@@ -56,7 +60,7 @@ def why_not(name: str, conf: dict[str, Any], action_type: str) -> str:
     except ConfigError as exc:
         return f"sink {name!r}: {exc}"
     because = spec.refusals.get(action_type)
-    declared = ", ".join(sorted(spec.actions)) or "nothing"
+    declared = ", ".join(sorted(performs(conf))) or "nothing"
     head = f"sink {name!r} ({kind}) cannot perform {action_type}"
     return f"{head}: {because}" if because else f"{head} (it performs: {declared})"
 

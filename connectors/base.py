@@ -84,6 +84,9 @@ class ConnectorSpec:
     # The action types (bot/actions.py) its sink performs: the runtime routes by this, and a
     # rule whose action no configured sink performs is refused at load.
     actions: frozenset[str] = field(default_factory=frozenset)
+    # When what the sink performs depends on its settings (e.g. RT tags need a custom field):
+    # the action types for one sink's raw settings; `actions` is the static default.
+    actions_for: Callable[[dict[str, Any]], frozenset[str]] | None = None
     # Why an action type is not performed, for the refusal message (e.g. "RT has no tags").
     refusals: dict[str, str] = field(default_factory=dict)
 

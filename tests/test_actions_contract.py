@@ -116,14 +116,20 @@ def test_each_sink_declares_the_actions_it_performs_and_why_not_the_others() -> 
     assert crm | {"add_tag", "remove_tag", "merge"} <= performs["hubspot"]
     assert crm | {"add_tag", "remove_tag", "merge"} <= performs["zendesk"]
     assert crm <= performs["rt"] and not {"add_tag", "remove_tag"} & performs["rt"]
-    assert "no tags" in get_connector("rt").refusals["add_tag"]
+    assert "no tags" in get_connector("rt").refusals["add_tag"]  # with tags_custom_field: null
     assert performs["smtp"] == {"send_reply"} and performs["webhook"] == {"webhook"}
     assert set().union(*performs.values()) == a.ACTION_TYPES
 
 
 # ------------------------------------------------------------------ refused at load time
 
-RT_SINK = {"type": "rt", "url": "https://rt.example.com", "token": "t0ken"}
+# tags_custom_field: null -- an RT without a tags custom field has no tags
+RT_SINK = {
+    "type": "rt",
+    "url": "https://rt.example.com",
+    "token": "t0ken",
+    "tags_custom_field": None,
+}
 
 
 def _rt_write_back(tmp_path: Path, **extra: Any) -> dict[str, Any]:

@@ -357,7 +357,14 @@ def test_an_action_a_reloaded_rule_plans_for_a_sink_that_cannot_perform_it_is_re
     settings = Settings(
         store={"url": url},
         sources={"inbox": {"type": "maildir", "path": str(inbox), "write_back": "rt_out"}},
-        sinks={"rt_out": {"type": "rt", "url": "https://rt.example.com", "token": "t0ken"}},
+        sinks={
+            "rt_out": {
+                "type": "rt",
+                "url": "https://rt.example.com",
+                "token": "t0ken",
+                "tags_custom_field": None,
+            }
+        },
     )
     ruleset = load_ruleset(pack)  # as a hot reload would, had the load-time check been skipped
     worker = maildir_worker(settings, store, rules=lambda: ruleset, sinks={})

@@ -130,7 +130,7 @@ def test_what_rt_cannot_do_or_crmbot_does_not_own_is_skipped_with_a_reason(
     ticket_id = rt_server.create_ticket("Misc", "m@example.com", "Hello")
     [*results] = sink.perform(
         [
-            act("add_tag", ticket_id, tag="x"),
+            act("add_tag", ticket_id, tag="two words"),
             act("merge", ticket_id, into=1),
             act("update_fields", ticket_id, fields={"status": "resolved"}),
             act("update_fields", ticket_id, fields={"priority": "P9"}),

@@ -1,12 +1,14 @@
-"""Request Tracker 5 (REST 2): tickets in; priority, custom fields and comments out."""
+"""Request Tracker 5 (REST 2): tickets in; priority, custom fields, tags and comments out."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from connectors.base import ConnectorSpec
 from connectors.rt.sink import REFUSALS, SINK_ACTIONS, RtSink
 from connectors.rt.source import RtSettings, RtSource
+from connectors.rt.tags import actions_for
 
 
 def make_source(name: str, settings: Any) -> RtSource:
@@ -26,9 +28,10 @@ CONNECTOR = ConnectorSpec(
     make_sink=make_sink,
     capabilities=frozenset({"source", "sink", "tickets"}),
     actions=SINK_ACTIONS,
+    actions_for=partial(actions_for, SINK_ACTIONS),
     refusals=REFUSALS,
     description="Request Tracker 5 through REST 2: tickets changed since the cursor; "
-    "write-back of priority, custom fields and comments",
+    "write-back of priority, custom fields, tags (tags_custom_field) and comments",
 )
 
 __all__ = ["CONNECTOR", "RtSettings", "RtSink", "RtSource"]

@@ -21,8 +21,11 @@ Actions (bot/actions.py): update_fields {"fields", "expected_version", "written"
 given as 0-99; add_note {"text"} as a comment; set_priority -> Priority; assign {"queue",
 "owner"} -> Queue and Owner; escalate {"to", "queue" or `escalation_queue`, "message"} ->
 Priority, Queue and a comment; set_field "case.x" -> the custom field mapped to "x" in
-`custom_fields`. RT has no tags and REST 2 has no merge: a rule that plans them for an RT
-write-back is refused at load (REFUSALS); a stray one is skipped with that reason.
+`custom_fields`; add_tag/remove_tag {"tag"} -> the custom field `tags_custom_field` (tags.py:
+read, merged with the agent's own tags, written in the same conditional PUT; a ticket without
+that field skips them with how to fix it). With `tags_custom_field: null` RT has no tags, and
+REST 2 has no merge: a rule that plans them for an RT write-back is refused at load
+(REFUSALS); a stray one is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -33,14 +36,31 @@ from typing import Any
 
 import structlog
 
-from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, UpdateFields
-from bot.errors import MalformedInput, RetriableError, SourceUnavailable
+from bot.actions import (
+    AddNote,
+    AddTag,
+    Assign,
+    Escalate,
+    RemoveTag,
+    SetField,
+    SetPriority,
+    UpdateFields,
+)
+from bot.errors import ConfigError, MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from connectors.kit.clock import Clock
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
 from connectors.kit.writeback import last_written, split_owned
 from connectors.rt.source import RtSettings, connector_label, make_client
+from connectors.rt.tags import (
+    NO_TAGS,
+    TAG_ACTIONS,
+    bad_tag,
+    field_value,
+    merge_tags,
+    missing_field,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +70,8 @@ SINK_ACTIONS = frozenset(
     {"update_fields", "add_note", "set_field", "set_priority", "assign", "escalate"}
 )
 REFUSALS = {
-    "add_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
-    "remove_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
+    "add_tag": NO_TAGS,
+    "remove_tag": NO_TAGS,
     "merge": "Request Tracker's REST 2 API has no merge",
     "send_reply": "crmbot never corresponds through RT (replies go through an smtp sink)",
 }
@@ -78,6 +98,9 @@ class _Plan:
     failed: dict[str, str] = field(default_factory=dict)  # field -> RT's messages
     retry: str | None = None
     retry_after: float | None = None
+    tags: list[tuple[str, str]] = field(default_factory=list)  # (add_tag|remove_tag, tag)
+    tags_wanted: str | None = None  # the tags field's value after the merge
+    tags_error: str | None = None  # why the tag actions were not performed
 
 
 class RtSink:
@@ -95,6 +118,7 @@ class RtSink:
     ) -> None:
         self.name = name
         self.settings = settings
+        self.performs = SINK_ACTIONS | TAG_ACTIONS if settings.tags_custom_field else SINK_ACTIONS
         self.label = connector_label(name)
         self.http = make_client(name, settings, clock=clock, transport=transport)
 
@@ -142,13 +166,18 @@ class RtSink:
             spec = action.typed()
         except MalformedInput as exc:
             return _skip(action, str(exc))
-        if spec.type not in SINK_ACTIONS:
+        if spec.type not in self.performs:
             why = REFUSALS.get(spec.type, f"the rt sink does not perform {spec.type!r}")
             return _skip(action, why)
         payload = action.payload or {}
         plan = plans.setdefault(ticket_id, _Plan(ticket_id))
         version: str | None = None
-        if isinstance(spec, UpdateFields):
+        if isinstance(spec, AddTag | RemoveTag):
+            why = bad_tag(spec.tag)
+            if why is not None:
+                return _skip(action, why)
+            plan.tags.append((spec.type, spec.tag))
+        elif isinstance(spec, UpdateFields):
             wanted, unmapped = split_owned(spec.fields, self.owned_fields)
             if not wanted:
                 return _skip(
@@ -327,6 +356,7 @@ class RtSink:
                 custom.update(value)
             else:
                 update[key] = value
+        self._merge_tags(plan, ticket, custom)
         if custom:
             update["CustomFields"] = custom
         messages: list[str] = []
@@ -351,6 +381,7 @@ class RtSink:
             )
             ticket, _ = self._read(plan.ticket_id)
             self._verify(plan, ticket, messages)
+            self._verify_tags(plan, ticket, messages)
         plan.version = ticket.get("LastUpdated")
 
     def _verify(self, plan: _Plan, ticket: dict[str, Any], messages: list[str]) -> None:
@@ -371,6 +402,63 @@ class RtSink:
                 sink=self.name,
                 ticket_id=plan.ticket_id,
                 fields=sorted(plan.failed),
+                messages=said,
+            )
+
+    def _merge_tags(self, plan: _Plan, ticket: dict[str, Any], custom: dict[str, Any]) -> None:
+        """Add the tags field's new value to `custom`: the ticket's tags with crmbot's merged in."""
+        plan.tags_error = plan.tags_wanted = None
+        if not plan.tags:
+            return
+        name = self.settings.tags_custom_field or ""
+        present, current = field_value(ticket, name)
+        if not present:
+            plan.tags_error = missing_field(name)
+            log.warning(
+                "rt_custom_field_missing",
+                sink=self.name,
+                ticket_id=plan.ticket_id,
+                custom_field=name,
+            )
+            return
+        plan.tags_wanted = merge_tags(current, plan.tags)
+        if (current or "") != plan.tags_wanted:
+            custom[name] = plan.tags_wanted or None
+
+    def _check_tags_field(self) -> str:
+        """Whether the tags custom field exists (ConfigError with the fix when it does not)."""
+        name = self.settings.tags_custom_field
+        if not name:
+            return f"{self.label}: no tags (tags_custom_field: null)"
+        found = self.http.post(
+            "/customfields",
+            json=[{"field": "Name", "value": name}],
+            params={"fields": "Name,LookupType,Disabled"},
+            idempotent=True,
+        )
+        for item in (found or {}).get("items") or []:
+            if (
+                isinstance(item, dict)
+                and item.get("Name") == name
+                and item.get("LookupType") == "RT::Queue-RT::Ticket"
+                and str(item.get("Disabled") or "0") == "0"
+            ):
+                return f"{self.label}: tags in ticket custom field {name!r}"
+        raise ConfigError(f"{self.label}: {missing_field(name, 'does not exist for tickets')}")
+
+    def _verify_tags(self, plan: _Plan, ticket: dict[str, Any], messages: list[str]) -> None:
+        """Tags RT answered 200 for but did not store: the tag actions are skipped with why."""
+        if plan.tags_wanted is None:
+            return
+        _, current = field_value(ticket, self.settings.tags_custom_field or "")
+        if (current or "") != plan.tags_wanted:
+            said = "; ".join(messages) or "RT gave no reason"
+            plan.tags_error = f"RT did not apply the tags field: {said}"
+            log.warning(
+                "rt_field_update_failed",
+                sink=self.name,
+                ticket_id=plan.ticket_id,
+                fields=["tags"],
                 messages=said,
             )
 
@@ -408,6 +496,11 @@ class RtSink:
             if plan.retry_after is not None:
                 detail["retry_after"] = plan.retry_after
             return SinkResult(action.outbox_id, "retry", detail)
+        if action.action in TAG_ACTIONS:
+            if plan.tags_error is not None:
+                detail["reason"] = plan.tags_error
+                return SinkResult(action.outbox_id, "skipped", detail)
+            detail["tags"] = plan.tags_wanted
         if action.action == "update_fields":
             fields = (action.payload or {}).get("fields") or {}
             mine = set(split_owned(fields, self.owned_fields)[0])
@@ -441,9 +534,10 @@ class RtSink:
     # -- check ------------------------------------------------------------------------------
 
     def check(self) -> str:
-        """Sign in with one cheap authenticated GET and count the queues we can see."""
+        """Sign in (one cheap authenticated GET), then check the tags custom field exists."""
         data = self.http.get("/queues/all")
-        return f"{self.label}: signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
+        signed_in = f"signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
+        return f"{signed_in}; {self._check_tags_field()}"
 
 
 def _skip(action: SinkAction, reason: str) -> SinkResult:

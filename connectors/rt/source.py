@@ -57,6 +57,9 @@ class RtSettings(ConnectorSettings):
     hold_back_seconds: float = Field(default=1.0, ge=0)
     fetch_body: bool = True  # one request per ticket for its first message
     custom_fields: dict[str, str] = Field(default_factory=dict)  # crmbot name -> RT CF name
+    # The ticket custom field that holds add_tag/remove_tag tags (one free-form value,
+    # space-separated, sorted); None: RT has no tags here and rules that plan them are refused.
+    tags_custom_field: str | None = "crmbot_tags"
     priority_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
     escalation_queue: str | None = None  # escalate without a queue moves the ticket here
     user_tier_field: str = "Tier"  # an RT user custom field, when there is one

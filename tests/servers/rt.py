@@ -41,7 +41,7 @@ SYSTEM_SITE_CONFIG_DIR = Path("/etc/request-tracker5/RT_SiteConfig.d")
 USERNAME = "root"
 PASSWORD = "password"  # RT's documented password for root on a new install
 # name, or name=pattern (RT refuses a value not matching it, yet answers the PUT with 200)
-CUSTOM_FIELDS = ("crmbot_category", "crmbot_sla_due", r"crmbot_impact=^\d+$")
+CUSTOM_FIELDS = ("crmbot_category", "crmbot_sla_due", r"crmbot_impact=^\d+$", "crmbot_tags")
 INSTALL_HINT = (
     "Request Tracker 5 is not installed: "
     "apt-get install -y --no-install-recommends request-tracker5 rt5-db-sqlite"
