@@ -510,6 +510,15 @@ def _mount_rules() -> None:
 _mount_rules()
 
 
+def _mount_steering() -> None:
+    from bot.steering.commands import register
+
+    register(app)
+
+
+_mount_steering()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -90,6 +90,31 @@ class ReplySettings(_Section):
     loop_answer_seconds: float = Field(default=600.0, gt=0, le=86_400)
 
 
+class HttpSettings(_Section):
+    """The worker's HTTP endpoint (/healthz, /readyz, /metrics, status page at /).
+
+    It listens on loopback unless `host` says otherwise: exposing it is a deliberate choice.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class SteeringSettings(_Section):
+    """Steering indicators: labels' language, the at-risk window, the team's capacity."""
+
+    language: Literal["en", "fr"] = "en"
+    at_risk_hours: float = Field(default=4.0, gt=0, le=720)
+    # Capacity: agents on duty per business hour and cases one agent closes per hour; when
+    # agents_per_hour is unset, the closing rate measured over `capacity_weeks` is used.
+    agents_per_hour: float | None = Field(default=None, ge=0)
+    cases_per_agent_hour: float = Field(default=1.0, gt=0)
+    capacity_weeks: int = Field(default=4, ge=1, le=52)
+    history_weeks: int = Field(default=8, ge=1, le=104)
+    horizon_hours: int = Field(default=48, ge=1, le=500)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -106,6 +131,8 @@ class Settings(BaseSettings):
     cases: CaseSettings = Field(default_factory=CaseSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     replies: ReplySettings = Field(default_factory=ReplySettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    steering: SteeringSettings = Field(default_factory=SteeringSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

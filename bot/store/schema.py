@@ -62,6 +62,7 @@ source_cursors = Table(
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("failing_since", UTCDateTime(), nullable=True),
+    Column("polled_at", UTCDateTime(), nullable=True),  # last successful poll (readiness)
 )
 
 contacts = Table(
@@ -107,6 +108,9 @@ cases = Table(
     Column("last_request_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # steering indicators: cases by opening time and the open backlog (migration 0003)
+    Index("ix_cases_opened_at", "opened_at"),
+    Index("ix_cases_status_resolution_due", "status", "resolution_due"),
 )
 
 requests = Table(
@@ -139,6 +143,7 @@ requests = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("source", "source_id", name="uq_requests_source_source_id"),
+    Index("ix_requests_received_at", "received_at"),
 )
 
 case_requests = Table(

@@ -1,0 +1,34 @@
+"""steering: indexes for the KPI queries, and each source's last successful poll
+
+Revision ID: 0003
+Revises: 0001
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("source_cursors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("polled_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_cases_opened_at", "cases", ["opened_at"], unique=False)
+    op.create_index(
+        "ix_cases_status_resolution_due", "cases", ["status", "resolution_due"], unique=False
+    )
+    op.create_index("ix_requests_received_at", "requests", ["received_at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_requests_received_at", table_name="requests")
+    op.drop_index("ix_cases_status_resolution_due", table_name="cases")
+    op.drop_index("ix_cases_opened_at", table_name="cases")
+    with op.batch_alter_table("source_cursors", schema=None) as batch_op:
+        batch_op.drop_column("polled_at")
