@@ -81,7 +81,15 @@ def run(
         raise _fail(exc) from exc
     worker = runtime.worker()
     worker.install_signal_handlers()
+    http = None
     try:
+        if not once:
+            from bot.steering.http import serve
+
+            try:  # /healthz, /readyz, /metrics and the status page (settings http.*)
+                http = serve(runtime)
+            except CrmbotError as exc:
+                raise _fail(exc) from exc
         if once:
             stored = worker.run_once()
             failing = [n for n, s in worker.sources.items() if s.health.failing_since]
@@ -91,6 +99,8 @@ def run(
         else:
             worker.run_forever()
     finally:
+        if http is not None:
+            http.stop()
         runtime.close()
 
 

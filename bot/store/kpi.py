@@ -188,14 +188,31 @@ def outbox_by_state(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def write_back_latencies(conn: Connection, since: datetime) -> list[float]:
-    """Seconds from a case's opening to each outbox action done since a time."""
+_arrival = (
+    select(func.max(requests.c.received_at))
+    .where(requests.c.case_id == outbox.c.case_id, requests.c.created_at <= outbox.c.created_at)
+    .scalar_subquery()
+)
+
+
+def write_back_latencies_after(
+    conn: Connection, after: datetime | None, limit: int = 100_000
+) -> tuple[datetime | None, list[float]]:
+    """Seconds from arrival (the case's latest request before the action was planned) to
+    each outbox action done after a time; returns (newest done time, seconds)."""
     query = (
-        select(outbox.c.updated_at, cases.c.opened_at)
+        select(outbox.c.updated_at, func.coalesce(_arrival, cases.c.opened_at))
         .select_from(outbox.join(cases, cases.c.id == outbox.c.case_id))
-        .where(outbox.c.state == "done", outbox.c.updated_at >= since)
+        .where(outbox.c.state == "done")
+        .order_by(outbox.c.updated_at)
+        .limit(limit)
     )
-    return [max(0.0, (done - opened).total_seconds()) for done, opened in conn.execute(query)]
+    if after is not None:
+        query = query.where(outbox.c.updated_at > after)
+    rows = conn.execute(query).all()
+    if not rows:
+        return after, []
+    return rows[-1][0], [max(0.0, (done - arrived).total_seconds()) for done, arrived in rows]
 
 
 def source_health(conn: Connection) -> list[dict[str, Any]]:

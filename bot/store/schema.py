@@ -190,6 +190,7 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_outbox_state_available_at", "state", "available_at"),
+    Index("ix_outbox_state_updated_at", "state", "updated_at"),  # steering (migration 0003)
 )
 
 audit = Table(

@@ -24,9 +24,11 @@ def upgrade() -> None:
         "ix_cases_status_resolution_due", "cases", ["status", "resolution_due"], unique=False
     )
     op.create_index("ix_requests_received_at", "requests", ["received_at"], unique=False)
+    op.create_index("ix_outbox_state_updated_at", "outbox", ["state", "updated_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_state_updated_at", table_name="outbox")
     op.drop_index("ix_requests_received_at", table_name="requests")
     op.drop_index("ix_cases_status_resolution_due", table_name="cases")
     op.drop_index("ix_cases_opened_at", table_name="cases")
