@@ -151,6 +151,11 @@ def test_metrics_report_cases_sla_outbox_and_latency_without_personal_data(
     assert samples[("crmbot_write_back_latency_seconds_bucket", (("le", "900.0"),))] == 0
     assert samples[("crmbot_write_back_latency_seconds_bucket", (("le", "3600.0"),))] == 1
     assert "jeanne" not in text.lower() and "@" not in text
+    # the forecast: the open complaint due in an hour, and no closing measured (capacity 0)
+    assert samples[("crmbot_forecast_capacity_per_hour", ())] == 0
+    assert samples[("crmbot_forecast_breaches", ())] == 1
+    status, body = _get(server.url + "/forecast.json")
+    assert status == 200 and json.loads(body)["breach_cases"] == 1
     # a second scrape does not count the same action twice
     families, _ = _metrics(server.url)
     counts = [s for s in families["crmbot_write_back_latency_seconds"] if s.name.endswith("_count")]

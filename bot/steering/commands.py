@@ -148,6 +148,71 @@ def report(
     out.print(_table(label("backlog_title", language), result.backlog, language))
 
 
+def forecast(
+    settings_file: SettingsOption = None,
+    hours: Annotated[
+        int | None, typer.Option("--hours", help="Business hours ahead (steering.horizon_hours).")
+    ] = None,
+    agents: Annotated[
+        float | None,
+        typer.Option("--agents", help="Agents per business hour (else steering.agents_per_hour)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+) -> None:
+    """Load forecast: work due per business hour ahead, and the cases that will breach."""
+    from bot.cli import _print_json, out
+    from bot.steering.forecast import forecast_from_store
+
+    settings, store, rules = _context(settings_file)
+    steering = settings.steering.model_copy(
+        update={
+            k: v
+            for k, v in {"horizon_hours": hours, "agents_per_hour": agents}.items()
+            if v is not None
+        }
+    )
+    try:
+        with store.connect() as conn:
+            result = forecast_from_store(
+                conn, now=datetime.now(UTC), calendar=rules.calendar(), steering_settings=steering
+            )
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    language = settings.steering.language
+    hours_rows = [
+        {
+            "hour": h.start.astimezone(rules.calendar().zone).strftime("%a %Y-%m-%d %H:%M"),
+            "arrivals": round(h.arrivals, 1),
+            "work_due": h.work_due,
+            "capacity": round(h.capacity, 1),
+            "queue": round(h.queue, 1),
+            "breaches": h.breaches,
+        }
+        for h in result.hours
+    ]
+    title = (
+        f"{label('forecast', language)} — {label('capacity', language)}"
+        f" {result.capacity_per_hour:.2f}/h ({result.capacity_source})"
+    )
+    out.print(_table(title, hours_rows, language))
+    breach_rows = [
+        {
+            "reference": b["reference"],
+            "category": b["category"],
+            "priority": b["priority"],
+            "due_at": b["due_at"].strftime("%Y-%m-%d %H:%M"),
+        }
+        for b in result.breaches
+    ]
+    out.print(_table(label("predicted_breaches", language), breach_rows, language))
+    if not breach_rows:
+        out.print(label("none", language))
+
+
 def register(app: typer.Typer) -> None:
     """Add the steering commands to the `crmbot` application."""
     app.command("report")(report)
+    app.command("forecast")(forecast)
