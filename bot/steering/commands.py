@@ -212,7 +212,59 @@ def forecast(
         out.print(label("none", language))
 
 
+def replay(
+    rules_dir: Annotated[
+        Path, typer.Option("--rules", help="The changed rule pack (a directory).")
+    ],
+    settings_file: SettingsOption = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="'7d', '12h', '2w' or an ISO date.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many requests.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
+) -> None:
+    """Shadow mode: re-decide stored requests with a changed rule pack; print what changes."""
+    from bot.cli import _fail, _print_json, out
+    from bot.steering.replay import replay as run_replay
+    from rules.engine import load_ruleset
+    from rules.loader import RulesError
+
+    try:
+        candidate = load_ruleset(rules_dir)
+    except RulesError as exc:
+        raise _fail(exc, 1) from exc
+    now = datetime.now(UTC)
+    try:
+        start = parse_since(since, now) if since else None
+    except ConfigError as exc:
+        raise _fail(exc) from exc
+    _, store, baseline = _context(settings_file)
+    try:
+        with store.connect() as conn:  # read-only: nothing is stored, nothing performed
+            result = run_replay(conn, baseline, candidate, since=start, limit=limit)
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(title=f"replay: {result.replayed} requests, {len(result.changes)} would change")
+    for column in ("case", "request", "event", "field", "now", "with the new rules"):
+        table.add_column(column, overflow="fold")
+    for change in result.changes:
+        for name, (old, new) in change["changes"].items():
+            table.add_row(
+                change["case"],
+                str(change["request_id"]),
+                change["event"],
+                name,
+                ", ".join(old) if isinstance(old, list) else str(old),
+                ", ".join(new) if isinstance(new, list) else str(new),
+            )
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the steering commands to the `crmbot` application."""
     app.command("report")(report)
     app.command("forecast")(forecast)
+    app.command("replay")(replay)
