@@ -115,6 +115,28 @@ class SteeringSettings(_Section):
     horizon_hours: int = Field(default=48, ge=1, le=500)
 
 
+class OverflowSettings(_Section):
+    """Overflow to an outsourced team when the forecast expects breaches at capacity.
+
+    Every `interval_seconds`, while the forecast expects breaches, the open cases are offered
+    least critical first to the rules' `forecast.updated` automations; an `assign` they plan
+    routes the case to that queue (through `sink`, else the source's write-back sink). When
+    no breach is expected any more, routed cases go back to their previous queue (or
+    `home_queue`). Cases with a `protected` tag or reason move only when a rule also adds the
+    tag `overflow:allowed`.
+    """
+
+    enabled: bool = False
+    team: str = Field(default="outsourced", pattern=r"^[a-z0-9_-]{1,40}$")
+    sink: str | None = None
+    home_queue: str | None = None
+    protected: list[str] = Field(
+        default_factory=lambda: ["strategic_customer", "legal_risk", "blocking"]
+    )
+    max_cases_per_run: int = Field(default=50, ge=1, le=10_000)
+    interval_seconds: float = Field(default=300.0, ge=5)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -133,6 +155,7 @@ class Settings(BaseSettings):
     replies: ReplySettings = Field(default_factory=ReplySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     steering: SteeringSettings = Field(default_factory=SteeringSettings)
+    overflow: OverflowSettings = Field(default_factory=OverflowSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -22,6 +22,7 @@ Event = Literal[
     "case.updated",
     "sla.warning",
     "sla.breached",
+    "forecast.updated",
 ]
 EVENTS: tuple[str, ...] = (
     "request.received",
@@ -30,8 +31,16 @@ EVENTS: tuple[str, ...] = (
     "case.updated",
     "sla.warning",
     "sla.breached",
+    "forecast.updated",  # the steering overflow job (bot/steering/overflow.py), per open case
 )
-FIELD_ROOTS: tuple[str, ...] = ("request", "contact", "company", "case", "previous")
+FIELD_ROOTS: tuple[str, ...] = (
+    "request",
+    "contact",
+    "company",
+    "case",
+    "previous",
+    "forecast",  # breach_expected, breach_hour, breach_cases (bot/steering/forecast.py)
+)
 WRITABLE_ROOTS: tuple[str, ...] = ("case", "contact", "company")
 Scalar = str | int | float | bool | None
 

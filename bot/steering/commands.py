@@ -105,8 +105,12 @@ def report(
     period: Annotated[str, typer.Option("--period", help="day | week")] = "day",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV of the flow rows.")] = False,
+    team: Annotated[
+        bool, typer.Option("--team", help="Compare the in-house and the outsourced team.")
+    ] = False,
 ) -> None:
     """KPIs: volumes, backlog, response and resolution times, SLA, chases, automation."""
+    by = "team" if team else by
     from bot.cli import _fail, _print_json, out
     from bot.steering.kpi import DIMENSIONS, compute_kpis
 
@@ -130,6 +134,7 @@ def report(
                 by=by,
                 period=period,  # type: ignore[arg-type]
                 at_risk_hours=settings.steering.at_risk_hours,
+                team=settings.overflow.team,
             )
     finally:
         store.dispose()

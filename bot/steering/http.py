@@ -138,6 +138,7 @@ class SteeringServer:
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, name="crmbot-http", daemon=True
         )
+        self.background: list[Any] = []  # e.g. the overflow loop, stopped with the server
 
     @property
     def url(self) -> str:
@@ -153,6 +154,8 @@ class SteeringServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        for job in self.background:
+            job.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -191,4 +194,9 @@ def serve(runtime: Any) -> SteeringServer | None:
             f"http.host/http.port: cannot listen on {settings.http.host}:{settings.http.port}"
             f" ({exc.strerror})"
         ) from exc
-    return server.start()
+    server.start()
+    if settings.overflow.enabled:
+        from bot.steering.overflow import OverflowLoop
+
+        server.background.append(OverflowLoop(steering).start())
+    return server

@@ -22,11 +22,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 from bot.store import kpi as kpi_store
+from bot.store import overflow as overflow_store
 from rules.calendar import BusinessCalendar
 
-Dimension = Literal["category", "priority", "source", "language"]
+Dimension = Literal["category", "priority", "source", "language", "team"]
 Period = Literal["day", "week"]
-DIMENSIONS: tuple[str, ...] = ("category", "priority", "source", "language")
+DIMENSIONS: tuple[str, ...] = ("category", "priority", "source", "language", "team")
+IN_HOUSE = "in_house"
 CLOSED = frozenset(kpi_store.CLOSED_STATUSES)
 
 
@@ -134,19 +136,30 @@ def compute_kpis(
     by: str | None = None,
     period: Period = "day",
     at_risk_hours: float = 4.0,
+    team: str = "outsourced",
 ) -> KpiReport:
-    """Every indicator for cases and requests since `since`, grouped by period and `by`."""
+    """Every indicator for cases and requests since `since`, grouped by period and `by`
+    (by="team": the cases ever routed to the outsourced `team`, and the others)."""
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"by: one of {', '.join(DIMENSIONS)}, not {by!r}")
     at_risk = timedelta(hours=at_risk_hours)
     zone = calendar.zone
+    routed = overflow_store.routed_case_ids(conn) if by == "team" else set()
+
+    def with_team(row: dict[str, Any], case_id: int | None) -> dict[str, Any]:
+        if by == "team":
+            row["team"] = team if case_id in routed else IN_HOUSE
+        return row
+
     buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
     for req in kpi_store.requests_received(conn, since):
+        req = with_team(req, req["case_id"])
         b = buckets[(period_key(req["received_at"], period, zone), group_value(req, by))]
         b.requests_in += 1
         b.duplicates += req["relation"] == "duplicate"
     automated = kpi_store.automated_case_ids(conn, since)
     for case in kpi_store.cases_opened(conn, since, with_source=True):
+        case = with_team(case, case["id"])
         b = buckets[(period_key(case["opened_at"], period, zone), group_value(case, by))]
         b.opened += 1
         b.chases += case["follow_up_count"]
@@ -159,13 +172,18 @@ def compute_kpis(
                 _hours(calendar.elapsed(case["opened_at"], case["first_response_at"]))
             )
     for case in kpi_store.cases_closed_since(conn, since):
+        case = with_team(case, case["id"])
         closed_at = case["last_request_at"]
         b = buckets[(period_key(closed_at, period, zone), group_value(case, by))]
         b.closed += 1
         b.resolution_h.append(_hours(closed_at - case["opened_at"]))
         b.resolution_bh.append(_hours(calendar.elapsed(case["opened_at"], closed_at)))
     rows = [_row(key, b) for key, b in sorted(buckets.items())]
-    backlog = backlog_by_group(kpi_store.open_cases(conn, with_source=by == "source"), now, by)
+    backlog = backlog_by_group(
+        [with_team(c, c["id"]) for c in kpi_store.open_cases(conn, with_source=by == "source")],
+        now,
+        by,
+    )
     return KpiReport(since, now, by, period, rows, backlog)
 
 

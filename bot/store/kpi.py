@@ -87,6 +87,7 @@ def requests_received(conn: Connection, since: datetime) -> list[dict[str, Any]]
     query = (
         select(
             requests.c.received_at,
+            requests.c.case_id,
             requests.c.source,
             requests.c.language,
             cases.c.category,
