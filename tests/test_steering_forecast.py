@@ -193,3 +193,18 @@ def test_forecast_command_prints_json(
     assert data["horizon_hours"] == 24 and len(data["hours"]) == 24
     assert data["capacity_source"] == "setting"
     assert [b["reference"] for b in data["breaches"]] == ["CB-1"]
+
+
+def test_arrivals_are_counted_per_utc_hour_in_the_store(store: Store) -> None:
+    from bot.store.kpi import arrivals_per_hour
+
+    with store.begin() as conn:
+        seed(
+            conn,
+            [CaseSpec(MONDAY_9 + timedelta(minutes=m)) for m in (0, 10, 59, 60, 61)]
+            + [CaseSpec(MONDAY_9 - timedelta(weeks=9))],  # older than asked: not counted
+        )
+    with store.connect() as conn:
+        counts = sorted(arrivals_per_hour(conn, MONDAY_9 - timedelta(weeks=8)))
+    assert counts == [(MONDAY_9, 3), (MONDAY_9 + timedelta(hours=1), 2)]
+    assert arrival_rates(counts, OFFICE, 1) == {(0, 9): 3.0, (0, 10): 2.0}  # Paris time

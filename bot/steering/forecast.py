@@ -126,13 +126,15 @@ def business_hours(
 
 
 def arrival_rates(
-    arrivals: Iterable[datetime], calendar: BusinessCalendar, weeks: int
+    arrivals: Iterable[datetime | tuple[datetime, int]], calendar: BusinessCalendar, weeks: int
 ) -> dict[tuple[int, int], float]:
-    """Mean cases opened per (local weekday, hour) over `weeks` weeks."""
+    """Mean cases opened per (local weekday, hour) over `weeks` weeks, from arrival times or
+    (hour, count) pairs."""
     counts: dict[tuple[int, int], int] = defaultdict(int)
-    for at in arrivals:
+    for item in arrivals:
+        at, n = item if isinstance(item, tuple) else (item, 1)
         local = at.astimezone(calendar.zone)
-        counts[(local.weekday(), local.hour)] += 1
+        counts[(local.weekday(), local.hour)] += n
     return {key: n / weeks for key, n in counts.items()}
 
 
@@ -229,36 +231,39 @@ def _breach(case: dict[str, Any], due: datetime, done: datetime | None) -> dict[
 def measured_capacity(conn: Any, calendar: BusinessCalendar, now: datetime, weeks: int) -> float:
     """Cases closed per business hour over the last `weeks` weeks."""
     since = now - timedelta(weeks=weeks)
-    closed = len(kpi_store.cases_closed_since(conn, since))
+    closed = kpi_store.count_closed_since(conn, since)
     hours = calendar.elapsed(since, now).total_seconds() / 3600
     return closed / hours if hours > 0 else 0.0
 
 
-def typical_time_to_due(cases: list[dict[str, Any]]) -> timedelta:
+def typical_time_to_due(spans_of: list[tuple[datetime, datetime | None]]) -> timedelta:
     """Median time from opening to the first due date of recent cases (8 h without any)."""
-    spans = [
-        (due - c["opened_at"]).total_seconds()
-        for c in cases
-        if (due := c.get("first_response_due") or c.get("resolution_due")) is not None
-    ]
+    spans = [(due - opened).total_seconds() for opened, due in spans_of if due is not None]
     median = percentile(spans, 0.5)
     return timedelta(seconds=median) if median is not None else timedelta(hours=8)
 
 
 def forecast_from_store(
-    conn: Any, *, now: datetime, calendar: BusinessCalendar, steering_settings: Any
+    conn: Any,
+    *,
+    now: datetime,
+    calendar: BusinessCalendar,
+    steering_settings: Any,
+    open_cases: list[dict[str, Any]] | None = None,
 ) -> Forecast:
-    """The forecast at `now` from the store and the steering settings."""
+    """The forecast at `now` from the store and the steering settings (and the open cases,
+    when the caller has just read them)."""
     s = steering_settings
-    arrivals = kpi_store.arrival_times(conn, now - timedelta(weeks=s.history_weeks))
+    arrivals = kpi_store.arrivals_per_hour(conn, now - timedelta(weeks=s.history_weeks))
     rates = arrival_rates(arrivals, calendar, s.history_weeks)
     if s.agents_per_hour is not None:
         capacity, source = s.agents_per_hour * s.cases_per_agent_hour, "setting"
     else:
         capacity = measured_capacity(conn, calendar, now, s.capacity_weeks)
         source = "measured"
-    open_cases = kpi_store.open_cases(conn)
-    recent = kpi_store.cases_opened(conn, now - timedelta(weeks=2), with_source=False)
+    if open_cases is None:
+        open_cases = kpi_store.open_cases(conn)
+    recent = kpi_store.due_spans(conn)
     return simulate(
         now=now,
         calendar=calendar,
@@ -276,7 +281,9 @@ _cache: dict[int, tuple[datetime, Forecast]] = {}
 CACHE_SECONDS = 30.0
 
 
-def current_forecast(steering: Any, now: datetime | None = None) -> Forecast:
+def current_forecast(
+    steering: Any, now: datetime | None = None, open_cases: list[dict[str, Any]] | None = None
+) -> Forecast:
     """The forecast for a running endpoint, recomputed at most every 30 seconds."""
     now = now or steering.clock()
     key = id(steering)
@@ -287,7 +294,11 @@ def current_forecast(steering: Any, now: datetime | None = None) -> Forecast:
     rules = steering.rules()
     with steering.store.connect() as conn:
         result = forecast_from_store(
-            conn, now=now, calendar=rules.calendar(), steering_settings=steering.settings.steering
+            conn,
+            now=now,
+            calendar=rules.calendar(),
+            steering_settings=steering.settings.steering,
+            open_cases=open_cases,
         )
     with _cache_lock:
         _cache[key] = (now, result)

@@ -86,7 +86,7 @@ def status_data(steering: Any, now: datetime) -> dict[str, Any]:
         open_cases = kpi_store.open_cases(conn)
         recent = kpi_store.requests_received(conn, now - timedelta(hours=24))
         closed = kpi_store.cases_closed_since(conn, min(today, now - timedelta(hours=24)))
-        chased = kpi_store.most_chased_contacts(conn, now - timedelta(days=30), limit=8)
+        chased = kpi_store.most_chased_contacts(conn, now - timedelta(days=7), limit=8)
         sources = {s["source"]: s for s in kpi_store.source_health(conn)}
     backlog: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(PRIORITIES, 0))
     for case in open_cases:
@@ -121,7 +121,7 @@ def status_data(steering: Any, now: datetime) -> dict[str, Any]:
     try:
         from bot.steering.forecast import current_forecast
 
-        forecast = current_forecast(steering, now=now)
+        forecast = current_forecast(steering, now=now, open_cases=open_cases)
     except ImportError:
         forecast = None
     return {

@@ -5,12 +5,21 @@ Every function reads what the pipeline already stores: no second copy of the dat
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, select, text
 
-from bot.store.schema import audit, case_requests, cases, contacts, outbox, requests, source_cursors
+from bot.store.schema import (
+    OPEN_CASES_SQL,
+    audit,
+    case_requests,
+    cases,
+    contacts,
+    outbox,
+    requests,
+    source_cursors,
+)
 
 CLOSED_STATUSES = ("resolved", "closed")
 REPLY_ACTIONS = ("send_reply",)
@@ -76,9 +85,46 @@ def cases_closed_since(conn: Connection, since: datetime) -> list[dict[str, Any]
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def count_closed_since(conn: Connection, since: datetime) -> int:
+    """How many cases were closed (last request in a closed status) since a time."""
+    query = select(func.count()).where(
+        cases.c.status.in_(CLOSED_STATUSES),
+        cases.c.last_request_at >= since,
+        cases.c.merged_into.is_(None),
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def due_spans(conn: Connection, limit: int = 2000) -> list[tuple[datetime, datetime | None]]:
+    """(opened_at, first due date) of the most recently opened cases."""
+    query = (
+        select(cases.c.opened_at, func.coalesce(cases.c.first_response_due, cases.c.resolution_due))
+        .where(cases.c.merged_into.is_(None))
+        .order_by(cases.c.opened_at.desc())
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in conn.execute(query)]
+
+
+def arrivals_per_hour(conn: Connection, since: datetime) -> list[tuple[datetime, int]]:
+    """Cases opened (merged ones included: they arrived) per UTC hour since a time."""
+    if conn.dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", func.timezone("UTC", cases.c.opened_at))
+    else:
+        hour = func.strftime("%Y-%m-%d %H:00:00", cases.c.opened_at)
+    query = (
+        select(hour.label("hour"), func.count()).where(cases.c.opened_at >= since).group_by(hour)
+    )
+    result = []
+    for value, n in conn.execute(query):
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        result.append((at.replace(tzinfo=UTC), int(n)))
+    return result
+
+
 def open_cases(conn: Connection, *, with_source: bool = False) -> list[dict[str, Any]]:
-    """Every open case (not resolved, closed nor merged): the backlog."""
-    query = _case_query(with_source).where(cases.c.status.not_in(CLOSED_STATUSES))
+    """Every open case (not resolved, closed nor merged): the backlog (partial index)."""
+    query = _case_query(with_source).where(text(OPEN_CASES_SQL))
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
@@ -106,14 +152,6 @@ def requests_received(conn: Connection, since: datetime) -> list[dict[str, Any]]
         .where(requests.c.received_at >= since)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def arrival_times(conn: Connection, since: datetime) -> list[datetime]:
-    """When each case still counted (not merged) was opened since a time, for the forecast."""
-    query = select(cases.c.opened_at).where(
-        cases.c.opened_at >= since, cases.c.merged_into.is_(None)
-    )
-    return list(conn.execute(query).scalars())
 
 
 def automated_case_ids(conn: Connection, since: datetime) -> set[int]:

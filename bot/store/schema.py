@@ -21,7 +21,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
+
+# An open case: not resolved, closed nor merged (the partial index ix_cases_open and the
+# queries of bot/store/kpi.py use this exact text so that both databases pick the index).
+OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
 
 metadata = MetaData(
     naming_convention={
@@ -111,6 +116,14 @@ cases = Table(
     # steering indicators: cases by opening time and the open backlog (migration 0003)
     Index("ix_cases_opened_at", "opened_at"),
     Index("ix_cases_status_resolution_due", "status", "resolution_due"),
+    Index("ix_cases_last_request_at", "last_request_at"),
+    # the open backlog (status page, forecast, metrics): a partial index, same text as the query
+    Index(
+        "ix_cases_open",
+        "opened_at",
+        sqlite_where=text(OPEN_CASES_SQL),
+        postgresql_where=text(OPEN_CASES_SQL),
+    ),
 )
 
 requests = Table(
