@@ -128,7 +128,7 @@ def status_data(steering: Any, now: datetime) -> dict[str, Any]:
         "now": now,
         "backlog": dict(sorted(backlog.items())),
         "backlog_total": len(open_cases),
-        "due_soon": cases_due_soon(open_cases, now, DUE_SOON_HOURS)[:25],
+        "due_soon": cases_due_soon(open_cases, now, DUE_SOON_HOURS)[:12],
         "breaches_today": breaches_today,
         "sources": health,
         "arrivals": [r["received_at"] for r in recent],
