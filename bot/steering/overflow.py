@@ -155,7 +155,7 @@ def _route_out(
     now: datetime,
 ) -> bool:
     source, _ = _origin_source(conn, case)
-    sink = action.params.get("sink") or _sink(settings, source)
+    sink = getattr(action, "sink", "") or action.params.get("sink") or _sink(settings, source)
     queue = str(action.params["queue"])
     if not sink:
         audit.record(conn, "overflow_not_routed", case_id=case["id"], why="no sink performs assign")
