@@ -252,7 +252,7 @@ def bench_store(kind: str, cases: int, keep: bool, fill_only: bool) -> None:
         first = (time.perf_counter() - start) * 1000
         ms, _ = _timed(lambda: generate_latest(registry))
         print(
-            f"  /metrics scrape: first {first:8.1f} ms (latency histogram catches up),"
+            f"  /metrics scrape: first {first:8.1f} ms (latency histogram reads the last 24 h),"
             f" then {ms:8.1f} ms ({len(text):,} bytes)"
         )
         store.dispose()

@@ -27,11 +27,12 @@ LATENCY_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 360
 
 
 class _Latency:
-    """Arrival-to-write-back seconds of outbox actions done, accumulated scrape by scrape."""
+    """Arrival-to-write-back seconds of outbox actions done, accumulated scrape by scrape
+    (from the day before the process started: a histogram restarts with its process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, since: datetime) -> None:
         self._lock = threading.Lock()
-        self._after: datetime | None = None
+        self._after: datetime | None = since
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.total = 0.0
         self.count = 0
@@ -77,7 +78,7 @@ class StoreCollector(Collector):
         self.at_risk = timedelta(hours=at_risk_hours)
         self.forecast = forecast
         self.clock = clock
-        self.latency = _Latency()
+        self.latency = _Latency(clock() - timedelta(hours=24))
 
     def collect(self) -> Iterator[Any]:
         """Yield the metric families (one store connection per scrape)."""
