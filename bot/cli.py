@@ -82,7 +82,15 @@ def run(
         raise _fail(exc) from exc
     worker = runtime.worker()
     worker.install_signal_handlers()
+    http = None
     try:
+        if not once:
+            from bot.steering.http import serve
+
+            try:  # /healthz, /readyz, /metrics and the status page (settings http.*)
+                http = serve(runtime)
+            except CrmbotError as exc:
+                raise _fail(exc) from exc
         if once:
             stored = worker.run_once()
             failing = [n for n, s in worker.sources.items() if s.health.failing_since]
@@ -92,6 +100,8 @@ def run(
         else:
             worker.run_forever()
     finally:
+        if http is not None:
+            http.stop()
         runtime.close()
 
 
@@ -567,6 +577,15 @@ def _mount_rules() -> None:
 
 
 _mount_rules()
+
+
+def _mount_steering() -> None:
+    from bot.steering.commands import register
+
+    register(app)
+
+
+_mount_steering()
 
 
 def main() -> None:

@@ -117,6 +117,53 @@ class BudgetSettings(_Section):
     poison_attempts: int = Field(default=3, ge=2, le=100)
 
 
+class HttpSettings(_Section):
+    """The worker's HTTP endpoint (/healthz, /readyz, /metrics, status page at /).
+
+    It listens on loopback unless `host` says otherwise: exposing it is a deliberate choice.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class SteeringSettings(_Section):
+    """Steering indicators: labels' language, the at-risk window, the team's capacity."""
+
+    language: Literal["en", "fr"] = "en"
+    at_risk_hours: float = Field(default=4.0, gt=0, le=720)
+    # Capacity: agents on duty per business hour and cases one agent closes per hour; when
+    # agents_per_hour is unset, the closing rate measured over `capacity_weeks` is used.
+    agents_per_hour: float | None = Field(default=None, ge=0)
+    cases_per_agent_hour: float = Field(default=1.0, gt=0)
+    capacity_weeks: int = Field(default=4, ge=1, le=52)
+    history_weeks: int = Field(default=8, ge=1, le=104)
+    horizon_hours: int = Field(default=48, ge=1, le=500)
+
+
+class OverflowSettings(_Section):
+    """Overflow to an outsourced team when the forecast expects breaches at capacity.
+
+    Every `interval_seconds`, while the forecast expects breaches, the open cases are offered
+    least critical first to the rules' `forecast.updated` automations; an `assign` they plan
+    routes the case to that queue (through `sink`, else the source's write-back sink). When
+    no breach is expected any more, routed cases go back to their previous queue (or
+    `home_queue`). Cases with a `protected` tag or reason move only when a rule also adds the
+    tag `overflow:allowed`.
+    """
+
+    enabled: bool = False
+    team: str = Field(default="outsourced", pattern=r"^[a-z0-9_-]{1,40}$")
+    sink: str | None = None
+    home_queue: str | None = None
+    protected: list[str] = Field(
+        default_factory=lambda: ["strategic_customer", "legal_risk", "blocking"]
+    )
+    max_cases_per_run: int = Field(default=50, ge=1, le=10_000)
+    interval_seconds: float = Field(default=300.0, ge=5)
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -135,6 +182,9 @@ class Settings(BaseSettings):
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     replies: ReplySettings = Field(default_factory=ReplySettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    steering: SteeringSettings = Field(default_factory=SteeringSettings)
+    overflow: OverflowSettings = Field(default_factory=OverflowSettings)
     rules_dir: Path | None = None
     dry_run: bool = False
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)

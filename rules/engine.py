@@ -534,6 +534,10 @@ class RuleSet:
         """Case statuses that stop the SLA clock (waiting on the customer, a third party)."""
         return frozenset(self._pack.paused_statuses)
 
+    def calendar(self, name: str | None = None) -> BusinessCalendar:
+        """A business calendar of the pack (the default one unless named)."""
+        return self._pack.calendars[name or self.default_calendar]
+
     def describe(self) -> str:
         """A one-line summary: how many files, categories, policies, rules."""
         c = self.counts

@@ -23,6 +23,7 @@ Event = Literal[
     "case.updated",
     "sla.warning",
     "sla.breached",
+    "forecast.updated",
 ]
 EVENTS: tuple[str, ...] = (
     "request.received",
@@ -31,8 +32,17 @@ EVENTS: tuple[str, ...] = (
     "case.updated",
     "sla.warning",
     "sla.breached",
+    "forecast.updated",  # the steering overflow job (bot/steering/overflow.py), per open case
 )
-FIELD_ROOTS: tuple[str, ...] = ("request", "contact", "company", "case", "previous", "model")
+FIELD_ROOTS: tuple[str, ...] = (
+    "request",
+    "contact",
+    "company",
+    "case",
+    "previous",
+    "forecast",  # breach_expected, breach_hour, breach_cases (bot/steering/forecast.py)
+    "model",  # blocking_probability, legal_risk_probability (rules/model/)
+)
 WRITABLE_ROOTS: tuple[str, ...] = ("case", "contact", "company")
 Scalar = str | int | float | bool | None
 

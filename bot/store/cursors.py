@@ -70,6 +70,7 @@ def record_health(conn: Connection, source: str, error: str | None) -> None:
     values: dict[str, Any] = {"last_error": error}
     if error is None:
         values["failing_since"] = None
+        values["polled_at"] = utcnow()
     row = conn.execute(
         select(source_cursors.c.failing_since).where(source_cursors.c.source == source)
     ).first()

@@ -21,7 +21,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
+
+# An open case: not resolved, closed nor merged (the partial index ix_cases_open and the
+# queries of bot/store/kpi.py use this exact text so that both databases pick the index).
+OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
 
 metadata = MetaData(
     naming_convention={
@@ -62,6 +67,7 @@ source_cursors = Table(
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("failing_since", UTCDateTime(), nullable=True),
+    Column("polled_at", UTCDateTime(), nullable=True),  # last successful poll (readiness)
 )
 
 contacts = Table(
@@ -107,6 +113,17 @@ cases = Table(
     Column("last_request_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # steering indicators: cases by opening time and the open backlog (migration 0003)
+    Index("ix_cases_opened_at", "opened_at"),
+    Index("ix_cases_status_resolution_due", "status", "resolution_due"),
+    Index("ix_cases_last_request_at", "last_request_at"),
+    # the open backlog (status page, forecast, metrics): a partial index, same text as the query
+    Index(
+        "ix_cases_open",
+        "opened_at",
+        sqlite_where=text(OPEN_CASES_SQL),
+        postgresql_where=text(OPEN_CASES_SQL),
+    ),
 )
 
 requests = Table(
@@ -139,6 +156,7 @@ requests = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("source", "source_id", name="uq_requests_source_source_id"),
+    Index("ix_requests_received_at", "received_at"),
 )
 
 case_requests = Table(
@@ -185,6 +203,7 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_outbox_state_available_at", "state", "available_at"),
+    Index("ix_outbox_state_updated_at", "state", "updated_at"),  # steering (migration 0003)
 )
 
 audit = Table(

@@ -1,0 +1,1 @@
+"""Real-time steering: KPIs, forecast, HTTP endpoint (health, metrics, status page), replay."""
