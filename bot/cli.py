@@ -187,38 +187,75 @@ def cases(
     settings_file: SettingsOption = None,
     as_json: JsonOption = False,
     status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only cases of this category.")] = None,
+    priority: Annotated[str | None, typer.Option(help="Only cases of this priority.")] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Only cases with this tag (a prefix ending in ':' too).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Only cases whose contact e-mail contains this.")
+    ] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only open cases past an SLA due time.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
 ) -> None:
     """List cases, most urgent first: id, contact, subject, category, priority, SLA, requests."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = settings_file
         return
-    from bot.store.cases import list_cases
+    from bot import cli_views as views
+    from bot.store.cases import distinct_values, list_cases
+    from bot.store.contacts import get_contact
 
     store = _open_store(settings_file)
-    with store.connect() as conn:
-        rows = list_cases(conn, limit=limit, status=status)
-    store.dispose()
+    ruleset = _ruleset_or_none(settings_file)
+    try:
+        with store.connect() as conn:
+            known_categories = set(getattr(ruleset, "category_ids", []))
+            known_categories |= set(distinct_values(conn, "category"))
+            for option, value, valid in (
+                ("--status", status, views.STATUSES),
+                ("--priority", priority, views.PRIORITIES),
+                ("--category", category, sorted(known_categories)),
+            ):
+                if value is not None and value not in valid:
+                    raise _fail(
+                        ValueError(f"{option} {value!r} is not one of: {', '.join(valid)}"), 2
+                    )
+            rows = list_cases(
+                conn,
+                limit=limit,
+                status=status,
+                category=category,
+                priority=priority,
+                tag=tag,
+                contact=contact,
+                overdue_at=datetime.now(UTC) if overdue else None,
+            )
+            contacts = {}
+            for cid in views.flagged_contact_ids(rows):
+                found = get_contact(conn, cid)
+                contacts[cid] = (found or {}).get("email") or f"contact {cid}"
+    finally:
+        store.dispose()
     if as_json:
         _print_json([_case_summary(r) for r in rows])
         return
-    table = Table(
-        "case", "contact", "subject", "category", "prio", "SLA due (UTC)", "req", "status"
-    )
-    for r in rows:
-        table.add_row(
-            r["reference"],
-            r["contact_email"] or "-",
-            (r["subject"] or "")[:48],
-            r["category"] or "-",
-            r["priority"] or "-",
-            _due(r["first_response_due"]),
-            f"{r['request_count']}"
-            + (f" (+{r['follow_up_count']} f/u)" if r["follow_up_count"] else ""),
-            r["status"],
-        )
-    out.print(table)
-    out.print(f"{len(rows)} case(s)")
+    console = views.console()
+    zone = views.calendar_zone(ruleset)
+    console.print(views.cases_table(rows, zone, console.width, contacts))
+    console.print(f"{len(rows)} case(s); times in {views.zone_name(zone)}")
+
+
+def _ruleset_or_none(settings_file: Path | None) -> Any:
+    """The configured rules (for categories and the business calendar), None if they fail."""
+    from rules.engine import load_ruleset
+
+    try:
+        return load_ruleset(_settings(settings_file).rules_dir)
+    except Exception:  # a broken pack must not stop anyone reading the cases
+        return None
 
 
 def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -345,41 +382,57 @@ def show(
             {**row, "contact": contact, "requests": reqs, "outbox": actions, "audit": entries}
         )
         return
-    out.print(f"{row['reference']} {row['subject']}", style="bold")
-    out.print(
+    from bot import cli_views as views
+
+    console = views.console()
+    zone = views.calendar_zone(_ruleset_or_none(settings_file))
+    tz = views.zone_name(zone)
+    console.print(f"{row['reference']} {row['subject']}", style="bold")
+    console.print(
         f"status {row['status']} · category {row['category'] or '-'} "
         f"({row['category_confidence'] or 0:.2f}) · priority {row['priority'] or '-'} · "
         f"score {row['impact_score'] or 0:g}"
     )
     if contact:
-        out.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
-    out.print(
-        f"first response due {_due(row['first_response_due'])} · "
-        f"resolution due {_due(row['resolution_due'])} (UTC)"
+        console.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
+    console.print(
+        f"first response due {views.when(row['first_response_due'], zone)} · "
+        f"resolution due {views.when(row['resolution_due'], zone)} ({tz})"
     )
+    for flag in views.review_flags(row["tags"] or []):
+        console.print(f"  ! {flag}")
     for reason in row["reasons"] or []:
-        out.print(f"  · {reason.get('message') or reason.get('message_en') or reason.get('code')}")
-    table = Table("req", "relation", "received (UTC)", "from", "subject", "why")
+        text = reason.get("message") or reason.get("message_en") or reason.get("code")
+        console.print(f"  · {text}")
+    # Long text wraps on word boundaries (never cut mid-word); subjects end in an ellipsis.
+    table = Table("req", "relation", f"received ({tz})", "from", "subject", "why", expand=True)
+    table.columns[4].overflow = "ellipsis"
+    table.columns[4].max_width = 40
     for r in reqs:
         table.add_row(
             str(r["id"]),
             r["relation"],
-            _due(r["received_at"]),
+            views.when(r["received_at"], zone),
             r["sender_email"] or "-",
-            (r["subject"] or "")[:40],
-            r["link_reason"][:60],
+            r["subject"] or "",
+            r["link_reason"] or "",
         )
-    out.print(table)
+    console.print(table)
     if actions:
         at = Table("action", "sink", "state", "key")
+        at.columns[3].overflow = "fold"
         for a in actions:
-            at.add_row(a["action"], a["sink"], a["state"], a["idempotency_key"])
-        out.print(at)
-    audit_table = Table("when (UTC)", "event", "detail")
+            at.add_row(a["action"], a["sink"] or "-", a["state"], a["idempotency_key"])
+        console.print(at)
+    audit_table = Table(f"when ({tz})", "event", "detail", expand=True)
+    audit_table.columns[2].overflow = "fold"
     for e in entries:
-        detail = json.dumps(e["detail"], default=_json_default, ensure_ascii=False)
-        audit_table.add_row(e["created_at"].strftime("%Y-%m-%d %H:%M:%S"), e["event"], detail[:160])
-    out.print(audit_table)
+        audit_table.add_row(
+            views.when(e["created_at"], zone, seconds=True),
+            e["event"],
+            views.audit_detail(e["detail"]),
+        )
+    console.print(audit_table)
 
 
 @app.command()
