@@ -38,13 +38,18 @@ SettingsOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-def _settings(path: Path | None, **overrides: Any) -> Settings:
-    settings = load_settings(path, **overrides)
+def _settings(path: Path | None, *, connectors: bool = False, **overrides: Any) -> Settings:
+    settings = load_settings(path, connectors=connectors, **overrides)
     configure_logging(settings.log.level, settings.log.format)
     return settings
 
 
-def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+# Exit codes, the same for the same problem in every command (docs/troubleshooting.md):
+EXIT_PROBLEM = 1  # something checked is failing: a source, a test case, a stale worker
+EXIT_CONFIG = 2  # the settings, the rules or the command line are wrong
+
+
+def _fail(exc: Exception, code: int = EXIT_CONFIG) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
@@ -76,22 +81,93 @@ def run(
 
     try:
         overrides = {"dry_run": True} if dry_run else {}
-        runtime = build_runtime(_settings(settings_file, **overrides))
+        settings = _settings(settings_file, connectors=True, **overrides)
+        if once or dry_run:
+            # The health file is the long-running worker's; a one-off run must not fake it.
+            settings.worker.health_file = None
+        if dry_run:
+            settings.store.url = _dry_run_store(settings.store.url)
+        else:
+            _check_health_file(settings.worker.health_file)
+        runtime = build_runtime(settings)
     except CrmbotError as exc:
         raise _fail(exc) from exc
     worker = runtime.worker()
     worker.install_signal_handlers()
     try:
         if once:
-            stored = worker.run_once()
-            failing = [n for n, s in worker.sources.items() if s.health.failing_since]
-            log.info("run_once_finished", stored=stored, failing_sources=failing)
-            if failing:
-                raise typer.Exit(1)
+            _run_once(runtime, worker)
         else:
             worker.run_forever()
     finally:
         runtime.close()
+        if not once:
+            _mark_stopped(settings.worker.health_file)
+
+
+def _run_once(runtime: Any, worker: Any) -> None:
+    """Poll until nothing is new, then a summary: for a person, or one JSON line."""
+    import time
+
+    from bot import summary
+    from bot.store.stats import stored_requests, totals
+
+    def count(read: Any) -> Any:
+        with runtime.store.connect() as conn:
+            return read(conn)
+
+    human = summary.for_humans(runtime.settings.log.format)
+    before = count(totals)
+    started = time.monotonic()
+    if human:
+        progress_console = Console(stderr=True)
+        with summary.StoreProgress(lambda: count(stored_requests), progress_console):
+            stored = worker.run_once()
+    else:
+        stored = worker.run_once()
+    seconds = time.monotonic() - started
+    counts = summary.difference(before, count(totals))
+    counts["read"], counts["stored"] = counts["stored"], stored
+    failing = [n for n, s in worker.sources.items() if s.health.failing_since]
+    log.info("run_once_finished", **counts, failing_sources=failing, seconds=round(seconds, 2))
+    if human:
+        err.print(summary.render(counts, seconds, failing), markup=False, highlight=False)
+    if failing:
+        raise typer.Exit(1)
+
+
+def _dry_run_store(url: str) -> str:
+    """A dry run reads an existing store; where there is none, it works in memory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
+        return prefix + ":memory:"
+    return url
+
+
+STOPPED = "stopped "
+
+
+def _mark_stopped(path: Path | None) -> None:
+    """A worker that stops says so in its health file: `crmbot health` fails at once."""
+    if path is not None:
+        try:
+            path.write_text(STOPPED + datetime.now(UTC).isoformat(), encoding="utf-8")
+        except OSError:
+            log.warning("health_file_not_written", path=str(path))
+
+
+def _check_health_file(path: Path | None) -> None:
+    """Fail at start (exit 2) when the worker could not write its health file."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(datetime.now(UTC).isoformat(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"worker.health_file {path} cannot be written ({exc.strerror}): "
+            "fix the path or its permissions, or unset it"
+        ) from exc
 
 
 @app.command()
@@ -104,12 +180,12 @@ def check(settings_file: SettingsOption = None) -> None:
     problems = 0
     table = Table("part", "status", "detail", title="crmbot check")
     try:
-        settings = _settings(settings_file)
+        settings = _settings(settings_file, connectors=True)
         table.add_row(
             "settings", "ok", str(settings_file or os.environ.get(SETTINGS_FILE_ENV, "(env)"))
         )
     except CrmbotError as exc:
-        raise _fail(exc, 1) from exc
+        raise _fail(exc, EXIT_CONFIG) from exc
     steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]
     steps.append(("store", lambda: _describe_store(open_store(settings.store.url))))
     for name, raw in settings.sources.items():
@@ -463,18 +539,23 @@ def quarantine(settings_file: SettingsOption = None, as_json: JsonOption = False
 @app.command()
 def health(
     settings_file: SettingsOption = None,
-    max_age: Annotated[float, typer.Option(help="Seconds since the worker's last loop.")] = 300,
+    max_age: Annotated[
+        float, typer.Option(help="Seconds since the worker's last loop (it writes every tick).")
+    ] = 120,
 ) -> None:
     """Exit 0 when the worker's health file is fresh (for the container HEALTHCHECK)."""
     try:
         settings = _settings(settings_file)
     except CrmbotError as exc:
-        raise _fail(exc, 1) from exc
+        raise _fail(exc, EXIT_CONFIG) from exc
     path = settings.worker.health_file
     if path is None:
-        raise _fail(ConfigError("worker.health_file is not set"), 1)
+        raise _fail(ConfigError("worker.health_file is not set"), EXIT_CONFIG)
     try:
-        stamp = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith(STOPPED):
+            raise _fail(FatalError(f"the worker stopped at {text[len(STOPPED) :]}"), 1)
+        stamp = datetime.fromisoformat(text)
     except (OSError, ValueError) as exc:
         raise _fail(FatalError(f"no health stamp in {path}: {exc}"), 1) from exc
     age = (datetime.now(UTC) - stamp).total_seconds()
