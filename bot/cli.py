@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
-from bot.logging import configure_logging
+from bot.logging import Heartbeat, configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
 
 app = typer.Typer(
@@ -98,7 +98,12 @@ def run(
         if once:
             _run_once(runtime, worker)
         else:
-            worker.run_forever()
+            heartbeat = Heartbeat(settings.log.heartbeat_seconds, lambda: _poll_counts(worker))
+            heartbeat.start()
+            try:
+                worker.run_forever()
+            finally:
+                heartbeat.stop()
     finally:
         runtime.close()
         if not once:
@@ -142,6 +147,16 @@ def _dry_run_store(url: str) -> str:
     if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
         return prefix + ":memory:"
     return url
+
+
+def _poll_counts(worker: Any) -> dict[str, int]:
+    """Polls, records and failing sources over every source (for the heartbeat)."""
+    healths = [configured.health for configured in worker.sources.values()]
+    return {
+        "polls": sum(h.polls for h in healths),
+        "records": sum(h.records for h in healths),
+        "failing_sources": sum(1 for h in healths if h.failing_since),
+    }
 
 
 STOPPED = "stopped "
@@ -482,6 +497,7 @@ def show(
         console.print(f"  · {text}")
     # Long text wraps on word boundaries (never cut mid-word); subjects end in an ellipsis.
     table = Table("req", "relation", f"received ({tz})", "from", "subject", "why", expand=True)
+    table.columns[3].overflow = "fold"
     table.columns[4].overflow = "ellipsis"
     table.columns[4].max_width = 40
     for r in reqs:

@@ -129,11 +129,22 @@ def cases_table(
 def audit_detail(detail: Any) -> str:
     """An audit entry's detail as 'key: value' lines instead of raw JSON."""
     if not isinstance(detail, dict):
-        return json.dumps(detail, ensure_ascii=False, default=str)
-    lines = []
-    for key, value in detail.items():
-        shown = (
-            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-        )
-        lines.append(f"{key}: {shown}")
-    return "\n".join(lines)
+        return _plain(detail)
+    return "\n".join(f"{key}: {_plain(value)}" for key, value in detail.items())
+
+
+def _plain(value: Any) -> str:
+    """A detail value in words: reasons by their message, lists joined, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(map(str, value)) or "-"
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        texts = [v.get("message") or v.get("message_en") or v.get("code") for v in value]
+        if all(texts):
+            return "; ".join(map(str, texts))
+    if isinstance(value, dict) and all(
+        isinstance(v, str | int | float | None) for v in value.values()
+    ):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
+    return json.dumps(value, ensure_ascii=False, default=str)

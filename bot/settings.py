@@ -52,6 +52,7 @@ class LogSettings(_Section):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    heartbeat_seconds: float = Field(default=300.0, ge=0)  # worker_heartbeat; 0: none
 
 
 class WorkerSettings(_Section):
