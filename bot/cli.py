@@ -142,10 +142,16 @@ def _run_once(runtime: Any, worker: Any) -> None:
 
 
 def _dry_run_store(url: str) -> str:
-    """A dry run reads an existing store; where there is none, it works in memory."""
+    """A dry run reads an existing store; where there is none, a scratch one removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
     prefix = "sqlite:///"
     if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
-        return prefix + ":memory:"
+        scratch = tempfile.mkdtemp(prefix="crmbot-dry-run-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return prefix + str(Path(scratch) / "dry-run.db")
     return url
 
 

@@ -96,6 +96,8 @@ def cases_table(
         table.columns[2].overflow = "ellipsis"
         table.columns[2].max_width = 48
         table.columns[2].no_wrap = True
+        table.columns[1].overflow = "fold"
+        table.columns[5].no_wrap = True
         for r in rows:
             table.add_row(
                 r["reference"],
