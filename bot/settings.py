@@ -304,7 +304,11 @@ def validation_problems(settings: Settings) -> list[str]:
                 validate_connector_settings(section, name, raw)
             except ConfigError as exc:
                 text = str(exc)
-                problems.extend(text.splitlines()[1:] if "\n" in text else [text])
+                if "\n" in text:
+                    problems.extend(text.splitlines()[1:])
+                else:
+                    where = f"{section}.{name}"
+                    problems.append(text if text.startswith(where) else f"{where}.type: {text}")
     return problems
 
 
@@ -321,14 +325,53 @@ def load_settings(
         raise ConfigError(f"settings file {settings_file} does not exist")
     token = _settings_file.set(str(settings_file) if settings_file else None)
     try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(
-            "invalid settings:\n" + format_validation_error(exc, model=Settings)
-        ) from exc
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            problems = format_validation_error(exc, model=Settings).splitlines()
+            if connectors:  # the connector sections' problems too, in the same report
+                problems += _connector_problems_alone(overrides)
+            raise ConfigError("invalid settings:\n" + "\n".join(problems)) from exc
     finally:
         _settings_file.reset(token)
     problems = validation_problems(settings) if connectors else []
     if problems:
         raise ConfigError("invalid settings:\n" + "\n".join(problems))
     return settings
+
+
+class _ConnectorsOnly(BaseSettings):
+    """The same sources of settings as Settings, reading only `sources` and `sinks`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The same order as Settings: arguments, environment, secret files, settings file."""
+        return (
+            init_settings,
+            env_settings,
+            _SecretFilesSource(settings_cls),
+            _SettingsFileSource(settings_cls),
+        )
+
+
+def _connector_problems_alone(overrides: dict[str, Any]) -> list[str]:
+    """The connector problems of settings whose other sections failed validation."""
+    try:
+        keep = {k: v for k, v in overrides.items() if k in ("sources", "sinks")}
+        return validation_problems(_ConnectorsOnly(**keep))  # type: ignore[arg-type]
+    except Exception:  # a malformed section is already in the first part of the report
+        return []

@@ -264,6 +264,7 @@ def test_a_dry_run_without_a_store_creates_no_database_and_no_health_file(tmp_pa
 def _bad_settings(tmp: Path) -> Path:
     return _write_settings(
         tmp,
+        worker={"batch_sise": 5},
         sources={
             "acme": {"type": "maildir", "pth": "maildir"},
             "support": {"type": "imap", "host": "imap.example.com", "username": "a@example.com"},
@@ -278,6 +279,7 @@ def test_every_settings_error_comes_at_once_with_did_you_mean_and_the_secret_nam
     code, output = _invoke(tmp_path, "check", "--settings", str(path))
     text = " ".join(output.split())
     assert code == 2
+    assert "worker.batch_sise: unknown setting; did you mean 'batch_size'?" in text
     assert "sources.acme.pth: unknown setting; did you mean 'path'?" in text
     assert "sources.support.password: missing secret: set CRMBOT_SOURCES__SUPPORT__PASSWORD" in text
     assert "crmbot_sources__support__password" in text
