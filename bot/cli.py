@@ -75,6 +75,12 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan and log actions; store and perform nothing.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="--once on a terminal: every log line, not just the summary."
+        ),
+    ] = False,
 ) -> None:
     """Run the worker: poll sources, triage, write back (until SIGTERM, or once)."""
     from bot.app import build_runtime
@@ -85,6 +91,11 @@ def run(
         if once or dry_run:
             # The health file is the long-running worker's; a one-off run must not fake it.
             settings.worker.health_file = None
+        if once and not verbose and settings.log.level == "info":
+            from bot.summary import for_humans
+
+            if for_humans(settings.log.format):  # a person reads the summary, not 80 lines
+                configure_logging("warning", settings.log.format)
         if dry_run:
             settings.store.url = _dry_run_store(settings.store.url)
         else:

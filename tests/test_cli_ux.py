@@ -167,9 +167,16 @@ def test_run_once_ends_with_a_human_summary_on_a_terminal_and_json_in_a_containe
 ) -> None:
     path = _write_settings(tmp_path)
     code, output = _invoke(
-        tmp_path, "run", "--once", "--settings", str(path), CRMBOT_LOG__FORMAT="console"
+        tmp_path,
+        "run",
+        "--once",
+        "--settings",
+        str(path),
+        CRMBOT_LOG__FORMAT="console",
+        CRMBOT_LOG__LEVEL="info",
     )
     assert code == 0
+    assert "case_decided" not in output  # the summary, not a line per message
     summary = output[output.index("run finished in") :]
     assert re.search(r"messages read\s+40", summary)
     assert re.search(r"requests stored\s+37", summary)
@@ -214,6 +221,12 @@ def test_a_short_run_shows_no_progress_line() -> None:
     with StoreProgress(count, console, every=0.01):
         assert calls.wait(10)
     assert "messages read" not in screen.getvalue()
+
+
+def test_run_once_verbose_on_a_terminal_keeps_every_log_line(tmp_path: Path) -> None:
+    path = _write_settings(tmp_path, log={"format": "console", "level": "info"})
+    code, output = _invoke(tmp_path, "run", "--once", "-v", "--settings", str(path))
+    assert code == 0 and "case_decided" in output and "run finished in" in output
 
 
 # -- 14.7 health
