@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-WIDE = 120  # from this width on, every column has its own
+WIDE = 140  # from this width on, every column has its own
 STATUSES = ("new", "open", "waiting_customer", "waiting_third_party", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
@@ -88,15 +88,16 @@ def requests_cell(row: dict[str, Any]) -> str:
 def cases_table(
     rows: list[dict[str, Any]], zone: tzinfo, width: int, contacts: dict[int, str]
 ) -> Table:
-    """The cases table: one column per field when wide, stacked cells under 120 columns."""
+    """The cases table: one column per field when wide, stacked cells under 140 columns."""
     due = f"SLA due ({zone_name(zone)})"
     if width >= WIDE:
         table = Table("case", "contact", "subject", "category", "prio", due, "req", "status")
-        table.add_column("review")
-        table.columns[2].overflow = "ellipsis"
-        table.columns[2].max_width = 48
-        table.columns[2].no_wrap = True
+        table.add_column("review", min_width=14)
+        table.columns[0].no_wrap = True
         table.columns[1].overflow = "fold"
+        table.columns[2].overflow = "ellipsis"
+        table.columns[2].max_width = 40
+        table.columns[2].no_wrap = True
         table.columns[5].no_wrap = True
         for r in rows:
             table.add_row(
