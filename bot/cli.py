@@ -15,9 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
-from bot.logging import configure_logging
+from bot.logging import Heartbeat, configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
-from bot.status import CaseStatus
 
 app = typer.Typer(
     name="crmbot",
@@ -39,13 +38,18 @@ SettingsOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-def _settings(path: Path | None, **overrides: Any) -> Settings:
-    settings = load_settings(path, **overrides)
+def _settings(path: Path | None, *, connectors: bool = False, **overrides: Any) -> Settings:
+    settings = load_settings(path, connectors=connectors, **overrides)
     configure_logging(settings.log.level, settings.log.format)
     return settings
 
 
-def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+# Exit codes, the same for the same problem in every command (docs/troubleshooting.md):
+EXIT_PROBLEM = 1  # something checked is failing: a source, a test case, a stale worker
+EXIT_CONFIG = 2  # the settings, the rules or the command line are wrong
+
+
+def _fail(exc: Exception, code: int = EXIT_CONFIG) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
@@ -71,13 +75,32 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan and log actions; store and perform nothing.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="--once on a terminal: every log line, not just the summary."
+        ),
+    ] = False,
 ) -> None:
     """Run the worker: poll sources, triage, write back (until SIGTERM, or once)."""
     from bot.app import build_runtime
 
     try:
         overrides = {"dry_run": True} if dry_run else {}
-        runtime = build_runtime(_settings(settings_file, **overrides))
+        settings = _settings(settings_file, connectors=True, **overrides)
+        if once or dry_run:
+            # The health file is the long-running worker's; a one-off run must not fake it.
+            settings.worker.health_file = None
+        if once and not verbose and settings.log.level == "info":
+            from bot.summary import for_humans
+
+            if for_humans(settings.log.format):  # a person reads the summary, not 80 lines
+                configure_logging("warning", settings.log.format)
+        if dry_run:
+            settings.store.url = _dry_run_store(settings.store.url)
+        else:
+            _check_health_file(settings.worker.health_file)
+        runtime = build_runtime(settings)
     except CrmbotError as exc:
         raise _fail(exc) from exc
     worker = runtime.worker()
@@ -92,17 +115,101 @@ def run(
             except CrmbotError as exc:
                 raise _fail(exc) from exc
         if once:
-            stored = worker.run_once()
-            failing = [n for n, s in worker.sources.items() if s.health.failing_since]
-            log.info("run_once_finished", stored=stored, failing_sources=failing)
-            if failing:
-                raise typer.Exit(1)
+            _run_once(runtime, worker)
         else:
-            worker.run_forever()
+            heartbeat = Heartbeat(settings.log.heartbeat_seconds, lambda: _poll_counts(worker))
+            heartbeat.start()
+            try:
+                worker.run_forever()
+            finally:
+                heartbeat.stop()
     finally:
         if http is not None:
             http.stop()
         runtime.close()
+        if not once:
+            _mark_stopped(settings.worker.health_file)
+
+
+def _run_once(runtime: Any, worker: Any) -> None:
+    """Poll until nothing is new, then a summary: for a person, or one JSON line."""
+    import time
+
+    from bot import summary
+    from bot.store.stats import stored_requests, totals
+
+    def count(read: Any) -> Any:
+        with runtime.store.connect() as conn:
+            return read(conn)
+
+    human = summary.for_humans(runtime.settings.log.format)
+    before = count(totals)
+    started = time.monotonic()
+    if human:
+        progress_console = Console(stderr=True)
+        with summary.StoreProgress(lambda: count(stored_requests), progress_console):
+            stored = worker.run_once()
+    else:
+        stored = worker.run_once()
+    seconds = time.monotonic() - started
+    counts = summary.difference(before, count(totals))
+    counts["read"], counts["stored"] = counts["stored"], stored
+    failing = [n for n, s in worker.sources.items() if s.health.failing_since]
+    log.info("run_once_finished", **counts, failing_sources=failing, seconds=round(seconds, 2))
+    if human:
+        err.print(summary.render(counts, seconds, failing), markup=False, highlight=False)
+    if failing:
+        raise typer.Exit(1)
+
+
+def _dry_run_store(url: str) -> str:
+    """A dry run reads an existing store; where there is none, a scratch one removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
+        scratch = tempfile.mkdtemp(prefix="crmbot-dry-run-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return prefix + str(Path(scratch) / "dry-run.db")
+    return url
+
+
+def _poll_counts(worker: Any) -> dict[str, int]:
+    """Polls, records and failing sources over every source (for the heartbeat)."""
+    healths = [configured.health for configured in worker.sources.values()]
+    return {
+        "polls": sum(h.polls for h in healths),
+        "records": sum(h.records for h in healths),
+        "failing_sources": sum(1 for h in healths if h.failing_since),
+    }
+
+
+STOPPED = "stopped "
+
+
+def _mark_stopped(path: Path | None) -> None:
+    """A worker that stops says so in its health file: `crmbot health` fails at once."""
+    if path is not None:
+        try:
+            path.write_text(STOPPED + datetime.now(UTC).isoformat(), encoding="utf-8")
+        except OSError:
+            log.warning("health_file_not_written", path=str(path))
+
+
+def _check_health_file(path: Path | None) -> None:
+    """Fail at start (exit 2) when the worker could not write its health file."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(datetime.now(UTC).isoformat(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"worker.health_file {path} cannot be written ({exc.strerror}): "
+            "fix the path or its permissions, or unset it"
+        ) from exc
 
 
 @app.command()
@@ -116,12 +223,12 @@ def check(settings_file: SettingsOption = None) -> None:
     problems = 0
     table = Table("part", "status", "detail", title="crmbot check")
     try:
-        settings = _settings(settings_file)
+        settings = _settings(settings_file, connectors=True)
         table.add_row(
             "settings", "ok", str(settings_file or os.environ.get(SETTINGS_FILE_ENV, "(env)"))
         )
     except CrmbotError as exc:
-        raise _fail(exc, 1) from exc
+        raise _fail(exc, EXIT_CONFIG) from exc
     steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]
     steps.append(("store", lambda: _describe_store(open_store(settings.store.url))))
     for name, raw in settings.sources.items():
@@ -203,9 +310,17 @@ def cases(
     ctx: typer.Context,
     settings_file: SettingsOption = None,
     as_json: JsonOption = False,
-    status: Annotated[CaseStatus | None, typer.Option(help="Only cases with this status.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only cases of this category.")] = None,
+    priority: Annotated[str | None, typer.Option(help="Only cases of this priority.")] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="Only cases with this tag (a prefix ending in ':' too).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Only cases whose contact e-mail contains this.")
+    ] = None,
     overdue: Annotated[
-        bool, typer.Option("--overdue", help="Only open cases past an SLA due date.")
+        bool, typer.Option("--overdue", help="Only open cases past an SLA due time.")
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 200,
 ) -> None:
@@ -213,37 +328,58 @@ def cases(
     if ctx.invoked_subcommand is not None:
         ctx.obj = settings_file
         return
-    from bot.store.cases import list_cases
+    from bot import cli_views as views
+    from bot.store.cases import distinct_values, list_cases
+    from bot.store.contacts import get_contact
 
     store = _open_store(settings_file)
-    with store.connect() as conn:
-        rows = list_cases(
-            conn,
-            limit=limit,
-            status=status.value if status else None,
-            overdue_at=datetime.now(UTC) if overdue else None,
-        )
-    store.dispose()
+    ruleset = _ruleset_or_none(settings_file)
+    try:
+        with store.connect() as conn:
+            known_categories = set(getattr(ruleset, "category_ids", []))
+            known_categories |= set(distinct_values(conn, "category"))
+            for option, value, valid in (
+                ("--status", status, views.STATUSES),
+                ("--priority", priority, views.PRIORITIES),
+                ("--category", category, sorted(known_categories)),
+            ):
+                if value is not None and value not in valid:
+                    raise _fail(
+                        ValueError(f"{option} {value!r} is not one of: {', '.join(valid)}"), 2
+                    )
+            rows = list_cases(
+                conn,
+                limit=limit,
+                status=status,
+                category=category,
+                priority=priority,
+                tag=tag,
+                contact=contact,
+                overdue_at=datetime.now(UTC) if overdue else None,
+            )
+            contacts = {}
+            for cid in views.flagged_contact_ids(rows):
+                found = get_contact(conn, cid)
+                contacts[cid] = (found or {}).get("email") or f"contact {cid}"
+    finally:
+        store.dispose()
     if as_json:
         _print_json([_case_summary(r) for r in rows])
         return
-    table = Table(
-        "case", "contact", "subject", "category", "prio", "SLA due (UTC)", "req", "status"
-    )
-    for r in rows:
-        table.add_row(
-            r["reference"],
-            r["contact_email"] or "-",
-            (r["subject"] or "")[:48],
-            r["category"] or "-",
-            r["priority"] or "-",
-            _due(r["first_response_due"]),
-            f"{r['request_count']}"
-            + (f" (+{r['follow_up_count']} f/u)" if r["follow_up_count"] else ""),
-            r["status"],
-        )
-    out.print(table)
-    out.print(f"{len(rows)} case(s)")
+    console = views.console()
+    zone = views.calendar_zone(ruleset)
+    console.print(views.cases_table(rows, zone, console.width, contacts))
+    console.print(f"{len(rows)} case(s); times in {views.zone_name(zone)}")
+
+
+def _ruleset_or_none(settings_file: Path | None) -> Any:
+    """The configured rules (for categories and the business calendar), None if they fail."""
+    from rules.engine import load_ruleset
+
+    try:
+        return load_ruleset(_settings(settings_file).rules_dir)
+    except Exception:  # a broken pack must not stop anyone reading the cases
+        return None
 
 
 def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -370,41 +506,58 @@ def show(
             {**row, "contact": contact, "requests": reqs, "outbox": actions, "audit": entries}
         )
         return
-    out.print(f"{row['reference']} {row['subject']}", style="bold")
-    out.print(
+    from bot import cli_views as views
+
+    console = views.console()
+    zone = views.calendar_zone(_ruleset_or_none(settings_file))
+    tz = views.zone_name(zone)
+    console.print(f"{row['reference']} {row['subject']}", style="bold")
+    console.print(
         f"status {row['status']} · category {row['category'] or '-'} "
         f"({row['category_confidence'] or 0:.2f}) · priority {row['priority'] or '-'} · "
         f"score {row['impact_score'] or 0:g}"
     )
     if contact:
-        out.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
-    out.print(
-        f"first response due {_due(row['first_response_due'])} · "
-        f"resolution due {_due(row['resolution_due'])} (UTC)"
+        console.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
+    console.print(
+        f"first response due {views.when(row['first_response_due'], zone)} · "
+        f"resolution due {views.when(row['resolution_due'], zone)} ({tz})"
     )
+    for flag in views.review_flags(row["tags"] or []):
+        console.print(f"  ! {flag}")
     for reason in row["reasons"] or []:
-        out.print(f"  · {reason.get('message') or reason.get('message_en') or reason.get('code')}")
-    table = Table("req", "relation", "received (UTC)", "from", "subject", "why")
+        text = reason.get("message") or reason.get("message_en") or reason.get("code")
+        console.print(f"  · {text}")
+    # Long text wraps on word boundaries (never cut mid-word); subjects end in an ellipsis.
+    table = Table("req", "relation", f"received ({tz})", "from", "subject", "why", expand=True)
+    table.columns[3].overflow = "fold"
+    table.columns[4].overflow = "ellipsis"
+    table.columns[4].max_width = 40
     for r in reqs:
         table.add_row(
             str(r["id"]),
             r["relation"],
-            _due(r["received_at"]),
+            views.when(r["received_at"], zone),
             r["sender_email"] or "-",
-            (r["subject"] or "")[:40],
-            r["link_reason"][:60],
+            r["subject"] or "",
+            r["link_reason"] or "",
         )
-    out.print(table)
+    console.print(table)
     if actions:
         at = Table("action", "sink", "state", "key")
+        at.columns[3].overflow = "fold"
         for a in actions:
-            at.add_row(a["action"], a["sink"], a["state"], a["idempotency_key"])
-        out.print(at)
-    audit_table = Table("when (UTC)", "event", "detail")
+            at.add_row(a["action"], a["sink"] or "-", a["state"], a["idempotency_key"])
+        console.print(at)
+    audit_table = Table(f"when ({tz})", "event", "detail", expand=True)
+    audit_table.columns[2].overflow = "fold"
     for e in entries:
-        detail = json.dumps(e["detail"], default=_json_default, ensure_ascii=False)
-        audit_table.add_row(e["created_at"].strftime("%Y-%m-%d %H:%M:%S"), e["event"], detail[:160])
-    out.print(audit_table)
+        audit_table.add_row(
+            views.when(e["created_at"], zone, seconds=True),
+            e["event"],
+            views.audit_detail(e["detail"]),
+        )
+    console.print(audit_table)
 
 
 @app.command()
@@ -435,18 +588,23 @@ def quarantine(settings_file: SettingsOption = None, as_json: JsonOption = False
 @app.command()
 def health(
     settings_file: SettingsOption = None,
-    max_age: Annotated[float, typer.Option(help="Seconds since the worker's last loop.")] = 300,
+    max_age: Annotated[
+        float, typer.Option(help="Seconds since the worker's last loop (it writes every tick).")
+    ] = 120,
 ) -> None:
     """Exit 0 when the worker's health file is fresh (for the container HEALTHCHECK)."""
     try:
         settings = _settings(settings_file)
     except CrmbotError as exc:
-        raise _fail(exc, 1) from exc
+        raise _fail(exc, EXIT_CONFIG) from exc
     path = settings.worker.health_file
     if path is None:
-        raise _fail(ConfigError("worker.health_file is not set"), 1)
+        raise _fail(ConfigError("worker.health_file is not set"), EXIT_CONFIG)
     try:
-        stamp = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith(STOPPED):
+            raise _fail(FatalError(f"the worker stopped at {text[len(STOPPED) :]}"), 1)
+        stamp = datetime.fromisoformat(text)
     except (OSError, ValueError) as exc:
         raise _fail(FatalError(f"no health stamp in {path}: {exc}"), 1) from exc
     age = (datetime.now(UTC) - stamp).total_seconds()

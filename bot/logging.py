@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import threading
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -100,3 +101,43 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+
+
+class Heartbeat:
+    """Logs `worker_heartbeat` every `seconds`, so that quiet polls still show a live worker.
+
+    `snapshot()` gives the counters to log (polls, records, failing sources); the line carries
+    them and what changed since the previous beat.
+    """
+
+    def __init__(self, seconds: float, snapshot: Callable[[], dict[str, int]]) -> None:
+        self.seconds = seconds
+        self._snapshot = snapshot
+        self._last: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        """Log one heartbeat line now."""
+        now = self._snapshot()
+        since = {f"{k}_since_last": v - self._last.get(k, 0) for k, v in now.items()}
+        self._last = now
+        structlog.get_logger("bot.heartbeat").info("worker_heartbeat", **now, **since)
+
+    def start(self) -> None:
+        """Beat every `seconds` on a daemon thread (nothing when seconds is 0)."""
+        if self.seconds > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.beat()
+            except Exception:  # a heartbeat must never take the worker down
+                continue

@@ -64,7 +64,7 @@ def validate_connector_settings(section: str, name: str, raw: dict[str, Any]) ->
     except ValidationError as exc:
         raise ConfigError(
             f"invalid settings for {section}.{name}:\n"
-            + format_validation_error(exc, root=f"{section}.{name}")
+            + format_validation_error(exc, root=f"{section}.{name}", model=spec.settings_model)
         ) from exc
     for value in settings.__dict__.values():
         secret = getattr(value, "get_secret_value", None)

@@ -7,6 +7,7 @@ Connector settings stay raw dicts here; each connector validates its own part (s
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import tomllib
@@ -51,6 +52,7 @@ class LogSettings(_Section):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    heartbeat_seconds: float = Field(default=300.0, ge=0)  # worker_heartbeat; 0: none
 
 
 class WorkerSettings(_Section):
@@ -309,10 +311,35 @@ def _shown_input(loc: str, value: Any) -> str:
     return ""
 
 
-def format_validation_error(exc: ValidationError, root: str = "") -> str:
+def _field_names(model: Any, path: tuple[Any, ...]) -> list[str]:
+    """The setting names valid at `path` inside `model` (a pydantic model class)."""
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        model = fields[part].annotation
+    fields = getattr(model, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _did_you_mean(word: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def secret_hint(loc: str) -> str:
+    """Where a missing secret comes from: its environment variable and its secret file."""
+    env = ENV_PREFIX + loc.replace(".", "__").upper()
+    directory = os.environ.get(SECRETS_DIR_ENV, "/run/secrets")
+    return f"set {env}, or put it in the file {directory}/{env.lower()}"
+
+
+def format_validation_error(exc: ValidationError, root: str = "", model: Any = None) -> str:
     """Render a pydantic error as lines 'setting.path: what is expected (got ...)'.
 
-    Only scalars are echoed back: a mapping (a whole connector section) could hold a password.
+    An unknown key gets the nearest valid name; a missing secret names its environment
+    variable and secret file. Only scalars are echoed back: a mapping (a whole connector
+    section) could hold a password.
     """
     lines = []
     for err in exc.errors():
@@ -322,22 +349,95 @@ def format_validation_error(exc: ValidationError, root: str = "") -> str:
             if err["type"] in {"missing", "extra_forbidden"}
             else _shown_input(loc, err.get("input"))
         )
-        message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            names = _field_names(model, tuple(err["loc"][:-1])) if model is not None else []
+            message = "unknown setting" + _did_you_mean(str(err["loc"][-1]), names)
+        elif err["type"] == "missing" and any(w in loc.lower() for w in _SECRET_NAME):
+            message = f"missing secret: {secret_hint(loc)}"
         lines.append(f"{loc or '(settings)'}: {message}{shown}")
     return "\n".join(lines)
 
 
-def load_settings(settings_file: Path | None = None, **overrides: Any) -> Settings:
+def validation_problems(settings: Settings) -> list[str]:
+    """Every problem of the connector sections (sources, sinks), all at once."""
+    from bot.registry import validate_connector_settings
+
+    problems = []
+    for section in ("sources", "sinks"):
+        for name, raw in getattr(settings, section).items():
+            try:
+                validate_connector_settings(section, name, raw)
+            except ConfigError as exc:
+                text = str(exc)
+                if "\n" in text:
+                    problems.extend(text.splitlines()[1:])
+                else:
+                    where = f"{section}.{name}"
+                    problems.append(text if text.startswith(where) else f"{where}.type: {text}")
+    return problems
+
+
+def load_settings(
+    settings_file: Path | None = None, *, connectors: bool = False, **overrides: Any
+) -> Settings:
     """Load and validate the settings; a ConfigError names each wrong setting.
 
-    `settings_file` (else CRMBOT_SETTINGS_FILE) names the YAML or TOML file.
+    `settings_file` (else CRMBOT_SETTINGS_FILE) names the YAML or TOML file. With
+    `connectors`, every source and sink is validated too, and every problem is in the
+    one ConfigError (not one per round of fixes).
     """
     if settings_file is not None and not settings_file.is_file():
         raise ConfigError(f"settings file {settings_file} does not exist")
     token = _settings_file.set(str(settings_file) if settings_file else None)
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError("invalid settings:\n" + format_validation_error(exc)) from exc
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            problems = format_validation_error(exc, model=Settings).splitlines()
+            if connectors:  # the connector sections' problems too, in the same report
+                problems += _connector_problems_alone(overrides)
+            raise ConfigError("invalid settings:\n" + "\n".join(problems)) from exc
     finally:
         _settings_file.reset(token)
+    problems = validation_problems(settings) if connectors else []
+    if problems:
+        raise ConfigError("invalid settings:\n" + "\n".join(problems))
+    return settings
+
+
+class _ConnectorsOnly(BaseSettings):
+    """The same sources of settings as Settings, reading only `sources` and `sinks`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The same order as Settings: arguments, environment, secret files, settings file."""
+        return (
+            init_settings,
+            env_settings,
+            _SecretFilesSource(settings_cls),
+            _SettingsFileSource(settings_cls),
+        )
+
+
+def _connector_problems_alone(overrides: dict[str, Any]) -> list[str]:
+    """The connector problems of settings whose other sections failed validation."""
+    try:
+        keep = {k: v for k, v in overrides.items() if k in ("sources", "sinks")}
+        return validation_problems(_ConnectorsOnly(**keep))  # type: ignore[arg-type]
+    except Exception:  # a malformed section is already in the first part of the report
+        return []

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rules.decision import Decision
 from rules.engine import RuleSet, load_ruleset
@@ -22,8 +23,33 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RulesOpt = Annotated[
-    Path | None, typer.Option("--rules", help="Rules directory (default: the shipped pack).")
+    Path | None,
+    typer.Option(
+        "--rules", help="Rules directory (default: rules_dir of --settings, else the shipped pack)."
+    ),
 ]
+SettingsOpt = Annotated[
+    Path | None,
+    typer.Option("--settings", "-s", help="Settings file: its rules_dir is the rules to use."),
+]
+
+
+def _rules_dir(rules: Path | None, settings_file: Path | None) -> Path | None:
+    """--rules, else the rules_dir of the settings (--settings or CRMBOT_SETTINGS_FILE)."""
+    if rules is not None:
+        return rules
+    import os
+
+    from bot.errors import ConfigError
+    from bot.settings import SETTINGS_FILE_ENV, load_settings
+
+    if settings_file is None and not os.environ.get(SETTINGS_FILE_ENV):
+        return None
+    try:
+        return load_settings(settings_file).rules_dir
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/red] {exc}", markup=True)
+        raise typer.Exit(2) from None
 
 
 def _load(rules: Path | None) -> RuleSet:
@@ -32,7 +58,7 @@ def _load(rules: Path | None) -> RuleSet:
     except RulesError as exc:
         for issue in exc.issues:
             err_console.print(f"[red]error[/red] {issue}", markup=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None  # invalid rules: a configuration problem, as in `run`
 
 
 def _now(text: str | None) -> datetime:
@@ -125,15 +151,13 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Validate a rules pack; print OK with counts, or every error with file:line (exit 1).
+    """Validate a rules pack; print OK with counts, or every error with file:line (exit 2).
 
     With --settings, a rule whose action no configured sink can perform is an error too
     (naming the rule, the action and the sink), as it is at worker start-up.
     """
     if settings_file is None:
-        if directory is None:
-            raise typer.BadParameter("give a rules directory, or --settings")
-        console.print(f"OK: {_load(directory).describe()}")
+        console.print(f"OK: {_load(_rules_dir(directory, None)).describe()}")
         return
     from bot.errors import ConfigError
     from bot.routing import case_only, refusals
@@ -150,7 +174,7 @@ def check(
     for use, message in refused:
         err_console.print(f"[red]error[/red] {use.file}:{use.line}: {message}", markup=True)
     if refused:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     local = case_only(settings, uses)
     for use in local:
         console.print(
@@ -165,6 +189,7 @@ def check(
 def explain(
     file: Annotated[Path, typer.Argument(help="An .eml message or a JSON request/facts file.")],
     rules: RulesOpt = None,
+    settings_file: SettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     now: Annotated[str | None, typer.Option("--now", help="Evaluate as of this ISO time.")] = None,
     event: Annotated[str, typer.Option("--event", help="The event to evaluate.")] = "case.created",
@@ -173,13 +198,24 @@ def explain(
     if event not in EVENTS:
         raise typer.BadParameter(f"--event must be one of {', '.join(EVENTS)}")
     when = _now(now)
-    ruleset = _load(rules)
+    ruleset = _load(_rules_dir(rules, settings_file))
     facts = _read_input(file, when)
     decision = ruleset.decide(facts, event=event, now=when)
     if as_json:
         typer.echo(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
         return
     _print_decision(decision)
+
+
+def _params(action_type: str, params: dict[str, Any]) -> str:
+    """An action's parameters as 'key: value' pairs; an escalation to the same priority says so."""
+    shown = {k: v for k, v in params.items() if v not in (None, [], {}, "")}
+    if action_type == "escalate" and shown.get("from") == shown.get("to"):
+        shown["to"] = f"{shown.pop('from')} (already; no change of priority)"
+    return "; ".join(
+        f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)}"
+        for k, v in shown.items()
+    )
 
 
 def _print_decision(decision: Decision) -> None:
@@ -212,14 +248,15 @@ def _print_decision(decision: Decision) -> None:
         for col in ("rule", "action", "params", "key"):
             actions.add_column(col)
         for a in decision.actions:
-            params = json.dumps(a.params, ensure_ascii=False, default=str)
-            actions.add_row(a.rule_id, a.type, params[:200], a.key)
+            actions.add_row(a.rule_id, a.type, Text(_params(a.type, a.params)), a.key)
         console.print(actions)
     trace = Table(title="Rules evaluated")
     for col in ("kind", "rule", "fired", "why"):
         trace.add_column(col)
     for t in decision.trace:
-        trace.add_row(t.kind, t.rule_id, "yes" if t.fired else "no", t.why)
+        # "[case.updated] …" marks a later round (after an automation changed the case):
+        # plain Text, or rich would read the brackets as markup and drop them.
+        trace.add_row(t.kind, t.rule_id, "yes" if t.fired else "no", Text(t.why))
     console.print(trace)
     console.print(decision.note("fr"))
 
@@ -255,21 +292,24 @@ def _print_judgement(decision: Decision) -> None:
 
 @app.command("test")
 def run_tests(
-    cases: Annotated[Path, typer.Argument(help="YAML list of cases: input + expect.")],
+    cases: Annotated[
+        Path, typer.Argument(help="YAML list of cases: input + expect (docs/rules-test.md).")
+    ],
     rules: RulesOpt = None,
+    settings_file: SettingsOpt = None,
 ) -> None:
     """Run admins' own cases (input, expected category/priority/tags); exit 1 on a failure."""
-    ruleset = _load(rules)
+    ruleset = _load(_rules_dir(rules, settings_file))
     try:
         data = read_yaml(cases).data
     except RulesError as exc:
         for issue in exc.issues:
             err_console.print(f"error {issue}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
     items = data.get("cases") if isinstance(data, dict) else data
     if not isinstance(items, list):
         err_console.print(f"error {cases}: expected a list of cases (or a 'cases:' list)")
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     table = Table(title=f"Rules test cases: {cases}")
     for col in ("#", "case", "result", "details"):
         table.add_column(col)

@@ -70,8 +70,10 @@ def _any(parts: list[Evaluator]) -> Evaluator:
 
 
 def _not(part: Evaluator) -> Evaluator:
+    # The inner reason already states the fact that decides (`x is not 'a'` when it failed,
+    # `x equals 'a'` when it held): wrapping it in "not (...)" would read as a double negation.
     def run(ctx: EvalContext) -> tuple[bool, str]:
         ok, why = part(ctx)
-        return (not ok), f"not ({why})"
+        return (not ok), why
 
     return run

@@ -20,10 +20,10 @@ def test_check_default_pack_prints_ok_with_counts() -> None:
     assert result.output.startswith("OK: 5 files, 7 categories")
 
 
-def test_check_broken_pack_prints_file_line_and_exits_1(tmp_path: Path) -> None:
+def test_check_broken_pack_prints_file_line_and_exits_2_like_run(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("version: 1\ncategorys: []\n", encoding="utf-8")
     result = runner.invoke(app, ["check", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration problem: the code `crmbot run` gives it
     assert f"{tmp_path / 'bad.yaml'}:2: categorys: unknown key" in result.output
     assert "did you mean 'categories'?" in result.output
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from bot.status import OPEN_STATUSES
 from bot.store.schema import case_requests, cases, contacts
@@ -178,10 +178,18 @@ def list_cases(
     *,
     limit: int = 200,
     status: str | None = None,
+    category: str | None = None,
+    priority: str | None = None,
+    tag: str | None = None,
+    contact: str | None = None,
     overdue_at: datetime | None = None,
 ) -> list[dict]:
-    """Cases with their contact, most urgent first (priority, then SLA due, then age);
-    with `overdue_at`, only open cases with a due date already past at that instant."""
+    """Cases with their contact, most urgent first (priority, then SLA due, then age).
+
+    Filters: exact status, category and priority; a tag (exact, or a prefix ending in ':',
+    e.g. 'possible_repeat:'); a contact e-mail (case-insensitive substring); overdue as of
+    `overdue_at` (see `overdue_clause`).
+    """
     query = (
         select(
             cases, contacts.c.email.label("contact_email"), contacts.c.name.label("contact_name")
@@ -193,16 +201,43 @@ def list_cases(
             func.coalesce(cases.c.first_response_due, cases.c.opened_at),
             cases.c.id,
         )
-        .limit(limit)
     )
     if status:
         query = query.where(cases.c.status == status)
+    if category:
+        query = query.where(cases.c.category == category)
+    if priority:
+        query = query.where(cases.c.priority == priority)
+    if contact:
+        query = query.where(func.lower(contacts.c.email).contains(contact.lower()))
     if overdue_at is not None:
-        query = query.where(
-            cases.c.status.in_([str(s) for s in OPEN_STATUSES]),
-            or_(cases.c.first_response_due <= overdue_at, cases.c.resolution_due <= overdue_at),
-        )
-    return [dict(r._mapping) for r in conn.execute(query)]
+        query = query.where(overdue_clause(overdue_at))
+    if tag is None:
+        return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+    # Tags are a JSON list (portable across SQLite and PostgreSQL): filtered here.
+    found = []
+    for r in conn.execute(query):
+        tags = r._mapping["tags"] or []
+        if any(t == tag or (tag.endswith(":") and t.startswith(tag)) for t in tags):
+            found.append(dict(r._mapping))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def overdue_clause(now: datetime) -> Any:
+    """SQL condition: an open case whose first-response or resolution due time has passed."""
+    return and_(
+        cases.c.status.in_([str(s) for s in OPEN_STATUSES]),
+        or_(cases.c.first_response_due < now, cases.c.resolution_due < now),
+    )
+
+
+def distinct_values(conn: Connection, column: str) -> list[str]:
+    """The distinct non-empty values of a case column (status, category, priority)."""
+    col = cases.c[column]
+    rows = conn.execute(select(col).where(col.is_not(None)).distinct()).scalars()
+    return sorted(str(v) for v in rows)
 
 
 def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
