@@ -15,6 +15,7 @@ from bot.customer_text import customer_date, next_step, status_label
 from rules import RuleSet, load_ruleset
 
 MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+FOLLOW_UP = {"queue": "facturation", "category": "billing", "follow_up_count": 1}
 STATUSES = ["new", "open", "waiting_customer", "waiting_third_party", "resolved", "closed"]
 
 
@@ -109,7 +110,7 @@ def test_status_answer_to_another_address_says_nothing_about_the_case(pack: Rule
     f = facts(
         "Relance",
         "Où en est mon dossier ?",
-        request={"sender_email": "client+x@example.fr".replace("client+x", "other")},
+        request={"sender_email": "other@example.fr"},
         case={
             "status": "open",
             "queue": "facturation",
