@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
@@ -36,6 +37,10 @@ from bot.actions import AddNote, Assign, Escalate, SetField, SetPriority, Update
 from bot.errors import MalformedInput, RetriableError, SourceUnavailable
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import Clock
+from connectors.kit.contacts import changed as contact_changes
+from connectors.kit.contacts import done as contact_done
+from connectors.kit.contacts import perform_with_contact_updates
+from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
 from connectors.kit.writeback import last_written, split_owned
@@ -46,8 +51,24 @@ log = structlog.get_logger(__name__)
 # The action types this sink performs (declared once; the connector spec publishes it), and
 # why it refuses the others (shown when a rule is refused at load).
 SINK_ACTIONS = frozenset(
-    {"update_fields", "add_note", "set_field", "set_priority", "assign", "escalate"}
+    {
+        "update_fields",
+        "add_note",
+        "set_field",
+        "set_priority",
+        "assign",
+        "escalate",
+        "update_contact",
+    }
 )
+# crmbot's contact fields -> the RT user's core fields (REST 2 /user/{id}).
+USER_FIELDS = {
+    "postal_address": "Address1",
+    "phone": "MobilePhone",
+    "email": "EmailAddress",
+    "company_name": "Organization",
+    "billing_contact": "FreeformContactInfo",
+}
 REFUSALS = {
     "add_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
     "remove_tag": "Request Tracker has no tags (use set_field on a custom field instead)",
@@ -108,6 +129,29 @@ class RtSink:
 
     def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
         """Coalesce per ticket, check for conflicts, write, comment; one result per action."""
+        return perform_with_contact_updates(actions, self._update_contact, self._perform)
+
+    def _update_contact(self, action: SinkAction) -> SinkResult:
+        """Set the RT user's fields (found by its address on file); report the old ones."""
+        spec = action.typed()
+        try:
+            user = self.http.get(f"/user/{quote(spec.contact, safe='@')}")
+        except HttpRejected as exc:
+            return contact_skipped(action, exc.vendor_message)
+        if not isinstance(user, dict) or not user.get("id"):
+            return contact_skipped(action, f"no RT user has {spec.contact}")
+        previous, changes = contact_changes(USER_FIELDS, spec.fields, user)
+        if changes:
+            try:
+                answer = self.http.put(f"/user/{user['id']}", json=changes)
+            except HttpRejected as exc:
+                return contact_skipped(action, exc.vendor_message)
+            refused = [m for m in answer or [] if isinstance(m, str) and "could not" in m.lower()]
+            if refused:
+                return contact_skipped(action, "; ".join(refused))
+        return contact_done(action, user["id"], previous, spec.fields)
+
+    def _perform(self, actions: list[SinkAction]) -> list[SinkResult]:
         results: dict[int, SinkResult] = {}
         plans: dict[int, _Plan] = {}
         for action in actions:
