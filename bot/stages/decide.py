@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from bot.admin_update import assess as assess_admin_update
+from bot.admin_update import record as record_admin_update
 from bot.facts import build_facts
 from bot.pipeline import StageContext, Work
 from bot.store import audit
@@ -54,6 +56,9 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
+    admin = assess_admin_update(req, work.contact) if event == "case.created" else None
+    lang = "en" if (req.language or "").startswith("en") else "fr"
+    facts["request"]["admin_update"] = admin.facts(lang) if admin else None
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
@@ -75,6 +80,8 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         rules_fired=fired,
     )
     work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
+    if admin is not None and decision.category == "admin_update":
+        record_admin_update(ctx, work, admin, lang)
     ctx.log.info(
         "case_decided",
         case=case["reference"],
