@@ -65,8 +65,16 @@ class Assessment:
         }
 
 
-def assess(req: Any, contact: dict[str, Any] | None) -> Assessment | None:
-    """The administrative update an e-mail request announces, or None when it announces none."""
+def assess(
+    req: Any, contact: dict[str, Any] | None, tags: list[str] | None = None
+) -> Assessment | None:
+    """The administrative update an e-mail request announces, or None when it announces none.
+
+    `contact` is the contact on file *before* this request (None for a sender crmbot meets
+    for the first time: nothing to verify against). `tags` are the pipeline's flags: a sender
+    identity found possibly the same person as another contact (a look-alike) is never
+    verified.
+    """
     if getattr(req, "channel", None) != "email" or not req.sender_email:
         return None
     text = req.body_clean or req.body_text or ""
@@ -81,6 +89,8 @@ def assess(req: Any, contact: dict[str, Any] | None) -> Assessment | None:
         sender_name=req.sender_name,
         authentication_results=(req.headers or {}).get("authentication-results"),
     )
+    if any(t.startswith("possible_same_contact:") for t in tags or []):
+        check = SenderCheck(False, [*check.reasons, "looks_like_another_contact"])
     plan = plan_update(update, check.verified, check.reasons)
     return Assessment(req.sender_email.lower(), update, check, plan)
 
