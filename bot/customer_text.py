@@ -123,3 +123,10 @@ def customer_date(at: Any, lang: Any = "fr", tz: str | None = None) -> str:
         return f"{day} à {hour} ({zone_name(zone, 'fr')})"
     day = format_datetime(local, "EEEE d MMMM", locale="en_GB")
     return f"{day}, {local:%H:%M} ({zone_name(zone, 'en')})"
+
+
+def warm_up() -> None:
+    """Load the CLDR data (FR/EN names, zone cities) now, not inside a template's time budget."""
+    at = datetime(2026, 1, 1, 12, tzinfo=ZoneInfo("UTC"))
+    for lang in SUPPORTED:
+        customer_date(at, lang, "Europe/Paris")

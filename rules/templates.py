@@ -34,8 +34,10 @@ from bot.errors import SkippableError
 
 def customer_filters() -> dict[str, Callable[..., Any]]:
     """Filters for customer-facing text: dates in the customer's language and zone, statuses."""
-    from bot.customer_text import customer_date, next_step, status_label
+    from bot.customer_text import customer_date, next_step, status_label, warm_up
     from bot.verify import same_mailbox
+
+    warm_up()  # the first Babel call loads its data: never inside a render's time budget
 
     return {
         "customer_date": customer_date,

@@ -26,6 +26,7 @@ def pack() -> RuleSet:
 
 def facts(subject: str, body: str, lang: str = "fr", **parts: dict[str, Any]) -> dict[str, Any]:
     request = {
+        "relation": "origin",
         "subject": subject,
         "body": body,
         "language": lang,
@@ -42,6 +43,8 @@ def facts(subject: str, body: str, lang: str = "fr", **parts: dict[str, Any]) ->
 
 
 def replies(pack: RuleSet, f: dict[str, Any], event: str = "case.created") -> list[Any]:
+    if event == "case.follow_up":
+        f["request"]["relation"] = "follow_up"
     d = pack.decide(f, event=event, now=MONDAY_10_PARIS)
     return [a for a in d.actions if a.type == "send_reply"]
 

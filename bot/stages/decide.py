@@ -59,6 +59,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     admin = assess_admin_update(req, None if work.new_contact else work.contact, work.tags) if event == "case.created" else None
     lang = "en" if (req.language or "").startswith("en") else "fr"
     facts["request"]["admin_update"] = admin.facts(lang) if admin else None
+    facts["request"]["relation"] = work.relation or "origin"
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
