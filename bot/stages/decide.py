@@ -56,7 +56,8 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
-    admin = assess_admin_update(req, None if work.new_contact else work.contact, work.tags) if event == "case.created" else None
+    on_file = None if work.new_contact else work.contact  # a first-time sender has none
+    admin = assess_admin_update(req, on_file, work.tags) if event == "case.created" else None
     lang = "en" if (req.language or "").startswith("en") else "fr"
     facts["request"]["admin_update"] = admin.facts(lang) if admin else None
     facts["request"]["relation"] = work.relation or "origin"
