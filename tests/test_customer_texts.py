@@ -27,6 +27,7 @@ def pack() -> RuleSet:
 def facts(subject: str, body: str, lang: str = "fr", **parts: dict[str, Any]) -> dict[str, Any]:
     request = {
         "relation": "origin",
+        "sender_verified": True,
         "subject": subject,
         "body": body,
         "language": lang,
@@ -113,7 +114,7 @@ def test_status_answer_to_another_address_says_nothing_about_the_case(pack: Rule
     f = facts(
         "Relance",
         "Où en est mon dossier ?",
-        request={"sender_email": "other@example.fr"},
+        request={"sender_email": "other@example.fr", "sender_verified": False},
         case={
             "status": "open",
             "queue": "facturation",

@@ -157,3 +157,31 @@ def test_a_bounce_is_attached_to_its_case_and_stops_mail_to_that_address(
     assert "bounce" in relations
     assert contact.bouncing_email == "gone@client.example" and "5.1.1" in contact.bounce_reason
     assert "reply_bounced" in events and "address_bouncing" in codes
+
+
+def test_a_status_question_from_another_address_in_the_thread_learns_nothing_of_the_case(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    inbox = make_maildir(tmp_path / "inbox")
+    clock = Clock()
+    with running_smtp() as server:
+        worker = _worker(store, store_url, inbox, server.port, clock)
+        deliver(
+            inbox, make_message(subject="Facture fausse", body=BILLING, sender=CHLOE, date=MONDAY)
+        )
+        worker.run_once()
+        ack_id = server.messages[0].message()["Message-ID"].strip("<>")
+        clock.now = MONDAY + timedelta(days=1)
+        question = make_message(
+            subject="Re: Facture fausse", body="Où en est ce dossier ?",
+            sender="Someone Else <curious@other.example>", in_reply_to=ack_id, date=clock.now,
+        )  # fmt: skip
+        deliver(inbox, question)
+        worker.run_once()
+        messages = [m.message() for m in server.messages]
+    with store.connect() as conn:
+        first = conn.execute(select(cases.c.reference).order_by(cases.c.id)).scalars().first()
+    [answer] = [m for m in messages if m["To"] == "curious@other.example"]
+    body = answer.get_content()
+    assert first not in body and first not in answer["Subject"]  # nothing of Chloé's case
+    assert "Prochaine étape" not in body and "intervenant" not in body

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from bot.admin_update import assess as assess_admin_update
 from bot.admin_update import record as record_admin_update
 from bot.facts import build_facts
+from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.cases import record_decision
@@ -56,11 +56,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
-    on_file = None if work.new_contact else work.contact  # a first-time sender has none
-    admin = assess_admin_update(req, on_file, work.tags) if event == "case.created" else None
-    lang = "en" if (req.language or "").startswith("en") else "fr"
-    facts["request"]["admin_update"] = admin.facts(lang) if admin else None
-    facts["request"]["relation"] = work.relation or "origin"
+    admin = add_handling_facts(ctx, work, facts, event)  # relation, verified sender, update
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
@@ -83,6 +79,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     )
     work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
     if admin is not None and decision.category == "admin_update":
+        lang = "en" if str(facts["case"]["language"] or "").startswith("en") else "fr"
         record_admin_update(ctx, work, admin, lang)
     ctx.log.info(
         "case_decided",
