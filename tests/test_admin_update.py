@@ -134,3 +134,32 @@ def test_bench_prints_precision_recall_and_no_change_from_unverified_senders() -
     assert "field precision 1.0  recall 1.0" in out
     assert "applied from a sender that is not 'customer': 0" in out
     assert "applied automatically: 25.0%" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Our new address will be:\n12 Main Street\nLondon SW1A 1AA\nThanks", "12 Main Street, London SW1A 1AA"),
+        ("Notre nouvelle adresse à compter du 1er décembre : 12 rue des Lilas 69003 Lyon à partir de lundi.", "12 rue des Lilas 69003 Lyon"),
+        ("Nouvelle adresse : 3 quai de la Gare, 44000 Nantes Cedex 2", "3 quai de la Gare, 44000 Nantes Cedex 2"),
+        ("Nouvelle adresse : 10 rue X, 85000 La Roche-sur-Yon.", "10 rue X, 85000 La Roche-sur-Yon"),
+        ("Nouvelle adresse : Bahnhofstrasse 1, 8001 Zürich", "Bahnhofstrasse 1, 8001 Zürich"),
+        ("nouvelle adresse : 8 allée des Pins, 92100 Boulogne-Billancourt, France", "8 allée des Pins, 92100 Boulogne-Billancourt"),
+    ],
+)  # fmt: skip
+def test_address_stops_at_the_city_or_postcode_and_skips_labels(text: str, expected: str) -> None:
+    found = find_address(text)
+    assert found is not None and found.text == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Bonjour, notre raison sociale devient Dupont Énergie S.A.S. à compter du 1er janvier.", {"company_name": "Dupont Énergie S.A.S"}),
+        ("Hello, our company name is now Acme Widgets Ltd. We also moved.", {"company_name": "Acme Widgets Ltd"}),
+        ("Please note our new billing contact is Mary O'Brien (mary@acme.ie).", {"billing_contact": "Mary O'Brien"}),
+        ("Mon ancien IBAN FR76 3000 6000 0112 3456 7890 189 est clos.", {}),
+    ],
+)  # fmt: skip
+def test_company_billing_contact_and_old_iban(body: str, expected: dict[str, str]) -> None:
+    assert extract_admin_update("Changement", body).values() == expected

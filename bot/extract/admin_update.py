@@ -43,6 +43,8 @@ _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.I)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _COMPANY = re.compile(
     r"(?:nouvelle\s+(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?)|"
+    r"(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?)\s+(?:devient|est\s+d[ée]sormais|"
+    r"a\s+chang[ée]\s+(?:pour|en))|"
     r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme|devient)\s+d[ée]sormais|"
     r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|devient)|"
     r"new\s+(?:company|legal|business|trading)\s+name|"
@@ -62,7 +64,7 @@ _BILLING = re.compile(
     re.I,
 )
 _NAME_END = re.compile(
-    r"\s*(?:[(<,;.!\n]|\bet\b|\band\b|\bqui\b|\bwho\b|\bà\s+compter\b|\bas\s+of\b"
+    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\bet\b|\band\b|\bqui\b|\bwho\b|\bà\s+compter\b|\bas\s+of\b"
     r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
     re.I,
 )
@@ -145,6 +147,8 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
 def extract_iban(text: str) -> FieldValue | None:
     """An IBAN in the mail (compact), with its checksum validated."""
     for match in _IBAN.finditer(text.upper()):
+        if _near_old(text, match.start()):
+            continue
         try:
             return FieldValue(IBAN(match.group(0)).compact, 0.99)
         except (SchwiftyException, ValueError):

@@ -11,10 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
+_CITY = (
+    r"[A-ZÀ-Ý][\w'’-]*"
+    r"(?:\s(?!(?i:cedex)\b)(?:[A-ZÀ-Ý][\w'’-]*|sur|en|lès|les|de|du|la|le|am|an|bei)){0,4}"
+)
 # One pattern per format; each matches the postcode (with the city or state around it).
 POSTCODES: dict[str, re.Pattern[str]] = {
-    "FR": re.compile(r"\b(?:F-?)?\d{5}\s+[A-Za-zÀ-ÿ][\w'’ -]*", re.U),
-    "BE_CH": re.compile(r"\b(?:B-|CH-)?\d{4}\s+[A-Za-zÀ-ÿ][\w'’ -]*", re.U),
+    "FR": re.compile(rf"\b(?:F-?)?\d{{5}}\s+{_CITY}(?:\s+(?i:cedex)(?:\s+\d{{1,2}})?)?", re.U),
+    "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}", re.U),
     "CA": re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b", re.I),
     "UK": re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b", re.I),
     "US": re.compile(r"\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
@@ -26,7 +31,8 @@ _STREET = re.compile(
     r"impasse|all[ée]e|route|quai|cours|square|passage|straat|weg|street|st\.?|road|rd\.?|"
     r"lane|ln\.?|drive|dr\.?|avenue|ave\.?|boulevard|blvd\.?|court|ct\.?|way|close|crescent|"
     r"terrace|place|parade|highway|hwy)\b"
-    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai)\s+\w",
+    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai)\s+\w"
+    r"|\b\w+(?:strasse|straße|gasse|weg|platz|laan|straat|steenweg)\s+\d+",
     re.I,
 )
 _CUE = re.compile(
@@ -35,7 +41,9 @@ _CUE = re.compile(
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
     r"|(?:have|has|'ve)\s+moved\s+to|moving\s+to|relocated\s+to|address\s+is\s+now"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient)"
-    r"\s*(?:est|is|:|,|-|–|à\s+compter\s+du[^:\n]*:|as\s+of[^:\n]*:)?\s*",
+    r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|"
+    r"à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
+    r"\s*[:,–-]?\s*",
     re.I,
 )
 _OLD = re.compile(r"\b(?:ancienne|old|previous|former|pr[ée]c[ée]dente)\b", re.I)
@@ -77,7 +85,7 @@ def find_address(text: str, max_lines: int = 5) -> FoundAddress | None:
         lines = [ln for ln in rest.split("\n")[: max_lines + 1]]
         parts: list[str] = []
         fmt = None
-        for i, line in enumerate(lines):
+        for line in lines:
             line = line.strip()
             if not line:
                 if parts:
@@ -85,12 +93,14 @@ def find_address(text: str, max_lines: int = 5) -> FoundAddress | None:
                 continue
             if _STOP_LINE.match(line):
                 break
-            # An address on one line may end with a sentence: keep up to the postcode's line end.
-            segment = re.split(r"(?<=[a-zà-ÿ])\.\s+[A-Z]", line)[0] if i == 0 else line
-            parts.append(segment)
-            fmt = postcode_format(segment)
+            if line.endswith(":") and not postcode_format(line):
+                parts = []  # a label ("Address:"), the address follows
+                continue
+            fmt = postcode_format(line)
             if fmt:
+                parts.append(line[: POSTCODES[fmt].search(line).end()])  # type: ignore[union-attr]
                 break
+            parts.append(line)
         if not parts or not fmt:
             continue
         block = ", ".join(_clean(p) for p in parts if _clean(p))
