@@ -66,6 +66,15 @@ _NEXT_STEP: dict[str, dict[str, str]] = {
     },
 }
 _UNKNOWN = {"fr": "en cours de traitement", "en": "being handled"}
+# The default pack's queues as a customer reads them; others: the name, with spaces.
+_TEAMS: dict[str, dict[str, str]] = {
+    "facturation": {"fr": "facturation", "en": "billing"},
+    "support-technique": {"fr": "support technique", "en": "technical support"},
+    "relation-client": {"fr": "relation client", "en": "customer relations"},
+    "fidelisation": {"fr": "fidélisation", "en": "customer care"},
+    "administratif": {"fr": "administratif", "en": "administration"},
+    "juridique": {"fr": "juridique", "en": "legal"},
+}
 
 
 def language(lang: Any) -> str:
@@ -78,6 +87,15 @@ def status_label(status: Any, lang: Any = "fr") -> str:
     """A case status in words in `lang`; an unknown code is never shown as is."""
     words = _STATUS.get(str(status or "").strip().lower(), _UNKNOWN)
     return words[language(lang)]
+
+
+def team_label(queue: Any, lang: Any = "fr") -> str:
+    """A queue's name as a customer reads it ("support-technique" → "support technique")."""
+    key = str(queue or "").strip()
+    known = _TEAMS.get(key.lower())
+    if known:
+        return known[language(lang)]
+    return " ".join(key.replace("-", " ").replace("_", " ").split())
 
 
 def next_step(status: Any, lang: Any = "fr") -> str:

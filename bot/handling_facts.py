@@ -7,11 +7,13 @@ from typing import Any
 
 from bot.admin_update import Assessment, assess
 from bot.store.contacts import get_contact
+from bot.store.handling import assigned_queue
 from bot.verify import check_sender
 
 
 def add_handling_facts(ctx: Any, work: Any, facts: dict[str, Any], event: str) -> Assessment | None:
-    """Fill `request.relation`, `request.sender_verified` and `request.admin_update`."""
+    """Fill `request.relation`, `request.sender_verified`, `request.admin_update` and
+    `case.queue` (the queue crmbot's rules assigned the case to)."""
     req, case = work.request, work.case
     request = facts["request"]
     request["relation"] = work.relation or "origin"
@@ -27,6 +29,8 @@ def add_handling_facts(ctx: Any, work: Any, facts: dict[str, Any], event: str) -
         authentication_results=(req.headers or {}).get("authentication-results"),
     )
     request["sender_verified"] = check.verified
+    if case.get("id") is not None and not facts["case"].get("queue"):
+        facts["case"]["queue"] = assigned_queue(ctx.conn, case["id"])
     admin = None
     if event == "case.created":
         admin = assess(req, None if work.new_contact else work.contact, work.tags)

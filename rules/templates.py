@@ -34,7 +34,7 @@ from bot.errors import SkippableError
 
 def customer_filters() -> dict[str, Callable[..., Any]]:
     """Filters for customer-facing text: dates in the customer's language and zone, statuses."""
-    from bot.customer_text import customer_date, next_step, status_label, warm_up
+    from bot.customer_text import customer_date, next_step, status_label, team_label, warm_up
     from bot.verify import same_mailbox
 
     warm_up()  # the first Babel call loads its data: never inside a render's time budget
@@ -43,6 +43,7 @@ def customer_filters() -> dict[str, Callable[..., Any]]:
         "customer_date": customer_date,
         "status_label": status_label,
         "next_step": next_step,
+        "team_label": team_label,
         "same_mailbox": same_mailbox,
     }
 

@@ -126,3 +126,11 @@ def test_status_answer_to_another_address_says_nothing_about_the_case(pack: Rule
     body = answer.params["body"]
     assert "adresse enregistrée" in body
     assert "facturation" not in body and "cours de traitement" not in body
+
+
+def test_queue_names_are_shown_as_team_names_in_the_customers_language() -> None:
+    from bot.customer_text import team_label
+
+    assert team_label("support-technique", "fr") == "support technique"
+    assert team_label("support-technique", "en") == "technical support"
+    assert team_label("back_office-2", "en") == "back office 2"
