@@ -106,8 +106,15 @@ def _digest(values: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def planned_actions(assessment: Assessment, lang: str) -> list[PlannedAction]:
-    """The contact update and notes an `admin_update` case gets (keys stable per change)."""
+def planned_actions(
+    assessment: Assessment, lang: str, previous: dict[str, Any] | None = None
+) -> list[PlannedAction]:
+    """The contact update and notes an `admin_update` case gets (keys stable per change).
+
+    `previous` holds crmbot's own values of the fields (the note shows them; the CRM's own
+    previous values come back in the update_contact result).
+    """
+    previous = previous or {}
     plan = assessment.plan
     out: list[PlannedAction] = []
     if plan.apply:
@@ -117,7 +124,11 @@ def planned_actions(assessment: Assessment, lang: str) -> list[PlannedAction]:
                 UpdateContact(contact=assessment.sender, fields=plan.apply), key=f"{key}/apply"
             )
         )
-        lines = "\n".join(f"- {LABELS[k]['fr']} : {v}" for k, v in sorted(plan.apply.items()))
+        lines = "\n".join(
+            f"- {LABELS[k]['fr']} : {v}"
+            + (f" (avant : {previous[k]})" if previous.get(k) not in (None, "", v) else "")
+            for k, v in sorted(plan.apply.items())
+        )
         text = (
             f"Mise à jour appliquée automatiquement (expéditeur vérifié : {assessment.sender}).\n"
             f"{lines}\nLes anciennes valeurs sont dans le journal d'audit de crmbot "
@@ -150,6 +161,7 @@ def record(ctx: Any, work: Any, assessment: Assessment, lang: str) -> None:
 
     case = work.case
     changed = sorted(assessment.plan.apply)
+    before = known_values(work.contact, changed)
     audit.record(
         ctx.conn,
         "admin_update_assessed",
@@ -162,10 +174,10 @@ def record(ctx: Any, work: Any, assessment: Assessment, lang: str) -> None:
         confidence={k: v.confidence for k, v in assessment.update.fields.items()},
         verified=assessment.check.verified,
         applied=changed,
-        previous=known_values(work.contact, changed),
+        previous=before,
         reasons=list(assessment.plan.reasons),
     )
-    work.actions.extend(planned_actions(assessment, lang))
+    work.actions.extend(planned_actions(assessment, lang, before))
     ctx.log.info(
         "admin_update_assessed",
         case=case["reference"],

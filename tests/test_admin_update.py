@@ -163,3 +163,28 @@ def test_address_stops_at_the_city_or_postcode_and_skips_labels(text: str, expec
 )  # fmt: skip
 def test_company_billing_contact_and_old_iban(body: str, expected: dict[str, str]) -> None:
     assert extract_admin_update("Changement", body).values() == expected
+
+
+_LOCAL = st.from_regex(r"[a-z][a-z0-9.]{0,10}", fullmatch=True)
+
+
+@given(_LOCAL, _LOCAL, st.sampled_from(["client.fr", "example.com"]))
+def test_a_plus_address_is_only_ever_its_own_owners(owner: str, other: str, domain: str) -> None:
+    assert same_mailbox(f"{owner}@{domain}", f"{owner.upper()}@{domain}")
+    assert same_mailbox(f"{owner}+tag@{domain}", f"{owner}@{domain}")
+    if owner != other:
+        assert not same_mailbox(f"{other}+{owner}@{domain}", f"{owner}@{domain}")
+        assert not same_mailbox(f"{owner}@{domain}", f"{other}@{domain}")
+    assert not same_mailbox(f"{owner}@{domain}.evil", f"{owner}@{domain}")
+
+
+def test_the_applied_note_shows_crmbots_previous_value() -> None:
+    from bot.admin_update import Assessment, planned_actions
+    from bot.verify import SenderCheck
+
+    update = extract_admin_update("Téléphone", "Mon nouveau numéro : 06 12 34 56 78")
+    plan = plan_update(update, verified=True)
+    assessment = Assessment("anne@client.fr", update, SenderCheck(True), plan)
+    actions = planned_actions(assessment, "fr", {"phone": "+33123456789"})
+    assert [a.type for a in actions] == ["update_contact", "add_note"]
+    assert "(avant : +33123456789)" in actions[1].spec.text
