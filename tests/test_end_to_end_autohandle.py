@@ -7,6 +7,7 @@ IBAN is never applied."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,30 @@ def test_an_iban_is_never_applied_even_from_the_verified_contact(
     notes = [n for t in hubspot.objects["tickets"] for n in hubspot.notes_for_ticket(t)]
     assert any("FR76 **** 0189" in n for n in notes)
     assert not any("FR7630006000011234567890189" in n for n in notes)
+
+
+DSN = (Path(__file__).parent / "data" / "mail" / "dsn_postfix.eml").read_bytes()
+
+
+def test_a_bounce_is_noted_on_the_crm_record_and_stops_mail_to_that_address(
+    dovecot: DovecotServer, hubspot: FakeHubSpot, store: Store, store_url: str
+) -> None:
+    billing = "Bonjour, ma facture de novembre est fausse : 412 € au lieu de 95 €."
+    dovecot.append(
+        "INBOX", make_message(subject="Facture", body=billing, sender="G <gone@client.example>")
+    )
+    with running_smtp() as smtp:
+        worker = _worker(dovecot, hubspot, smtp, store, store_url)
+        worker.run_once()
+        ack_id = smtp.messages[0].message()["Message-ID"].strip("<>")
+        dovecot.append("INBOX", DSN.replace(b"MSGID_PLACEHOLDER", ack_id.encode()))
+        worker.run_once()
+        again = "Bonjour, je souhaite résilier mon contrat au 1er janvier."
+        dovecot.append(
+            "INBOX",
+            make_message(subject="Résiliation", body=again, sender="G <gone@client.example>"),
+        )
+        worker.run_once()
+        assert len(smtp.messages) == 1
+    notes = [n for t in hubspot.objects["tickets"] for n in hubspot.notes_for_ticket(t)]
+    assert any("gone@client.example rejette nos e-mails" in n for n in notes)
