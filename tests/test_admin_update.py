@@ -188,3 +188,11 @@ def test_the_applied_note_shows_crmbots_previous_value() -> None:
     actions = planned_actions(assessment, "fr", {"phone": "+33123456789"})
     assert [a.type for a in actions] == ["update_contact", "add_note"]
     assert "(avant : +33123456789)" in actions[1].spec.text
+
+
+def test_only_the_head_of_a_long_mail_is_read() -> None:
+    from bot.extract.admin_update import MAX_CHARS
+
+    tail = "Mon nouveau numéro est le 06 12 34 56 78."
+    assert extract_admin_update("x", "a " * MAX_CHARS + tail).values() == {}
+    assert extract_admin_update("x", tail).values() == {"phone": "+33612345678"}

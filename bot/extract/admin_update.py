@@ -19,6 +19,7 @@ from schwifty.exceptions import SchwiftyException
 from bot.extract.postal import find_address
 
 CONFIDENT = 0.9
+MAX_CHARS = 20_000
 FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
 
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
@@ -39,7 +40,7 @@ _OLD = re.compile(
     r"|plus\s+valable|no\s+longer)\b",
     re.I,
 )
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.I)
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b", re.I)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _COMPANY = re.compile(
     r"(?:nouvelle\s+(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?)|"
@@ -113,7 +114,7 @@ def _after_cue(text: str, cue: re.Pattern[str], start: int) -> bool:
 def extract_phone(text: str, region: str) -> FieldValue | None:
     """The new phone number (E.164) a mail announces."""
     found: list[tuple[str, float]] = []
-    for match in phonenumbers.PhoneNumberMatcher(text, region):
+    for match in phonenumbers.PhoneNumberMatcher(text, region, max_tries=200):
         if _near_old(text, match.start) or not phonenumbers.is_valid_number(match.number):
             continue
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
@@ -192,7 +193,12 @@ def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
 ) -> AdminUpdate:  # fmt: skip
-    """Every change field the mail announces, each with a confidence."""
+    """Every change field the mail announces, each with a confidence.
+
+    Only the first MAX_CHARS of the body are read: an update is a short mail, and a hostile
+    one must cost no more than that.
+    """
+    subject, body = subject[:1_000], body[:MAX_CHARS]
     text = f"{subject}\n{body}"
     update = AdminUpdate()
     found = {

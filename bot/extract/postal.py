@@ -75,14 +75,16 @@ def _clean(part: str) -> str:
     return " ".join(part.strip(" \t,;.«»\"'").split())
 
 
-def find_address(text: str, max_lines: int = 5) -> FoundAddress | None:
+def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddress | None:
     """The new postal address a mail announces, or None when it announces none."""
-    for cue in _CUE.finditer(text):
+    for tried, cue in enumerate(_CUE.finditer(text)):
+        if tried >= max_cues:
+            return None
         before = text[max(0, cue.start() - 30) : cue.start()]
         if _OLD.search(before.rsplit("\n", 1)[-1]):
             continue
-        rest = text[cue.end() :]
-        lines = [ln for ln in rest.split("\n")[: max_lines + 1]]
+        rest = text[cue.end() : cue.end() + 200 * (max_lines + 1)]
+        lines = rest.split("\n")[: max_lines + 1]
         parts: list[str] = []
         fmt = None
         for line in lines:
