@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _RESULT = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*([a-z]+)", re.I)
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.I)
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.I)
 _FAILING = frozenset({"fail", "softfail", "permerror", "temperror", "policy"})
 
 
@@ -79,7 +79,7 @@ def check_sender(
         reasons.append("no_address_on_file")
     elif not same_mailbox(sender_email, on_file):
         reasons.append("not_the_address_on_file")
-    names = {m.lower() for m in _EMAIL.findall(sender_name or "")}
+    names = {m.lower() for m in _EMAIL.findall((sender_name or "")[:500])}
     if names and not all(same_mailbox(n, sender_email) for n in names):
         reasons.append("display_name_carries_another_address")
     for method, result in sorted(parse_authentication_results(authentication_results).items()):
