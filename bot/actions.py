@@ -156,6 +156,35 @@ class UpdateFields(ActionModel):
         return data
 
 
+CONTACT_FIELDS: frozenset[str] = frozenset(
+    {"postal_address", "phone", "email", "company_name", "billing_contact"}
+)  # bank details are never among them: they wait for a human check
+
+
+class UpdateContact(ActionModel):
+    """Change the CRM contact's own fields (a verified administrative update).
+
+    `contact` is the address on file of the contact to change (the verified sender);
+    `fields` the new values by crmbot's field name; `previous` what crmbot read before
+    (the sink reports the values it replaced in its result, for the audit trail).
+    """
+
+    type: Literal["update_contact"] = "update_contact"
+    contact: str = Field(min_length=3)
+    fields: dict[str, str] = Field(min_length=1)
+    previous: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> UpdateContact:
+        unknown = sorted(set(self.fields) - CONTACT_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"update_contact cannot change {', '.join(unknown)} "
+                f"(only {', '.join(sorted(CONTACT_FIELDS))}; bank details never)"
+            )
+        return self
+
+
 Action = Annotated[
     AddNote
     | AddTag
@@ -167,7 +196,8 @@ Action = Annotated[
     | SendReply
     | Webhook
     | Merge
-    | UpdateFields,
+    | UpdateFields
+    | UpdateContact,
     Field(discriminator="type"),
 ]
 ACTION_TYPES: frozenset[str] = frozenset(
@@ -183,6 +213,7 @@ ACTION_TYPES: frozenset[str] = frozenset(
         "webhook",
         "merge",
         "update_fields",
+        "update_contact",
     }
 )
 # The write-back family: performed on the CRM record a request came from.

@@ -665,6 +665,33 @@ def outbox(
         out.print(table)
 
 
+automations_app = typer.Typer(help="What the automations did.")
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("report")
+def automations_report(settings_file: SettingsOption = None, as_json: JsonOption = False) -> None:
+    """Per automation: times fired, effects that reached their sink, effects an agent undid."""
+    from bot.automation_report import as_json as report_json
+    from bot.automation_report import automation_report
+
+    store = _open_store(settings_file)
+    with store.connect() as conn:
+        rows = automation_report(conn)
+    store.dispose()
+    if as_json:
+        _print_json(report_json(rows))
+        return
+    table = Table("rule", "fired", "effects", "reached sink", "not performed", "pending", "undone")
+    for r in rows:
+        undone = f"{r.undone} ({r.conflicts} conflicts, {r.cases_reopened} reopened)"
+        table.add_row(
+            r.rule_id, str(r.fired), str(r.effects), str(r.reached_sink),
+            str(r.not_performed), str(r.pending), undone,
+        )  # fmt: skip
+    out.print(table)
+
+
 setup_app = typer.Typer(help="Prepare a connected system for crmbot (fields, groups).")
 app.add_typer(setup_app, name="setup")
 

@@ -2,7 +2,8 @@
 
 A reply is planned only when every check passes, in this order:
 1. the request that triggers it was written by a person (no auto-reply, bounce, list mail);
-2. the recipient is a person's mailbox (not a no-reply, bounce or mail-system address);
+2. the recipient is a person's mailbox (not a no-reply, bounce or mail-system address), and
+   mail to it has not bounced (bot/bounces.py);
 3. no reply loop with that address: fewer than `loop_threshold` messages from it, within
    `loop_window_hours`, each arriving less than `loop_answer_seconds` after one of our
    automatic replies to it (two robots answering each other);
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from bot.settings import ReplySettings
+from bot.store import bounces as bounce_store
 from bot.store import replies as reply_store
 from connectors.smtp.compose import automated_reason
 
@@ -84,6 +86,11 @@ def admit_reply(
     machine = automated_reason(recipient)
     if machine:
         return _refused("automated_recipient", machine)
+    if bounce_store.address_bouncing(conn, recipient):
+        return _refused(
+            "address_bouncing",
+            f"mail to {recipient} bounced: no automatic mail goes to it until it is corrected",
+        )
     replied: list[tuple[datetime, int]] = []
     if contact_id is not None:
         horizon = max(_DAY, timedelta(hours=conf.loop_window_hours))

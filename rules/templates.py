@@ -31,6 +31,23 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from bot.errors import SkippableError
 
+
+def customer_filters() -> dict[str, Callable[..., Any]]:
+    """Filters for customer-facing text: dates in the customer's language and zone, statuses."""
+    from bot.customer_text import customer_date, next_step, status_label, team_label, warm_up
+    from bot.verify import same_mailbox
+
+    warm_up()  # the first Babel call loads its data: never inside a render's time budget
+
+    return {
+        "customer_date": customer_date,
+        "status_label": status_label,
+        "next_step": next_step,
+        "team_label": team_label,
+        "same_mailbox": same_mailbox,
+    }
+
+
 _TEMPLATE_NAME = "<template>"
 _SAFE_STR_METHODS = frozenset(
     {
@@ -91,6 +108,7 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
         self.max_render_ms = max_render_ms
         self.globals.clear()
         self.globals["range"] = self._range
+        self.filters.update(customer_filters())
         self.filters = {name: self._guard_filter(name, f) for name, f in self.filters.items()}
 
     # -- limits ----------------------------------------------------------------------------

@@ -142,7 +142,10 @@ def test_auto_replies_are_not_acknowledged(pack: RuleSet) -> None:
 
 def test_status_request_is_answered_on_each_follow_up_with_distinct_keys(pack: RuleSet) -> None:
     f = facts(
-        "Où en est ma demande ?", "toujours pas de nouvelles", case={"category": "status_request"}
+        "Où en est ma demande ?",
+        "toujours pas de nouvelles",
+        case={"category": "status_request"},
+        request={"relation": "follow_up"},
     )
     f["case"]["follow_up_count"] = 1
     one = decide(pack, f, event="case.follow_up")

@@ -7,6 +7,7 @@ the reason; bounces come first because mailer daemons also set `Auto-Submitted`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from email.message import Message
 
 _BOUNCE_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
@@ -119,3 +120,97 @@ def detect_auto_reply(msg: Message, sender: str | None, subject: str) -> str | N
     if return_path is not None and return_path.strip("<> ") == "":
         return "bounce"
     return None
+
+
+# ------------------------------------------------------------------- delivery status (RFC 3464)
+
+_ANGLE_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    """One recipient a delivery status notification reports: address, action, status."""
+
+    address: str
+    action: str
+    status: str
+
+    @property
+    def permanent(self) -> bool:
+        """A failure that will not heal by itself (action failed, status 5.x.x)."""
+        return self.action == "failed" or self.status.startswith("5")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a bounce says: the recipients that failed and the Message-IDs of what bounced."""
+
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    original_message_ids: list[str] = field(default_factory=list)
+
+
+def _fields_blocks(text: str) -> list[dict[str, str]]:
+    """The blank-line separated header blocks of a message/delivery-status body."""
+    blocks: list[dict[str, str]] = []
+    for chunk in re.split(r"\r?\n\s*\r?\n", text):
+        fields: dict[str, str] = {}
+        for line in chunk.splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name and not name[0].isspace():
+                fields[name.strip().lower()] = value.strip()
+        if fields:
+            blocks.append(fields)
+    return blocks
+
+
+def _payload_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", "replace")
+    inner = part.get_payload()
+    if isinstance(inner, list):  # message/* parts parse into sub-messages
+        return "\n\n".join(str(p) for p in inner)
+    return str(inner or "")
+
+
+def parse_delivery_report(msg: Message, max_parts: int = 50) -> DeliveryReport:
+    """Final-Recipient, Action, Status and the original Message-ID(s) of a bounce.
+
+    Reads a multipart/report's message/delivery-status part and its returned message or
+    headers (message/rfc822, text/rfc822-headers); `Original-Message-ID` /
+    `X-Original-Message-ID` fields anywhere are read too. A bounce without a report (an old
+    MTA's plain text) gives the addresses and ids its text mentions with `Final-Recipient`-like
+    lines, or nothing.
+    """
+    failures: list[DeliveryFailure] = []
+    ids: list[str] = []
+    for count, part in enumerate(msg.walk()):
+        if count >= max_parts:
+            break
+        kind = part.get_content_type()
+        if kind in ("message/delivery-status", "message/global-delivery-status"):
+            for block in _fields_blocks(_payload_text(part)):
+                for key in ("original-message-id", "x-original-message-id"):
+                    ids += _ANGLE_ID.findall(block.get(key, ""))
+                recipient = block.get("final-recipient") or block.get("original-recipient")
+                if not recipient:
+                    continue
+                found = _ADDRESS.search(recipient.partition(";")[2] or recipient)
+                if found:
+                    failures.append(
+                        DeliveryFailure(
+                            found.group(0).lower(),
+                            block.get("action", "").lower(),
+                            block.get("status", "").split(" ")[0],
+                        )
+                    )
+        elif kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            head = _payload_text(part)
+            for block in _fields_blocks(head)[:1]:
+                ids += _ANGLE_ID.findall(block.get("message-id", ""))
+        for key in ("original-message-id", "x-original-message-id"):
+            value = part.get(key) if hasattr(part, "get") else None
+            if value:
+                ids += _ANGLE_ID.findall(str(value))
+    return DeliveryReport(failures, list(dict.fromkeys(ids)))

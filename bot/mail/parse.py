@@ -42,6 +42,7 @@ _KEPT_HEADERS = (
     "precedence",
     "x-mailer",
     "list-id",
+    "authentication-results",  # DKIM/SPF/DMARC verdicts: verified administrative updates
 )
 _MAX_HEADER_CHARS = 16_384
 _MAX_KEPT_HEADER_CHARS = 2_000

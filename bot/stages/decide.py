@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from bot.admin_update import record as record_admin_update
 from bot.facts import build_facts
+from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
 from bot.priority import AGENT_REASON, agent_priority, agent_reason
 from bot.stages.outbox import last_written
@@ -101,6 +103,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     if agent is not None:
         facts["case"]["agent_priority"] = agent["priority"]
         facts["case"]["agent_codes"] = agent["judged"]
+    admin = add_handling_facts(ctx, work, facts, event)  # relation, verified sender, update
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept
@@ -127,6 +130,9 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         rules_fired=fired,
     )
     work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
+    if admin is not None and decision.category == "admin_update":
+        lang = "en" if str(facts["case"]["language"] or "").startswith("en") else "fr"
+        record_admin_update(ctx, work, admin, lang)
     ctx.log.info(
         "case_decided",
         case=case["reference"],

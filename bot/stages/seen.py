@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from bot.bounces import file_bounce
 from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.requests import find_seen, insert_request
@@ -59,6 +60,8 @@ def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
         )
         ctx.log.info("auto_reply_ignored", source=req.source, kind=req.auto_reply)
         work.request_id = request_id
+        if req.auto_reply == "bounce":
+            file_bounce(ctx, work, request_id)
         work.drop(f"auto-reply ({req.auto_reply})")
         return None
     return work

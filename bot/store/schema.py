@@ -83,6 +83,10 @@ contacts = Table(
     Column("merged_into", Integer, ForeignKey("contacts.id"), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # A delivery failure for this address (migration 0004): no automatic mail goes to it.
+    Column("bouncing_email", String(320), nullable=True, index=True),
+    Column("bouncing_since", UTCDateTime(), nullable=True),
+    Column("bounce_reason", String(300), nullable=True),
 )
 
 cases = Table(

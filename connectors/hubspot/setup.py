@@ -47,6 +47,9 @@ TICKET_PROPERTIES: list[dict[str, Any]] = [
 NOTE_PROPERTIES: list[dict[str, Any]] = [
     _text("crmbot_key", "crmbot idempotency key"),
 ]
+CONTACT_PROPERTIES: list[dict[str, Any]] = [
+    _text("crmbot_billing_contact", "crmbot billing contact"),  # update_contact
+]
 OWNED_TICKET_PROPERTIES = [p["name"] for p in TICKET_PROPERTIES]
 
 
@@ -68,7 +71,11 @@ def ensure_properties(client: HubSpotApi) -> list[str]:
     means everything was already there.
     """
     created: list[str] = []
-    for object_type, properties in (("tickets", TICKET_PROPERTIES), ("notes", NOTE_PROPERTIES)):
+    for object_type, properties in (
+        ("tickets", TICKET_PROPERTIES),
+        ("notes", NOTE_PROPERTIES),
+        ("contacts", CONTACT_PROPERTIES),
+    ):
         if _create(client, f"/crm/v3/properties/{object_type}/groups", GROUP):
             created.append(f"{object_type}.group:{GROUP['name']}")
         for spec in properties:

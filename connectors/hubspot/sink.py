@@ -47,13 +47,17 @@ import structlog
 
 from bot.actions import AddNote, Escalate
 from bot.errors import ConfigError, MalformedInput, RetriableError, SkippableError
-from connectors.base import SinkAction, SinkResult, in_action_order, new_results
+from connectors.base import SinkAction, SinkResult, new_results
 from connectors.hubspot import case_tickets
 from connectors.hubspot.client import BATCH_MAX, BatchOutcome, HubSpotApi, chunks
 from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, HttpRejected, iso_utc, parse_timestamp
 from connectors.kit.clock import SYSTEM_CLOCK
+from connectors.kit.contacts import changed as contact_changes
+from connectors.kit.contacts import done as contact_done
+from connectors.kit.contacts import perform_with_contact_updates
+from connectors.kit.contacts import skipped as contact_skipped
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +65,15 @@ log = structlog.get_logger(__name__)
 RULE_CHANGES = frozenset(
     {"add_tag", "remove_tag", "set_field", "set_priority", "assign", "escalate"}
 )
-SINK_ACTIONS = frozenset({"update_fields", "add_note", "merge"}) | RULE_CHANGES
+SINK_ACTIONS = frozenset({"update_fields", "add_note", "merge", "update_contact"}) | RULE_CHANGES
+# crmbot's contact fields -> HubSpot contact properties (update_contact).
+CONTACT_PROPERTIES = {
+    "postal_address": "address",
+    "phone": "phone",
+    "email": "email",
+    "company_name": "company",
+    "billing_contact": "crmbot_billing_contact",
+}
 OWNED_PREFIX = "crmbot_"
 NOTE_TO_TICKET_TYPE_ID = 228
 NOTE_KEY_PROPERTY = "crmbot_key"
@@ -159,9 +171,34 @@ class HubSpotSink:
         self.api.close()
 
     def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
-        """Perform the actions, coalesced and batched; one result per action, yielded in
-        order, each as soon as the API call that performs it completed."""
-        return in_action_order(actions, self._perform_each(actions))
+        """Perform the actions, coalesced and batched; one result per action, in order."""
+        return perform_with_contact_updates(actions, self._update_contact, self._perform_each)
+
+    def _update_contact(self, action: SinkAction) -> SinkResult:
+        """Set the contact's properties (found by its address on file); report the old ones."""
+        spec = action.typed()
+        body = {
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "EQ", "value": spec.contact}]}
+            ],
+            "properties": sorted(set(CONTACT_PROPERTIES.values())),
+            "limit": 2,
+        }
+        try:
+            found = self.api.search("contacts", body).get("results") or []
+        except HttpRejected as exc:
+            return contact_skipped(action, exc.vendor_message)
+        if len(found) != 1:
+            return contact_skipped(action, f"{len(found)} HubSpot contacts have {spec.contact}")
+        contact_id = str(found[0]["id"])
+        current = found[0].get("properties") or {}
+        previous, changes = contact_changes(CONTACT_PROPERTIES, spec.fields, current)
+        if changes:
+            try:
+                self.api.update("contacts", contact_id, changes)
+            except HttpRejected as exc:
+                return contact_skipped(action, exc.vendor_message)
+        return contact_done(action, contact_id, previous, spec.fields)
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
@@ -47,8 +48,12 @@ from bot.actions import (
     UpdateFields,
 )
 from bot.errors import ConfigError, MalformedInput, RetriableError, SourceUnavailable
-from connectors.base import SinkAction, SinkResult, in_action_order, new_results
+from connectors.base import SinkAction, SinkResult, new_results
 from connectors.kit.clock import Clock
+from connectors.kit.contacts import changed as contact_changes
+from connectors.kit.contacts import done as contact_done
+from connectors.kit.contacts import perform_with_contact_updates
+from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
 from connectors.kit.writeback import last_written, split_owned
@@ -67,8 +72,24 @@ log = structlog.get_logger(__name__)
 # The action types this sink performs (declared once; the connector spec publishes it), and
 # why it refuses the others (shown when a rule is refused at load).
 SINK_ACTIONS = frozenset(
-    {"update_fields", "add_note", "set_field", "set_priority", "assign", "escalate"}
+    {
+        "update_fields",
+        "add_note",
+        "set_field",
+        "set_priority",
+        "assign",
+        "escalate",
+        "update_contact",
+    }
 )
+# crmbot's contact fields -> the RT user's core fields (REST 2 /user/{id}).
+USER_FIELDS = {
+    "postal_address": "Address1",
+    "phone": "MobilePhone",
+    "email": "EmailAddress",
+    "company_name": "Organization",
+    "billing_contact": "FreeformContactInfo",
+}
 REFUSALS = {
     "add_tag": NO_TAGS,
     "remove_tag": NO_TAGS,
@@ -133,8 +154,28 @@ class RtSink:
 
     def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         """Coalesce per ticket, check for conflicts, write, comment; one result per action,
-        yielded in order, each as soon as its ticket is written."""
-        return in_action_order(actions, self._perform_each(actions))
+        yielded in order, each as soon as the call that performs it completed."""
+        return perform_with_contact_updates(actions, self._update_contact, self._perform_each)
+
+    def _update_contact(self, action: SinkAction) -> SinkResult:
+        """Set the RT user's fields (found by its address on file); report the old ones."""
+        spec = action.typed()
+        try:
+            user = self.http.get(f"/user/{quote(spec.contact, safe='@')}")
+        except HttpRejected as exc:
+            return contact_skipped(action, exc.vendor_message)
+        if not isinstance(user, dict) or not user.get("id"):
+            return contact_skipped(action, f"no RT user has {spec.contact}")
+        previous, changes = contact_changes(USER_FIELDS, spec.fields, user)
+        if changes:
+            try:
+                answer = self.http.put(f"/user/{user['id']}", json=changes)
+            except HttpRejected as exc:
+                return contact_skipped(action, exc.vendor_message)
+            refused = [m for m in answer or [] if isinstance(m, str) and "could not" in m.lower()]
+            if refused:
+                return contact_skipped(action, "; ".join(refused))
+        return contact_done(action, user["id"], previous, spec.fields)
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}

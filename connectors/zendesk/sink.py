@@ -56,14 +56,27 @@ from bot.actions import (
     UpdateFields,
 )
 from bot.errors import AuthError, MalformedInput, RetriableError, SourceUnavailable
-from connectors.base import SinkAction, SinkResult, in_action_order, new_results
+from connectors.base import SinkAction, SinkResult, new_results
 from connectors.kit.clock import Clock
+from connectors.kit.contacts import changed as contact_changes
+from connectors.kit.contacts import done as contact_done
+from connectors.kit.contacts import perform_with_contact_updates
+from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
 from connectors.kit.writeback import last_written, split_owned
 from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
+
+# crmbot's contact fields -> the Zendesk user's attributes (user_fields.<key>: custom fields).
+USER_FIELDS = {
+    "postal_address": "user_fields.postal_address",
+    "phone": "phone",
+    "email": "email",
+    "company_name": "user_fields.company_name",
+    "billing_contact": "user_fields.billing_contact",
+}
 
 # The action types this sink performs (declared once; the connector spec publishes it).
 SINK_ACTIONS = frozenset(
@@ -77,6 +90,7 @@ SINK_ACTIONS = frozenset(
         "assign",
         "escalate",
         "merge",
+        "update_contact",
     }
 )
 MAX_BULK = 100
@@ -149,7 +163,37 @@ class ZendeskSink:
     def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         """Coalesce, check for conflicts, write in batches, merge; one result per action,
         yielded in order, each as soon as the call that performs it completed."""
-        return in_action_order(actions, self._perform_each(actions))
+        return perform_with_contact_updates(actions, self._update_contact, self._perform_each)
+
+    def _update_contact(self, action: SinkAction) -> SinkResult:
+        """Set the requester's user fields (found by its address on file); report the old ones."""
+        spec = action.typed()
+        try:
+            data = self.api.http.get(
+                "/api/v2/users/search.json", params={"query": f"email:{spec.contact}"}
+            )
+        except HttpRejected as exc:
+            return contact_skipped(action, str(exc))
+        users = [u for u in (data or {}).get("users") or [] if isinstance(u, dict)]
+        if len(users) != 1:
+            return contact_skipped(action, f"{len(users)} Zendesk users have {spec.contact}")
+        user = users[0]
+        current = {
+            "email": user.get("email"),
+            "phone": user.get("phone"),
+            **{f"user_fields.{k}": v for k, v in (user.get("user_fields") or {}).items()},
+        }
+        previous, changes = contact_changes(USER_FIELDS, spec.fields, current)
+        if changes:
+            body: dict[str, Any] = {k: v for k, v in changes.items() if "." not in k}
+            extra = {k.split(".", 1)[1]: v for k, v in changes.items() if "." in k}
+            if extra:
+                body["user_fields"] = extra
+            try:
+                self.api.http.put(f"/api/v2/users/{user['id']}.json", json={"user": body})
+            except HttpRejected as exc:
+                return contact_skipped(action, str(exc))
+        return contact_done(action, user["id"], previous, spec.fields)
 
     def _perform_each(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         results: dict[int, SinkResult] = {}

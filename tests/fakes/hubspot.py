@@ -80,6 +80,8 @@ DEFAULT_PROPERTIES: dict[str, dict[str, str]] = {
         "firstname": "string",
         "lastname": "string",
         "phone": "string",
+        "address": "string",
+        "company": "string",
         "hs_lead_status": "enumeration",
         "createdate": "datetime",
         "lastmodifieddate": "datetime",

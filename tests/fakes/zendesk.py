@@ -254,6 +254,27 @@ class FakeZendesk(LoopbackHttpServer):
             self.state.users[user_id] = user
             return dict(user)
 
+    def _search_users(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """`query=email:<address>` (the only form crmbot uses), exact and case-insensitive."""
+        text = query.get("query", [""])[0]
+        if not text.startswith("email:"):
+            raise ApiError(400, "InvalidQuery", "only email: queries are faked")
+        address = text.removeprefix("email:").lower()
+        found = [u for u in self.state.users.values() if (u.get("email") or "").lower() == address]
+        return [dict(u) for u in found]
+
+    def _update_user(self, user_id: str, payload: Any) -> dict[str, Any]:
+        """PUT users/{id}: top-level attributes and `user_fields` merged in."""
+        user = self.state.users.get(int(user_id)) if user_id.isdigit() else None
+        if user is None:
+            raise ApiError(404, "RecordNotFound", "Not found")
+        changes = dict((payload or {}).get("user") or {})
+        fields = changes.pop("user_fields", None) or {}
+        user.update({k: v for k, v in changes.items() if k in ("email", "phone", "name")})
+        user["user_fields"] = {**(user.get("user_fields") or {}), **fields}
+        self._touch("users", user)
+        return dict(user)
+
     def add_ticket(
         self,
         subject: str,
@@ -573,6 +594,10 @@ class FakeZendesk(LoopbackHttpServer):
         match method, rest:
             case "GET", ["users", "me"]:
                 return 200, {"user": {"id": 1, "name": "API agent", "email": self.email}}
+            case "GET", ["users", "search"]:
+                return 200, {"users": self._search_users(query)}
+            case "PUT", ["users", user_id]:
+                return 200, {"user": self._update_user(user_id, payload)}
             case "GET", ["incremental", "tickets", "cursor"]:
                 return 200, self._export("tickets", query)
             case "GET", ["incremental", "users", "cursor"]:

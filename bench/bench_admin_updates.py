@@ -1,0 +1,117 @@
+"""Administrative-update extraction on a frozen corpus: field precision/recall, auto-apply share.
+
+    python3 bench/bench_admin_updates.py [FILE]      # default: bench/data/eval/admin_updates.jsonl
+
+The corpus is frozen and written blind: this script reads it, never tunes on it. A sender
+whose relation is "customer" counts as verified; every other relation as unverified.
+Addresses are compared normalised (case, accents, whitespace, punctuation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.extract.admin_update import FIELDS, extract_admin_update, plan_update
+
+DEFAULT = Path(__file__).parent / "data" / "eval" / "admin_updates.jsonl"
+
+
+def normalise(field: str, value: Any) -> str | None:
+    """A value as compared: addresses and names folded, IBANs compact, e-mails lower-cased."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if field == "iban":
+        return re.sub(r"\s+", "", text).upper()
+    if field == "phone":
+        return re.sub(r"[^\d+]", "", text)
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    if field == "email":
+        return folded.strip()
+    return " ".join(re.sub(r"[^\w]+", " ", folded).split())
+
+
+def evaluate(path: Path) -> dict[str, Any]:
+    """Field-level precision/recall, share applied, and changes applied from unverified senders."""
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    mails = applied = applied_unverified = applied_wrong = applied_not_expected = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        mails += 1
+        update = extract_admin_update(
+            item["subject"], item["body"], sender=item["from_email"],
+            locale=item.get("locale"), lang=item.get("lang"),
+        )  # fmt: skip
+        got = update.values()
+        expected = item.get("expected") or {}
+        wrong = False
+        for field in FIELDS:
+            want, have = normalise(field, expected.get(field)), normalise(field, got.get(field))
+            if have is not None and have == want:
+                tp[field] += 1
+            else:
+                if have is not None:
+                    fp[field] += 1
+                    wrong = True
+                if want is not None:
+                    fn[field] += 1
+        verified = item["sender_relation"] == "customer"
+        plan = plan_update(update, verified)
+        if plan.apply:
+            applied += 1
+            applied_unverified += not verified
+            applied_wrong += wrong
+            applied_not_expected += not item.get("should_apply", False)
+    fields = {}
+    for field in FIELDS:
+        p_den, r_den = tp[field] + fp[field], tp[field] + fn[field]
+        fields[field] = {
+            "precision": round(tp[field] / p_den, 4) if p_den else None,
+            "recall": round(tp[field] / r_den, 4) if r_den else None,
+            "tp": tp[field], "fp": fp[field], "fn": fn[field],
+        }  # fmt: skip
+    all_tp, all_fp, all_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    return {
+        "mails": mails,
+        "precision": round(all_tp / (all_tp + all_fp), 4) if all_tp + all_fp else None,
+        "recall": round(all_tp / (all_tp + all_fn), 4) if all_tp + all_fn else None,
+        "fields": fields,
+        "applied_share": round(applied / mails, 4) if mails else 0.0,
+        "applied_from_unverified_senders": applied_unverified,
+        "applied_with_a_wrong_field": applied_wrong,
+        "applied_where_not_expected": applied_not_expected,
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Print the figures for the corpus given (or the frozen one)."""
+    path = Path(argv[0]) if argv else DEFAULT
+    result = evaluate(path)
+    print(f"corpus: {path} ({result['mails']} mails)")
+    print(f"field precision {result['precision']}  recall {result['recall']}")
+    for field, figures in result["fields"].items():
+        print(f"  {field:16} P={figures['precision']}  R={figures['recall']}  "
+              f"tp={figures['tp']} fp={figures['fp']} fn={figures['fn']}")  # fmt: skip
+    print(f"applied automatically: {result['applied_share']:.1%}")
+    print(
+        f"applied from a sender that is not 'customer': {result['applied_from_unverified_senders']}"
+    )
+    print(f"applied with a wrong field: {result['applied_with_a_wrong_field']}")
+    print(f"applied where should_apply is false: {result['applied_where_not_expected']}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Extractors: structured changes read from a customer's mail (administrative updates)."""

@@ -1,0 +1,247 @@
+"""Administrative updates read from French and English mail, each field with a confidence.
+
+Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
+iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
+that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
+the mail calls old. `plan_update` then decides what may be applied: everything, only when
+the sender is verified (bot/verify.py) and every field is confident; bank details never.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from bot.extract.postal import find_address
+
+CONFIDENT = 0.9
+MAX_CHARS = 20_000
+FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
+
+_REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
+           "gb": "GB", "uk": "GB", "ie": "IE", "au": "AU"}  # fmt: skip
+_NEW = r"(?:nouveau|nouvelle|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|changed?)"
+_PHONE_CUE = re.compile(
+    rf"{_NEW}[^\n.]{{0,40}}?(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|"
+    rf"number|ligne)|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)[^\n.]{{0,30}}?{_NEW}",
+    re.I,
+)
+_EMAIL_CUE = re.compile(
+    rf"{_NEW}[^\n.]{{0,30}}?(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|"
+    rf"e-?mail(?:\s+address)?|courriel|mail)|(?:e-?mail|courriel)[^\n.]{{0,30}}?{_NEW}",
+    re.I,
+)
+_OLD = re.compile(
+    r"\b(?:ancien(?:ne)?|old|previous|former|pr[ée]c[ée]dent(?:e)?|instead\s+of|au\s+lieu\s+de"
+    r"|plus\s+valable|no\s+longer)\b",
+    re.I,
+)
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b", re.I)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
+_COMPANY = re.compile(
+    r"(?:nouvelle\s+(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?)|"
+    r"(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?)\s+(?:devient|est\s+d[ée]sormais|"
+    r"a\s+chang[ée]\s+(?:pour|en))|"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme|devient)\s+d[ée]sormais|"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|devient)|"
+    r"new\s+(?:company|legal|business|trading)\s+name|"
+    r"(?:company|business)\s+(?:name\s+)?(?:is\s+now|has\s+(?:been\s+)?(?:changed|renamed)\s+to)|"
+    r"(?:are|is)\s+now\s+(?:called|named|trading\s+as)|renamed\s+to|rebranded\s+as)"
+    r"\s*(?:est|is|:|-|–|to|en|à)?\s*",
+    re.I,
+)
+_BILLING = re.compile(
+    r"(?:nouve(?:au|lle)\s+(?:contact|interlocut(?:eur|rice)|responsable)\s+(?:pour\s+la\s+|de\s+)?"
+    r"(?:facturation|comptabilit[ée])|(?:contact|interlocut(?:eur|rice)|responsable)\s+"
+    r"(?:pour\s+la\s+|de\s+)?(?:facturation|comptabilit[ée])\s+(?:est\s+)?d[ée]sormais|"
+    r"new\s+(?:billing|accounts?\s+payable|invoicing)\s+contact|"
+    r"(?:billing|invoicing|accounts?\s+payable)\s+contact\s+(?:is\s+now|will\s+(?:now\s+)?be|"
+    r"has\s+changed\s+to))"
+    r"\s*(?:est|is|sera|will\s+be|:|-|–)?\s*",
+    re.I,
+)
+_NAME_END = re.compile(
+    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\bet\b|\band\b|\bqui\b|\bwho\b|\bà\s+compter\b|\bas\s+of\b"
+    r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    """One extracted value and how sure the extractor is (0..1)."""
+
+    value: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class AdminUpdate:
+    """What a mail asks to change on the contact."""
+
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+
+    def values(self) -> dict[str, str]:
+        """The extracted values by field name."""
+        return {name: fv.value for name, fv in self.fields.items()}
+
+    def confident(self, threshold: float = CONFIDENT) -> bool:
+        """Whether every extracted field is at or over `threshold`."""
+        return bool(self.fields) and all(f.confidence >= threshold for f in self.fields.values())
+
+
+def region_for(locale: str | None, lang: str | None = None) -> str:
+    """The phone region for a locale ("fr-BE" → "BE", "en" → "GB")."""
+    tag = (locale or lang or "fr").replace("_", "-").lower().split("-")
+    return _REGION.get(tag[-1], _REGION.get(tag[0], "FR"))
+
+
+def _near_old(text: str, start: int) -> bool:
+    """Whether the words just before `start` (same line) call the value old."""
+    window = text[max(0, start - 40) : start]
+    return bool(_OLD.search(window.rsplit("\n", 1)[-1]))
+
+
+def _after_cue(text: str, cue: re.Pattern[str], start: int) -> bool:
+    """Whether a change cue appears in the 120 characters before `start`."""
+    return bool(cue.search(text[max(0, start - 120) : start]))
+
+
+def extract_phone(text: str, region: str) -> FieldValue | None:
+    """The new phone number (E.164) a mail announces."""
+    found: list[tuple[str, float]] = []
+    for match in phonenumbers.PhoneNumberMatcher(text, region, max_tries=200):
+        if _near_old(text, match.start) or not phonenumbers.is_valid_number(match.number):
+            continue
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        cued = _after_cue(text, _PHONE_CUE, match.start)
+        found.append((e164, 0.95 if cued else 0.5))
+    cued = {v for v, c in found if c >= CONFIDENT}
+    if len(cued) == 1:
+        return FieldValue(cued.pop(), 0.95)
+    if len(cued) > 1:
+        return FieldValue(sorted(cued)[0], 0.4)
+    return None
+
+
+def extract_email(text: str, sender: str | None) -> FieldValue | None:
+    """The new e-mail address a mail announces (never the sender's own)."""
+    own = (sender or "").lower()
+    candidates: set[str] = set()
+    for match in _EMAIL.finditer(text):
+        address = match.group(0).rstrip(".").lower()
+        if address == own or _near_old(text, match.start()):
+            continue
+        if _after_cue(text, _EMAIL_CUE, match.start()):
+            candidates.add(address)
+    if len(candidates) == 1:
+        return FieldValue(candidates.pop(), 0.95)
+    if candidates:
+        return FieldValue(sorted(candidates)[0], 0.4)
+    return None
+
+
+def extract_iban(text: str) -> FieldValue | None:
+    """An IBAN in the mail (compact), with its checksum validated."""
+    for match in _IBAN.finditer(text.upper()):
+        if _near_old(text, match.start()):
+            continue
+        try:
+            return FieldValue(IBAN(match.group(0)).compact, 0.99)
+        except (SchwiftyException, ValueError):
+            continue
+    return None
+
+
+def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int] | None:
+    for match in cue.finditer(text):
+        if _near_old(text, match.start()):
+            continue
+        rest = text[match.end() : match.end() + 120]
+        name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
+        if 1 < len(name) <= 80:
+            return name, match.end()
+    return None
+
+
+def extract_company(text: str) -> FieldValue | None:
+    """The new company name a mail announces."""
+    found = _name_after(text, _COMPANY)
+    if not found:
+        return None
+    name = found[0]
+    words = name.split()
+    return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5)
+
+
+def extract_billing_contact(text: str) -> FieldValue | None:
+    """The new billing contact (a person's name) a mail announces."""
+    found = _name_after(text, _BILLING)
+    if not found:
+        return None
+    name = found[0]
+    words = name.split()
+    person = 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
+    return FieldValue(name, 0.92 if person else 0.5)
+
+
+def extract_admin_update(
+    subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
+    lang: str | None = None,
+) -> AdminUpdate:  # fmt: skip
+    """Every change field the mail announces, each with a confidence.
+
+    Only the first MAX_CHARS of the body are read: an update is a short mail, and a hostile
+    one must cost no more than that.
+    """
+    subject, body = subject[:1_000], body[:MAX_CHARS]
+    text = f"{subject}\n{body}"
+    update = AdminUpdate()
+    found = {
+        "postal_address": None,
+        "phone": extract_phone(text, region_for(locale, lang)),
+        "email": extract_email(text, sender),
+        "company_name": extract_company(body),
+        "billing_contact": extract_billing_contact(body),
+        "iban": extract_iban(text),
+    }
+    address = find_address(text)
+    if address:
+        found["postal_address"] = FieldValue(address.text, address.confidence)
+    update.fields = {k: v for k, v in found.items() if v is not None}
+    return update
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    """What to do with an update: apply these fields, or note them for an agent, and why."""
+
+    apply: dict[str, str]
+    note: dict[str, str]
+    verification_task: bool
+    reasons: list[str]
+
+
+def plan_update(
+    update: AdminUpdate, verified: bool, why_not: list[str] | None = None
+) -> UpdatePlan:
+    """Apply only a verified sender's fully confident change; bank details never."""
+    values = update.values()
+    bank = "iban" in values
+    reasons = list(why_not or [])
+    if bank:
+        reasons.append("bank_details_need_verification")
+    if not verified and not why_not:
+        reasons.append("sender_not_verified")
+    unsure = sorted(k for k, f in update.fields.items() if f.confidence < CONFIDENT)
+    if unsure:
+        reasons.append("not_confident:" + ",".join(unsure))
+    if not values:
+        return UpdatePlan({}, {}, False, ["nothing_to_update"])
+    if verified and not unsure and not bank:
+        return UpdatePlan(values, {}, False, [])
+    return UpdatePlan({}, values, bank, reasons)
