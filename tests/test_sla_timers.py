@@ -34,9 +34,9 @@ def test_a_breached_first_response_escalates_the_case_exactly_once(
     deliver(
         inbox,
         make_message(
-            subject="Coupure de courant",
+            subject="Box qui redémarre",  # an incident, not blocking: P3, room to escalate
             date=MONDAY_9,
-            body="Plus de courant depuis ce matin dans tout l'appartement.",
+            body="Ma box redémarre toute seule deux ou trois fois par jour depuis lundi.",
         ),
     )
     settings = make_settings(store_url, {"inbox": maildir_source(inbox)})
