@@ -1,0 +1,279 @@
+"""Fault scenarios: each one function, run small by tests/test_faults.py and at full scale by
+bench/bench_faults.py. Each returns a `Report`: messages in, stored, quarantined, lost (must
+be 0) and effects sent twice (by SMTP Message-ID at the server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.store import Store, open_store
+from bot.store.schema import outbox, quarantine, requests
+from tests.faults.proxy import FaultProxy, fault_proxy
+from tests.helpers.dispatch_run import fill_maildir, run_with_kills, write_settings
+from tests.helpers.hostile import CORPUS
+from tests.helpers.mail import deliver, make_maildir, make_message
+from tests.servers.smtp import SmtpServer
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one scenario measured."""
+
+    scenario: str
+    messages_in: int
+    stored: int
+    quarantined: int
+    lost: int  # messages neither stored nor quarantined, plus acknowledgements never sent
+    effects_twice: int  # SMTP messages received more than once (same Message-ID)
+    seconds: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> str:
+        """One Markdown table row."""
+        notes = ", ".join(f"{k}={v}" for k, v in self.notes.items())
+        return (
+            f"| {self.scenario} | {self.messages_in} | {self.stored} | {self.quarantined} | "
+            f"{self.lost} | {self.effects_twice} | {self.seconds:.1f} | {notes} |"
+        )
+
+
+HEADER = (
+    "| scenario | in | stored | quarantined | lost | sent twice | seconds | notes |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def _count(store: Store, table: Any, *where: Any) -> int:
+    try:
+        with store.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+    except Exception:  # tables not there yet, or the store unreachable for now
+        return -1
+
+
+def _states(store: Store) -> dict[str, int]:
+    try:
+        with store.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.state, func.count())
+                .where(outbox.c.action == "send_reply")
+                .group_by(outbox.c.state)
+            )
+            return {state: n for state, n in rows}
+    except Exception:
+        return {}
+
+
+def _duplicates(server: SmtpServer) -> tuple[int, int]:
+    ids = Counter(m.message()["Message-ID"] for m in server.messages)
+    return len(ids), sum(ids.values()) - len(ids)
+
+
+class _SmtpThroughProxy:
+    """Looks like the SmtpServer to run_with_kills, but points the worker at the proxy."""
+
+    def __init__(self, server: SmtpServer, proxy: FaultProxy) -> None:
+        self.port = proxy.port
+        self.messages = server.messages
+
+
+def kill9_with_acks(
+    workdir: Path,
+    server: SmtpServer,
+    *,
+    messages: int,
+    kills: int,
+    store_url: str | None = None,
+    seed: int = 8,
+) -> Report:
+    """kill -9 the worker at random `kills` times while it acknowledges `messages` mails,
+    the SMTP connection going through the fault proxy with a little latency."""
+    started = time.monotonic()
+    with fault_proxy("127.0.0.1", server.port) as proxy:
+        proxy.passthrough(latency=0.001)
+        figures = run_with_kills(
+            workdir,
+            _SmtpThroughProxy(server, proxy),  # type: ignore[arg-type]
+            messages=messages,
+            kills=kills,
+            store_url=store_url,
+            seed=seed,
+            jitter=0.05,
+            timeout=600,
+            batch_size=20,
+        )
+    return Report(
+        scenario=f"kill -9 x{kills} during acks",
+        messages_in=messages,
+        stored=figures.requests,
+        quarantined=0,
+        lost=max(messages - figures.requests, 0) + figures.lost,
+        effects_twice=figures.duplicates,
+        seconds=time.monotonic() - started,
+        notes={"kills": figures.kills, "acks": figures.acks, "dead": figures.dead},
+    )
+
+
+def _worker(settings: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "bot.cli", "run", "--settings", str(settings)]
+    env = {**os.environ, "CRMBOT_SECRETS_DIR": str(workdir / "no-secrets")}
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "wb")
+    )
+
+
+def _wait(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def postgres_unreachable(
+    workdir: Path,
+    server: SmtpServer,
+    pg_url: str,
+    *,
+    messages: int,
+    blackhole_seconds: float,
+    reset_seconds: float,
+    timeout: float = 300.0,
+) -> Report:
+    """The worker's PostgreSQL goes through the proxy: half the mail is processed, then the
+    store is a black hole, then resets every connection, while the other half arrives; then
+    it comes back. Everything must be stored and acknowledged once."""
+    started = time.monotonic()
+    host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    with fault_proxy(host, int(port)) as proxy:
+        proxied = pg_url.replace(f"@{host_port}/", f"@127.0.0.1:{proxy.port}/", 1)
+        # connect_timeout so a black hole is noticed; the direct URL is used for counting
+        proxied += "&connect_timeout=2"
+        first = messages // 2
+        maildir = fill_maildir(workdir / "inbox", first)
+        settings = write_settings(workdir / "crmbot.yaml", maildir, proxied, server.port)
+        store = open_store(pg_url, run_migrations=False)
+        proc = _worker(settings, workdir)
+        try:
+            _wait(lambda: _count(store, requests) >= first, timeout)
+            proxy.blackhole()
+            for i in range(first, messages):
+                deliver(
+                    maildir,
+                    make_message(
+                        subject=f"Facture numéro {i} incorrecte",
+                        sender=f"Client {i} <client{i}@example.fr>",
+                        body=f"Bonjour, ma facture {i} est fausse : {100 + i} €. Merci.",
+                    ),
+                )
+            time.sleep(blackhole_seconds)
+            proxy.reset()
+            time.sleep(reset_seconds)
+            proxy.passthrough()
+
+            def finished() -> bool:
+                states = _states(store)
+                return (
+                    _count(store, requests) >= messages
+                    and sum(states.values()) >= messages
+                    and not set(states) - {"done", "dead", "skipped"}
+                )
+
+            _wait(finished, timeout)
+            crashed = proc.poll()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            stored = _count(store, requests)
+            quarantined = _count(store, quarantine)
+            states = _states(store)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            store.dispose()
+        counters = proxy.counters
+    unique, twice = _duplicates(server)
+    acks = sum(states.values())
+    return Report(
+        scenario=f"PostgreSQL black hole {blackhole_seconds:g}s then resets {reset_seconds:g}s",
+        messages_in=messages,
+        stored=stored,
+        quarantined=quarantined,
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        effects_twice=twice,
+        seconds=time.monotonic() - started,
+        notes={
+            "worker_exited_early": crashed is not None,
+            "acks": acks,
+            "dead": states.get("dead", 0),
+            "proxy_resets": counters.reset,
+            "blackholed": counters.blackholed,
+        },
+    )
+
+
+def hostile_corpus(workdir: Path, *, scale: str = "small", normal: int = 10) -> Report:
+    """Every hostile mail of tests/helpers/hostile.py (small or full size) between normal
+    mails in one Maildir, through `crmbot run --once` with a small item budget: every mail
+    must be stored or quarantined, the worker must not crash."""
+    started = time.monotonic()
+    maildir = make_maildir(workdir / "inbox")
+    count = 0
+    for i in range(normal):
+        deliver(
+            maildir,
+            make_message(
+                subject=f"Question {i}",
+                sender=f"Client {i} <client{i}@example.fr>",
+                body=f"Bonjour, où en est ma demande {i} ?",
+            ),
+        )
+        count += 1
+    for builder, full, small in CORPUS.values():
+        deliver(maildir, builder(small if scale == "small" else full))
+        count += 1
+    url = f"sqlite:///{workdir / 'crmbot.db'}"
+    settings = workdir / "crmbot.yaml"
+    import yaml
+
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": url},
+                "log": {"format": "json", "level": "warning"},
+                "budget": {"item_max_bytes": 8 * 1024 * 1024, "item_seconds": 20},
+                "sources": {"inbox": {"type": "maildir", "path": str(maildir)}},
+            }
+        )
+    )
+    cmd = [sys.executable, "-m", "bot.cli", "run", "--once", "--settings", str(settings)]
+    env = {**os.environ, "CRMBOT_SECRETS_DIR": str(workdir / "no-secrets")}
+    done = subprocess.run(cmd, env=env, capture_output=True, timeout=600)
+    store = open_store(url, run_migrations=False)
+    try:
+        stored = _count(store, requests)
+        quarantined = _count(store, quarantine)
+    finally:
+        store.dispose()
+    return Report(
+        scenario=f"hostile corpus ({scale}) + {normal} normal",
+        messages_in=count,
+        stored=stored,
+        quarantined=quarantined,
+        lost=max(count - stored - quarantined, 0),
+        effects_twice=0,
+        seconds=time.monotonic() - started,
+        notes={"exit_code": done.returncode},
+    )

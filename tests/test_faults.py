@@ -1,0 +1,101 @@
+"""The fault harness at small scale: each scenario loses nothing and does nothing twice
+(bench/bench_faults.py runs the same scenarios at full scale)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.proxy import fault_proxy
+from tests.faults.scenarios import hostile_corpus, kill9_with_acks, postgres_unreachable
+from tests.helpers.stores import postgres_schema_url
+from tests.servers.smtp import running_smtp
+
+
+def _echo_server() -> socket.socket:
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+    import threading
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def test_proxy_forwards_resets_blackholes_and_cuts() -> None:
+    echo = _echo_server()
+    with fault_proxy("127.0.0.1", echo.getsockname()[1]) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c:
+            c.sendall(b"hello")
+            assert c.recv(100) == b"hello"
+        proxy.reset()
+        with (
+            pytest.raises((ConnectionResetError, BrokenPipeError)),
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c,
+        ):
+            c.sendall(b"x")
+            time.sleep(0.1)
+            c.sendall(b"x")
+            assert c.recv(10) != b""  # a FIN would give b""; a reset raises
+        proxy.blackhole()
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c:
+            c.settimeout(0.5)
+            c.sendall(b"anyone?")
+            with pytest.raises(TimeoutError):
+                c.recv(10)
+        proxy.cut(downstream_after=3)
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c:
+            c.sendall(b"abcdef")
+            got = b""
+            with pytest.raises(ConnectionResetError):
+                while chunk := c.recv(10):
+                    got += chunk
+                raise ConnectionResetError  # closed without a reset is also a cut
+            assert got == b"abc"
+        proxy.passthrough()
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c:
+            c.sendall(b"back")
+            assert c.recv(100) == b"back"
+    echo.close()
+
+
+def test_kill_9_at_random_during_acknowledgements_loses_nothing(tmp_path: Path) -> None:
+    with running_smtp() as server:
+        report = kill9_with_acks(tmp_path, server, messages=40, kills=3, seed=3)
+    print(report.row())
+    assert report.stored == 40
+    assert report.lost == 0
+    assert report.notes["dead"] == 0
+    assert report.effects_twice <= report.notes["kills"]
+
+
+def test_postgres_black_hole_then_resets_loses_nothing_and_sends_once(tmp_path: Path) -> None:
+    with postgres_schema_url() as url, running_smtp() as server:
+        report = postgres_unreachable(
+            tmp_path, server, url, messages=20, blackhole_seconds=4, reset_seconds=3, timeout=120
+        )
+    print(report.row(), (tmp_path / "worker.log").read_text()[-3000:])
+    assert not report.notes["worker_exited_early"], "a store outage must not stop the worker"
+    assert report.stored == 20
+    assert report.lost == 0
+    assert report.effects_twice == 0
+
+
+def test_hostile_corpus_through_the_worker_is_stored_or_quarantined(tmp_path: Path) -> None:
+    report = hostile_corpus(tmp_path, scale="small", normal=5)
+    print(report.row())
+    assert report.notes["exit_code"] == 0
+    assert report.lost == 0
