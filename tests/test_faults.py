@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.faults.proxy import fault_proxy
-from tests.faults.scenarios import hostile_corpus, kill9_with_acks, postgres_unreachable
+from tests.faults.scenarios import (
+    crm_429_and_resets,
+    hostile_corpus,
+    kill9_with_acks,
+    postgres_unreachable,
+)
 from tests.helpers.stores import postgres_schema_url
 from tests.servers.smtp import running_smtp
 
@@ -99,3 +104,15 @@ def test_hostile_corpus_through_the_worker_is_stored_or_quarantined(tmp_path: Pa
     print(report.row())
     assert report.notes["exit_code"] == 0
     assert report.lost == 0
+
+
+def test_crm_429s_and_tcp_resets_lose_no_write_back_and_write_no_note_twice(
+    tmp_path: Path,
+) -> None:
+    report = crm_429_and_resets(f"sqlite:///{tmp_path / 'crmbot.db'}", tickets=10, timeout=120)
+    print(report.row())
+    assert report.notes["429s"] > 0 and report.notes["resets"] > 0
+    assert report.stored == 10
+    assert report.lost == 0
+    assert report.effects_twice == 0
+    assert not report.notes["outbox"].get("dead")

@@ -277,3 +277,140 @@ def hostile_corpus(workdir: Path, *, scale: str = "small", normal: int = 10) -> 
         seconds=time.monotonic() - started,
         notes={"exit_code": done.returncode},
     )
+
+
+def _note_duplicates(fake: Any, tickets: list[str]) -> tuple[int, int]:
+    """(notes, notes whose body is on the same ticket more than once)."""
+    notes = twice = 0
+    for tid in tickets:
+        bodies = Counter(fake.notes_for_ticket(tid))
+        notes += sum(bodies.values())
+        twice += sum(n - 1 for n in bodies.values())
+    return notes, twice
+
+
+def crm_429_and_resets(
+    store_url: str,
+    *,
+    tickets: int,
+    share_429: float = 0.3,
+    reset_every: float = 0.5,
+    timeout: float = 300.0,
+) -> Report:
+    """HubSpot tickets read and written back through the TCP fault proxy while `share_429`
+    of the fake's answers are 429 with Retry-After and every open connection is reset each
+    `reset_every` seconds. Every ticket must be stored, every write-back done, no note twice."""
+    import threading
+
+    from bot.app import rules_provider
+    from bot.pipeline import Pipeline
+    from bot.registry import build_sink, build_source
+    from bot.stages import DEFAULT_STAGES
+    from bot.worker import Worker
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+    from tests.fakes.hubspot import FakeHubSpot, settings_for
+    from tests.helpers.runtime import make_settings
+
+    started = time.monotonic()
+    store = open_store(store_url)
+    with FakeHubSpot(search_lag=0.0) as fake:
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        ids = []
+        for i in range(tickets):
+            contact = fake.create_contact(f"client{i}@client.example", "Claire", f"Durand{i}")
+            ids.append(
+                fake.create_ticket(
+                    f"Mise en demeure - facture {i} contestée",
+                    f"Sans correction de la facture {i} sous 8 jours, mon avocat saisira le "
+                    "tribunal.",
+                    contact_id=contact,
+                )
+            )
+        port = int(fake.url.rsplit(":", 1)[1].split("/", 1)[0])
+        with fault_proxy("127.0.0.1", port) as proxy:
+            url = fake.url.replace(f":{port}", f":{proxy.port}", 1)
+            conf = {
+                "type": "hubspot",
+                "base_url": url,
+                "token": fake.token,
+                "search_lag_seconds": 0,
+                "interval_seconds": 1,
+            }
+            settings = make_settings(
+                store_url,
+                {"crm": {**conf, "write_back": "crm_out"}},
+                sinks={"crm_out": conf},
+                dispatch={"lease_seconds": 5.0},
+            )
+            worker = Worker(
+                settings,
+                store,
+                {"crm": build_source("crm", settings.sources["crm"])},
+                Pipeline(DEFAULT_STAGES),
+                sinks={"crm_out": build_sink("crm_out", settings.sinks["crm_out"])[0]},
+                rules=rules_provider(settings),
+            )
+            fake.fault_share, fake.fault_statuses = share_429, (429,)
+            stop = threading.Event()
+
+            def resets() -> None:
+                while not stop.wait(reset_every):
+                    proxy.drop_all()
+
+            resetter = threading.Thread(target=resets, daemon=True)
+            resetter.start()
+            deadline = time.monotonic() + timeout
+            failed_runs = 0
+            try:
+                while time.monotonic() < deadline:
+                    try:
+                        worker.run_once()
+                    except Exception:  # a run that fails is retried, and counted
+                        failed_runs += 1
+                    states = _all_states(store)
+                    if (
+                        _count(store, requests) >= tickets
+                        and states
+                        and not set(states) - {"done", "dead", "skipped"}
+                    ):
+                        break
+                    time.sleep(0.2)
+            finally:
+                stop.set()
+                resetter.join(timeout=5)
+                fake.fault_share = 0.0
+            resets_done = proxy.counters.reset
+        stored = _count(store, requests)
+        quarantined = _count(store, quarantine)
+        states = _all_states(store)
+        notes, twice = _note_duplicates(fake, ids)
+        written = sum(1 for tid in ids if fake.ticket(tid).get("crmbot_priority"))
+        injected = dict(fake.injected_faults)
+    store.dispose()
+    return Report(
+        scenario=f"CRM {share_429:.0%} 429 + resets every {reset_every:g}s",
+        messages_in=tickets,
+        stored=stored,
+        quarantined=quarantined,
+        lost=max(tickets - stored - quarantined, 0) + (tickets - written),
+        effects_twice=twice,
+        seconds=time.monotonic() - started,
+        notes={
+            "written_back": written,
+            "notes": notes,
+            "outbox": states,
+            "429s": injected.get(429, 0),
+            "resets": resets_done,
+            "failed_runs": failed_runs,
+        },
+    )
+
+
+def _all_states(store: Store) -> dict[str, int]:
+    try:
+        with store.connect() as conn:
+            rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
+            return {state: n for state, n in rows}
+    except Exception:
+        return {}
