@@ -16,6 +16,7 @@ from tests.faults.scenarios import (
     hostile_corpus,
     kill9_with_acks,
     postgres_unreachable,
+    replicas_with_kills,
 )
 from tests.helpers.stores import postgres_schema_url
 from tests.servers.smtp import running_smtp
@@ -116,3 +117,17 @@ def test_crm_429s_and_tcp_resets_lose_no_write_back_and_write_no_note_twice(
     assert report.lost == 0
     assert report.effects_twice == 0
     assert not report.notes["outbox"].get("dead")
+
+
+def test_three_replicas_one_killed_every_few_seconds_lose_nothing(tmp_path: Path) -> None:
+    with postgres_schema_url() as url, running_smtp() as server:
+        # a kill every 5 s: a replica takes a few seconds to start on a loaded 2-core machine
+        report = replicas_with_kills(
+            tmp_path, server, url, messages=30, kill_every=5.0, timeout=150
+        )
+    print(report.row())
+    assert report.notes["kills"] >= 1
+    assert report.stored == 30
+    assert report.lost == 0
+    assert report.notes["dead"] == 0
+    assert report.effects_twice <= report.notes["kills"]

@@ -128,7 +128,7 @@ def _worker(settings: Path, workdir: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "bot.cli", "run", "--settings", str(settings)]
     env = {**os.environ, "CRMBOT_SECRETS_DIR": str(workdir / "no-secrets")}
     return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "wb")
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "ab")
     )
 
 
@@ -414,3 +414,92 @@ def _all_states(store: Store) -> dict[str, int]:
             return {state: n for state, n in rows}
     except Exception:
         return {}
+
+
+def replicas_with_kills(
+    workdir: Path,
+    server: SmtpServer,
+    pg_url: str,
+    *,
+    messages: int,
+    replicas: int = 3,
+    kill_every: float = 3.0,
+    seed: int = 8,
+    timeout: float = 300.0,
+) -> Report:
+    """`replicas` workers share one PostgreSQL store, one Maildir and one SMTP sink; every
+    `kill_every` seconds one of them, at random, is SIGKILLed and started again. The source
+    is polled under a lease, outbox rows are claimed with SKIP LOCKED."""
+    import random
+
+    import yaml
+
+    rng = random.Random(seed)
+    started = time.monotonic()
+    maildir = fill_maildir(workdir / "inbox", messages)
+    base = yaml.safe_load(
+        write_settings(workdir / "base.yaml", maildir, pg_url, server.port).read_text()
+    )
+    env = {**os.environ, "CRMBOT_SECRETS_DIR": str(workdir / "no-secrets")}
+    upgrade = [sys.executable, "-m", "bot.cli", "db", "upgrade", "--settings"]
+    subprocess.run([*upgrade, str(workdir / "base.yaml")], env=env, check=True, timeout=120)
+    paths = []
+    for i in range(replicas):
+        conf = {
+            **base,
+            "store": {"url": pg_url, "auto_migrate": False},
+            "worker": {**base["worker"], "instance_id": f"replica-{i}", "lease_seconds": 2.0},
+        }
+        path = workdir / f"replica-{i}.yaml"
+        path.write_text(yaml.safe_dump(conf))
+        paths.append(path)
+    procs = [_worker(path, workdir) for path in paths]
+    store = open_store(pg_url, run_migrations=False)
+    kills = 0
+
+    def finished() -> bool:
+        states = _states(store)
+        return (
+            _count(store, requests) >= messages
+            and sum(states.values()) >= messages
+            and not set(states) - {"done", "dead", "skipped"}
+        )
+
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not finished():
+            time.sleep(kill_every)
+            if finished():
+                break
+            victim = rng.randrange(replicas)
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait(timeout=30)
+            kills += 1
+            procs[victim] = _worker(paths[victim], workdir)
+        _wait(finished, max(deadline - time.monotonic(), 1.0))
+        stored = _count(store, requests)
+        quarantined = _count(store, quarantine)
+        states = _states(store)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        store.dispose()
+    unique, twice = _duplicates(server)
+    acks = sum(states.values())
+    return Report(
+        scenario=f"{replicas} replicas on PostgreSQL, one SIGKILLed every {kill_every:g}s",
+        messages_in=messages,
+        stored=stored,
+        quarantined=quarantined,
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        effects_twice=twice,
+        seconds=time.monotonic() - started,
+        notes={"kills": kills, "acks": acks, "dead": states.get("dead", 0)},
+    )
