@@ -13,6 +13,7 @@ import pytest
 from tests.faults.proxy import fault_proxy
 from tests.faults.scenarios import (
     crm_429_and_resets,
+    full_disk,
     hostile_corpus,
     kill9_with_acks,
     postgres_unreachable,
@@ -131,3 +132,19 @@ def test_three_replicas_one_killed_every_few_seconds_lose_nothing(tmp_path: Path
     assert report.lost == 0
     assert report.notes["dead"] == 0
     assert report.effects_twice <= report.notes["kills"]
+
+
+def test_a_full_disk_under_the_store_loses_nothing_and_the_worker_carries_on(
+    tmp_path: Path,
+) -> None:
+    with running_smtp() as server:
+        try:
+            report = full_disk(tmp_path, server, messages=150, disk_bytes=1024 * 1024)
+        except PermissionError as exc:
+            pytest.skip(str(exc))
+    print(report.row())
+    print((tmp_path / "worker.log").read_text(errors="replace")[-3000:])
+    assert report.stored == 150
+    assert report.lost == 0
+    assert report.effects_twice == 0
+    assert not report.notes["exited_while_full"], "a full disk must not stop the worker"

@@ -503,3 +503,108 @@ def replicas_with_kills(
         seconds=time.monotonic() - started,
         notes={"kills": kills, "acks": acks, "dead": states.get("dead", 0)},
     )
+
+
+def full_disk(
+    workdir: Path,
+    server: SmtpServer,
+    *,
+    messages: int,
+    disk_bytes: int = 2 * 1024 * 1024,
+    body_bytes: int = 4000,
+    full_seconds: float = 5.0,
+    timeout: float = 300.0,
+) -> Report:
+    """The SQLite store lives on a small tmpfs (`mount -t tmpfs -o size=...`, needs root)
+    that fills up while the worker ingests; after `full_seconds` the file system is grown
+    (`mount -o remount,size=...`). Nothing may be lost or sent twice, the worker must not
+    exit. Raises PermissionError when tmpfs cannot be mounted here."""
+    disk = workdir / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={disk_bytes}", "tmpfs", str(disk)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        raise PermissionError(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    started = time.monotonic()
+    try:
+        maildir = make_maildir(workdir / "inbox")
+        filler = "Détail de la facture, ligne après ligne. " * (body_bytes // 40 + 1)
+        for i in range(messages):
+            deliver(
+                maildir,
+                make_message(
+                    subject=f"Facture numéro {i} incorrecte",
+                    sender=f"Client {i} <client{i}@example.fr>",
+                    body=f"Bonjour, ma facture {i} est fausse. {filler[:body_bytes]}",
+                ),
+            )
+        url = f"sqlite:///{disk / 'crmbot.db'}"
+        settings = write_settings(workdir / "crmbot.yaml", maildir, url, server.port)
+        proc = _worker(settings, workdir)
+        store = None
+        try:
+            # wait until the disk is full: the store stops growing while mail is left
+            usage = 0
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                time.sleep(1.0)
+                now = os.statvfs(disk)
+                free = now.f_bavail * now.f_frsize
+                if free < 64 * 1024 or proc.poll() is not None:
+                    break
+                usage = free
+            full_at_free = usage
+            time.sleep(full_seconds)
+            exited_while_full = proc.poll() is not None
+            subprocess.run(
+                ["mount", "-o", "remount,size=256m", str(disk)], check=True, capture_output=True
+            )
+            if proc.poll() is not None:  # it exited: count that, then start it again
+                proc = _worker(settings, workdir)
+            store = open_store(url, run_migrations=False)
+
+            def finished() -> bool:
+                states = _states(store)  # type: ignore[arg-type]
+                return (
+                    _count(store, requests) >= messages  # type: ignore[arg-type]
+                    and sum(states.values()) >= messages
+                    and not set(states) - {"done", "dead", "skipped"}
+                )
+
+            _wait(finished, max(deadline - time.monotonic(), 10.0))
+            stored = _count(store, requests)
+            quarantined = _count(store, quarantine)
+            states = _states(store)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=30)
+            if store is not None:
+                store.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    log = (workdir / "worker.log").read_text(errors="replace")
+    unique, twice = _duplicates(server)
+    acks = sum(states.values())
+    return Report(
+        scenario=f"full disk (tmpfs {disk_bytes // 1024} KiB, full {full_seconds:g}s)",
+        messages_in=messages,
+        stored=stored,
+        quarantined=quarantined,
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        effects_twice=twice,
+        seconds=time.monotonic() - started,
+        notes={
+            "exited_while_full": exited_while_full,
+            "disk_full_logged": "full" in log.lower(),
+            "acks": acks,
+            "dead": states.get("dead", 0),
+            "free_before_full": full_at_free,
+        },
+    )
