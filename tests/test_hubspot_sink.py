@@ -264,9 +264,10 @@ def test_a_note_key_on_the_second_association_page_is_found_and_no_duplicate_is_
     tid = fake.create_ticket("t")
     sink = sink_for(fake, clock)
     for i in range(3):  # earlier notes fill the first association pages
-        sink.perform([note(tid, f"earlier note {i}")])
+        list(sink.perform([note(tid, f"earlier note {i}")]))
     action = note(tid, "the note crmbot wrote last")
-    assert sink.perform([action])[0].status == "done"
+    [first] = sink.perform([action])
+    assert first.status == "done"
     fake.assoc_page_size = 1
     [again] = sink.perform([action])
     assert again.status == "done" and again.detail["already_done"] is True
@@ -278,8 +279,10 @@ def test_a_207_batch_update_skips_the_ticket_hubspot_names_and_writes_the_others
 ) -> None:
     fake.missing_ids_answer = "207"
     good = fake.create_ticket("good")
-    results = sink_for(fake, clock).perform(
-        [update("999999", {"crmbot_category": "x"}), update(good, {"crmbot_category": "x"})]
+    results = list(
+        sink_for(fake, clock).perform(
+            [update("999999", {"crmbot_category": "x"}), update(good, {"crmbot_category": "x"})]
+        )
     )
     assert [r.status for r in results] == ["skipped", "done"]
     assert "OBJECT_NOT_FOUND" in results[0].detail["reason"]
@@ -291,7 +294,9 @@ def test_a_207_answer_with_a_result_left_out_is_a_retry_not_a_crash(
 ) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(3)]
     fake.drop_batch_results(1)
-    results = sink_for(fake, clock).perform([update(t, {"crmbot_category": "x"}) for t in tids])
+    results = list(
+        sink_for(fake, clock).perform([update(t, {"crmbot_category": "x"}) for t in tids])
+    )
     assert sorted(r.status for r in results) == ["done", "done", "retry"]
     assert "without a result" in next(r for r in results if r.status == "retry").detail["why"]
 
@@ -328,7 +333,7 @@ def test_shuffled_batch_results_are_matched_to_their_actions_not_by_position(
     tids = [fake.create_ticket(f"t{i}") for i in range(8)]
     sink = sink_for(fake, clock, note_idempotency=False)
     actions = [note(t, f"note for {t}") for t in tids]
-    results = sink.perform(actions)
+    results = list(sink.perform(actions))
     for action, result in zip(actions, results, strict=True):
         body = fake.objects["notes"][result.detail["note_id"]].properties["hs_note_body"]
         assert body == action.payload["text"]
@@ -348,7 +353,7 @@ def test_a_note_batch_whose_answer_is_lost_is_read_back_not_created_twice(
 def test_notes_left_out_of_a_207_answer_are_read_back(fake: FakeHubSpot, clock: FakeClock) -> None:
     tids = [fake.create_ticket(f"t{i}") for i in range(3)]
     fake.drop_batch_results(2)
-    results = sink_for(fake, clock).perform([note(t, "hello") for t in tids])
+    results = list(sink_for(fake, clock).perform([note(t, "hello") for t in tids]))
     assert [r.status for r in results] == ["done"] * 3
     assert all(len(fake.notes_for_ticket(t)) == 1 for t in tids)
 
@@ -360,8 +365,8 @@ def test_an_outage_while_writing_notes_keeps_the_updates_already_done(
     fake.before_next(
         "POST /crm/v4/associations", lambda: fake.fail_with_status(503, 20, retry_after=1.0)
     )
-    results = sink_for(fake, clock).perform(
-        [update(tid, {"crmbot_category": "x"}), note(tid, "why")]
+    results = list(
+        sink_for(fake, clock).perform([update(tid, {"crmbot_category": "x"}), note(tid, "why")])
     )
     assert [r.status for r in results] == ["done", "retry"]
     assert results[0].detail["version"]
