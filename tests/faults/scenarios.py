@@ -467,8 +467,13 @@ def replicas_with_kills(
 
     try:
         deadline = time.monotonic() + timeout
+        # the first kill as soon as the replicas dispatch, then one every `kill_every` s
+        _wait(lambda: len(server.messages) >= 1, timeout)
+        first = True
         while time.monotonic() < deadline and not finished():
-            time.sleep(kill_every)
+            if not first:
+                time.sleep(kill_every)
+            first = False
             if finished():
                 break
             victim = rng.randrange(replicas)
