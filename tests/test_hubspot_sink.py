@@ -381,3 +381,26 @@ def test_a_merge_whose_answer_was_lost_is_found_done_on_retry(
     [second] = sink.perform([action])
     assert second.status == "done" and second.detail["already_done"] is True
     assert fake.calls("POST /crm/v3/objects/(\\w+)/merge") == 1
+
+
+def test_an_escalation_whose_note_failed_is_not_done_and_no_result_is_unexpected(
+    fake: FakeHubSpot, clock: FakeClock
+) -> None:
+    tid = fake.create_ticket("t")
+    sink = sink_for(fake, clock)
+    n = next(_ids)
+    message = "Mise en demeure : à traiter ce jour."
+    action = SinkAction(
+        n, f"esc-{n}", "escalate", {"type": "ticket", "id": tid}, {"to": "P1", "message": message}
+    )
+    fake.before_next(
+        "POST /crm/v3/objects/(\\w+)/batch/create", lambda: fake.fail_with_status(503, 50)
+    )
+    [*results] = sink.perform([action])
+    assert [r.outbox_id for r in results] == [n], "one result per action, none for the note"
+    assert results[0].status != "done", "the escalation's note was not written"
+    fake.clear_faults()
+    [*again] = sink.perform([action])
+    assert [(r.outbox_id, r.status) for r in again] == [(n, "done")]
+    assert fake.notes_for_ticket(tid) == [message]
+    assert fake.ticket(tid)["hs_ticket_priority"] == "URGENT"

@@ -230,8 +230,18 @@ class HubSpotSink:
         self._perform_updates(list(updates.values()), results)
         yield from new_results(results, handed_out)
         self._perform_changes(list(changes.values()), results)
+        # an escalation with a message is done only once its note is written too
+        held = {-n.outbox_id: results.pop(-n.outbox_id, None) for n in notes if n.outbox_id < 0}
         yield from new_results(results, handed_out)
         self._perform_notes(notes, results)
+        for outbox_id, change in held.items():
+            note_result = results.pop(-outbox_id, None)
+            if change is None or change.status != "done" or note_result is None:
+                results[outbox_id] = change or _missing(outbox_id)
+            elif note_result.status == "done":
+                results[outbox_id] = change
+            else:
+                results[outbox_id] = SinkResult(outbox_id, note_result.status, note_result.detail)
         yield from new_results(results, handed_out)
         for action in merges:
             try:
@@ -687,6 +697,11 @@ def _wire(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
+
+
+def _missing(outbox_id: int) -> SinkResult:
+    """No result came for an action: perform it again later."""
+    return SinkResult(outbox_id, "retry", {"why": "no result for this action"})
 
 
 def _escalation_note(action: SinkAction, message: str) -> SinkAction:
