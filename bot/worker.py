@@ -91,6 +91,8 @@ class Worker:
         self.owner = settings.worker.instance_id
         self.dispatcher = Dispatcher(store, self.sinks, self.owner, settings.dispatch)
         self.stop_event = threading.Event()
+        self._dry_run_cursors: dict[str, Any] = {}
+        self._health_file_failing = False
         self.outages = OutageLog()
         self.housekeeping_policy = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
         self.on_batch_stored: Callable[[str], None] = lambda _name: None
@@ -223,6 +225,8 @@ class Worker:
                         return 0
                     leased = True
                 cursor = cursor_store.load_cursor(conn, name)
+            if self.dry_run and name in self._dry_run_cursors:
+                cursor = self._dry_run_cursors[name]  # what this dry run has read already
             heartbeat = self._heartbeat(name) if leased else None
             try:
                 batches = configured.source.poll(cursor, self.settings.worker.batch_size)
@@ -232,6 +236,8 @@ class Worker:
                     if batch.reset:
                         log.warning("source_cursor_reset", source=name, cursor=batch.cursor)
                     total += self.process_batch(name, batch)
+                    if self.dry_run:  # stored nowhere: remembered so the next poll goes on
+                        self._dry_run_cursors[name] = batch.cursor
                     self.on_batch_stored(name)
                     self._touch_health_file()  # a long backlog is progress, not a hang
                     if self.stop_event.is_set():
@@ -356,7 +362,13 @@ class Worker:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(self.clock().isoformat(), encoding="utf-8")
         except OSError as exc:  # a full or read-only volume shows as unhealthy, not a crash
-            log.warning("health_file_not_written", path=str(path), error=exc.strerror)
+            if not self._health_file_failing:  # logged once, and its recovery once
+                self._health_file_failing = True
+                log.error("health_file_not_written", path=str(path), error=exc.strerror)
+            return
+        if self._health_file_failing:
+            self._health_file_failing = False
+            log.info("health_file_written_again", path=str(path))
 
     def run_once(self) -> int:
         """Poll every enabled source once (until each has nothing new), then housekeeping."""

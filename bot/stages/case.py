@@ -63,7 +63,7 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
         reasons=[r.to_dict() for r in work.reasons],
     )
     ctx.log.info(
-        "request_stored",
+        "dry_run_request" if ctx.settings.dry_run else "request_stored",  # nothing is kept
         source=req.source,
         request_id=request_id,
         case=work.case["reference"],
