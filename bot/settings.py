@@ -166,6 +166,20 @@ class OverflowSettings(_Section):
     interval_seconds: float = Field(default=300.0, ge=5)
 
 
+def _precedence(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Where settings come from, highest first: arguments, environment, secrets, file."""
+    return (
+        init_settings,
+        env_settings,
+        _SecretFilesSource(settings_cls),
+        _SettingsFileSource(settings_cls),
+    )
+
+
 class Settings(BaseSettings):
     """All of crmbot's settings."""
 
@@ -213,12 +227,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then environment, then secret files, then the settings file."""
-        return (
-            init_settings,
-            env_settings,
-            _SecretFilesSource(settings_cls),
-            _SettingsFileSource(settings_cls),
-        )
+        return _precedence(settings_cls, init_settings, env_settings)
 
 
 class _SettingsFileSource(PydanticBaseSettingsSource):
@@ -426,12 +435,7 @@ class _ConnectorsOnly(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The same order as Settings: arguments, environment, secret files, settings file."""
-        return (
-            init_settings,
-            env_settings,
-            _SecretFilesSource(settings_cls),
-            _SettingsFileSource(settings_cls),
-        )
+        return _precedence(settings_cls, init_settings, env_settings)
 
 
 def _connector_problems_alone(overrides: dict[str, Any]) -> list[str]:
