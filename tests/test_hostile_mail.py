@@ -34,8 +34,16 @@ MAX_BODY = 200_000
 
 @pytest.fixture(scope="module")
 def ruleset() -> Any:
-    """The default rule pack."""
-    return load_ruleset()
+    """The default rule pack, warmed up: one-time loads (the model, the date formats of each
+    language) are not the cost of the hostile item measured after them."""
+    pack = load_ruleset()
+    for subject, body in (
+        ("Facture fausse", "Bonjour, ma facture est fausse, merci de corriger."),
+        ("Wrong invoice", "Hello, my invoice is wrong, please correct it."),
+    ):
+        raw = f"From: a@b.example\r\nSubject: {subject}\r\n\r\n{body}\r\n".encode()
+        _parse_and_decide(raw, pack)
+    return pack
 
 
 def _peak(fn: Callable[[], object]) -> int:
