@@ -23,6 +23,7 @@ from bot.store.schema import outbox
 from bot.worker import Worker
 from connectors.base import Sink, Source
 from connectors.kit.clock import FakeClock
+from tests.helpers.clocks import RealTimeFakeClock
 from tests.helpers.runtime import make_settings
 from tests.servers.rt import FaultProxy, RtServer, rt_server
 
@@ -40,28 +41,6 @@ class StepClock:
 
     def advance(self, seconds: float) -> None:
         self.skipped += seconds
-
-
-class RealTimeFakeClock(FakeClock):
-    """Connector clock: real time, but retry sleeps are recorded and skipped."""
-
-    def __init__(self) -> None:
-        super().__init__(start=time.time())
-        self._slept = 0.0
-
-    def time(self) -> float:
-        """Wall time moved on by the skipped sleeps."""
-        return time.time() + self._slept
-
-    def monotonic(self) -> float:
-        """Monotonic time moved on by the skipped sleeps."""
-        return time.monotonic() + self._slept
-
-    def sleep(self, seconds: float) -> None:
-        """Skip the sleep."""
-        with self._lock:
-            self.sleeps.append(max(seconds, 0.0))
-            self._slept += max(seconds, 0.0)
 
 
 @pytest.fixture
