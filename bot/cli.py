@@ -120,7 +120,8 @@ def run(
             heartbeat = Heartbeat(settings.log.heartbeat_seconds, lambda: _poll_counts(worker))
             heartbeat.start()
             try:
-                worker.run_forever()
+                with _burst_progress(runtime):
+                    worker.run_forever()
             finally:
                 heartbeat.stop()
     finally:
@@ -160,6 +161,28 @@ def _run_once(runtime: Any, worker: Any) -> None:
         err.print(summary.render(counts, seconds, failing), markup=False, highlight=False)
     if failing:
         raise typer.Exit(1)
+
+
+BURST_QUIET_SECONDS = 10.0  # a progress line goes once nothing was stored for this long
+
+
+def _burst_progress(runtime: Any) -> Any:
+    """On a terminal, a progress line during each burst of a worker that runs for ever."""
+    from contextlib import nullcontext
+
+    from bot import summary
+    from bot.store.stats import stored_requests
+
+    if not summary.for_humans(runtime.settings.log.format):
+        return nullcontext()
+
+    def count() -> int:
+        with runtime.store.connect() as conn:
+            return int(stored_requests(conn))
+
+    return summary.StoreProgress(
+        count, Console(stderr=True), every=1.0, quiet_after=BURST_QUIET_SECONDS
+    )
 
 
 def _dry_run_store(url: str) -> str:

@@ -48,12 +48,22 @@ class StoreProgress:
     """A progress line (count, rate, elapsed) fed by polling the store while a run works.
 
     It appears only once more than PROGRESS_AFTER items were stored, so short runs stay quiet.
+    With `quiet_after` (a worker that runs for ever), each burst of work (a first run over a
+    full mailbox, a catch-up after an outage) gets its own line, removed once the count has
+    not moved for `quiet_after` seconds; log lines print above it.
     """
 
-    def __init__(self, count: Callable[[], int], console: Console, every: float = 0.5) -> None:
+    def __init__(
+        self,
+        count: Callable[[], int],
+        console: Console,
+        every: float = 0.5,
+        quiet_after: float | None = None,
+    ) -> None:
         self._count = count
         self._console = console
         self._every = every
+        self._quiet_after = quiet_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
         self._start_count = 0
@@ -67,29 +77,44 @@ class StoreProgress:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _new_display(self) -> Progress:
+        """A transient progress line on the console (count, rate, elapsed)."""
+        return Progress(
+            SpinnerColumn(),
+            TextColumn("{task.completed:,} messages read"),
+            TextColumn("{task.fields[rate]:.0f}/s"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+        )
+
     def _loop(self) -> None:
         progress: Progress | None = None
         task = None
-        started = time.monotonic()
+        base, started = self._start_count, time.monotonic()
+        last, moved_at = base, started
         try:
             while not self._stop.wait(self._every):
                 try:
-                    done = self._count() - self._start_count
+                    total = self._count()
                 except Exception:  # the store is busy or down: the run itself reports that
                     continue
+                now = time.monotonic()
+                if total != last:
+                    last, moved_at = total, now
+                elif self._quiet_after is not None and now - moved_at > self._quiet_after:
+                    if progress is not None:  # the burst is over: the line goes away
+                        progress.stop()
+                        progress, task = None, None
+                    base, started = total, now  # the next burst counts from here
+                    continue
+                done = total - base
                 if progress is None and done > PROGRESS_AFTER:
-                    progress = Progress(
-                        SpinnerColumn(),
-                        TextColumn("{task.completed:,} messages read"),
-                        TextColumn("{task.fields[rate]:.0f}/s"),
-                        TimeElapsedColumn(),
-                        console=self._console,
-                        transient=True,
-                    )
+                    progress = self._new_display()
                     progress.start()
                     task = progress.add_task("run", total=None, rate=0.0)
                 if progress is not None and task is not None:
-                    rate = done / max(time.monotonic() - started, 1e-6)
+                    rate = done / max(now - started, 1e-6)
                     progress.update(task, completed=done, rate=rate)
         finally:
             if progress is not None:

@@ -222,6 +222,47 @@ def test_a_short_run_shows_no_progress_line() -> None:
     assert "messages read" not in screen.getvalue()
 
 
+def test_a_worker_that_runs_for_ever_counts_each_burst_from_its_own_start() -> None:
+    # Two bursts of 700 messages with a quiet spell between: two progress lines, each
+    # counting its own burst (never the running total of 1,400).
+    burst = [100 * i for i in range(1, 8)]
+    script = [0] * 5 + burst + [700] * 60 + [700 + n for n in burst] + [1400] * 60
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=80)
+    finished = threading.Event()
+    position = {"i": 0}
+
+    def count() -> int:
+        i = min(position["i"], len(script) - 1)
+        position["i"] += 1
+        if i == len(script) - 1:
+            finished.set()
+        return script[i]
+
+    with StoreProgress(count, console, every=0.005, quiet_after=0.1):
+        assert finished.wait(20)
+    text = screen.getvalue()
+    assert text.count("700 messages read") >= 2
+    assert "1,400 messages read" not in text and "1,000 messages read" not in text
+
+
+def test_a_worker_that_runs_for_ever_shows_nothing_while_quiet() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=80)
+    ticks = threading.Event()
+    calls = {"n": 0}
+
+    def count() -> int:
+        calls["n"] += 1
+        if calls["n"] > 50:
+            ticks.set()
+        return 5 + calls["n"] % 2  # a trickle: one message now and then
+
+    with StoreProgress(count, console, every=0.005, quiet_after=0.05):
+        assert ticks.wait(10)
+    assert "messages read" not in screen.getvalue()
+
+
 def test_run_once_verbose_on_a_terminal_keeps_every_log_line(tmp_path: Path) -> None:
     path = _write_settings(tmp_path, log={"format": "console", "level": "info"})
     code, output = _invoke(tmp_path, "run", "--once", "-v", "--settings", str(path))
