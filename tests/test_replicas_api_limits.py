@@ -13,15 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import build_runtime
 from bot.errors import AuthError
 from bot.shared import StoreSharing
 from bot.store import Store, open_store
+from bot.store.budget import budget_state
+from bot.store.tokens import read_tokens
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, FakeClock, OAuth2RefreshToken
+from connectors.kit.ratelimit import SharedTokenBucket
 from connectors.kit.shared import sharing
 from tests.fakes.hubspot import FakeHubSpot
 from tests.helpers.clocks import FastClock
+from tests.helpers.runtime import make_settings
 from tests.helpers.stores import store_url
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -227,3 +232,22 @@ def test_the_credential_and_its_stored_tokens_never_show_in_repr(tmp_path: Path)
         for secret in auth.secrets():
             assert secret not in repr(auth)
             assert secret not in repr(stored)
+
+
+def test_the_runtime_gives_its_connectors_the_stores_budget_and_tokens(tmp_path: Path) -> None:
+    with FakeHubSpot(oauth_client=OAUTH) as fake:
+        raw = oauth_settings(fake).model_dump(mode="json", exclude_unset=True)
+        raw.update(oauth_client_secret=OAUTH[1], oauth_refresh_token=OAUTH[2], interval_seconds=60)
+        runtime = build_runtime(make_settings(f"sqlite:///{tmp_path / 'c.db'}", {"hub": raw}))
+        try:
+            source = runtime.sources["hub"][0]
+            api = source.api  # type: ignore[attr-defined]
+            assert isinstance(api.search_bucket, SharedTokenBucket)
+            assert isinstance(api.general, SharedTokenBucket)
+            source.check()
+            with runtime.store.connect() as conn:
+                assert budget_state(conn, "hub", "search") is not None
+                assert read_tokens(conn, api.http._auth._key) is not None
+        finally:
+            runtime.close()
+        assert fake.token_refreshes() == 1
