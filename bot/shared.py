@@ -37,6 +37,11 @@ class StoreSharing:
         """Use this store (opened after the connectors were built)."""
         self._store = store
 
+    @property
+    def bound(self) -> bool:
+        """True once a store is bound."""
+        return self._store is not None
+
     def state(self) -> SharedState:
         """What the kit's `sharing(...)` block takes."""
         return SharedState(budgets=self, tokens=self)
