@@ -9,8 +9,9 @@ builds them), reading one ticket in a loop. The fake enforces HubSpot's ten-seco
 every `--expire-every` seconds it revokes the access token, so every replica gets a 401.
 Printed per run: calls/s (whole run), the median and the busiest count over sliding 10-s
 windows (1-s steps) against the budget, 429s, token refreshes against forced expiries, and
-refresh tokens reused after rotation (must be 0). "3 unshared" is the control: today's
-in-memory buckets (and a static token, since unshared OAuth2 replicas break each other).
+refresh tokens reused after rotation (must be 0). "3 unshared" is the control: in-memory
+buckets (and a static token, since unshared OAuth2 replicas break each other), against the
+fake's limit and then without it (what the replicas would send).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def _store_url(kind: str) -> Iterator[str]:
             yield f"sqlite:///{tmp}/bench.db"
 
 
-def run(replicas: int, shared: bool, args: argparse.Namespace) -> dict[str, float]:
+def run(
+    replicas: int, shared: bool, args: argparse.Namespace, *, enforce: bool = True
+) -> dict[str, float]:
     """One run: `replicas` threads for `args.seconds`; the figures of the table."""
     from bot.shared import StoreSharing
     from bot.store import open_store
@@ -53,7 +56,12 @@ def run(replicas: int, shared: bool, args: argparse.Namespace) -> dict[str, floa
     oauth = ("client-id", "client-secret", "refresh-0")
     with ExitStack() as stack:
         fake = stack.enter_context(
-            FakeHubSpot(limit_per_10s=args.budget, oauth_client=oauth, rotate_refresh_tokens=True)
+            FakeHubSpot(
+                limit_per_10s=args.budget,
+                enforce_rate_limits=enforce,
+                oauth_client=oauth,
+                rotate_refresh_tokens=True,
+            )
         )
         ticket = fake.create_ticket("Facture en double")
         raw = {"type": "hubspot", "base_url": fake.url, "requests_per_10s": args.budget}
@@ -137,9 +145,11 @@ def main() -> None:
         "| refreshes / forced expiries | stale refresh reuses |"
     )
     print("|---|---|---|---|---|---|---|")
-    for replicas, shared in ((1, True), (3, True), (3, False)):
-        r = run(replicas, shared, args)
+    runs = ((1, True, True), (3, True, True), (3, False, True), (3, False, False))
+    for replicas, shared, enforce in runs:
+        r = run(replicas, shared, args, enforce=enforce)
         label = f"{replicas} {'shared' if shared else 'unshared'}"
+        label += "" if enforce else " (the fake enforces no limit)"
         refresh = f"{r['refreshes']:.0f} / {r['expiries']:.0f}" if shared else "n/a (static token)"
         print(
             f"| {label} | {r['calls_per_s']:.2f} | {r['median_10s']:.0f} | {r['busiest_10s']:.0f} "
