@@ -12,10 +12,12 @@ from bot.errors import ConfigError
 from bot.pipeline import Pipeline
 from bot.registry import build_sink, build_source
 from bot.settings import Settings
+from bot.shared import StoreSharing
 from bot.stages import DEFAULT_STAGES
 from bot.store import Store, open_store
 from bot.worker import Worker
 from connectors.base import ConnectorSettings, Sink, Source
+from connectors.kit.shared import sharing as kit_sharing
 
 log = structlog.get_logger(__name__)
 
@@ -74,11 +76,14 @@ def rules_provider(settings: Settings) -> Callable[[], Any]:
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Validate connector settings, load rules, and open the store."""
     sources: dict[str, tuple[Source, ConnectorSettings]] = {}
-    for name, raw in settings.sources.items():
-        sources[name] = build_source(name, raw)
     sinks: dict[str, Sink] = {}
-    for name, raw in settings.sinks.items():
-        sinks[name] = build_sink(name, raw)[0]
+    # The connectors' rate limits and OAuth2 tokens live in the store, shared by replicas.
+    sharing = StoreSharing()
+    with kit_sharing(sharing.state()):
+        for name, raw in settings.sources.items():
+            sources[name] = build_source(name, raw)
+        for name, raw in settings.sinks.items():
+            sinks[name] = build_sink(name, raw)[0]
     for name, raw in settings.sources.items():
         target = raw.get("write_back")
         if target is not None and target not in sinks:
@@ -90,4 +95,5 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         run_migrations=migrate and settings.store.auto_migrate,
         wait_for_schema=settings.store.schema_wait_seconds,
     )
+    sharing.bind(store)
     return Runtime(settings, store, sources, sinks, rules)

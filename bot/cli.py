@@ -241,7 +241,9 @@ def check(settings_file: SettingsOption = None) -> None:
     on a problem."""
     from bot.app import rules_provider
     from bot.registry import build_sink, build_source
+    from bot.shared import StoreSharing
     from bot.store import open_store
+    from connectors.kit.shared import sharing as kit_sharing
 
     problems = 0
     table = Table("part", "status", "detail", title="crmbot check")
@@ -252,12 +254,29 @@ def check(settings_file: SettingsOption = None) -> None:
         )
     except CrmbotError as exc:
         raise _fail(exc, EXIT_CONFIG) from exc
+    shared = StoreSharing()  # once the store opens: the tokens and budgets the replicas use
+
+    def opened(store: Any) -> Any:
+        shared.bind(store)
+        return store
+
+    def connector(build: Any, name: str, raw: dict[str, Any]) -> Any:
+        with kit_sharing(shared.state() if shared.bound else None):
+            return build(name, raw)
+
     steps: list[tuple[str, Any]] = [("rules", lambda: _describe_rules(rules_provider(settings)))]
-    steps.append(("store", lambda: _describe_store(open_store(settings.store.url))))
+    steps.append(("store", lambda: _describe_store(opened(open_store(settings.store.url)))))
     for name, raw in settings.sources.items():
-        steps.append((f"source {name}", lambda n=name, r=raw: _check_source(build_source(n, r))))
+        steps.append(
+            (
+                f"source {name}",
+                lambda n=name, r=raw: _check_source(connector(build_source, n, r)),
+            )
+        )
     for name, raw in settings.sinks.items():
-        steps.append((f"sink {name}", lambda n=name, r=raw: _check_sink(build_sink(n, r))))
+        steps.append(
+            (f"sink {name}", lambda n=name, r=raw: _check_sink(connector(build_sink, n, r)))
+        )
     failed: list[str] = []
     for label, step in steps:
         try:

@@ -267,3 +267,32 @@ item_attempts = Table(
     Column("last_owner", String(200), nullable=True),
     Column("quarantined_at", UTCDateTime(), nullable=True),
 )
+
+# One API rate-limit budget per (connector, key), shared by every replica: a token bucket whose
+# `tokens` were last refilled at `updated_at` (epoch seconds); nothing is granted before
+# `paused_until` (a vendor's 429 Retry-After, seen by any replica).
+connector_budgets = Table(
+    "connector_budgets",
+    metadata,
+    Column("connector", String(200), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("paused_until", Float, nullable=False),
+)
+
+# OAuth2 tokens shared by every replica. `key` is a digest of the token endpoint, the client
+# id and the configured refresh token (so an admin who configures a new refresh token starts a
+# new row); the vendor may rotate the refresh token at each refresh: the newest one lives here.
+# Secrets: the store must be protected like the settings file (docs/operations.md).
+connector_tokens = Table(
+    "connector_tokens",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("connector", String(200), nullable=False),
+    Column("access_token", Text, nullable=True),
+    Column("refresh_token", Text, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("refreshed_at", UTCDateTime(), nullable=True),
+)

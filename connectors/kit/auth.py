@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from typing import Literal, Protocol
 
@@ -11,6 +12,7 @@ import structlog
 from pydantic import SecretStr
 
 from bot.errors import AuthError, SourceUnavailable
+from connectors.kit import shared
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger(__name__)
@@ -79,13 +81,22 @@ class BasicAuth:
         return [self._password]
 
 
+def credential_key(token_url: str, client_id: str, refresh_token: str) -> str:
+    """A digest naming one OAuth2 credential (never the secret itself)."""
+    raw = "\0".join((token_url, client_id, refresh_token)).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
 class OAuth2RefreshToken:
     """OAuth2 refresh-token grant: refresh before expiry, or once after a 401.
 
     The new access token (and a rotated refresh token, if the server sends one) is kept in
-    memory only. A refused refresh token is an AuthError; an unreachable token endpoint is a
-    SourceUnavailable. `body` is how the token endpoint takes its parameters: "form"
-    (RFC 6749, HubSpot's /oauth/v1/token) or "json" (Zendesk's /oauth/tokens).
+    memory, or, when built inside the runtime's `shared.sharing(...)` block, in the store that
+    every replica shares: a refresh then happens under the store's lock, after re-reading
+    what another replica may already have refreshed (and rotated). A refused refresh token is
+    an AuthError; an unreachable token endpoint is a SourceUnavailable. `body` is how the
+    token endpoint takes its parameters: "form" (RFC 6749, HubSpot's /oauth/v1/token) or
+    "json" (Zendesk's /oauth/tokens).
     """
 
     def __init__(
@@ -109,6 +120,7 @@ class OAuth2RefreshToken:
         self._client_id = client_id
         self._client_secret = _reveal(client_secret)
         self._refresh_token = _reveal(refresh_token)
+        self._seed = self._refresh_token
         self._access_token = _reveal(access_token) if access_token else None
         self._expires_at = expires_at
         self._skew = skew_seconds
@@ -118,40 +130,81 @@ class OAuth2RefreshToken:
         self._timeout = timeout
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._lock = threading.Lock()
-        self.refreshes = 0
+        state = shared.current()
+        self._shared = state.tokens if state is not None else None
+        self._key = credential_key(token_url, client_id, self._seed)
+        self._loaded = False
+        self._version = -1
+        self.refreshes = 0  # token requests this process sent
+        self.adopted = 0  # tokens another replica refreshed, taken from the store
+
+    def __repr__(self) -> str:
+        return f"OAuth2RefreshToken(connector={self._connector!r}, url={self._token_url!r})"
+
+    def _stale_at(self, access_token: str | None, expires_at: float | None) -> bool:
+        if not access_token:
+            return True
+        return expires_at is not None and self._clock.time() >= expires_at - self._skew
 
     def _stale(self) -> bool:
-        if not self._access_token:
-            return True
-        return self._expires_at is not None and self._clock.time() >= self._expires_at - self._skew
+        return self._stale_at(self._access_token, self._expires_at)
 
     def headers(self) -> dict[str, str]:
         """The Authorization header, refreshing first when the token is missing or near expiry."""
         with self._lock:
+            if self._shared is not None and not self._loaded:
+                self._adopt(self._shared.current(self._key, self._connector, self._seed))
+                self._loaded = True
             if self._stale():
-                self._refresh_locked()
+                self._refresh_locked(rejected=None)
             return {"Authorization": f"Bearer {self._access_token}"}
 
     def refresh(self) -> bool:
-        """Get a new access token after a 401."""
+        """Get a new access token after a 401 (one another replica refreshed, if there is)."""
         with self._lock:
-            self._refresh_locked()
+            self._refresh_locked(rejected=self._access_token)
         return True
 
     def secrets(self) -> list[str]:
         """Client secret, refresh and access tokens."""
-        return [s for s in (self._client_secret, self._refresh_token, self._access_token) if s]
+        values = (self._client_secret, self._seed, self._refresh_token, self._access_token)
+        return [s for s in values if s]
 
     def close(self) -> None:
         """Release the token endpoint's connections."""
         self._http.close()
 
-    def _refresh_locked(self) -> None:
+    def _adopt(self, tokens: shared.TokenSet) -> None:
+        self._access_token = tokens.access_token
+        self._refresh_token = tokens.refresh_token
+        self._expires_at = tokens.expires_at
+        self._version = tokens.version
+
+    def _refresh_locked(self, *, rejected: str | None) -> None:
+        if self._shared is None:
+            self._adopt(self._request_tokens(self._refresh_token))
+            return
+
+        def usable(tokens: shared.TokenSet) -> bool:
+            if tokens.access_token is None or tokens.access_token == rejected:
+                return False
+            return not self._stale_at(tokens.access_token, tokens.expires_at)
+
+        sent = self.refreshes
+        tokens = self._shared.refresh(
+            self._key, self._connector, self._seed, usable, self._request_tokens
+        )
+        if self.refreshes == sent:
+            self.adopted += 1
+            log.info("oauth2_token_adopted", connector=self._connector)
+        self._adopt(tokens)
+
+    def _request_tokens(self, refresh_token: str) -> shared.TokenSet:
         data = {
             "grant_type": "refresh_token",
             "client_id": self._client_id,
             "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
+            "refresh_token": refresh_token,
         }
         if self._http.is_closed:  # closed with its source after an outage: reopen
             self._http = httpx.Client(transport=self._transport, timeout=self._timeout)
@@ -181,12 +234,21 @@ class OAuth2RefreshToken:
             raise AuthError(
                 f"{self._connector}: the OAuth2 token endpoint sent no access_token"
             ) from None
-        self._access_token = token
         expires_in = body.get("expires_in")
-        self._expires_at = (
+        expires_at = (
             self._clock.time() + float(expires_in) if isinstance(expires_in, int | float) else None
         )
-        if body.get("refresh_token"):
-            self._refresh_token = str(body["refresh_token"])
+        rotated = body.get("refresh_token")
         self.refreshes += 1
-        log.info("oauth2_token_refreshed", connector=self._connector, expires_in=expires_in)
+        log.info(
+            "oauth2_token_refreshed",
+            connector=self._connector,
+            expires_in=expires_in,
+            refresh_token_rotated=bool(rotated) and str(rotated) != refresh_token,
+        )
+        return shared.TokenSet(
+            token,
+            str(rotated) if rotated else refresh_token,
+            expires_at,
+            self._version + 1,
+        )

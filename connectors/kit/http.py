@@ -347,6 +347,11 @@ class HttpClient:
                 retry_after = LOCKED_WAIT_SECONDS
             daily = status == 429 and _daily_policy(response)
             response.close()
+            if status == 429 and not daily and retry_after is not None:
+                # The vendor's budget is spent: every user of these buckets waits (every
+                # replica, when the buckets are shared), not only this request's retry.
+                for bucket in buckets:
+                    bucket.pause(min(retry_after, self._retry.max_total_wait))
             raise _Transient(
                 str(status),
                 retry_after,

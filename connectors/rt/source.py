@@ -125,7 +125,9 @@ def make_client(
         connector_label(name),
         settings.rest_url,
         auth=make_auth(settings),
-        limiter=TokenBucket.per_window(settings.requests_per_minute, 60.0, clock=clock, name="rt"),
+        limiter=TokenBucket.per_window(
+            settings.requests_per_minute, 60.0, clock=clock, name=f"{name}:requests"
+        ),
         clock=clock,
         timeout=settings.timeout_seconds,
         transport=transport,

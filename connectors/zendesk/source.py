@@ -156,14 +156,14 @@ class ZendeskApi:
             settings.url,
             auth=make_auth(settings, clock=self.clock),
             limiter=TokenBucket.per_window(
-                settings.requests_per_minute, 60.0, clock=self.clock, name="zendesk"
+                settings.requests_per_minute, 60.0, clock=self.clock, name=f"{name}:requests"
             ),
             clock=self.clock,
             timeout=settings.timeout_seconds,
             transport=transport,
         )
         self.export_limiter = TokenBucket.per_window(
-            settings.export_requests_per_minute, 60.0, clock=self.clock, name="zendesk_export"
+            settings.export_requests_per_minute, 60.0, clock=self.clock, name=f"{name}:export"
         )
 
     def export(self, path: str, params: dict[str, Any]) -> dict[str, Any]:

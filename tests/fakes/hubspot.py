@@ -229,6 +229,8 @@ class FakeHubSpot(LoopbackHttpServer):
         search_per_second: int = 5,
         search_window: int = SEARCH_WINDOW,
         oauth_client: tuple[str, str, str] | None = None,
+        rotate_refresh_tokens: bool = False,
+        token_expires_in: int = 1800,
     ) -> None:
         self.token = token
         self.clock = clock or SYSTEM_CLOCK
@@ -239,6 +241,15 @@ class FakeHubSpot(LoopbackHttpServer):
         self.search_window = search_window
         self.oauth_client = oauth_client  # (client_id, client_secret, refresh_token)
         self.tokens_issued = 0
+        # OAuth: each refresh may hand out a new refresh token and retire the one it used
+        # (rotation); a retired refresh token sent again is counted and refused.
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.token_expires_in = token_expires_in
+        self.token_expires_at: float | None = None
+        self.retired_refresh_tokens: set[str] = set()
+        self.stale_refresh_reuses = 0
+        # Arrival time of every request counted against the ten-secondly limit.
+        self.general_arrivals: list[float] = []
         self.objects: dict[str, dict[str, Obj]] = {t: {} for t in DEFAULT_PROPERTIES}
         self.property_defs: dict[str, dict[str, dict[str, Any]]] = {
             t: {n: {"name": n, "type": ty, "groupName": "default"} for n, ty in d.items()}
@@ -473,7 +484,12 @@ class FakeHubSpot(LoopbackHttpServer):
             if route == _TOKEN_ROUTE:
                 status, out = handler(query, body)
                 return status, out, {}
-            if self._faults.revoked or headers.get("Authorization") != f"Bearer {self.token}":
+            expired = self.token_expires_at is not None and now >= self.token_expires_at
+            if (
+                self._faults.revoked
+                or expired
+                or headers.get("Authorization") != f"Bearer {self.token}"
+            ):
                 raise ApiError(
                     401,
                     "Authentication credentials not found. This API supports OAuth 2.0 "
@@ -586,6 +602,7 @@ class FakeHubSpot(LoopbackHttpServer):
                 },
             )
         self._general_times.append(now)
+        self.general_arrivals.append(now)
         return {
             "X-HubSpot-RateLimit-Max": str(self.limit_per_10s),
             "X-HubSpot-RateLimit-Remaining": str(self.limit_per_10s - len(self._general_times)),
@@ -613,15 +630,37 @@ class FakeHubSpot(LoopbackHttpServer):
         if (body.get("client_id"), body.get("client_secret")) != (client_id, secret):
             raise ApiError(400, "invalid client", "BAD_CLIENT_ID")
         if body.get("refresh_token") != refresh:
+            if body.get("refresh_token") in self.retired_refresh_tokens:
+                self.stale_refresh_reuses += 1
             raise ApiError(400, "missing or unknown refresh token", "BAD_REFRESH_TOKEN")
         self.tokens_issued += 1
         self.token = f"oauth-access-{self.tokens_issued}-{uuid.uuid4().hex[:8]}"
+        self.token_expires_at = self.clock.time() + self.token_expires_in
+        if self.rotate_refresh_tokens:
+            self.retired_refresh_tokens.add(refresh)
+            refresh = f"oauth-refresh-{self.tokens_issued}-{uuid.uuid4().hex[:8]}"
+            self.oauth_client = (client_id, secret, refresh)
         return 200, {
             "token_type": "bearer",
             "refresh_token": refresh,
             "access_token": self.token,
-            "expires_in": 1800,
+            "expires_in": self.token_expires_in,
         }
+
+    def token_refreshes(self) -> int:
+        """Requests that reached the OAuth token endpoint."""
+        return self.calls(f"POST {_TOKEN_ROUTE}")
+
+    def busiest_window(self, seconds: float = 10.0) -> int:
+        """The most ten-secondly-limited requests that arrived within any `seconds` window."""
+        with self._lock:
+            times = sorted(self.general_arrivals)
+        best, start = 0, 0
+        for end, moment in enumerate(times):
+            while times[start] <= moment - seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
     # -- properties -------------------------------------------------------------------------
 
