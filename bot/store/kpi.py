@@ -31,15 +31,6 @@ _origin_source = (
     .limit(1)
     .scalar_subquery()
 )
-_first_response = (
-    select(func.min(outbox.c.updated_at))
-    .where(
-        outbox.c.case_id == cases.c.id,
-        outbox.c.state == "done",
-        outbox.c.action.in_(REPLY_ACTIONS),
-    )
-    .scalar_subquery()
-)
 _CASE_COLUMNS = (
     cases.c.id,
     cases.c.reference,
@@ -62,7 +53,7 @@ _CASE_COLUMNS = (
 
 
 def _case_query(with_source: bool) -> Any:
-    columns: list[Any] = [*_CASE_COLUMNS, _first_response.label("first_response_at")]
+    columns: list[Any] = [*_CASE_COLUMNS, cases.c.first_response_at]
     columns.append(_origin_source.label("source") if with_source else literal(None).label("source"))
     return select(*columns).where(cases.c.merged_into.is_(None))
 
@@ -192,6 +183,31 @@ def most_chased_contacts(conn: Connection, since: datetime, limit: int = 10) -> 
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def first_responses(conn: Connection) -> dict[int, datetime]:
+    """Each answered case's first reply done, recomputed from the outbox (what the trigger of
+    migration 0006 keeps in cases.first_response_at; tests compare the two)."""
+    query = (
+        select(outbox.c.case_id, func.min(outbox.c.updated_at))
+        .where(
+            outbox.c.case_id.is_not(None),
+            outbox.c.state == "done",
+            outbox.c.action.in_(REPLY_ACTIONS),
+        )
+        .group_by(outbox.c.case_id)
+    )
+    return {case_id: at for case_id, at in conn.execute(query)}
+
+
+def stored_first_responses(conn: Connection) -> dict[int, datetime]:
+    """cases.first_response_at of every answered case."""
+    query = select(cases.c.id, cases.c.first_response_at).where(
+        cases.c.first_response_at.is_not(None)
+    )
+    return {case_id: at for case_id, at in conn.execute(query)}
+
+
+# The four counts below scan whole tables: /metrics reads the same figures from the tallies
+# (bot/store/tallies.py); these are the reference the tallies are tested against.
 def case_counts(conn: Connection) -> list[dict[str, Any]]:
     """Number of cases (merged excluded) by category, priority and status."""
     query = (

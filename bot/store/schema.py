@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -117,6 +118,8 @@ cases = Table(
     Column("last_request_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # when its first reply was done: kept by a trigger on the outbox (migration 0006)
+    Column("first_response_at", UTCDateTime(), nullable=True),
     # steering indicators: cases by opening time and the open backlog (migration 0003)
     Index("ix_cases_opened_at", "opened_at"),
     Index("ix_cases_status_resolution_due", "status", "resolution_due"),
@@ -266,4 +269,39 @@ item_attempts = Table(
     Column("last_attempt_at", UTCDateTime(), nullable=False),
     Column("last_owner", String(200), nullable=True),
     Column("quarantined_at", UTCDateTime(), nullable=True),
+)
+
+# Counts kept by triggers in the same transaction as the rows they count (migration 0006),
+# so that /metrics and the status page never count a million rows. On PostgreSQL each
+# transaction writes its own rows (`tx`: its id) and `bot/store/tallies.compact` folds them
+# into tx = 0; on SQLite tx is always 0. An absent category or priority is ''.
+case_tallies = Table(
+    "case_tallies",
+    metadata,
+    Column("category", String(80), primary_key=True),
+    Column("priority", String(4), primary_key=True),
+    Column("status", String(40), primary_key=True),
+    Column("merged", Boolean, primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("cases", BigInteger, nullable=False),
+    Column("follow_ups", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+)
+
+request_tallies = Table(
+    "request_tallies",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+outbox_tallies = Table(
+    "outbox_tallies",
+    metadata,
+    Column("sink", String(200), primary_key=True),
+    Column("action", String(60), primary_key=True),
+    Column("state", String(20), primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("actions", BigInteger, nullable=False),
 )
