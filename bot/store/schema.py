@@ -28,6 +28,8 @@ from sqlalchemy import (
 # An open case: not resolved, closed nor merged (the partial index ix_cases_open and the
 # queries of bot/store/kpi.py use this exact text so that both databases pick the index).
 OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
+# A closed case (the partial index ix_cases_closed, same rule: the exact text in queries).
+CLOSED_CASES_SQL = "status IN ('resolved', 'closed') AND merged_into IS NULL"
 
 metadata = MetaData(
     naming_convention={
@@ -130,6 +132,13 @@ cases = Table(
         "opened_at",
         sqlite_where=text(OPEN_CASES_SQL),
         postgresql_where=text(OPEN_CASES_SQL),
+    ),
+    # closings by time (the page's chart and breaches today, the forecast's capacity)
+    Index(
+        "ix_cases_closed",
+        "last_request_at",
+        sqlite_where=text(CLOSED_CASES_SQL),
+        postgresql_where=text(CLOSED_CASES_SQL),
     ),
 )
 

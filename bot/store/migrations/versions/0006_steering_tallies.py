@@ -9,6 +9,8 @@ same transaction as the rows they count, whatever code path writes them:
   by (sink, action, state). An absent category or priority is stored as ''.
 - `cases.first_response_at`: when the case's first `send_reply` was done (was recomputed
   from the outbox for every case read).
+- `ix_cases_closed`: closed cases by closing time (partial index), for the page's closings
+  and the forecast's measured capacity.
 
 On PostgreSQL each transaction adds its own rows (`tx` = its transaction id), so replicas
 writing at the same time never wait on a shared counter row; readers sum the rows, and
@@ -67,6 +69,8 @@ WATCHED = {
     "requests": ("source",),
     "outbox": ("sink", "action", "state"),
 }
+# the text of bot/store/schema.CLOSED_CASES_SQL when this revision was written
+CLOSED_CASES_SQL = "status IN ('resolved', 'closed') AND merged_into IS NULL"
 REPLY_ACTIONS = "('send_reply')"  # bot/store/kpi.REPLY_ACTIONS when this revision was written
 
 
@@ -226,6 +230,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True))
     _tables()
     _backfill()
+    op.create_index(
+        "ix_cases_closed",
+        "cases",
+        ["last_request_at"],
+        unique=False,
+        sqlite_where=sa.text(CLOSED_CASES_SQL),
+        postgresql_where=sa.text(CLOSED_CASES_SQL),
+    )
     for table in TALLIES:
         for statement in (
             _postgres_triggers(table) if dialect == "postgresql" else _sqlite_triggers(table)
@@ -249,6 +261,7 @@ def downgrade() -> None:
         for tally, _, _ in TALLIES.values():
             for o in ("insert", "delete", "update"):
                 op.execute(f"DROP FUNCTION IF EXISTS crmbot_{tally}_{o}()")
+    op.drop_index("ix_cases_closed", table_name="cases")
     op.drop_table("outbox_tallies")
     op.drop_table("request_tallies")
     op.drop_table("case_tallies")
