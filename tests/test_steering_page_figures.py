@@ -20,6 +20,7 @@ from bot.steering.page import start_of_day, status_data, throughput_svg
 from bot.store import Store
 from bot.store import cases as case_store
 from bot.store import kpi as kpi_store
+from bot.store.contacts import create_contact
 from tests.helpers.runtime import make_settings
 from tests.helpers.steering import CaseSpec, seed
 
@@ -27,8 +28,9 @@ NOW = datetime(2026, 11, 30, 15, 20, tzinfo=UTC)  # a Monday afternoon
 H = timedelta(hours=1)
 
 
-def _history() -> list[CaseSpec]:
+def _history(contacts: list[int | None] | None = None) -> list[CaseSpec]:
     """Open and closed cases around every edge of the page's figures."""
+    people = contacts or [None]
     specs = []
     for i in range(40):
         opened = NOW - (i * 1.7 + 0.3) * H
@@ -46,6 +48,7 @@ def _history() -> list[CaseSpec]:
                 replied_at=opened + (i % 6) * 0.7 * H if i % 2 else None,
                 closed_at=min(NOW, opened + (i % 8) * 3 * H) if closed else None,
                 follow_ups=i % 3,
+                contact_id=people[i % len(people)],
             )
         )
     return specs
@@ -89,6 +92,11 @@ def _recomputed(store: Store, steering: Steering) -> dict[str, Any]:
         if case["last_request_at"] >= today and sla_state(case, NOW, at_risk) == "breached":
             breaches_today += 1
     states = Counter(sla_state(c, NOW, at_risk) for c in open_cases)
+    week = [c for c in everything if c["opened_at"] >= NOW - timedelta(days=7) and c["contact_id"]]
+    chases = Counter({c["contact_id"]: 0 for c in week})
+    for c in week:
+        chases[c["contact_id"]] += c["follow_up_count"]
+    chased = sorted(((-n, cid) for cid, n in chases.items() if n > 0))[:8]
     backlog = Counter((c["category"] or "-", c["priority"] or "-") for c in open_cases)
     return {
         "backlog": backlog,
@@ -103,6 +111,7 @@ def _recomputed(store: Store, steering: Steering) -> dict[str, Any]:
         ),
         "breached": states["breached"],
         "at_risk": states["at_risk"],
+        "chased": [(cid, -n) for n, cid in chased],
     }
 
 
@@ -110,7 +119,10 @@ def test_page_and_metrics_figures_equal_a_recomputation_from_every_case(
     store: Store, store_url: str
 ) -> None:
     with store.begin() as conn:
-        seed(conn, _history())
+        people = [
+            create_contact(conn, email=f"p{n}@example.fr", name=f"P {n}")["id"] for n in range(3)
+        ]
+        seed(conn, _history([*people, None]))
         case_store.merge_cases(conn, 1, 2)  # a merged case counts nowhere
     steering = _steering(store, store_url)
     expected = _recomputed(store, steering)
@@ -125,6 +137,8 @@ def test_page_and_metrics_figures_equal_a_recomputation_from_every_case(
     assert data["breaches_today"] == expected["breaches_today"]
     assert [c["reference"] for c in data["due_soon"]] == expected["due_soon"]
     assert throughput_svg(data["arrivals"], data["closings"], NOW, "en") == expected["chart"]
+    assert [(c["id"], c["chases"]) for c in data["chased"]] == expected["chased"]
+    assert expected["chased"]
     summary = steering.summary()
     assert (summary["breached"], summary["at_risk"]) == (
         expected["breached"],

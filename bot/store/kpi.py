@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, text
 
 from bot.store.schema import (
     CLOSED_CASES_SQL,
+    CONTACT_CASES_SQL,
     OPEN_CASES_SQL,
     audit,
     case_requests,
@@ -290,22 +291,30 @@ def automated_case_ids(conn: Connection, since: datetime) -> set[int]:
 
 
 def most_chased_contacts(conn: Connection, since: datetime, limit: int = 10) -> list[dict]:
-    """Contacts whose cases opened since a time were chased most (follow-ups summed)."""
-    chases = func.sum(cases.c.follow_up_count).label("chases")
+    """Contacts whose cases opened since a time were chased most (follow-ups summed); the
+    cases are summed per contact first, through the partial index ix_cases_contact_opened."""
+    per_contact = (
+        select(
+            cases.c.contact_id,
+            func.sum(cases.c.follow_up_count).label("chases"),
+            func.count().label("cases"),
+        )
+        .where(text(CONTACT_CASES_SQL), cases.c.opened_at >= since)
+        .group_by(cases.c.contact_id)
+        .having(func.sum(cases.c.follow_up_count) > 0)
+        .subquery()
+    )
     query = (
         select(
             contacts.c.id,
             contacts.c.name,
             contacts.c.email,
             contacts.c.company,
-            chases,
-            func.count(cases.c.id).label("cases"),
+            per_contact.c.chases,
+            per_contact.c.cases,
         )
-        .select_from(cases.join(contacts, contacts.c.id == cases.c.contact_id))
-        .where(cases.c.opened_at >= since, cases.c.merged_into.is_(None))
-        .group_by(contacts.c.id, contacts.c.name, contacts.c.email, contacts.c.company)
-        .having(func.sum(cases.c.follow_up_count) > 0)
-        .order_by(chases.desc(), contacts.c.id)
+        .select_from(per_contact.join(contacts, contacts.c.id == per_contact.c.contact_id))
+        .order_by(per_contact.c.chases.desc(), contacts.c.id)
         .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(query)]

@@ -28,8 +28,22 @@ from sqlalchemy import (
 # An open case: not resolved, closed nor merged (the partial index ix_cases_open and the
 # queries of bot/store/kpi.py use this exact text so that both databases pick the index).
 OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
+# What the open backlog's summary and next due dates read (the covering ix_cases_open_due).
+OPEN_DUE_COLUMNS = (
+    "category",
+    "priority",
+    "first_response_due",
+    "resolution_due",
+    "first_response_at",
+    "reference",
+    "status",  # SQLite (3.40) covers a read with a partial index only when the index
+    "merged_into",  # holds the columns of its own WHERE too
+)
 # A closed case (the partial index ix_cases_closed, same rule: the exact text in queries).
 CLOSED_CASES_SQL = "status IN ('resolved', 'closed') AND merged_into IS NULL"
+# The cases of a known contact (ix_cases_contact_opened: the page's most chased customers).
+CONTACT_CASES_SQL = "contact_id IS NOT NULL AND merged_into IS NULL"
+CONTACT_CASES_COLUMNS = ("opened_at", "contact_id", "follow_up_count", "merged_into")
 
 metadata = MetaData(
     naming_convention={
@@ -132,6 +146,19 @@ cases = Table(
         "opened_at",
         sqlite_where=text(OPEN_CASES_SQL),
         postgresql_where=text(OPEN_CASES_SQL),
+    ),
+    # the open backlog summed and its next due dates (page, /metrics): covers those reads
+    Index(
+        "ix_cases_open_due",
+        *OPEN_DUE_COLUMNS,
+        sqlite_where=text(OPEN_CASES_SQL),
+        postgresql_where=text(OPEN_CASES_SQL),
+    ),
+    Index(
+        "ix_cases_contact_opened",
+        *CONTACT_CASES_COLUMNS,
+        sqlite_where=text(CONTACT_CASES_SQL),
+        postgresql_where=text(CONTACT_CASES_SQL),
     ),
     # closings by time (the page's chart and breaches today, the forecast's capacity)
     Index(

@@ -9,8 +9,10 @@ same transaction as the rows they count, whatever code path writes them:
   by (sink, action, state). An absent category or priority is stored as ''.
 - `cases.first_response_at`: when the case's first `send_reply` was done (was recomputed
   from the outbox for every case read).
-- `ix_cases_closed`: closed cases by closing time (partial index), for the page's closings
-  and the forecast's measured capacity.
+- `ix_cases_open_due`: the open cases' category, priority and due dates (a partial index
+  that covers the open backlog's summary); `ix_cases_closed`: closed cases by closing time
+  (partial index), for the page's closings and the forecast's measured capacity;
+  `ix_cases_contact_opened`: the cases of known contacts by opening time (most chased).
 
 On PostgreSQL each transaction adds its own rows (`tx` = its transaction id), so replicas
 writing at the same time never wait on a shared counter row; readers sum the rows, and
@@ -69,8 +71,21 @@ WATCHED = {
     "requests": ("source",),
     "outbox": ("sink", "action", "state"),
 }
-# the text of bot/store/schema.CLOSED_CASES_SQL when this revision was written
+# bot/store/schema's texts and index columns when this revision was written
+OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
+OPEN_DUE_COLUMNS = (
+    "category",
+    "priority",
+    "first_response_due",
+    "resolution_due",
+    "first_response_at",
+    "reference",
+    "status",
+    "merged_into",
+)
 CLOSED_CASES_SQL = "status IN ('resolved', 'closed') AND merged_into IS NULL"
+CONTACT_CASES_SQL = "contact_id IS NOT NULL AND merged_into IS NULL"
+CONTACT_CASES_COLUMNS = ("opened_at", "contact_id", "follow_up_count", "merged_into")
 REPLY_ACTIONS = "('send_reply')"  # bot/store/kpi.REPLY_ACTIONS when this revision was written
 
 
@@ -231,6 +246,22 @@ def upgrade() -> None:
     _tables()
     _backfill()
     op.create_index(
+        "ix_cases_open_due",
+        "cases",
+        list(OPEN_DUE_COLUMNS),
+        unique=False,
+        sqlite_where=sa.text(OPEN_CASES_SQL),
+        postgresql_where=sa.text(OPEN_CASES_SQL),
+    )
+    op.create_index(
+        "ix_cases_contact_opened",
+        "cases",
+        list(CONTACT_CASES_COLUMNS),
+        unique=False,
+        sqlite_where=sa.text(CONTACT_CASES_SQL),
+        postgresql_where=sa.text(CONTACT_CASES_SQL),
+    )
+    op.create_index(
         "ix_cases_closed",
         "cases",
         ["last_request_at"],
@@ -262,6 +293,8 @@ def downgrade() -> None:
             for o in ("insert", "delete", "update"):
                 op.execute(f"DROP FUNCTION IF EXISTS crmbot_{tally}_{o}()")
     op.drop_index("ix_cases_closed", table_name="cases")
+    op.drop_index("ix_cases_open_due", table_name="cases")
+    op.drop_index("ix_cases_contact_opened", table_name="cases")
     op.drop_table("outbox_tallies")
     op.drop_table("request_tallies")
     op.drop_table("case_tallies")
