@@ -17,8 +17,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,10 +169,11 @@ def simulate(
     slots = business_hours(calendar, now, horizon_hours)
     counter = itertools.count()
     queue: list[tuple[datetime, int, float, dict[str, Any] | None]] = []
+    never = datetime.max.replace(tzinfo=UTC)
     for case in open_cases:
-        due = _next_due(case)
-        heapq.heappush(queue, (due or datetime.max.replace(tzinfo=UTC), next(counter), 1.0, case))
-    dues = [due for case in open_cases if (due := _next_due(case)) is not None]
+        queue.append((_next_due(case) or never, next(counter), 1.0, case))
+    heapq.heapify(queue)
+    dues = sorted(due for due, _, _, _ in queue if due is not never)
     breaches: list[dict[str, Any]] = []
     breached: set[int] = set()
     hours: list[ForecastHour] = []
@@ -181,7 +183,8 @@ def simulate(
         expected = rates.get((local.weekday(), local.hour), 0.0) * fraction
         if expected > 0:
             heapq.heappush(queue, (start + typical_due, next(counter), expected, None))
-        work_due = sum(1 for due in dues if start < due <= end and due > now)
+        # open cases due in (start, end] and after now
+        work_due = max(0, bisect_right(dues, end) - bisect_right(dues, max(start, now)))
         slot_capacity = capacity_per_hour * fraction
         consumed = 0.0
         late_here = 0
@@ -198,7 +201,7 @@ def simulate(
                 breaches.append(_breach(case, due, done_at))
                 breached.add(case["id"])
                 late_here += 1
-        for due, _, _, case in queue:  # still waiting when their due date passes
+        for due, _, _, case in _due_by(queue, end):  # still waiting when they fall due
             if case is not None and now < due <= end and case["id"] not in breached:
                 breaches.append(_breach(case, due, None))
                 breached.add(case["id"])
@@ -216,6 +219,17 @@ def simulate(
         )
     breaches.sort(key=lambda b: (b["due_at"], b["id"]))
     return Forecast(now, horizon_hours, capacity_per_hour, capacity_source, hours, breaches)
+
+
+def _due_by(queue: list[Any], end: datetime) -> Iterator[Any]:
+    """The heap's entries due at or before `end`, visiting only those (a heap entry is
+    never due before its parent)."""
+    stack = [0]
+    while stack:
+        i = stack.pop()
+        if i < len(queue) and queue[i][0] <= end:
+            yield queue[i]
+            stack.extend((2 * i + 1, 2 * i + 2))
 
 
 def _breach(case: dict[str, Any], due: datetime, done: datetime | None) -> dict[str, Any]:
@@ -285,9 +299,10 @@ def forecast_from_store(
     or what was learnt, when the caller has them already)."""
     if learnt is None:
         learnt = learn(conn, now=now, calendar=calendar, steering_settings=steering_settings)
-    if open_cases is None:
-        open_cases = kpi_store.open_cases(conn)
-    return simulate(
+    lean = open_cases is None
+    if open_cases is None:  # only what the simulation needs; tags and impact for breaches
+        open_cases = kpi_store.open_cases_due(conn)
+    result = simulate(
         now=now,
         calendar=calendar,
         open_cases=open_cases,
@@ -297,6 +312,11 @@ def forecast_from_store(
         typical_due=learnt.typical_due,
         capacity_source=learnt.capacity_source,
     )
+    if lean:
+        extra = kpi_store.tags_and_impact(conn, [b["id"] for b in result.breaches])
+        for breach in result.breaches:
+            breach["tags"], breach["impact_score"] = extra.get(breach["id"], ([], None))
+    return result
 
 
 _lock = threading.Lock()  # guards the dicts below (held briefly)

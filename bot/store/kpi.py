@@ -248,6 +248,34 @@ def per_hour(conn: Connection, what: str, since: datetime) -> list[tuple[datetim
     return result
 
 
+def open_cases_due(conn: Connection) -> list[dict[str, Any]]:
+    """Every open case with only what the forecast's simulation reads (covering partial
+    index ix_cases_open_due)."""
+    query = select(
+        cases.c.id,
+        cases.c.reference,
+        cases.c.category,
+        cases.c.priority,
+        cases.c.first_response_due,
+        cases.c.resolution_due,
+        cases.c.first_response_at,
+    ).where(text(OPEN_CASES_SQL))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def tags_and_impact(
+    conn: Connection, case_ids: list[int]
+) -> dict[int, tuple[list[str], float | None]]:
+    """case id -> (tags, impact score) for these cases."""
+    found: dict[int, tuple[list[str], float | None]] = {}
+    for first in range(0, len(case_ids), 500):
+        query = select(cases.c.id, cases.c.tags, cases.c.impact_score).where(
+            cases.c.id.in_(case_ids[first : first + 500])
+        )
+        found.update({r[0]: (r[1] or [], r[2]) for r in conn.execute(query)})
+    return found
+
+
 def requests_received(conn: Connection, since: datetime) -> list[dict[str, Any]]:
     """Requests received since a time: when, from which source, language, relation to a case."""
     query = (
