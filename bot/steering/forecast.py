@@ -19,7 +19,7 @@ import itertools
 import threading
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,7 +173,11 @@ def simulate(
     for case in open_cases:
         queue.append((_next_due(case) or never, next(counter), 1.0, case))
     heapq.heapify(queue)
-    dues = sorted(due for due, _, _, _ in queue if due is not never)
+    # the open cases by due date: each is looked at once, in the slot where it falls due
+    pending = sorted((due, n, case) for due, n, _, case in queue if due is not never)
+    dues = [due for due, _, _ in pending]
+    look = bisect_right(dues, now)  # the next one to look at (due after now)
+    left_queue: set[int] = set()  # entries served in full
     breaches: list[dict[str, Any]] = []
     breached: set[int] = set()
     hours: list[ForecastHour] = []
@@ -196,13 +200,16 @@ def simulate(
                 heapq.heapreplace(queue, (due, n, amount - served, case))
                 break
             heapq.heappop(queue)
+            left_queue.add(n)
             done_at = start + (end - start) * (consumed / slot_capacity)
             if case is not None and now < due < done_at and case["id"] not in breached:
                 breaches.append(_breach(case, due, done_at))
                 breached.add(case["id"])
                 late_here += 1
-        for due, _, _, case in _due_by(queue, end):  # still waiting when they fall due
-            if case is not None and now < due <= end and case["id"] not in breached:
+        while look < len(pending) and dues[look] <= end:  # still waiting when due
+            due, n, case = pending[look]
+            look += 1
+            if n not in left_queue and case["id"] not in breached:
                 breaches.append(_breach(case, due, None))
                 breached.add(case["id"])
                 late_here += 1
@@ -219,17 +226,6 @@ def simulate(
         )
     breaches.sort(key=lambda b: (b["due_at"], b["id"]))
     return Forecast(now, horizon_hours, capacity_per_hour, capacity_source, hours, breaches)
-
-
-def _due_by(queue: list[Any], end: datetime) -> Iterator[Any]:
-    """The heap's entries due at or before `end`, visiting only those (a heap entry is
-    never due before its parent)."""
-    stack = [0]
-    while stack:
-        i = stack.pop()
-        if i < len(queue) and queue[i][0] <= end:
-            yield queue[i]
-            stack.extend((2 * i + 1, 2 * i + 2))
 
 
 def _breach(case: dict[str, Any], due: datetime, done: datetime | None) -> dict[str, Any]:
