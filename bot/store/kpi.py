@@ -88,25 +88,6 @@ def count_closed_since(conn: Connection, since: datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def closings_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
-    """Cases closed since a time, with only what their closing and SLA state need (the
-    status page: read through the partial index ix_cases_closed)."""
-    query = select(
-        cases.c.status,
-        cases.c.last_request_at,
-        cases.c.first_response_at,
-        cases.c.first_response_due,
-        cases.c.resolution_due,
-    ).where(text(CLOSED_CASES_SQL), cases.c.last_request_at >= since)
-    return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def arrival_times(conn: Connection, since: datetime) -> list[datetime]:
-    """When each request received since a time arrived."""
-    query = select(requests.c.received_at).where(requests.c.received_at >= since)
-    return list(conn.execute(query).scalars())
-
-
 def due_spans(conn: Connection, limit: int = 2000) -> list[tuple[datetime, datetime | None]]:
     """(opened_at, first due date) of the most recently opened cases."""
     query = (
