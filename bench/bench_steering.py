@@ -3,6 +3,7 @@ forecast's error on a synthetic history with known arrivals. Prints, never asser
 
 Usage: python3 bench/bench_steering.py [--cases 1000000] [--stores sqlite,postgres]
                                        [--skip-store] [--skip-forecast-error]
+                                       [--keep] [--fill-only] [--page-only]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import heapq
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -178,16 +180,17 @@ def fill(store: Any, cases: int, span_days: int) -> float:
     return time.perf_counter() - start
 
 
-def _timed(fn: Any, repeat: int = 3) -> tuple[float, Any]:
-    best, result = float("inf"), None
+def _timed(fn: Any, repeat: int = 5) -> tuple[float, Any]:
+    """Median milliseconds of `repeat` calls, and the last result."""
+    times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1000, result
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, result
 
 
-def bench_store(kind: str, cases: int, keep: bool, fill_only: bool) -> None:
+def bench_store(kind: str, cases: int, keep: bool, fill_only: bool, page_only: bool) -> None:
     tmp = tempfile.gettempdir() + "/bench-steering-kept" if keep else tempfile.mkdtemp()
     Path(tmp).mkdir(exist_ok=True)
     url = f"sqlite:///{tmp}/crmbot-{cases}.db" if kind == "sqlite" else _pg_url(keep)
@@ -205,60 +208,88 @@ def bench_store(kind: str, cases: int, keep: bool, fill_only: bool) -> None:
         ruleset = load_ruleset(None)
         calendar = ruleset.calendar()
         settings = Settings(store={"url": url})
-        with store.connect() as conn:
-            for label, since in (("7 days", 7), ("30 days", 30)):
-                ms, report = _timed(
-                    lambda since=since: compute_kpis(
-                        conn, since=NOW - timedelta(days=since), now=NOW, calendar=calendar
-                    )
-                )
-                print(
-                    f"  compute_kpis since {label}, by day: {ms:8.1f} ms ({len(report.rows)} rows)"
-                )
-            ms, _ = _timed(
-                lambda: compute_kpis(
-                    conn, since=NOW - timedelta(days=30), now=NOW, calendar=calendar, by="category"
-                )
-            )
-            print(f"  compute_kpis since 30 days, by category: {ms:8.1f} ms")
-            from bot.steering.forecast import forecast_from_store
-
-            ms, forecast = _timed(
-                lambda: forecast_from_store(
-                    conn, now=NOW, calendar=calendar, steering_settings=settings.steering
-                )
-            )
-            print(
-                f"  forecast (48 business hours): {ms:8.1f} ms"
-                f" ({len(forecast.breaches)} predicted breaches,"
-                f" capacity {forecast.capacity_per_hour:.1f}/h measured)"
-            )
-        steering = Steering(
-            store=store, rules=lambda: ruleset, intervals={"support": 60}, settings=settings
-        )
-        # the page computes its own forecast; clear the endpoint's 30 s cache between runs
-        from bot.steering import forecast as forecast_module
-
-        def page() -> str:
-            forecast_module._cache.clear()
-            return render_status_page(steering, "en", None)
-
-        ms, html = _timed(page)
-        print(f"  status page render: {ms:8.1f} ms ({len(html):,} bytes)")
-        collector = StoreCollector(store, forecast=None)
-        registry = build_registry(collector)
-        start = time.perf_counter()
-        text = generate_latest(registry)
-        first = (time.perf_counter() - start) * 1000
-        ms, _ = _timed(lambda: generate_latest(registry))
-        print(
-            f"  /metrics scrape: first {first:8.1f} ms (latency histogram reads the last 24 h),"
-            f" then {ms:8.1f} ms ({len(text):,} bytes)"
-        )
+        if not page_only:
+            _bench_queries(store, calendar, settings)
+        _bench_page_and_metrics(store, ruleset, settings)
         store.dispose()
     finally:
         if kind == "postgres" and not keep:
             _drop_pg(url)
+
+
+def _bench_queries(store: Any, calendar: Any, settings: Settings) -> None:
+    with store.connect() as conn:
+        for label, since in (("7 days", 7), ("30 days", 30)):
+            ms, report = _timed(
+                lambda since=since: compute_kpis(
+                    conn, since=NOW - timedelta(days=since), now=NOW, calendar=calendar
+                )
+            )
+            print(f"  compute_kpis since {label}, by day: {ms:8.1f} ms ({len(report.rows)} rows)")
+        ms, _ = _timed(
+            lambda: compute_kpis(
+                conn, since=NOW - timedelta(days=30), now=NOW, calendar=calendar, by="category"
+            )
+        )
+        print(f"  compute_kpis since 30 days, by category: {ms:8.1f} ms")
+        from bot.steering.forecast import forecast_from_store
+
+        ms, forecast = _timed(
+            lambda: forecast_from_store(
+                conn, now=NOW, calendar=calendar, steering_settings=settings.steering
+            )
+        )
+        print(
+            f"  forecast (48 business hours): {ms:8.1f} ms"
+            f" ({len(forecast.breaches)} predicted breaches,"
+            f" capacity {forecast.capacity_per_hour:.1f}/h measured)"
+        )
+
+
+def _bench_page_and_metrics(store: Any, ruleset: Any, settings: Settings) -> None:
+    """The page and a scrape as the endpoint serves them: cold (every cache of the endpoint
+    emptied first: the open backlog's summary, the forecast and what it learnt: the first
+    request of a process) and warm (the summary and forecast kept, as within a few seconds;
+    an older forecast is answered at once and recomputed in the background)."""
+    from bot.steering import forecast as forecast_module
+
+    steering = Steering(
+        store=store, rules=lambda: ruleset, intervals={"support": 60}, settings=settings
+    )
+
+    def cold() -> None:
+        forecast_module._cache.clear()
+        getattr(forecast_module, "_learnt", {}).clear()
+        if hasattr(steering, "summary_cache"):
+            steering.summary_cache.clear()
+
+    def page(empty: bool) -> str:
+        if empty:
+            cold()
+        return render_status_page(steering, "en", None)
+
+    ms, html = _timed(lambda: page(True))
+    print(f"  status page render, cold: {ms:8.1f} ms ({len(html):,} bytes)")
+    page(False)
+    ms, _ = _timed(lambda: page(False))
+    print(f"  status page render, warm: {ms:8.1f} ms")
+    shared = {"summary": steering.summary} if hasattr(steering, "summary") else {}
+    collector = StoreCollector(store, forecast=None, **shared)
+    registry = build_registry(collector)
+    start = time.perf_counter()
+    text = generate_latest(registry)
+    first = (time.perf_counter() - start) * 1000
+    print(f"  /metrics first scrape (latency histogram reads the last 24 h): {first:8.1f} ms")
+
+    def scrape(empty: bool) -> bytes:
+        if empty:
+            cold()
+        return generate_latest(registry)
+
+    ms, _ = _timed(lambda: scrape(True))
+    print(f"  /metrics scrape, cold: {ms:8.1f} ms ({len(text):,} bytes)")
+    ms, _ = _timed(lambda: scrape(False))
+    print(f"  /metrics scrape, warm: {ms:8.1f} ms")
 
 
 # -------------------------------------------------------------- forecast error, known arrivals
@@ -430,12 +461,15 @@ def main() -> None:
     parser.add_argument("--skip-forecast-error", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the generated stores")
     parser.add_argument("--fill-only", action="store_true")
+    parser.add_argument(
+        "--page-only", action="store_true", help="only the status page and /metrics figures"
+    )
     args = parser.parse_args()
     if not args.skip_forecast_error:
         bench_forecast_error()
     if not args.skip_store:
         for kind in args.stores.split(","):
-            bench_store(kind.strip(), args.cases, args.keep, args.fill_only)
+            bench_store(kind.strip(), args.cases, args.keep, args.fill_only, args.page_only)
 
 
 if __name__ == "__main__":

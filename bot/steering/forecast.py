@@ -17,17 +17,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from bot.steering.kpi import percentile
 from bot.store import kpi as kpi_store
 from rules.calendar import BusinessCalendar
 
 _HOUR = timedelta(hours=1)
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -165,10 +169,15 @@ def simulate(
     slots = business_hours(calendar, now, horizon_hours)
     counter = itertools.count()
     queue: list[tuple[datetime, int, float, dict[str, Any] | None]] = []
+    never = datetime.max.replace(tzinfo=UTC)
     for case in open_cases:
-        due = _next_due(case)
-        heapq.heappush(queue, (due or datetime.max.replace(tzinfo=UTC), next(counter), 1.0, case))
-    dues = [due for case in open_cases if (due := _next_due(case)) is not None]
+        queue.append((_next_due(case) or never, next(counter), 1.0, case))
+    heapq.heapify(queue)
+    # the open cases by due date: each is looked at once, in the slot where it falls due
+    pending = sorted((due, n, case) for due, n, _, case in queue if due is not never)
+    dues = [due for due, _, _ in pending]
+    look = bisect_right(dues, now)  # the next one to look at (due after now)
+    left_queue: set[int] = set()  # entries served in full
     breaches: list[dict[str, Any]] = []
     breached: set[int] = set()
     hours: list[ForecastHour] = []
@@ -178,7 +187,8 @@ def simulate(
         expected = rates.get((local.weekday(), local.hour), 0.0) * fraction
         if expected > 0:
             heapq.heappush(queue, (start + typical_due, next(counter), expected, None))
-        work_due = sum(1 for due in dues if start < due <= end and due > now)
+        # open cases due in (start, end] and after now
+        work_due = max(0, bisect_right(dues, end) - bisect_right(dues, max(start, now)))
         slot_capacity = capacity_per_hour * fraction
         consumed = 0.0
         late_here = 0
@@ -190,13 +200,16 @@ def simulate(
                 heapq.heapreplace(queue, (due, n, amount - served, case))
                 break
             heapq.heappop(queue)
+            left_queue.add(n)
             done_at = start + (end - start) * (consumed / slot_capacity)
             if case is not None and now < due < done_at and case["id"] not in breached:
                 breaches.append(_breach(case, due, done_at))
                 breached.add(case["id"])
                 late_here += 1
-        for due, _, _, case in queue:  # still waiting when their due date passes
-            if case is not None and now < due <= end and case["id"] not in breached:
+        while look < len(pending) and dues[look] <= end:  # still waiting when due
+            due, n, case = pending[look]
+            look += 1
+            if n not in left_queue and case["id"] not in breached:
                 breaches.append(_breach(case, due, None))
                 breached.add(case["id"])
                 late_here += 1
@@ -243,16 +256,21 @@ def typical_time_to_due(spans_of: list[tuple[datetime, datetime | None]]) -> tim
     return timedelta(seconds=median) if median is not None else timedelta(hours=8)
 
 
-def forecast_from_store(
-    conn: Any,
-    *,
-    now: datetime,
-    calendar: BusinessCalendar,
-    steering_settings: Any,
-    open_cases: list[dict[str, Any]] | None = None,
-) -> Forecast:
-    """The forecast at `now` from the store and the steering settings (and the open cases,
-    when the caller has just read them)."""
+@dataclass(slots=True)
+class Learnt:
+    """What the forecast learns from the history: it changes slowly, so a running endpoint
+    keeps it for LEARNT_SECONDS instead of reading weeks of cases at each refresh."""
+
+    rates: dict[tuple[int, int], float]
+    capacity_per_hour: float
+    capacity_source: str  # "setting" | "measured"
+    typical_due: timedelta
+
+
+def learn(
+    conn: Any, *, now: datetime, calendar: BusinessCalendar, steering_settings: Any
+) -> Learnt:
+    """Arrival rates, capacity and typical time to due, from the store and the settings."""
     s = steering_settings
     arrivals = kpi_store.arrivals_per_hour(conn, now - timedelta(weeks=s.history_weeks))
     rates = arrival_rates(arrivals, calendar, s.history_weeks)
@@ -261,45 +279,98 @@ def forecast_from_store(
     else:
         capacity = measured_capacity(conn, calendar, now, s.capacity_weeks)
         source = "measured"
-    if open_cases is None:
-        open_cases = kpi_store.open_cases(conn)
-    recent = kpi_store.due_spans(conn)
-    return simulate(
+    return Learnt(rates, capacity, source, typical_time_to_due(kpi_store.due_spans(conn)))
+
+
+def forecast_from_store(
+    conn: Any,
+    *,
+    now: datetime,
+    calendar: BusinessCalendar,
+    steering_settings: Any,
+    open_cases: list[dict[str, Any]] | None = None,
+    learnt: Learnt | None = None,
+) -> Forecast:
+    """The forecast at `now` from the store and the steering settings (and the open cases,
+    or what was learnt, when the caller has them already)."""
+    if learnt is None:
+        learnt = learn(conn, now=now, calendar=calendar, steering_settings=steering_settings)
+    lean = open_cases is None
+    if open_cases is None:  # only what the simulation needs; tags and impact for breaches
+        open_cases = kpi_store.open_cases_due(conn)
+    result = simulate(
         now=now,
         calendar=calendar,
         open_cases=open_cases,
-        rates=rates,
-        capacity_per_hour=capacity,
-        horizon_hours=s.horizon_hours,
-        typical_due=typical_time_to_due(recent),
-        capacity_source=source,
+        rates=learnt.rates,
+        capacity_per_hour=learnt.capacity_per_hour,
+        horizon_hours=steering_settings.horizon_hours,
+        typical_due=learnt.typical_due,
+        capacity_source=learnt.capacity_source,
     )
+    if lean:
+        extra = kpi_store.tags_and_impact(conn, [b["id"] for b in result.breaches])
+        for breach in result.breaches:
+            breach["tags"], breach["impact_score"] = extra.get(breach["id"], ([], None))
+    return result
 
 
-_cache_lock = threading.Lock()
+_lock = threading.Lock()  # guards the dicts below (held briefly)
+_first_lock = threading.Lock()  # one first computation at a time
 _cache: dict[int, tuple[datetime, Forecast]] = {}
+_learnt: dict[int, tuple[datetime, Learnt]] = {}
+_refreshing: set[int] = set()
 CACHE_SECONDS = 30.0
+LEARNT_SECONDS = 600.0
 
 
-def current_forecast(
-    steering: Any, now: datetime | None = None, open_cases: list[dict[str, Any]] | None = None
-) -> Forecast:
-    """The forecast for a running endpoint, recomputed at most every 30 seconds."""
-    now = now or steering.clock()
-    key = id(steering)
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached and abs((now - cached[0]).total_seconds()) < CACHE_SECONDS:
-            return cached[1]
-    rules = steering.rules()
+def _fresh(at: datetime, now: datetime, seconds: float) -> bool:
+    return abs((now - at).total_seconds()) < seconds
+
+
+def _compute(steering: Any, key: int, now: datetime) -> Forecast:
+    calendar = steering.rules().calendar()
+    settings = steering.settings.steering
     with steering.store.connect() as conn:
+        with _lock:
+            known = _learnt.get(key)
+        if known is None or not _fresh(known[0], now, LEARNT_SECONDS):
+            known = (now, learn(conn, now=now, calendar=calendar, steering_settings=settings))
         result = forecast_from_store(
-            conn,
-            now=now,
-            calendar=rules.calendar(),
-            steering_settings=steering.settings.steering,
-            open_cases=open_cases,
+            conn, now=now, calendar=calendar, steering_settings=settings, learnt=known[1]
         )
-    with _cache_lock:
+    with _lock:
+        _learnt[key] = known
         _cache[key] = (now, result)
     return result
+
+
+def _refresh(steering: Any, key: int) -> None:
+    try:
+        _compute(steering, key, steering.clock())
+    except Exception as exc:  # the last forecast stays; the next request tries again
+        log.warning("forecast_refresh_failed", error=type(exc).__name__)
+    finally:
+        with _lock:
+            _refreshing.discard(key)
+
+
+def current_forecast(steering: Any, now: datetime | None = None) -> Forecast:
+    """The forecast for a running endpoint. Computed on the first call; after that, a
+    forecast older than 30 seconds is answered at once and recomputed in the background,
+    one computation at a time (what it learns from the history: every 10 minutes)."""
+    now = now or steering.clock()
+    key = id(steering)
+    with _lock:
+        cached = _cache.get(key)
+        if cached and not _fresh(cached[0], now, CACHE_SECONDS) and key not in _refreshing:
+            _refreshing.add(key)
+            threading.Thread(
+                target=_refresh, args=(steering, key), name="crmbot-forecast", daemon=True
+            ).start()
+    if cached:
+        return cached[1]
+    with _first_lock:  # single flight for the first computation
+        with _lock:
+            cached = _cache.get(key)
+        return cached[1] if cached else _compute(steering, key, now)

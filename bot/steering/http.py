@@ -19,11 +19,13 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.errors import ConfigError
+from bot.steering.cache import SingleFlight
 from bot.steering.metrics import StoreCollector, build_registry
 from bot.store import Store
 from bot.store import kpi as kpi_store
 
 log = structlog.get_logger(__name__)
+SUMMARY_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -36,6 +38,24 @@ class Steering:
     settings: Any  # bot.settings.Settings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     collector: StoreCollector | None = None
+    # the open backlog summed, shared by the page and /metrics (one read per few seconds)
+    summary_cache: SingleFlight[dict[str, Any]] = field(
+        default_factory=lambda: SingleFlight(SUMMARY_SECONDS)
+    )
+
+    def summary(self) -> dict[str, Any]:
+        """The open cases summed (kpi_store.open_summary) at the clock's time, read from the
+        store at most every SUMMARY_SECONDS; concurrent callers share one read."""
+
+        def read() -> dict[str, Any]:
+            from bot.steering.page import start_of_day
+
+            now = self.clock()
+            at_risk = timedelta(hours=self.settings.steering.at_risk_hours)
+            with self.store.connect() as conn:
+                return kpi_store.open_summary(conn, now, at_risk, start_of_day(self, now))
+
+        return self.summary_cache.get(read)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, details): store reachable, rules loaded, each source polled in time."""
@@ -131,6 +151,7 @@ class SteeringServer:
                 steering.store,
                 at_risk_hours=steering.settings.steering.at_risk_hours,
                 forecast=lambda: _forecast_or_none(steering),
+                summary=steering.summary,
             )
         registry = build_registry(steering.collector)
         self.httpd = ThreadingHTTPServer((host, port), _handler(steering, registry))

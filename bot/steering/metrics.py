@@ -1,4 +1,6 @@
-"""Prometheus metrics, read from the store at each scrape (and from the connectors' clients).
+"""Prometheus metrics, read from the store at each scrape (and from the connectors' clients):
+counts from the tallies the database keeps (bot/store/tallies.py), the open backlog summed
+in SQL through its partial index.
 
 Labels carry only configuration names (sources, sinks, connectors), rule ids (categories,
 priorities, statuses, actions) and states: never an address, a name or a secret.
@@ -19,8 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from bot.steering import registry
-from bot.steering.kpi import sla_state
-from bot.store import Store
+from bot.store import Store, tallies
 from bot.store import kpi as kpi_store
 
 LATENCY_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -73,8 +74,10 @@ class StoreCollector(Collector):
         at_risk_hours: float = 4.0,
         forecast: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        summary: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
+        self.summary = summary  # the endpoint's open backlog summed, shared with the page
         self.at_risk = timedelta(hours=at_risk_hours)
         self.forecast = forecast
         self.clock = clock
@@ -83,12 +86,17 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Any]:
         """Yield the metric families (one store connection per scrape)."""
         now = self.clock()
+        if self.store.is_postgres:  # fold the transactions' tally rows (a write)
+            with self.store.begin() as conn:
+                tallies.compact(conn)
+        summary = self.summary() if self.summary is not None else None
         with self.store.connect() as conn:
-            by_source = kpi_store.requests_by_source(conn)
-            counts = kpi_store.case_counts(conn)
-            totals = kpi_store.case_totals(conn)
-            outbox_rows = kpi_store.outbox_by_state(conn)
-            open_cases = kpi_store.open_cases(conn)
+            by_source = tallies.requests_by_source(conn)
+            counts = tallies.case_counts(conn)
+            totals = tallies.case_totals(conn)
+            outbox_rows = tallies.outbox_by_state(conn)
+            if summary is None:
+                summary = kpi_store.open_summary(conn, now, self.at_risk, now)
             self.latency.update(conn)
         requests = CounterMetricFamily(
             "crmbot_requests", "Requests stored, by source.", labels=["source"]
@@ -131,11 +139,7 @@ class StoreCollector(Collector):
             depth.add_metric([state], by_state.get(state, 0))
         yield automations
         yield depth
-        states = {"at_risk": 0, "breached": 0}
-        for case in open_cases:
-            state = sla_state(case, now, self.at_risk)
-            if state in states:
-                states[state] += 1
+        states = {"at_risk": summary["at_risk"], "breached": summary["breached"]}
         sla = GaugeMetricFamily(
             "crmbot_sla_open_cases", "Open cases by SLA state.", labels=["state"]
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from bot.steering.kpi import CLOSED, cases_due_soon, sla_state
 from bot.steering.labels import label, pick_language
 from bot.store import kpi as kpi_store
 
@@ -25,17 +25,20 @@ REFRESH_SECONDS = 30
 DUE_SOON_HOURS = 8.0
 
 
-def throughput_svg(
-    arrivals: list[datetime], closings: list[datetime], now: datetime, language: str
-) -> str:
-    """An inline SVG bar chart of arrivals and closings per hour over the last 24 hours."""
+Times = Iterable[datetime | tuple[datetime, int]]
+
+
+def throughput_svg(arrivals: Times, closings: Times, now: datetime, language: str) -> str:
+    """An inline SVG bar chart of arrivals and closings per hour over the last 24 hours,
+    from times or (hour, count) pairs."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     ins, outs = [0] * 24, [0] * 24
     for values, times in ((ins, arrivals), (outs, closings)):
-        for at in times:
+        for item in times:
+            at, n = item if isinstance(item, tuple) else (item, 1)
             index = int((at - start).total_seconds() // 3600)
             if 0 <= index < 24:
-                values[index] += 1
+                values[index] += n
     top = max([1, *ins, *outs])
     width, height, pad = 720, 180, 24
     slot = (width - 2 * pad) / 24
@@ -74,38 +77,30 @@ def throughput_svg(
     )
 
 
-def status_data(steering: Any, now: datetime) -> dict[str, Any]:
-    """Everything the page shows, read from the store at `now`."""
-    settings = steering.settings
-    at_risk = timedelta(hours=settings.steering.at_risk_hours)
+def start_of_day(steering: Any, now: datetime) -> datetime:
+    """Midnight of `now`'s day in the business calendar's zone (UTC without rules)."""
     rules = steering.rules() if steering.rules is not None else None
     zone = rules.calendar().zone if rules is not None else None
     local_now = now.astimezone(zone) if zone else now
-    today = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def status_data(steering: Any, now: datetime) -> dict[str, Any]:
+    """Everything the page shows, read from the store at `now`: sums and a few rows, never
+    every case (the open backlog's summary is shared with /metrics for a few seconds)."""
+    today = start_of_day(steering, now)
+    summary = steering.summary()
+    chart_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     with steering.store.connect() as conn:
-        open_cases = kpi_store.open_cases(conn)
-        recent = kpi_store.requests_received(conn, now - timedelta(hours=24))
-        closed = kpi_store.cases_closed_since(conn, min(today, now - timedelta(hours=24)))
+        arrivals = kpi_store.per_hour(conn, "arrivals", chart_start)
+        closings = kpi_store.per_hour(conn, "closings", chart_start)
+        closed_breached = kpi_store.closed_breached_since(conn, today)
+        due_soon = kpi_store.due_soon(conn, now, now + timedelta(hours=DUE_SOON_HOURS), 12)
         chased = kpi_store.most_chased_contacts(conn, now - timedelta(days=7), limit=8)
         sources = {s["source"]: s for s in kpi_store.source_health(conn)}
     backlog: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(PRIORITIES, 0))
-    for case in open_cases:
-        backlog[case["category"] or "-"][case["priority"] or "-"] += 1
-    breaches_today = 0
-    for case in open_cases:
-        dues = [
-            d
-            for d in (
-                None if case.get("first_response_at") else case["first_response_due"],
-                case["resolution_due"],
-            )
-            if d is not None
-        ]
-        if dues and today <= min(dues) <= now:
-            breaches_today += 1
-    for case in closed:
-        if case["last_request_at"] >= today and sla_state(case, now, at_risk) == "breached":
-            breaches_today += 1
+    for row in summary["backlog"]:
+        backlog[row["category"] or "-"][row["priority"] or "-"] += row["n"]
     health = []
     for name in sorted(set(steering.intervals) | set(sources)):
         state = sources.get(name) or {}
@@ -121,18 +116,18 @@ def status_data(steering: Any, now: datetime) -> dict[str, Any]:
     try:
         from bot.steering.forecast import current_forecast
 
-        forecast = current_forecast(steering, now=now, open_cases=open_cases)
+        forecast = current_forecast(steering, now=now)
     except ImportError:
         forecast = None
     return {
         "now": now,
         "backlog": dict(sorted(backlog.items())),
-        "backlog_total": len(open_cases),
-        "due_soon": cases_due_soon(open_cases, now, DUE_SOON_HOURS)[:12],
-        "breaches_today": breaches_today,
+        "backlog_total": summary["total"],
+        "due_soon": due_soon,
+        "breaches_today": summary["fell_due"] + closed_breached,
         "sources": health,
-        "arrivals": [r["received_at"] for r in recent],
-        "closings": [c["last_request_at"] for c in closed if c["status"] in CLOSED],
+        "arrivals": arrivals,
+        "closings": closings,
         "chased": chased,
         "forecast": forecast,
     }

@@ -5,12 +5,14 @@ Every function reads what the pipeline already stores: no second copy of the dat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, select, text
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, text
 
 from bot.store.schema import (
+    CLOSED_CASES_SQL,
+    CONTACT_CASES_SQL,
     OPEN_CASES_SQL,
     audit,
     case_requests,
@@ -29,15 +31,6 @@ _origin_source = (
     .select_from(case_requests.join(requests, requests.c.id == case_requests.c.request_id))
     .where(case_requests.c.case_id == cases.c.id, case_requests.c.relation == "origin")
     .limit(1)
-    .scalar_subquery()
-)
-_first_response = (
-    select(func.min(outbox.c.updated_at))
-    .where(
-        outbox.c.case_id == cases.c.id,
-        outbox.c.state == "done",
-        outbox.c.action.in_(REPLY_ACTIONS),
-    )
     .scalar_subquery()
 )
 _CASE_COLUMNS = (
@@ -62,7 +55,7 @@ _CASE_COLUMNS = (
 
 
 def _case_query(with_source: bool) -> Any:
-    columns: list[Any] = [*_CASE_COLUMNS, _first_response.label("first_response_at")]
+    columns: list[Any] = [*_CASE_COLUMNS, cases.c.first_response_at]
     columns.append(_origin_source.label("source") if with_source else literal(None).label("source"))
     return select(*columns).where(cases.c.merged_into.is_(None))
 
@@ -87,10 +80,10 @@ def cases_closed_since(conn: Connection, since: datetime) -> list[dict[str, Any]
 
 def count_closed_since(conn: Connection, since: datetime) -> int:
     """How many cases were closed (last request in a closed status) since a time."""
-    query = select(func.count()).where(
-        cases.c.status.in_(CLOSED_STATUSES),
-        cases.c.last_request_at >= since,
-        cases.c.merged_into.is_(None),
+    query = (
+        select(func.count())
+        .select_from(cases)
+        .where(text(CLOSED_CASES_SQL), cases.c.last_request_at >= since)
     )
     return int(conn.execute(query).scalar_one())
 
@@ -126,6 +119,142 @@ def open_cases(conn: Connection, *, with_source: bool = False) -> list[dict[str,
     """Every open case (not resolved, closed nor merged): the backlog (partial index)."""
     query = _case_query(with_source).where(text(OPEN_CASES_SQL))
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# -- the open backlog summed in SQL (status page, /metrics); the same rules as
+#    bot/steering/kpi.sla_state and cases_due_soon, which tests compare them with.
+_T = cases.c.resolution_due.type  # binds a time the way the due columns are stored
+
+
+def _earlier(a: Any, b: Any) -> Any:
+    """The earlier of two nullable times (SQLite's min() is NULL when either is)."""
+    return case((a.is_(None), b), (b.is_(None), a), (a < b, a), else_=b)
+
+
+# an open case's next due date: first response while unanswered, then resolution
+_next_due = _earlier(
+    case((cases.c.first_response_at.is_(None), cases.c.first_response_due), else_=None),
+    cases.c.resolution_due,
+)
+
+
+def _breached(done: Any) -> Any:
+    """Answered (or else closed) after the first-response due date, or closed after the
+    resolution due date; `done` is the closing time, or `now` for an open case."""
+    return or_(
+        and_(
+            cases.c.first_response_due.is_not(None),
+            func.coalesce(cases.c.first_response_at, done) > cases.c.first_response_due,
+        ),
+        and_(cases.c.resolution_due.is_not(None), done > cases.c.resolution_due),
+    )
+
+
+def open_summary(
+    conn: Connection, now: datetime, at_risk: timedelta, since: datetime
+) -> dict[str, Any]:
+    """The open cases summed: how many per (category, priority), how many breached and at
+    risk at `now`, and how many fell due between `since` and `now` (read through the
+    partial index ix_cases_open)."""
+    at = literal(now, _T)
+    breached = _breached(at)
+    query = (
+        select(
+            cases.c.category,
+            cases.c.priority,
+            func.count().label("n"),
+            func.sum(case((breached, 1), else_=0)).label("breached"),
+            func.sum(
+                case((and_(~breached, _next_due <= literal(now + at_risk, _T)), 1), else_=0)
+            ).label("at_risk"),
+            func.sum(
+                case((and_(_next_due >= literal(since, _T), _next_due <= at), 1), else_=0)
+            ).label("fell_due"),
+        )
+        .where(text(OPEN_CASES_SQL))
+        .group_by(cases.c.category, cases.c.priority)
+    )
+    rows = [dict(r._mapping) for r in conn.execute(query)]
+    return {
+        "backlog": [
+            {"category": r["category"], "priority": r["priority"], "n": int(r["n"])} for r in rows
+        ],
+        "total": sum(int(r["n"]) for r in rows),
+        "breached": sum(int(r["breached"] or 0) for r in rows),
+        "at_risk": sum(int(r["at_risk"] or 0) for r in rows),
+        "fell_due": sum(int(r["fell_due"] or 0) for r in rows),
+    }
+
+
+def due_soon(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict]:
+    """Open cases whose next due date falls in [now, until], soonest first."""
+    due = _next_due.label("due_at")
+    query = (
+        select(cases.c.id, cases.c.reference, cases.c.category, cases.c.priority, due)
+        .where(text(OPEN_CASES_SQL), due >= literal(now, _T), due <= literal(until, _T))
+        .order_by(due, cases.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def closed_breached_since(conn: Connection, since: datetime) -> int:
+    """Cases closed since a time whose SLA was breached (partial index ix_cases_closed)."""
+    query = (
+        select(func.count())
+        .select_from(cases)
+        .where(
+            text(CLOSED_CASES_SQL),
+            cases.c.last_request_at >= since,
+            _breached(cases.c.last_request_at),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def per_hour(conn: Connection, what: str, since: datetime) -> list[tuple[datetime, int]]:
+    """Requests received ('arrivals') or cases closed ('closings') per UTC hour since a time."""
+    column = requests.c.received_at if what == "arrivals" else cases.c.last_request_at
+    if conn.dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", func.timezone("UTC", column))
+    else:
+        hour = func.strftime("%Y-%m-%d %H:00:00", column)
+    query = select(hour, func.count()).where(column >= since).group_by(hour)
+    if what == "closings":
+        query = query.where(text(CLOSED_CASES_SQL))
+    result = []
+    for value, n in conn.execute(query):
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        result.append((at.replace(tzinfo=UTC), int(n)))
+    return result
+
+
+def open_cases_due(conn: Connection) -> list[dict[str, Any]]:
+    """Every open case with only what the forecast's simulation reads (covering partial
+    index ix_cases_open_due)."""
+    query = select(
+        cases.c.id,
+        cases.c.reference,
+        cases.c.category,
+        cases.c.priority,
+        cases.c.first_response_due,
+        cases.c.resolution_due,
+        cases.c.first_response_at,
+    ).where(text(OPEN_CASES_SQL))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def tags_and_impact(
+    conn: Connection, case_ids: list[int]
+) -> dict[int, tuple[list[str], float | None]]:
+    """case id -> (tags, impact score) for these cases."""
+    found: dict[int, tuple[list[str], float | None]] = {}
+    for first in range(0, len(case_ids), 500):
+        query = select(cases.c.id, cases.c.tags, cases.c.impact_score).where(
+            cases.c.id.in_(case_ids[first : first + 500])
+        )
+        found.update({r[0]: (r[1] or [], r[2]) for r in conn.execute(query)})
+    return found
 
 
 def requests_received(conn: Connection, since: datetime) -> list[dict[str, Any]]:
@@ -171,27 +300,60 @@ def automated_case_ids(conn: Connection, since: datetime) -> set[int]:
 
 
 def most_chased_contacts(conn: Connection, since: datetime, limit: int = 10) -> list[dict]:
-    """Contacts whose cases opened since a time were chased most (follow-ups summed)."""
-    chases = func.sum(cases.c.follow_up_count).label("chases")
+    """Contacts whose cases opened since a time were chased most (follow-ups summed); the
+    cases are summed per contact first, through the partial index ix_cases_contact_opened."""
+    per_contact = (
+        select(
+            cases.c.contact_id,
+            func.sum(cases.c.follow_up_count).label("chases"),
+            func.count().label("cases"),
+        )
+        .where(text(CONTACT_CASES_SQL), cases.c.opened_at >= since)
+        .group_by(cases.c.contact_id)
+        .having(func.sum(cases.c.follow_up_count) > 0)
+        .subquery()
+    )
     query = (
         select(
             contacts.c.id,
             contacts.c.name,
             contacts.c.email,
             contacts.c.company,
-            chases,
-            func.count(cases.c.id).label("cases"),
+            per_contact.c.chases,
+            per_contact.c.cases,
         )
-        .select_from(cases.join(contacts, contacts.c.id == cases.c.contact_id))
-        .where(cases.c.opened_at >= since, cases.c.merged_into.is_(None))
-        .group_by(contacts.c.id, contacts.c.name, contacts.c.email, contacts.c.company)
-        .having(func.sum(cases.c.follow_up_count) > 0)
-        .order_by(chases.desc(), contacts.c.id)
+        .select_from(per_contact.join(contacts, contacts.c.id == per_contact.c.contact_id))
+        .order_by(per_contact.c.chases.desc(), contacts.c.id)
         .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def first_responses(conn: Connection) -> dict[int, datetime]:
+    """Each answered case's first reply done, recomputed from the outbox (what the trigger of
+    migration 0006 keeps in cases.first_response_at; tests compare the two)."""
+    query = (
+        select(outbox.c.case_id, func.min(outbox.c.updated_at))
+        .where(
+            outbox.c.case_id.is_not(None),
+            outbox.c.state == "done",
+            outbox.c.action.in_(REPLY_ACTIONS),
+        )
+        .group_by(outbox.c.case_id)
+    )
+    return {case_id: at for case_id, at in conn.execute(query)}
+
+
+def stored_first_responses(conn: Connection) -> dict[int, datetime]:
+    """cases.first_response_at of every answered case."""
+    query = select(cases.c.id, cases.c.first_response_at).where(
+        cases.c.first_response_at.is_not(None)
+    )
+    return {case_id: at for case_id, at in conn.execute(query)}
+
+
+# The four counts below scan whole tables: /metrics reads the same figures from the tallies
+# (bot/store/tallies.py); these are the reference the tallies are tested against.
 def case_counts(conn: Connection) -> list[dict[str, Any]]:
     """Number of cases (merged excluded) by category, priority and status."""
     query = (

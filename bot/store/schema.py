@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -27,6 +28,22 @@ from sqlalchemy import (
 # An open case: not resolved, closed nor merged (the partial index ix_cases_open and the
 # queries of bot/store/kpi.py use this exact text so that both databases pick the index).
 OPEN_CASES_SQL = "status NOT IN ('resolved', 'closed') AND merged_into IS NULL"
+# What the open backlog's summary and next due dates read (the covering ix_cases_open_due).
+OPEN_DUE_COLUMNS = (
+    "category",
+    "priority",
+    "first_response_due",
+    "resolution_due",
+    "first_response_at",
+    "reference",
+    "status",  # SQLite (3.40) covers a read with a partial index only when the index
+    "merged_into",  # holds the columns of its own WHERE too
+)
+# A closed case (the partial index ix_cases_closed, same rule: the exact text in queries).
+CLOSED_CASES_SQL = "status IN ('resolved', 'closed') AND merged_into IS NULL"
+# The cases of a known contact (ix_cases_contact_opened: the page's most chased customers).
+CONTACT_CASES_SQL = "contact_id IS NOT NULL AND merged_into IS NULL"
+CONTACT_CASES_COLUMNS = ("opened_at", "contact_id", "follow_up_count", "merged_into")
 
 metadata = MetaData(
     naming_convention={
@@ -117,6 +134,8 @@ cases = Table(
     Column("last_request_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # when its first reply was done: kept by a trigger on the outbox (migration 0006)
+    Column("first_response_at", UTCDateTime(), nullable=True),
     # steering indicators: cases by opening time and the open backlog (migration 0003)
     Index("ix_cases_opened_at", "opened_at"),
     Index("ix_cases_status_resolution_due", "status", "resolution_due"),
@@ -127,6 +146,26 @@ cases = Table(
         "opened_at",
         sqlite_where=text(OPEN_CASES_SQL),
         postgresql_where=text(OPEN_CASES_SQL),
+    ),
+    # the open backlog summed and its next due dates (page, /metrics): covers those reads
+    Index(
+        "ix_cases_open_due",
+        *OPEN_DUE_COLUMNS,
+        sqlite_where=text(OPEN_CASES_SQL),
+        postgresql_where=text(OPEN_CASES_SQL),
+    ),
+    Index(
+        "ix_cases_contact_opened",
+        *CONTACT_CASES_COLUMNS,
+        sqlite_where=text(CONTACT_CASES_SQL),
+        postgresql_where=text(CONTACT_CASES_SQL),
+    ),
+    # closings by time (the page's chart and breaches today, the forecast's capacity)
+    Index(
+        "ix_cases_closed",
+        "last_request_at",
+        sqlite_where=text(CLOSED_CASES_SQL),
+        postgresql_where=text(CLOSED_CASES_SQL),
     ),
 )
 
@@ -295,4 +334,39 @@ connector_tokens = Table(
     Column("expires_at", Float, nullable=True),
     Column("version", Integer, nullable=False),
     Column("refreshed_at", UTCDateTime(), nullable=True),
+)
+
+# Counts kept by triggers in the same transaction as the rows they count (migration 0006),
+# so that /metrics and the status page never count a million rows. On PostgreSQL each
+# transaction writes its own rows (`tx`: its id) and `bot/store/tallies.compact` folds them
+# into tx = 0; on SQLite tx is always 0. An absent category or priority is ''.
+case_tallies = Table(
+    "case_tallies",
+    metadata,
+    Column("category", String(80), primary_key=True),
+    Column("priority", String(4), primary_key=True),
+    Column("status", String(40), primary_key=True),
+    Column("merged", Boolean, primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("cases", BigInteger, nullable=False),
+    Column("follow_ups", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+)
+
+request_tallies = Table(
+    "request_tallies",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+)
+
+outbox_tallies = Table(
+    "outbox_tallies",
+    metadata,
+    Column("sink", String(200), primary_key=True),
+    Column("action", String(60), primary_key=True),
+    Column("state", String(20), primary_key=True),
+    Column("tx", BigInteger, primary_key=True),
+    Column("actions", BigInteger, nullable=False),
 )
