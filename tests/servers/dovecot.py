@@ -44,10 +44,19 @@ class DovecotServer:
     0700 `tmp_path`). One user, `USERNAME` / `PASSWORD`, keeps its Maildir under `root/mail`.
     """
 
-    def __init__(self, root: Path, port: int, *, binary: str = "dovecot") -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        *,
+        binary: str = "dovecot",
+        imap_capability: str | None = None,
+    ) -> None:
         self.root = root
         self.port = port
         self.binary = binary
+        # What the server announces after login (Dovecot's `imap_capability`), None: its default.
+        self.imap_capability = imap_capability
         self.username = USERNAME
         self.password = PASSWORD
         self.host = "127.0.0.1"
@@ -177,6 +186,7 @@ class DovecotServer:
             )
             mail_owner = f"uid={os.geteuid()} gid={os.getegid()}"
             chroot = "  chroot =\n"
+        capability = f"imap_capability = {self.imap_capability}\n" if self.imap_capability else ""
         self.config_path.write_text(
             f"""# Throwaway test server written by tests/servers/dovecot.py
 base_dir = {self.root}/run
@@ -213,7 +223,7 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
-}}
+{capability}}}
 """
         )
 
