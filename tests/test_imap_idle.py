@@ -179,6 +179,21 @@ def test_a_dropped_idle_connection_reconnects_and_stores_the_mail_that_came_mean
     assert _seen(logs, "source_outage") == 0  # the wait reconnected before any poll failed
 
 
+def test_a_connection_the_server_closes_while_idling_is_reopened_without_losing_mail(
+    dovecot: DovecotServer, sqlite_store: tuple[Store, str]
+) -> None:
+    store, url = sqlite_store
+    worker = _worker(dovecot, url, store)
+    with capture_logs() as logs, _Running(worker):
+        _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
+        dovecot.kick()  # doveadm kick: `* BYE` on the IDLE connection, the server stays up
+        _wait_for(lambda: _seen(logs, "source_wait_interrupted") >= 1, "the BYE to be seen")
+        dovecot.append("INBOX", make_message(subject="Pendant la reconnexion"))
+        _wait_for(lambda: _count(store) == 1, "the mail to be stored after reconnecting")
+    assert _seen(logs, "imap_idle_reconnect") == 1
+    assert _seen(logs, "source_outage") == 0
+
+
 def test_a_server_without_idle_falls_back_to_polling_on_the_interval(
     dovecot_without_idle: DovecotServer, sqlite_store: tuple[Store, str]
 ) -> None:

@@ -43,9 +43,9 @@ def wait_on_idle(
     while True:
         client.idle()
         if renewals:
-            log.info("imap_idle_renewed", renewals=renewals, **fields)
+            log.debug("imap_idle_renewed", renewals=renewals, **fields)
         else:
-            log.info("imap_idle_started", renew_seconds=renew_seconds, **fields)
+            log.debug("imap_idle_started", renew_seconds=renew_seconds, **fields)
         signalled = _watch(client, wake, deadline=clock() + renew_seconds, clock=clock)
         # DONE also answers (and hands back) whatever came since the last check; a dead
         # connection fails here, which is how an EOF seen by `_watch` becomes an error.

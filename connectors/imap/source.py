@@ -142,7 +142,7 @@ class ImapSource:
             return None
         try:
             with self._guard("waiting for new mail (IDLE)"):
-                client, info = self._open_folder_info(readonly=s.after_processing == "none")
+                client = self._connected()
                 if not client.has_capability("IDLE"):
                     if not self._idle_unsupported_logged:
                         self._idle_unsupported_logged = True
@@ -156,6 +156,7 @@ class ImapSource:
                 if self._idle_lost:
                     self._idle_lost = False
                     log.info("imap_idle_reconnect", source=self.name, folder=s.folder)
+                info = self._select(client, readonly=s.after_processing == "none")
                 state = _uid_state(info)
                 if self._polled_at is not None and state != self._polled_at:
                     # Once per state: if the runtime does not poll (another replica holds

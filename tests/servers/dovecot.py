@@ -93,6 +93,20 @@ class DovecotServer:
         process.wait(timeout=_STOP_TIMEOUT)
         self._wait_until_port_closed()
 
+    def kick(self) -> None:
+        """Close every IMAP connection of the test user (`* BYE`); the server stays up."""
+        doveadm = shutil.which("doveadm") or shutil.which(
+            "doveadm", path=f"{Path(self.binary).parent}:/usr/bin:/usr/sbin:/usr/local/bin"
+        )
+        if doveadm is None:
+            raise RuntimeError("doveadm is missing (it comes with dovecot-core)")
+        subprocess.run(
+            [doveadm, "-c", str(self.config_path), "kick", self.username],
+            check=True,
+            capture_output=True,
+            timeout=_STOP_TIMEOUT,
+        )
+
     @property
     def running(self) -> bool:
         """True while the Dovecot master process is alive."""
