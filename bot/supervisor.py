@@ -5,6 +5,11 @@ unit of work (a poll until nothing new, a dispatch round, a timers round) and wa
 next wake-up. A slow CRM therefore delays only its own thread; a source that stores a batch
 wakes the dispatcher, so acknowledgements leave while a backlog is still being read. A thread
 that crashes is logged and restarted (with backoff); a stop lets each finish its current unit.
+
+Between polls, a source that can wait for its own signal (`WaitingSource`: IMAP IDLE) blocks
+in `Worker.wait_for_change` instead of sleeping: a signal runs the poll at once. Its
+interval still wakes it (the safety net), and `wake_source(name)` wakes it from anywhere
+(a webhook saying the CRM changed); either ends the wait at once, and so does a stop.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class Unit:
     name: str
     run: Callable[[], float | None]
     every: float
+    # Between runs, block on this (given `wake`) instead of sleeping; True runs at once,
+    # False/None wait for the next wake-up as usual. None: a unit that only sleeps.
+    wait: Callable[[threading.Event], bool | None] | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     crashes: int = 0
@@ -52,27 +60,47 @@ class Supervisor:
         for name, configured in worker.sources.items():
             if configured.settings.enabled:
                 self._add(
-                    f"source:{name}",
+                    source_unit(name),
                     lambda n=name: _no_delay(worker.poll_source(n)),
                     configured.settings.interval_seconds,
+                    wait=lambda wake, n=name: worker.wait_for_change(n, wake),
                 )
         if not worker.dry_run:
             tick = worker.settings.worker.tick_seconds
             self._add("timers", worker.fire_timers, tick)
             self._add("dispatch", worker.dispatch, tick)
-            worker.on_batch_stored = lambda _name: self.wake("dispatch")
+            worker.on_batch_stored = self._wake_dispatch
         self.scheduler = schedule.Scheduler()
         for unit in self.units.values():
             self.scheduler.every(max(1, round(unit.every))).seconds.do(unit.wake.set)
 
-    def _add(self, name: str, run: Callable[[], float | None], every: float) -> None:
-        self.units[name] = Unit(name, run, every)
+    def _add(
+        self,
+        name: str,
+        run: Callable[[], float | None],
+        every: float,
+        *,
+        wait: Callable[[threading.Event], bool | None] | None = None,
+    ) -> None:
+        self.units[name] = Unit(name, run, every, wait=wait)
 
-    def wake(self, name: str) -> None:
-        """Ask a unit to run now (if it is running, it runs again right after)."""
+    def wake(self, name: str) -> bool:
+        """Ask a unit to run now (if it is running, it runs again right after); False if unknown."""
         unit = self.units.get(name)
-        if unit is not None:
-            unit.wake.set()
+        if unit is None:
+            return False
+        unit.wake.set()
+        return True
+
+    def _wake_dispatch(self, _source: str) -> None:
+        self.wake("dispatch")
+
+    def wake_source(self, name: str) -> bool:
+        """Poll source `name` now: ends its wait (IDLE, interval); False if no such thread.
+
+        Thread-safe; for whatever learns that a source has news (a webhook, an operator).
+        """
+        return self.wake(source_unit(name))
 
     # -- threads ------------------------------------------------------------------------
     def _start(self, unit: Unit) -> None:
@@ -94,6 +122,8 @@ class Supervisor:
                     if self.stop_event.wait(delay):
                         return
                     unit.wake.set()
+                elif unit.wait is not None and not unit.wake.is_set() and unit.wait(unit.wake):
+                    unit.wake.set()  # the source signalled news (IDLE): run again now
         except Exception:  # the thread ends here; the supervisor restarts it
             log.exception("worker_thread_crashed", unit=unit.name)
 
@@ -131,6 +161,11 @@ class Supervisor:
         for unit in self.units.values():
             if unit.thread is not None:
                 unit.thread.join()
+
+
+def source_unit(name: str) -> str:
+    """The name of source `name`'s unit (and thread, `crmbot-source:<name>`)."""
+    return f"source:{name}"
 
 
 def _no_delay(_stored: int) -> None:

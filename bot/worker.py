@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Connection
@@ -37,9 +37,22 @@ from bot.store import Store
 from bot.store import cursors as cursor_store
 from bot.store.requests import quarantine_record
 from bot.timers import fire_due_timers
-from connectors.base import AcknowledgingSource, Batch, ConnectorSettings, Sink, Source
+from connectors.base import (
+    AcknowledgingSource,
+    Batch,
+    ConnectorSettings,
+    Sink,
+    Source,
+    WaitingSource,
+)
+
+if TYPE_CHECKING:
+    from bot.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
+
+# Reconnecting a source's wait (e.g. its IMAP IDLE connection) after it was lost.
+WAIT_RECONNECT_POLICY = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
 
 
 class _DryRunRollback(Exception):
@@ -99,6 +112,7 @@ class Worker:
         self._part_failures: dict[str, int] = {}
         self._failures_lock = threading.Lock()
         self.poison = PoisonGuard(store, settings, self.owner)
+        self.supervisor: Supervisor | None = None  # while run_forever runs
 
     # -- one unit of work -------------------------------------------------------------
     def _context(self, conn: Connection) -> StageContext:
@@ -264,6 +278,43 @@ class Worker:
             log.info("source_polled", source=name, stored=total)
         return total
 
+    def wait_for_change(self, name: str, wake: threading.Event) -> bool | None:
+        """Block on the source's own signal (IMAP IDLE) until new data (True) or `wake` (False).
+
+        None when the source cannot wait (no hook, no IDLE, a wait that failed unexpectedly,
+        or a source backing off after a failed poll): the caller sleeps until its next wake.
+        A lost connection is retried here with a growing delay, as long as `wake` is clear.
+        """
+        configured = self.sources[name]
+        source = configured.source
+        if not isinstance(source, WaitingSource) or configured.health.failing_since is not None:
+            return None
+        failures = 0
+        while not wake.is_set() and not self.stop_event.is_set():
+            try:
+                return source.wait_for_change(wake)
+            except RetriableError as exc:
+                failures += 1
+                delay = WAIT_RECONNECT_POLICY.delay(failures, exc)
+                (log.warning if failures == 1 else log.debug)(
+                    "source_wait_interrupted",
+                    source=name,
+                    error=str(exc),
+                    failures=failures,
+                    retry_in_seconds=round(delay, 1),
+                )
+                if wake.wait(delay):
+                    return False
+            except Exception as exc:  # a bug or a fatal error: the next poll reports it
+                log.warning(
+                    "source_wait_failed",
+                    source=name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    exc_info=not isinstance(exc, CrmbotError),
+                )
+                return None
+        return False
+
     def _heartbeat(self, name: str) -> LeaseHeartbeat:
         """Renew the source's lease in the background while a long poll runs."""
         return LeaseHeartbeat(
@@ -401,9 +452,21 @@ class Worker:
             instance=self.owner,
             dry_run=self.dry_run,
         )
-        Supervisor(self).run()
+        self.supervisor = Supervisor(self)
+        try:
+            self.supervisor.run()
+        finally:
+            self.supervisor = None
         self.close()
         log.info("worker_stopped")
+
+    def wake_source(self, name: str) -> bool:
+        """Poll source `name` now, ending its wait; False when `run_forever` is not running it.
+
+        Thread-safe: a webhook handler calls this when the CRM says something changed.
+        """
+        supervisor = self.supervisor
+        return supervisor is not None and supervisor.wake_source(name)
 
     def close(self) -> None:
         """Close every source and sink."""

@@ -1,11 +1,13 @@
 """What a connector is: a declared spec, and the source/sink interfaces the runtime drives.
 
 A connector only fetches and maps. The runtime owns scheduling, retries, logging, cursors
-and recovery: a source never sleeps, never swallows an outage, never stores anything.
+and recovery: a source never sleeps, never swallows an outage, never stores anything. (A
+`WaitingSource` blocks in `wait_for_change`, but only until the runtime's wake event.)
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -68,6 +70,26 @@ class AcknowledgingSource(Source, Protocol):
 
     def acknowledge(self, records: list[SourceRecord]) -> None:
         """Called by the runtime after the batch holding these records was committed."""
+        ...
+
+
+@runtime_checkable
+class WaitingSource(Source, Protocol):
+    """A source that can block until its remote side signals new data (e.g. IMAP IDLE).
+
+    The runtime calls `wait_for_change` between polls instead of sleeping the interval; the
+    cursor stays the source of truth, so a signal missed costs at most one interval (the
+    runtime still wakes the source every `interval_seconds`).
+    """
+
+    def wait_for_change(self, wake: threading.Event) -> bool | None:
+        """Block until new data is signalled (True) or `wake` is set (False).
+
+        None: the source cannot wait right now (e.g. the server lacks IDLE); the runtime
+        then sleeps until its next wake-up. Must return promptly once `wake` is set.
+        Raises RetriableError when the connection it waits on is lost: the runtime calls
+        it again after a backoff.
+        """
         ...
 
 

@@ -13,6 +13,9 @@ from connectors.base import ConnectorSettings
 Security = Literal["tls", "starttls", "plain"]
 AfterProcessing = Literal["none", "flag", "move"]
 
+IDLE_RENEW_SECONDS = 25 * 60
+IDLE_RENEW_MAX_SECONDS = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 minutes
+
 # An IMAP flag: a keyword atom, or a system flag such as \Flagged (RFC 3501 flag-keyword / atom).
 _FLAG = re.compile(r"\\?[^\s(){%*\"\\\]\x00-\x1f\x7f]+")
 
@@ -43,6 +46,11 @@ class ImapSettings(ConnectorSettings):
     after_processing: AfterProcessing = "none"
     processed_flag: str = "$CrmbotProcessed"
     move_to: str | None = None
+    # IMAP IDLE (RFC 2177) where the server announces it: new mail is read as soon as the
+    # server signals it; the poll every `interval_seconds` stays as the safety net.
+    idle: bool = True
+    # Leave and re-enter IDLE this often: RFC 2177 servers may drop an IDLE after 30 minutes.
+    idle_renew_seconds: float = Field(default=IDLE_RENEW_SECONDS, gt=0, le=IDLE_RENEW_MAX_SECONDS)
 
     @field_validator("security")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from imapclient.exceptions import (
 from bot.errors import AuthError, ConfigError, CrmbotError, SourceUnavailable
 from bot.models import SourceRecord
 from connectors.base import Batch, Cursor
+from connectors.imap.idle import wait_on_idle
 from connectors.imap.settings import ImapSettings
 
 log = structlog.get_logger(__name__)
@@ -39,6 +41,11 @@ class ImapSource:
             else ImapSettings.model_validate(settings)
         )
         self._client: IMAPClient | None = None
+        # (UIDVALIDITY, UIDNEXT) when the last poll looked: mail that came after it, while
+        # no IDLE was listening (between polls, or while reconnecting), is seen by the wait.
+        self._polled_at: tuple[int, int] | None = None
+        self._idle_lost = False  # the IDLE connection died: log the reconnection once
+        self._idle_unsupported_logged = False
 
     # -- the Source interface ---------------------------------------------------------------
 
@@ -58,7 +65,9 @@ class ImapSource:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         readonly = self.settings.after_processing == "none"
         with self._guard("selecting the folder"):
-            client, uidvalidity = self._open_folder(readonly=readonly)
+            client, info = self._open_folder_info(readonly=readonly)
+            uidvalidity = int(info[b"UIDVALIDITY"])
+            self._polled_at = _uid_state(info)
             last_uid, reset = self._resume_point(cursor, uidvalidity)
             # `UID n:*` always matches the newest message, even when n is above every UID.
             found = client.search(["UID", f"{last_uid + 1}:*"])
@@ -120,6 +129,55 @@ class ImapSource:
             action=s.after_processing,
             count=len(uids),
         )
+
+    def wait_for_change(self, wake: threading.Event) -> bool | None:
+        """IDLE until the server signals new mail (True) or `wake` is set (False).
+
+        None when `idle` is off or the server does not announce IDLE (the runtime polls on
+        the interval). Mail that came since the last poll (UIDNEXT moved) returns True at
+        once. A lost connection raises SourceUnavailable; the next call reconnects.
+        """
+        s = self.settings
+        if not s.idle:
+            return None
+        try:
+            with self._guard("waiting for new mail (IDLE)"):
+                client = self._connected()
+                if not client.has_capability("IDLE"):
+                    if not self._idle_unsupported_logged:
+                        self._idle_unsupported_logged = True
+                        log.info(
+                            "imap_idle_unsupported",
+                            source=self.name,
+                            host=s.host,
+                            interval_seconds=s.interval_seconds,
+                        )
+                    return None
+                if self._idle_lost:
+                    self._idle_lost = False
+                    log.info("imap_idle_reconnect", source=self.name, folder=s.folder)
+                info = self._select(client, readonly=s.after_processing == "none")
+                state = _uid_state(info)
+                if self._polled_at is not None and state != self._polled_at:
+                    # Once per state: if the runtime does not poll (another replica holds
+                    # the lease), the next wait idles instead of waking it again at once.
+                    self._polled_at = state
+                    log.info("imap_idle_woken", source=self.name, reason="uidnext_moved")
+                    return True
+                try:
+                    return wait_on_idle(
+                        client,
+                        wake,
+                        renew_seconds=s.idle_renew_seconds,
+                        source=self.name,
+                        folder=s.folder,
+                    )
+                except BaseException:
+                    self._drop()  # still in IDLE, or dead: no other command can follow
+                    raise
+        except SourceUnavailable:
+            self._idle_lost = True
+            raise
 
     def close(self) -> None:
         """Log out quietly; the next call connects again."""
@@ -218,9 +276,13 @@ class ImapSource:
 
     def _open_folder(self, *, readonly: bool) -> tuple[IMAPClient, int]:
         """Connect if needed, select the folder, and return the client and UIDVALIDITY."""
-        client = self._connected()
-        info = self._select(client, readonly=readonly)
+        client, info = self._open_folder_info(readonly=readonly)
         return client, int(info[b"UIDVALIDITY"])
+
+    def _open_folder_info(self, *, readonly: bool) -> tuple[IMAPClient, dict[bytes, Any]]:
+        """Connect if needed, select the folder, and return the client and SELECT's answer."""
+        client = self._connected()
+        return client, self._select(client, readonly=readonly)
 
     def _select(self, client: IMAPClient, *, readonly: bool) -> dict[bytes, Any]:
         folder = self.settings.folder
@@ -324,6 +386,14 @@ class ImapSource:
             client.uid_expunge(uids)
         else:
             client.expunge()
+
+
+def _uid_state(info: dict[bytes, Any]) -> tuple[int, int] | None:
+    """(UIDVALIDITY, UIDNEXT) from a SELECT answer; None when the server left UIDNEXT out."""
+    uidnext = info.get(b"UIDNEXT")
+    if uidnext is None:
+        return None
+    return int(info[b"UIDVALIDITY"]), int(uidnext)
 
 
 def _cursor(uidvalidity: int, last_uid: int) -> Cursor:

@@ -44,10 +44,19 @@ class DovecotServer:
     0700 `tmp_path`). One user, `USERNAME` / `PASSWORD`, keeps its Maildir under `root/mail`.
     """
 
-    def __init__(self, root: Path, port: int, *, binary: str = "dovecot") -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        *,
+        binary: str = "dovecot",
+        imap_capability: str | None = None,
+    ) -> None:
         self.root = root
         self.port = port
         self.binary = binary
+        # What the server announces after login (Dovecot's `imap_capability`), None: its default.
+        self.imap_capability = imap_capability
         self.username = USERNAME
         self.password = PASSWORD
         self.host = "127.0.0.1"
@@ -83,6 +92,20 @@ class DovecotServer:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=_STOP_TIMEOUT)
         self._wait_until_port_closed()
+
+    def kick(self) -> None:
+        """Close every IMAP connection of the test user (`* BYE`); the server stays up."""
+        doveadm = shutil.which("doveadm") or shutil.which(
+            "doveadm", path=f"{Path(self.binary).parent}:/usr/bin:/usr/sbin:/usr/local/bin"
+        )
+        if doveadm is None:
+            raise RuntimeError("doveadm is missing (it comes with dovecot-core)")
+        subprocess.run(
+            [doveadm, "-c", str(self.config_path), "kick", self.username],
+            check=True,
+            capture_output=True,
+            timeout=_STOP_TIMEOUT,
+        )
 
     @property
     def running(self) -> bool:
@@ -177,6 +200,7 @@ class DovecotServer:
             )
             mail_owner = f"uid={os.geteuid()} gid={os.getegid()}"
             chroot = "  chroot =\n"
+        capability = f"imap_capability = {self.imap_capability}\n" if self.imap_capability else ""
         self.config_path.write_text(
             f"""# Throwaway test server written by tests/servers/dovecot.py
 base_dir = {self.root}/run
@@ -213,7 +237,7 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
-}}
+{capability}}}
 """
         )
 
