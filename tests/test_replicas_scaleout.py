@@ -34,6 +34,7 @@ def _settings_file(tmp_path: Path, name: str, url: str, **extra: Any) -> Path:
     values: dict[str, Any] = {
         "store": {"url": url},
         "log": {"format": "json", "level": "info"},
+        "http": {"port": 0},  # a port of its own: replicas side by side
         "sources": {"inbox": {"type": "maildir", "path": str(make_maildir(tmp_path / name))}},
     }
     for key, value in extra.items():
@@ -188,6 +189,7 @@ def test_a_long_poll_keeps_its_lease_and_a_killed_replica_hands_the_source_over(
                 {
                     "store": {"url": url},
                     "log": {"format": "json", "level": "warning"},
+                    "http": {"port": 0},  # a port of its own: replicas side by side
                     "worker": {"instance_id": "replica-a", "lease_seconds": lease_seconds},
                     "sources": {"crm": crm_conf},
                 }

@@ -73,6 +73,7 @@ def _settings_file(tmp_path: Path, maildir: Path, db: Path) -> Path:
             {
                 "store": {"url": f"sqlite:///{db}"},
                 "log": {"format": "json", "level": "warning"},
+                "http": {"port": 0},  # a port of its own: replicas side by side
                 "worker": {"batch_size": 10},
                 "sources": {"inbox": {"type": "maildir", "path": str(maildir)}},
             }

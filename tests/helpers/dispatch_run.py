@@ -71,6 +71,9 @@ def write_settings(
             {
                 "store": {"url": store_url},
                 "log": {"format": "json", "level": "warning"},
+                # Port 0: each worker's HTTP endpoint on a port of its own, so that replicas
+                # (and tests run side by side) never fail at start on the default port.
+                "http": {"port": 0},
                 "worker": {"batch_size": 50, "tick_seconds": 0.2},
                 "dispatch": {"lease_seconds": 3.0, **dispatch},
                 "sources": {
