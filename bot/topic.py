@@ -128,6 +128,11 @@ def strip_boilerplate(text: str) -> str:
     return _BOILERPLATE_LINE.sub("", strip_accents(text or ""))
 
 
+def stem(word: str) -> str:
+    """A word as topics keep it: a long word's plural s or x dropped."""
+    return _stem(word)
+
+
 def _stem(word: str) -> str:
     if len(word) > 4 and word[-1] in "sx" and not _DIGITS.search(word):
         return word[:-1]

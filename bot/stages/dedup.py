@@ -1,34 +1,47 @@
 """Stage 4b: the same contact asking again: a duplicate, or a follow-up (a chase) of a case.
 
-Exact threading (headers, references) has found nothing. Among the contact's open cases with
-a request in the window, in this order:
+Exact threading (headers, references) has found nothing. The contact's open cases with a
+request in the window are the candidates. Evidence against a candidate comes first: the new
+request names an invoice/contract/order/meter/serial number, or a site, of the kind the case
+names too but none of the case's own (`bot/specifics.py`); or it says it raises another
+matter ("autre problème", "par ailleurs", "another issue") and names nothing of the case.
+Such a candidate is kept apart whatever the wording, and the reason trail says why. Then,
+in this order:
 
 1. the same cleaned text within the duplicate window is a duplicate;
 2. a reply whose headers were stripped (a RE:/TR:/AW:/Fwd:/Réf: prefix before the subject of
    one of the contact's open cases) is a follow-up of it;
-3. a bare status chase ("any update?", "des nouvelles ?", "relance") from a contact with
-   exactly one open case is a follow-up of that case, whatever category the chase reads as;
-4. the same topic: the same invoice/contract number, or content words (greetings, sign-offs
-   and boilerplate left out) alike enough. Very alike attaches; fairly alike attaches when
-   the rules read the same category (or the message says it chases); otherwise the new case
-   is flagged `possible_repeat` for review. One person's different topics stay apart.
+3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
+   words) from a contact with exactly one open case is a follow-up of that case, whatever
+   category the chase reads as;
+4. a chase that names what only one of several open cases names (its invoice number, its
+   site) is a follow-up of that case;
+5. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
+   enough, with a bonus for a number or site both name and a penalty when both name amounts
+   and none agree. Very alike attaches; fairly alike attaches when the rules read the same
+   category (or the message says it chases), unless the case has been quiet for weeks;
+   otherwise the new case is flagged `possible_repeat` for review.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.facts import build_facts
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.specifics import Comparison, Specifics, compare, says_new_matter, specifics_of, union
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
 from bot.textfold import strip_accents
 from bot.topic import (
+    IDENTIFIER_BONUS,
     REPLY_PREFIX,
+    Topic,
     grouping_score,
     is_status_chase,
     name_words,
@@ -36,10 +49,15 @@ from bot.topic import (
     strip_reply_prefix,
     subject_key,
     topic_of,
+    topic_similarity,
 )
 
 # Categories a chase may read as whatever it chases: they say nothing about the topic.
 CHASE_CATEGORIES = frozenset({"status_request", "other"})
+# A chase of at most this many content words says nothing but "where is it?".
+CHASE_CONTENT_WORDS = 4
+# Both name amounts and none agree: weak evidence against (a chase may quote a total).
+AMOUNT_PENALTY = 0.10
 
 
 def fold_text(text: str) -> str:
@@ -50,6 +68,38 @@ def fold_text(text: str) -> str:
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:
     """How alike two requests' topics are, 0..1 (content words, boilerplate left out)."""
     return grouping_score(topic_of(a_subject, a_body), topic_of(b_subject, b_body))
+
+
+@dataclass(slots=True)
+class _New:
+    """The request being grouped, read once."""
+
+    topic: Topic
+    words: frozenset[str]  # its topic words without the sender's name
+    specifics: Specifics
+    new_matter: str | None
+    chase: bool
+    bare_chase: bool
+    sender: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """One open case of the contact, with its recent requests and how the new one compares."""
+
+    case_id: int
+    reference: str
+    category: str | None
+    rows: list[Any] = field(default_factory=list)
+    comparison: Comparison = field(default_factory=lambda: Comparison((), (), None))
+    last_at: datetime | None = None
+
+    @property
+    def against(self) -> str | None:
+        """Why the new request cannot belong to this case, or None."""
+        if self.comparison.conflicts:
+            return "names " + "; ".join(self.comparison.conflicts)
+        return None
 
 
 def _category_of(ctx: StageContext, work: Work) -> str | None:
@@ -71,10 +121,47 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     rows = recent_open_requests(ctx.conn, contact["id"], since, OPEN_STATUSES, conf.candidates)
     if not rows:
         return work
-    for step in (_duplicate, _reply_without_headers, _status_chase, _same_topic):
-        if step(ctx, work, rows):
+    if _duplicate(ctx, work, rows):
+        return work
+    new = _read_new(work)
+    candidates = _candidates(rows, new)
+    for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
+        if step(ctx, work, new, candidates):
             return work
+    _explain_kept_apart(work, new, candidates)
     return work
+
+
+def _read_new(work: Work) -> _New:
+    req = work.request
+    assert req is not None
+    sender = name_words(req.sender_name, (work.contact or {}).get("name"))
+    topic = topic_of(req.subject, req.body_clean)
+    return _New(
+        topic=topic,
+        words=topic.words - sender,
+        specifics=specifics_of(req.subject, req.body_clean),
+        new_matter=says_new_matter(req.subject, req.body_clean),
+        chase=says_chase(req.subject, req.body_clean),
+        bare_chase=is_status_chase(req.subject, req.body_clean),
+        sender=sender,
+    )
+
+
+def _candidates(rows: Sequence[Any], new: _New) -> list[_Candidate]:
+    """The contact's open cases, newest activity first, each compared with the new request."""
+    by_case: dict[int, _Candidate] = {}
+    for row in rows:
+        cand = by_case.setdefault(row.case_id, _Candidate(row.case_id, row.reference, row.category))
+        cand.rows.append(row)
+        if cand.last_at is None or row.received_at > cand.last_at:
+            cand.last_at = row.received_at
+    for cand in by_case.values():
+        texts = [(r.subject, r.body_clean) for r in cand.rows]
+        specifics = union([specifics_of(s, b) for s, b in texts])
+        words = frozenset().union(*(topic_of(s, b).words for s, b in texts))
+        cand.comparison = compare(new.specifics, new.words, specifics, words)
+    return list(by_case.values())
 
 
 def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
@@ -102,92 +189,192 @@ def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
     return False
 
 
-def _reply_without_headers(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
+def _reply_without_headers(
+    ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]
+) -> bool:
     req = work.request
     assert req is not None
     stripped, had_prefix = strip_reply_prefix(req.subject)
     key = subject_key(stripped)
     if not had_prefix or not key:
         return False
-    for row in rows:
-        if key in (subject_key(row.subject), subject_key(row.case_subject)):
+    for cand in candidates:
+        if cand.against:
+            continue
+        if any(key in (subject_key(r.subject), subject_key(r.case_subject)) for r in cand.rows):
             _attach(
                 ctx,
                 work,
-                row.case_id,
+                cand.case_id,
                 "follow_up",
                 Reason(
                     "reply_without_headers",
                     f"a reply (no reply headers) from the contact to the subject of "
-                    f"{row.reference}",
-                    {"case": row.reference},
+                    f"{cand.reference}",
+                    {"case": cand.reference},
                 ),
             )
             return True
     return False
 
 
-def _status_chase(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
-    req = work.request
-    assert req is not None
-    open_cases = {row.case_id: row for row in rows}
-    if len(open_cases) != 1 or not is_status_chase(req.subject, req.body_clean):
+def _status_chase(ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]) -> bool:
+    if len(candidates) != 1 or new.new_matter:
         return False
-    (row,) = open_cases.values()
+    (cand,) = candidates
+    few_words = new.chase and len(new.words) <= CHASE_CONTENT_WORDS
+    if not (new.bare_chase or few_words) or cand.against:
+        return False
+    what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
         ctx,
         work,
-        row.case_id,
+        cand.case_id,
         "follow_up",
         Reason(
             "status_chase",
-            f"asks for news and the contact has one open case, {row.reference}",
-            {"case": row.reference},
+            f"{what} and the contact has one open case, {cand.reference}",
+            {"case": cand.reference},
         ),
     )
     return True
 
 
-def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
-    req = work.request
-    assert req is not None
-    conf = ctx.settings.dedup
-    mine = topic_of(req.subject, req.body_clean)
-    sender = name_words(req.sender_name, (work.contact or {}).get("name"))
-    score, row = max(
-        ((grouping_score(mine, topic_of(r.subject, r.body_clean), sender), r) for r in rows),
-        key=lambda pair: pair[0],
+def _chase_naming_one_case(
+    ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]
+) -> bool:
+    if len(candidates) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
+        return False
+    named = [c for c in candidates if c.comparison.shared and not c.against]
+    if len(named) != 1:
+        return False
+    (cand,) = named
+    shared = ", ".join(cand.comparison.shared[:3])
+    _attach(
+        ctx,
+        work,
+        cand.case_id,
+        "follow_up",
+        Reason(
+            "chase_names_case",
+            f"a chase naming {shared}, which only {cand.reference} of the contact's "
+            f"{len(candidates)} open cases names",
+            {"case": cand.reference, "shared": list(cand.comparison.shared)},
+        ),
     )
-    detail = {"case": row.reference, "similarity": round(score, 3)}
+    return True
+
+
+def _score(new: _New, cand: _Candidate) -> float:
+    """Topic likeness to the case's closest request, with the bonus and penalty of what both
+    name (a customer number shared by all of one person's mails earns nothing)."""
+    best = max(
+        topic_similarity(
+            _without(new.topic, new.sender), _without(topic_of(r.subject, r.body_clean), new.sender)
+        )
+        for r in cand.rows
+    )
+    if cand.comparison.shared:
+        best += IDENTIFIER_BONUS
+    elif cand.comparison.amounts_differ:
+        best -= AMOUNT_PENALTY
+    return max(0.0, min(1.0, best))
+
+
+def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]) -> bool:
+    req = work.request
+    assert req is not None and req.received_at is not None
+    conf = ctx.settings.dedup
+    eligible = [
+        c for c in candidates if not c.against and not (new.new_matter and not c.comparison.shared)
+    ]
+    if not eligible:
+        return False
+    score, cand = max(((_score(new, c), c) for c in eligible), key=lambda pair: pair[0])
+    detail = {"case": cand.reference, "similarity": round(score, 3)}
+    evidence = _evidence(cand)
     if score >= conf.similar_text:
-        reason = Reason("similar_text", f"topic {score:.0%} alike {row.reference}", detail)
-        _attach(ctx, work, row.case_id, "follow_up", reason)
+        reason = Reason(
+            "similar_text", f"topic {score:.0%} alike {cand.reference}{evidence}", detail
+        )
+        _attach(ctx, work, cand.case_id, "follow_up", reason)
         return True
-    chase = says_chase(req.subject, req.body_clean)
     if score < conf.similar_text_chase:
         return False
+    quiet = _quiet_days(req.received_at, cand)
+    stale = quiet >= conf.stale_after_days and not cand.comparison.shared
     category = _category_of(ctx, work)
-    same = category is not None and (category == row.category or category in CHASE_CATEGORIES)
-    if chase or (same and score >= conf.similar_text_same_category):
-        why = "a chase" if chase else f"same category {category}"
+    same = category is not None and (category == cand.category or category in CHASE_CATEGORIES)
+    if new.chase or (same and score >= conf.similar_text_same_category and not stale):
+        why = "a chase" if new.chase else f"same category {category}"
         reason = Reason(
             "similar_text_same_category",
-            f"topic {score:.0%} alike {row.reference}, {why}",
+            f"topic {score:.0%} alike {cand.reference}, {why}{evidence}",
             detail,
         )
-        _attach(ctx, work, row.case_id, "follow_up", reason)
+        _attach(ctx, work, cand.case_id, "follow_up", reason)
         return True
-    # Alike, but not enough, or read as another matter: a new case, flagged for review.
-    work.tags.append(f"possible_repeat:{row.reference}")
+    # Alike, but not enough, read as another matter, or the case long quiet: a new case,
+    # flagged for review.
+    why = (
+        f"quiet for {quiet:.0f} days"
+        if stale and same and score >= conf.similar_text_same_category
+        else f"read as {category}"
+    )
+    work.tags.append(f"possible_repeat:{cand.reference}")
     work.reasons.append(
         Reason(
             "possible_repeat",
-            f"topic {score:.0%} alike {row.reference} ({row.category}), read as "
-            f"{category}: kept apart, flagged for review",
+            f"topic {score:.0%} alike {cand.reference} ({cand.category}), {why}: "
+            "kept apart, flagged for review",
             detail,
         )
     )
     return False
+
+
+def _evidence(cand: _Candidate) -> str:
+    if cand.comparison.shared:
+        return f"; both name {', '.join(cand.comparison.shared[:3])}"
+    if cand.comparison.amounts_differ:
+        return f"; amounts differ ({cand.comparison.amounts_differ})"
+    return ""
+
+
+def _explain_kept_apart(work: Work, new: _New, candidates: list[_Candidate]) -> None:
+    """Say which open cases the request was kept apart from, and why (conflicting numbers or
+    sites, or a mail that says it raises another matter)."""
+    for cand in candidates:
+        if cand.against:
+            work.reasons.append(
+                Reason(
+                    "kept_apart_conflict",
+                    f"not {cand.reference}: the request {cand.against}",
+                    {"case": cand.reference, "conflicts": list(cand.comparison.conflicts)},
+                )
+            )
+        elif new.new_matter and not cand.comparison.shared:
+            work.reasons.append(
+                Reason(
+                    "kept_apart_new_matter",
+                    f"not {cand.reference}: the request says \u201c{new.new_matter}\u201d "
+                    "and names nothing of that case",
+                    {"case": cand.reference, "cue": new.new_matter},
+                )
+            )
+
+
+def _without(topic: Topic, ignore: frozenset[str]) -> Topic:
+    if not ignore:
+        return topic
+    kept = [w for w in topic.text.split() if w not in ignore]
+    return Topic(frozenset(kept), topic.identifiers, " ".join(kept))
+
+
+def _quiet_days(now: datetime, cand: _Candidate) -> float:
+    if cand.last_at is None:
+        return 0.0
+    return (now - cand.last_at).total_seconds() / 86400
 
 
 def _attach(ctx: StageContext, work: Work, case_id: int, relation: str, reason: Reason) -> None:
