@@ -79,6 +79,32 @@ _AMOUNT = re.compile(
 
 _CENTS = re.compile(r"^(.*?)(?:[.,](\d{1,2}))?$")
 
+# The month a bill is for: "facture d'octobre", "mensualité de novembre", "my October bill".
+_MONTH_NAMES = (
+    ("janvier", "january"),
+    ("fevrier", "february"),
+    ("mars", "march"),
+    ("avril", "april"),
+    ("mai", "may"),
+    ("juin", "june"),
+    ("juillet", "july"),
+    ("aout", "august"),
+    ("septembre", "september"),
+    ("octobre", "october"),
+    ("novembre", "november"),
+    ("decembre", "december"),
+)
+_MONTHS = {name: f"{i:02d}" for i, names in enumerate(_MONTH_NAMES, 1) for name in names}
+_MONTH = "(" + "|".join(_MONTHS) + ")"
+_PERIOD = re.compile(
+    r"\b(?:facture|releve|mensualite|echeance|prelevement|bill|invoice|statement|payment"
+    r"|direct debit)s? (?:de |d['’ ]|du mois de |du mois d['’ ]|for |of )(?:the month of )?"
+    + _MONTH
+    + r"\b|\b"
+    + _MONTH
+    + r"(?: 20\d\d)? (?:bill|invoice|statement|payment|direct debit|instalment)s?\b"
+)
+
 # Street addresses: the street's own name, capitalised (FR: type first; EN: type last).
 _NAME = r"[A-ZÀ-Ý][\w'’-]*"
 _FR_STREET = re.compile(
@@ -96,15 +122,18 @@ _EN_STREET = re.compile(
 _FR_PLACE = re.compile(
     r"(?i:\b(?:agence|site|magasin|boutique|entrep[oô]t|d[ée]p[oô]t|usine|succursale"
     r"|[ée]tablissement|restaurant|antenne|bureaux?|r[ée]sidence|logement|appartement"
-    r"|maison|local|locaux))\s+(?:de |d['’]|du |des |à |a )\s*(?:la |le |l['’])?"
+    r"|maison|local|locaux|chantier|immeuble|b[âa]timent|[ée]cole|h[ôo]tel|zac"
+    r"|g[îi]te|cabinet|pharmacie|clinique|parc|zone))\s+"
+    r"(?:de |d['’]|du |des |à |a )\s*(?:la |le |l['’])?"
     rf"({_NAME}(?:[ -](?:{_NAME}|sur|sous|en|les|le|la|de|du|des))*)"
 )
 _EN_PLACE = re.compile(
     rf"\b({_NAME}(?: {_NAME})?) "
     r"(?i:branch|office|site|store|shop|warehouse|depot|plant|factory|agency|premises"
-    r"|restaurant|clinic|flat|house|property)\b"
+    r"|restaurant|clinic|flat|house|property|building|school|hotel|surgery|pharmacy"
+    r"|unit|yard|farm|campus)\b"
     r"|(?i:\b(?:branch|office|site|store|shop|warehouse|depot|plant|factory|flat|house"
-    r"|property) (?:in|at)) "
+    r"|property|building|school|hotel|surgery|pharmacy|unit|premises) (?:in|at)) "
     rf"({_NAME}(?: {_NAME})?)"
 )
 _NOT_A_NAME = frozenset(
@@ -156,11 +185,12 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Specifics:
-    """What a request names: typed identifiers, sites, amounts."""
+    """What a request names: typed identifiers, sites, amounts, the months of bills."""
 
     identifiers: frozenset[Identifier]
     sites: frozenset[Site]
     amounts: frozenset[str]
+    months: frozenset[str] = frozenset()
 
     def keys(self) -> frozenset[str]:
         """Every identifier's key, whatever its kind."""
@@ -179,8 +209,12 @@ def specifics_of(subject: str, body: str) -> Specifics:
 def _specifics_of(subject: str, body: str) -> Specifics:
     text = f"{subject}\n{body}"
     folded = strip_accents(text)
+    months = frozenset(_MONTHS[next(g for g in m.groups() if g)] for m in _PERIOD.finditer(folded))
     return Specifics(
-        frozenset(_identifiers(folded)), frozenset(_sites(text)), frozenset(_amounts(text))
+        frozenset(_identifiers(folded)),
+        frozenset(_sites(text)),
+        frozenset(_amounts(text)),
+        months,
     )
 
 
@@ -267,19 +301,25 @@ class Comparison:
 
     shared: tuple[str, ...]  # identifiers or sites both name
     conflicts: tuple[str, ...]  # "invoice F2026-11-0587, not F2026-10-4412"
-    amounts_differ: str | None  # "120.00, not 84.50": weak evidence
+    differ: tuple[str, ...]  # weak evidence: "amounts 120.00, not 84.50"
 
 
 def compare(
-    new: Specifics, new_words: frozenset[str], case: Specifics, case_words: frozenset[str]
+    new: Specifics,
+    new_words: frozenset[str],
+    case: Specifics,
+    case_words: frozenset[str],
+    ignore: frozenset[str] = frozenset(),
 ) -> Comparison:
     """Compare what a new request names with what a case's requests named (`*_words`: their
-    topic words, stemmed as `bot.topic` keeps them).
+    topic words, stemmed as `bot.topic` keeps them; `ignore`: the sender's name words, so
+    that "Patel Pharmacy" under a signature is no site).
 
-    A conflict: the new request names a kind of identifier (or site) the case names too, and
-    none of its values appears anywhere in the case (any kind, any of its words). A customer
-    or account number never counts; a bare number of unknown kind never conflicts. Shared: an
-    identifier both name, or a site of one whose name the other's words hold ("Leeds")."""
+    Identifiers: a conflict when the new request names a kind the case names too and none
+    of its values appears anywhere in the case (any kind). A customer or account number never
+    counts; a bare number of unknown kind never conflicts. Sites (signatures and company
+    names repeat them): a conflict when each side names a site of one kind that the other
+    side's words never mention. Shared: an identifier both name, a site both mention."""
     shared: list[str] = []
     conflicts: list[str] = []
     case_keys = case.keys()
@@ -290,22 +330,33 @@ def compare(
         theirs = sorted({i.text for i in case.identifiers if i.kind == kind})
         if theirs and not hits and kind != UNTYPED:
             conflicts.append(f"{_label(kind)} {mine[0].text}, not {', '.join(theirs[:3])}")
-    case_site_words = _stems(frozenset().union(*(s.words for s in case.sites))) | case_words
-    for kind in sorted({s.kind for s in new.sites}):
-        mine_sites = [s for s in new.sites if s.kind == kind]
-        hits_sites = [s for s in mine_sites if _stems(s.words) & case_site_words]
-        shared.extend(f"{kind} {s.text}" for s in hits_sites)
-        theirs = sorted({s.text for s in case.sites if s.kind == kind})
-        if theirs and not hits_sites:
-            conflicts.append(f"{kind} {mine_sites[0].text}, not {', '.join(theirs[:3])}")
-    named = {s.text for s in case.sites if _stems(s.words) & new_words} - {
-        s.text for s in new.sites
-    }
-    shared.extend(f"site {text}" for text in sorted(named))
-    differ = None
+    new_sites = [s for s in new.sites if not _stems(s.words) <= ignore]
+    case_sites = [s for s in case.sites if not _stems(s.words) <= ignore]
+    new_site_words = _stems(frozenset().union(*(s.words for s in new_sites))) | new_words
+    case_site_words = _stems(frozenset().union(*(s.words for s in case_sites))) | case_words
+    for kind in ("address", "place"):
+        new_only = [
+            s for s in new_sites if s.kind == kind and not _stems(s.words) & case_site_words
+        ]
+        case_only = [
+            s for s in case_sites if s.kind == kind and not _stems(s.words) & new_site_words
+        ]
+        if new_only and case_only:
+            theirs = ", ".join(sorted({s.text for s in case_only})[:3])
+            conflicts.append(f"{kind} {new_only[0].text}, not {theirs}")
+    both = {s.text for s in new_sites if _stems(s.words) & case_site_words}
+    both |= {s.text for s in case_sites if _stems(s.words) & new_words}
+    shared.extend(f"site {text}" for text in sorted(both))
+    differ: list[str] = []
     if new.amounts and case.amounts and not new.amounts & case.amounts:
-        differ = f"{', '.join(sorted(new.amounts))}, not {', '.join(sorted(case.amounts))}"
-    return Comparison(tuple(shared), tuple(conflicts), differ)
+        differ.append(f"amounts {_list(new.amounts)}, not {_list(case.amounts)}")
+    if new.months and case.months and not new.months & case.months:
+        differ.append(f"bill of month {_list(new.months)}, not {_list(case.months)}")
+    return Comparison(tuple(shared), tuple(conflicts), tuple(differ))
+
+
+def _list(values: frozenset[str]) -> str:
+    return ", ".join(sorted(values))
 
 
 def _stems(words: frozenset[str]) -> frozenset[str]:
@@ -324,4 +375,5 @@ def union(items: list[Specifics]) -> Specifics:
         frozenset().union(*(s.identifiers for s in items)),
         frozenset().union(*(s.sites for s in items)),
         frozenset().union(*(s.amounts for s in items)),
+        frozenset().union(*(s.months for s in items)),
     )

@@ -56,8 +56,9 @@ from bot.topic import (
 CHASE_CATEGORIES = frozenset({"status_request", "other"})
 # A chase of at most this many content words says nothing but "where is it?".
 CHASE_CONTENT_WORDS = 4
-# Both name amounts and none agree: weak evidence against (a chase may quote a total).
-AMOUNT_PENALTY = 0.10
+# Both name amounts (or months of bills) and none agree: weak evidence against, each (a
+# chase may quote a total, or the next bill that repeats the error).
+WEAK_PENALTY = 0.10
 
 
 def fold_text(text: str) -> str:
@@ -91,7 +92,7 @@ class _Candidate:
     reference: str
     category: str | None
     rows: list[Any] = field(default_factory=list)
-    comparison: Comparison = field(default_factory=lambda: Comparison((), (), None))
+    comparison: Comparison = field(default_factory=lambda: Comparison((), (), ()))
     last_at: datetime | None = None
 
     @property
@@ -159,8 +160,8 @@ def _candidates(rows: Sequence[Any], new: _New) -> list[_Candidate]:
     for cand in by_case.values():
         texts = [(r.subject, r.body_clean) for r in cand.rows]
         specifics = union([specifics_of(s, b) for s, b in texts])
-        words = frozenset().union(*(topic_of(s, b).words for s, b in texts))
-        cand.comparison = compare(new.specifics, new.words, specifics, words)
+        words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
+        cand.comparison = compare(new.specifics, new.words, specifics, words, new.sender)
     return list(by_case.values())
 
 
@@ -276,8 +277,8 @@ def _score(new: _New, cand: _Candidate) -> float:
     )
     if cand.comparison.shared:
         best += IDENTIFIER_BONUS
-    elif cand.comparison.amounts_differ:
-        best -= AMOUNT_PENALTY
+    else:
+        best -= WEAK_PENALTY * len(cand.comparison.differ)
     return max(0.0, min(1.0, best))
 
 
@@ -336,8 +337,8 @@ def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Cand
 def _evidence(cand: _Candidate) -> str:
     if cand.comparison.shared:
         return f"; both name {', '.join(cand.comparison.shared[:3])}"
-    if cand.comparison.amounts_differ:
-        return f"; amounts differ ({cand.comparison.amounts_differ})"
+    if cand.comparison.differ:
+        return f"; though {'; '.join(cand.comparison.differ)}"
     return ""
 
 
