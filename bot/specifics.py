@@ -150,18 +150,23 @@ _NEW_MATTER = re.compile(
     r"|(?:a|one) (?:second|separate|different|further|unrelated) "
     r"(?:problem|issue|question|matter|request|fault|complaint|query)"
     r"|a new (?:problem|issue|fault|outage|incident)"
+    r"|(?:another|a second|a different) (?:invoice|bill|contract|order|site|property|flat"
+    r"|meter|device|address|branch|office|account|policy)"
     r"|on a (?:separate|different|another|unrelated) (?:note|matter|subject|issue|point|topic)"
     r"|separate(?:ly)? (?:from|to) my (?:other|previous|earlier)"
     r"|(?:not|un)related to my (?:other|previous|earlier|last)"
     r"|nothing to do with my (?:other|previous|earlier|last)"
     r"|(?:un|une) (?:autre|deuxieme|seconde?) "
     r"(?:probleme|souci|question|demande|sujet|reclamation|panne|incident|point)"
-    r"|(?:un|une) (?:nouvelle|nouveau) (?:probleme|souci|panne|incident)"
+    r"|(?:un|une) (?:nouvelle|nouveau) (?:probleme|souci|panne|incident|coupure|fuite)"
+    r"|(?:un|une) (?:autre|deuxieme|seconde?) (?:facture|contrat|commande|site|logement"
+    r"|compteur|appareil|adresse|agence|boutique|magasin|chantier|appartement|police)"
     r"|(?<!l )(?<!mon )(?<!ma )(?<!mes )autre (?:probleme|souci|sujet)"
     r"|(?:aussi|egalement) un (?:autre )?(?:probleme|souci)"
     r"|par ailleurs|d autre part|sans (?:aucun )?rapport avec|rien a voir avec"
     r"|independamment de (?:ma|mon|mes) (?:demande|precedent|message|autre))\b"
 )
+_SEPARATELY = re.compile(r"(?:^|[.!?]\s*)(separately|on another note|sur un autre sujet)\s*,", re.M)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -242,14 +247,14 @@ def _identifiers(folded: str) -> list[Identifier]:
         if is_identifier(compact):
             taken.append(match.span())
             kind = _kind(folded, match.start(), compact)
-            found.append(Identifier(kind, _key(compact), match.group(0)))
+            found.append(Identifier(kind, _key(compact), match.group(0).upper()))
     for match in _TOKEN.finditer(folded):
         raw = match.group(0).strip(".")
         compact = re.sub(r"[-/.]", "", raw)
         inside = any(a <= match.start() < b for a, b in taken)
         if inside or _DATE.fullmatch(raw) or not is_identifier(compact):
             continue
-        found.append(Identifier(_kind(folded, match.start(), compact), _key(compact), raw))
+        found.append(Identifier(_kind(folded, match.start(), compact), _key(compact), raw.upper()))
     return found
 
 
@@ -290,8 +295,11 @@ def _amounts(text: str) -> list[str]:
 def says_new_matter(subject: str, body: str) -> str | None:
     """The words by which a mail says it raises another matter ("autre problème",
     "par ailleurs", "another issue", "on a separate note"), or None."""
-    flat = " ".join(_NON_WORD.split(strip_accents(f"{subject}\n{body[:3000]}"))).strip()
-    match = _NEW_MATTER.search(flat)
+    folded = strip_accents(f"{subject}\n{body[:3000]}")
+    opening = _SEPARATELY.search(folded)
+    if opening:
+        return opening.group(1)
+    match = _NEW_MATTER.search(" ".join(_NON_WORD.split(folded)).strip())
     return match.group(0) if match else None
 
 

@@ -92,6 +92,7 @@ class _Candidate:
     reference: str
     category: str | None
     rows: list[Any] = field(default_factory=list)
+    words: frozenset[str] = frozenset()  # its requests' topic words, the sender's name left out
     comparison: Comparison = field(default_factory=lambda: Comparison((), (), ()))
     last_at: datetime | None = None
 
@@ -160,8 +161,8 @@ def _candidates(rows: Sequence[Any], new: _New) -> list[_Candidate]:
     for cand in by_case.values():
         texts = [(r.subject, r.body_clean) for r in cand.rows]
         specifics = union([specifics_of(s, b) for s, b in texts])
-        words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
-        cand.comparison = compare(new.specifics, new.words, specifics, words, new.sender)
+        cand.words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
+        cand.comparison = compare(new.specifics, new.words, specifics, cand.words, new.sender)
     return list(by_case.values())
 
 
@@ -223,7 +224,12 @@ def _status_chase(ctx: StageContext, work: Work, new: _New, candidates: list[_Ca
     if len(candidates) != 1 or new.new_matter:
         return False
     (cand,) = candidates
-    few_words = new.chase and len(new.words) <= CHASE_CONTENT_WORDS
+    # A chase of a few words joins too, unless those words are about something else.
+    few_words = (
+        new.chase
+        and len(new.words) <= CHASE_CONTENT_WORDS
+        and (len(new.words) <= 1 or bool(new.words & cand.words))
+    )
     if not (new.bare_chase or few_words) or cand.against:
         return False
     what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
