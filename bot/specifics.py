@@ -29,7 +29,9 @@ _KIND_WORDS: dict[str, tuple[str, ...]] = {
     "invoice": ("facture", "fact", "invoice", "inv", "bill", "avoir", "credit note", "fa"),
     "contract": ("contrat", "contract", "police", "policy", "abonnement", "subscription"),
     "order": ("commande", "order", "cde", "cmd", "purchase order", "bon de commande", "ord"),
-    "meter": ("pdl", "prm", "pce", "compteur", "meter", "mpan", "mprn", "point de livraison"),
+    # a supply point and the meter on it are numbered apart: two kinds, never in conflict
+    "supply": ("pdl", "prm", "pce", "mpan", "mprn", "point de livraison", "supply number"),
+    "meter": ("compteur", "meter", "meter serial", "numero de compteur"),
     "device": ("serie", "serial", "sn", "imei", "appareil", "device", "box", "routeur", "router"),
     "ticket": ("ticket", "dossier", "reclamation", "claim", "incident", "sinistre", "rma"),
     # who writes, not about what: never evidence for or against
@@ -310,6 +312,7 @@ class Comparison:
     shared: tuple[str, ...]  # identifiers or sites both name
     conflicts: tuple[str, ...]  # "invoice F2026-11-0587, not F2026-10-4412"
     differ: tuple[str, ...]  # weak evidence: "amounts 120.00, not 84.50"
+    party: tuple[str, ...] = ()  # a customer or account number both name: who, not what
 
 
 def compare(
@@ -360,7 +363,10 @@ def compare(
         differ.append(f"amounts {_list(new.amounts)}, not {_list(case.amounts)}")
     if new.months and case.months and not new.months & case.months:
         differ.append(f"bill of month {_list(new.months)}, not {_list(case.months)}")
-    return Comparison(tuple(shared), tuple(conflicts), tuple(differ))
+    party = sorted(
+        {i.text for i in new.identifiers if i.kind in IGNORED_KINDS and i.key in case_keys}
+    )
+    return Comparison(tuple(shared), tuple(conflicts), tuple(differ), tuple(party))
 
 
 def _list(values: frozenset[str]) -> str:

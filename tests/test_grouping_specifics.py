@@ -32,7 +32,7 @@ def _compare(new: tuple[str, str], case: tuple[str, str], sender: frozenset[str]
         ("Invoice INV-88213 applies VAT", {("invoice", "88213")}),
         ("le contrat n° 7720 4419 01 (appartement)", {("contract", "7720441901")}),
         ("My order 5512048 is missing items", {("order", "5512048")}),
-        ("mon compteur (PDL 2148 6690 1375 02)", {("meter", "21486690137502")}),
+        ("mon compteur (PDL 2148 6690 1375 02)", {("supply", "21486690137502")}),
         ("my router (serial RX4-558120) drops", {("device", "4558120")}),
         ("please terminate CN-209944", {("ref:cn", "209944")}),
     ],
@@ -41,6 +41,12 @@ def test_a_number_is_read_with_what_it_numbers_in_both_languages(
     text: str, expected: set[tuple[str, str]]
 ) -> None:
     assert _kinds("", text) == expected
+
+
+def test_a_supply_point_and_the_meter_on_it_are_not_in_conflict() -> None:
+    origin = ("Index faux", "Mon compteur (PDL 2148 6690 1375 02) affiche un index faux.")
+    chase = ("Index", "Toujours faux : le compteur n° 0987 6543 21 affiche 48 210 kWh.")
+    assert not _compare(chase, origin).conflicts
 
 
 def test_the_same_number_written_two_ways_has_one_key() -> None:

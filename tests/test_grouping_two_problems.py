@@ -314,3 +314,16 @@ def test_a_fairly_alike_request_after_weeks_of_silence_is_kept_apart_for_review(
     ]
     _, new = _run(store, store_url, inbox, messages)
     assert any(t.startswith("possible_repeat:") for t in new["tags"])
+
+
+def test_a_chase_about_as_alike_two_open_cases_is_not_guessed(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    messages = [
+        _msg(RACHEL, "Power cut at the Leeds office", "Hello, no power at our Leeds office.", 0),
+        _msg(RACHEL, "Power cut at the York office", "Hello, no power at our York office.", 2),
+        _msg(RACHEL, "Power cut", "Still no power at the office. Any news on the power cut?", 6),
+    ]
+    cases = _run(store, store_url, inbox, messages)
+    assert [c["request_count"] for c in cases] == [1, 1, 1]
+    assert "ambiguous_cases" in _reasons(store, cases[2])

@@ -59,6 +59,8 @@ CHASE_CONTENT_WORDS = 4
 # Both name amounts (or months of bills) and none agree: weak evidence against, each (a
 # chase may quote a total, or the next bill that repeats the error).
 WEAK_PENALTY = 0.10
+# Two open cases within this much likeness of each other, nothing named: not guessed.
+AMBIGUOUS_MARGIN = 0.08
 
 
 def fold_text(text: str) -> str:
@@ -274,14 +276,16 @@ def _chase_naming_one_case(
 
 def _score(new: _New, cand: _Candidate) -> float:
     """Topic likeness to the case's closest request, with the bonus and penalty of what both
-    name (a customer number shared by all of one person's mails earns nothing)."""
+    name. A customer number both name earns the bonus too (as before), but never names a case
+    for a chase nor outweighs a conflict or a 'new matter' cue: all of one person's mails may
+    carry it."""
     best = max(
         topic_similarity(
             _without(new.topic, new.sender), _without(topic_of(r.subject, r.body_clean), new.sender)
         )
         for r in cand.rows
     )
-    if cand.comparison.shared:
+    if cand.comparison.shared or cand.comparison.party:
         best += IDENTIFIER_BONUS
     else:
         best -= WEAK_PENALTY * len(cand.comparison.differ)
@@ -297,9 +301,12 @@ def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Cand
     ]
     if not eligible:
         return False
-    score, cand = max(((_score(new, c), c) for c in eligible), key=lambda pair: pair[0])
+    ranked = sorted(((_score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
+    score, cand = ranked[0]
     detail = {"case": cand.reference, "similarity": round(score, 3)}
     evidence = _evidence(cand)
+    if _ambiguous(work, ranked, conf.similar_text_chase):
+        return False
     if score >= conf.similar_text:
         reason = Reason(
             "similar_text", f"topic {score:.0%} alike {cand.reference}{evidence}", detail
@@ -340,9 +347,30 @@ def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Cand
     return False
 
 
+def _ambiguous(work: Work, ranked: list[tuple[float, _Candidate]], bar: float) -> bool:
+    """Two open cases alike enough and about as alike, and nothing the request names tells
+    them apart: not guessed (a wrong guess merges two matters), flagged for review."""
+    if len(ranked) < 2 or ranked[1][0] < bar or ranked[0][0] - ranked[1][0] >= AMBIGUOUS_MARGIN:
+        return False
+    (first, a), (second, b) = ranked[0], ranked[1]
+    if a.comparison.shared or b.comparison.shared:
+        return False
+    work.tags.extend(f"possible_repeat:{c.reference}" for c in (a, b))
+    work.reasons.append(
+        Reason(
+            "ambiguous_cases",
+            f"topic {first:.0%} alike {a.reference} and {second:.0%} alike {b.reference}, "
+            "nothing it names tells them apart: not guessed, flagged for review",
+            {"cases": [a.reference, b.reference]},
+        )
+    )
+    return True
+
+
 def _evidence(cand: _Candidate) -> str:
-    if cand.comparison.shared:
-        return f"; both name {', '.join(cand.comparison.shared[:3])}"
+    if cand.comparison.shared or cand.comparison.party:
+        named = (*cand.comparison.shared, *cand.comparison.party)
+        return f"; both name {', '.join(named[:3])}"
     if cand.comparison.differ:
         return f"; though {'; '.join(cand.comparison.differ)}"
     return ""
