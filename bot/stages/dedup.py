@@ -20,45 +20,33 @@ in this order:
    enough, with a bonus for a number or site both name and a penalty when both name amounts
    and none agree. Very alike attaches; fairly alike attaches when the rules read the same
    category (or the message says it chases), unless the case has been quiet for weeks;
-   otherwise the new case is flagged `possible_repeat` for review.
+   otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
+   alike, nothing named to tell them apart: not guessed, flagged for review.
+
+The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
+and every case it kept the request apart from, in the reason trail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.facts import build_facts
+from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
-from bot.specifics import Comparison, Specifics, compare, says_new_matter, specifics_of, union
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
 from bot.textfold import strip_accents
-from bot.topic import (
-    IDENTIFIER_BONUS,
-    REPLY_PREFIX,
-    Topic,
-    grouping_score,
-    is_status_chase,
-    name_words,
-    says_chase,
-    strip_reply_prefix,
-    subject_key,
-    topic_of,
-    topic_similarity,
-)
+from bot.topic import REPLY_PREFIX, grouping_score, strip_reply_prefix, subject_key, topic_of
 
 # Categories a chase may read as whatever it chases: they say nothing about the topic.
 CHASE_CATEGORIES = frozenset({"status_request", "other"})
 # A chase of at most this many content words says nothing but "where is it?".
 CHASE_CONTENT_WORDS = 4
-# Both name amounts (or months of bills) and none agree: weak evidence against, each (a
-# chase may quote a total, or the next bill that repeats the error).
-WEAK_PENALTY = 0.10
 # Two open cases within this much likeness of each other, nothing named: not guessed.
 AMBIGUOUS_MARGIN = 0.08
 
@@ -71,39 +59,6 @@ def fold_text(text: str) -> str:
 def similarity(a_subject: str, a_body: str, b_subject: str, b_body: str) -> float:
     """How alike two requests' topics are, 0..1 (content words, boilerplate left out)."""
     return grouping_score(topic_of(a_subject, a_body), topic_of(b_subject, b_body))
-
-
-@dataclass(slots=True)
-class _New:
-    """The request being grouped, read once."""
-
-    topic: Topic
-    words: frozenset[str]  # its topic words without the sender's name
-    specifics: Specifics
-    new_matter: str | None
-    chase: bool
-    bare_chase: bool
-    sender: frozenset[str]
-
-
-@dataclass(slots=True)
-class _Candidate:
-    """One open case of the contact, with its recent requests and how the new one compares."""
-
-    case_id: int
-    reference: str
-    category: str | None
-    rows: list[Any] = field(default_factory=list)
-    words: frozenset[str] = frozenset()  # its requests' topic words, the sender's name left out
-    comparison: Comparison = field(default_factory=lambda: Comparison((), (), ()))
-    last_at: datetime | None = None
-
-    @property
-    def against(self) -> str | None:
-        """Why the new request cannot belong to this case, or None."""
-        if self.comparison.conflicts:
-            return "names " + "; ".join(self.comparison.conflicts)
-        return None
 
 
 def _category_of(ctx: StageContext, work: Work) -> str | None:
@@ -127,45 +82,13 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
         return work
     if _duplicate(ctx, work, rows):
         return work
-    new = _read_new(work)
-    candidates = _candidates(rows, new)
+    new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
+    cases = candidates(rows, new)
     for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
-        if step(ctx, work, new, candidates):
+        if step(ctx, work, new, cases):
             return work
-    _explain_kept_apart(work, new, candidates)
+    _explain_kept_apart(work, new, cases)
     return work
-
-
-def _read_new(work: Work) -> _New:
-    req = work.request
-    assert req is not None
-    sender = name_words(req.sender_name, (work.contact or {}).get("name"))
-    topic = topic_of(req.subject, req.body_clean)
-    return _New(
-        topic=topic,
-        words=topic.words - sender,
-        specifics=specifics_of(req.subject, req.body_clean),
-        new_matter=says_new_matter(req.subject, req.body_clean),
-        chase=says_chase(req.subject, req.body_clean),
-        bare_chase=is_status_chase(req.subject, req.body_clean),
-        sender=sender,
-    )
-
-
-def _candidates(rows: Sequence[Any], new: _New) -> list[_Candidate]:
-    """The contact's open cases, newest activity first, each compared with the new request."""
-    by_case: dict[int, _Candidate] = {}
-    for row in rows:
-        cand = by_case.setdefault(row.case_id, _Candidate(row.case_id, row.reference, row.category))
-        cand.rows.append(row)
-        if cand.last_at is None or row.received_at > cand.last_at:
-            cand.last_at = row.received_at
-    for cand in by_case.values():
-        texts = [(r.subject, r.body_clean) for r in cand.rows]
-        specifics = union([specifics_of(s, b) for s, b in texts])
-        cand.words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
-        cand.comparison = compare(new.specifics, new.words, specifics, cand.words, new.sender)
-    return list(by_case.values())
 
 
 def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
@@ -194,7 +117,7 @@ def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
 
 
 def _reply_without_headers(
-    ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
 ) -> bool:
     req = work.request
     assert req is not None
@@ -202,7 +125,7 @@ def _reply_without_headers(
     key = subject_key(stripped)
     if not had_prefix or not key:
         return False
-    for cand in candidates:
+    for cand in cases:
         if cand.against:
             continue
         if any(key in (subject_key(r.subject), subject_key(r.case_subject)) for r in cand.rows):
@@ -222,10 +145,10 @@ def _reply_without_headers(
     return False
 
 
-def _status_chase(ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]) -> bool:
-    if len(candidates) != 1 or new.new_matter:
+def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
+    if len(cases) != 1 or new.new_matter:
         return False
-    (cand,) = candidates
+    (cand,) = cases
     # A chase of a few words joins too, unless those words are about something else.
     few_words = (
         new.chase
@@ -250,11 +173,11 @@ def _status_chase(ctx: StageContext, work: Work, new: _New, candidates: list[_Ca
 
 
 def _chase_naming_one_case(
-    ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
 ) -> bool:
-    if len(candidates) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
+    if len(cases) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
         return False
-    named = [c for c in candidates if c.comparison.shared and not c.against]
+    named = [c for c in cases if c.comparison.shared and not c.against]
     if len(named) != 1:
         return False
     (cand,) = named
@@ -267,63 +190,45 @@ def _chase_naming_one_case(
         Reason(
             "chase_names_case",
             f"a chase naming {shared}, which only {cand.reference} of the contact's "
-            f"{len(candidates)} open cases names",
+            f"{len(cases)} open cases names",
             {"case": cand.reference, "shared": list(cand.comparison.shared)},
         ),
     )
     return True
 
 
-def _score(new: _New, cand: _Candidate) -> float:
-    """Topic likeness to the case's closest request, with the bonus and penalty of what both
-    name. A customer number both name earns the bonus too (as before), but never names a case
-    for a chase nor outweighs a conflict or a 'new matter' cue: all of one person's mails may
-    carry it."""
-    best = max(
-        topic_similarity(
-            _without(new.topic, new.sender), _without(topic_of(r.subject, r.body_clean), new.sender)
-        )
-        for r in cand.rows
-    )
-    if cand.comparison.shared or cand.comparison.party:
-        best += IDENTIFIER_BONUS
-    else:
-        best -= WEAK_PENALTY * len(cand.comparison.differ)
-    return max(0.0, min(1.0, best))
-
-
-def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Candidate]) -> bool:
+def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
     req = work.request
     assert req is not None and req.received_at is not None
     conf = ctx.settings.dedup
     eligible = [
-        c for c in candidates if not c.against and not (new.new_matter and not c.comparison.shared)
+        c for c in cases if not c.against and not (new.new_matter and not c.comparison.shared)
     ]
     if not eligible:
         return False
-    ranked = sorted(((_score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
-    score, cand = ranked[0]
-    detail = {"case": cand.reference, "similarity": round(score, 3)}
-    evidence = _evidence(cand)
+    ranked = sorted(((score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
+    best, cand = ranked[0]
+    detail = {"case": cand.reference, "similarity": round(best, 3)}
+    evidence = cand.evidence()
     if _ambiguous(work, ranked, conf.similar_text_chase):
         return False
-    if score >= conf.similar_text:
+    if best >= conf.similar_text:
         reason = Reason(
-            "similar_text", f"topic {score:.0%} alike {cand.reference}{evidence}", detail
+            "similar_text", f"topic {best:.0%} alike {cand.reference}{evidence}", detail
         )
         _attach(ctx, work, cand.case_id, "follow_up", reason)
         return True
-    if score < conf.similar_text_chase:
+    if best < conf.similar_text_chase:
         return False
-    quiet = _quiet_days(req.received_at, cand)
+    quiet = quiet_days(req.received_at, cand)
     stale = quiet >= conf.stale_after_days and not cand.comparison.shared
     category = _category_of(ctx, work)
     same = category is not None and (category == cand.category or category in CHASE_CATEGORIES)
-    if new.chase or (same and score >= conf.similar_text_same_category and not stale):
+    if new.chase or (same and best >= conf.similar_text_same_category and not stale):
         why = "a chase" if new.chase else f"same category {category}"
         reason = Reason(
             "similar_text_same_category",
-            f"topic {score:.0%} alike {cand.reference}, {why}{evidence}",
+            f"topic {best:.0%} alike {cand.reference}, {why}{evidence}",
             detail,
         )
         _attach(ctx, work, cand.case_id, "follow_up", reason)
@@ -332,14 +237,14 @@ def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Cand
     # flagged for review.
     why = (
         f"quiet for {quiet:.0f} days"
-        if stale and same and score >= conf.similar_text_same_category
+        if stale and same and best >= conf.similar_text_same_category
         else f"read as {category}"
     )
     work.tags.append(f"possible_repeat:{cand.reference}")
     work.reasons.append(
         Reason(
             "possible_repeat",
-            f"topic {score:.0%} alike {cand.reference} ({cand.category}), {why}: "
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), {why}: "
             "kept apart, flagged for review",
             detail,
         )
@@ -347,7 +252,7 @@ def _same_topic(ctx: StageContext, work: Work, new: _New, candidates: list[_Cand
     return False
 
 
-def _ambiguous(work: Work, ranked: list[tuple[float, _Candidate]], bar: float) -> bool:
+def _ambiguous(work: Work, ranked: list[tuple[float, Candidate]], bar: float) -> bool:
     """Two open cases alike enough and about as alike, and nothing the request names tells
     them apart: not guessed (a wrong guess merges two matters), flagged for review."""
     if len(ranked) < 2 or ranked[1][0] < bar or ranked[0][0] - ranked[1][0] >= AMBIGUOUS_MARGIN:
@@ -367,19 +272,10 @@ def _ambiguous(work: Work, ranked: list[tuple[float, _Candidate]], bar: float) -
     return True
 
 
-def _evidence(cand: _Candidate) -> str:
-    if cand.comparison.shared or cand.comparison.party:
-        named = (*cand.comparison.shared, *cand.comparison.party)
-        return f"; both name {', '.join(named[:3])}"
-    if cand.comparison.differ:
-        return f"; though {'; '.join(cand.comparison.differ)}"
-    return ""
-
-
-def _explain_kept_apart(work: Work, new: _New, candidates: list[_Candidate]) -> None:
+def _explain_kept_apart(work: Work, new: NewRequest, cases: list[Candidate]) -> None:
     """Say which open cases the request was kept apart from, and why (conflicting numbers or
     sites, or a mail that says it raises another matter)."""
-    for cand in candidates:
+    for cand in cases:
         if cand.against:
             work.reasons.append(
                 Reason(
@@ -397,19 +293,6 @@ def _explain_kept_apart(work: Work, new: _New, candidates: list[_Candidate]) -> 
                     {"case": cand.reference, "cue": new.new_matter},
                 )
             )
-
-
-def _without(topic: Topic, ignore: frozenset[str]) -> Topic:
-    if not ignore:
-        return topic
-    kept = [w for w in topic.text.split() if w not in ignore]
-    return Topic(frozenset(kept), topic.identifiers, " ".join(kept))
-
-
-def _quiet_days(now: datetime, cand: _Candidate) -> float:
-    if cand.last_at is None:
-        return 0.0
-    return (now - cand.last_at).total_seconds() / 86400
 
 
 def _attach(ctx: StageContext, work: Work, case_id: int, relation: str, reason: Reason) -> None:
