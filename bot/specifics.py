@@ -243,18 +243,17 @@ def _kind(folded: str, start: int, compact: str) -> str:
 
 def _identifiers(folded: str) -> list[Identifier]:
     found: list[Identifier] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(folded) + 1)  # 1 where a spaced number already read lies
     for match in _SPACED.finditer(folded):
         compact = match.group(0).replace(" ", "")
         if is_identifier(compact):
-            taken.append(match.span())
+            taken[match.start() : match.end()] = b"\x01" * (match.end() - match.start())
             kind = _kind(folded, match.start(), compact)
             found.append(Identifier(kind, _key(compact), match.group(0).upper()))
     for match in _TOKEN.finditer(folded):
         raw = match.group(0).strip(".")
         compact = re.sub(r"[-/.]", "", raw)
-        inside = any(a <= match.start() < b for a, b in taken)
-        if inside or _DATE.fullmatch(raw) or not is_identifier(compact):
+        if taken[match.start()] or _DATE.fullmatch(raw) or not is_identifier(compact):
             continue
         found.append(Identifier(_kind(folded, match.start(), compact), _key(compact), raw.upper()))
     return found
