@@ -95,6 +95,8 @@ class DedupSettings(_Section):
     similar_text: float = Field(default=0.70, ge=0, le=1)
     similar_text_same_category: float = Field(default=0.40, ge=0, le=1)
     similar_text_chase: float = Field(default=0.30, ge=0, le=1)
+    # A case quiet this long needs more than a fairly alike topic of the same category.
+    stale_after_days: float = Field(default=14.0, ge=0)
     candidates: int = Field(default=20, ge=1, le=200)
 
 

@@ -75,10 +75,20 @@ _REMINDER = (
     r"|^(?:re )?reminder\b(?! (?:letter|notice))|just a reminder|as a reminder"
 )
 
+# The problem reported is still there ("still wrong", "toujours en panne"): a chase.
+_PERSISTS = (
+    r"still (?:wrong|broken|down|offline|stuck|missing|blank|incorrect"
+    r"|unresolved|not fixed|not resolved|not solved|not working|the same|failing)"
+    r"|toujours (?:faux|fausse|errone|erronee|bloque|bloquee"
+    r"|en panne|le meme|la meme|incorrect|incorrecte|pas regle|pas resolu|pas corrige"
+    r"|d actualite|hors service|coupe|coupee)"
+)
+
 # A bare status chase: the sender only asks where things stand.
 _CHASE_PHRASES = re.compile(
     r"\b(?:any (?:update|news|progress)|an update"
     r"|still (?:waiting|nothing|not|no)|(?:i|we) (?:already )?wrote|writing again"
+    rf"|{_PERSISTS}"
     rf"|{_REMINDER}|{_RELANCE}"
     r"|(?:i|we) (?:have|had) (?:already )?written|third time|second time|once again"
     r"|(?:no|without) (?:answer|reply|response|news)|following up|follow(?:ing)?[- ]up on"
@@ -126,6 +136,11 @@ def subject_key(subject: str) -> str:
 def strip_boilerplate(text: str) -> str:
     """The folded text without greeting, thanks and sign-off lines."""
     return _BOILERPLATE_LINE.sub("", strip_accents(text or ""))
+
+
+def stem(word: str) -> str:
+    """A word as topics keep it: a long word's plural s or x dropped."""
+    return _stem(word)
 
 
 def _stem(word: str) -> str:

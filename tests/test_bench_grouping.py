@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "grouping_sample.jsonl"
+DEV = ROOT / "bench" / "data" / "grouping-dev.jsonl"
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_grouping as bench  # noqa: E402
@@ -45,3 +46,16 @@ def test_the_bench_beats_the_header_baseline_on_the_sample_without_false_merges(
     assert crmbot["false_merges"] == 0 and crmbot["precision"] == 1.0
     assert crmbot["recall"] > baseline["recall"]
     assert crmbot["recall"] == 1.0
+
+
+def test_the_dev_scenarios_hold_one_persons_two_problems_in_the_bench_schema() -> None:
+    items = bench.load(DEV)
+    keys = {"id", "conversation", "message_id", "date", "from_email", "subject", "body"}
+    assert all(keys <= item.keys() for item in items)
+    assert len({i["id"] for i in items}) == len(items)
+    convs_of: dict[str, set[str]] = {}
+    for item in items:
+        convs_of.setdefault(item["from_email"], set()).add(item["conversation"])
+    two = [email for email, convs in convs_of.items() if len(convs) >= 2]
+    assert len(two) >= 20  # people writing about two problems of one area
+    assert {i["lang"] for i in items} == {"fr", "en"}

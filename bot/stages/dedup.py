@@ -1,17 +1,30 @@
 """Stage 4b: the same contact asking again: a duplicate, or a follow-up (a chase) of a case.
 
-Exact threading (headers, references) has found nothing. Among the contact's open cases with
-a request in the window, in this order:
+Exact threading (headers, references) has found nothing. The contact's open cases with a
+request in the window are the candidates. Evidence against a candidate comes first: the new
+request names an invoice/contract/order/meter/serial number, or a site, of the kind the case
+names too but none of the case's own (`bot/specifics.py`); or it says it raises another
+matter ("autre problème", "par ailleurs", "another issue") and names nothing of the case.
+Such a candidate is kept apart whatever the wording, and the reason trail says why. Then,
+in this order:
 
 1. the same cleaned text within the duplicate window is a duplicate;
 2. a reply whose headers were stripped (a RE:/TR:/AW:/Fwd:/Réf: prefix before the subject of
    one of the contact's open cases) is a follow-up of it;
-3. a bare status chase ("any update?", "des nouvelles ?", "relance") from a contact with
-   exactly one open case is a follow-up of that case, whatever category the chase reads as;
-4. the same topic: the same invoice/contract number, or content words (greetings, sign-offs
-   and boilerplate left out) alike enough. Very alike attaches; fairly alike attaches when
-   the rules read the same category (or the message says it chases); otherwise the new case
-   is flagged `possible_repeat` for review. One person's different topics stay apart.
+3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
+   words) from a contact with exactly one open case is a follow-up of that case, whatever
+   category the chase reads as;
+4. a chase that names what only one of several open cases names (its invoice number, its
+   site) is a follow-up of that case;
+5. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
+   enough, with a bonus for a number or site both name and a penalty when both name amounts
+   and none agree. Very alike attaches; fairly alike attaches when the rules read the same
+   category (or the message says it chases), unless the case has been quiet for weeks;
+   otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
+   alike, nothing named to tell them apart: not guessed, flagged for review.
+
+The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
+and every case it kept the request apart from, in the reason trail.
 """
 
 from __future__ import annotations
@@ -21,25 +34,21 @@ from datetime import timedelta
 from typing import Any
 
 from bot.facts import build_facts
+from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
 from bot.textfold import strip_accents
-from bot.topic import (
-    REPLY_PREFIX,
-    grouping_score,
-    is_status_chase,
-    name_words,
-    says_chase,
-    strip_reply_prefix,
-    subject_key,
-    topic_of,
-)
+from bot.topic import REPLY_PREFIX, grouping_score, strip_reply_prefix, subject_key, topic_of
 
 # Categories a chase may read as whatever it chases: they say nothing about the topic.
 CHASE_CATEGORIES = frozenset({"status_request", "other"})
+# A chase of at most this many content words says nothing but "where is it?".
+CHASE_CONTENT_WORDS = 4
+# Two open cases within this much likeness of each other, nothing named: not guessed.
+AMBIGUOUS_MARGIN = 0.08
 
 
 def fold_text(text: str) -> str:
@@ -71,9 +80,14 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     rows = recent_open_requests(ctx.conn, contact["id"], since, OPEN_STATUSES, conf.candidates)
     if not rows:
         return work
-    for step in (_duplicate, _reply_without_headers, _status_chase, _same_topic):
-        if step(ctx, work, rows):
+    if _duplicate(ctx, work, rows):
+        return work
+    new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
+    cases = candidates(rows, new)
+    for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
+        if step(ctx, work, new, cases):
             return work
+    _explain_kept_apart(work, new, cases)
     return work
 
 
@@ -102,92 +116,183 @@ def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
     return False
 
 
-def _reply_without_headers(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
+def _reply_without_headers(
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
+) -> bool:
     req = work.request
     assert req is not None
     stripped, had_prefix = strip_reply_prefix(req.subject)
     key = subject_key(stripped)
     if not had_prefix or not key:
         return False
-    for row in rows:
-        if key in (subject_key(row.subject), subject_key(row.case_subject)):
+    for cand in cases:
+        if cand.against:
+            continue
+        if any(key in (subject_key(r.subject), subject_key(r.case_subject)) for r in cand.rows):
             _attach(
                 ctx,
                 work,
-                row.case_id,
+                cand.case_id,
                 "follow_up",
                 Reason(
                     "reply_without_headers",
                     f"a reply (no reply headers) from the contact to the subject of "
-                    f"{row.reference}",
-                    {"case": row.reference},
+                    f"{cand.reference}",
+                    {"case": cand.reference},
                 ),
             )
             return True
     return False
 
 
-def _status_chase(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
-    req = work.request
-    assert req is not None
-    open_cases = {row.case_id: row for row in rows}
-    if len(open_cases) != 1 or not is_status_chase(req.subject, req.body_clean):
+def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
+    if len(cases) != 1 or new.new_matter:
         return False
-    (row,) = open_cases.values()
+    (cand,) = cases
+    # A chase of a few words joins too, unless those words are about something else.
+    few_words = (
+        new.chase
+        and len(new.words) <= CHASE_CONTENT_WORDS
+        and (len(new.words) <= 1 or bool(new.words & cand.words))
+    )
+    if not (new.bare_chase or few_words) or cand.against:
+        return False
+    what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
         ctx,
         work,
-        row.case_id,
+        cand.case_id,
         "follow_up",
         Reason(
             "status_chase",
-            f"asks for news and the contact has one open case, {row.reference}",
-            {"case": row.reference},
+            f"{what} and the contact has one open case, {cand.reference}",
+            {"case": cand.reference},
         ),
     )
     return True
 
 
-def _same_topic(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:
-    req = work.request
-    assert req is not None
-    conf = ctx.settings.dedup
-    mine = topic_of(req.subject, req.body_clean)
-    sender = name_words(req.sender_name, (work.contact or {}).get("name"))
-    score, row = max(
-        ((grouping_score(mine, topic_of(r.subject, r.body_clean), sender), r) for r in rows),
-        key=lambda pair: pair[0],
-    )
-    detail = {"case": row.reference, "similarity": round(score, 3)}
-    if score >= conf.similar_text:
-        reason = Reason("similar_text", f"topic {score:.0%} alike {row.reference}", detail)
-        _attach(ctx, work, row.case_id, "follow_up", reason)
-        return True
-    chase = says_chase(req.subject, req.body_clean)
-    if score < conf.similar_text_chase:
+def _chase_naming_one_case(
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
+) -> bool:
+    if len(cases) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
         return False
+    named = [c for c in cases if c.comparison.shared and not c.against]
+    if len(named) != 1:
+        return False
+    (cand,) = named
+    shared = ", ".join(cand.comparison.shared[:3])
+    _attach(
+        ctx,
+        work,
+        cand.case_id,
+        "follow_up",
+        Reason(
+            "chase_names_case",
+            f"a chase naming {shared}, which only {cand.reference} of the contact's "
+            f"{len(cases)} open cases names",
+            {"case": cand.reference, "shared": list(cand.comparison.shared)},
+        ),
+    )
+    return True
+
+
+def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
+    req = work.request
+    assert req is not None and req.received_at is not None
+    conf = ctx.settings.dedup
+    eligible = [
+        c for c in cases if not c.against and not (new.new_matter and not c.comparison.shared)
+    ]
+    if not eligible:
+        return False
+    ranked = sorted(((score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
+    best, cand = ranked[0]
+    detail = {"case": cand.reference, "similarity": round(best, 3)}
+    evidence = cand.evidence()
+    if _ambiguous(work, ranked, conf.similar_text_chase):
+        return False
+    if best >= conf.similar_text:
+        reason = Reason(
+            "similar_text", f"topic {best:.0%} alike {cand.reference}{evidence}", detail
+        )
+        _attach(ctx, work, cand.case_id, "follow_up", reason)
+        return True
+    if best < conf.similar_text_chase:
+        return False
+    quiet = quiet_days(req.received_at, cand)
+    stale = quiet >= conf.stale_after_days and not cand.comparison.shared
     category = _category_of(ctx, work)
-    same = category is not None and (category == row.category or category in CHASE_CATEGORIES)
-    if chase or (same and score >= conf.similar_text_same_category):
-        why = "a chase" if chase else f"same category {category}"
+    same = category is not None and (category == cand.category or category in CHASE_CATEGORIES)
+    if new.chase or (same and best >= conf.similar_text_same_category and not stale):
+        why = "a chase" if new.chase else f"same category {category}"
         reason = Reason(
             "similar_text_same_category",
-            f"topic {score:.0%} alike {row.reference}, {why}",
+            f"topic {best:.0%} alike {cand.reference}, {why}{evidence}",
             detail,
         )
-        _attach(ctx, work, row.case_id, "follow_up", reason)
+        _attach(ctx, work, cand.case_id, "follow_up", reason)
         return True
-    # Alike, but not enough, or read as another matter: a new case, flagged for review.
-    work.tags.append(f"possible_repeat:{row.reference}")
+    # Alike, but not enough, read as another matter, or the case long quiet: a new case,
+    # flagged for review.
+    why = (
+        f"quiet for {quiet:.0f} days"
+        if stale and same and best >= conf.similar_text_same_category
+        else f"read as {category}"
+    )
+    work.tags.append(f"possible_repeat:{cand.reference}")
     work.reasons.append(
         Reason(
             "possible_repeat",
-            f"topic {score:.0%} alike {row.reference} ({row.category}), read as "
-            f"{category}: kept apart, flagged for review",
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), {why}: "
+            "kept apart, flagged for review",
             detail,
         )
     )
     return False
+
+
+def _ambiguous(work: Work, ranked: list[tuple[float, Candidate]], bar: float) -> bool:
+    """Two open cases alike enough and about as alike, and nothing the request names tells
+    them apart: not guessed (a wrong guess merges two matters), flagged for review."""
+    if len(ranked) < 2 or ranked[1][0] < bar or ranked[0][0] - ranked[1][0] >= AMBIGUOUS_MARGIN:
+        return False
+    (first, a), (second, b) = ranked[0], ranked[1]
+    if a.comparison.shared or b.comparison.shared:
+        return False
+    work.tags.extend(f"possible_repeat:{c.reference}" for c in (a, b))
+    work.reasons.append(
+        Reason(
+            "ambiguous_cases",
+            f"topic {first:.0%} alike {a.reference} and {second:.0%} alike {b.reference}, "
+            "nothing it names tells them apart: not guessed, flagged for review",
+            {"cases": [a.reference, b.reference]},
+        )
+    )
+    return True
+
+
+def _explain_kept_apart(work: Work, new: NewRequest, cases: list[Candidate]) -> None:
+    """Say which open cases the request was kept apart from, and why (conflicting numbers or
+    sites, or a mail that says it raises another matter)."""
+    for cand in cases:
+        if cand.against:
+            work.reasons.append(
+                Reason(
+                    "kept_apart_conflict",
+                    f"not {cand.reference}: the request {cand.against}",
+                    {"case": cand.reference, "conflicts": list(cand.comparison.conflicts)},
+                )
+            )
+        elif new.new_matter and not cand.comparison.shared:
+            work.reasons.append(
+                Reason(
+                    "kept_apart_new_matter",
+                    f"not {cand.reference}: the request says \u201c{new.new_matter}\u201d "
+                    "and names nothing of that case",
+                    {"case": cand.reference, "cue": new.new_matter},
+                )
+            )
 
 
 def _attach(ctx: StageContext, work: Work, case_id: int, relation: str, reason: Reason) -> None:

@@ -1,0 +1,137 @@
+"""A new request and one contact's open cases, compared: the evidence the dedup stage weighs.
+
+Per open case (all its recent requests together): what both name (an identifier, a site, a
+customer number), where they disagree (numbers or sites of one kind: a conflict; amounts or
+months of bills: weak), how alike their topics are, and how long the case has been quiet.
+Per request: whether it chases, says nothing but "any news?", or says it raises another
+matter. Pure reading and arithmetic; `bot/stages/dedup.py` decides and explains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.specifics import Comparison, Specifics, compare, says_new_matter, specifics_of, union
+from bot.topic import (
+    IDENTIFIER_BONUS,
+    Topic,
+    is_status_chase,
+    name_words,
+    says_chase,
+    topic_of,
+    topic_similarity,
+)
+
+# Both name amounts (or months of bills) and none agree: weak evidence against, each (a
+# chase may quote a total, or the next bill that repeats the error).
+WEAK_PENALTY = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """The request being grouped, read once."""
+
+    topic: Topic
+    words: frozenset[str]  # its topic words without the sender's name
+    specifics: Specifics
+    new_matter: str | None  # the words saying it raises another matter
+    chase: bool  # it says it chases
+    bare_chase: bool  # it only asks for news
+    sender: frozenset[str]  # the sender's name words, never a topic
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One open case of the contact, with its recent requests and how the new one compares."""
+
+    case_id: int
+    reference: str
+    category: str | None
+    rows: list[Any] = field(default_factory=list)
+    words: frozenset[str] = frozenset()  # its requests' topic words, the sender's name left out
+    comparison: Comparison = field(default_factory=lambda: Comparison((), (), ()))
+    last_at: datetime | None = None
+
+    @property
+    def against(self) -> str | None:
+        """Why the new request cannot belong to this case, or None."""
+        if self.comparison.conflicts:
+            return "names " + "; ".join(self.comparison.conflicts)
+        return None
+
+    def evidence(self) -> str:
+        """What both name, or where they weakly disagree, for a reason's sentence."""
+        named = (*self.comparison.shared, *self.comparison.party)
+        if named:
+            return f"; both name {', '.join(named[:3])}"
+        if self.comparison.differ:
+            return f"; though {'; '.join(self.comparison.differ)}"
+        return ""
+
+
+def read_request(
+    subject: str, body: str, sender_name: str | None, contact_name: str | None
+) -> NewRequest:
+    """Everything grouping reads in a request, once."""
+    sender = name_words(sender_name, contact_name)
+    topic = topic_of(subject, body)
+    return NewRequest(
+        topic=topic,
+        words=topic.words - sender,
+        specifics=specifics_of(subject, body),
+        new_matter=says_new_matter(subject, body),
+        chase=says_chase(subject, body),
+        bare_chase=is_status_chase(subject, body),
+        sender=sender,
+    )
+
+
+def candidates(rows: Sequence[Any], new: NewRequest) -> list[Candidate]:
+    """The contact's open cases (from their recent requests, newest first), each compared
+    with the new request."""
+    by_case: dict[int, Candidate] = {}
+    for row in rows:
+        cand = by_case.setdefault(row.case_id, Candidate(row.case_id, row.reference, row.category))
+        cand.rows.append(row)
+        if cand.last_at is None or row.received_at > cand.last_at:
+            cand.last_at = row.received_at
+    for cand in by_case.values():
+        texts = [(r.subject, r.body_clean) for r in cand.rows]
+        specifics = union([specifics_of(s, b) for s, b in texts])
+        cand.words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
+        cand.comparison = compare(new.specifics, new.words, specifics, cand.words, new.sender)
+    return list(by_case.values())
+
+
+def score(new: NewRequest, cand: Candidate) -> float:
+    """Topic likeness to the case's closest request, with the bonus and penalty of what both
+    name. A customer number both name earns the bonus too (as before), but never names a case
+    for a chase nor outweighs a conflict or a 'new matter' cue: all of one person's mails may
+    carry it."""
+    mine = _without(new.topic, new.sender)
+    best = max(
+        topic_similarity(mine, _without(topic_of(r.subject, r.body_clean), new.sender))
+        for r in cand.rows
+    )
+    if cand.comparison.shared or cand.comparison.party:
+        best += IDENTIFIER_BONUS
+    else:
+        best -= WEAK_PENALTY * len(cand.comparison.differ)
+    return max(0.0, min(1.0, best))
+
+
+def quiet_days(now: datetime, cand: Candidate) -> float:
+    """Days since the case's last request."""
+    if cand.last_at is None:
+        return 0.0
+    return (now - cand.last_at).total_seconds() / 86400
+
+
+def _without(topic: Topic, ignore: frozenset[str]) -> Topic:
+    if not ignore:
+        return topic
+    kept = [w for w in topic.text.split() if w not in ignore]
+    return Topic(frozenset(kept), topic.identifiers, " ".join(kept))
