@@ -217,3 +217,37 @@ def test_a_debit_date_change_is_not_a_cancellation(
 )
 def test_a_deposit_refund_is_billing(pack: RuleSet, subject: str, body: str, lang: str) -> None:
     assert decide(pack, subject, body, lang).category == "billing"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "escalated"),
+    [
+        (
+            "Invoices for our auditors",
+            "Good afternoon,\n\nCould you send us PDF copies of the invoices for our three "
+            "office lines from April to June? Our auditors come next week.\n\nJanet Price\n"
+            "Office manager, Price & Hollis Attorneys at Law",
+            False,
+        ),
+        (
+            "Litige facture",
+            "Bonjour,\n\nMalgré trois réclamations vous refusez de corriger la facture. J'ai "
+            "transmis le dossier à mon avocat, qui vous écrira cette semaine.\n\nM. Ferrand",
+            True,
+        ),
+    ],
+)
+def test_only_a_legal_matter_is_escalated_to_the_legal_team(
+    pack: RuleSet, subject: str, body: str, escalated: bool
+) -> None:
+    facts = {
+        "request": {
+            "subject": subject,
+            "body": body,
+            "language": "en",
+            "channel": "email",
+            "sender_email": "someone@example.org",
+        }
+    }
+    d = pack.decide(facts, now=NOW)
+    assert ("legal_risk_escalation" in {a.rule_id for a in d.actions}) is escalated
