@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from bot.textfold import strip_accents
 from rules.text import normalise
 
 LEGAL = "w ~legal"
@@ -67,6 +68,10 @@ _SUBJECTS = frozenset(["je", "j", "nous", "on", "i", "we", "they", "ils", "elles
 _CLAUSE = re.compile(r"[.,;:!?\n()]+")
 
 
+# Most mails name no legal word: one scan of the folded text skips the clause-by-clause pass.
+_ANY_LEGAL = re.compile("|".join(sorted(_LEGAL_WORDS | set(_LEGAL_PREFIXES), key=len)))
+
+
 def _is_legal(word: str) -> bool:
     return word in _LEGAL_WORDS or word.startswith(_LEGAL_PREFIXES)
 
@@ -74,7 +79,9 @@ def _is_legal(word: str) -> bool:
 def legal_cues(subject: str | None, body: str | None, max_chars: int) -> Counter[str]:
     """One `~legal` or `~neg_legal` count per legal word of the message."""
     out: Counter[str] = Counter()
-    text = f"{subject or ''}\n{(body or '')[:max_chars]}"
+    text = f"{(subject or '')[:300]}\n{(body or '')[:max_chars]}"
+    if not _ANY_LEGAL.search(strip_accents(text).lower()):
+        return out
     for clause in _CLAUSE.split(text):
         words = normalise(clause).split()
         negated_at, conditional = -WINDOW - 1, False
