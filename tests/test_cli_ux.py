@@ -390,8 +390,8 @@ def test_rules_explain_reads_without_double_negation_or_a_same_priority_escalati
     assert code == 0
     assert "not (" not in output
     assert "is not 'status_request'" in output  # why the acknowledgement fired
-    assert "to: P2 (already; no change of priority)" in output
-    assert '"from": "P2"' not in output
+    assert "to: P1 (already; no change of priority)" in output  # a mise en demeure: P1
+    assert '"from": "P1"' not in output
     assert "[case.updated]" in output  # a rule evaluated again in a later round says so
 
 

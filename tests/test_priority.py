@@ -124,8 +124,10 @@ def test_not_urgent_lowers_the_priority_by_one_level(pack: RuleSet, body: str) -
 
 
 def test_not_urgent_never_goes_under_a_legal_risk_floor(pack: RuleSet) -> None:
-    d = decide(pack, "Mise en demeure", "Mise en demeure. Pas urgent pour vous visiblement.")
-    assert d.priority == "P2"
+    d = decide(pack, "Avocat", "Mon avocat vous écrira. Pas urgent pour vous visiblement.")
+    assert d.priority == "P2" and "not_urgent" in {r.code for r in d.reasons}
+    notice = decide(pack, "Mise en demeure", "Mise en demeure. Pas urgent pour vous visiblement.")
+    assert notice.priority == "P1"
 
 
 def test_a_strategic_mail_domain_is_listed_in_a_pack_file(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_explain_eml_shows_category_sla_priority_and_trace() -> None:
     )
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "billing" in out and "first response due" in out and "P2" in out
+    assert "billing" in out and "first response due" in out and "P1" in out  # mise en demeure
     assert "legal_risk" in out and "strategic_customer" in out and "no" in out
 
 

@@ -87,8 +87,13 @@ def test_impact_reasons_raise_priority_with_points(pack: RuleSet) -> None:
 
 
 def test_legal_risk_alone_sets_a_priority_floor(pack: RuleSet) -> None:
+    d = decide(pack, facts("Mes données", "Je vais saisir la CNIL de votre refus."))
+    assert d.priority == "P2" and "legal_risk" in d.tags
+
+
+def test_a_formal_notice_sets_a_p1_floor(pack: RuleSet) -> None:
     d = decide(pack, facts("Mise en demeure", "Ceci constitue une mise en demeure."))
-    assert d.priority == "P2"
+    assert d.priority == "P1" and {"legal_risk", "formal_notice"} <= set(d.tags)
 
 
 def test_customer_tier_selects_a_policy(pack: RuleSet) -> None:

@@ -99,17 +99,21 @@ class LinearModel:
         head = self.heads[CATEGORY]
         probs = head.probabilities(idx, val)
         best = int(np.argmax(probs))
-        signals = {
+        words = sum(
+            c for f, c in counts.items() if f.startswith("w ") and " " not in f[2:] and f[2] != "~"
+        )
+        signals: dict[str, float] = {
             f"{name}_probability": round(float(self.heads[name].probabilities(idx, val)[1]), 4)
             for name in BINARY_HEADS
             if name in self.heads
         }
+        signals["words"] = words  # rules may trust the signals less on a few words
         return Prediction(
             head.classes[best],
             float(probs[best]),
             {c: round(float(p), 4) for c, p in zip(head.classes, probs, strict=True)},
             signals,
-            sum(c for f, c in counts.items() if f.startswith("w ") and " " not in f[2:]),
+            words,
             counts,
             idx,
             val,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from rules.model.cues import legal_cues
 from rules.text import normalise
 
 MAX_CHARS = 4000  # a message's first characters carry its request; quotes come later
@@ -39,7 +40,7 @@ def char_grams(word: str) -> tuple[str, ...]:
 
 
 def analyse(subject: str | None, body: str | None) -> Counter[str]:
-    """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams."""
+    """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams, legal cues."""
     subj, text = message_text(subject, body)
     words = (subj + " " + text).split()
     counts: Counter[str] = Counter("w " + w for w in words)
@@ -49,6 +50,7 @@ def analyse(subject: str | None, body: str | None) -> Counter[str]:
     for word, n in Counter(words).items():
         for gram in char_grams(word):
             counts[gram] += n
+    counts.update(legal_cues(subject, body, MAX_CHARS))
     return counts
 
 
