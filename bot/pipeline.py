@@ -25,7 +25,7 @@ from bot.settings import Settings
 class Work:
     """One record on its way through the pipeline, and everything learnt about it."""
 
-    record: SourceRecord
+    record: SourceRecord | None  # what a source read; None for a case event (an SLA timer)
     request: Request | None = None
     request_id: int | None = None
     contact: dict[str, Any] | None = None

@@ -10,7 +10,7 @@ from bot.facts import build_facts
 from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
 from bot.priority import AGENT_REASON, agent_priority, agent_reason
-from bot.stages.outbox import last_written
+from bot.stages.plan import last_written
 from bot.store import audit
 from bot.store.cases import record_decision
 from bot.store.requests import previous_ticket_headers

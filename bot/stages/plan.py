@@ -1,4 +1,4 @@
-"""Stage 7: record planned actions in the outbox, in the transaction that took the decision."""
+"""Stage 7: plan the decided actions into the outbox, in the transaction that took the decision."""
 
 from __future__ import annotations
 
