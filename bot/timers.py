@@ -17,6 +17,7 @@ from bot.store import timers as timer_store
 from bot.store.cases import get_case
 from bot.store.contacts import get_contact
 from bot.store.requests import request_from_row, requests_of_case
+from connectors.base import ConnectorSettings
 
 log = structlog.get_logger(__name__)
 EVENTS = Pipeline(EVENT_STAGES)
@@ -29,7 +30,13 @@ def next_due(store: Store) -> datetime | None:
 
 
 def fire_due_timers(
-    store: Store, settings: Settings, rules: Callable[[], Any], now: datetime, limit: int = 100
+    store: Store,
+    settings: Settings,
+    rules: Callable[[], Any],
+    now: datetime,
+    limit: int = 100,
+    *,
+    sources: dict[str, ConnectorSettings] | None = None,
 ) -> int:
     """Run the rules for every due timer (sla.warning, sla.breached); returns how many fired.
 
@@ -40,7 +47,9 @@ def fire_due_timers(
         due = timer_store.claim_due(conn, now, limit)
         if not due:
             return 0
-        ctx = StageContext(conn=conn, settings=settings, now=now, log=log, rules=rules())
+        ctx = StageContext(
+            conn=conn, settings=settings, now=now, log=log, rules=rules(), sources=sources or {}
+        )
         for timer in due:
             timer_store.mark_fired(conn, timer["id"], now)
             savepoint = conn.begin_nested()
