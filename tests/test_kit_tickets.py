@@ -1,0 +1,84 @@
+"""The per-ticket plan the CRM sinks share (connectors/kit/tickets.py)."""
+
+from __future__ import annotations
+
+from connectors.base import SinkAction
+from connectors.kit.network import is_loopback_host
+from connectors.kit.tickets import TicketPlan, chunks, newer, skip, ticket_id
+
+
+def _action(outbox_id: int = 1) -> SinkAction:
+    return SinkAction(outbox_id, f"k{outbox_id}", "add_note", {"type": "ticket", "id": "7"}, {})
+
+
+def test_a_ticket_id_is_a_positive_number_or_its_digits() -> None:
+    assert ticket_id(7) == 7
+    assert ticket_id(" 42 ") == 42
+    assert ticket_id("ticket:42") == 42
+    assert [ticket_id(v) for v in (0, -3, True, "4a", None, 4.0)] == [None] * 6
+
+
+def test_a_plan_expects_the_newest_version_its_actions_were_planned_against() -> None:
+    plan = TicketPlan(7)
+    plan.expect(None)
+    assert plan.expected_version is None
+    plan.expect("2026-11-20T10:00:00Z")
+    plan.expect("2026-11-19T10:00:00Z")
+    assert plan.expected_version == "2026-11-20T10:00:00Z"
+    assert plan.changed_since_expected("2026-11-20T10:00:01Z")
+    assert not plan.changed_since_expected("2026-11-20T10:00:00Z")
+    assert newer("not a time", "2026-11-20T10:00:00Z")  # unreadable: assume it moved
+
+
+def test_a_note_carried_by_several_actions_is_posted_once_and_empty_ones_never() -> None:
+    plan = TicketPlan(7)
+    for text in ("Bonjour ", "Bonjour", "  ", "Second"):
+        plan.add_note(text)
+    assert plan.notes == ["Bonjour", "Second"]
+
+
+def test_a_field_an_agent_changed_after_crmbots_write_is_a_conflict() -> None:
+    plan = TicketPlan(7, previous={"priority": "P3"})
+    same = lambda _key, value: value  # noqa: E731
+    assert plan.agent_changed("priority", "P1", "P2", same, changed_since=False, empty=(None,))
+    assert plan.conflicts["priority"] == {"current": "P1", "wanted": "P2", "previous": "P3"}
+    assert not plan.agent_changed("priority", "P3", "P2", same, changed_since=True, empty=(None,))
+
+
+def test_without_crmbots_last_write_only_a_value_set_after_the_expected_version_conflicts() -> None:
+    plan = TicketPlan(7)
+    same = lambda _key, value: value  # noqa: E731
+    assert not plan.agent_changed("x", "a", "b", same, changed_since=False, empty=(None, ""))
+    assert not plan.agent_changed("x", "", "b", same, changed_since=True, empty=(None, ""))
+    assert plan.agent_changed("x", "a", "b", same, changed_since=True, empty=(None, ""))
+
+
+def test_a_plan_that_failed_or_waits_gives_every_action_the_same_result() -> None:
+    plan = TicketPlan(7, version="v2")
+    assert plan.failure(_action(), plan.detail()) is None
+    plan.defer("HTTP 503", 30.0)
+    result = plan.failure(_action(), plan.detail())
+    assert result is not None and result.status == "retry"
+    assert result.detail == {
+        "ticket_id": "7",
+        "version": "v2",
+        "why": "HTTP 503",
+        "retry_after": 30.0,
+    }
+    plan.error = "ticket closed"
+    plan.defer("later", None)  # an error is final: no retry over it
+    result = plan.failure(_action(), plan.detail())
+    assert result is not None and result.status == "skipped"
+    assert result.detail["reason"] == "ticket closed"
+    assert skip(_action(3), "why").detail == {"reason": "why"}
+
+
+def test_bulk_calls_are_cut_in_chunks_of_the_vendors_size() -> None:
+    assert list(chunks(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(chunks([], 100)) == []
+
+
+def test_plain_text_is_allowed_only_to_this_machine() -> None:
+    assert is_loopback_host("localhost") and is_loopback_host("127.0.0.1")
+    assert is_loopback_host("[::1]") and is_loopback_host("app.localhost.")
+    assert not is_loopback_host("mail.example.com") and not is_loopback_host("10.0.0.1")
