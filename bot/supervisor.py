@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import schedule
@@ -53,7 +54,7 @@ class Supervisor:
             if configured.settings.enabled:
                 self._add(
                     f"source:{name}",
-                    lambda n=name: _no_delay(worker.poll_source(n)),
+                    partial(_poll_source, worker, name),
                     configured.settings.interval_seconds,
                 )
         if not worker.dry_run:
@@ -135,3 +136,8 @@ class Supervisor:
 
 def _no_delay(_stored: int) -> None:
     return None
+
+
+def _poll_source(worker: Worker, name: str) -> None:
+    """Poll one source (its own interval decides when next)."""
+    return _no_delay(worker.poll_source(name))

@@ -193,10 +193,12 @@ class Worker:
             savepoint.rollback()
             if not isinstance(exc, DataError | IntegrityError):
                 raise  # the store itself (connection, lock): retry the batch later
-            return self._quarantine(conn, name, record, exc)
+            self._quarantine(conn, name, record, exc)
+            return None
         except Exception as exc:  # contained: one bad item never stops the batch
             savepoint.rollback()
-            return self._quarantine(conn, name, record, exc)
+            self._quarantine(conn, name, record, exc)
+            return None
 
     def _quarantine(
         self, conn: Connection, name: str, record: SourceRecord, exc: Exception

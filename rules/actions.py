@@ -66,7 +66,7 @@ def set_path(work: dict[str, Any], path: tuple[str, ...], value: Any) -> bool:
         target = nxt
     before = target.get(path[-1], MISSING)
     target[path[-1]] = value
-    return before != value
+    return bool(before != value)
 
 
 class ActionRule:

@@ -272,7 +272,8 @@ class _Compiler:
                     word=calendar,
                     candidates=pack.calendars,
                 )
-            targets = {**self.sla_targets, **pol.targets}
+            targets = dict(self.sla_targets)
+            targets.update((str(prio), target) for prio, target in pol.targets.items())
             missing = [p for p in s.PRIORITIES if p not in targets]
             if missing:
                 issues.add(

@@ -21,7 +21,7 @@ EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_
 def _reason_dict(reason: Any) -> dict[str, Any]:
     if hasattr(reason, "to_dict"):
         return reason.to_dict()
-    if is_dataclass(reason):
+    if is_dataclass(reason) and not isinstance(reason, type):
         return asdict(reason)
     return dict(reason)
 

@@ -95,7 +95,9 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
         return work
-    work.contact = get_contact(ctx.conn, matcher.create(record))
+    created = get_contact(ctx.conn, matcher.create(record))
+    assert created is not None
+    work.contact = created
     work.new_contact = True
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
     if result.relation == "possible" and result.candidates:

@@ -165,9 +165,11 @@ def simulate(
     slots = business_hours(calendar, now, horizon_hours)
     counter = itertools.count()
     queue: list[tuple[datetime, int, float, dict[str, Any] | None]] = []
-    for case in open_cases:
-        due = _next_due(case)
-        heapq.heappush(queue, (due or datetime.max.replace(tzinfo=UTC), next(counter), 1.0, case))
+    for open_case in open_cases:
+        due = _next_due(open_case)
+        heapq.heappush(
+            queue, (due or datetime.max.replace(tzinfo=UTC), next(counter), 1.0, open_case)
+        )
     dues = [due for case in open_cases if (due := _next_due(case)) is not None]
     breaches: list[dict[str, Any]] = []
     breached: set[int] = set()

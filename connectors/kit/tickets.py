@@ -72,7 +72,7 @@ class TicketPlan:
         updated after the expected version (`changed_since`).
         """
         if key in self.previous:
-            changed = current != vendor_value(key, self.previous[key])
+            changed = bool(current != vendor_value(key, self.previous[key]))
         else:
             changed = changed_since and current not in empty
         if changed:

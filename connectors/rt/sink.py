@@ -199,9 +199,9 @@ class RtSink:
         payload = action.payload or {}
         plan = plans.setdefault(number, _Plan(number))
         if isinstance(spec, AddTag | RemoveTag):
-            why = bad_tag(spec.tag)
-            if why is not None:
-                return skip(action, why)
+            bad = bad_tag(spec.tag)
+            if bad is not None:
+                return skip(action, bad)
             plan.tags.append((spec.type, spec.tag))
         elif isinstance(spec, UpdateFields):
             wanted, unmapped = split_owned(spec.fields, self.owned_fields)
@@ -282,7 +282,8 @@ class RtSink:
     def _current(self, ticket: dict[str, Any], key: str) -> Any:
         if key == "priority":
             try:
-                return int(ticket.get("Priority"))
+                priority: Any = ticket.get("Priority")
+                return int(priority)
             except (TypeError, ValueError):
                 return None
         cf_name = self.settings.custom_fields[key]

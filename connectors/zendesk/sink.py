@@ -96,7 +96,7 @@ SINK_ACTIONS = frozenset(
 )
 MAX_BULK = 100
 MAX_MERGE_SOURCES = 5
-EMPTY = (None, "", [])  # a ticket field's values that no agent has set
+EMPTY: tuple[Any, ...] = (None, "", [])  # a ticket field's values that no agent has set
 
 
 @dataclass
@@ -618,7 +618,10 @@ class ZendeskSink:
         for action, source in items:
             ticket = current.get(source)
             if ticket is None:
-                detail = {"ticket_id": str(source), "reason": f"ticket {source} not found"}
+                detail: dict[str, Any] = {
+                    "ticket_id": str(source),
+                    "reason": f"ticket {source} not found",
+                }
                 out.append((action, "skipped", detail))
             elif ticket.get("status") != "closed":
                 todo.append((action, source))
