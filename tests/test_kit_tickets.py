@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from connectors.base import SinkAction
+from connectors.base import SinkAction, SinkResult
 from connectors.kit.network import is_loopback_host
-from connectors.kit.tickets import TicketPlan, chunks, newer, skip, ticket_id
+from connectors.kit.tickets import (
+    TicketPlan,
+    chunks,
+    mapped_key,
+    newer,
+    owned_by_action,
+    owned_update,
+    read_action,
+    skip,
+    ticket_id,
+)
 
 
 def _action(outbox_id: int = 1) -> SinkAction:
@@ -82,3 +92,50 @@ def test_plain_text_is_allowed_only_to_this_machine() -> None:
     assert is_loopback_host("localhost") and is_loopback_host("127.0.0.1")
     assert is_loopback_host("[::1]") and is_loopback_host("app.localhost.")
     assert not is_loopback_host("mail.example.com") and not is_loopback_host("10.0.0.1")
+
+
+def _update(fields: dict[str, object], **extra: object) -> SinkAction:
+    payload = {"fields": fields, **extra}
+    return SinkAction(5, "k5", "update_fields", {"type": "ticket", "id": "9"}, payload)
+
+
+def test_an_action_without_a_ticket_or_of_a_type_the_sink_refuses_is_skipped_with_why() -> None:
+    no_ticket = SinkAction(1, "k", "add_note", {"type": "case"}, {"text": "x"})
+    result = read_action(no_ticket, "rt", "RT", frozenset({"add_note"}))
+    assert isinstance(result, SinkResult) and "no RT ticket id" in result.detail["reason"]
+    tag = SinkAction(2, "k", "add_tag", {"type": "ticket", "id": "9"}, {"tag": "vip"})
+    refused = read_action(tag, "rt", "RT", frozenset({"add_note"}), {"add_tag": "no tags here"})
+    assert isinstance(refused, SinkResult) and refused.detail == {"reason": "no tags here"}
+    default = read_action(tag, "zendesk", "Zendesk", frozenset({"add_note"}))
+    assert isinstance(default, SinkResult)
+    assert default.detail["reason"] == "the zendesk sink does not perform 'add_tag'"
+    number, spec = read_action(tag, "zendesk", "Zendesk", frozenset({"add_tag"}))  # type: ignore[misc]
+    assert number == 9 and spec.tag == "vip"
+
+
+def test_an_update_writes_only_the_fields_this_sink_owns_and_says_which_it_did_not() -> None:
+    owned = frozenset({"priority", "category"})
+    action = _update(
+        {"crmbot_priority": "P2", "crmbot_sla": "x"},
+        written={"crmbot_priority": "P3"},
+        expected_version="2026-11-20T10:00:00Z",
+    )
+    wanted, unmapped = owned_update(action, action.payload["fields"], owned)  # type: ignore[misc]
+    assert wanted == {"priority": "P2"} and unmapped == ["crmbot_sla"]
+    plan = TicketPlan(9)
+    plan.take_update(action, unmapped, action.payload["expected_version"])
+    assert plan.unmapped == {5: ["crmbot_sla"]} and plan.previous == {"priority": "P3"}
+    assert plan.expected_version == "2026-11-20T10:00:00Z"
+    assert owned_by_action(action, owned) == {"priority"}
+    plan.conflicts = {"priority": {"current": "P1"}, "category": {"current": "x"}}
+    assert plan.conflicts_of({"priority"}) == {"priority": {"current": "P1"}}
+    nothing = _update({"crmbot_sla": "x"})
+    result = owned_update(nothing, nothing.payload["fields"], owned)
+    assert isinstance(result, SinkResult) and "crmbot_sla" in result.detail["reason"]
+
+
+def test_a_set_field_finds_its_mapping_by_full_name_then_by_short_name() -> None:
+    mapping = {"case.contract": 1, "region": 2}
+    assert mapped_key("case.contract", mapping) == "case.contract"
+    assert mapped_key("case.region", mapping) == "region"
+    assert mapped_key("case.other", mapping) is None

@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot.errors import MalformedInput
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.mapping import parse_timestamp
+from connectors.kit.writeback import last_written, split_owned
 
 NOTE_SEPARATOR = "\n\n---\n\n"  # between notes posted as one comment
 T = TypeVar("T")
@@ -83,6 +85,18 @@ class TicketPlan:
             }
         return changed
 
+    def take_update(self, action: SinkAction, unmapped: list[str], version: Any) -> None:
+        """Note what an update_fields action brings besides its fields: the names not mapped
+        here, the values crmbot wrote last, the version it was planned against."""
+        if unmapped:
+            self.unmapped[action.outbox_id] = unmapped
+        self.previous.update(last_written(action.payload or {}))
+        self.expect(version)
+
+    def conflicts_of(self, fields: set[str]) -> dict[str, dict[str, Any]]:
+        """The conflicts among `fields` (one action's share of the ticket's conflicts)."""
+        return {k: v for k, v in self.conflicts.items() if k in fields}
+
     def defer(self, why: str, retry_after: float | None) -> None:
         """Mark the plan as not done this time, for a transient reason."""
         if self.error is None:
@@ -107,6 +121,53 @@ class TicketPlan:
                 detail["retry_after"] = self.retry_after
             return SinkResult(action.outbox_id, "retry", detail)
         return None
+
+
+def read_action(
+    action: SinkAction,
+    sink_type: str,
+    vendor: str,
+    performs: frozenset[str],
+    refusals: dict[str, str] | None = None,
+) -> tuple[int, Any] | SinkResult:
+    """(ticket id, typed action) of an action for a ticket sink, or its `skipped` result: no
+    ticket id, a payload that breaks the contract, or a type this sink does not perform."""
+    number = ticket_id(action.target.get("id"))
+    if number is None:
+        return skip(action, f"target has no {vendor} ticket id: {action.target!r}")
+    try:
+        spec = action.typed()
+    except MalformedInput as exc:
+        return skip(action, str(exc))
+    if spec.type not in performs:
+        default = f"the {sink_type} sink does not perform {spec.type!r}"
+        return skip(action, (refusals or {}).get(spec.type, default))
+    return number, spec
+
+
+def owned_update(
+    action: SinkAction, fields: dict[str, Any], owned: frozenset[str]
+) -> tuple[dict[str, Any], list[str]] | SinkResult:
+    """(the owned fields to write, the names not mapped here), or `skipped` if none is owned."""
+    wanted, unmapped = split_owned(fields, owned)
+    if not wanted:
+        return skip(
+            action,
+            "no field crmbot may write here (map them in custom_fields): " + ", ".join(unmapped),
+        )
+    return wanted, unmapped
+
+
+def owned_by_action(action: SinkAction, owned: frozenset[str]) -> set[str]:
+    """The owned fields an update_fields action asked for (its share of the plan's outcome)."""
+    fields = (action.payload or {}).get("fields") or {}
+    return set(split_owned(fields, owned)[0])
+
+
+def mapped_key(field_name: str, mapping: dict[str, Any]) -> str | None:
+    """The key of `mapping` a set_field names: "case.x" itself, else "x"."""
+    name = field_name.split(".", 1)[1] if "." in field_name else field_name
+    return next((key for key in (field_name, name) if key in mapping), None)
 
 
 def skip(action: SinkAction, reason: str) -> SinkResult:

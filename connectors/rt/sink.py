@@ -55,8 +55,15 @@ from connectors.kit.contacts import done as contact_done
 from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
-from connectors.kit.tickets import NOTE_SEPARATOR, TicketPlan, skip, ticket_id
-from connectors.kit.writeback import last_written, split_owned
+from connectors.kit.tickets import (
+    NOTE_SEPARATOR,
+    TicketPlan,
+    mapped_key,
+    owned_by_action,
+    owned_update,
+    read_action,
+    skip,
+)
 from connectors.rt.source import RtSettings, connector_label, make_client
 from connectors.rt.tags import (
     NO_TAGS,
@@ -186,17 +193,10 @@ class RtSink:
     # -- planning ---------------------------------------------------------------------------
 
     def _plan(self, action: SinkAction, plans: dict[int, _Plan]) -> SinkResult | None:
-        number = ticket_id(action.target.get("id"))
-        if number is None:
-            return skip(action, f"target has no RT ticket id: {action.target!r}")
-        try:
-            spec = action.typed()
-        except MalformedInput as exc:
-            return skip(action, str(exc))
-        if spec.type not in self.performs:
-            why = REFUSALS.get(spec.type, f"the rt sink does not perform {spec.type!r}")
-            return skip(action, why)
-        payload = action.payload or {}
+        read = read_action(action, "rt", "RT", self.performs, REFUSALS)
+        if isinstance(read, SinkResult):
+            return read
+        number, spec = read
         plan = plans.setdefault(number, _Plan(number))
         if isinstance(spec, AddTag | RemoveTag):
             bad = bad_tag(spec.tag)
@@ -204,20 +204,14 @@ class RtSink:
                 return skip(action, bad)
             plan.tags.append((spec.type, spec.tag))
         elif isinstance(spec, UpdateFields):
-            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
-            if not wanted:
-                return skip(
-                    action,
-                    "no field crmbot may write here (map them in custom_fields): "
-                    + ", ".join(unmapped),
-                )
+            found = owned_update(action, spec.fields, self.owned_fields)
+            if isinstance(found, SinkResult):
+                return found
+            wanted, unmapped = found
             if "priority" in wanted and self._rt_priority(wanted["priority"]) is None:
                 return skip(action, f"priority {wanted['priority']!r} is not 0-99 or mapped")
-            if unmapped:
-                plan.unmapped[action.outbox_id] = unmapped
+            plan.take_update(action, unmapped, spec.expected_version)
             plan.fields.update(wanted)
-            plan.previous.update(last_written(payload))
-            plan.expect(spec.expected_version)
         elif isinstance(spec, AddNote):
             plan.add_note(spec.text)
             plan.expect(spec.expected_version)
@@ -259,11 +253,10 @@ class RtSink:
                 changes["Owner"] = spec.owner
             return changes
         if isinstance(spec, SetField):
-            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
-            for key in (spec.field, name):
-                if key in self.settings.custom_fields:
-                    value = None if spec.value is None else str(spec.value)
-                    return {"CustomFields": {self.settings.custom_fields[key]: value}}
+            key = mapped_key(spec.field, self.settings.custom_fields)
+            if key is not None:
+                value = None if spec.value is None else str(spec.value)
+                return {"CustomFields": {self.settings.custom_fields[key]: value}}
             raise MalformedInput(
                 f"set_field {spec.field}: no RT custom field is mapped to it (custom_fields)"
             )
@@ -506,11 +499,10 @@ class RtSink:
                 return SinkResult(action.outbox_id, "skipped", detail)
             detail["tags"] = plan.tags_wanted
         if action.action == "update_fields":
-            fields = (action.payload or {}).get("fields") or {}
-            mine = set(split_owned(fields, self.owned_fields)[0])
+            mine = owned_by_action(action, self.owned_fields)
             if plan.unmapped.get(action.outbox_id):
                 detail["unmapped"] = plan.unmapped[action.outbox_id]
-            conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
+            conflicts = plan.conflicts_of(mine)
             unknown = sorted(mine & set(plan.unknown))
             failed = {k: v for k, v in plan.failed.items() if k in mine}
             detail["written"] = sorted(mine - set(conflicts) - set(unknown) - set(failed))

@@ -64,8 +64,18 @@ from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
-from connectors.kit.tickets import NOTE_SEPARATOR, TicketPlan, chunks, newer, skip, ticket_id
-from connectors.kit.writeback import last_written, split_owned
+from connectors.kit.tickets import (
+    NOTE_SEPARATOR,
+    TicketPlan,
+    chunks,
+    mapped_key,
+    newer,
+    owned_by_action,
+    owned_update,
+    read_action,
+    skip,
+    ticket_id,
+)
 from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
@@ -222,15 +232,10 @@ class ZendeskSink:
         plans: dict[int, _Plan],
         merges: list[tuple[SinkAction, int, int]],
     ) -> SinkResult | None:
-        number = ticket_id(action.target.get("id"))
-        if number is None:
-            return skip(action, f"target has no Zendesk ticket id: {action.target!r}")
-        try:
-            spec = action.typed()
-        except MalformedInput as exc:
-            return skip(action, str(exc))
-        if spec.type not in SINK_ACTIONS:
-            return skip(action, f"the zendesk sink does not perform {spec.type!r}")
+        read = read_action(action, "zendesk", "Zendesk", SINK_ACTIONS)
+        if isinstance(read, SinkResult):
+            return read
+        number, spec = read
         if isinstance(spec, Merge):
             into = ticket_id(spec.into)
             if into is None or into == number:
@@ -238,24 +243,17 @@ class ZendeskSink:
             merges.append((action, number, into))
             return None
         plan = plans.setdefault(number, _Plan(number))
-        payload = action.payload or {}
         if isinstance(spec, UpdateFields):
-            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
-            if not wanted:
-                return skip(
-                    action,
-                    "no field crmbot may write here (map them in custom_fields): "
-                    + ", ".join(unmapped),
-                )
-            if unmapped:
-                plan.unmapped[action.outbox_id] = unmapped
+            found = owned_update(action, spec.fields, self.owned_fields)
+            if isinstance(found, SinkResult):
+                return found
+            wanted, unmapped = found
+            plan.take_update(action, unmapped, spec.expected_version)
             for key, value in wanted.items():
                 if key == "tags":
                     plan.tags.extend(_tag_list(value))
                 else:
                     plan.fields[key] = value
-            plan.previous.update(last_written(payload))
-            plan.expect(spec.expected_version)
         elif isinstance(spec, AddNote):
             plan.add_note(spec.text)
             plan.expect(spec.expected_version)
@@ -306,11 +304,11 @@ class ZendeskSink:
                     )
             return changes
         if isinstance(spec, SetField):
+            key = mapped_key(spec.field, self.settings.custom_fields)
+            if key is not None:
+                field_id = self.settings.custom_fields[key]
+                return {"custom_fields": [{"id": field_id, "value": spec.value}]}
             name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
-            for key in (spec.field, name):
-                if key in self.settings.custom_fields:
-                    field_id = self.settings.custom_fields[key]
-                    return {"custom_fields": [{"id": field_id, "value": spec.value}]}
             if name in ("status", "priority", "type"):
                 return {name: spec.value}
             raise MalformedInput(
@@ -588,9 +586,8 @@ class ZendeskSink:
             return failed_plan
         if action.action == "update_fields":
             unmapped = plan.unmapped.get(action.outbox_id, [])
-            fields = (action.payload or {}).get("fields") or {}
-            mine = set(split_owned(fields, self.owned_fields)[0])
-            conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
+            mine = owned_by_action(action, self.owned_fields)
+            conflicts = plan.conflicts_of(mine)
             detail["written"] = sorted(mine - set(conflicts))
             if unmapped:
                 detail["unmapped"] = unmapped
