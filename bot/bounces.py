@@ -85,7 +85,7 @@ def file_bounce(ctx: Any, work: Any, request_id: int) -> None:
 
 def _note_in_crm(ctx: Any, case: dict[str, Any], request_id: int, addresses: str) -> None:
     """A note on the case's CRM record: the address bounces, no automatic mail goes to it."""
-    from bot.stages.outbox import record_target
+    from bot.stages.plan import record_target
 
     rows = requests_of_case(ctx.conn, case["id"])
     origin = next((r for r in rows if r["id"] != request_id), None)

@@ -748,6 +748,7 @@ def setup_hubspot(
     """Create the crmbot property group and properties in HubSpot (idempotent)."""
     from bot.registry import validate_connector_settings
     from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.settings import HubSpotSettings
     from connectors.hubspot.setup import ensure_properties
 
     try:
@@ -761,7 +762,9 @@ def setup_hubspot(
         if not targets:
             raise ConfigError(f"no hubspot source or sink named {name or '(any)'} in the settings")
         for section, key, raw in targets:
-            api = HubSpotApi(key, validate_connector_settings(section, key, raw))
+            conf = validate_connector_settings(section, key, raw)
+            assert isinstance(conf, HubSpotSettings)
+            api = HubSpotApi(key, conf)
             created = ensure_properties(api)
             out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
     except CrmbotError as exc:

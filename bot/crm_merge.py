@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.actions import Merge
 from bot.routing import route
 from bot.settings import Settings
 from bot.store import outbox as outbox_store
 from bot.store.cases import merged_into_chain
-from bot.store.schema import requests
+from bot.store.requests import first_thread_key
 
 
 def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
     """(source, ticket id) of the first CRM ticket in a case, if it has one."""
-    key = conn.execute(
-        select(requests.c.thread_key)
-        .where(requests.c.case_id == case_id, requests.c.thread_key.is_not(None))
-        .order_by(requests.c.id)
-        .limit(1)
-    ).scalar()
+    key = first_thread_key(conn, case_id)
     if key is None:
         return None
     source, _, ticket = key.partition(":")

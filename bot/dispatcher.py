@@ -200,12 +200,12 @@ class Dispatcher:
         try:
             results = sink.perform(actions)
             for result in results:
-                row = waiting.pop(result.outbox_id, None)
-                if row is None:
+                answered = waiting.pop(result.outbox_id, None)
+                if answered is None:
                     log.warning("sink_result_unexpected", sink=name, outbox=result.outbox_id)
                     continue
                 self._recovered(name)
-                finished += self._record(name, row, result)
+                finished += self._record(name, answered, result)
         except _StoreDown:
             self._unsaved.claimed.extend(waiting.values())
             raise

@@ -7,10 +7,10 @@ before returning None. Later capabilities extend the pipeline by adding stages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from sqlalchemy import Connection
@@ -19,13 +19,17 @@ from bot.actions import PlannedAction
 from bot.models import Request, SourceRecord
 from bot.reasons import Reason
 from bot.settings import Settings
+from connectors.base import ConnectorSettings, Sink
+
+if TYPE_CHECKING:
+    from rules.decide import RuleSet
 
 
 @dataclass(slots=True)
 class Work:
     """One record on its way through the pipeline, and everything learnt about it."""
 
-    record: SourceRecord
+    record: SourceRecord | None  # what a source read; None for a case event (an SLA timer)
     request: Request | None = None
     request_id: int | None = None
     contact: dict[str, Any] | None = None
@@ -46,17 +50,42 @@ class Work:
         self.dropped = why
 
 
+class EventLog(Protocol):
+    """What stages log through (a structlog logger): an event name and its fields."""
+
+    def info(self, event: str, *args: Any, **kw: Any) -> Any:
+        """Log an event."""
+
+    def warning(self, event: str, *args: Any, **kw: Any) -> Any:
+        """Log an event that needs attention."""
+
+    def error(self, event: str, *args: Any, **kw: Any) -> Any:
+        """Log a failure."""
+
+
 @dataclass(slots=True)
 class StageContext:
-    """What every stage may use: the open transaction, settings, the clock, the rules."""
+    """What every stage may use: the open transaction, settings, the clock, the rules, and
+    the validated settings of each configured source."""
 
     conn: Connection
     settings: Settings
     now: datetime
-    log: Any = field(default_factory=lambda: structlog.get_logger("bot.pipeline"))
-    rules: Any = None
-    sinks: dict[str, Any] = field(default_factory=dict)
+    log: EventLog = field(default_factory=lambda: structlog.get_logger("bot.pipeline"))
+    rules: RuleSet | None = None
+    sinks: Mapping[str, Sink] = field(default_factory=dict)
     matcher_factory: Callable[[Connection], Any] | None = None
+    sources: dict[str, ConnectorSettings] = field(default_factory=dict)
+
+    def source_settings(self, name: str) -> ConnectorSettings | None:
+        """The validated settings of source `name` (None if no such source is configured)."""
+        found = self.sources.get(name)
+        raw = self.settings.sources.get(name)
+        if found is None and raw is not None:
+            from bot.registry import validate_connector_settings
+
+            found = self.sources[name] = validate_connector_settings("sources", name, raw)
+        return found
 
 
 Stage = Callable[[StageContext, Work], Work | None]

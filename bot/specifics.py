@@ -337,9 +337,9 @@ def compare(
         mine = [i for i in new.identifiers if i.kind == kind]
         hits = [i for i in mine if i.key in case_keys]
         shared.extend(f"{kind} {i.text}" for i in hits)
-        theirs = sorted({i.text for i in case.identifiers if i.kind == kind})
-        if theirs and not hits and kind != UNTYPED:
-            conflicts.append(f"{_label(kind)} {mine[0].text}, not {', '.join(theirs[:3])}")
+        named = sorted({i.text for i in case.identifiers if i.kind == kind})
+        if named and not hits and kind != UNTYPED:
+            conflicts.append(f"{_label(kind)} {mine[0].text}, not {', '.join(named[:3])}")
     new_sites = [s for s in new.sites if not _stems(s.words) <= ignore]
     case_sites = [s for s in case.sites if not _stems(s.words) <= ignore]
     new_site_words = _stems(frozenset().union(*(s.words for s in new_sites))) | new_words

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import schedule
@@ -61,9 +62,9 @@ class Supervisor:
             if configured.settings.enabled:
                 self._add(
                     source_unit(name),
-                    lambda n=name: _no_delay(worker.poll_source(n)),
+                    partial(_poll_source, worker, name),
                     configured.settings.interval_seconds,
-                    wait=lambda wake, n=name: worker.wait_for_change(n, wake),
+                    wait=partial(worker.wait_for_change, name),
                 )
         if not worker.dry_run:
             tick = worker.settings.worker.tick_seconds
@@ -170,3 +171,8 @@ def source_unit(name: str) -> str:
 
 def _no_delay(_stored: int) -> None:
     return None
+
+
+def _poll_source(worker: Worker, name: str) -> None:
+    """Poll one source (its own interval decides when next)."""
+    return _no_delay(worker.poll_source(name))

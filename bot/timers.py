@@ -7,33 +7,36 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
 
-from bot.models import SourceRecord
-from bot.pipeline import StageContext, Work
+from bot.pipeline import Pipeline, StageContext, Work
 from bot.settings import Settings
-from bot.stages.decide import decide
-from bot.stages.outbox import plan_actions
+from bot.stages import EVENT_STAGES
 from bot.status import is_open
 from bot.store import Store, audit
+from bot.store import timers as timer_store
 from bot.store.cases import get_case
 from bot.store.contacts import get_contact
 from bot.store.requests import request_from_row, requests_of_case
-from bot.store.schema import timers
+from connectors.base import ConnectorSettings
 
 log = structlog.get_logger(__name__)
+EVENTS = Pipeline(EVENT_STAGES)
 
 
 def next_due(store: Store) -> datetime | None:
     """When the next timer is due, or None."""
     with store.connect() as conn:
-        return conn.execute(
-            select(timers.c.due_at).where(timers.c.fired_at.is_(None)).order_by(timers.c.due_at)
-        ).scalar()
+        return timer_store.next_due_at(conn)
 
 
 def fire_due_timers(
-    store: Store, settings: Settings, rules: Callable[[], Any], now: datetime, limit: int = 100
+    store: Store,
+    settings: Settings,
+    rules: Callable[[], Any],
+    now: datetime,
+    limit: int = 100,
+    *,
+    sources: dict[str, ConnectorSettings] | None = None,
 ) -> int:
     """Run the rules for every due timer (sla.warning, sla.breached); returns how many fired.
 
@@ -41,24 +44,14 @@ def fire_due_timers(
     same one; each runs in a savepoint, so that one failing timer does not hold back the rest.
     """
     with store.begin() as conn:
-        query = (
-            select(timers)
-            .where(timers.c.fired_at.is_(None), timers.c.due_at <= now)
-            .order_by(timers.c.due_at)
-            .limit(limit)
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        due = [dict(r._mapping) for r in conn.execute(query)]
+        due = timer_store.claim_due(conn, now, limit)
         if not due:
             return 0
-        ctx = StageContext(conn=conn, settings=settings, now=now, log=log, rules=rules())
+        ctx = StageContext(
+            conn=conn, settings=settings, now=now, log=log, rules=rules(), sources=sources or {}
+        )
         for timer in due:
-            conn.execute(
-                update(timers)
-                .where(timers.c.id == timer["id"], timers.c.fired_at.is_(None))
-                .values(fired_at=now)
-            )
+            timer_store.mark_fired(conn, timer["id"], now)
             savepoint = conn.begin_nested()
             try:
                 _fire(ctx, timer)
@@ -84,11 +77,10 @@ def _fire(ctx: StageContext, timer: dict[str, Any]) -> None:
     rows = requests_of_case(conn, case["id"])
     if not rows:
         return
-    req = request_from_row(rows[-1])
-    record = SourceRecord(source=req.source, source_id=req.source_id, kind="email")
+    # The same decide and plan stages as a request read from a source: no record was read.
     work = Work(
-        record=record,
-        request=req,
+        record=None,
+        request=request_from_row(rows[-1]),
         case=case,
         events=[timer["event"]],
         timer_due_at=timer["due_at"],
@@ -104,6 +96,4 @@ def _fire(ctx: StageContext, timer: dict[str, Any]) -> None:
     )
     log.info("timer_fired", case=case["reference"], trigger=timer["event"])
     if ctx.rules is not None:
-        decided = decide(ctx, work)
-        if decided is not None:
-            plan_actions(ctx, decided)
+        EVENTS.run(ctx, work)

@@ -123,7 +123,11 @@ class Worker:
             log=log,
             rules=self.rules(),
             sinks=self.sinks,
+            sources=self._source_settings(),
         )
+
+    def _source_settings(self) -> dict[str, ConnectorSettings]:
+        return {name: conf.settings for name, conf in self.sources.items()}
 
     def process_batch(self, name: str, batch: Batch) -> int:
         """Run the pipeline on a batch and move the cursor, in one transaction.
@@ -203,10 +207,12 @@ class Worker:
             savepoint.rollback()
             if not isinstance(exc, DataError | IntegrityError):
                 raise  # the store itself (connection, lock): retry the batch later
-            return self._quarantine(conn, name, record, exc)
+            self._quarantine(conn, name, record, exc)
+            return None
         except Exception as exc:  # contained: one bad item never stops the batch
             savepoint.rollback()
-            return self._quarantine(conn, name, record, exc)
+            self._quarantine(conn, name, record, exc)
+            return None
 
     def _quarantine(
         self, conn: Connection, name: str, record: SourceRecord, exc: Exception
@@ -364,7 +370,16 @@ class Worker:
 
         def job() -> None:
             while not self.stop_event.is_set():
-                if fire_due_timers(self.store, self.settings, self.rules, self.clock()) < 100:
+                if (
+                    fire_due_timers(
+                        self.store,
+                        self.settings,
+                        self.rules,
+                        self.clock(),
+                        sources=self._source_settings(),
+                    )
+                    < 100
+                ):
                     return
 
         return self._run_part("timers", job)

@@ -64,7 +64,7 @@ def suggest(word: object, candidates: Iterable[str]) -> str | None:
 class _NoAliasLoader(yaml.SafeLoader):
     """A safe loader that refuses anchors and aliases before composing anything."""
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             raise _YamlRefused("aliases (*name) are not allowed in rules files", event.start_mark)
@@ -74,7 +74,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 class _YamlRefused(Exception):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: Any) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark

@@ -426,19 +426,19 @@ def _check_tree(tree: nodes.Template) -> None:
         raise jinja2.TemplateSyntaxError(
             "templates cannot extend, include or import other templates", node.lineno
         )
-    for node in tree.find_all(nodes.Getattr):
-        _refuse_private(node.attr, node.lineno)
-    for node in tree.find_all(nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            _refuse_private(node.arg.value, node.lineno)
-    for node in tree.find_all(nodes.Filter):
-        if node.name == "attr":
-            for arg in node.args:
+    for getattr_node in tree.find_all(nodes.Getattr):
+        _refuse_private(getattr_node.attr, getattr_node.lineno)
+    for getitem in tree.find_all(nodes.Getitem):
+        if isinstance(getitem.arg, nodes.Const) and isinstance(getitem.arg.value, str):
+            _refuse_private(getitem.arg.value, getitem.lineno)
+    for filter_node in tree.find_all(nodes.Filter):
+        if filter_node.name == "attr":
+            for arg in filter_node.args:
                 if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-                    _refuse_private(arg.value, node.lineno)
-    for node in tree.find_all(nodes.Name):
-        if node.name in _FORBIDDEN_NAMES or node.name.startswith("_"):
-            raise jinja2.TemplateSyntaxError(f"name {node.name!r} is not available", node.lineno)
+                    _refuse_private(arg.value, filter_node.lineno)
+    for name in tree.find_all(nodes.Name):
+        if name.name in _FORBIDDEN_NAMES or name.name.startswith("_"):
+            raise jinja2.TemplateSyntaxError(f"name {name.name!r} is not available", name.lineno)
 
 
 def _refuse_private(name: str, lineno: int) -> None:

@@ -120,11 +120,11 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         cued = _after_cue(text, _PHONE_CUE, match.start)
         found.append((e164, 0.95 if cued else 0.5))
-    cued = {v for v, c in found if c >= CONFIDENT}
-    if len(cued) == 1:
-        return FieldValue(cued.pop(), 0.95)
-    if len(cued) > 1:
-        return FieldValue(sorted(cued)[0], 0.4)
+    confident = {v for v, c in found if c >= CONFIDENT}
+    if len(confident) == 1:
+        return FieldValue(confident.pop(), 0.95)
+    if len(confident) > 1:
+        return FieldValue(sorted(confident)[0], 0.4)
     return None
 
 

@@ -155,7 +155,7 @@ class SqlContactIndex:
         cursor = self.conn.connection.cursor()
         try:
             cursor.execute(sql, tuple(params))
-            return cursor.fetchall()
+            return list(cursor.fetchall())
         except dbapi_error as exc:  # same exception types as through SQLAlchemy
             raise sa.exc.DBAPIError.instance(
                 sql, params, exc, dbapi_error, dialect=self.conn.dialect

@@ -70,8 +70,8 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     ),
 }
 _LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
-for _lang, _words in _STOPWORDS.items():
-    for _word in _words:
+for _lang, _lang_words in _STOPWORDS.items():
+    for _word in _lang_words:
         _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _lang)
 _FR_ELISIONS = frozenset(
     {"j", "l", "d", "qu", "n", "s", "c", "m", "t", "jusqu", "lorsqu", "puisqu"}

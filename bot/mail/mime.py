@@ -41,7 +41,7 @@ def _separator_of(pred: Callable[[str], object]) -> str | None:
     return None if separator != separator.rstrip(" \t") else separator
 
 
-class _BoundaryInput(feedparser.BufferedSubFile):
+class _BoundaryInput(feedparser.BufferedSubFile):  # type: ignore[name-defined]  # not in typeshed
     """BufferedSubFile whose false-EOF test costs O(1) per line instead of O(depth)."""
 
     def __init__(self) -> None:
@@ -82,7 +82,7 @@ class _BoundaryInput(feedparser.BufferedSubFile):
     def readline(self) -> str | object:
         """The next line, or '' at a false EOF (a boundary of an enclosing multipart)."""
         if not self._lines:
-            return "" if self._closed else feedparser.NeedMoreData
+            return "" if self._closed else feedparser.NeedMoreData  # type: ignore[attr-defined]
         line = self._lines.popleft()
         if self._eofstack and self._maybe_eof(line):
             for ateof in reversed(self._eofstack):
@@ -122,7 +122,7 @@ def bound_structure(
 def parse_bytes(raw: bytes) -> Message:
     """Parse raw mail like BytesParser(policy=compat32), with linear boundary checks."""
     parser = feedparser.FeedParser(policy=email_policy.compat32)
-    parser._input = _BoundaryInput()  # type: ignore[assignment]  # set before any data
+    parser._input = _BoundaryInput()  # type: ignore[attr-defined]  # set before any data
     text = raw.decode("ascii", "surrogateescape")
     for start in range(0, len(text), _FEED_CHARS):
         checkpoint()

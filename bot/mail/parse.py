@@ -381,8 +381,9 @@ class _BodyWalker:
         ctype = _content_type(part)
         # Leaves are read with get_payload(decode=True): the plain call can raise on 8-bit text.
         payload = part.get_payload() if part.is_multipart() else None
-        if ctype == "message/rfc822" and root and payload and isinstance(payload[0], Message):
-            return self.walk(payload[0], depth + 1)
+        first = payload[0] if isinstance(payload, list) and payload else None
+        if ctype == "message/rfc822" and root and isinstance(first, Message):
+            return self.walk(first, depth + 1)
         if isinstance(payload, list) and not ctype.startswith("message/"):
             children = [child for child in payload if isinstance(child, Message)]
             if ctype == "multipart/alternative":

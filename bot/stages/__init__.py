@@ -8,7 +8,7 @@ from bot.stages.decide import decide
 from bot.stages.dedup import match_open_case
 from bot.stages.identify import identify_contact
 from bot.stages.normalise import normalise
-from bot.stages.outbox import plan_actions
+from bot.stages.plan import plan_actions
 from bot.stages.seen import skip_seen_and_auto_replies
 from bot.stages.thread import thread_exactly
 
@@ -23,4 +23,7 @@ DEFAULT_STAGES: list[Stage] = [
     plan_actions,
 ]
 
-__all__ = ["DEFAULT_STAGES"]
+# A case event that no source read (an SLA timer) runs through the same decide and plan.
+EVENT_STAGES: list[Stage] = [decide, plan_actions]
+
+__all__ = ["DEFAULT_STAGES", "EVENT_STAGES"]

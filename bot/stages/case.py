@@ -76,11 +76,12 @@ def _apply_status(ctx: StageContext, work: Work) -> None:
     """A CRM ticket carries its status: the case follows it, and SLA pauses are recorded."""
     req, case = work.request, work.case
     assert req is not None and case is not None
-    source_map = (ctx.settings.sources.get(req.source) or {}).get("status_map") or {}
+    conf = ctx.source_settings(req.source)
+    source_map = conf.status_map if conf is not None else {}
     status = map_status(req.headers.get("status"), source_map)
     if status is None or status == case["status"]:
         return
-    paused = getattr(ctx.rules, "paused_statuses", frozenset())
+    paused = ctx.rules.paused_statuses if ctx.rules is not None else frozenset()
     at = req.received_at or ctx.now
     if req.headers.get("updated_at"):
         at = datetime.fromisoformat(req.headers["updated_at"].replace("Z", "+00:00"))

@@ -10,7 +10,7 @@ from bot.facts import build_facts
 from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
 from bot.priority import AGENT_REASON, agent_priority, agent_reason
-from bot.stages.outbox import last_written
+from bot.stages.plan import last_written
 from bot.store import audit
 from bot.store.cases import record_decision
 from bot.store.requests import previous_ticket_headers
@@ -21,7 +21,7 @@ EVENT_PRECEDENCE = ("sla.breached", "sla.warning", "case.created", "case.follow_
 def _reason_dict(reason: Any) -> dict[str, Any]:
     if hasattr(reason, "to_dict"):
         return reason.to_dict()
-    if is_dataclass(reason):
+    if is_dataclass(reason) and not isinstance(reason, type):
         return asdict(reason)
     return dict(reason)
 

@@ -14,7 +14,6 @@ import phonenumbers
 
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
-from bot.models import SourceRecord
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
 from bot.store.contacts import get_contact, remember_profile
@@ -96,7 +95,9 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
         return work
-    work.contact = get_contact(ctx.conn, matcher.create(record))
+    created = get_contact(ctx.conn, matcher.create(record))
+    assert created is not None
+    work.contact = created
     work.new_contact = True
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
     if result.relation == "possible" and result.candidates:
@@ -124,28 +125,3 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
     return work
-
-
-def sync_crm_contact(ctx: StageContext, record: SourceRecord) -> dict[str, Any]:
-    """A contact read from a CRM: matched (or created) and enriched with its CRM id and tier."""
-    f = record.fields
-    crm = ContactRecord(
-        email=f.get("email"),
-        name=f.get("name"),
-        phone=f.get("phone"),
-        external_ids={k: str(v) for k, v in (f.get("external_ids") or {}).items()},
-    )
-    matcher = ContactMatcher(SqlContactIndex(ctx.conn), ctx.settings.identity)
-    result = matcher.match(crm)
-    if result.relation == "same" and result.contact_id is not None:
-        matcher.add(result.contact_id, crm)
-        contact_id = result.contact_id
-    else:
-        contact_id = matcher.create(crm)
-    contact = get_contact(ctx.conn, contact_id)
-    assert contact is not None
-    profile = {k: v for k, v in (f.get("contact") or {}).items() if k in ("tier", "vip")}
-    ctx.log.info(
-        "crm_contact_synced", source=record.source, contact=contact_id, relation=result.relation
-    )
-    return remember_profile(ctx.conn, contact, {k: v for k, v in profile.items() if v is not None})

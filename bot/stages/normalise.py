@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.identity.sync import sync_crm_contact
 from bot.mail.parse import parse_email
 from bot.models import Request, SourceRecord
 from bot.pipeline import StageContext, Work
-from bot.stages.identify import sync_crm_contact
 from bot.store import audit
 from bot.store.requests import quarantine_record
 
 
 def _quarantine(ctx: StageContext, work: Work, reason: str) -> None:
     rec = work.record
+    assert rec is not None
     if quarantine_record(ctx.conn, rec, reason, raw_max_bytes=ctx.settings.store.raw_max_bytes):
         audit.record(
             ctx.conn, "request_quarantined", source=rec.source, id=rec.source_id, why=reason
@@ -108,11 +109,12 @@ def request_from_ticket(record: SourceRecord) -> Request:
 def normalise(ctx: StageContext, work: Work) -> Work | None:
     """Parse or map the record; quarantine what cannot be read, with its reason."""
     rec = work.record
+    assert rec is not None
     if rec.quarantine_reason:
         _quarantine(ctx, work, rec.quarantine_reason)
         return None
     if rec.kind == "contact":  # a CRM contact: identity and tier only, no request
-        sync_crm_contact(ctx, rec)
+        sync_crm_contact(ctx.conn, ctx.settings.identity, rec, ctx.log)
         work.drop("contact synced")
         return None
     if rec.kind == "email":

@@ -60,7 +60,7 @@ def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
         )
         ctx.log.info("auto_reply_ignored", source=req.source, kind=req.auto_reply)
         work.request_id = request_id
-        if req.auto_reply == "bounce":
+        if req.auto_reply == "bounce" and request_id is not None:  # None: stored already
             file_bounce(ctx, work, request_id)
         work.drop(f"auto-reply ({req.auto_reply})")
         return None

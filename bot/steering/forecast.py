@@ -170,8 +170,8 @@ def simulate(
     counter = itertools.count()
     queue: list[tuple[datetime, int, float, dict[str, Any] | None]] = []
     never = datetime.max.replace(tzinfo=UTC)
-    for case in open_cases:
-        queue.append((_next_due(case) or never, next(counter), 1.0, case))
+    for open_case in open_cases:
+        queue.append((_next_due(open_case) or never, next(counter), 1.0, open_case))
     heapq.heapify(queue)
     # the open cases by due date: each is looked at once, in the slot where it falls due
     pending = sorted((due, n, case) for due, n, _, case in queue if due is not never)
@@ -193,25 +193,25 @@ def simulate(
         consumed = 0.0
         late_here = 0
         while queue and consumed < slot_capacity - 1e-9:
-            due, n, amount, case = queue[0]
+            due, n, amount, entry = queue[0]
             served = min(amount, slot_capacity - consumed)
             consumed += served
             if served < amount - 1e-9:
-                heapq.heapreplace(queue, (due, n, amount - served, case))
+                heapq.heapreplace(queue, (due, n, amount - served, entry))
                 break
             heapq.heappop(queue)
             left_queue.add(n)
             done_at = start + (end - start) * (consumed / slot_capacity)
-            if case is not None and now < due < done_at and case["id"] not in breached:
-                breaches.append(_breach(case, due, done_at))
-                breached.add(case["id"])
+            if entry is not None and now < due < done_at and entry["id"] not in breached:
+                breaches.append(_breach(entry, due, done_at))
+                breached.add(entry["id"])
                 late_here += 1
         while look < len(pending) and dues[look] <= end:  # still waiting when due
-            due, n, case = pending[look]
+            due, n, waiting = pending[look]
             look += 1
-            if n not in left_queue and case["id"] not in breached:
-                breaches.append(_breach(case, due, None))
-                breached.add(case["id"])
+            if waiting is not None and n not in left_queue and waiting["id"] not in breached:
+                breaches.append(_breach(waiting, due, None))
+                breached.add(waiting["id"])
                 late_here += 1
         hours.append(
             ForecastHour(

@@ -165,7 +165,8 @@ class SteeringServer:
     def url(self) -> str:
         """The base URL it listens on."""
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def start(self) -> SteeringServer:
         """Start serving in the background."""

@@ -445,4 +445,6 @@ def load_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
 
 def next_id(conn: Connection, table: str) -> int:
     """One more than the highest id of a table (to number synthetic rows)."""
-    return int(conn.execute(select(func.coalesce(func.max(_TABLES[table].c.id), 0))).scalar()) + 1
+    return (
+        int(conn.execute(select(func.coalesce(func.max(_TABLES[table].c.id), 0))).scalar_one()) + 1
+    )

@@ -100,6 +100,16 @@ def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
     ).scalar()
 
 
+def first_thread_key(conn: Connection, case_id: int) -> str | None:
+    """The CRM ticket key ("source:id") of a case's first ticket request, if it has one."""
+    return conn.execute(
+        select(requests.c.thread_key)
+        .where(requests.c.case_id == case_id, requests.c.thread_key.is_not(None))
+        .order_by(requests.c.id)
+        .limit(1)
+    ).scalar()
+
+
 def requests_of_case(conn: Connection, case_id: int) -> list[dict[str, Any]]:
     """A case's requests (with those of cases merged into it), oldest first, without raw."""
     from bot.store.cases import merged_into_chain

@@ -381,7 +381,7 @@ class HubSpotSink:
                 now = (record.get("properties") or {}).get(TAGS_PROPERTY)
                 props[TAGS_PROPERTY] = merged_tags(now, change.add_tags, change.remove_tags)
             ready.append((change, props))
-        inputs = [{"id": c.ticket_id, "properties": p} for c, p in ready if p]
+        inputs: list[dict[str, Any]] = [{"id": c.ticket_id, "properties": p} for c, p in ready if p]
         outcome = BatchOutcome()
         answered: set[str] = set()
         failed: dict[str, str] = {}
@@ -528,8 +528,8 @@ class HubSpotSink:
         except RetriableError as exc:  # refused, or its outcome unknown: read the keys back
             self._read_back(pending, results, str(exc))
             return
-        for error in outcome.errors:
-            found = _MISSING_PROPERTY.search(str(error.get("message") or ""))
+        for batch_error in outcome.errors:
+            found = _MISSING_PROPERTY.search(str(batch_error.get("message") or ""))
             if found:
                 raise ConfigError(
                     f"{self.name}: HubSpot has no property {found.group(1)!r}; "

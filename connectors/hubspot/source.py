@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -111,9 +112,7 @@ class HubSpotSource:
         while True:
             read_in_query = 0
             restart = False
-            for page in paginate_cursor(
-                lambda token, body=body: self._search_page(body, token), connector=self.name
-            ):
+            for page in paginate_cursor(partial(self._search_page, body), connector=self.name):
                 read_in_query += len(page)
                 fresh = [obj for obj in page if state.is_new(obj)]
                 skipped = len(page) - len(fresh)

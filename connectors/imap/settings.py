@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from connectors.base import ConnectorSettings
+from connectors.kit.network import is_loopback_host
 
 Security = Literal["tls", "starttls", "plain"]
 AfterProcessing = Literal["none", "flag", "move"]
@@ -18,17 +18,6 @@ IDLE_RENEW_MAX_SECONDS = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 mi
 
 # An IMAP flag: a keyword atom, or a system flag such as \Flagged (RFC 3501 flag-keyword / atom).
 _FLAG = re.compile(r"\\?[^\s(){%*\"\\\]\x00-\x1f\x7f]+")
-
-
-def is_loopback_host(host: str) -> bool:
-    """True when `host` names this machine: `localhost` or a loopback IP address."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class ImapSettings(ConnectorSettings):

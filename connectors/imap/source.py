@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 from imapclient import IMAPClient
@@ -400,7 +400,7 @@ def _cursor(uidvalidity: int, last_uid: int) -> Cursor:
     return {"uidvalidity": uidvalidity, "last_uid": last_uid}
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -26,4 +26,4 @@ def last_written(payload: dict[str, Any]) -> dict[str, Any]:
     raw = payload.get("written") or payload.get("previous") or {}
     if not isinstance(raw, dict):
         return {}
-    return {FIELD_ALIASES.get(k, k): v for k, v in raw.items()}
+    return {FIELD_ALIASES.get(str(k), str(k)): v for k, v in raw.items()}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from pydantic import Field
@@ -108,7 +108,8 @@ class MaildirSource:
         cursor = cursor or {}
         # "mtime_ns": cursors written before arrival times; starting from it re-reads at
         # worst a few messages (the store drops them), never skips one.
-        last = int(cursor.get("arrived_ns", cursor.get("mtime_ns", -1)))
+        arrived: Any = cursor.get("arrived_ns", cursor.get("mtime_ns", -1))
+        last = int(arrived)
         seen = set(cursor.get("seen", []))
         pending = [e for e in self._scan() if e.arrived_ns > last - grace_ns and e.key not in seen]
         pending.sort(key=lambda e: (e.mtime_ns, e.key))  # delivery order, for threading

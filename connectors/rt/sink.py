@@ -55,8 +55,15 @@ from connectors.kit.contacts import done as contact_done
 from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
-from connectors.kit.mapping import parse_timestamp
-from connectors.kit.writeback import last_written, split_owned
+from connectors.kit.tickets import (
+    NOTE_SEPARATOR,
+    TicketPlan,
+    mapped_key,
+    owned_by_action,
+    owned_update,
+    read_action,
+    skip,
+)
 from connectors.rt.source import RtSettings, connector_label, make_client
 from connectors.rt.tags import (
     NO_TAGS,
@@ -96,29 +103,15 @@ REFUSALS = {
     "merge": "Request Tracker's REST 2 API has no merge",
     "send_reply": "crmbot never corresponds through RT (replies go through an smtp sink)",
 }
-
-NOTE_SEPARATOR = "\n\n---\n\n"
+EMPTY = (None, "", 0)  # a ticket field's values that no agent has set
 
 
 @dataclass
-class _Plan:
-    """Everything crmbot wants done to one RT ticket this cycle."""
+class _Plan(TicketPlan):
+    """Everything crmbot wants done to one RT ticket this cycle (kit's plan, and RT's own)."""
 
-    ticket_id: int
-    fields: dict[str, Any] = field(default_factory=dict)
-    previous: dict[str, Any] = field(default_factory=dict)
-    expected_version: str | None = None
-    notes: list[str] = field(default_factory=list)
-    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
-    actions: list[SinkAction] = field(default_factory=list)
-    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)
-    unmapped_by_action: dict[int, list[str]] = field(default_factory=dict)
-    error: str | None = None
-    version: str | None = None
+    unknown: list[str] = field(default_factory=list)  # custom fields missing on the ticket
     failed: dict[str, str] = field(default_factory=dict)  # field -> RT's messages
-    retry: str | None = None
-    retry_after: float | None = None
     tags: list[tuple[str, str]] = field(default_factory=list)  # (add_tag|remove_tag, tag)
     tags_wanted: str | None = None  # the tags field's value after the merge
     tags_error: str | None = None  # why the tag actions were not performed
@@ -192,7 +185,7 @@ class RtSink:
             except HttpRejected as exc:
                 plan.error = exc.vendor_message
             except RetriableError as exc:  # this ticket later; the others' results stay
-                plan.retry, plan.retry_after = str(exc), exc.retry_after
+                plan.defer(str(exc), exc.retry_after)
             for action in plan.actions:
                 results[action.outbox_id] = self._result(plan, action)
             yield from new_results(results, handed_out)
@@ -200,60 +193,39 @@ class RtSink:
     # -- planning ---------------------------------------------------------------------------
 
     def _plan(self, action: SinkAction, plans: dict[int, _Plan]) -> SinkResult | None:
-        ticket_id = _ticket_id(action.target.get("id"))
-        if ticket_id is None:
-            return _skip(action, f"target has no RT ticket id: {action.target!r}")
-        try:
-            spec = action.typed()
-        except MalformedInput as exc:
-            return _skip(action, str(exc))
-        if spec.type not in self.performs:
-            why = REFUSALS.get(spec.type, f"the rt sink does not perform {spec.type!r}")
-            return _skip(action, why)
-        payload = action.payload or {}
-        plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        version: str | None = None
+        read = read_action(action, "rt", "RT", self.performs, REFUSALS)
+        if isinstance(read, SinkResult):
+            return read
+        number, spec = read
+        plan = plans.setdefault(number, _Plan(number))
         if isinstance(spec, AddTag | RemoveTag):
-            why = bad_tag(spec.tag)
-            if why is not None:
-                return _skip(action, why)
+            bad = bad_tag(spec.tag)
+            if bad is not None:
+                return skip(action, bad)
             plan.tags.append((spec.type, spec.tag))
         elif isinstance(spec, UpdateFields):
-            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
-            if not wanted:
-                return _skip(
-                    action,
-                    "no field crmbot may write here (map them in custom_fields): "
-                    + ", ".join(unmapped),
-                )
+            found = owned_update(action, spec.fields, self.owned_fields)
+            if isinstance(found, SinkResult):
+                return found
+            wanted, unmapped = found
             if "priority" in wanted and self._rt_priority(wanted["priority"]) is None:
-                return _skip(action, f"priority {wanted['priority']!r} is not 0-99 or mapped")
-            if unmapped:
-                plan.unmapped_by_action[action.outbox_id] = unmapped
+                return skip(action, f"priority {wanted['priority']!r} is not 0-99 or mapped")
+            plan.take_update(action, unmapped, spec.expected_version)
             plan.fields.update(wanted)
-            plan.previous.update(last_written(payload))
-            version = spec.expected_version
         elif isinstance(spec, AddNote):
-            if spec.text.strip() not in plan.notes:
-                plan.notes.append(spec.text.strip())
-            version = spec.expected_version
+            plan.add_note(spec.text)
+            plan.expect(spec.expected_version)
         else:
             try:
                 changes = self._direct_changes(spec)
             except MalformedInput as exc:
-                return _skip(action, str(exc))
-            message = getattr(spec, "message", "").strip()
-            if message and message not in plan.notes:
-                plan.notes.append(message)
+                return skip(action, str(exc))
+            plan.add_note(getattr(spec, "message", ""))
             for key, value in changes.items():
                 if key == "CustomFields":
                     plan.direct.setdefault("CustomFields", {}).update(value)
                 else:
                     plan.direct[key] = value
-        if version is not None and (
-            plan.expected_version is None or _newer(version, plan.expected_version)
-        ):
-            plan.expected_version = str(version)
         plan.actions.append(action)
         return None
 
@@ -281,11 +253,10 @@ class RtSink:
                 changes["Owner"] = spec.owner
             return changes
         if isinstance(spec, SetField):
-            name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
-            for key in (spec.field, name):
-                if key in self.settings.custom_fields:
-                    value = None if spec.value is None else str(spec.value)
-                    return {"CustomFields": {self.settings.custom_fields[key]: value}}
+            key = mapped_key(spec.field, self.settings.custom_fields)
+            if key is not None:
+                value = None if spec.value is None else str(spec.value)
+                return {"CustomFields": {self.settings.custom_fields[key]: value}}
             raise MalformedInput(
                 f"set_field {spec.field}: no RT custom field is mapped to it (custom_fields)"
             )
@@ -304,7 +275,8 @@ class RtSink:
     def _current(self, ticket: dict[str, Any], key: str) -> Any:
         if key == "priority":
             try:
-                return int(ticket.get("Priority"))
+                priority: Any = ticket.get("Priority")
+                return int(priority)
             except (TypeError, ValueError):
                 return None
         cf_name = self.settings.custom_fields[key]
@@ -348,9 +320,7 @@ class RtSink:
         except HttpRejected as exc:
             plan.error = f"ticket {plan.ticket_id}: {exc.vendor_message}"
             return
-        newer = plan.expected_version is not None and _newer(
-            ticket.get("LastUpdated"), plan.expected_version
-        )
+        changed_since = plan.changed_since_expected(ticket.get("LastUpdated"))
         update: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         for key, value in plan.fields.items():
@@ -368,16 +338,9 @@ class RtSink:
                 continue
             if current == wanted:
                 continue
-            if key in plan.previous:
-                agent_changed = current != self._wanted(key, plan.previous[key])
-            else:
-                agent_changed = newer and current not in (None, "", 0)
-            if agent_changed:
-                plan.conflicts[key] = {
-                    "current": current,
-                    "wanted": wanted,
-                    "previous": plan.previous.get(key),
-                }
+            if plan.agent_changed(
+                key, current, wanted, self._wanted, changed_since=changed_since, empty=EMPTY
+            ):
                 continue
             if key == "priority":
                 update["Priority"] = wanted
@@ -526,28 +489,20 @@ class RtSink:
         return [n for n in plan.notes if n not in existing]
 
     def _result(self, plan: _Plan, action: SinkAction) -> SinkResult:
-        detail: dict[str, Any] = {"ticket_id": str(plan.ticket_id)}
-        if plan.version:
-            detail["version"] = plan.version
-        if plan.error is not None:
-            detail["reason"] = plan.error
-            return SinkResult(action.outbox_id, "skipped", detail)
-        if plan.retry is not None:
-            detail["why"] = plan.retry
-            if plan.retry_after is not None:
-                detail["retry_after"] = plan.retry_after
-            return SinkResult(action.outbox_id, "retry", detail)
+        detail = plan.detail()
+        failed_plan = plan.failure(action, detail)
+        if failed_plan is not None:
+            return failed_plan
         if action.action in TAG_ACTIONS:
             if plan.tags_error is not None:
                 detail["reason"] = plan.tags_error
                 return SinkResult(action.outbox_id, "skipped", detail)
             detail["tags"] = plan.tags_wanted
         if action.action == "update_fields":
-            fields = (action.payload or {}).get("fields") or {}
-            mine = set(split_owned(fields, self.owned_fields)[0])
-            if plan.unmapped_by_action.get(action.outbox_id):
-                detail["unmapped"] = plan.unmapped_by_action[action.outbox_id]
-            conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
+            mine = owned_by_action(action, self.owned_fields)
+            if plan.unmapped.get(action.outbox_id):
+                detail["unmapped"] = plan.unmapped[action.outbox_id]
+            conflicts = plan.conflicts_of(mine)
             unknown = sorted(mine & set(plan.unknown))
             failed = {k: v for k, v in plan.failed.items() if k in mine}
             detail["written"] = sorted(mine - set(conflicts) - set(unknown) - set(failed))
@@ -579,26 +534,3 @@ class RtSink:
         data = self.http.get("/queues/all")
         signed_in = f"signed in to {self.settings.url}, {data.get('total', 0)} queue(s)"
         return f"{signed_in}; {self._check_tags_field()}"
-
-
-def _skip(action: SinkAction, reason: str) -> SinkResult:
-    return SinkResult(action.outbox_id, "skipped", {"reason": reason})
-
-
-def _ticket_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str):
-        text = value.strip().removeprefix("ticket:")
-        if text.isdigit():
-            return int(text)
-    return None
-
-
-def _newer(current: Any, expected: Any) -> bool:
-    try:
-        return parse_timestamp(current) > parse_timestamp(expected)
-    except Exception:
-        return True

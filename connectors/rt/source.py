@@ -25,11 +25,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from bot.errors import MalformedInput, SourceUnavailable
 from bot.models import SourceRecord
 from connectors.base import Batch, ConnectorSettings, Cursor
-from connectors.imap.settings import is_loopback_host
 from connectors.kit.auth import Auth, BasicAuth, BearerToken
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.http import HttpClient
 from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message_id, truthy
+from connectors.kit.network import is_loopback_host
 from connectors.kit.pagination import LoopGuard
 from connectors.kit.ratelimit import TokenBucket
 

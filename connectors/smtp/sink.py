@@ -44,8 +44,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bot.errors import AuthError, ConfigError, FatalError, MalformedInput, RetriableError
 from connectors.base import ConnectorSettings, SinkAction, SinkResult
-from connectors.imap.settings import is_loopback_host
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
+from connectors.kit.network import is_loopback_host
 from connectors.kit.ratelimit import TokenBucket
 from connectors.smtp.compose import Reply, ReplyRefused, Sender, compose_reply, parse_address
 

@@ -29,9 +29,9 @@ import structlog
 from bot.actions import Webhook
 from bot.errors import MalformedInput
 from connectors.base import SinkAction, SinkResult
-from connectors.imap.settings import is_loopback_host
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.http import HttpClient, HttpRejected, RetryPolicy
+from connectors.kit.network import is_loopback_host
 from connectors.webhook.settings import WebhookSettings
 from connectors.webhook.sign import signature
 

@@ -64,7 +64,18 @@ from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
-from connectors.kit.writeback import last_written, split_owned
+from connectors.kit.tickets import (
+    NOTE_SEPARATOR,
+    TicketPlan,
+    chunks,
+    mapped_key,
+    newer,
+    owned_by_action,
+    owned_update,
+    read_action,
+    skip,
+    ticket_id,
+)
 from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
@@ -95,29 +106,16 @@ SINK_ACTIONS = frozenset(
 )
 MAX_BULK = 100
 MAX_MERGE_SOURCES = 5
-NOTE_SEPARATOR = "\n\n---\n\n"
+EMPTY: tuple[Any, ...] = (None, "", [])  # a ticket field's values that no agent has set
 
 
 @dataclass
-class _Plan:
-    """Everything crmbot wants done to one ticket this cycle."""
+class _Plan(TicketPlan):
+    """Everything crmbot wants done to one ticket this cycle (kit's plan, and Zendesk's own)."""
 
-    ticket_id: int
-    fields: dict[str, Any] = field(default_factory=dict)
-    previous: dict[str, Any] = field(default_factory=dict)
-    expected_version: str | None = None
     tags: list[str] = field(default_factory=list)
     remove_tags: list[str] = field(default_factory=list)
-    direct: dict[str, Any] = field(default_factory=dict)  # a rule's explicit ticket changes
-    notes: list[str] = field(default_factory=list)
-    actions: list[SinkAction] = field(default_factory=list)
-    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    unmapped: dict[int, list[str]] = field(default_factory=dict)  # per outbox id
-    current: dict[str, Any] | None = None
-    error: str | None = None
-    version: str | None = None
-    retry: str | None = None  # not done this time, for a transient reason: try again later
-    retry_after: float | None = None
+    current: dict[str, Any] | None = None  # the ticket as read this cycle
 
 
 # Words in a job's or a result's message that mean retrying cannot help.
@@ -234,46 +232,31 @@ class ZendeskSink:
         plans: dict[int, _Plan],
         merges: list[tuple[SinkAction, int, int]],
     ) -> SinkResult | None:
-        ticket_id = _ticket_id(action.target.get("id"))
-        if ticket_id is None:
-            return _skip(action, f"target has no Zendesk ticket id: {action.target!r}")
-        try:
-            spec = action.typed()
-        except MalformedInput as exc:
-            return _skip(action, str(exc))
-        if spec.type not in SINK_ACTIONS:
-            return _skip(action, f"the zendesk sink does not perform {spec.type!r}")
+        read = read_action(action, "zendesk", "Zendesk", SINK_ACTIONS)
+        if isinstance(read, SinkResult):
+            return read
+        number, spec = read
         if isinstance(spec, Merge):
-            into = _ticket_id(spec.into)
-            if into is None or into == ticket_id:
-                return _skip(action, "merge needs payload.into, another ticket id")
-            merges.append((action, ticket_id, into))
+            into = ticket_id(spec.into)
+            if into is None or into == number:
+                return skip(action, "merge needs payload.into, another ticket id")
+            merges.append((action, number, into))
             return None
-        plan = plans.setdefault(ticket_id, _Plan(ticket_id))
-        payload = action.payload or {}
+        plan = plans.setdefault(number, _Plan(number))
         if isinstance(spec, UpdateFields):
-            wanted, unmapped = split_owned(spec.fields, self.owned_fields)
-            if not wanted:
-                return _skip(
-                    action,
-                    "no field crmbot may write here (map them in custom_fields): "
-                    + ", ".join(unmapped),
-                )
-            if unmapped:
-                plan.unmapped[action.outbox_id] = unmapped
+            found = owned_update(action, spec.fields, self.owned_fields)
+            if isinstance(found, SinkResult):
+                return found
+            wanted, unmapped = found
+            plan.take_update(action, unmapped, spec.expected_version)
             for key, value in wanted.items():
                 if key == "tags":
                     plan.tags.extend(_tag_list(value))
                 else:
                     plan.fields[key] = value
-            plan.previous.update(last_written(payload))
-            if spec.expected_version is not None:
-                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
         elif isinstance(spec, AddNote):
-            if spec.text.strip() not in plan.notes:
-                plan.notes.append(spec.text.strip())
-            if spec.expected_version is not None:
-                plan.expected_version = _max_version(plan.expected_version, spec.expected_version)
+            plan.add_note(spec.text)
+            plan.expect(spec.expected_version)
         elif isinstance(spec, AddTag | RemoveTag):
             tags = _tag_list([spec.tag])
             (plan.tags if isinstance(spec, AddTag) else plan.remove_tags).extend(tags)
@@ -281,10 +264,8 @@ class ZendeskSink:
             try:
                 changes = self._direct_changes(spec)
             except MalformedInput as exc:
-                return _skip(action, str(exc))
-            note = getattr(spec, "message", "")
-            if note and note.strip() not in plan.notes:
-                plan.notes.append(note.strip())
+                return skip(action, str(exc))
+            plan.add_note(getattr(spec, "message", ""))
             for key, value in changes.items():
                 if key == "custom_fields":
                     plan.direct.setdefault("custom_fields", []).extend(value)
@@ -323,11 +304,11 @@ class ZendeskSink:
                     )
             return changes
         if isinstance(spec, SetField):
+            key = mapped_key(spec.field, self.settings.custom_fields)
+            if key is not None:
+                field_id = self.settings.custom_fields[key]
+                return {"custom_fields": [{"id": field_id, "value": spec.value}]}
             name = spec.field.split(".", 1)[1] if "." in spec.field else spec.field
-            for key in (spec.field, name):
-                if key in self.settings.custom_fields:
-                    field_id = self.settings.custom_fields[key]
-                    return {"custom_fields": [{"id": field_id, "value": spec.value}]}
             if name in ("status", "priority", "type"):
                 return {name: spec.value}
             raise MalformedInput(
@@ -346,7 +327,7 @@ class ZendeskSink:
 
     def _show_many(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         found: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(ids, MAX_BULK):
+        for chunk in chunks(ids, MAX_BULK):
             response = self.api.http.request(
                 "GET", "/api/v2/tickets/show_many.json", params={"ids": ",".join(map(str, chunk))}
             )
@@ -362,12 +343,12 @@ class ZendeskSink:
 
     def _load_current(self, plans: Iterable[_Plan]) -> None:
         """Read every targeted ticket; a chunk that cannot be read now is deferred alone."""
-        for chunk in _chunks(list(plans), MAX_BULK):
+        for chunk in chunks(list(plans), MAX_BULK):
             try:
                 found = self._show_many([p.ticket_id for p in chunk])
             except RetriableError as exc:
                 for plan in chunk:
-                    _defer(plan, str(exc), exc.retry_after)
+                    plan.defer(str(exc), exc.retry_after)
                 continue
             for plan in chunk:
                 plan.current = found.get(plan.ticket_id)
@@ -389,31 +370,17 @@ class ZendeskSink:
         return value
 
     def _check_conflicts(self, plan: _Plan) -> None:
-        """Drop owned fields an agent changed after crmbot's last write; record them.
-
-        With the value crmbot last wrote (`previous`), any other current value is an agent's.
-        Without it, a non-empty value that differs counts as an agent's once the ticket was
-        updated after `expected_version`.
-        """
+        """Drop owned fields an agent changed after crmbot's last write; record them."""
         assert plan.current is not None
-        newer = plan.expected_version is not None and _newer(
-            plan.current.get("updated_at"), plan.expected_version
-        )
+        changed_since = plan.changed_since_expected(plan.current.get("updated_at"))
         for key in list(plan.fields):
             wanted = self._zendesk_value(key, plan.fields[key])
             current = self._current_value(plan.current, key)
             if current == wanted:
                 continue
-            if key in plan.previous:
-                agent_changed = current != self._zendesk_value(key, plan.previous[key])
-            else:
-                agent_changed = newer and current not in (None, "", [])
-            if agent_changed:
-                plan.conflicts[key] = {
-                    "current": current,
-                    "wanted": wanted,
-                    "previous": plan.previous.get(key),
-                }
+            if plan.agent_changed(
+                key, current, wanted, self._zendesk_value, changed_since=changed_since, empty=EMPTY
+            ):
                 del plan.fields[key]
         if plan.conflicts:
             log.warning(
@@ -438,7 +405,7 @@ class ZendeskSink:
                 continue
             if plan.retry is not None:
                 continue
-            if plan.expected_version is not None and not _newer(
+            if plan.expected_version is not None and not newer(
                 plan.current.get("updated_at"), plan.expected_version
             ):
                 continue
@@ -448,7 +415,7 @@ class ZendeskSink:
                     params={"sort_order": "desc", "per_page": 100},
                 )
             except RetriableError as exc:  # cannot tell whether the note is there: later
-                _defer(plan, str(exc), exc.retry_after)
+                plan.defer(str(exc), exc.retry_after)
                 continue
             existing = {
                 str(c.get("body") or "").strip()
@@ -528,7 +495,7 @@ class ZendeskSink:
             if body is not None:
                 bodies.append(body)
         by_id = {p.ticket_id: p for p in plans}
-        for chunk in _chunks(bodies, MAX_BULK):
+        for chunk in chunks(bodies, MAX_BULK):
             try:
                 # never resent blindly: a note would be posted twice, and a repeated safe_update
                 # with the old stamp would come back as a false UpdateConflict
@@ -542,7 +509,7 @@ class ZendeskSink:
                 continue
             except RetriableError as exc:
                 for body in chunk:
-                    _defer(by_id[body["id"]], str(exc), exc.retry_after)
+                    by_id[body["id"]].defer(str(exc), exc.retry_after)
                 continue
             if job.get("status") != "completed":
                 self._job_failed(job, [by_id[body["id"]] for body in chunk])
@@ -552,7 +519,7 @@ class ZendeskSink:
                 plan = by_id[body["id"]]
                 result = outcome.get(plan.ticket_id)
                 if result is None:
-                    _defer(plan, f"job {job.get('id')} has no result for this ticket", None)
+                    plan.defer(f"job {job.get('id')} has no result for this ticket", None)
                 elif result.get("error") == "UpdateConflict":
                     plan.conflicts["*"] = {
                         "reason": "changed by someone else while writing",
@@ -577,7 +544,7 @@ class ZendeskSink:
             if is_permanent(job.get("message")):
                 plan.error = message
             else:
-                _defer(plan, message, None)
+                plan.defer(message, None)
 
     def _wait_for_job(self, job: dict[str, Any]) -> dict[str, Any]:
         """Poll a job status until it ends (completed, failed, killed); return its last status.
@@ -610,25 +577,17 @@ class ZendeskSink:
                 plan.version = ticket.get("updated_at")
 
     def _result(self, plan: _Plan, action: SinkAction) -> SinkResult:
-        detail: dict[str, Any] = {"ticket_id": str(plan.ticket_id)}
-        if plan.version:
-            detail["version"] = plan.version
+        detail = plan.detail()
         if plan.error == "conflict":
             detail["conflicts"] = plan.conflicts
             return SinkResult(action.outbox_id, "conflict", detail)
-        if plan.error is not None:
-            detail["reason"] = plan.error
-            return SinkResult(action.outbox_id, "skipped", detail)
-        if plan.retry is not None:
-            detail["why"] = plan.retry
-            if plan.retry_after is not None:
-                detail["retry_after"] = plan.retry_after
-            return SinkResult(action.outbox_id, "retry", detail)
+        failed_plan = plan.failure(action, detail)
+        if failed_plan is not None:
+            return failed_plan
         if action.action == "update_fields":
             unmapped = plan.unmapped.get(action.outbox_id, [])
-            fields = (action.payload or {}).get("fields") or {}
-            mine = set(split_owned(fields, self.owned_fields)[0])
-            conflicts = {k: v for k, v in plan.conflicts.items() if k in mine}
+            mine = owned_by_action(action, self.owned_fields)
+            conflicts = plan.conflicts_of(mine)
             detail["written"] = sorted(mine - set(conflicts))
             if unmapped:
                 detail["unmapped"] = unmapped
@@ -656,7 +615,10 @@ class ZendeskSink:
         for action, source in items:
             ticket = current.get(source)
             if ticket is None:
-                detail = {"ticket_id": str(source), "reason": f"ticket {source} not found"}
+                detail: dict[str, Any] = {
+                    "ticket_id": str(source),
+                    "reason": f"ticket {source} not found",
+                }
                 out.append((action, "skipped", detail))
             elif ticket.get("status") != "closed":
                 todo.append((action, source))
@@ -693,7 +655,7 @@ class ZendeskSink:
                 for action, source in items:
                     out.append((action, "retry", {"ticket_id": str(source), "why": str(exc)}))
                 continue
-            for chunk in _chunks(items, MAX_MERGE_SOURCES):
+            for chunk in chunks(items, MAX_MERGE_SOURCES):
                 sources = list(dict.fromkeys(s for _, s in chunk))
                 note = next(
                     (str(a.payload.get("note")) for a, _ in chunk if a.payload.get("note")), None
@@ -760,13 +722,6 @@ def _merge_mark(target: int) -> str:
     return f"Merged into #{target} by crmbot."
 
 
-def _defer(plan: _Plan, why: str, retry_after: float | None) -> None:
-    """Mark a plan as not done this time, for a transient reason."""
-    if plan.error is None:
-        plan.retry = why
-        plan.retry_after = retry_after
-
-
 def _server_time(date_header: str | None, clock: Clock) -> float:
     """The server's clock from its Date header, else ours."""
     if date_header:
@@ -777,43 +732,9 @@ def _server_time(date_header: str | None, clock: Clock) -> float:
     return clock.time()
 
 
-def _skip(action: SinkAction, reason: str) -> SinkResult:
-    return SinkResult(action.outbox_id, "skipped", {"reason": reason})
-
-
-def _ticket_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str):
-        text = value.strip().removeprefix("ticket:")
-        if text.isdigit():
-            return int(text)
-    return None
-
-
 def _tag_list(value: Any) -> list[str]:
     if isinstance(value, str):
         value = value.split()
     if not isinstance(value, list | tuple):
         return []
     return [str(t).strip().lower().replace(" ", "_") for t in value if str(t).strip()]
-
-
-def _newer(current: Any, expected: str) -> bool:
-    try:
-        return parse_timestamp(current) > parse_timestamp(expected)
-    except Exception:
-        return True
-
-
-def _max_version(a: str | None, b: str) -> str:
-    if a is None:
-        return b
-    return b if _newer(b, a) else a
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -176,7 +176,7 @@ def save_model(path: Path, model: LinearModel) -> None:
     arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy 2 stubs: allow_pickle
     tmp.replace(path)
 
 

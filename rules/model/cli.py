@@ -123,7 +123,7 @@ def train(
     save_model(out, model)
     if held:
         write_jsonl(holdout_path(out), held)
-    figures = {
+    figures: dict[str, Any] = {
         "model": str(out),
         "version": model.version,
         "examples": len(train_set),

@@ -10,8 +10,9 @@ each value optionally mapped (`mapping`) to a pack category. Only closed tickets
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import Source
@@ -26,7 +27,7 @@ class LabelSpec:
 
     field: str
     prefix: str = ""
-    mapping: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, str] = dataclasses.field(default_factory=dict)
     closed: frozenset[str] = CLOSED
 
     @classmethod

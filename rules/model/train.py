@@ -129,7 +129,7 @@ def kfold(
         )
         xt = _matrix([docs[i] for i in test], index, idf)
         cols = [classes.index(c_) for c_ in cat.classes_]
-        logits[np.ix_(test, cols)] = cat.decision_function(xt)
+        logits[np.ix_(np.asarray(test), np.asarray(cols))] = cat.decision_function(xt)
         for head, clf in binary.items():
             bin_logits[head][test] = clf.decision_function(xt)
     predicted = [classes[i] for i in np.argmax(logits, axis=1)]

@@ -1,4 +1,4 @@
-"""Stage 7: record planned actions in the outbox, in the transaction that took the decision."""
+"""Stage 7: plan the decided actions into the outbox, in the transaction that took the decision."""
 
 from __future__ import annotations
 
@@ -73,9 +73,8 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     case, req = work.case, work.request
     if case is None or req is None:
         return None
-    if req.thread_key is None and not (ctx.settings.sources.get(req.source) or {}).get(
-        "write_back"
-    ):
+    conf = ctx.source_settings(req.source)
+    if req.thread_key is None and not (conf is not None and conf.write_back):
         return None  # a mailbox with no CRM to write to
     fields = enrichment_fields(case)
     written = last_written(ctx, case["id"])
