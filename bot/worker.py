@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
 from bot.poison import PoisonGuard
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Store, tallies
 from bot.store import cursors as cursor_store
 from bot.store.requests import quarantine_record
 from bot.timers import fire_due_timers
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # Reconnecting a source's wait (e.g. its IMAP IDLE connection) after it was lost.
+TALLY_FOLD_SECONDS = 60.0  # PostgreSQL's per-transaction tally rows folded this often
 WAIT_RECONNECT_POLICY = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
 
 
@@ -111,6 +113,7 @@ class Worker:
         self.on_batch_stored: Callable[[str], None] = lambda _name: None
         self._part_failures: dict[str, int] = {}
         self._failures_lock = threading.Lock()
+        self._tallies_folded_at = float("-inf")
         self.poison = PoisonGuard(store, settings, self.owner)
         self.supervisor: Supervisor | None = None  # while run_forever runs
 
@@ -380,9 +383,22 @@ class Worker:
                     )
                     < 100
                 ):
-                    return
+                    break
+            self._fold_tallies()
 
         return self._run_part("timers", job)
+
+    def _fold_tallies(self) -> None:
+        """Every TALLY_FOLD_SECONDS, fold the per-transaction count rows (PostgreSQL) into one,
+        so that they stay few even when nobody scrapes /metrics."""
+        now = time.monotonic()
+        if now - self._tallies_folded_at < TALLY_FOLD_SECONDS:
+            return
+        self._tallies_folded_at = now
+        with self.store.begin() as conn:
+            folded = tallies.compact(conn)
+        if folded:
+            log.debug("tallies_folded", rows=folded)
 
     def dispatch(self) -> float | None:
         """Perform due outbox actions until none is left; a backoff delay after a failure."""

@@ -185,3 +185,22 @@ def test_upgrading_a_store_counts_its_existing_rows(kind: str, tmp_path: Path) -
             _assert_tallies_match_a_recount(store)
         finally:
             store.dispose()
+
+
+def test_the_worker_folds_tally_rows_even_when_nobody_scrapes_metrics(
+    store: Store, store_url: str
+) -> None:
+    from bot.app import rules_provider
+    from bot.pipeline import Pipeline
+    from bot.stages import DEFAULT_STAGES
+    from bot.worker import Worker
+    from tests.helpers.runtime import make_settings
+
+    _every_kind_of_write(store)
+    settings = make_settings(store_url, {})
+    worker = Worker(settings, store, {}, Pipeline(DEFAULT_STAGES), rules=rules_provider(settings))
+    assert worker.fire_timers() is None
+    with store.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM case_tallies WHERE tx <> 0")).scalar()
+    assert left == 0
+    _assert_tallies_match_a_recount(store)
