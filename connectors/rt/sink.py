@@ -56,7 +56,9 @@ from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
+from connectors.kit.replies import PublicReply
 from connectors.kit.writeback import last_written, split_owned
+from connectors.rt import replies as rt_replies
 from connectors.rt.source import RtSettings, connector_label, make_client
 from connectors.rt.tags import (
     NO_TAGS,
@@ -146,6 +148,10 @@ class RtSink:
     def close(self) -> None:
         """Release connections."""
         self.http.close()
+
+    def last_public_reply(self, ticket_id: str) -> PublicReply | None:
+        """The ticket's last public agent reply (connectors/rt/replies.py)."""
+        return rt_replies.last_public_reply(self.http, ticket_id)
 
     @property
     def owned_fields(self) -> frozenset[str]:

@@ -64,7 +64,9 @@ from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
+from connectors.kit.replies import PublicReply
 from connectors.kit.writeback import last_written, split_owned
+from connectors.zendesk import replies as zendesk_replies
 from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
@@ -152,6 +154,10 @@ class ZendeskSink:
     def close(self) -> None:
         """Release connections."""
         self.api.close()
+
+    def last_public_reply(self, ticket_id: str) -> PublicReply | None:
+        """The ticket's last public agent reply (connectors/zendesk/replies.py)."""
+        return zendesk_replies.last_public_reply(self.api.http, ticket_id)
 
     @property
     def owned_fields(self) -> frozenset[str]:
