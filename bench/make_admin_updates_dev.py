@@ -791,6 +791,116 @@ add(
     why="decoy: future bank",
 )
 
+
+# ---------------- harder wordings, written after a first round (same author, still a dev set)
+HARD = [
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse à partir du 1er mars est 12 rue des Lilas, 75011 Paris.\nMerci",
+        {A: "12 rue des Lilas, 75011 Paris"},
+    ),
+    (
+        "fr",
+        "Résidence",
+        "Bonjour,\nVeuillez noter que je réside désormais au 4 rue Pasteur, 92100 Boulogne-Billancourt.\nCordialement",
+        {A: "4 rue Pasteur, 92100 Boulogne-Billancourt"},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nPlease update my address to 15 Oak Avenue, Bristol BS1 4DJ.\nThanks",
+        {A: "15 Oak Avenue, Bristol BS1 4DJ"},
+    ),
+    (
+        "fr",
+        "Modification",
+        "Bonjour,\nMerci de modifier mon adresse : 7 allée des Cerisiers 35000 Rennes\nBonne journée",
+        {A: "7 allée des Cerisiers 35000 Rennes"},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hello,\nMy new address: Flat 2, 10 Station Road, Cambridge CB1 2JB, United Kingdom.\nBest",
+        {A: "Flat 2, 10 Station Road, Cambridge CB1 2JB"},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nNouvelle adresse de facturation : 3 place Carnot, 72000 Le Mans\nMerci",
+        {A: "3 place Carnot, 72000 Le Mans"},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nVous pouvez désormais me joindre au 06.12.34.56.78 ou par mail.\nMerci",
+        {P: "+33612345678"},
+    ),
+    ("en", "Phone", "Hi,\nNew phone: 0207 946 0123\nCheers", {P: "+442079460123"}),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon numéro a changé, c'est maintenant le 06 71 23 45 89.\nCordialement",
+        {P: "+33671234589"},
+    ),
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMerci d'utiliser dorénavant l'adresse jean.dupont@wanadoo.fr pour m'écrire.\nCordialement",
+        {E: "jean.dupont@wanadoo.fr"},
+    ),
+    (
+        "fr",
+        "Rachat",
+        "Bonjour,\nSuite à notre rachat, nous nous appelons désormais Dupont Industries.\nCordialement",
+        {C: "Dupont Industries"},
+    ),
+    (
+        "en",
+        "Rebrand",
+        "Hi,\nWe are now known as Bluefin Logistics Ltd.\nRegards",
+        {C: "Bluefin Logistics Ltd"},
+    ),
+    (
+        "fr",
+        "Adresses",
+        "Bonjour,\nMon ancienne adresse était 5 rue Saint-Martin, 75003 Paris ; la nouvelle est 8 rue Oberkampf, 75011 Paris.\nMerci",
+        {},
+    ),
+    (
+        "fr",
+        "Fils",
+        "Bonjour,\nMon fils a une nouvelle adresse : 3 rue Mercière, 69002 Lyon. Pour moi rien ne change.\nMerci",
+        {},
+    ),
+    (
+        "en",
+        "Question",
+        "Hi,\nI moved last month. Do you need my new address, or can I change it online?\nThanks",
+        {},
+    ),
+    (
+        "fr",
+        "Livraison",
+        "Bonjour,\nPour cette commande seulement, livrez au 9 rue de la Gare, 67000 Strasbourg, mon adresse habituelle ne change pas.\nMerci",
+        {},
+    ),
+    (
+        "en",
+        "Contact",
+        "Hi,\nFor urgent matters our new support line is 0800 123 4567 - but this is for your customers, not for our account.\nThanks",
+        {},
+    ),
+    (
+        "fr",
+        "Numéro agence",
+        "Bonjour,\nQuel est le nouveau numéro de votre agence de Lyon ?\nMerci",
+        {},
+    ),
+]
+for lang, subject, body, exp in HARD:
+    add(lang, subject, body, exp, why="harder wording")
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

@@ -152,3 +152,15 @@ def test_address_parser_never_fails_and_every_part_is_in_the_text(body: str) -> 
     if found is not None:
         for part in found.text.split(", "):
             assert _folded(part) in _folded(body)
+
+
+def test_words_before_the_street_number_are_not_part_of_the_address() -> None:
+    body = "Notre nouvelle adresse à partir du 1er mars est 12 rue des Lilas, 75011 Paris."
+    assert _values("Adresse", body)["postal_address"] == "12 rue des Lilas, 75011 Paris"
+    body = "Nouvelle adresse de facturation : 3 place Carnot, 72000 Le Mans"
+    assert _values("Adresse", body)["postal_address"] == "3 place Carnot, 72000 Le Mans"
+
+
+def test_another_channel_named_after_the_number_is_not_another_candidate() -> None:
+    body = "Vous pouvez désormais me joindre au 06.12.34.56.78 ou par mail."
+    assert _values("Téléphone", body) == {"phone": "+33612345678"}

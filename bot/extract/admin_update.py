@@ -41,7 +41,8 @@ _PHONE_CUE = re.compile(
     re.I,
 )
 _EMAIL_NOUN = (
-    r"(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|e-?mail(?:\s+address)?|courriel|mail)"
+    r"(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|e-?mail(?:\s+address)?|courriel|mail"
+    r"|adresse|address)"
 )
 _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
@@ -65,7 +66,9 @@ _COMPANY = re.compile(
     r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|devient)|"
     r"new\s+(?:company|legal|business|trading)\s+name|"
     r"(?:company|business)\s+(?:name\s+)?(?:is\s+now|has\s+(?:been\s+)?(?:changed|renamed)\s+to)|"
-    r"(?:are|is)\s+now\s+(?:called|named|trading\s+as)|renamed\s+to|rebranded\s+as)"
+    r"(?:are|is)\s+now\s+(?:called|named|trading\s+as|known\s+as)|renamed\s+to|rebranded\s+as|"
+    r"nous\s+nous\s+(?:appelons|nommons)\s+(?:d[ée]sormais|maintenant|dor[ée]navant)|"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant))"
     r"\s*(?:est|is|:|-|–|to|en|à)?\s*",
     re.I,
 )

@@ -48,6 +48,8 @@ HEDGE = re.compile(
 # label's sentence: "Nouvelle adresse :\n12 rue …").
 # A period after a word of at most three letters ("Tél.", "Bât.", "St.", "M.") ends nothing.
 _SENTENCE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n")
+# "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
+_ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
 _LABEL = re.compile(r"[^.!?;\n]*:\s*")
 
 
@@ -96,6 +98,6 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if THIRD_PARTY.search(lead) or OTHERS_VALUE.search(lead) or HEDGE.search(lead):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
-    if HEDGE.search(tail) or re.search(r"\b(?:ou|or)\b", tail):
+    if HEDGE.search(tail) or _ANOTHER.search(tail):
         return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
     return not is_question(text, value_end) and not called_old(text, value_start)

@@ -41,7 +41,11 @@ _STREET = re.compile(
 _CUE = re.compile(
     r"(?:(?:ma|mon|notre|nos)\s+(?:nouvelle\s+)?adresse(?:\s+postale)?(?=\s*(?::|est|sera|devient))"
     r"|nouvelle\s+adresse(?:\s+postale)?|nouvelles?\s+coordonn[ée]es\s+postales"
-    r"|adresse\s+postale\s*:|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)\b|j['’]habite\s+(?:maintenant|d[ée]sormais)\s+(?:au|à)"
+    r"|adresse\s+postale\s*:|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)\b"
+    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|i\s+live|we\s+live|we\s+are"
+    r"|i\s+am|we['’]re|i['’]m)\s+(?:maintenant|d[ée]sormais|dor[ée]navant|now)\s+(?:au|à|at|in)\b"
+    r"|(?:update|change|modifier|changer)\s+(?:my|our|mon|notre)\s+(?:postal\s+|mailing\s+|home\s+)?"
+    r"(?:address|adresse)(?:\s+postale)?\s+(?:to|en|pour|par)\b"
     r"|(?:envoyer|adresser)\s+(?:le|mon|notre|tout\s+le)\s+courrier\s+(?:au|à)"
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
     r"|(?:my|our)\s+(?:postal\s+|mailing\s+|home\s+|office\s+)?address(?=\s*(?::|is|will|has))"
@@ -110,6 +114,34 @@ def _postcode_end(line: str) -> tuple[str, int] | None:
     return fmt, match.end()
 
 
+_MONTHS = (
+    r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre|"
+    r"d[ée]cembre|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+# Where an address starts in its first line: a street number (12, 12 bis, 221B; not "1er
+# mars", not a year), or a building, box or street word.
+_ADDRESS_START = re.compile(
+    rf"(?<![\w-])(?:\d{{1,4}}(?:\s?(?:bis|ter)\b|[A-Za-z](?![A-Za-z]))?(?=[\s,])"
+    rf"(?!\s*(?:{_MONTHS})\b)"
+    r"|(?:b[âa]t(?:iment)?|r[ée]sidence|appartement|appt|apt|flat|unit|suite|zi|za|zac|bp|cs|"
+    r"lieu-dit|hameau|rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai|cours|"
+    r"chauss[ée]e|domaine|lotissement|c/o|p\.?o\.?\s+box)\b)",
+    re.I,
+)
+
+
+def _address_start(part: str) -> str:
+    """The first line of a block from where the address starts ("à partir du 1er mars est
+    12 rue …" → "12 rue …") when words of a sentence come first; else the line as it is."""
+    match = _ADDRESS_START.search(part)
+    if match is None:
+        return part
+    prefix = part[: match.start()]
+    prose = ":" in prefix or re.search(r"(?:^|\s)[a-zà-ÿ]", prefix)  # not "Bahnhofstrasse 1"
+    return part[match.start() :] if prose else part
+
+
 def _agreement(block: str, fmt: str) -> float:
     """1.0 unless a French postcode contradicts its commune (then the block is a note)."""
     if fmt != "FR":
@@ -163,6 +195,7 @@ def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddr
             continue
         if not sender_context(text, cue.start(), block_start, block_start + consumed):
             continue
+        parts[0] = _address_start(parts[0])
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
