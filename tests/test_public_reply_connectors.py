@@ -1,10 +1,12 @@
 """Issue 12.1: each CRM connector reads a ticket's last public agent reply as its vendor
 documents it: Zendesk (public comment by an agent; cursor pages; users sideloaded), HubSpot
 (e-mail engagement sent by an owner; v4 association pages) and the real Request Tracker
-(Correspond transaction by a privileged user; a comment is private)."""
+(Correspond transaction by a privileged user; a comment is private, and a requestor's own
+mail through the gateway is an unprivileged Correspond)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -119,6 +121,28 @@ def _rt_sink(server: RtServer) -> RtSink:
     return RtSink("rt", settings)
 
 
+_GRANT_REPLY_BY_MAIL = (
+    "use RT; RT::LoadConfig(); RT::Init(); my $g = RT::Group->new(RT->SystemUser);"
+    "$g->LoadSystemInternalGroup('Everyone'); my ($ok, $m) = $g->PrincipalObj->GrantRight("
+    "Right => 'ReplyToTicket', Object => RT->System); die $m unless $ok or $m =~ /already/;"
+)
+
+
+def _customer_replies_by_mail(server: RtServer, ticket: int, sender: str, text: str) -> None:
+    """The requestor answers by e-mail through RT's mail gateway: an unprivileged Correspond."""
+    subprocess.run(["perl", "-e", _GRANT_REPLY_BY_MAIL], env=server._env(), check=True, timeout=120)
+    mail = (
+        f"From: {sender}\nTo: rt@rt.vm\nSubject: [rt.vm #{ticket}] Facture\n"
+        f"Message-ID: <reply-{ticket}@client.example>\n\n{text}\n"
+    )
+    subprocess.run(
+        ["rt-mailgate", "--url", server.url + "/", "--queue", "General", "--action", "correspond"],
+        input=mail.encode(),
+        check=True,
+        timeout=120,
+    )
+
+
 def test_rt_reply_is_the_last_correspondence_by_a_privileged_user(rt_server: RtServer) -> None:
     ticket = rt_server.create_ticket("Facture", "chloe@client.example", "Ma facture est fausse")
     with rt_server.client() as client:
@@ -126,10 +150,14 @@ def test_rt_reply_is_the_last_correspondence_by_a_privileged_user(rt_server: RtS
             f"/ticket/{ticket}/correspond",
             json={"Content": "Bonjour,\nLa facture est corrigée.", "ContentType": "text/plain"},
         ).raise_for_status()
+    _customer_replies_by_mail(rt_server, ticket, "chloe@client.example", "Merci, et l'avoir ?")
+    with rt_server.client() as client:
         client.post(
             f"/ticket/{ticket}/comment",
             json={"Content": "interne : client mécontent", "ContentType": "text/plain"},
         ).raise_for_status()
+    types = [t["Type"] for t in rt_server.history(ticket)]
+    assert types.count("Correspond") == 2  # the agent's, then the requestor's by mail
     sink = _rt_sink(rt_server)
     try:
         reply = sink.last_public_reply(str(ticket))
