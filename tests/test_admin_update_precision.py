@@ -164,3 +164,21 @@ def test_words_before_the_street_number_are_not_part_of_the_address() -> None:
 def test_another_channel_named_after_the_number_is_not_another_candidate() -> None:
     body = "Vous pouvez désormais me joindre au 06.12.34.56.78 ou par mail."
     assert _values("Téléphone", body) == {"phone": "+33612345678"}
+
+
+def test_a_recipient_line_before_the_street_is_not_part_of_the_address() -> None:
+    body = "Nouvelle adresse :\nM. et Mme Dupont\n12 rue Victor Hugo\n75011 Paris\n\nMerci"
+    assert _values("Adresse", body)["postal_address"] == "12 rue Victor Hugo, 75011 Paris"
+
+
+def test_a_one_off_delivery_address_is_not_the_contacts_address() -> None:
+    body = "Pour cette commande, merci de livrer à ma nouvelle adresse de vacances : 3 chemin des Dunes, 85100 Les Sables-d'Olonne."
+    assert "postal_address" not in _values("Livraison", body)
+
+
+def test_new_details_block_gives_the_address_and_the_phone_line() -> None:
+    body = "Suite à mon déménagement, mes nouvelles coordonnées :\n8 avenue de la Liberté\n67000 Strasbourg\nTél : 03 88 12 34 56\nMerci"
+    assert _values("Coordonnées", body) == {
+        "postal_address": "8 avenue de la Liberté, 67000 Strasbourg",
+        "phone": "+33388123456",
+    }

@@ -37,7 +37,10 @@ _PHONE_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
     rf"[^\n.]{{0,30}}?{_NEW}|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
     rf"(?:sera|will\s+be|devient)|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?"
-    rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b",
+    rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
+    # a "Tél :" line in the block of new details the sender announces
+    r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)[^\n]*(?:\n[^\n]+){0,6}?"
+    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:",
     re.I,
 )
 _EMAIL_NOUN = (

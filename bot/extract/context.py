@@ -44,6 +44,13 @@ HEDGE = re.compile(
     r"l['’]ann[ée]e\s+prochaine|next\s+year|un\s+jour|someday|si\s+jamais|in\s+case)\b",
     re.I,
 )
+# A delivery address for one order, a temporary stay: not the contact's address.
+ONE_OFF = re.compile(
+    r"\b(?:livraison|livrer|livrez|delivery|deliver|shipping|ship\s+to|cette\s+commande|"
+    r"this\s+order|temporairement|temporarily|provisoirement|pendant\s+les\s+vacances|"
+    r"during\s+the\s+holidays)\b",
+    re.I,
+)
 # A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
 # label's sentence: "Nouvelle adresse :\n12 rue …").
 # A period after a word of at most three letters ("Tél.", "Bât.", "St.", "M.") ends nothing.
@@ -95,7 +102,7 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if sentence_start(text, value_start) > cue_start and not label:
         return False  # the cue belongs to another sentence
     lead = text[sentence_start(text, cue_start) : value_start]
-    if THIRD_PARTY.search(lead) or OTHERS_VALUE.search(lead) or HEDGE.search(lead):
+    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF)):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
     if HEDGE.search(tail) or _ANOTHER.search(tail):

@@ -51,7 +51,12 @@ _CUE = re.compile(
     r"|(?:my|our)\s+(?:postal\s+|mailing\s+|home\s+|office\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
-    r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient)"
+    r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
+    r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
+    r"|changement\s+d['’]adresse[^:\n.]{0,40}:"
+    r"|(?:update|change|modifier|changer)\s+(?:my|our|the|mon|notre|la|l['’])\s*"
+    r"(?:(?:postal|mailing|home|billing|office)\s+)?(?:address|adresse)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s+(?:to|en|pour|par)\b)"
     r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
     r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
     r"\s*(?:(?:le|the)\s+)?[:,–-]?\s*",
@@ -93,7 +98,15 @@ def postcode_format(line: str) -> str | None:
 
 
 def _clean(part: str) -> str:
-    return " ".join(part.strip(" \t,;.«»\"'").split())
+    return " ".join(part.strip(" \t,;.:?!–-«»\"'").split())
+
+
+# A recipient line before the address ("M. et Mme Dupont", "SARL Dubois"): not the address.
+_RECIPIENT = re.compile(
+    r"^(?:M\.|MM\.|Mme|Mlle|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?|SARL|SAS|SASU|EURL|SCI|"
+    r"Soci[ée]t[ée]|Cabinet|Attn\.?|[àa]\s+l['’]attention\s+de)\s",
+    re.I,
+)
 
 
 def _postcode_end(line: str) -> tuple[str, int] | None:
@@ -195,6 +208,8 @@ def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddr
             continue
         if not sender_context(text, cue.start(), block_start, block_start + consumed):
             continue
+        while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
+            parts.pop(0)
         parts[0] = _address_start(parts[0])
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
