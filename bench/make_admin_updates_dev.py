@@ -899,17 +899,72 @@ HARD = [
     ),
 ]
 HARD += [
-    ("en", "Office move", "Please note our new office address effective 1 April: 12 High Street, Oxford OX1 4AA.", {A: "12 High Street, Oxford OX1 4AA"}),
-    ("en", "HQ", "Hi,\nWe have relocated our HQ. New address:\nUnit 5\nParkside Industrial Estate\nLeeds\nLS11 5BD\n\nThanks", {A: "Unit 5, Parkside Industrial Estate, Leeds, LS11 5BD"}),
-    ("fr", "Adresse", "Bonjour,\nNouvelle adresse :\nM. et Mme Dupont\n12 rue Victor Hugo\n75011 Paris\n\nMerci", {A: "12 rue Victor Hugo, 75011 Paris"}),
-    ("fr", "Adresse", "Bonjour,\nPouvez-vous enregistrer ma nouvelle adresse ? 14 rue Nationale, 59000 Lille", {A: "14 rue Nationale, 59000 Lille"}),
-    ("fr", "Numéro", "Bonjour, je vous informe de mon nouveau numéro : 07700 900123. Merci", {P: "+447700900123"}),
-    ("en", "Billing address", "Kindly update the billing address to 3 Queen Street, Edinburgh EH2 1JE.", {A: "3 Queen Street, Edinburgh EH2 1JE"}),
-    ("fr", "Coordonnées", "Bonjour,\nSuite à mon déménagement, mes nouvelles coordonnées :\n8 avenue de la Liberté\n67000 Strasbourg\nTél : 03 88 12 34 56\nMerci", {A: "8 avenue de la Liberté, 67000 Strasbourg", P: "+33388123456"}),
-    ("fr", "Portable", "Bonjour,\nJ'ai changé de numéro de portable : 06 98 76 54 32. Pensez à mettre à jour votre fichier.\nCordialement\nMarc\n06 11 22 33 44", {P: "+33698765432"}),
-    ("en", "PO box", "Hi - our mailing address changed. It's now PO Box 4512, Austin, TX 78765. Thanks!", {A: "PO Box 4512, Austin, TX 78765"}),
-    ("fr", "Siège", "Bonjour, veuillez noter le changement d'adresse de notre société : 25 rue de la Paix 75002 Paris. Cordialement", {A: "25 rue de la Paix 75002 Paris"}),
-    ("fr", "Livraison", "Bonjour,\nPour cette commande, merci de livrer à ma nouvelle adresse de vacances : 3 chemin des Dunes, 85100 Les Sables-d'Olonne.\nMerci", {}),
+    (
+        "en",
+        "Office move",
+        "Please note our new office address effective 1 April: 12 High Street, Oxford OX1 4AA.",
+        {A: "12 High Street, Oxford OX1 4AA"},
+    ),
+    (
+        "en",
+        "HQ",
+        "Hi,\nWe have relocated our HQ. New address:\nUnit 5\nParkside Industrial Estate\nLeeds\nLS11 5BD\n\nThanks",
+        {A: "Unit 5, Parkside Industrial Estate, Leeds, LS11 5BD"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNouvelle adresse :\nM. et Mme Dupont\n12 rue Victor Hugo\n75011 Paris\n\nMerci",
+        {A: "12 rue Victor Hugo, 75011 Paris"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nPouvez-vous enregistrer ma nouvelle adresse ? 14 rue Nationale, 59000 Lille",
+        {A: "14 rue Nationale, 59000 Lille"},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour, je vous informe de mon nouveau numéro : 07700 900123. Merci",
+        {P: "+447700900123"},
+    ),
+    (
+        "en",
+        "Billing address",
+        "Kindly update the billing address to 3 Queen Street, Edinburgh EH2 1JE.",
+        {A: "3 Queen Street, Edinburgh EH2 1JE"},
+    ),
+    (
+        "fr",
+        "Coordonnées",
+        "Bonjour,\nSuite à mon déménagement, mes nouvelles coordonnées :\n8 avenue de la Liberté\n67000 Strasbourg\nTél : 03 88 12 34 56\nMerci",
+        {A: "8 avenue de la Liberté, 67000 Strasbourg", P: "+33388123456"},
+    ),
+    (
+        "fr",
+        "Portable",
+        "Bonjour,\nJ'ai changé de numéro de portable : 06 98 76 54 32. Pensez à mettre à jour votre fichier.\nCordialement\nMarc\n06 11 22 33 44",
+        {P: "+33698765432"},
+    ),
+    (
+        "en",
+        "PO box",
+        "Hi - our mailing address changed. It's now PO Box 4512, Austin, TX 78765. Thanks!",
+        {A: "PO Box 4512, Austin, TX 78765"},
+    ),
+    (
+        "fr",
+        "Siège",
+        "Bonjour, veuillez noter le changement d'adresse de notre société : 25 rue de la Paix 75002 Paris. Cordialement",
+        {A: "25 rue de la Paix 75002 Paris"},
+    ),
+    (
+        "fr",
+        "Livraison",
+        "Bonjour,\nPour cette commande, merci de livrer à ma nouvelle adresse de vacances : 3 chemin des Dunes, 85100 Les Sables-d'Olonne.\nMerci",
+        {},
+    ),
 ]
 for lang, subject, body, exp in HARD:
     add(lang, subject, body, exp, why="harder wording")
