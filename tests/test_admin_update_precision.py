@@ -182,3 +182,10 @@ def test_new_details_block_gives_the_address_and_the_phone_line() -> None:
         "postal_address": "8 avenue de la Liberté, 67000 Strasbourg",
         "phone": "+33388123456",
     }
+
+
+def test_a_value_said_to_stay_the_same_is_not_a_change() -> None:
+    body = "Ma nouvelle adresse : 12 rue Victor Hugo, 75011 Paris, et mon e-mail reste jean@exemple.fr."
+    assert _values("Adresse", body) == {"postal_address": "12 rue Victor Hugo, 75011 Paris"}
+    body = "Our new number is 020 7946 0000; our current email info@acme.co.uk stays the same."
+    assert _values("x", body, "en-GB") == {"phone": "+442079460000"}

@@ -22,7 +22,8 @@ NEW_WORD = re.compile(
 )
 OLD_WORD = re.compile(
     r"\b(?:ancien(?:ne)?s?|old|previous|former|pr[ée]c[ée]dent(?:e)?|instead\s+of|au\s+lieu\s+de"
-    r"|plus\s+valable|no\s+longer|toujours|still)\b",
+    r"|plus\s+valable|no\s+longer|toujours|still|reste|restent|inchang[ée]e?s?|unchanged|"
+    r"remains?|stays?|same|actuel(?:le)?|current)\b",
     re.I,
 )
 THIRD_PARTY = re.compile(
