@@ -189,3 +189,8 @@ def test_a_value_said_to_stay_the_same_is_not_a_change() -> None:
     assert _values("Adresse", body) == {"postal_address": "12 rue Victor Hugo, 75011 Paris"}
     body = "Our new number is 020 7946 0000; our current email info@acme.co.uk stays the same."
     assert _values("x", body, "en-GB") == {"phone": "+442079460000"}
+
+
+def test_a_relatives_number_named_beside_the_senders_is_left_out() -> None:
+    body = "Mon nouveau numéro est le 06 12 34 56 78, et celui de mon mari le 06 87 65 43 21."
+    assert _values("Numéro", body) == {"phone": "+33612345678"}

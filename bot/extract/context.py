@@ -30,7 +30,8 @@ THIRD_PARTY = re.compile(
     r"\b(?:voisine?s?|neighbou?rs?(?:['’]s)?|agences?|agency|boutiques?|shops?(?:['’]s)?|"
     r"magasins?|stores?|succursales?|branch|fils|filles?|son(?:['’]s)?|daughter(?:['’]s)?|"
     r"m[èe]re|p[èe]re|mother|father|coll[èe]gues?|colleague(?:['’]s)?|comptable|accountant|"
-    r"landlord|propri[ée]taire)\b",
+    r"landlord|propri[ée]taire|mari|femme|[ée]pou(?:x|se)|conjointe?|compagnon|compagne|"
+    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?)\b",
     re.I,
 )
 # "sa nouvelle adresse", "their new number", "votre adresse": someone else's value.
