@@ -16,6 +16,7 @@ import phonenumbers
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from bot.extract.context import called_old, own_text, sender_context
 from bot.extract.postal import find_address
 
 CONFIDENT = 0.9
@@ -24,15 +25,33 @@ FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact",
 
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
            "gb": "GB", "uk": "GB", "ie": "IE", "au": "AU"}  # fmt: skip
-_NEW = r"(?:nouveau|nouvelle|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|changed?)"
+_NEW = (
+    r"(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|changed?"
+    r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)"
+)
+_PHONE_NOUN = (
+    r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
+    r"|joindre|reach|call)"
+)
 _PHONE_CUE = re.compile(
-    rf"{_NEW}[^\n.]{{0,40}}?(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|"
-    rf"number|ligne)|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)[^\n.]{{0,30}}?{_NEW}",
+    rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
+    rf"[^\n.]{{0,30}}?{_NEW}|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
+    rf"(?:sera|will\s+be|devient)|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?"
+    rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
+    # a "Tél :" line in the block of new details the sender announces
+    r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)[^\n]*(?:\n[^\n]+){0,6}?"
+    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:",
     re.I,
 )
+_EMAIL_NOUN = (
+    r"(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|e-?mail(?:\s+address)?|courriel|mail"
+    r"|adresse|address)"
+)
 _EMAIL_CUE = re.compile(
-    rf"{_NEW}[^\n.]{{0,30}}?(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|"
-    rf"e-?mail(?:\s+address)?|courriel|mail)|(?:e-?mail|courriel)[^\n.]{{0,30}}?{_NEW}",
+    rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
+    rf"|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_EMAIL_NOUN}\s+(?:sera|will\s+be|devient)"
+    rf"|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}[^\n.]{{0,20}}?"
+    rf"\b(?:to|en|par|pour)\b",
     re.I,
 )
 _OLD = re.compile(
@@ -50,12 +69,14 @@ _COMPANY = re.compile(
     r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|devient)|"
     r"new\s+(?:company|legal|business|trading)\s+name|"
     r"(?:company|business)\s+(?:name\s+)?(?:is\s+now|has\s+(?:been\s+)?(?:changed|renamed)\s+to)|"
-    r"(?:are|is)\s+now\s+(?:called|named|trading\s+as)|renamed\s+to|rebranded\s+as)"
+    r"(?:are|is)\s+now\s+(?:called|named|trading\s+as|known\s+as)|renamed\s+to|rebranded\s+as|"
+    r"nous\s+nous\s+(?:appelons|nommons)\s+(?:d[ée]sormais|maintenant|dor[ée]navant)|"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant))"
     r"\s*(?:est|is|:|-|–|to|en|à)?\s*",
     re.I,
 )
 _BILLING = re.compile(
-    r"(?:nouve(?:au|lle)\s+(?:contact|interlocut(?:eur|rice)|responsable)\s+(?:pour\s+la\s+|de\s+)?"
+    r"(?:nouve(?:au|lle)\s+(?:contact|interlocut(?:eur|rice)|responsable)\s+(?:pour\s+la\s+|de\s+la\s+|du\s+service\s+|de\s+)?"
     r"(?:facturation|comptabilit[ée])|(?:contact|interlocut(?:eur|rice)|responsable)\s+"
     r"(?:pour\s+la\s+|de\s+)?(?:facturation|comptabilit[ée])\s+(?:est\s+)?d[ée]sormais|"
     r"new\s+(?:billing|accounts?\s+payable|invoicing)\s+contact|"
@@ -100,55 +121,53 @@ def region_for(locale: str | None, lang: str | None = None) -> str:
     return _REGION.get(tag[-1], _REGION.get(tag[0], "FR"))
 
 
-def _near_old(text: str, start: int) -> bool:
-    """Whether the words just before `start` (same line) call the value old."""
-    window = text[max(0, start - 40) : start]
-    return bool(_OLD.search(window.rsplit("\n", 1)[-1]))
-
-
-def _after_cue(text: str, cue: re.Pattern[str], start: int) -> bool:
-    """Whether a change cue appears in the 120 characters before `start`."""
-    return bool(cue.search(text[max(0, start - 120) : start]))
+def _cued(text: str, cue: re.Pattern[str], start: int, end: int) -> bool:
+    """Whether a change cue in the 160 characters before `start` owns the value (context.py)."""
+    window_start = max(0, start - 160)
+    cues = list(cue.finditer(text, window_start, start))
+    return bool(cues) and sender_context(text, cues[-1].start(), start, end)
 
 
 def extract_phone(text: str, region: str) -> FieldValue | None:
-    """The new phone number (E.164) a mail announces."""
-    found: list[tuple[str, float]] = []
-    for match in phonenumbers.PhoneNumberMatcher(text, region, max_tries=200):
-        if _near_old(text, match.start) or not phonenumbers.is_valid_number(match.number):
+    """The new phone number (E.164) the sender announces as their own.
+
+    A cued number that is valid for its region is confident; one that is only possible
+    (a reserved or unallocated range) is a note. Two different cued numbers: None.
+    """
+    found: dict[str, float] = {}
+    for match in phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200
+    ):
+        if called_old(text, match.start) or not _cued(text, _PHONE_CUE, match.start, match.end):
             continue
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        cued = _after_cue(text, _PHONE_CUE, match.start)
-        found.append((e164, 0.95 if cued else 0.5))
-    confident = {v for v, c in found if c >= CONFIDENT}
-    if len(confident) == 1:
-        return FieldValue(confident.pop(), 0.95)
-    if len(confident) > 1:
-        return FieldValue(sorted(confident)[0], 0.4)
-    return None
+        valid = phonenumbers.is_valid_number(match.number)
+        found[e164] = max(found.get(e164, 0.0), 0.95 if valid else 0.6)
+    if len(found) != 1:
+        return None
+    value, confidence = found.popitem()
+    return FieldValue(value, confidence)
 
 
 def extract_email(text: str, sender: str | None) -> FieldValue | None:
-    """The new e-mail address a mail announces (never the sender's own)."""
+    """The new e-mail address the sender announces as their own (never the sender's own)."""
     own = (sender or "").lower()
     candidates: set[str] = set()
     for match in _EMAIL.finditer(text):
         address = match.group(0).rstrip(".").lower()
-        if address == own or _near_old(text, match.start()):
+        if address == own or called_old(text, match.start()):
             continue
-        if _after_cue(text, _EMAIL_CUE, match.start()):
+        if _cued(text, _EMAIL_CUE, match.start(), match.end()):
             candidates.add(address)
     if len(candidates) == 1:
         return FieldValue(candidates.pop(), 0.95)
-    if candidates:
-        return FieldValue(sorted(candidates)[0], 0.4)
     return None
 
 
 def extract_iban(text: str) -> FieldValue | None:
     """An IBAN in the mail (compact), with its checksum validated."""
     for match in _IBAN.finditer(text.upper()):
-        if _near_old(text, match.start()):
+        if called_old(text, match.start()):
             continue
         try:
             return FieldValue(IBAN(match.group(0)).compact, 0.99)
@@ -157,14 +176,21 @@ def extract_iban(text: str) -> FieldValue | None:
     return None
 
 
+_HONORIFIC = re.compile(r"^(?:M\.|Mme\.?|Mlle\.?|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+")
+
+
 def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int] | None:
     for match in cue.finditer(text):
-        if _near_old(text, match.start()):
+        if called_old(text, match.start()):
             continue
         rest = text[match.end() : match.end() + 120]
         name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
-        if 1 < len(name) <= 80:
-            return name, match.end()
+        name = _HONORIFIC.sub("", name)
+        if not 1 < len(name) <= 80:
+            continue
+        if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
+            continue
+        return name, match.end()
     return None
 
 
@@ -198,8 +224,8 @@ def extract_admin_update(
     Only the first MAX_CHARS of the body are read: an update is a short mail, and a hostile
     one must cost no more than that.
     """
-    subject, body = subject[:1_000], body[:MAX_CHARS]
-    text = f"{subject}\n{body}"
+    subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
+    text = f"{subject}\n\n{body}"
     update = AdminUpdate()
     found = {
         "postal_address": None,
@@ -209,7 +235,7 @@ def extract_admin_update(
         "billing_contact": extract_billing_contact(body),
         "iban": extract_iban(text),
     }
-    address = find_address(text)
+    address = find_address(body)
     if address:
         found["postal_address"] = FieldValue(address.text, address.confidence)
     update.fields = {k: v for k, v in found.items() if v is not None}

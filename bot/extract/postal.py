@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.extract.communes import postcode_agrees
+from bot.extract.context import sender_context
+
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
     r"[A-ZÀ-Ý][\w'’-]*"
@@ -30,20 +33,43 @@ _STREET = re.compile(
     r"\b\d+[a-z]?(?:\s*(?:bis|ter))?[, ]+\s*(?:rue|avenue|av\.?|boulevard|bd|chemin|place|"
     r"impasse|all[ée]e|route|quai|cours|square|passage|straat|weg|street|st\.?|road|rd\.?|"
     r"lane|ln\.?|drive|dr\.?|avenue|ave\.?|boulevard|blvd\.?|court|ct\.?|way|close|crescent|"
-    r"terrace|place|parade|highway|hwy)\b"
+    r"terrace|place|parade|highway|hwy|parkway|pkwy|square|row|mews|green|gardens|park)\b"
     r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai)\s+\w"
     r"|\b\w+(?:strasse|straße|gasse|weg|platz|laan|straat|steenweg)\s+\d+",
     re.I,
 )
 _CUE = re.compile(
-    r"(?:nouvelle\s+adresse(?:\s+postale)?|notre\s+nouvelle\s+adresse|ma\s+nouvelle\s+adresse"
-    r"|adresse\s+postale|nouvelles?\s+coordonn[ée]es\s+postales|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)"
+    r"(?:(?:ma|mon|notre|nos)\s+(?:nouvelle\s+)?adresse(?:\s+postale)?(?=\s*(?::|est|sera|devient))"
+    r"|nouvelle\s+adresse(?:\s+postale)?|nouvelles?\s+coordonn[ée]es\s+postales"
+    r"|adresse\s+postale\s*:|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)\b"
+    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|i\s+live|we\s+live|we\s+are"
+    r"|i\s+am|we['’]re|i['’]m)\s+(?:maintenant|d[ée]sormais|dor[ée]navant|now)\s+(?:au|à|at|in)\b"
+    r"|(?:update|change|modifier|changer)\s+(?:my|our|mon|notre)\s+(?:postal\s+|mailing\s+|home\s+)?"
+    r"(?:address|adresse)(?:\s+postale)?\s+(?:to|en|pour|par)\b"
+    r"|(?:envoyer|adresser)\s+(?:le|mon|notre|tout\s+le)\s+courrier\s+(?:au|à)"
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
-    r"|(?:have|has|'ve)\s+moved\s+to|moving\s+to|relocated\s+to|address\s+is\s+now"
-    r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient)"
-    r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|"
-    r"à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
-    r"\s*[:,–-]?\s*",
+    r"|(?:my|our)\s+(?:postal\s+|mailing\s+|home\s+|office\s+)?address(?=\s*(?::|is|will|has))"
+    r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
+    r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
+    r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
+    r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
+    r"|changement\s+d['’]adresse[^:\n.]{0,40}:"
+    r"|(?:update|change|modifier|changer)\s+(?:my|our|the|mon|notre|la|l['’])\s*"
+    r"(?:(?:postal|mailing|home|billing|office)\s+)?(?:address|adresse)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s+(?:to|en|pour|par)\b)"
+    r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
+    r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
+    r"\s*(?:(?:le|the)\s+)?[:,–-]?\s*",
+    re.I,
+)
+_STREET_WORD = re.compile(
+    r"\b(?:street|st|road|rd|avenue|ave|parkway|pkwy|lane|ln|drive|dr|boulevard|blvd|way|court|"
+    r"ct|highway|hwy|rue|chemin|route|all[ée]e|impasse|quai|place)\b",
+    re.I,
+)
+_BUILDING = re.compile(
+    r"(?:b[âa]t(?:iment)?\.?|r[ée]sidence|appartement|appt\.?|apt\.?|escalier|[ée]tage|flat|unit|"
+    r"suite|building|floor|zi|za|zac|bp|cs|lieu-dit|hameau)\b",
     re.I,
 )
 _OLD = re.compile(r"\b(?:ancienne|old|previous|former|pr[ée]c[ée]dente)\b", re.I)
@@ -72,40 +98,128 @@ def postcode_format(line: str) -> str | None:
 
 
 def _clean(part: str) -> str:
-    return " ".join(part.strip(" \t,;.«»\"'").split())
+    return " ".join(part.strip(" \t,;.:?!–-«»\"'").split())
+
+
+# A recipient line before the address ("M. et Mme Dupont", "SARL Dubois"): not the address.
+_RECIPIENT = re.compile(
+    r"^(?:M\.|MM\.|Mme|Mlle|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?|SARL|SAS|SASU|EURL|SCI|"
+    r"Soci[ée]t[ée]|Cabinet|Attn\.?|[àa]\s+l['’]attention\s+de)\s",
+    re.I,
+)
+
+
+def _postcode_end(line: str) -> tuple[str, int] | None:
+    """The postcode format of a line and where its postcode (with city) ends.
+
+    A Belgian/Swiss four-digit code must start the line or follow a comma, and not be a
+    street number ("1600 Amphitheatre Parkway").
+    """
+    fmt = postcode_format(line)
+    if fmt is None:
+        return None
+    match = POSTCODES[fmt].search(line)
+    assert match is not None
+    if fmt == "BE_CH":
+        before = line[: match.start()].rstrip()
+        if (before and not before.endswith(",")) or _STREET_WORD.search(line[match.start() :]):
+            return None
+    return fmt, match.end()
+
+
+_MONTHS = (
+    r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre|"
+    r"d[ée]cembre|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+# Where an address starts in its first line: a street number (12, 12 bis, 221B; not "1er
+# mars", not a year), or a building, box or street word.
+_ADDRESS_START = re.compile(
+    rf"(?<![\w-])(?:\d{{1,4}}(?:\s?(?:bis|ter)\b|[A-Za-z](?![A-Za-z]))?(?=[\s,])"
+    rf"(?!\s*(?:{_MONTHS})\b)"
+    r"|(?:b[âa]t(?:iment)?|r[ée]sidence|appartement|appt|apt|flat|unit|suite|zi|za|zac|bp|cs|"
+    r"lieu-dit|hameau|rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai|cours|"
+    r"chauss[ée]e|domaine|lotissement|c/o|p\.?o\.?\s+box)\b)",
+    re.I,
+)
+
+
+def _address_start(part: str) -> str:
+    """The first line of a block from where the address starts ("à partir du 1er mars est
+    12 rue …" → "12 rue …") when words of a sentence come first; else the line as it is."""
+    match = _ADDRESS_START.search(part)
+    if match is None:
+        return part
+    prefix = part[: match.start()]
+    prose = ":" in prefix or re.search(r"(?:^|\s)[a-zà-ÿ]", prefix)  # not "Bahnhofstrasse 1"
+    return part[match.start() :] if prose else part
+
+
+def _agreement(block: str, fmt: str) -> float:
+    """1.0 unless a French postcode contradicts its commune (then the block is a note)."""
+    if fmt != "FR":
+        return 1.0
+    match = re.search(r"\b(?:F-?)?(\d{5})\s+(.+)$", block)
+    if match is None:
+        return 1.0
+    agrees = postcode_agrees(match.group(1), match.group(2))
+    return 0.5 if agrees is False else 1.0
 
 
 def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddress | None:
-    """The new postal address a mail announces, or None when it announces none."""
+    """The new postal address the sender announces as their own, or None.
+
+    `text` is the sender's own text (quotes and signature cut). The block runs from the cue
+    to the line with the postcode; the sender-context checks of bot/extract/context.py
+    apply. Two different announced addresses make none certain: None.
+    """
+    found: list[FoundAddress] = []
     for tried, cue in enumerate(_CUE.finditer(text)):
         if tried >= max_cues:
-            return None
+            break
         before = text[max(0, cue.start() - 30) : cue.start()]
         if _OLD.search(before.rsplit("\n", 1)[-1]):
             continue
-        rest = text[cue.end() : cue.end() + 200 * (max_lines + 1)]
-        lines = rest.split("\n")[: max_lines + 1]
+        block_start = cue.end()
+        rest = text[block_start : block_start + 200 * (max_lines + 1)]
         parts: list[str] = []
         fmt = None
-        for line in lines:
+        consumed = 0
+        for line in rest.split("\n")[: max_lines + 1]:
+            consumed += len(line) + 1
             line = line.strip()
             if not line:
                 if parts:
                     break
                 continue
-            if _STOP_LINE.match(line):
+            if _STOP_LINE.match(line) or _CUE.search(line):
                 break
             if line.endswith(":") and not postcode_format(line):
                 parts = []  # a label ("Address:"), the address follows
                 continue
-            fmt = postcode_format(line)
-            if fmt:
-                parts.append(line[: POSTCODES[fmt].search(line).end()])  # type: ignore[union-attr]
+            ends = _postcode_end(line)
+            if ends:
+                fmt = ends[0]
+                parts.append(line[: ends[1]])
+                consumed += ends[1] - len(line) - 1
                 break
             parts.append(line)
         if not parts or not fmt:
             continue
+        if not sender_context(text, cue.start(), block_start, block_start + consumed):
+            continue
+        while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
+            parts.pop(0)
+        parts[0] = _address_start(parts[0])
         block = ", ".join(_clean(p) for p in parts if _clean(p))
-        confidence = 0.95 if _STREET.search(block) or re.match(r"\d", block) else 0.7
-        return FoundAddress(block, confidence, fmt)
-    return None
+        looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
+        confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
+        found.append(FoundAddress(block, confidence, fmt))
+    distinct = {_fold_block(f.text) for f in found}
+    if len(distinct) != 1:
+        return None
+    return max(found, key=lambda f: f.confidence)
+
+
+def _fold_block(block: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", block.casefold()).split())

@@ -10,6 +10,7 @@ from bot.facts import build_facts
 from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
 from bot.priority import AGENT_REASON, agent_priority, agent_reason
+from bot.public_reply import add_last_public_reply
 from bot.stages.plan import last_written
 from bot.store import audit
 from bot.store.cases import record_decision
@@ -104,6 +105,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         facts["case"]["agent_priority"] = agent["priority"]
         facts["case"]["agent_codes"] = agent["judged"]
     admin = add_handling_facts(ctx, work, facts, event)  # relation, verified sender, update
+    add_last_public_reply(ctx, work, facts)  # a status answer quotes the CRM's last reply
     decision = ctx.rules.decide(facts, event=event, now=ctx.now)
     work.decision = decision
     values = _case_values(decision, case, work.tags)  # the pipeline's own flags are kept

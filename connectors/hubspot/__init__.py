@@ -28,7 +28,7 @@ CONNECTOR = ConnectorSpec(
     settings_model=HubSpotSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset({"source:tickets", "sink", "setup"}),
+    capabilities=frozenset({"source:tickets", "sink", "setup", "last_public_reply"}),
     actions=SINK_ACTIONS,
     description="HubSpot CRM tickets: search polling, batch write-back, notes, merge, "
     "priority, owner, queue, fields and tags from the rules",

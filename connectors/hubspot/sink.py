@@ -49,6 +49,7 @@ from bot.actions import AddNote, Escalate
 from bot.errors import ConfigError, MalformedInput, RetriableError, SkippableError
 from connectors.base import SinkAction, SinkResult, new_results
 from connectors.hubspot import case_tickets
+from connectors.hubspot import replies as hubspot_replies
 from connectors.hubspot.client import BATCH_MAX, BatchOutcome, HubSpotApi, chunks
 from connectors.hubspot.rule_actions import TAGS_PROPERTY, TicketChange, collect, merged_tags
 from connectors.hubspot.settings import HubSpotSettings
@@ -58,6 +59,7 @@ from connectors.kit.contacts import changed as contact_changes
 from connectors.kit.contacts import done as contact_done
 from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
+from connectors.kit.replies import PublicReply
 
 log = structlog.get_logger(__name__)
 
@@ -169,6 +171,10 @@ class HubSpotSink:
     def close(self) -> None:
         """Release connections."""
         self.api.close()
+
+    def last_public_reply(self, ticket_id: str) -> PublicReply | None:
+        """The ticket's last public agent reply (connectors/hubspot/replies.py)."""
+        return hubspot_replies.last_public_reply(self.api, ticket_id)
 
     def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
         """Perform the actions, coalesced and batched; one result per action, in order."""

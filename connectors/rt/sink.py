@@ -55,6 +55,7 @@ from connectors.kit.contacts import done as contact_done
 from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
+from connectors.kit.replies import PublicReply
 from connectors.kit.tickets import (
     NOTE_SEPARATOR,
     TicketPlan,
@@ -64,6 +65,7 @@ from connectors.kit.tickets import (
     read_action,
     skip,
 )
+from connectors.rt import replies as rt_replies
 from connectors.rt.source import RtSettings, connector_label, make_client
 from connectors.rt.tags import (
     NO_TAGS,
@@ -139,6 +141,10 @@ class RtSink:
     def close(self) -> None:
         """Release connections."""
         self.http.close()
+
+    def last_public_reply(self, ticket_id: str) -> PublicReply | None:
+        """The ticket's last public agent reply (connectors/rt/replies.py)."""
+        return rt_replies.last_public_reply(self.http, ticket_id)
 
     @property
     def owned_fields(self) -> frozenset[str]:

@@ -24,7 +24,7 @@ CONNECTOR = ConnectorSpec(
     settings_model=ZendeskSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset({"source", "sink", "tickets", "users", "merge"}),
+    capabilities=frozenset({"source", "sink", "tickets", "users", "merge", "last_public_reply"}),
     actions=SINK_ACTIONS,
     description="Zendesk Support: incremental ticket export; write-back of priority, tags, "
     "custom fields, internal notes, group/assignee, escalation and merges",

@@ -64,6 +64,7 @@ from connectors.kit.contacts import perform_with_contact_updates
 from connectors.kit.contacts import skipped as contact_skipped
 from connectors.kit.http import HttpRejected
 from connectors.kit.mapping import parse_timestamp
+from connectors.kit.replies import PublicReply
 from connectors.kit.tickets import (
     NOTE_SEPARATOR,
     TicketPlan,
@@ -76,6 +77,7 @@ from connectors.kit.tickets import (
     skip,
     ticket_id,
 )
+from connectors.zendesk import replies as zendesk_replies
 from connectors.zendesk.source import ZendeskApi, ZendeskSettings
 
 log = structlog.get_logger(__name__)
@@ -150,6 +152,10 @@ class ZendeskSink:
     def close(self) -> None:
         """Release connections."""
         self.api.close()
+
+    def last_public_reply(self, ticket_id: str) -> PublicReply | None:
+        """The ticket's last public agent reply (connectors/zendesk/replies.py)."""
+        return zendesk_replies.last_public_reply(self.api.http, ticket_id)
 
     @property
     def owned_fields(self) -> frozenset[str]:

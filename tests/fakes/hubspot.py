@@ -49,6 +49,7 @@ MAX_FILTERS_TOTAL = 25
 NOTE_TO_TICKET = 228
 TICKET_TO_CONTACT = 16
 TICKET_TO_COMPANY = 26  # primary company
+EMAIL_TO_TICKET = 223  # HUBSPOT_DEFINED email -> ticket (ticket -> email is 224)
 CONTACT_TO_COMPANY = 1
 
 READ_ONLY = frozenset(
@@ -90,6 +91,17 @@ DEFAULT_PROPERTIES: dict[str, dict[str, str]] = {
     "companies": {
         "name": "string",
         "domain": "string",
+        "createdate": "datetime",
+        "hs_lastmodifieddate": "datetime",
+        "hs_object_id": "number",
+    },
+    "emails": {
+        "hs_timestamp": "datetime",
+        "hs_email_direction": "enumeration",
+        "hs_email_text": "string",
+        "hs_email_subject": "string",
+        "hs_email_status": "enumeration",
+        "hubspot_owner_id": "enumeration",
         "createdate": "datetime",
         "hs_lastmodifieddate": "datetime",
         "hs_object_id": "number",
@@ -354,6 +366,32 @@ class FakeHubSpot(LoopbackHttpServer):
                 self._link("tickets", obj.id, "contacts", contact_id, TICKET_TO_CONTACT)
             if company_id:
                 self._link("tickets", obj.id, "companies", company_id, TICKET_TO_COMPANY)
+        return obj.id
+
+    def add_email(
+        self,
+        ticket_id: str,
+        text: str,
+        *,
+        direction: str = "EMAIL",
+        owner_id: str | None = None,
+        at: float | None = None,
+        subject: str = "",
+    ) -> str:
+        """An e-mail engagement on a ticket: sent from HubSpot (`EMAIL`, by `owner_id`) or
+        received (`INCOMING_EMAIL`); associated both ways (email→ticket 223, ticket→email 224)."""
+        when = self.clock.time() if at is None else at
+        props = {
+            "hs_timestamp": iso(when),
+            "hs_email_direction": direction,
+            "hs_email_text": text,
+            "hs_email_subject": subject,
+            "hs_email_status": "SENT",
+            "hubspot_owner_id": owner_id,
+        }
+        obj = self._put("emails", props)
+        with self._lock:
+            self._link("emails", obj.id, "tickets", ticket_id, EMAIL_TO_TICKET)
         return obj.id
 
     def agent_update(self, otype: str, oid: str, **props: Any) -> None:

@@ -160,6 +160,7 @@ class FakeZendesk(LoopbackHttpServer):
         self._revoked = False
         self._loop_cursor = False
         self._hooks: list[tuple[str, str, Callable[[], Any]]] = []
+        self._unavailable: set[str] = set()  # path prefixes answered 503 until made available
         self._general_window: deque[float] = deque()
         self._export_window: deque[float] = deque()
         self._retry_not_before = 0.0
@@ -348,6 +349,24 @@ class FakeZendesk(LoopbackHttpServer):
             self._touch("tickets", ticket)
             return dict(ticket)
 
+    def add_comment(
+        self, ticket_id: int, body: str, *, author_id: int, public: bool = True
+    ) -> dict[str, Any]:
+        """A comment on a ticket as its author would write it (an agent's reply or note, an
+        end user's message); the ticket's updated_at moves."""
+        with self.lock:
+            comment = {
+                "id": self._new_id(),
+                "type": "Comment",
+                "author_id": author_id,
+                "body": body,
+                "public": public,
+                "created_at": _iso(self.now()),
+            }
+            self.state.comments.setdefault(ticket_id, []).append(comment)
+            self._touch("tickets", self.state.tickets[ticket_id])
+            return dict(comment)
+
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         """A copy of the stored ticket."""
         with self.lock:
@@ -393,6 +412,14 @@ class FakeZendesk(LoopbackHttpServer):
         """Make incremental exports hand back the cursor they were given, forever."""
         with self.lock:
             self._loop_cursor = enabled
+
+    def make_unavailable(self, path_prefix: str, unavailable: bool = True) -> None:
+        """Answer 503 to every request under `path_prefix` (an endpoint that is down)."""
+        with self.lock:
+            if unavailable:
+                self._unavailable.add(path_prefix)
+            else:
+                self._unavailable.discard(path_prefix)
 
     def before_next(self, method: str, path_prefix: str, hook: Callable[[], Any]) -> None:
         """Run `hook` once, just before the next matching request is handled (a race)."""
@@ -440,6 +467,8 @@ class FakeZendesk(LoopbackHttpServer):
                     except ValueError:
                         raise ApiError(400, "InvalidJSON", "The request body is not JSON") from None
                 self._authenticate(headers)
+                if any(path.startswith(prefix) for prefix in self._unavailable):
+                    raise ApiError(503, "ServiceUnavailable", text="Service Unavailable")
                 self._fault(now_mono)
                 if self.fault_share and self._random.random() < self.fault_share:
                     self.injected_faults[429] = self.injected_faults.get(429, 0) + 1
@@ -613,15 +642,7 @@ class FakeZendesk(LoopbackHttpServer):
                 self._update_ticket(ticket, _ticket_payload(payload))
                 return 200, {"ticket": self._public(ticket), "audit": {"events": []}}
             case "GET", ["tickets", ticket_id, "comments"]:
-                ticket = self._get_ticket(ticket_id)
-                comments = list(self.state.comments.get(ticket["id"], []))
-                if query.get("sort_order", ["asc"])[0] == "desc":
-                    comments.reverse()
-                per_page = _int_param(query, "per_page", 100)
-                if not 1 <= per_page <= 100:
-                    raise ApiError(400, "InvalidPaginationParameter", "per_page must be 1..100")
-                page = comments[:per_page]
-                return 200, {"comments": page, "next_page": None, "count": len(comments)}
+                return 200, self._list_comments(self._get_ticket(ticket_id), query)
             case "POST", ["tickets", ticket_id, "merge"]:
                 return 200, {"job_status": self._merge(self._get_ticket(ticket_id), payload)}
             case "GET", ["job_statuses", job_id]:
@@ -689,6 +710,51 @@ class FakeZendesk(LoopbackHttpServer):
             orgs = self.state.organizations
             answer["organizations"] = [orgs[i] for i in sorted(ids) if i in orgs]
         return answer
+
+    def _list_comments(self, ticket: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        """List Comments: offset (`per_page`) or cursor pagination (`page[size]`, `page[after]`,
+        answered with `meta` and `links`), `sort_order`, and `include=users` sideloading."""
+        comments = [
+            {**c, "plain_body": c.get("plain_body", c.get("body"))}
+            for c in self.state.comments.get(ticket["id"], [])
+        ]
+        if query.get("sort_order", ["asc"])[0] == "desc":
+            comments.reverse()
+        out: dict[str, Any]
+        if "page[size]" in query:
+            size = _int_param(query, "page[size]", 100)
+            if not 1 <= size <= 100:
+                raise ApiError(400, "InvalidPaginationParameter", "page[size] must be 1..100")
+            after = query.get("page[after]", [None])[0]
+            start = 0
+            if after:
+                ids = [str(c["id"]) for c in comments]
+                token = base64.urlsafe_b64decode(after.encode()).decode()
+                if token not in ids:
+                    raise ApiError(400, "InvalidPaginationParameter", "invalid cursor")
+                start = ids.index(token) + 1
+            page = comments[start : start + size]
+            more = start + size < len(comments)
+            last = str(page[-1]["id"]) if page else None
+            cursor = base64.urlsafe_b64encode(last.encode()).decode() if last else None
+            base = f"{self.url}/api/v2/tickets/{ticket['id']}/comments.json?page[size]={size}"
+            out = {
+                "comments": page,
+                "meta": {"has_more": more, "after_cursor": cursor, "before_cursor": None},
+                "links": {"next": f"{base}&page[after]={cursor}" if more else None, "prev": None},
+            }
+        else:
+            per_page = _int_param(query, "per_page", 100)
+            if not 1 <= per_page <= 100:
+                raise ApiError(400, "InvalidPaginationParameter", "per_page must be 1..100")
+            page = comments[:per_page]
+            out = {"comments": page, "next_page": None, "count": len(comments)}
+        if "users" in query.get("include", [""])[0].split(","):
+            authors = {c.get("author_id") for c in page}
+            out["users"] = [
+                self._public(u) for uid, u in self.state.users.items() if uid in authors
+            ]
+        return out
 
     def _get_ticket(self, raw_id: str) -> dict[str, Any]:
         try:

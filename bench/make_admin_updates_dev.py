@@ -1,0 +1,974 @@
+# ruff: noqa: E501
+"""Write the dev corpus bench/data/admin_updates_dev.jsonl (hand-written mails + variants).
+
+    python3 bench/make_admin_updates_dev.py bench/data/admin_updates_dev.jsonl
+
+Written by the engineer who tuned the extractor: a dev set, not a blind one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+F = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
+items = []
+
+
+def add(
+    lang, subject, body, exp=None, rel="customer", apply=None, why="", sender=None, locale=None
+):
+    exp = exp or {}
+    full = {f: exp.get(f) for f in F}
+    if apply is None:
+        apply = rel == "customer" and any(full.values()) and not full["iban"]
+    n = len(items) + 1
+    items.append(
+        {
+            "id": f"d{n}",
+            "lang": lang,
+            "locale": locale or ("fr-FR" if lang == "fr" else "en-GB"),
+            "from_name": "Client",
+            "from_email": sender
+            or (f"client{n}@exemple.fr" if lang == "fr" else f"client{n}@example.co.uk"),
+            "sender_relation": rel,
+            "subject": subject,
+            "body": body,
+            "expected": full,
+            "should_apply": apply,
+            "why": why,
+        }
+    )
+
+
+A = "postal_address"
+P = "phone"
+E = "email"
+C = "company_name"
+B = "billing_contact"
+IB = "iban"
+
+# ---------------- French addresses, clean
+fr_addr = [
+    ("12 bis rue des Lilas\n75011 Paris", "12 bis rue des Lilas, 75011 Paris"),
+    ("Bât. B, 4 allée des Tilleuls\n69003 Lyon", "Bât. B, 4 allée des Tilleuls, 69003 Lyon"),
+    (
+        "Résidence Les Pins, Bât. C\n27 avenue Jean Jaurès\n13005 Marseille",
+        "Résidence Les Pins, Bât. C, 27 avenue Jean Jaurès, 13005 Marseille",
+    ),
+    (
+        "ZI des Bruyères\n3 rue Gutenberg\n44800 Saint-Herblain CEDEX",
+        "ZI des Bruyères, 3 rue Gutenberg, 44800 Saint-Herblain CEDEX",
+    ),
+    ("BP 123\n31000 Toulouse", "BP 123, 31000 Toulouse"),
+    ("8 ter chemin du Moulin\n38000 Grenoble", "8 ter chemin du Moulin, 38000 Grenoble"),
+    (
+        "45 boulevard Haussmann\n75009 Paris CEDEX 09",
+        "45 boulevard Haussmann, 75009 Paris CEDEX 09",
+    ),
+    ("2 place de la Mairie\n67000 Strasbourg", "2 place de la Mairie, 67000 Strasbourg"),
+    ("17 impasse des Acacias\n33700 Mérignac", "17 impasse des Acacias, 33700 Mérignac"),
+    ("6 quai de la Fosse\n44000 Nantes", "6 quai de la Fosse, 44000 Nantes"),
+    (
+        "Appartement 14, 9 rue Nationale\n59000 Lille",
+        "Appartement 14, 9 rue Nationale, 59000 Lille",
+    ),
+    ("110 route de Narbonne\n31400 Toulouse", "110 route de Narbonne, 31400 Toulouse"),
+]
+fr_intros = [
+    (
+        "Changement d'adresse",
+        "Bonjour,\n\nSuite à mon déménagement, voici ma nouvelle adresse :\n{a}\n\nMerci de mettre à jour mon dossier.\nCordialement,\nMarie Dupont",
+    ),
+    (
+        "Nouvelle adresse",
+        "Bonjour,\nMerci de noter notre nouvelle adresse postale à compter du 1er mars :\n{a}\n\nBien à vous,\nSARL Dubois",
+    ),
+    (
+        "Déménagement",
+        "Madame, Monsieur,\n\nJe vous informe que mon adresse a changé. Désormais, mon adresse est :\n{a}\n\nCordialement\nJean Petit\n06 11 22 33 44",
+    ),
+    (
+        "Mise à jour de mes coordonnées",
+        "Bonjour,\nNous avons déménagé. Notre nouvelle adresse :\n\n{a}\n\nMerci d'en tenir compte pour les prochaines factures.\nBonne journée",
+    ),
+]
+for k, (raw, norm) in enumerate(fr_addr):
+    s, b = fr_intros[k % len(fr_intros)]
+    add("fr", s, b.format(a=raw), {A: norm}, why="fr address")
+
+# ---------------- English / foreign addresses
+en_addr = [
+    ("221B Baker Street\nLondon NW1 6XE", "221B Baker Street, London NW1 6XE", "en-GB"),
+    ("Flat 3, 14 Kings Road\nBrighton BN1 2AB", "Flat 3, 14 Kings Road, Brighton BN1 2AB", "en-GB"),
+    (
+        "Unit 7, Riverside Business Park\nManchester M4 5JD",
+        "Unit 7, Riverside Business Park, Manchester M4 5JD",
+        "en-GB",
+    ),
+    (
+        "1600 Amphitheatre Parkway\nMountain View, CA 94043",
+        "1600 Amphitheatre Parkway, Mountain View, CA 94043",
+        "en-US",
+    ),
+    (
+        "350 Fifth Avenue, Suite 4200\nNew York, NY 10118",
+        "350 Fifth Avenue, Suite 4200, New York, NY 10118",
+        "en-US",
+    ),
+    ("77 Elm Street\nSpringfield, IL 62704", "77 Elm Street, Springfield, IL 62704", "en-US"),
+    ("12 Harbour Road\nDublin D04 X2P8", "12 Harbour Road, Dublin D04 X2P8", "en-IE"),
+]
+en_intros = [
+    ("Change of address", "Hi,\n\nPlease note our new address:\n{a}\n\nThanks,\nTom"),
+    (
+        "We have moved",
+        "Hello,\nWe have moved to:\n{a}\n\nKind regards,\nSarah Jones\nOffice manager",
+    ),
+    (
+        "Address update",
+        "Dear team,\n\nMy address is now:\n{a}\n\nPlease update your records.\nBest,\nAlex",
+    ),
+]
+for k, (raw, norm, loc) in enumerate(en_addr):
+    s, b = en_intros[k % len(en_intros)]
+    add("en", s, b.format(a=raw), {A: norm}, locale=loc, why="en address")
+
+# Belgian / Swiss
+add(
+    "fr",
+    "Nouvelle adresse",
+    "Bonjour,\nVeuillez noter ma nouvelle adresse :\nRue de la Loi 16\n1000 Bruxelles\n\nMerci,\nLuc",
+    {A: "Rue de la Loi 16, 1000 Bruxelles"},
+    locale="fr-BE",
+)
+add(
+    "fr",
+    "Changement d'adresse",
+    "Bonjour,\nNotre nouvelle adresse est désormais :\nAvenue de la Gare 10\nCH-1003 Lausanne\n\nMeilleures salutations,\nAnne",
+    {A: "Avenue de la Gare 10, CH-1003 Lausanne"},
+    locale="fr-CH",
+)
+add(
+    "fr",
+    "Déménagement",
+    "Bonjour,\nNous avons déménagé au :\nChaussée de Waterloo 412\n1050 Ixelles\nCordialement",
+    {A: "Chaussée de Waterloo 412, 1050 Ixelles"},
+    locale="fr-BE",
+)
+add(
+    "fr",
+    "adresse",
+    "Bonjour, ma nouvelle adresse : 5 rue du Rhône, 1204 Genève. Merci !",
+    {A: "5 rue du Rhône, 1204 Genève"},
+    locale="fr-CH",
+)
+# inline French
+add(
+    "fr",
+    "changement adresse",
+    "Bonjour, ma nouvelle adresse est 3 rue Victor Hugo, 21000 Dijon. Merci de mettre à jour. Paul",
+    {A: "3 rue Victor Hugo, 21000 Dijon"},
+)
+add(
+    "en",
+    "New address",
+    "Hi, our new address is 10 Downing Street, London SW1A 2AA. Cheers",
+    {A: "10 Downing Street, London SW1A 2AA"},
+)
+
+# ---------------- Phones
+phones = [
+    (
+        "fr",
+        "Changement de numéro",
+        "Bonjour,\nMon nouveau numéro de portable est le 06 12 34 56 78.\nCordialement",
+        "+33612345678",
+        "fr-FR",
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nVoici mon nouveau numéro : +33 7 81 22 45 90\nMerci",
+        "+33781224590",
+        "fr-FR",
+    ),
+    (
+        "fr",
+        "Nouveau fixe",
+        "Bonjour, notre numéro de téléphone change : désormais vous pouvez nous joindre au 01.44.55.66.77.\nBonne journée",
+        "+33144556677",
+        "fr-FR",
+    ),
+    (
+        "fr",
+        "coordonnées",
+        "Bonjour,\nÀ compter du 15 avril, mon numéro sera le 0033 6 98 76 54 32.\nCordialement,\nLéa",
+        "+33698765432",
+        "fr-FR",
+    ),
+    (
+        "en",
+        "New phone number",
+        "Hi,\nMy new mobile number is 07700 900123.\nThanks",
+        "+447700900123",
+        "en-GB",
+    ),
+    (
+        "en",
+        "Phone",
+        "Hello,\nPlease update my phone number to +44 20 7946 0958.\nRegards,\nJames",
+        "+442079460958",
+        "en-GB",
+    ),
+    (
+        "en",
+        "updated number",
+        "Hi there, my new number is (415) 555-2671, please use it from now on.",
+        "+14155552671",
+        "en-US",
+    ),
+    (
+        "fr",
+        "Nouveau numéro",
+        "Bonjour,\nmon nouveau numéro : +32 470 12 34 56\nMerci",
+        "+32470123456",
+        "fr-BE",
+    ),
+    (
+        "fr",
+        "téléphone",
+        "Bonjour,\nNouveau numéro de la société : 022 345 67 89\nCordialement",
+        "+41223456789",
+        "fr-CH",
+    ),
+    (
+        "en",
+        "Contact number changed",
+        "Hi team,\nOur office number has changed to 020 3123 4567.\nBest,\nPriya",
+        "+442031234567",
+        "en-GB",
+    ),
+]
+for lang, s, b, v, loc in phones:
+    add(lang, s, b, {P: v}, locale=loc, why="phone")
+
+# ---------------- Emails
+emails = [
+    (
+        "fr",
+        "Nouvelle adresse mail",
+        "Bonjour,\nMerci de noter ma nouvelle adresse e-mail : marie.dupont@orange.fr\nCordialement",
+        "marie.dupont@orange.fr",
+    ),
+    (
+        "fr",
+        "Changement d'email",
+        "Bonjour,\nJe change d'adresse mail, désormais écrivez-moi à jp.martin@gmail.com.\nMerci",
+        "jp.martin@gmail.com",
+    ),
+    (
+        "en",
+        "New email",
+        "Hi,\nMy new email address is sam.taylor@outlook.com - please use it from now on.\nThanks",
+        "sam.taylor@outlook.com",
+    ),
+    (
+        "en",
+        "Email update",
+        "Hello,\nPlease update our contact email to accounts@newco.co.uk.\nRegards",
+        "accounts@newco.co.uk",
+    ),
+    (
+        "fr",
+        "courriel",
+        "Bonjour, notre nouveau courriel est contact@boulangerie-lemaire.fr. Bonne journée",
+        "contact@boulangerie-lemaire.fr",
+    ),
+]
+for lang, s, b, v in emails:
+    add(lang, s, b, {E: v}, why="email")
+
+# ---------------- Company names
+add(
+    "fr",
+    "Changement de raison sociale",
+    "Bonjour,\nNotre raison sociale devient « Atelier Martin & Fils ».\nCordialement,\nPierre Martin",
+    {C: "Atelier Martin & Fils"},
+)
+add(
+    "fr",
+    "Nouvelle dénomination",
+    "Bonjour,\nSuite à la fusion, notre nouvelle dénomination sociale est Groupe Horizon SAS.\nMerci de mettre à jour vos fiches.",
+    {C: "Groupe Horizon SAS"},
+)
+add(
+    "en",
+    "Company renamed",
+    "Hi,\nWe have been renamed to Brightline Analytics Ltd as of 1 June.\nBest regards",
+    {C: "Brightline Analytics Ltd"},
+)
+add(
+    "en",
+    "Name change",
+    "Hello,\nOur company name is now Northwind Traders.\nThanks",
+    {C: "Northwind Traders"},
+)
+add(
+    "fr",
+    "nom société",
+    "Bonjour, notre société s'appelle désormais Vertigo Conseil. Cordialement",
+    {C: "Vertigo Conseil"},
+)
+# billing contacts
+add(
+    "fr",
+    "Contact facturation",
+    "Bonjour,\nNotre nouveau contact pour la facturation est Mme Claire Bernard.\nCordialement",
+    {B: "Claire Bernard"},
+)
+add(
+    "fr",
+    "Comptabilité",
+    "Bonjour,\nLa nouvelle responsable de la comptabilité est Sophie Laurent, joignable au service compta.\nMerci",
+    {B: "Sophie Laurent"},
+)
+add(
+    "en",
+    "Billing contact",
+    "Hi,\nOur new billing contact is Daniel Brooks.\nRegards",
+    {B: "Daniel Brooks"},
+)
+add(
+    "en",
+    "Accounts payable",
+    "Hello,\nAccounts payable contact is now Emma Clarke (emma.clarke@acme.com).\nThanks",
+    {B: "Emma Clarke"},
+)
+# IBAN
+add(
+    "fr",
+    "Nouveau RIB",
+    "Bonjour,\nVoici notre nouveau RIB : FR76 3000 6000 0112 3456 7890 189\nCordialement",
+    {IB: "FR7630006000011234567890189"},
+)
+add(
+    "en",
+    "Bank details",
+    "Hi,\nOur new bank details: IBAN GB82 WEST 1234 5698 7654 32\nThanks",
+    {IB: "GB82WEST12345698765432"},
+)
+add(
+    "fr",
+    "IBAN",
+    "Bonjour,\nMerci de prélever désormais sur ce compte : IBAN BE68 5390 0754 7034\nCordialement",
+    {IB: "BE68539007547034"},
+    locale="fr-BE",
+)
+
+# ---------------- Multi-field
+add(
+    "fr",
+    "Déménagement et nouveau numéro",
+    "Bonjour,\nJ'ai déménagé. Ma nouvelle adresse :\n14 rue Pasteur\n69007 Lyon\nEt mon nouveau numéro : 06 45 78 12 90.\nMerci,\nNadia",
+    {A: "14 rue Pasteur, 69007 Lyon", P: "+33645781290"},
+)
+add(
+    "en",
+    "New details",
+    "Hi,\nWe have moved to 5 Market Street, Leeds LS1 6DT. Our new phone number is 0113 496 0000.\nThanks,\nOwen",
+    {A: "5 Market Street, Leeds LS1 6DT", P: "+441134960000"},
+)
+add(
+    "fr",
+    "Changements",
+    "Bonjour,\nNotre société s'appelle désormais Lumière Digitale. Nouvelle adresse e-mail : compta@lumiere-digitale.fr\nCordialement",
+    {C: "Lumière Digitale", E: "compta@lumiere-digitale.fr"},
+)
+
+# ---------------- Decoys: no new value -> expected empty
+decoys = [
+    (
+        "fr",
+        "Question",
+        "Bonjour,\nComment puis-je changer mon adresse postale sur mon espace client ?\nMerci",
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nJe vais déménager l'année prochaine, je vous enverrai ma nouvelle adresse à ce moment-là.\nCordialement",
+    ),
+    (
+        "en",
+        "Moving",
+        "Hi,\nWe will move next year; I'll send you the new address once we have it.\nThanks",
+    ),
+    (
+        "en",
+        "How to update",
+        "Hello,\nHow do I update my phone number in my account? I can't find the option.\nRegards",
+    ),
+    (
+        "fr",
+        "Facture",
+        "Bonjour,\nJe n'ai pas reçu ma facture de mars. Pouvez-vous me la renvoyer ?\nCordialement,\nMarc Durand\n12 rue de la Paix\n75002 Paris\nTél. 01 42 60 00 00",
+    ),
+    (
+        "en",
+        "Order question",
+        "Hi,\nWhere is my order #4521?\nThanks,\nLaura\n--\nLaura Smith | Sales\n14 Queen Street, Edinburgh EH2 1JX\nTel +44 131 496 0123",
+    ),
+    (
+        "fr",
+        "Boutique",
+        "Bonjour,\nPouvez-vous me donner l'adresse de votre nouvelle boutique à Bordeaux ? On m'a dit qu'elle est au 20 cours de l'Intendance, 33000 Bordeaux, c'est bien ça ?\nMerci",
+    ),
+    (
+        "fr",
+        "colis",
+        "Bonjour,\nMon colis a été livré chez mon voisin, sa nouvelle adresse est 4 rue des Roses, 54000 Nancy. Pouvez-vous vérifier ?\nMerci",
+    ),
+    (
+        "en",
+        "Agency",
+        "Hello,\nYour agency told me their new address is 8 Castle Street, Cardiff CF10 1BS but I want to keep my account as it is.\nThanks",
+    ),
+    (
+        "fr",
+        "Ancienne adresse",
+        "Bonjour,\nJe reçois toujours le courrier à mon ancienne adresse : 7 rue Carnot, 37000 Tours. Je ne comprends pas, je vous ai déjà donné la nouvelle le mois dernier.\nCordialement",
+    ),
+    (
+        "en",
+        "Still old address",
+        "Hi,\nYour letters still go to my old address, 22 Mill Lane, Oxford OX1 2JD. Please check.\nRegards",
+    ),
+    ("fr", "RIB", "Bonjour,\nComment vous transmettre mon nouveau RIB de façon sécurisée ?\nMerci"),
+    (
+        "en",
+        "Phone broken",
+        "Hi,\nMy phone is broken, please email me instead of calling for now.\nThanks",
+    ),
+]
+for lang, s, b in decoys:
+    add(lang, s, b, {}, why="decoy: nothing to change")
+
+# ---------------- Decoys with value next to old / quoted / forwarded; new value present
+add(
+    "fr",
+    "Changement d'adresse",
+    "Bonjour,\nAncienne adresse : 3 rue Voltaire, 49000 Angers\nNouvelle adresse : 18 boulevard Foch, 49100 Angers\nMerci",
+    {A: "18 boulevard Foch, 49100 Angers"},
+    why="old and new",
+)
+add(
+    "en",
+    "Moved",
+    "Hi,\nOld address: 4 Park Lane, Bath BA1 1AA\nNew address: 9 Orchard Close, Bath BA2 4RS\nThanks",
+    {A: "9 Orchard Close, Bath BA2 4RS"},
+    why="old and new",
+)
+add(
+    "fr",
+    "numéro",
+    "Bonjour,\nMon ancien numéro 06 00 00 00 01 n'est plus valable, mon nouveau numéro est le 06 98 12 34 56.\nMerci",
+    {P: "+33698123456"},
+    why="old number",
+)
+add(
+    "en",
+    "number",
+    "Hi,\nPlease replace my previous number 07700 900001 with my new number 07700 900456.\nThanks",
+    {P: "+447700900456"},
+    why="old number",
+)
+add(
+    "fr",
+    "Re: votre dossier",
+    "Bonjour,\nVoici ma nouvelle adresse mail : anne.roux@free.fr\n\nLe 3 mars 2026 à 10:12, Service client <support@exemple.fr> a écrit :\n> Bonjour,\n> Merci de nous envoyer votre nouvelle adresse e-mail, l'ancienne anne@oldmail.fr ne fonctionne plus.\n> Cordialement",
+    {E: "anne.roux@free.fr"},
+    why="quoted text",
+)
+add(
+    "en",
+    "Re: account",
+    "Hi,\nThanks, all good now.\n\nOn Tue, 3 Mar 2026 at 10:12, Support <support@example.co.uk> wrote:\n> Please send your new address.\n> New address:\n> 1 Station Road\n> Reading RG1 1LX",
+    {},
+    why="address only in quoted text",
+)
+add(
+    "fr",
+    "Tr: changement",
+    "Bonjour,\nJe vous transfère le message de mon comptable.\n\n---------- Message transféré ---------\nDe : Cabinet Comptable <cab@compta.fr>\nDate : 2 mars 2026\nObjet : coordonnées\nÀ : moi\n\nNotre nouvelle adresse : 5 rue de Metz, 31000 Toulouse",
+    {},
+    why="forwarded third party",
+)
+add(
+    "en",
+    "Fwd: details",
+    "FYI\n\n---------- Forwarded message ---------\nFrom: Landlord <land@lord.com>\nDate: 2 Mar 2026\nSubject: new office\nTo: me\n\nOur new address is 40 High Street, Oxford OX1 4AP",
+    {},
+    why="forwarded third party",
+)
+add(
+    "fr",
+    "Nouveau numéro",
+    "Bonjour,\nMon nouveau numéro est le 07 12 34 56 78.\nCordialement,\nThomas Leroy\nDirecteur commercial\nTél : 01 23 45 67 89\nwww.leroy.fr",
+    {P: "+33712345678"},
+    why="signature phone",
+)
+add(
+    "en",
+    "New mobile",
+    "Hi,\nMy new mobile is 07911 123456.\n\nBest regards,\nKate Wilson\nT: +44 20 7123 4567\nM: 07700 900999",
+    {P: "+447911123456"},
+    why="signature phones",
+)
+add(
+    "fr",
+    "coordonnées",
+    "Bonjour,\nNotre nouvelle adresse est :\n6 rue du Port\n56100 Lorient\n\nCordialement,\nYann Le Goff\nSociété Le Goff\n2 rue de Brest\n29200 Brest\n02 98 00 00 00",
+    {A: "6 rue du Port, 56100 Lorient"},
+    why="signature address",
+)
+# several candidate values -> unsure, but whatever is extracted must be correct; expected left to the stated one only if clear
+add(
+    "fr",
+    "numéros",
+    "Bonjour,\nVous pouvez me joindre désormais au 06 11 11 11 11 ou au 06 22 22 22 22, je ne sais pas encore lequel je garderai.\nMerci",
+    {},
+    rel="customer",
+    apply=False,
+    why="two candidates: nothing certain",
+)
+add(
+    "en",
+    "addresses",
+    "Hi,\nWe are moving to either 3 Bridge Street, York YO1 6DD or 12 Low Petergate, York YO1 7HZ, we'll confirm next week.\nThanks",
+    {},
+    apply=False,
+    why="two candidates",
+)
+add(
+    "fr",
+    "adresse",
+    "Bonjour,\nMa nouvelle adresse sera soit 3 rue Nationale, 37000 Tours soit 8 rue Colbert, 37000 Tours, je vous confirme la semaine prochaine.\nMerci",
+    {},
+    apply=False,
+    why="two candidates",
+)
+# postcode / commune disagreement and typos
+add(
+    "fr",
+    "nouvelle adresse",
+    "Bonjour,\nMa nouvelle adresse : 10 rue de la République, 75001 Marseille\nMerci",
+    {A: "10 rue de la République, 75001 Marseille"},
+    apply=False,
+    why="postcode does not agree with commune",
+)
+add(
+    "fr",
+    "adresse",
+    "Bonjour,\nNouvelle adresse : 4 rue Sainte-Catherine, 33000 Lyon\nCordialement",
+    {A: "4 rue Sainte-Catherine, 33000 Lyon"},
+    apply=False,
+    why="postcode does not agree with commune",
+)
+
+# ---------------- Non-customer senders (same content as clean ones)
+add(
+    "fr",
+    "Nouvelle adresse",
+    "Bonjour,\nVoici ma nouvelle adresse :\n30 rue Lafayette\n75010 Paris\nCordialement",
+    {A: "30 rue Lafayette, 75010 Paris"},
+    rel="customer_other_address",
+    why="other address",
+)
+add(
+    "en",
+    "New number",
+    "Hi,\nMy new number is 07700 900777.\nThanks",
+    {P: "+447700900777"},
+    rel="spoofed_lookalike",
+    why="spoofed",
+)
+add(
+    "fr",
+    "RIB",
+    "Bonjour,\nMerci de virer désormais sur notre nouveau compte : FR14 2004 1010 0505 0001 3M02 606\nCordialement",
+    {IB: "FR1420041010050500013M02606"},
+    rel="spoofed_lookalike",
+    why="spoofed bank change",
+)
+add(
+    "en",
+    "Email change",
+    "Hello,\nOur new email is finance@acme-payments.com.\nRegards",
+    {E: "finance@acme-payments.com"},
+    rel="third_party",
+    why="third party",
+)
+add(
+    "fr",
+    "changement",
+    "Bonjour,\nJe suis la voisine de M. Morel, sa nouvelle adresse est 2 rue Haute, 67000 Strasbourg.\nCordialement",
+    {},
+    rel="third_party",
+    why="neighbour",
+)
+
+random.seed(0)
+# ---------------- templated variants to reach volume: phone/email/address with different wording
+streets = [
+    ("5 rue des Écoles", "75005 Paris"),
+    ("23 avenue Foch", "54000 Nancy"),
+    ("1 place Bellecour", "69002 Lyon"),
+    ("9 rue Saint-Ferréol", "13001 Marseille"),
+    ("40 allée Jean Jaurès", "31000 Toulouse"),
+    ("3 bis rue de Verdun", "06000 Nice"),
+    ("15 rue Lepic", "75018 Paris"),
+    ("2 rue du Château", "35000 Rennes"),
+]
+cues = [
+    "Nouvelle adresse : {s}, {c}",
+    "À compter du 1er juin, notre adresse sera : {s}, {c}.",
+    "Nous avons déménagé au {s}, {c}.",
+    "Désormais merci d'envoyer le courrier au {s}, {c}.",
+    "Ma nouvelle adresse postale est {s}, {c}.",
+    "Notre siège a déménagé ; nouvelle adresse : {s}, {c}",
+    "J'habite maintenant au {s}, {c}.",
+    "Mes nouvelles coordonnées postales : {s}, {c}",
+]
+for k, (s, c) in enumerate(streets):
+    body = "Bonjour,\n" + cues[k].format(s=s, c=c) + "\nMerci beaucoup.\nCordialement,\nClaire"
+    add("fr", "Changement de coordonnées", body, {A: f"{s}, {c}"}, why="templated fr address")
+ens = [
+    ("7 Victoria Road", "Cambridge CB4 3LF"),
+    ("88 Queen Street", "Glasgow G1 3DN"),
+    ("31 Church Lane", "Norwich NR2 1AB"),
+    ("4 Albert Square", "Manchester M2 5DB"),
+    ("250 Pine Street", "Seattle, WA 98101"),
+    ("19 Maple Avenue", "Boston, MA 02116"),
+]
+encues = [
+    "Our new address is {s}, {c}.",
+    "Please send all post to our new address from Monday: {s}, {c}.",
+    "I've moved to {s}, {c}.",
+    "Going forward, please use {s}, {c} as our mailing address.",
+    "New address: {s}, {c}",
+    "We relocated to {s}, {c} last week.",
+]
+for k, (s, c) in enumerate(ens):
+    add(
+        "en",
+        "Address change",
+        "Hi,\n" + encues[k].format(s=s, c=c) + "\nMany thanks,\nChris",
+        {A: f"{s}, {c}"},
+        locale="en-US" if "," in c else "en-GB",
+        why="templated en address",
+    )
+frph = [
+    ("06 33 44 55 66", "+33633445566"),
+    ("07 50 60 70 80", "+33750607080"),
+    ("04 78 90 12 34", "+33478901234"),
+    ("+33 6 01 02 03 04", "+33601020304"),
+    ("09 87 65 43 21", "+33987654321"),
+]
+frpc = [
+    "Mon nouveau numéro de téléphone : {p}",
+    "Je change de numéro, le nouveau est le {p}.",
+    "Désormais vous pouvez me joindre au {p}.",
+    "Nouveau portable : {p}",
+    "Notre standard a changé de numéro : {p}",
+]
+for k, (raw, e) in enumerate(frph):
+    add(
+        "fr",
+        "Numéro de téléphone",
+        "Bonjour,\n" + frpc[k].format(p=raw) + "\nMerci d'avance.\nBien cordialement,\nHélène",
+        {P: e},
+        why="templated fr phone",
+    )
+enph = [
+    ("07700 900321", "+447700900321"),
+    ("+44 7700 900654", "+447700900654"),
+    ("0161 496 0321", "+441614960321"),
+    ("+1 212 555 0147", "+12125550147"),
+]
+enpc = [
+    "My new number is {p}.",
+    "New mobile: {p}",
+    "You can now reach me on {p}.",
+    "Our phone number has changed to {p}.",
+]
+for k, (raw, e) in enumerate(enph):
+    add(
+        "en",
+        "Phone number",
+        "Hi,\n" + enpc[k].format(p=raw) + "\nThanks,\nMark",
+        {P: e},
+        locale="en-US" if e.startswith("+1") else "en-GB",
+        why="templated en phone",
+    )
+em = [
+    ("fr", "Ma nouvelle adresse électronique : {e}", "julie.moreau@laposte.net"),
+    ("fr", "Mon adresse mail change, la nouvelle est {e}", "p.girard@sfr.fr"),
+    ("en", "My new e-mail address is {e}.", "rachel.green@proton.me"),
+    ("en", "Please use my new email {e} from now on.", "d.patel@yahoo.co.uk"),
+]
+for lang, t, v in em:
+    add(
+        lang,
+        "E-mail",
+        ("Bonjour,\n" if lang == "fr" else "Hello,\n")
+        + t.format(e=v)
+        + ("\nMerci." if lang == "fr" else "\nThanks."),
+        {E: v},
+        why="templated email",
+    )
+# decoy variants: value in sign-off only, or questions
+for k in range(6):
+    s, c = streets[k]
+    if k % 2 == 0:
+        add(
+            "fr",
+            "Question facture",
+            f"Bonjour,\nPouvez-vous me renvoyer la facture n°{1000 + k} ?\nMerci,\nCordialement,\nAlain Roux\n{s}\n{c}\n06 {k}1 22 33 44",
+            {},
+            why="decoy: signature block",
+        )
+    else:
+        add(
+            "en",
+            "Question",
+            f"Hello,\nIs the delivery to {s}, {c} delayed? My neighbour's new address is next door.\nThanks",
+            {},
+            why="decoy: delivery question",
+        )
+# decoys: new value of someone else
+add(
+    "fr",
+    "Info",
+    "Bonjour,\nL'adresse de votre agence a changé : elle est désormais au 12 rue Thiers, 38000 Grenoble, j'ai trouvé porte close.\nCordialement",
+    {},
+    why="decoy: agency",
+)
+add(
+    "en",
+    "Your shop",
+    "Hi,\nYour shop's new address is 3 Bond Street, London W1S 1SP according to Google, is that right?\nThanks",
+    {},
+    why="decoy: shop",
+)
+add(
+    "fr",
+    "Fils",
+    "Bonjour,\nLe nouveau numéro de mon fils est le 06 55 44 33 22, mais gardez bien le mien sur le dossier.\nMerci",
+    {},
+    why="decoy: someone else's number",
+)
+add(
+    "en",
+    "Colleague",
+    "Hi,\nMy colleague's new email is tom.h@client.com, but please keep me as the contact.\nThanks",
+    {},
+    why="decoy: colleague",
+)
+add(
+    "fr",
+    "rappel",
+    "Bonjour,\nJe vous ai envoyé mon nouveau numéro la semaine dernière, l'avez-vous bien enregistré ?\nMerci",
+    {},
+    why="decoy: no value",
+)
+add(
+    "en",
+    "bank",
+    "Hi,\nWe will change bank next month; the new IBAN will follow.\nThanks",
+    {},
+    why="decoy: future bank",
+)
+
+
+# ---------------- harder wordings, written after a first round (same author, still a dev set)
+HARD = [
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse à partir du 1er mars est 12 rue des Lilas, 75011 Paris.\nMerci",
+        {A: "12 rue des Lilas, 75011 Paris"},
+    ),
+    (
+        "fr",
+        "Résidence",
+        "Bonjour,\nVeuillez noter que je réside désormais au 4 rue Pasteur, 92100 Boulogne-Billancourt.\nCordialement",
+        {A: "4 rue Pasteur, 92100 Boulogne-Billancourt"},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nPlease update my address to 15 Oak Avenue, Bristol BS1 4DJ.\nThanks",
+        {A: "15 Oak Avenue, Bristol BS1 4DJ"},
+    ),
+    (
+        "fr",
+        "Modification",
+        "Bonjour,\nMerci de modifier mon adresse : 7 allée des Cerisiers 35000 Rennes\nBonne journée",
+        {A: "7 allée des Cerisiers 35000 Rennes"},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hello,\nMy new address: Flat 2, 10 Station Road, Cambridge CB1 2JB, United Kingdom.\nBest",
+        {A: "Flat 2, 10 Station Road, Cambridge CB1 2JB"},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nNouvelle adresse de facturation : 3 place Carnot, 72000 Le Mans\nMerci",
+        {A: "3 place Carnot, 72000 Le Mans"},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nVous pouvez désormais me joindre au 06.12.34.56.78 ou par mail.\nMerci",
+        {P: "+33612345678"},
+    ),
+    ("en", "Phone", "Hi,\nNew phone: 0207 946 0123\nCheers", {P: "+442079460123"}),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon numéro a changé, c'est maintenant le 06 71 23 45 89.\nCordialement",
+        {P: "+33671234589"},
+    ),
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMerci d'utiliser dorénavant l'adresse jean.dupont@wanadoo.fr pour m'écrire.\nCordialement",
+        {E: "jean.dupont@wanadoo.fr"},
+    ),
+    (
+        "fr",
+        "Rachat",
+        "Bonjour,\nSuite à notre rachat, nous nous appelons désormais Dupont Industries.\nCordialement",
+        {C: "Dupont Industries"},
+    ),
+    (
+        "en",
+        "Rebrand",
+        "Hi,\nWe are now known as Bluefin Logistics Ltd.\nRegards",
+        {C: "Bluefin Logistics Ltd"},
+    ),
+    (
+        "fr",
+        "Adresses",
+        "Bonjour,\nMon ancienne adresse était 5 rue Saint-Martin, 75003 Paris ; la nouvelle est 8 rue Oberkampf, 75011 Paris.\nMerci",
+        {},
+    ),
+    (
+        "fr",
+        "Fils",
+        "Bonjour,\nMon fils a une nouvelle adresse : 3 rue Mercière, 69002 Lyon. Pour moi rien ne change.\nMerci",
+        {},
+    ),
+    (
+        "en",
+        "Question",
+        "Hi,\nI moved last month. Do you need my new address, or can I change it online?\nThanks",
+        {},
+    ),
+    (
+        "fr",
+        "Livraison",
+        "Bonjour,\nPour cette commande seulement, livrez au 9 rue de la Gare, 67000 Strasbourg, mon adresse habituelle ne change pas.\nMerci",
+        {},
+    ),
+    (
+        "en",
+        "Contact",
+        "Hi,\nFor urgent matters our new support line is 0800 123 4567 - but this is for your customers, not for our account.\nThanks",
+        {},
+    ),
+    (
+        "fr",
+        "Numéro agence",
+        "Bonjour,\nQuel est le nouveau numéro de votre agence de Lyon ?\nMerci",
+        {},
+    ),
+]
+HARD += [
+    (
+        "en",
+        "Office move",
+        "Please note our new office address effective 1 April: 12 High Street, Oxford OX1 4AA.",
+        {A: "12 High Street, Oxford OX1 4AA"},
+    ),
+    (
+        "en",
+        "HQ",
+        "Hi,\nWe have relocated our HQ. New address:\nUnit 5\nParkside Industrial Estate\nLeeds\nLS11 5BD\n\nThanks",
+        {A: "Unit 5, Parkside Industrial Estate, Leeds, LS11 5BD"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNouvelle adresse :\nM. et Mme Dupont\n12 rue Victor Hugo\n75011 Paris\n\nMerci",
+        {A: "12 rue Victor Hugo, 75011 Paris"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nPouvez-vous enregistrer ma nouvelle adresse ? 14 rue Nationale, 59000 Lille",
+        {A: "14 rue Nationale, 59000 Lille"},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour, je vous informe de mon nouveau numéro : 07700 900123. Merci",
+        {P: "+447700900123"},
+    ),
+    (
+        "en",
+        "Billing address",
+        "Kindly update the billing address to 3 Queen Street, Edinburgh EH2 1JE.",
+        {A: "3 Queen Street, Edinburgh EH2 1JE"},
+    ),
+    (
+        "fr",
+        "Coordonnées",
+        "Bonjour,\nSuite à mon déménagement, mes nouvelles coordonnées :\n8 avenue de la Liberté\n67000 Strasbourg\nTél : 03 88 12 34 56\nMerci",
+        {A: "8 avenue de la Liberté, 67000 Strasbourg", P: "+33388123456"},
+    ),
+    (
+        "fr",
+        "Portable",
+        "Bonjour,\nJ'ai changé de numéro de portable : 06 98 76 54 32. Pensez à mettre à jour votre fichier.\nCordialement\nMarc\n06 11 22 33 44",
+        {P: "+33698765432"},
+    ),
+    (
+        "en",
+        "PO box",
+        "Hi - our mailing address changed. It's now PO Box 4512, Austin, TX 78765. Thanks!",
+        {A: "PO Box 4512, Austin, TX 78765"},
+    ),
+    (
+        "fr",
+        "Siège",
+        "Bonjour, veuillez noter le changement d'adresse de notre société : 25 rue de la Paix 75002 Paris. Cordialement",
+        {A: "25 rue de la Paix 75002 Paris"},
+    ),
+    (
+        "fr",
+        "Livraison",
+        "Bonjour,\nPour cette commande, merci de livrer à ma nouvelle adresse de vacances : 3 chemin des Dunes, 85100 Les Sables-d'Olonne.\nMerci",
+        {},
+    ),
+]
+for lang, subject, body, exp in HARD:
+    add(lang, subject, body, exp, why="harder wording")
+
+out = Path(sys.argv[1])
+out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+print(len(items))

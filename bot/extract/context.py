@@ -1,0 +1,112 @@
+"""Whether a value sits in the sender's own new-value context: the checks every field shares.
+
+A value counts only when it follows a change cue in the same sentence ("ma nouvelle adresse",
+"my new number is", "désormais", "à compter du"), in the sender's own text (quoted history,
+forwarded mail and signature blocks are cut first, bot/mail/text.py), and that sentence
+neither calls it old ("ancienne", "previous", "n'est plus valable"), nor gives it as someone
+else's ("mon voisin", "your shop", "sa nouvelle adresse"), nor hedges ("soit … soit",
+"either … or", "je ne sais pas encore"), nor asks a question about it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.mail.text import strip_quotes_and_signature
+
+NEW_WORD = re.compile(
+    r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
+    r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|as\s+of|from\s+now\s+on|"
+    r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated)\b",
+    re.I,
+)
+OLD_WORD = re.compile(
+    r"\b(?:ancien(?:ne)?s?|old|previous|former|pr[ée]c[ée]dent(?:e)?|instead\s+of|au\s+lieu\s+de"
+    r"|plus\s+valable|no\s+longer|toujours|still|reste|restent|inchang[ée]e?s?|unchanged|"
+    r"remains?|stays?|same|actuel(?:le)?|current)\b",
+    re.I,
+)
+THIRD_PARTY = re.compile(
+    r"\b(?:voisine?s?|neighbou?rs?(?:['’]s)?|agences?|agency|boutiques?|shops?(?:['’]s)?|"
+    r"magasins?|stores?|succursales?|branch|fils|filles?|son(?:['’]s)?|daughter(?:['’]s)?|"
+    r"m[èe]re|p[èe]re|mother|father|coll[èe]gues?|colleague(?:['’]s)?|comptable|accountant|"
+    r"landlord|propri[ée]taire|mari|femme|[ée]pou(?:x|se)|conjointe?|compagnon|compagne|"
+    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?)\b",
+    re.I,
+)
+# "sa nouvelle adresse", "their new number", "votre adresse": someone else's value.
+OTHERS_VALUE = re.compile(
+    r"\b(?:sa|son|ses|leur|leurs|his|her|their|your|votre|vos)\s+(?:\w+['’]s\s+)?"
+    r"(?:nouve\w*|new|adresse|address|num[ée]ro|number|phone|t[ée]l\w*|e-?mail|courriel|mail)",
+    re.I,
+)
+HEDGE = re.compile(
+    r"\b(?:soit|either|ou\s+bien|peut-[êe]tre|perhaps|maybe|probably|probablement|"
+    r"pas\s+encore|not\s+yet|ne\s+sais\s+pas|sais\s+pas|not\s+sure|don['’]t\s+know|"
+    r"l['’]ann[ée]e\s+prochaine|next\s+year|un\s+jour|someday|si\s+jamais|in\s+case)\b",
+    re.I,
+)
+# A delivery address for one order, a temporary stay: not the contact's address.
+ONE_OFF = re.compile(
+    r"\b(?:livraison|livrer|livrez|delivery|deliver|shipping|ship\s+to|cette\s+commande|"
+    r"this\s+order|temporairement|temporarily|provisoirement|pendant\s+les\s+vacances|"
+    r"during\s+the\s+holidays)\b",
+    re.I,
+)
+# A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
+# label's sentence: "Nouvelle adresse :\n12 rue …").
+# A period after a word of at most three letters ("Tél.", "Bât.", "St.", "M.") ends nothing.
+_SENTENCE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n")
+# "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
+_ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
+_LABEL = re.compile(r"[^.!?;\n]*:\s*")
+
+
+def own_text(body: str) -> str:
+    """The sender's own words: quoted history, forwarded mail and signature block removed."""
+    return strip_quotes_and_signature(body or "")
+
+
+def sentence_start(text: str, pos: int) -> int:
+    """Where the sentence holding `pos` starts."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text, 0, pos):
+        start = match.end()
+    return start
+
+
+def sentence_end(text: str, pos: int) -> int:
+    """Where the sentence holding `pos` ends (the position of its end mark, or the end)."""
+    match = _SENTENCE_END.search(text, pos)
+    return match.start() if match else len(text)
+
+
+def is_question(text: str, end: int) -> bool:
+    """Whether the sentence running on from `end` is a question."""
+    stop = sentence_end(text, end)
+    return text[stop : stop + 1] == "?"
+
+
+def called_old(text: str, start: int) -> bool:
+    """Whether the words before `start` on its line call the value old (after any new cue)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    window = text[max(line_start, start - 80) : start]
+    old = [m.end() for m in OLD_WORD.finditer(window)]
+    if not old:
+        return False
+    new = [m.end() for m in NEW_WORD.finditer(window)]
+    return not new or old[-1] > new[-1]
+
+
+def sender_context(text: str, cue_start: int, value_start: int, value_end: int) -> bool:
+    """Whether a value after a cue is the sender's own, certain and stated (see module doc)."""
+    label = _LABEL.fullmatch(text, cue_start, value_start)  # "Nouvelle adresse :" + blank line
+    if sentence_start(text, value_start) > cue_start and not label:
+        return False  # the cue belongs to another sentence
+    lead = text[sentence_start(text, cue_start) : value_start]
+    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF)):
+        return False
+    tail = text[value_end : sentence_end(text, value_end)]
+    if HEDGE.search(tail) or _ANOTHER.search(tail):
+        return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
+    return not is_question(text, value_end) and not called_old(text, value_start)
