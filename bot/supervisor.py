@@ -61,6 +61,7 @@ class Supervisor:
             self._add("timers", worker.fire_timers, tick)
             self._add("dispatch", worker.dispatch, tick)
             worker.on_batch_stored = lambda _name: self.wake("dispatch")
+        worker.wake_source = self.wake_source
         self.scheduler = schedule.Scheduler()
         for unit in self.units.values():
             self.scheduler.every(max(1, round(unit.every))).seconds.do(unit.wake.set)
@@ -73,6 +74,14 @@ class Supervisor:
         unit = self.units.get(name)
         if unit is not None:
             unit.wake.set()
+
+    def wake_source(self, name: str) -> bool:
+        """Poll a source now instead of at its next interval; False if no such source runs."""
+        unit = self.units.get(f"source:{name}")
+        if unit is None:
+            return False
+        unit.wake.set()
+        return True
 
     # -- threads ------------------------------------------------------------------------
     def _start(self, unit: Unit) -> None:

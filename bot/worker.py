@@ -28,6 +28,7 @@ from bot.budget import run_item
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
 from bot.health import OutageLog, SourceHealth
+from bot.latency import observe_stored
 from bot.lease import LeaseHeartbeat
 from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
@@ -96,6 +97,8 @@ class Worker:
         self.outages = OutageLog()
         self.housekeeping_policy = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
         self.on_batch_stored: Callable[[str], None] = lambda _name: None
+        # Poll a source at once (a verified webhook, bot/webhooks.py); the supervisor sets it.
+        self.wake_source: Callable[[str], bool] = lambda _name: False
         self._part_failures: dict[str, int] = {}
         self._failures_lock = threading.Lock()
         self.poison = PoisonGuard(store, settings, self.owner)
@@ -140,6 +143,7 @@ class Worker:
 
     def _store_batch(self, name: str, batch: Batch, *, guarded: bool) -> int:
         stored = 0
+        arrivals: list[datetime] = []
         with self.store.begin() as conn:
             if self.store.is_postgres and not cursor_store.acquire_lease(
                 conn, name, self.owner, self.settings.worker.lease_seconds
@@ -162,6 +166,8 @@ class Worker:
                     continue
                 if work.dropped is None:
                     stored += 1
+                    if record.received_at is not None:
+                        arrivals.append(record.received_at)
                 if self.dry_run:
                     for action in work.actions:
                         log.info(
@@ -174,6 +180,7 @@ class Worker:
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:
                 raise _DryRunRollback(stored)
+        observe_stored(name, arrivals, datetime.now(UTC))  # committed
         return stored
 
     def _run_guarded(

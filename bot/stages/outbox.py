@@ -163,6 +163,8 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             "request_id": work.request_id,
             "case_reference": case["reference"],
         }
+        if work.record.received_at is not None:  # for the arrival → written latency
+            payload["arrived_at"] = work.record.received_at.isoformat()
         refused = where.refusal is not None
         new_id = outbox_store.enqueue(
             ctx.conn,
