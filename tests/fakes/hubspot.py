@@ -28,6 +28,7 @@ import random
 import re
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from tests.fakes.loopback import LoopbackHttpServer
+from tests.fakes.webhooks import WebhookSender
 
 SEARCH_WINDOW = 10_000
 SEARCH_MAX_LIMIT = 200
@@ -268,6 +270,53 @@ class FakeHubSpot(LoopbackHttpServer):
         self.lost_share = 0.0  # this share of requests performed, then answered 502
         self.lost_answers = 0
         self.injected_faults: dict[int, int] = {}
+        self.webhooks: WebhookSender | None = None  # see send_webhooks
+        self._event_ids = itertools.count(1)
+
+    # -- control: webhooks ------------------------------------------------------------------
+
+    def send_webhooks(self, url: str, client_secret: str, *, delay: float = 0.0) -> WebhookSender:
+        """From now on, POST signed (v3) events to `url` on ticket and contact creation and
+        property change, as a HubSpot app's webhook subscriptions do; returns the sender
+        (its `lose_next`, `duplicate_next` and `delay` are the test's control)."""
+
+        def sign(target: str, body: bytes) -> dict[str, str]:
+            from connectors.hubspot.webhook import signature_v3
+
+            stamp = str(int(time.time() * 1000))
+            return {
+                "X-HubSpot-Signature-v3": signature_v3(client_secret, "POST", target, body, stamp),
+                "X-HubSpot-Request-Timestamp": stamp,
+                "X-HubSpot-Signature-Version": "v3",
+            }
+
+        self.webhooks = WebhookSender(url, sign, delay=delay)
+        return self.webhooks
+
+    def _event(self, otype: str, oid: str, kind: str, changes: dict[str, Any] | None) -> None:
+        sender = self.webhooks
+        if sender is None or otype not in ("tickets", "contacts"):
+            return
+        base = {
+            "subscriptionId": 1,
+            "portalId": 62515,
+            "appId": 54321,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": f"{otype[:-1]}.{kind}",
+            "attemptNumber": 0,
+            "objectId": int(oid),
+            "changeSource": "CRM",
+        }
+        events = (
+            [{**base, "eventId": next(self._event_ids), "changeFlag": "NEW"}]
+            if changes is None
+            else [
+                {**base, "eventId": next(self._event_ids), "propertyName": k, "propertyValue": v}
+                for k, v in changes.items()
+            ]
+        )
+        if events:
+            sender.emit(json.dumps(events).encode())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -276,7 +325,9 @@ class FakeHubSpot(LoopbackHttpServer):
     def _new_id(self) -> str:
         return str(next(self._ids))
 
-    def _put(self, otype: str, props: dict[str, Any], oid: str | None = None) -> Obj:
+    def _put(
+        self, otype: str, props: dict[str, Any], oid: str | None = None, *, notify: bool = True
+    ) -> Obj:
         now = self.clock.time()
         with self._lock:
             oid = oid or self._new_id()
@@ -287,7 +338,9 @@ class FakeHubSpot(LoopbackHttpServer):
             obj = Obj(oid, clean, now, now)
             self.objects[otype][oid] = obj
             self._reindex(obj, now)
-            return obj
+        if notify:
+            self._event(otype, oid, "creation", None)
+        return obj
 
     def _reindex(self, obj: Obj, now: float) -> None:
         obj.index.append((now + self.search_lag, dict(obj.properties), obj.updated))
@@ -300,6 +353,8 @@ class FakeHubSpot(LoopbackHttpServer):
         stamp = "lastmodifieddate" if "lastmodifieddate" in obj.properties else None
         obj.properties[stamp or "hs_lastmodifieddate"] = iso(obj.updated)
         self._reindex(obj, now)
+        otype = next((t for t, objs in self.objects.items() if objs.get(obj.id) is obj), "")
+        self._event(otype, obj.id, "propertyChange", {k: str(v) for k, v in changes.items()})
 
     def _link(self, a_type: str, a_id: str, b_type: str, b_id: str, type_id: int) -> None:
         self.assoc.setdefault((a_type, a_id, b_type), {}).setdefault(b_id, []).append(type_id)
@@ -337,12 +392,13 @@ class FakeHubSpot(LoopbackHttpServer):
     ) -> str:
         """A ticket in the default pipeline, associated with a contact and company if given."""
         base = {"subject": subject, "content": content, "hs_pipeline": "0"}
-        obj = self._put("tickets", {**base, "hs_pipeline_stage": "1", **props})
+        obj = self._put("tickets", {**base, "hs_pipeline_stage": "1", **props}, notify=False)
         with self._lock:
             if contact_id:
                 self._link("tickets", obj.id, "contacts", contact_id, TICKET_TO_CONTACT)
             if company_id:
                 self._link("tickets", obj.id, "companies", company_id, TICKET_TO_COMPANY)
+        self._event("tickets", obj.id, "creation", None)
         return obj.id
 
     def agent_update(self, otype: str, oid: str, **props: Any) -> None:
