@@ -278,13 +278,14 @@ def test_a_verified_webhook_polls_at_once_and_the_write_back_leaves_at_once(
         with Running(worker, store, url) as running:
             _wait_for(lambda: worker.sources["crm"].health.polls >= 1, "the first poll")
             sender = fake.send_webhooks(running.server.url + "/webhooks/hubspot/crm", SECRET)
+            sender.duplicate_next = 1  # HubSpot's request sent twice: the copy is a replay
             ticket = fake.create_ticket(
                 "Coupure de courant",
                 "Plus d'électricité depuis ce matin, la production est à l'arrêt.",
             )
             _wait_for(lambda: _stored(store) == 1, "the ticket to be stored")
             _wait_for(lambda: bool(fake.ticket(ticket).get("crmbot_priority")), "the write-back")
-            assert sender.wait_idle() and 200 in sender.statuses
+            assert sender.wait_idle() and sender.statuses[:2] == [200, 409]
         sender.close()
 
 
@@ -363,3 +364,69 @@ def test_webhook_refusals_are_logged_with_their_reason_and_no_secret(endpoint: A
     refused = [e for e in logs if e["event"] == "webhook_refused"]
     assert refused and refused[0]["reason"] == "timestamp_expired"
     assert SECRET not in repr(logs)
+
+
+# -- write-back at once, and the latency it shows on /metrics --------------------------------
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_a_mail_is_written_to_the_crm_at_once_and_its_latency_is_on_metrics(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from tests.helpers.mail import deliver, make_maildir, make_message
+    from tests.helpers.runtime import maildir_source
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    with FakeHubSpot(search_lag=0.0) as fake:
+        from connectors.hubspot.client import HubSpotApi
+        from connectors.hubspot.setup import ensure_properties
+        from tests.fakes.hubspot import settings_for
+
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        settings = make_settings(
+            url,
+            {"inbox": maildir_source(inbox, interval_seconds=300, write_back="crm_out")},
+            sinks={"crm_out": _hubspot_conf(fake)},
+            worker={"tick_seconds": 300},  # the dispatcher runs at start, then on wake-ups
+        )
+        worker = Worker(
+            settings,
+            store,
+            {"inbox": build_source("inbox", settings.sources["inbox"])},
+            Pipeline(DEFAULT_STAGES),
+            sinks={"crm_out": build_sink("crm_out", settings.sinks["crm_out"])[0]},
+            rules=rules_provider(settings),
+        )
+        running = Running(worker, store, url)
+        with running:
+            metrics_url = running.server.url + "/metrics"
+            before = httpx.get(metrics_url).text
+            _wait_for(lambda: worker.dispatcher is not None and _polls(worker, "inbox"), "start")
+            deliver(inbox, make_message(subject="Compteur bloqué depuis hier"))
+            worker.wake_source("inbox")  # as IMAP IDLE or a webhook would
+            _wait_for(lambda: bool(fake.objects["tickets"]), "a ticket opened for the mail")
+            _wait_for(
+                lambda: any(
+                    t.properties.get("crmbot_priority") for t in fake.objects["tickets"].values()
+                ),
+                "the enrichment written to the CRM",
+            )
+            after = httpx.get(metrics_url).text
+    stored = "crmbot_arrival_to_stored_seconds_count"
+    written = "crmbot_arrival_to_crm_written_seconds_count"
+    assert _sample(after, stored, source="inbox") == _sample(before, stored, source="inbox") + 1
+    assert _sample(after, written, sink="crm_out") > _sample(before, written, sink="crm_out")
+
+
+def _polls(worker: Worker, name: str) -> bool:
+    return worker.sources[name].health.polls >= 1

@@ -271,6 +271,8 @@ class FakeHubSpot(LoopbackHttpServer):
         self.lost_answers = 0
         self.injected_faults: dict[int, int] = {}
         self.webhooks: WebhookSender | None = None  # see send_webhooks
+        # the property changes the app subscribed to (what `crmbot setup hubspot` creates)
+        self.webhook_properties = {"subject", "content", "hs_pipeline_stage", "email"}
         self._event_ids = itertools.count(1)
 
     # -- control: webhooks ------------------------------------------------------------------
@@ -290,13 +292,18 @@ class FakeHubSpot(LoopbackHttpServer):
                 "X-HubSpot-Signature-Version": "v3",
             }
 
-        self.webhooks = WebhookSender(url, sign, delay=delay)
+        def merge(bodies: list[bytes]) -> bytes:
+            return json.dumps([e for b in bodies for e in json.loads(b)]).encode()
+
+        self.webhooks = WebhookSender(url, sign, delay=delay, merge=merge)
         return self.webhooks
 
     def _event(self, otype: str, oid: str, kind: str, changes: dict[str, Any] | None) -> None:
         sender = self.webhooks
         if sender is None or otype not in ("tickets", "contacts"):
             return
+        if changes is not None:  # only the properties the app subscribed to
+            changes = {k: v for k, v in changes.items() if k in self.webhook_properties}
         base = {
             "subscriptionId": 1,
             "portalId": 62515,
