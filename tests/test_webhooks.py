@@ -430,3 +430,60 @@ def test_a_mail_is_written_to_the_crm_at_once_and_its_latency_is_on_metrics(
 
 def _polls(worker: Worker, name: str) -> bool:
     return worker.sources[name].health.polls >= 1
+
+
+class CountingHubSpot(FakeHubSpot):
+    """Counts the searches per object type (HubSpot allows only a few a second)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.searches: dict[str, int] = {}
+
+    def handle(self, method: str, path: str, *args: Any) -> Any:
+        """Count, then answer."""
+        if method == "POST" and path.endswith("/search"):
+            kind = path.split("/")[-2]
+            self.searches[kind] = self.searches.get(kind, 0) + 1
+        return super().handle(method, path, *args)
+
+
+def test_mail_cases_get_their_tickets_with_few_searches_and_no_contact_search(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    from tests.helpers.mail import deliver, make_maildir, make_message
+    from tests.helpers.runtime import maildir_source
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    for n in range(10):
+        sender = f"Client {n} <client{n}@example.fr>"
+        deliver(inbox, make_message(subject=f"Compteur bloqué n°{n}", sender=sender))
+    with CountingHubSpot(search_lag=0.0) as fake:
+        from connectors.hubspot.client import HubSpotApi
+        from connectors.hubspot.setup import ensure_properties
+        from tests.fakes.hubspot import settings_for
+
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        known = fake.create_contact("client3@example.fr")
+        settings = make_settings(
+            url,
+            {"inbox": maildir_source(inbox, write_back="crm_out")},
+            sinks={"crm_out": _hubspot_conf(fake)},
+            dispatch={"batch_size": 50},
+        )
+        worker = Worker(
+            settings,
+            store,
+            {"inbox": build_source("inbox", settings.sources["inbox"])},
+            Pipeline(DEFAULT_STAGES),
+            sinks={"crm_out": build_sink("crm_out", settings.sinks["crm_out"])[0]},
+            rules=rules_provider(settings),
+        )
+        worker.run_once()
+        tickets = list(fake.objects["tickets"].values())
+        assert len(tickets) == 10 and all(t.properties.get("crmbot_priority") for t in tickets)
+        assert fake.searches.get("contacts", 0) == 0
+        assert fake.searches.get("tickets", 0) <= 2  # ten references, five a search
+        linked = fake.assoc.get(("contacts", known, "tickets"), {})
+        assert len(linked) == 1  # the known requester's contact was found, not created again
+        assert len(fake.objects["contacts"]) == 10

@@ -10,6 +10,9 @@ the ticket back into the same case.
 
 HubSpot search trails writes by some seconds, so the sink also remembers the tickets it
 created (for its lifetime): a second cycle right after the first finds them without search.
+Search is limited to a few requests a second: the references of one claim are looked up five
+at a time (one filter group each), and the requesters' contacts by a batch read keyed by
+e-mail (`idProperty`), which is not a search.
 """
 
 from __future__ import annotations
@@ -29,22 +32,48 @@ log = structlog.get_logger(__name__)
 REFERENCE_PROPERTY = "crmbot_case_reference"
 TICKET_TO_CONTACT = 16  # HUBSPOT_DEFINED ticket -> contact
 _EXISTING = re.compile(r"Existing ID: (\d+)")
+FILTER_GROUPS = 5  # HubSpot search: at most 5 filter groups (ORed)
+BATCH_MAX = 100
 
 
-def _find(api: HubSpotApi, reference: str) -> str | None:
-    body = {
-        "filterGroups": [
-            {
-                "filters": [
-                    {"propertyName": REFERENCE_PROPERTY, "operator": "EQ", "value": reference}
-                ]
-            }
-        ],
-        "properties": [REFERENCE_PROPERTY],
-        "limit": 1,
-    }
-    found = (api.search("tickets", body) or {}).get("results") or []
-    return str(found[0]["id"]) if found else None
+def _find_many(api: HubSpotApi, references: list[str]) -> dict[str, str]:
+    """Reference -> ticket id for those that have a ticket (five references a search)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(references), FILTER_GROUPS):
+        part = references[start : start + FILTER_GROUPS]
+        groups = [
+            {"filters": [{"propertyName": REFERENCE_PROPERTY, "operator": "EQ", "value": ref}]}
+            for ref in part
+        ]
+        body = {
+            "filterGroups": groups,
+            "properties": [REFERENCE_PROPERTY],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "limit": 100,
+        }
+        for result in (api.search("tickets", body) or {}).get("results") or []:
+            ref = (result.get("properties") or {}).get(REFERENCE_PROPERTY)
+            if ref in part:
+                found.setdefault(str(ref), str(result["id"]))  # the oldest, if two
+    return found
+
+
+def _known_contacts(api: HubSpotApi, emails: list[str], contacts: dict[str, str]) -> None:
+    """Fill `contacts` with the ids of these e-mails' contacts, read in batches by e-mail."""
+    wanted = [e for e in dict.fromkeys(emails) if e not in contacts]
+    for start in range(0, len(wanted), BATCH_MAX):
+        body = {
+            "idProperty": "email",
+            "properties": ["email"],
+            "inputs": [{"id": e} for e in wanted[start : start + BATCH_MAX]],
+        }
+        data = api.http.post(
+            "/crm/v3/objects/contacts/batch/read", json=body, limiters=[api.general]
+        )
+        for result in (data or {}).get("results") or []:
+            email = str((result.get("properties") or {}).get("email") or "").lower()
+            if email:
+                contacts[email] = str(result["id"])
 
 
 def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | None:
@@ -54,11 +83,8 @@ def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | Non
         return None
     if key in contacts:
         return contacts[key]
-    wanted = {"propertyName": "email", "operator": "EQ", "value": key}
-    body = {"filterGroups": [{"filters": [wanted]}], "properties": ["email"], "limit": 1}
-    found = (api.search("contacts", body) or {}).get("results") or []
-    if found:
-        contacts[key] = str(found[0]["id"])
+    _known_contacts(api, [key], contacts)
+    if key in contacts:
         return contacts[key]
     try:
         created = api.post("/crm/v3/objects/contacts", {"properties": {"email": key}})
@@ -100,14 +126,23 @@ def resolve(
     known_contacts: dict[str, str],
 ) -> None:
     """Point every action aimed at a case at that case's ticket (found or opened) in place."""
+    cases: dict[str, dict[str, Any]] = {}
+    for action in actions:
+        target = action.target or {}
+        if target.get("type") == "case" and target.get("reference"):
+            cases.setdefault(str(target["reference"]), target)
+    missing = [ref for ref in cases if ref not in known]
+    if missing and settings.open_tickets_for_cases:
+        known.update(_find_many(api, missing))
+        to_open = [ref for ref in missing if ref not in known]
+        emails = [str(cases[r].get("email") or "").strip().lower() for r in to_open]
+        _known_contacts(api, [e for e in emails if "@" in e], known_contacts)
+        for ref in to_open:
+            known[ref] = _create(api, settings, cases[ref], known_contacts)
     for action in actions:
         target = action.target or {}
         if target.get("type") != "case" or not target.get("reference"):
             continue
-        reference = str(target["reference"])
-        ticket_id = known.get(reference)
-        if ticket_id is None and settings.open_tickets_for_cases:
-            ticket_id = _find(api, reference) or _create(api, settings, target, known_contacts)
-            known[reference] = ticket_id
+        ticket_id = known.get(str(target["reference"]))
         if ticket_id is not None:
             action.target = {"type": "ticket", "id": ticket_id}

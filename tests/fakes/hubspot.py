@@ -878,17 +878,31 @@ class FakeHubSpot(LoopbackHttpServer):
                 raise validation("Each input needs an id")
         return inputs
 
+    def _by_email(self, otype: str, email: str) -> str:
+        if otype != "contacts":
+            raise validation("idProperty email is for contacts")
+        with self._lock:
+            for obj in self.objects["contacts"].values():
+                if (obj.properties.get("email") or "").lower() == email.lower():
+                    return obj.id
+        raise ApiError(404, "not found", "OBJECT_NOT_FOUND")
+
     def _batch_read(self, _q: Any, body: Any, otype: str) -> tuple[int, Any]:
         self._check_type(otype)
         inputs = self._batch_inputs(body)
         names = body.get("properties") or []
+        id_property = body.get("idProperty")
+        if id_property is not None and id_property not in ("hs_object_id", "email"):
+            raise validation(f"{id_property} is not a unique identifier property")
         results, missing = [], []
         for item in inputs:
             oid = str(item["id"])
             try:
+                if id_property == "email":  # contacts only: unique, matched case-insensitively
+                    oid = self._by_email(otype, oid)
                 results.append(self._get(otype, oid).body(names))
             except ApiError:
-                missing.append(oid)
+                missing.append(str(item["id"]))
         if self.shuffle_results:
             self._random.shuffle(results)
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, **_times(self.clock)}
