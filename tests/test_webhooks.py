@@ -487,3 +487,40 @@ def test_mail_cases_get_their_tickets_with_few_searches_and_no_contact_search(
         linked = fake.assoc.get(("contacts", known, "tickets"), {})
         assert len(linked) == 1  # the known requester's contact was found, not created again
         assert len(fake.objects["contacts"]) == 10
+
+
+# -- crmbot setup <connector> ------------------------------------------------------------------
+
+
+def test_setup_asks_the_connector_and_prints_the_webhook_subscriptions_to_create(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    with FakeHubSpot(search_lag=0.0) as fake:
+        hook = "https://crmbot.example.com/webhooks/hubspot/crm"
+        path = tmp_path / "settings.yaml"
+        path.write_text(
+            f"store:\n  url: sqlite:///{tmp_path / 'db.sqlite'}\n"
+            f"sources:\n  crm:\n    type: hubspot\n    base_url: {fake.url}\n"
+            f"    token: {fake.token}\n    webhook_secret: {SECRET}\n    webhook_url: {hook}\n"
+            "  desk:\n    type: zendesk\n    subdomain: acme\n    email: a@acme.example\n"
+            f"    api_token: zd-token\n    webhook_secret: {SECRET}\n",
+            encoding="utf-8",
+        )
+        hubspot = CliRunner().invoke(app, ["setup", "hubspot", "--settings", str(path)])
+        zendesk = CliRunner().invoke(
+            app, ["setup", "zendesk", "desk", "--print-only", "--settings", str(path)]
+        )
+        rt = CliRunner().invoke(app, ["setup", "rt", "--settings", str(path)])
+    assert hubspot.exit_code == 0, hubspot.output
+    assert f"sources.crm: webhooks: in the app's Webhooks settings, target URL {hook}" in (
+        hubspot.output
+    )
+    assert "ticket.creation" in hubspot.output and "properties: " in hubspot.output
+    assert zendesk.exit_code == 0, zendesk.output
+    assert "/webhooks/zendesk/desk" in zendesk.output and "trigger" in zendesk.output
+    assert rt.exit_code == 1 and "needs no set-up" in rt.output
+    assert SECRET not in hubspot.output + zendesk.output
