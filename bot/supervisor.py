@@ -58,7 +58,7 @@ class Supervisor:
                 )
         if not worker.dry_run:
             tick = worker.settings.worker.tick_seconds
-            self._add("timers", worker.fire_timers, tick)
+            self._add("timers", lambda: self._then_dispatch(worker.fire_timers()), tick)
             self._add("dispatch", worker.dispatch, tick)
             worker.on_batch_stored = lambda _name: self.wake("dispatch")
         worker.wake_source = self.wake_source
@@ -74,6 +74,11 @@ class Supervisor:
         unit = self.units.get(name)
         if unit is not None:
             unit.wake.set()
+
+    def _then_dispatch(self, delay: float | None) -> float | None:
+        """After a timers round: what its decisions planned leaves at once."""
+        self.wake("dispatch")
+        return delay
 
     def wake_source(self, name: str) -> bool:
         """Poll a source now instead of at its next interval; False if no such source runs."""
