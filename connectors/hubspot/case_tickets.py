@@ -11,8 +11,8 @@ the ticket back into the same case.
 HubSpot search trails writes by some seconds, so the sink also remembers the tickets it
 created (for its lifetime): a second cycle right after the first finds them without search.
 Search is limited to a few requests a second: the references of one claim are looked up five
-at a time (one filter group each), and the requesters' contacts by a batch read keyed by
-e-mail (`idProperty`), which is not a search.
+at a time (one filter group each), the requesters' contacts by a batch read keyed by
+e-mail (`idProperty`), which is not a search, and what is missing is created in batches.
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | Non
     return contacts[key]
 
 
-def _create(
-    api: HubSpotApi, settings: HubSpotSettings, target: dict[str, Any], contacts: dict[str, str]
-) -> str:
+def _ticket_input(
+    settings: HubSpotSettings, target: dict[str, Any], contact_id: str | None
+) -> dict[str, Any]:
     reference = str(target["reference"])
     subject = str(target.get("subject") or "").strip() or "(no subject)"
     properties = {
@@ -109,13 +109,64 @@ def _create(
         REFERENCE_PROPERTY: reference,
     }
     body: dict[str, Any] = {"properties": properties}
-    contact_id = _contact(api, str(target.get("email") or ""), contacts)
     if contact_id:  # agents see who asked; a HubSpot source reading it threads it back
         kind = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TICKET_TO_CONTACT}
         body["associations"] = [{"to": {"id": contact_id}, "types": [kind]}]
-    created = api.post("/crm/v3/objects/tickets", body)
-    log.info("hubspot_ticket_opened_for_case", case=reference, ticket_id=str(created["id"]))
+    return body
+
+
+def _email(target: dict[str, Any]) -> str:
+    return str(target.get("email") or "").strip().lower()
+
+
+def _create(
+    api: HubSpotApi, settings: HubSpotSettings, target: dict[str, Any], contacts: dict[str, str]
+) -> str:
+    contact_id = _contact(api, _email(target), contacts)
+    created = api.post("/crm/v3/objects/tickets", _ticket_input(settings, target, contact_id))
+    log.info("hubspot_ticket_opened_for_case", case=target["reference"], ticket_id=created["id"])
     return str(created["id"])
+
+
+def _created(
+    api: HubSpotApi, object_type: str, inputs: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Batch-create records keyed by trace id; trace -> id of those created (others failed)."""
+    if not inputs:
+        return {}
+    traced = [{**body, "objectWriteTraceId": trace} for trace, body in inputs.items()]
+    outcome = api.batch_create(object_type, traced)
+    return {
+        str(r["objectWriteTraceId"]): str(r["id"])
+        for r in outcome.results
+        if r.get("objectWriteTraceId") in inputs
+    }
+
+
+def _open_many(
+    api: HubSpotApi,
+    settings: HubSpotSettings,
+    targets: dict[str, dict[str, Any]],
+    contacts: dict[str, str],
+) -> dict[str, str]:
+    """Open a ticket for each case reference (contacts first): in batches, one by one for
+    those a batch refused (the single create says why, or finds the contact made meanwhile)."""
+    emails = {_email(t) for t in targets.values()}
+    wanted = sorted(e for e in emails if "@" in e and e not in contacts)
+    _known_contacts(api, wanted, contacts)
+    new = {e: {"properties": {"email": e}} for e in wanted if e not in contacts}
+    contacts.update(_created(api, "contacts", new))
+    inputs = {
+        ref: _ticket_input(settings, target, contacts.get(_email(target)))
+        for ref, target in targets.items()
+        if "@" not in _email(target) or _email(target) in contacts
+    }
+    opened = _created(api, "tickets", inputs)
+    for ref, target in targets.items():
+        if ref not in opened:
+            opened[ref] = _create(api, settings, target, contacts)
+    log.info("hubspot_tickets_opened_for_cases", count=len(opened))
+    return opened
 
 
 def resolve(
@@ -134,11 +185,8 @@ def resolve(
     missing = [ref for ref in cases if ref not in known]
     if missing and settings.open_tickets_for_cases:
         known.update(_find_many(api, missing))
-        to_open = [ref for ref in missing if ref not in known]
-        emails = [str(cases[r].get("email") or "").strip().lower() for r in to_open]
-        _known_contacts(api, [e for e in emails if "@" in e], known_contacts)
-        for ref in to_open:
-            known[ref] = _create(api, settings, cases[ref], known_contacts)
+        to_open = {ref: cases[ref] for ref in missing if ref not in known}
+        known.update(_open_many(api, settings, to_open, known_contacts))
     for action in actions:
         target = action.target or {}
         if target.get("type") != "case" or not target.get("reference"):
