@@ -20,7 +20,7 @@ PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 Scalar = str | int | float | bool | None
 
 # Keys the outbox adds around an action's own fields; they are not part of the action.
-ENVELOPE_KEYS = frozenset({"target", "request_id", "case_reference"})
+ENVELOPE_KEYS = frozenset({"target", "request_id", "case_reference", "arrived_at"})
 
 
 class ActionModel(BaseModel):

@@ -111,7 +111,7 @@ def run(
             from bot.steering.http import serve
 
             try:  # /healthz, /readyz, /metrics and the status page (settings http.*)
-                http = serve(runtime)
+                http = serve(runtime, wake_source=lambda name: worker.wake_source(name))
             except CrmbotError as exc:
                 raise _fail(exc) from exc
         if once:
@@ -734,39 +734,42 @@ def automations_report(settings_file: SettingsOption = None, as_json: JsonOption
     out.print(table)
 
 
-setup_app = typer.Typer(help="Prepare a connected system for crmbot (fields, groups).")
-app.add_typer(setup_app, name="setup")
-
-
-@setup_app.command("hubspot")
-def setup_hubspot(
+@app.command("setup")
+def setup(
+    connector: Annotated[
+        str, typer.Argument(help="The connector type to set up: hubspot, zendesk, …")
+    ],
     name: Annotated[
-        str | None, typer.Argument(help="The hubspot source or sink to set up (default: all).")
+        str | None, typer.Argument(help="The source or sink to set up (default: all of it).")
     ] = None,
     settings_file: SettingsOption = None,
+    print_only: Annotated[
+        bool,
+        typer.Option("--print-only", help="Say what to create; create nothing remotely."),
+    ] = False,
 ) -> None:
-    """Create the crmbot property group and properties in HubSpot (idempotent)."""
-    from bot.registry import validate_connector_settings
-    from connectors.hubspot.client import HubSpotApi
-    from connectors.hubspot.settings import HubSpotSettings
-    from connectors.hubspot.setup import ensure_properties
+    """Prepare a connected system for crmbot: fields, webhooks (idempotent; the connector's own)."""
+    from bot.registry import get_connector, validate_connector_settings
 
     try:
+        spec = get_connector(connector)
+        if spec.setup is None:
+            raise ConfigError(f"connector {connector!r} needs no set-up")
         settings = _settings(settings_file)
         targets = [
             (section, key, raw)
             for section, entries in (("sources", settings.sources), ("sinks", settings.sinks))
             for key, raw in entries.items()
-            if raw.get("type") == "hubspot" and name in (None, key)
+            if raw.get("type") == connector and name in (None, key)
         ]
         if not targets:
-            raise ConfigError(f"no hubspot source or sink named {name or '(any)'} in the settings")
+            raise ConfigError(
+                f"no {connector} source or sink named {name or '(any)'} in the settings"
+            )
         for section, key, raw in targets:
             conf = validate_connector_settings(section, key, raw)
-            assert isinstance(conf, HubSpotSettings)
-            api = HubSpotApi(key, conf)
-            created = ensure_properties(api)
-            out.print(f"{section}.{key}: " + (", ".join(created) or "already set up"))
+            for line in spec.setup(key, conf, not print_only):
+                out.print(f"{section}.{key}: {line}")
     except CrmbotError as exc:
         raise _fail(exc, 1) from exc
 

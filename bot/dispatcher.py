@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -27,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.actions import InvalidAction, parse_action
 from bot.backoff import BackoffPolicy
 from bot.errors import FatalError, RetriableError, SkippableError
+from bot.latency import observe_written
 from bot.settings import DispatchSettings
 from bot.store import Store
 from bot.store import outbox as outbox_store
@@ -245,6 +247,8 @@ class Dispatcher:
             except _StoreDown:
                 self._unsaved.performed.append((row, result))
                 raise
+            if result.status == "done":
+                observe_written(row, datetime.now(UTC))
             log.info(
                 "action_performed",
                 sink=name,

@@ -49,3 +49,12 @@ class TooLarge(SkippableError):
 
 class CursorReset(CrmbotError):
     """A source's cursor is no longer valid (IMAP UIDVALIDITY changed); re-read from the start."""
+
+
+class WebhookRefused(SkippableError):
+    """A webhook request failed a check; `status` is the HTTP answer, `reason` a stable code."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

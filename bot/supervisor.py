@@ -68,7 +68,7 @@ class Supervisor:
                 )
         if not worker.dry_run:
             tick = worker.settings.worker.tick_seconds
-            self._add("timers", worker.fire_timers, tick)
+            self._add("timers", lambda: self._then_dispatch(worker.fire_timers()), tick)
             self._add("dispatch", worker.dispatch, tick)
             worker.on_batch_stored = self._wake_dispatch
         self.scheduler = schedule.Scheduler()
@@ -102,6 +102,11 @@ class Supervisor:
         Thread-safe; for whatever learns that a source has news (a webhook, an operator).
         """
         return self.wake(source_unit(name))
+
+    def _then_dispatch(self, delay: float | None) -> float | None:
+        """After a timers round: what its decisions planned leaves at once."""
+        self.wake("dispatch")
+        return delay
 
     # -- threads ------------------------------------------------------------------------
     def _start(self, unit: Unit) -> None:

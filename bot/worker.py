@@ -29,6 +29,7 @@ from bot.budget import run_item
 from bot.dispatcher import Dispatcher
 from bot.errors import CrmbotError, FatalError, RetriableError
 from bot.health import OutageLog, SourceHealth
+from bot.latency import observe_stored
 from bot.lease import LeaseHeartbeat
 from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
@@ -161,6 +162,7 @@ class Worker:
 
     def _store_batch(self, name: str, batch: Batch, *, guarded: bool) -> int:
         stored = 0
+        arrivals: list[datetime] = []
         with self.store.begin() as conn:
             if self.store.is_postgres and not cursor_store.acquire_lease(
                 conn, name, self.owner, self.settings.worker.lease_seconds
@@ -183,6 +185,8 @@ class Worker:
                     continue
                 if work.dropped is None:
                     stored += 1
+                    if record.received_at is not None:
+                        arrivals.append(record.received_at)
                 if self.dry_run:
                     for action in work.actions:
                         log.info(
@@ -195,6 +199,7 @@ class Worker:
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:
                 raise _DryRunRollback(stored)
+        observe_stored(name, arrivals, datetime.now(UTC))  # committed
         return stored
 
     def _run_guarded(

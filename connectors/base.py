@@ -111,6 +111,12 @@ class ConnectorSpec:
     actions_for: Callable[[dict[str, Any]], frozenset[str]] | None = None
     # Why an action type is not performed, for the refusal message (e.g. "RT has no tags").
     refusals: dict[str, str] = field(default_factory=dict)
+    # The checker of the vendor's signed webhooks for one source: (name, settings) -> a
+    # connectors.kit.webhooks.WebhookVerifier, or None when that source has no webhook secret.
+    webhook: Callable[[str, Any], Any] | None = None
+    # `crmbot setup <connector>`: (name, settings, create) -> lines that say what was done
+    # or what the admin must do (fields, webhook subscriptions).
+    setup: Callable[[str, Any, bool], list[str]] | None = None
 
 
 @dataclass(slots=True)

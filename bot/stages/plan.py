@@ -162,6 +162,9 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             "request_id": work.request_id,
             "case_reference": case["reference"],
         }
+        record = work.record  # None for a timer's event: no arrival to measure from
+        if record is not None and record.received_at is not None:  # arrival → written latency
+            payload["arrived_at"] = record.received_at.isoformat()
         refused = where.refusal is not None
         new_id = outbox_store.enqueue(
             ctx.conn,

@@ -1,7 +1,8 @@
 """The worker's HTTP endpoint: /healthz, /readyz, /metrics and the status page at /.
 
-Standard library `http.server` in a daemon thread; every answer is read-only. It listens on
-127.0.0.1 unless `http.host` says otherwise.
+Standard library `http.server` in a daemon thread; every answer is read-only, except the
+signed CRM webhooks POSTed under /webhooks/, which only wake a source (bot/webhooks.py). It
+listens on 127.0.0.1 unless `http.host` says otherwise.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Steering:
 
         return self.summary_cache.get(read)
 
+    webhooks: Any = None  # bot.webhooks.WebhookReceiver: POST /webhooks/<vendor>/<source>
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, details): store reachable, rules loaded, each source polled in time."""
         now = self.clock()
@@ -111,8 +114,26 @@ def _handler(steering: Steering, registry: Any) -> type[BaseHTTPRequestHandler]:
         def do_HEAD(self) -> None:
             self.do_GET()
 
+        def do_POST(self) -> None:
+            self._webhook()
+
+        def _webhook(self) -> None:
+            path = urlsplit(self.path).path
+            if steering.webhooks is None or not steering.webhooks.handles(path):
+                self._json(404 if self.command == "POST" else 405, {"error": "not found"})
+                return
+            scheme = self.headers.get("X-Forwarded-Proto") or "http"
+            url = f"{scheme}://{self.headers.get('Host') or 'localhost'}{self.path}"
+            status, answer = steering.webhooks.receive(
+                self.command, self.path, dict(self.headers.items()), self.rfile.read, url
+            )
+            self._json(status, answer)
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
+            if url.path.startswith("/webhooks/"):
+                self._webhook()
+                return
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             try:
                 if url.path == "/healthz":
@@ -154,6 +175,9 @@ class SteeringServer:
                 summary=steering.summary,
             )
         registry = build_registry(steering.collector)
+        from bot.latency import register_live_metrics
+
+        register_live_metrics(registry)
         self.httpd = ThreadingHTTPServer((host, port), _handler(steering, registry))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
@@ -193,8 +217,11 @@ def _forecast_or_none(steering: Steering) -> Any:
         return None
 
 
-def serve(runtime: Any) -> SteeringServer | None:
-    """Start the endpoint for a built runtime when `http.enabled` (the `run` command's hook)."""
+def serve(runtime: Any, wake_source: Callable[[str], bool] | None = None) -> SteeringServer | None:
+    """Start the endpoint for a built runtime when `http.enabled` (the `run` command's hook).
+
+    `wake_source(name)` polls a source at once: verified webhooks call it.
+    """
     from bot.steering import registry
 
     settings = runtime.settings
@@ -209,6 +236,10 @@ def serve(runtime: Any) -> SteeringServer | None:
         intervals={n: float(c.interval_seconds) for n, (_, c) in runtime.sources.items()},
         settings=settings,
     )
+    if wake_source is not None:
+        from bot.webhooks import WebhookReceiver
+
+        steering.webhooks = WebhookReceiver.for_sources(runtime.sources, wake_source)
     try:
         server = SteeringServer(steering, settings.http.host, settings.http.port)
     except OSError as exc:

@@ -23,13 +23,29 @@ def make_sink(name: str, settings: Any) -> Any:
     return HubSpotSink(name, settings)
 
 
+def make_webhook(name: str, settings: Any) -> Any:
+    """The checker of HubSpot's signed webhooks for one source (None without a secret)."""
+    from connectors.hubspot.webhook import make_webhook as make
+
+    return make(name, settings)
+
+
+def setup(name: str, settings: Any, create: bool) -> list[str]:
+    """`crmbot setup hubspot`: crmbot's properties and the webhook subscriptions."""
+    from connectors.hubspot.setup import setup as run
+
+    return run(name, settings, create)
+
+
 CONNECTOR = ConnectorSpec(
     name="hubspot",
     settings_model=HubSpotSettings,
     make_source=make_source,
     make_sink=make_sink,
-    capabilities=frozenset({"source:tickets", "sink", "setup", "last_public_reply"}),
+    capabilities=frozenset({"source:tickets", "sink", "setup", "webhooks", "last_public_reply"}),
     actions=SINK_ACTIONS,
+    webhook=make_webhook,
+    setup=setup,
     description="HubSpot CRM tickets: search polling, batch write-back, notes, merge, "
     "priority, owner, queue, fields and tags from the rules",
 )

@@ -10,6 +10,9 @@ the ticket back into the same case.
 
 HubSpot search trails writes by some seconds, so the sink also remembers the tickets it
 created (for its lifetime): a second cycle right after the first finds them without search.
+Search is limited to a few requests a second: the references of one claim are looked up five
+at a time (one filter group each), the requesters' contacts by a batch read keyed by
+e-mail (`idProperty`), which is not a search, and what is missing is created in batches.
 """
 
 from __future__ import annotations
@@ -29,22 +32,48 @@ log = structlog.get_logger(__name__)
 REFERENCE_PROPERTY = "crmbot_case_reference"
 TICKET_TO_CONTACT = 16  # HUBSPOT_DEFINED ticket -> contact
 _EXISTING = re.compile(r"Existing ID: (\d+)")
+FILTER_GROUPS = 5  # HubSpot search: at most 5 filter groups (ORed)
+BATCH_MAX = 100
 
 
-def _find(api: HubSpotApi, reference: str) -> str | None:
-    body = {
-        "filterGroups": [
-            {
-                "filters": [
-                    {"propertyName": REFERENCE_PROPERTY, "operator": "EQ", "value": reference}
-                ]
-            }
-        ],
-        "properties": [REFERENCE_PROPERTY],
-        "limit": 1,
-    }
-    found = (api.search("tickets", body) or {}).get("results") or []
-    return str(found[0]["id"]) if found else None
+def _find_many(api: HubSpotApi, references: list[str]) -> dict[str, str]:
+    """Reference -> ticket id for those that have a ticket (five references a search)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(references), FILTER_GROUPS):
+        part = references[start : start + FILTER_GROUPS]
+        groups = [
+            {"filters": [{"propertyName": REFERENCE_PROPERTY, "operator": "EQ", "value": ref}]}
+            for ref in part
+        ]
+        body = {
+            "filterGroups": groups,
+            "properties": [REFERENCE_PROPERTY],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "limit": 100,
+        }
+        for result in (api.search("tickets", body) or {}).get("results") or []:
+            ref = (result.get("properties") or {}).get(REFERENCE_PROPERTY)
+            if ref in part:
+                found.setdefault(str(ref), str(result["id"]))  # the oldest, if two
+    return found
+
+
+def _known_contacts(api: HubSpotApi, emails: list[str], contacts: dict[str, str]) -> None:
+    """Fill `contacts` with the ids of these e-mails' contacts, read in batches by e-mail."""
+    wanted = [e for e in dict.fromkeys(emails) if e not in contacts]
+    for start in range(0, len(wanted), BATCH_MAX):
+        body = {
+            "idProperty": "email",
+            "properties": ["email"],
+            "inputs": [{"id": e} for e in wanted[start : start + BATCH_MAX]],
+        }
+        data = api.http.post(
+            "/crm/v3/objects/contacts/batch/read", json=body, limiters=[api.general]
+        )
+        for result in (data or {}).get("results") or []:
+            email = str((result.get("properties") or {}).get("email") or "").lower()
+            if email:
+                contacts[email] = str(result["id"])
 
 
 def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | None:
@@ -54,11 +83,8 @@ def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | Non
         return None
     if key in contacts:
         return contacts[key]
-    wanted = {"propertyName": "email", "operator": "EQ", "value": key}
-    body = {"filterGroups": [{"filters": [wanted]}], "properties": ["email"], "limit": 1}
-    found = (api.search("contacts", body) or {}).get("results") or []
-    if found:
-        contacts[key] = str(found[0]["id"])
+    _known_contacts(api, [key], contacts)
+    if key in contacts:
         return contacts[key]
     try:
         created = api.post("/crm/v3/objects/contacts", {"properties": {"email": key}})
@@ -71,9 +97,9 @@ def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | Non
     return contacts[key]
 
 
-def _create(
-    api: HubSpotApi, settings: HubSpotSettings, target: dict[str, Any], contacts: dict[str, str]
-) -> str:
+def _ticket_input(
+    settings: HubSpotSettings, target: dict[str, Any], contact_id: str | None
+) -> dict[str, Any]:
     reference = str(target["reference"])
     subject = str(target.get("subject") or "").strip() or "(no subject)"
     properties = {
@@ -83,13 +109,64 @@ def _create(
         REFERENCE_PROPERTY: reference,
     }
     body: dict[str, Any] = {"properties": properties}
-    contact_id = _contact(api, str(target.get("email") or ""), contacts)
     if contact_id:  # agents see who asked; a HubSpot source reading it threads it back
         kind = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TICKET_TO_CONTACT}
         body["associations"] = [{"to": {"id": contact_id}, "types": [kind]}]
-    created = api.post("/crm/v3/objects/tickets", body)
-    log.info("hubspot_ticket_opened_for_case", case=reference, ticket_id=str(created["id"]))
+    return body
+
+
+def _email(target: dict[str, Any]) -> str:
+    return str(target.get("email") or "").strip().lower()
+
+
+def _create(
+    api: HubSpotApi, settings: HubSpotSettings, target: dict[str, Any], contacts: dict[str, str]
+) -> str:
+    contact_id = _contact(api, _email(target), contacts)
+    created = api.post("/crm/v3/objects/tickets", _ticket_input(settings, target, contact_id))
+    log.info("hubspot_ticket_opened_for_case", case=target["reference"], ticket_id=created["id"])
     return str(created["id"])
+
+
+def _created(
+    api: HubSpotApi, object_type: str, inputs: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Batch-create records keyed by trace id; trace -> id of those created (others failed)."""
+    if not inputs:
+        return {}
+    traced = [{**body, "objectWriteTraceId": trace} for trace, body in inputs.items()]
+    outcome = api.batch_create(object_type, traced)
+    return {
+        str(r["objectWriteTraceId"]): str(r["id"])
+        for r in outcome.results
+        if r.get("objectWriteTraceId") in inputs
+    }
+
+
+def _open_many(
+    api: HubSpotApi,
+    settings: HubSpotSettings,
+    targets: dict[str, dict[str, Any]],
+    contacts: dict[str, str],
+) -> dict[str, str]:
+    """Open a ticket for each case reference (contacts first): in batches, one by one for
+    those a batch refused (the single create says why, or finds the contact made meanwhile)."""
+    emails = {_email(t) for t in targets.values()}
+    wanted = sorted(e for e in emails if "@" in e and e not in contacts)
+    _known_contacts(api, wanted, contacts)
+    new = {e: {"properties": {"email": e}} for e in wanted if e not in contacts}
+    contacts.update(_created(api, "contacts", new))
+    inputs = {
+        ref: _ticket_input(settings, target, contacts.get(_email(target)))
+        for ref, target in targets.items()
+        if "@" not in _email(target) or _email(target) in contacts
+    }
+    opened = _created(api, "tickets", inputs)
+    for ref, target in targets.items():
+        if ref not in opened:
+            opened[ref] = _create(api, settings, target, contacts)
+    log.info("hubspot_tickets_opened_for_cases", count=len(opened))
+    return opened
 
 
 def resolve(
@@ -100,14 +177,20 @@ def resolve(
     known_contacts: dict[str, str],
 ) -> None:
     """Point every action aimed at a case at that case's ticket (found or opened) in place."""
+    cases: dict[str, dict[str, Any]] = {}
+    for action in actions:
+        target = action.target or {}
+        if target.get("type") == "case" and target.get("reference"):
+            cases.setdefault(str(target["reference"]), target)
+    missing = [ref for ref in cases if ref not in known]
+    if missing and settings.open_tickets_for_cases:
+        known.update(_find_many(api, missing))
+        to_open = {ref: cases[ref] for ref in missing if ref not in known}
+        known.update(_open_many(api, settings, to_open, known_contacts))
     for action in actions:
         target = action.target or {}
         if target.get("type") != "case" or not target.get("reference"):
             continue
-        reference = str(target["reference"])
-        ticket_id = known.get(reference)
-        if ticket_id is None and settings.open_tickets_for_cases:
-            ticket_id = _find(api, reference) or _create(api, settings, target, known_contacts)
-            known[reference] = ticket_id
+        ticket_id = known.get(str(target["reference"]))
         if ticket_id is not None:
             action.target = {"type": "ticket", "id": ticket_id}

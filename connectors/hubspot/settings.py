@@ -46,6 +46,13 @@ class HubSpotSettings(ConnectorSettings):
     open_tickets_for_cases: bool = True
     new_ticket_stage: str = "1"  # the stage of `pipeline` (default pipeline "0") it opens in
     note_idempotency: bool = True  # needs `crmbot setup hubspot` (the crmbot_key note property)
+    # Webhooks (connectors/hubspot/webhook.py): the app's client secret signs them (the
+    # OAuth client secret when not given); `webhook_url` is the public URL HubSpot calls
+    # (…/webhooks/hubspot/<source name>), needed behind a proxy and by `crmbot setup`.
+    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = None
+    webhook_app_id: int | None = None  # a public app's id: `setup` creates the subscriptions
+    developer_api_key: SecretStr | None = None  # with this developer key (webhooks API v3)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_total_retry_wait: float = Field(default=120.0, ge=0)
 

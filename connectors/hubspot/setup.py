@@ -84,3 +84,65 @@ def ensure_properties(client: HubSpotApi) -> list[str]:
                 created.append(f"{object_type}.{spec['name']}")
     log.info("hubspot_setup_done", created=len(created))
     return created
+
+
+def _subscription_label(event: str, prop: str | None) -> str:
+    return f"{event} ({prop})" if prop else event
+
+
+def ensure_webhooks(client: HubSpotApi, settings: Any, name: str, create: bool) -> list[str]:
+    """Subscribe the app to what the source polls (webhooks API v3), or say what to create.
+
+    Private apps configure webhooks in their settings page only: then the lines printed list
+    the target URL and the subscriptions. A public app (`webhook_app_id` and its
+    `developer_api_key`) gets them created here, those it has already being left alone.
+    """
+    from connectors.hubspot.webhook import SUBSCRIPTIONS
+
+    if not (settings.webhook_url or settings.webhook_secret or settings.webhook_app_id):
+        return ["webhooks: none (set webhook_url and webhook_secret on a source to use them)"]
+    wanted = SUBSCRIPTIONS[settings.poll]
+    target = settings.webhook_url or f"https://<crmbot host>/webhooks/hubspot/{name}"
+    labels = ", ".join(_subscription_label(e, p) for e, p in wanted)
+    if not (create and settings.webhook_app_id and settings.developer_api_key):
+        return [
+            f"webhooks: in the app's Webhooks settings, target URL {target}",
+            f"webhooks: subscribe to {labels}",
+            "webhooks: set webhook_secret to the app's client secret",
+        ]
+    if settings.webhook_url is None:
+        return [f"webhooks: set webhook_url ({target}) to create the subscriptions"]
+    app = f"/webhooks/v3/{settings.webhook_app_id}"
+    key = {"hapikey": settings.developer_api_key.get_secret_value()}
+    client.http.put(
+        f"{app}/settings",
+        params=key,
+        json={"targetUrl": target, "throttling": {"maxConcurrentRequests": 10}},
+    )
+    existing = client.http.get(f"{app}/subscriptions", params=key) or {}
+    have = {(s.get("eventType"), s.get("propertyName")) for s in existing.get("results", [])}
+    created = []
+    for event, prop in wanted:
+        if (event, prop) in have:
+            continue
+        body: dict[str, Any] = {"eventType": event, "active": True}
+        if prop:
+            body["propertyName"] = prop
+        client.http.post(f"{app}/subscriptions", params=key, json=body)
+        created.append(_subscription_label(event, prop))
+    log.info("hubspot_webhooks_set_up", created=len(created))
+    return [
+        f"webhooks: target URL {target}",
+        "webhooks: created " + (", ".join(created) if created else "nothing (all there)"),
+    ]
+
+
+def setup(name: str, settings: Any, create: bool) -> list[str]:
+    """`crmbot setup hubspot`: the crmbot properties, then the webhook subscriptions."""
+    client = HubSpotApi(name, settings)
+    try:
+        created = ensure_properties(client)
+        lines = ["properties: " + (", ".join(created) or "already set up")]
+        return lines + ensure_webhooks(client, settings, name, create)
+    finally:
+        client.http.close()

@@ -19,6 +19,20 @@ def make_sink(name: str, settings: Any) -> ZendeskSink:
     return ZendeskSink(name, settings)
 
 
+def make_webhook(name: str, settings: Any) -> Any:
+    """The checker of Zendesk's signed webhooks for one source (None without a secret)."""
+    from connectors.zendesk.webhook import make_webhook as make
+
+    return make(name, settings)
+
+
+def setup(name: str, settings: Any, create: bool) -> list[str]:
+    """`crmbot setup zendesk`: the signed webhook and the trigger that calls it."""
+    from connectors.zendesk.setup import setup as run
+
+    return run(name, settings, create)
+
+
 CONNECTOR = ConnectorSpec(
     name="zendesk",
     settings_model=ZendeskSettings,
@@ -26,6 +40,8 @@ CONNECTOR = ConnectorSpec(
     make_sink=make_sink,
     capabilities=frozenset({"source", "sink", "tickets", "users", "merge", "last_public_reply"}),
     actions=SINK_ACTIONS,
+    webhook=make_webhook,
+    setup=setup,
     description="Zendesk Support: incremental ticket export; write-back of priority, tags, "
     "custom fields, internal notes, group/assignee, escalation and merges",
 )

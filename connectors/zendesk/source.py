@@ -76,6 +76,10 @@ class ZendeskSettings(ConnectorSettings):
     job_poll_interval_seconds: float = Field(default=1.0, gt=0)
     job_timeout_seconds: float = Field(default=120.0, gt=0)
     dedupe_notes: bool = True
+    # Webhooks (connectors/zendesk/webhook.py): the webhook's signing secret, and the public
+    # URL Zendesk calls (…/webhooks/zendesk/<source name>) for `crmbot setup zendesk`.
+    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ import random
 import re
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from tests.fakes.loopback import LoopbackHttpServer
+from tests.fakes.webhooks import WebhookSender
 
 SEARCH_WINDOW = 10_000
 SEARCH_MAX_LIMIT = 200
@@ -291,6 +293,60 @@ class FakeHubSpot(LoopbackHttpServer):
         self.lost_share = 0.0  # this share of requests performed, then answered 502
         self.lost_answers = 0
         self.injected_faults: dict[int, int] = {}
+        self.webhooks: WebhookSender | None = None  # see send_webhooks
+        # the property changes the app subscribed to (what `crmbot setup hubspot` creates)
+        self.webhook_properties = {"subject", "content", "hs_pipeline_stage", "email"}
+        self._event_ids = itertools.count(1)
+
+    # -- control: webhooks ------------------------------------------------------------------
+
+    def send_webhooks(self, url: str, client_secret: str, *, delay: float = 0.0) -> WebhookSender:
+        """From now on, POST signed (v3) events to `url` on ticket and contact creation and
+        property change, as a HubSpot app's webhook subscriptions do; returns the sender
+        (its `lose_next`, `duplicate_next` and `delay` are the test's control)."""
+
+        def sign(target: str, body: bytes) -> dict[str, str]:
+            from connectors.hubspot.webhook import signature_v3
+
+            stamp = str(int(time.time() * 1000))
+            return {
+                "X-HubSpot-Signature-v3": signature_v3(client_secret, "POST", target, body, stamp),
+                "X-HubSpot-Request-Timestamp": stamp,
+                "X-HubSpot-Signature-Version": "v3",
+            }
+
+        def merge(bodies: list[bytes]) -> bytes:
+            return json.dumps([e for b in bodies for e in json.loads(b)]).encode()
+
+        self.webhooks = WebhookSender(url, sign, delay=delay, merge=merge)
+        return self.webhooks
+
+    def _event(self, otype: str, oid: str, kind: str, changes: dict[str, Any] | None) -> None:
+        sender = self.webhooks
+        if sender is None or otype not in ("tickets", "contacts"):
+            return
+        if changes is not None:  # only the properties the app subscribed to
+            changes = {k: v for k, v in changes.items() if k in self.webhook_properties}
+        base = {
+            "subscriptionId": 1,
+            "portalId": 62515,
+            "appId": 54321,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": f"{otype[:-1]}.{kind}",
+            "attemptNumber": 0,
+            "objectId": int(oid),
+            "changeSource": "CRM",
+        }
+        events = (
+            [{**base, "eventId": next(self._event_ids), "changeFlag": "NEW"}]
+            if changes is None
+            else [
+                {**base, "eventId": next(self._event_ids), "propertyName": k, "propertyValue": v}
+                for k, v in changes.items()
+            ]
+        )
+        if events:
+            sender.emit(json.dumps(events).encode())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -299,7 +355,9 @@ class FakeHubSpot(LoopbackHttpServer):
     def _new_id(self) -> str:
         return str(next(self._ids))
 
-    def _put(self, otype: str, props: dict[str, Any], oid: str | None = None) -> Obj:
+    def _put(
+        self, otype: str, props: dict[str, Any], oid: str | None = None, *, notify: bool = True
+    ) -> Obj:
         now = self.clock.time()
         with self._lock:
             oid = oid or self._new_id()
@@ -310,7 +368,9 @@ class FakeHubSpot(LoopbackHttpServer):
             obj = Obj(oid, clean, now, now)
             self.objects[otype][oid] = obj
             self._reindex(obj, now)
-            return obj
+        if notify:
+            self._event(otype, oid, "creation", None)
+        return obj
 
     def _reindex(self, obj: Obj, now: float) -> None:
         obj.index.append((now + self.search_lag, dict(obj.properties), obj.updated))
@@ -323,6 +383,8 @@ class FakeHubSpot(LoopbackHttpServer):
         stamp = "lastmodifieddate" if "lastmodifieddate" in obj.properties else None
         obj.properties[stamp or "hs_lastmodifieddate"] = iso(obj.updated)
         self._reindex(obj, now)
+        otype = next((t for t, objs in self.objects.items() if objs.get(obj.id) is obj), "")
+        self._event(otype, obj.id, "propertyChange", {k: str(v) for k, v in changes.items()})
 
     def _link(self, a_type: str, a_id: str, b_type: str, b_id: str, type_id: int) -> None:
         self.assoc.setdefault((a_type, a_id, b_type), {}).setdefault(b_id, []).append(type_id)
@@ -360,12 +422,13 @@ class FakeHubSpot(LoopbackHttpServer):
     ) -> str:
         """A ticket in the default pipeline, associated with a contact and company if given."""
         base = {"subject": subject, "content": content, "hs_pipeline": "0"}
-        obj = self._put("tickets", {**base, "hs_pipeline_stage": "1", **props})
+        obj = self._put("tickets", {**base, "hs_pipeline_stage": "1", **props}, notify=False)
         with self._lock:
             if contact_id:
                 self._link("tickets", obj.id, "contacts", contact_id, TICKET_TO_CONTACT)
             if company_id:
                 self._link("tickets", obj.id, "companies", company_id, TICKET_TO_COMPANY)
+        self._event("tickets", obj.id, "creation", None)
         return obj.id
 
     def add_email(
@@ -892,17 +955,31 @@ class FakeHubSpot(LoopbackHttpServer):
                 raise validation("Each input needs an id")
         return inputs
 
+    def _by_email(self, otype: str, email: str) -> str:
+        if otype != "contacts":
+            raise validation("idProperty email is for contacts")
+        with self._lock:
+            for obj in self.objects["contacts"].values():
+                if (obj.properties.get("email") or "").lower() == email.lower():
+                    return obj.id
+        raise ApiError(404, "not found", "OBJECT_NOT_FOUND")
+
     def _batch_read(self, _q: Any, body: Any, otype: str) -> tuple[int, Any]:
         self._check_type(otype)
         inputs = self._batch_inputs(body)
         names = body.get("properties") or []
+        id_property = body.get("idProperty")
+        if id_property is not None and id_property not in ("hs_object_id", "email"):
+            raise validation(f"{id_property} is not a unique identifier property")
         results, missing = [], []
         for item in inputs:
             oid = str(item["id"])
             try:
+                if id_property == "email":  # contacts only: unique, matched case-insensitively
+                    oid = self._by_email(otype, oid)
                 results.append(self._get(otype, oid).body(names))
             except ApiError:
-                missing.append(oid)
+                missing.append(str(item["id"]))
         if self.shuffle_results:
             self._random.shuffle(results)
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, **_times(self.clock)}

@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from tests.fakes.loopback import ByteHandler, LoopbackHttpServer
+from tests.fakes.webhooks import WebhookSender
 
 EMAIL = "agent@example.com"
 TOKEN = "zd-test-token-0123456789"
@@ -179,6 +180,30 @@ class FakeZendesk(LoopbackHttpServer):
         self.lost_answers = 0
         self.injected_faults: dict[int, int] = {}
         self._random = random.Random(9)
+        self.webhooks: WebhookSender | None = None  # see send_webhooks
+
+    # -- control: webhooks ------------------------------------------------------------------
+
+    def send_webhooks(self, url: str, signing_secret: str, *, delay: float = 0.0) -> WebhookSender:
+        """From now on, POST a signed notification to `url` when a ticket is created or
+        changed, as a webhook and its trigger do; returns the sender (the test's control)."""
+
+        def sign(_target: str, body: bytes) -> dict[str, str]:
+            from connectors.zendesk.webhook import signature
+
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {
+                "X-Zendesk-Webhook-Signature": signature(signing_secret, stamp, body),
+                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+            }
+
+        self.webhooks = WebhookSender(url, sign, delay=delay)
+        return self.webhooks
+
+    def _notify(self, ticket_id: int, event: str) -> None:
+        if self.webhooks is not None:
+            body = {"ticket_id": ticket_id, "event": event}
+            self.webhooks.emit(json.dumps(body).encode())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -325,7 +350,8 @@ class FakeZendesk(LoopbackHttpServer):
                     "created_at": ticket["created_at"],
                 }
             ]
-            return dict(ticket)
+        self._notify(ticket_id, "ticket.created")
+        return dict(ticket)
 
     def add_raw_ticket(self, ticket: dict[str, Any]) -> int:
         """Store a ticket exactly as given (for malformed records); it is exported like others."""
@@ -347,7 +373,8 @@ class FakeZendesk(LoopbackHttpServer):
                 _set_custom_fields(ticket, changes.pop("custom_fields"))
             ticket.update(changes)
             self._touch("tickets", ticket)
-            return dict(ticket)
+        self._notify(ticket_id, "ticket.changed")
+        return dict(ticket)
 
     def add_comment(
         self, ticket_id: int, body: str, *, author_id: int, public: bool = True
