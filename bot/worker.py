@@ -35,6 +35,7 @@ from bot.poison import PoisonGuard
 from bot.settings import Settings
 from bot.store import Store
 from bot.store import cursors as cursor_store
+from bot.store.batch import batch_writes, pending
 from bot.store.requests import quarantine_record
 from bot.timers import fire_due_timers
 from connectors.base import AcknowledgingSource, Batch, ConnectorSettings, Sink, Source
@@ -114,9 +115,12 @@ class Worker:
     def process_batch(self, name: str, batch: Batch) -> int:
         """Run the pipeline on a batch and move the cursor, in one transaction.
 
-        The fast path runs the whole batch without savepoints. If one record fails, the
-        transaction is rolled back and the batch runs again with a savepoint per record, so
-        that the bad record is quarantined with its reason and the others are stored.
+        The fast path runs the whole batch without savepoints, its appends and case changes
+        held back and sent as one statement per table (bot/store/batch.py). If one record
+        fails (or the batch's rows conflict with what another replica stored meanwhile), the
+        transaction is rolled back and the batch runs again with a savepoint per record, each
+        record's rows written in it, so that the bad record is quarantined with its reason
+        and the others are stored.
         """
         try:
             stored = self.poison.handle(
@@ -146,53 +150,77 @@ class Worker:
             ):
                 raise RetriableError(f"source {name}: lease taken by another replica")
             ctx = self._context(conn)
-            for record in batch.records:
-                if guarded:
-                    work = self._run_guarded(conn, ctx, name, record)
-                else:
-                    try:
-                        work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
-                    except (DataError, IntegrityError) as exc:  # this record's data: isolate it
-                        raise _RecordFailed from exc
-                    except DBAPIError:
-                        raise
-                    except Exception as exc:
-                        raise _RecordFailed from exc
-                if work is None:
-                    continue
-                if work.dropped is None:
-                    stored += 1
-                if self.dry_run:
-                    for action in work.actions:
-                        log.info(
-                            "dry_run_action",
-                            case=(work.case or {}).get("reference"),
-                            action=action.type,
-                            rule_id=action.rule_id,
-                            payload=action.params,
-                        )
+            with batch_writes(conn) as writes:
+                for record in batch.records:
+                    work = self._run_record(conn, ctx, name, record, guarded=guarded)
+                    if work is None:
+                        continue
+                    if work.dropped is None:
+                        stored += 1
+                    if self.dry_run:
+                        self._log_dry_run(work)
+                try:
+                    writes.flush(conn)
+                except (DataError, IntegrityError) as exc:  # a conflict: redo row by row
+                    raise _RecordFailed from exc
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:
                 raise _DryRunRollback(stored)
         return stored
 
+    def _run_record(
+        self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord, *, guarded: bool
+    ) -> Work | None:
+        """Run one record on the fast path (a failure redoes the batch) or guarded."""
+        if guarded:
+            return self._run_guarded(conn, ctx, name, record)
+        try:
+            return run_item(self.pipeline.run, ctx, record, self.settings.budget)
+        except (DataError, IntegrityError) as exc:  # this record's data: isolate it
+            raise _RecordFailed from exc
+        except DBAPIError:
+            raise
+        except Exception as exc:
+            raise _RecordFailed from exc
+
+    @staticmethod
+    def _log_dry_run(work: Work) -> None:
+        for action in work.actions:
+            log.info(
+                "dry_run_action",
+                case=(work.case or {}).get("reference"),
+                action=action.type,
+                rule_id=action.rule_id,
+                payload=action.params,
+            )
+
     def _run_guarded(
         self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord
     ) -> Work | None:
-        """Run one record in a savepoint; a failure quarantines it with the reason."""
+        """Run one record in a savepoint, its held-back rows written in it; a failure
+        quarantines it with the reason."""
         savepoint = conn.begin_nested()
+        writes = pending(conn)
         try:
             work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
+            if writes is not None:
+                writes.flush(conn)
             savepoint.commit()
             return work
         except DBAPIError as exc:
-            savepoint.rollback()
+            self._roll_back(savepoint, writes)
             if not isinstance(exc, DataError | IntegrityError):
                 raise  # the store itself (connection, lock): retry the batch later
             return self._quarantine(conn, name, record, exc)
         except Exception as exc:  # contained: one bad item never stops the batch
-            savepoint.rollback()
+            self._roll_back(savepoint, writes)
             return self._quarantine(conn, name, record, exc)
+
+    @staticmethod
+    def _roll_back(savepoint: Any, writes: Any) -> None:
+        if writes is not None:
+            writes.discard()  # the record's held-back rows go with its savepoint
+        savepoint.rollback()
 
     def _quarantine(
         self, conn: Connection, name: str, record: SourceRecord, exc: Exception

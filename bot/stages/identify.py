@@ -79,7 +79,8 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
     if not (record.email or record.phone or record.external_ids):
         work.reasons.append(Reason("contact_unknown", "no address, phone or CRM id: no contact"))
         return work
-    matcher = ContactMatcher(SqlContactIndex(ctx.conn), ctx.settings.identity)
+    index = SqlContactIndex(ctx.conn)
+    matcher = ContactMatcher(index, ctx.settings.identity)
     result = matcher.match(record)
     if result.relation == "same" and result.contact_id is not None:
         contact = get_contact(ctx.conn, result.contact_id)
@@ -96,7 +97,8 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
         return work
-    work.contact = get_contact(ctx.conn, matcher.create(record))
+    contact_id = matcher.create(record)
+    work.contact = index.created.get(contact_id) or get_contact(ctx.conn, contact_id)
     work.new_contact = True
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))
     if result.relation == "possible" and result.candidates:

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, or_, select, text
 
 from bot.models import Attachment, Request, SourceRecord
+from bot.store.batch import settle
 from bot.store.schema import cases, quarantine, requests
 from bot.store.sql import fit_to_columns, insert_ignore, utcnow
 
@@ -61,6 +62,19 @@ def insert_request(
         "created_at": utcnow(),
     }
     return insert_ignore(conn, requests, fit_to_columns(requests, values), ["source", "source_id"])
+
+
+_LOCK_MESSAGE_ID = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
+def lock_message_id(conn: Connection, message_id: str) -> None:
+    """PostgreSQL: wait for any other transaction storing this Message-ID (held to commit).
+
+    Two replicas reading two mailboxes that got the same mail: the second waits for the
+    first's transaction, then sees its request. A no-op on SQLite (one writer at a time).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_MESSAGE_ID, {"key": message_id})
 
 
 def find_seen(
@@ -172,6 +186,7 @@ def recent_open_requests(
 ) -> list[Any]:
     """A contact's requests since a time in open, unmerged cases, newest first, with their
     case's reference, subject and category (the candidates a new request may repeat)."""
+    settle(conn)  # the cases' references and categories decided earlier in this batch
     query = (
         select(
             requests.c.case_id,
