@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection
+from sqlalchemy import Connection, NestedTransaction
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from bot.backoff import BackoffPolicy
@@ -35,12 +35,14 @@ from bot.poison import PoisonGuard
 from bot.settings import Settings
 from bot.store import Store
 from bot.store import cursors as cursor_store
-from bot.store.batch import batch_writes, pending
+from bot.store.batch import BatchWrites, batch_writes, pending
 from bot.store.requests import quarantine_record
+from bot.store.sql import lost_a_lock_race
 from bot.timers import fire_due_timers
 from connectors.base import AcknowledgingSource, Batch, ConnectorSettings, Sink, Source
 
 log = structlog.get_logger(__name__)
+DEADLOCK_RETRIES = 3
 
 
 class _DryRunRollback(Exception):
@@ -121,16 +123,24 @@ class Worker:
         transaction is rolled back and the batch runs again with a savepoint per record, each
         record's rows written in it, so that the bad record is quarantined with its reason
         and the others are stored.
+
+        Replicas attaching mail to the same cases may deadlock on PostgreSQL: the batch that
+        the database rolled back is redone at once, a few times, before the source backs off.
         """
-        try:
-            stored = self.poison.handle(
-                name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
-            )
-        except _DryRunRollback as rolled_back:
-            log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
-            return rolled_back.stored
-        except DBAPIError as exc:  # the store, not the record: retry the batch later
-            raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
+        for attempt in range(1, DEADLOCK_RETRIES + 2):
+            try:
+                stored = self.poison.handle(
+                    name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
+                )
+                break
+            except _DryRunRollback as rolled_back:
+                log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
+                return rolled_back.stored
+            except DBAPIError as exc:  # the store, not the record: retry the batch later
+                if attempt <= DEADLOCK_RETRIES and lost_a_lock_race(exc):
+                    log.warning("batch_deadlock_redone", source=name, attempt=attempt)
+                    continue
+                raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
         source = self.sources[name].source
         if isinstance(source, AcknowledgingSource) and batch.records:
             source.acknowledge(batch.records)
@@ -217,7 +227,7 @@ class Worker:
             return self._quarantine(conn, name, record, exc)
 
     @staticmethod
-    def _roll_back(savepoint: Any, writes: Any) -> None:
+    def _roll_back(savepoint: NestedTransaction, writes: BatchWrites | None) -> None:
         if writes is not None:
             writes.discard()  # the record's held-back rows go with its savepoint
         savepoint.rollback()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.app import rules_provider
 from bot.store import Store
@@ -19,6 +19,7 @@ from bot.store.cases import list_cases
 from bot.store.cursors import load_cursor
 from bot.store.requests import quarantined
 from bot.store.schema import audit, case_requests, cases, requests
+from bot.worker import Worker
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
 
@@ -230,3 +231,28 @@ def test_statements_per_message_stay_under_the_bound(
     assert stored == 40
     per_message = len(sent) / stored
     assert per_message <= MAX_STATEMENTS_PER_MESSAGE[store.engine.dialect.name], per_message
+
+
+class _DeadlockDetected(Exception):
+    sqlstate = "40P01"  # what psycopg reports when PostgreSQL breaks a deadlock
+
+
+def test_a_batch_rolled_back_to_break_a_deadlock_is_redone_at_once(
+    store: Store, store_url: str, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _deliver_in_order(
+        inbox, [make_message(subject=f"Demande {i}", sender=f"d{i}@example.fr") for i in range(3)]
+    )
+    store_batch, tries = Worker._store_fast_then_guarded, []
+
+    def deadlock_twice(self: Worker, name: str, batch: Any) -> int:
+        tries.append(1)
+        if len(tries) <= 2:
+            raise OperationalError("UPDATE cases", {}, _DeadlockDetected("deadlock detected"))
+        return store_batch(self, name, batch)
+
+    monkeypatch.setattr(Worker, "_store_fast_then_guarded", deadlock_twice)
+    worker = maildir_worker(_settings(store_url, inbox), store)
+    assert worker.run_once() == 3  # no outage, no backoff: stored in the same poll
+    assert len(tries) == 3 and worker.sources["inbox"].health.failures == 0
+    assert _count(store, requests) == 3 and _count(store, case_requests) == 3
