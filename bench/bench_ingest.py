@@ -304,7 +304,7 @@ def main() -> None:
             label = f"{kind} x{replicas}" if replicas > 1 else kind
             print(
                 f"{label:12s} rules={'off' if args.no_rules else 'on '} "
-                f"stored={runs[0]['stored']} runs={len(runs)}: ingest median "
+                f"stored={runs[0]['stored']}/{args.messages} runs={len(runs)}: ingest median "
                 f"{statistics.median(ingest):,.0f} msg/s "
                 f"(min {ingest[0]:,.0f}, max {ingest[-1]:,.0f}); "
                 f"end-to-end median {statistics.median(total):,.0f} msg/s; "

@@ -11,6 +11,7 @@ nothing new, then fire timers and dispatch.
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from bot.timers import fire_due_timers
 from connectors.base import AcknowledgingSource, Batch, ConnectorSettings, Sink, Source
 
 log = structlog.get_logger(__name__)
-DEADLOCK_RETRIES = 3
+DEADLOCK_RETRIES = 5
 
 
 class _DryRunRollback(Exception):
@@ -125,7 +126,8 @@ class Worker:
         and the others are stored.
 
         Replicas attaching mail to the same cases may deadlock on PostgreSQL: the batch that
-        the database rolled back is redone at once, a few times, before the source backs off.
+        the database rolled back is redone after a short random pause, a few times, before
+        the source backs off.
         """
         for attempt in range(1, DEADLOCK_RETRIES + 2):
             try:
@@ -139,6 +141,8 @@ class Worker:
             except DBAPIError as exc:  # the store, not the record: retry the batch later
                 if attempt <= DEADLOCK_RETRIES and lost_a_lock_race(exc):
                     log.warning("batch_deadlock_redone", source=name, attempt=attempt)
+                    # a random pause, so that the two sides do not meet again at once
+                    self.stop_event.wait(random.uniform(0.05, 0.25) * attempt)
                     continue
                 raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
         source = self.sources[name].source

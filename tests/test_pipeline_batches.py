@@ -237,7 +237,7 @@ class _DeadlockDetected(Exception):
     sqlstate = "40P01"  # what psycopg reports when PostgreSQL breaks a deadlock
 
 
-def test_a_batch_rolled_back_to_break_a_deadlock_is_redone_at_once(
+def test_a_batch_rolled_back_to_break_a_deadlock_is_redone_in_the_same_poll(
     store: Store, store_url: str, inbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _deliver_in_order(
@@ -256,3 +256,37 @@ def test_a_batch_rolled_back_to_break_a_deadlock_is_redone_at_once(
     assert worker.run_once() == 3  # no outage, no backoff: stored in the same poll
     assert len(tries) == 3 and worker.sources["inbox"].health.failures == 0
     assert _count(store, requests) == 3 and _count(store, case_requests) == 3
+
+
+def test_cases_read_inside_a_batch_show_its_held_back_changes(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    from bot.store.cases import case_by_reference, create_case, get_case, record_decision
+    from bot.store.requests import recent_open_requests
+    from tests.helpers.mail import BASE
+
+    with store.begin() as conn, batch_store.batch_writes(conn) as writes:
+        case = create_case(
+            conn,
+            prefix="CB",
+            subject="Facture",
+            channel="email",
+            language="fr",
+            contact_id=None,
+            opened_at=BASE,
+        )
+        record_decision(conn, case, {"category": "billing", "priority": "P2"})
+        writes.update_case(case["id"], request_count=1)
+        seen = get_case(conn, case["id"])
+        assert seen is not None and seen["reference"] == case["reference"]
+        assert (seen["category"], seen["request_count"]) == ("billing", 1)
+        by_reference = case_by_reference(conn, case["reference"].lower())
+        assert by_reference is not None and by_reference["id"] == case["id"]
+        assert recent_open_requests(conn, 1, BASE, ["new"], 5) == []
+        assert writes.case_updates  # still held back: written once, when the batch ends
+    with store.connect() as conn:
+        stored = get_case(conn, case["id"])
+    assert stored is not None and (stored["reference"], stored["category"]) == (
+        case["reference"],
+        "billing",
+    )

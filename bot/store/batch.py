@@ -11,11 +11,15 @@ the CLI, tests that call the store directly): each function writes at once, as b
 The outbox is not held back: the reply discipline counts the replies planned a moment ago
 (inside the same batch), and `enqueue` tells a new effect from a repeat of its key.
 
-Reads must see what was written before them, batched or not: every store function that reads
-a table this module holds back calls `settle(conn)` first, which flushes what is pending (a
-no-op when nothing is). Rows that later messages of the same batch look up (requests,
-contacts, new cases) are inserted at once, so threading and deduplication inside a batch see
-the earlier messages.
+Reads must see what was written before them, batched or not: a store function that reads
+the audit trail or case links calls `settle(conn)` first, which flushes the appends (a no-op
+when nothing is pending). Case changes stay held back until the batch ends, so that each
+batch takes its case row locks at one moment and in case id order (replicas attaching mail
+to the same cases do not deadlock): reads of cases apply them (`overlay_case`,
+`pending_reference`), and the rare paths that write a case at once (status, merges) call
+`settle_all(conn)`. Rows that later messages of the same batch look up (requests, contacts,
+new cases) are inserted at once, so threading and deduplication inside a batch see the
+earlier messages.
 """
 
 from __future__ import annotations
@@ -60,18 +64,34 @@ class BatchWrites:
     def flush(self, conn: Connection) -> int:
         """Send what is pending, one statement per table (and per shape of case update);
         returns the number of statements sent."""
+        sent = _flush_case_updates(conn, self.case_updates) if self.case_updates else 0
+        sent += self.flush_appends(conn)
+        self.discard()
+        return sent
+
+    def flush_appends(self, conn: Connection) -> int:
+        """Send the pending appends (audit, case links, timers), not the case changes."""
         sent = 0
-        if self.case_updates:
-            sent += _flush_case_updates(conn, self.case_updates)
         for table, rows in ((case_requests, self.case_links), (audit, self.audit)):
             if rows:
                 conn.execute(insert(table), rows)
+                rows.clear()
                 sent += 1
         if self.timers:
             insert_ignore_many(conn, timers, self.timers, ["case_id", "event", "due_at"])
+            self.timers.clear()
             sent += 1
-        self.discard()
         return sent
+
+    def overlay(self, case: dict[str, Any]) -> dict[str, Any]:
+        """A case row as read, with this batch's held-back changes applied."""
+        changes = self.case_updates.get(case["id"])
+        if not changes:
+            return case
+        merged = dict(case)
+        for name, value in changes.items():
+            merged[name] = (merged.get(name) or 0) + value if name in _COUNTERS else value
+        return merged
 
     def discard(self) -> None:
         """Forget what is pending (its transaction or savepoint was rolled back)."""
@@ -120,10 +140,34 @@ def pending(conn: Connection) -> BatchWrites | None:
 
 
 def settle(conn: Connection) -> None:
-    """Flush what this connection holds back, so that the read that follows sees it."""
+    """Flush the appends this connection holds back, so that the read that follows sees them."""
+    writes = _ACTIVE.get(conn)
+    if writes:
+        writes.flush_appends(conn)
+
+
+def settle_all(conn: Connection) -> None:
+    """Flush everything held back, case changes included (before a case is written at once)."""
     writes = _ACTIVE.get(conn)
     if writes:
         writes.flush(conn)
+
+
+def overlay_case(conn: Connection, case: dict[str, Any]) -> dict[str, Any]:
+    """A case as read from the database, with the batch's held-back changes applied."""
+    writes = _ACTIVE.get(conn)
+    return case if writes is None else writes.overlay(case)
+
+
+def pending_reference(conn: Connection, reference: str) -> int | None:
+    """The id of a case opened in this batch whose reference is not written yet."""
+    writes = _ACTIVE.get(conn)
+    if writes is None:
+        return None
+    for case_id, changes in writes.case_updates.items():
+        if changes.get("reference") == reference:
+            return case_id
+    return None
 
 
 @contextmanager

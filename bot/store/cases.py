@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from bot.status import OPEN_STATUSES
-from bot.store.batch import hold_or_insert, pending, settle
+from bot.store.batch import (
+    hold_or_insert,
+    overlay_case,
+    pending,
+    pending_reference,
+    settle,
+    settle_all,
+)
 from bot.store.schema import case_requests, cases, contacts
 from bot.store.sql import fit_to_columns, utcnow
 
@@ -75,17 +82,18 @@ _CASE_BY_ID = select(cases).where(cases.c.id == bindparam("case_id"))
 
 
 def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
-    """One case as a dict, or None."""
-    settle(conn)
+    """One case as a dict (with its held-back changes), or None."""
     row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else overlay_case(conn, dict(row._mapping))
 
 
 def case_by_reference(conn: Connection, reference: str) -> dict[str, Any] | None:
     """A case by its reference (case-insensitive), or None."""
-    settle(conn)
+    opened_now = pending_reference(conn, reference.upper())
+    if opened_now is not None:
+        return get_case(conn, opened_now)
     row = conn.execute(select(cases).where(cases.c.reference == reference.upper())).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else overlay_case(conn, dict(row._mapping))
 
 
 def link_request(
@@ -189,7 +197,7 @@ def record_decision(
 def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]:
     """Set fields on a case (category, priority, SLA, reasons, status …); returns the case."""
     values["updated_at"] = utcnow()
-    settle(conn)
+    settle_all(conn)
     row = conn.execute(
         update(cases).where(cases.c.id == case_id).values(**values).returning(*cases.c)
     ).one()
@@ -213,7 +221,7 @@ def list_cases(
     e.g. 'possible_repeat:'); a contact e-mail (case-insensitive substring); overdue as of
     `overdue_at` (see `overdue_clause`).
     """
-    settle(conn)
+    settle_all(conn)
     query = (
         select(
             cases, contacts.c.email.label("contact_email"), contacts.c.name.label("contact_name")
@@ -277,7 +285,7 @@ def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
 
 def merged_into_chain(conn: Connection, case_id: int) -> list[int]:
     """The case and every case soft-merged into it (directly or through others)."""
-    settle(conn)
+    settle_all(conn)
     found, frontier = [case_id], [case_id]
     while frontier:
         rows = conn.execute(select(cases.c.id).where(cases.c.merged_into.in_(frontier))).scalars()

@@ -6,12 +6,13 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import asdict
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, text
 
 from bot.models import Attachment, Request, SourceRecord
-from bot.store.batch import settle
+from bot.store.batch import pending
 from bot.store.schema import cases, quarantine, requests
 from bot.store.sql import fit_to_columns, insert_ignore, utcnow
 
@@ -186,7 +187,6 @@ def recent_open_requests(
 ) -> list[Any]:
     """A contact's requests since a time in open, unmerged cases, newest first, with their
     case's reference, subject and category (the candidates a new request may repeat)."""
-    settle(conn)  # the cases' references and categories decided earlier in this batch
     query = (
         select(
             requests.c.case_id,
@@ -208,7 +208,17 @@ def recent_open_requests(
         .order_by(requests.c.received_at.desc())
         .limit(limit)
     )
-    return list(conn.execute(query).all())
+    rows = list(conn.execute(query).all())
+    writes = pending(conn)
+    if writes is None or not writes.case_updates:
+        return rows
+    # the references and categories of cases decided earlier in this batch, not written yet
+    changed = []
+    for row in rows:
+        held = writes.case_updates.get(row.case_id) or {}
+        keep = {k: held[k] for k in ("reference", "category") if k in held}
+        changed.append(SimpleNamespace(**{**row._asdict(), **keep}) if keep else row)
+    return changed
 
 
 def cases_of_message_ids(conn: Connection, message_ids: list[str]) -> list[tuple[int, str]]:
