@@ -188,7 +188,7 @@ def record_decision(
     params |= {"case_id": case["id"], "updated_at": utcnow()}
     writes = pending(conn)
     if writes is not None:
-        writes.update_case(**params)
+        writes.update_case(case["id"], **{k: v for k, v in params.items() if k != "case_id"})
     else:
         conn.execute(_SET_DECISION, params)
     return {**case, **{k: v for k, v in params.items() if k != "case_id"}}

@@ -213,11 +213,12 @@ def recent_open_requests(
     if writes is None or not writes.case_updates:
         return rows
     # the references and categories of cases decided earlier in this batch, not written yet
-    changed = []
+    changed: list[Any] = []
     for row in rows:
-        held = writes.case_updates.get(row.case_id) or {}
+        held: dict[str, Any] = writes.case_updates.get(row.case_id) or {}
         keep = {k: held[k] for k in ("reference", "category") if k in held}
-        changed.append(SimpleNamespace(**{**row._asdict(), **keep}) if keep else row)
+        fields: dict[str, Any] = dict(row._mapping)
+        changed.append(SimpleNamespace(**(fields | keep)) if keep else row)
     return changed
 
 
