@@ -1,8 +1,16 @@
 """Messages per second from a Maildir into the store (parse, thread, decide, store), and peak RSS.
 
 Usage: python3 bench/bench_ingest.py [--messages 10000] [--stores sqlite,postgres] [--no-rules]
-       [--repeat 3]
+       [--repeat 3] [--replicas 3] [--profile DIR]
 Each store is measured in a fresh subprocess, so that peak memory is that run's alone.
+
+Two rates are printed: `ingest` is the poll alone (read, parse, thread, decide, store, cursor:
+what issue 8 measures), `end-to-end` adds the housekeeping that follows it (SLA timers that are
+due fire, the outbox is dispatched). Statements per message counts every statement sent to the
+database during the poll (an executemany is one), BEGIN/SAVEPOINT included, COMMIT not.
+`--replicas N` (PostgreSQL only) runs N worker processes, each on its own Maildir (the messages
+split between them), against one store, started together; the rate is the sum of messages
+stored over the wall time from the first start to the last end.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ BODY_EN = (
 )
 
 
-def generate(maildir: Path, count: int, seed: int = 7) -> None:
+def generate(maildir: Path, count: int, seed: int = 7, prefix: str = "bench") -> None:
     """Write `count` realistic messages, ~1 in 5 a reply to an earlier one."""
     from tests.helpers.mail import make_maildir, make_message
 
@@ -68,7 +76,7 @@ def generate(maildir: Path, count: int, seed: int = 7) -> None:
             n=rng.randrange(10**7), s=subject, name=name, d=rng.randrange(100)
         )
         reply_to = rng.choice(ids) if ids and rng.random() < 0.2 else None
-        mid = f"bench-{i}@example.fr"
+        mid = f"{prefix}-{i}@example.fr"
         raw = make_message(
             subject=("Re: " if reply_to else "") + subject,
             body=body,
@@ -80,8 +88,14 @@ def generate(maildir: Path, count: int, seed: int = 7) -> None:
         (maildir / "new" / f"{1795400000 + i}.M{i}P1.bench").write_bytes(raw)
 
 
-def run_child(url: str, maildir: str, rules: bool) -> None:
-    """Ingest the whole Maildir once and print the figures as JSON."""
+def run_child(url: str, maildir: str, rules: bool, *, wait: bool = False) -> dict[str, Any]:
+    """Ingest the whole Maildir once and print the figures as JSON.
+
+    With `wait`, print "ready" once everything is loaded and wait for a line on stdin before
+    starting (replicas start together).
+    """
+    from sqlalchemy import event
+
     from bot.logging import configure_logging
     from bot.pipeline import Pipeline
     from bot.registry import build_source
@@ -91,10 +105,11 @@ def run_child(url: str, maildir: str, rules: bool) -> None:
     from bot.worker import Worker
 
     configure_logging("error", "json")
+    name = f"bench-{Path(maildir).name}"
     settings = Settings(
         store={"url": url},
         worker={"batch_size": 200},
-        sources={"bench": {"type": "maildir", "path": maildir}},
+        sources={name: {"type": "maildir", "path": maildir}},
     )
     store = open_store(url)
     provider = None
@@ -102,29 +117,47 @@ def run_child(url: str, maildir: str, rules: bool) -> None:
         from bot.app import rules_provider
 
         provider = rules_provider(settings)
+        provider()  # the rules and the model load once, before the clock starts
     spent: dict[str, float] = {}
     worker = Worker(
         settings,
         store,
-        {"bench": build_source("bench", settings.sources["bench"])},
+        {name: build_source(name, settings.sources[name])},
         Pipeline([_timed(stage, spent) for stage in DEFAULT_STAGES]),
         rules=provider,
     )
+    statements: dict[str, int] = {}
+
+    def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+        statements[verb] = statements.get(verb, 0) + 1
+
+    if wait:
+        print("ready", flush=True)
+        sys.stdin.readline()
+    event.listen(store.engine, "before_cursor_execute", count)
+    began_wall = time.time()
     start = time.perf_counter()
-    stored = worker.run_once()
+    stored = worker.poll_source(name)
+    polled = time.perf_counter()
+    ended_wall = time.time()
+    event.remove(store.engine, "before_cursor_execute", count)
+    worker.housekeeping()
     elapsed = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     per_message = {name: 1000 * total / max(stored, 1) for name, total in spent.items()}
-    print(
-        json.dumps(
-            {
-                "stored": stored,
-                "seconds": elapsed,
-                "peak_rss_mib": peak_kib / 1024,
-                "stage_ms": per_message,
-            }
-        )
-    )
+    figures = {
+        "stored": stored,
+        "seconds": elapsed,
+        "poll_seconds": polled - start,
+        "began": began_wall,
+        "ended": ended_wall,
+        "statements": statements,
+        "peak_rss_mib": peak_kib / 1024,
+        "stage_ms": per_message,
+    }
+    print(json.dumps(figures), flush=True)
+    return figures
 
 
 def _timed(stage: Any, spent: dict[str, float]) -> Any:
@@ -152,47 +185,142 @@ def _pg_url() -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
 
 
+def _child_cmd(url: str, maildir: Path, args: argparse.Namespace, *, wait: bool) -> list[str]:
+    cmd = [sys.executable, __file__, "--child", url, str(maildir)]
+    if args.no_rules:
+        cmd.append("--no-rules")
+    if wait:
+        cmd.append("--wait")
+    if args.profile:
+        cmd += ["--profile", str(args.profile)]
+    return cmd
+
+
+def _one_run(url: str, maildirs: list[Path], args: argparse.Namespace) -> dict[str, Any] | None:
+    """One measured run: one child per Maildir, started together; the figures summed."""
+    wait = len(maildirs) > 1
+    procs = [
+        subprocess.Popen(
+            _child_cmd(url, md, args, wait=wait),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for md in maildirs
+    ]
+    if wait:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                break
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            print(f"FAILED\n{err[-3000:]}")
+            return None
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    statements: dict[str, int] = {}
+    for r in results:
+        for verb, n in r["statements"].items():
+            statements[verb] = statements.get(verb, 0) + n
+    stored = sum(r["stored"] for r in results)
+    return {
+        "stored": stored,
+        "ingest_rate": stored
+        / (max(r["ended"] for r in results) - min(r["began"] for r in results)),
+        "rate": stored / max(r["seconds"] for r in results),
+        "statements": statements,
+        "per_message": sum(statements.values()) / max(stored, 1),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+        "stage_ms": results[0]["stage_ms"],
+    }
+
+
+def _profile_child(args: argparse.Namespace) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_child(args.child[0], args.child[1], not args.no_rules, wait=args.wait)
+    profiler.disable()
+    out = Path(args.profile) / f"ingest-{os.getpid()}.prof"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(str(out))
+    stats = pstats.Stats(str(out), stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
-    """Generate the Maildir once, then measure each store in a subprocess."""
+    """Generate the Maildirs once, then measure each store in subprocesses."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=10_000, help="in all (split by replica)")
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--no-rules", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="worker processes on one PostgreSQL store"
+    )
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each child here")
     parser.add_argument("--child", nargs=2, metavar=("URL", "MAILDIR"))
+    parser.add_argument("--wait", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(args.child[0], args.child[1], not args.no_rules)
+        if args.profile:
+            _profile_child(args)
+        else:
+            run_child(args.child[0], args.child[1], not args.no_rules, wait=args.wait)
         return
     with tempfile.TemporaryDirectory(prefix="crmbot-bench-") as tmp:
-        maildir = Path(tmp) / "maildir"
         t0 = time.perf_counter()
-        generate(maildir, args.messages)
+        replicas = max(args.replicas, 1)
+        maildirs = [Path(tmp) / f"maildir{i}" for i in range(replicas)]
+        for i, md in enumerate(maildirs):
+            share = args.messages // replicas + (1 if i < args.messages % replicas else 0)
+            generate(md, share, seed=7 + i, prefix=f"bench{i}")
         print(f"generated {args.messages} messages in {time.perf_counter() - t0:.1f} s")
         for kind in args.stores.split(","):
+            if kind == "sqlite" and replicas > 1:
+                print("sqlite: one process only (replicas need PostgreSQL); skipped")
+                continue
             runs = []
-            for _ in range(args.repeat):
-                url = f"sqlite:///{tmp}/bench-{len(runs)}.db" if kind == "sqlite" else _pg_url()
-                cmd = [sys.executable, __file__, "--child", url, str(maildir)]
-                if args.no_rules:
-                    cmd.append("--no-rules")
-                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if out.returncode != 0:
-                    print(f"{kind}: FAILED\n{out.stderr[-3000:]}")
+            for i in range(args.repeat):
+                url = f"sqlite:///{tmp}/bench-{i}.db" if kind == "sqlite" else _pg_url()
+                run = _one_run(url, maildirs, args)
+                if run is None:
+                    print(f"{kind}: FAILED")
                     break
-                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs.append(run)
             if not runs:
                 continue
-            rates = sorted(r["stored"] / r["seconds"] for r in runs)
-            median = statistics.median(rates)
+            ingest = sorted(r["ingest_rate"] for r in runs)
+            total = sorted(r["rate"] for r in runs)
+            label = f"{kind} x{replicas}" if replicas > 1 else kind
             print(
-                f"{kind:9s} rules={'off' if args.no_rules else 'on '} "
-                f"stored={runs[0]['stored']} runs={len(runs)}: median {median:,.0f}"
-                f" msg/s (min {rates[0]:,.0f}, max {rates[-1]:,.0f}), "
+                f"{label:12s} rules={'off' if args.no_rules else 'on '} "
+                f"stored={runs[0]['stored']}/{args.messages} runs={len(runs)}: ingest median "
+                f"{statistics.median(ingest):,.0f} msg/s "
+                f"(min {ingest[0]:,.0f}, max {ingest[-1]:,.0f}); "
+                f"end-to-end median {statistics.median(total):,.0f} msg/s; "
                 f"peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB"
             )
+            verbs = runs[0]["statements"]
+            print(
+                f"             statements per message {runs[0]['per_message']:.1f} ("
+                + ", ".join(
+                    f"{v} {n / runs[0]['stored']:.2f}"
+                    for v, n in sorted(verbs.items(), key=lambda kv: -kv[1])
+                )
+                + ")"
+            )
             stages = sorted(runs[0]["stage_ms"].items(), key=lambda kv: -kv[1])
-            print("          ms per message: " + ", ".join(f"{n} {v:.2f}" for n, v in stages))
+            print("             ms per message: " + ", ".join(f"{n} {v:.2f}" for n, v in stages))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ def add_handling_facts(ctx: Any, work: Any, facts: dict[str, Any], event: str) -
     request = facts["request"]
     request["relation"] = work.relation or "origin"
     owner = case.get("contact_id")
-    case_contact = get_contact(ctx.conn, owner) if owner else None
+    if owner and work.contact and work.contact.get("id") == owner:
+        case_contact = work.contact  # the sender is the case's contact: read already
+    else:
+        case_contact = get_contact(ctx.conn, owner) if owner else None
     on_file = (case_contact or {}).get("email")
     if work.new_contact and request["relation"] == "origin":
         on_file = None  # a first-time sender has no address on file to verify against
@@ -29,7 +32,8 @@ def add_handling_facts(ctx: Any, work: Any, facts: dict[str, Any], event: str) -
         authentication_results=(req.headers or {}).get("authentication-results"),
     )
     request["sender_verified"] = check.verified
-    if case.get("id") is not None and not facts["case"].get("queue"):
+    opened_now = "case.created" in work.events  # nothing was assigned yet
+    if case.get("id") is not None and not facts["case"].get("queue") and not opened_now:
         facts["case"]["queue"] = assigned_queue(ctx.conn, case["id"])
     admin = None
     if event == "case.created":

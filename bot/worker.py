@@ -11,6 +11,7 @@ nothing new, then fire timers and dispatch.
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Connection
+from sqlalchemy import Connection, NestedTransaction
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from bot.backoff import BackoffPolicy
@@ -37,7 +38,9 @@ from bot.poison import PoisonGuard
 from bot.settings import Settings
 from bot.store import Store, tallies
 from bot.store import cursors as cursor_store
+from bot.store.batch import BatchWrites, batch_writes, pending
 from bot.store.requests import quarantine_record
+from bot.store.sql import lost_a_lock_race
 from bot.timers import fire_due_timers
 from connectors.base import (
     AcknowledgingSource,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from bot.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
+DEADLOCK_RETRIES = 5
 
 # Reconnecting a source's wait (e.g. its IMAP IDLE connection) after it was lost.
 TALLY_FOLD_SECONDS = 60.0  # PostgreSQL's per-transaction tally rows folded this often
@@ -136,19 +140,33 @@ class Worker:
     def process_batch(self, name: str, batch: Batch) -> int:
         """Run the pipeline on a batch and move the cursor, in one transaction.
 
-        The fast path runs the whole batch without savepoints. If one record fails, the
-        transaction is rolled back and the batch runs again with a savepoint per record, so
-        that the bad record is quarantined with its reason and the others are stored.
+        The fast path runs the whole batch without savepoints, its appends and case changes
+        held back and sent as one statement per table (bot/store/batch.py). If one record
+        fails (or the batch's rows conflict with what another replica stored meanwhile), the
+        transaction is rolled back and the batch runs again with a savepoint per record, each
+        record's rows written in it, so that the bad record is quarantined with its reason
+        and the others are stored.
+
+        Replicas attaching mail to the same cases may deadlock on PostgreSQL: the batch that
+        the database rolled back is redone after a short random pause, a few times, before
+        the source backs off.
         """
-        try:
-            stored = self.poison.handle(
-                name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
-            )
-        except _DryRunRollback as rolled_back:
-            log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
-            return rolled_back.stored
-        except DBAPIError as exc:  # the store, not the record: retry the batch later
-            raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
+        for attempt in range(1, DEADLOCK_RETRIES + 2):
+            try:
+                stored = self.poison.handle(
+                    name, batch, self._store_fast_then_guarded, self._context, self._run_guarded
+                )
+                break
+            except _DryRunRollback as rolled_back:
+                log.info("dry_run_batch_rolled_back", source=name, records=len(batch.records))
+                return rolled_back.stored
+            except DBAPIError as exc:  # the store, not the record: retry the batch later
+                if attempt <= DEADLOCK_RETRIES and lost_a_lock_race(exc):
+                    log.warning("batch_deadlock_redone", source=name, attempt=attempt)
+                    # a random pause, so that the two sides do not meet again at once
+                    self.stop_event.wait(random.uniform(0.05, 0.25) * attempt)
+                    continue
+                raise RetriableError(f"store error while saving {name}: {exc.orig}") from exc
         source = self.sources[name].source
         if isinstance(source, AcknowledgingSource) and batch.records:
             source.acknowledge(batch.records)
@@ -169,58 +187,82 @@ class Worker:
             ):
                 raise RetriableError(f"source {name}: lease taken by another replica")
             ctx = self._context(conn)
-            for record in batch.records:
-                if guarded:
-                    work = self._run_guarded(conn, ctx, name, record)
-                else:
-                    try:
-                        work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
-                    except (DataError, IntegrityError) as exc:  # this record's data: isolate it
-                        raise _RecordFailed from exc
-                    except DBAPIError:
-                        raise
-                    except Exception as exc:
-                        raise _RecordFailed from exc
-                if work is None:
-                    continue
-                if work.dropped is None:
-                    stored += 1
-                    if record.received_at is not None:
-                        arrivals.append(record.received_at)
-                if self.dry_run:
-                    for action in work.actions:
-                        log.info(
-                            "dry_run_action",
-                            case=(work.case or {}).get("reference"),
-                            action=action.type,
-                            rule_id=action.rule_id,
-                            payload=action.params,
-                        )
+            with batch_writes(conn) as writes:
+                for record in batch.records:
+                    work = self._run_record(conn, ctx, name, record, guarded=guarded)
+                    if work is None:
+                        continue
+                    if work.dropped is None:
+                        stored += 1
+                        if record.received_at is not None:
+                            arrivals.append(record.received_at)
+                    if self.dry_run:
+                        self._log_dry_run(work)
+                try:
+                    writes.flush(conn)
+                except (DataError, IntegrityError) as exc:  # a conflict: redo row by row
+                    raise _RecordFailed from exc
             cursor_store.save_cursor(conn, name, batch.cursor)
             if self.dry_run:
                 raise _DryRunRollback(stored)
         observe_stored(name, arrivals, datetime.now(UTC))  # committed
         return stored
 
+    def _run_record(
+        self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord, *, guarded: bool
+    ) -> Work | None:
+        """Run one record on the fast path (a failure redoes the batch) or guarded."""
+        if guarded:
+            return self._run_guarded(conn, ctx, name, record)
+        try:
+            return run_item(self.pipeline.run, ctx, record, self.settings.budget)
+        except (DataError, IntegrityError) as exc:  # this record's data: isolate it
+            raise _RecordFailed from exc
+        except DBAPIError:
+            raise
+        except Exception as exc:
+            raise _RecordFailed from exc
+
+    @staticmethod
+    def _log_dry_run(work: Work) -> None:
+        for action in work.actions:
+            log.info(
+                "dry_run_action",
+                case=(work.case or {}).get("reference"),
+                action=action.type,
+                rule_id=action.rule_id,
+                payload=action.params,
+            )
+
     def _run_guarded(
         self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord
     ) -> Work | None:
-        """Run one record in a savepoint; a failure quarantines it with the reason."""
+        """Run one record in a savepoint, its held-back rows written in it; a failure
+        quarantines it with the reason."""
         savepoint = conn.begin_nested()
+        writes = pending(conn)
         try:
             work = run_item(self.pipeline.run, ctx, record, self.settings.budget)
+            if writes is not None:
+                writes.flush(conn)
             savepoint.commit()
             return work
         except DBAPIError as exc:
-            savepoint.rollback()
+            self._roll_back(savepoint, writes)
             if not isinstance(exc, DataError | IntegrityError):
                 raise  # the store itself (connection, lock): retry the batch later
             self._quarantine(conn, name, record, exc)
             return None
         except Exception as exc:  # contained: one bad item never stops the batch
-            savepoint.rollback()
+            self._roll_back(savepoint, writes)
             self._quarantine(conn, name, record, exc)
             return None
+
+    @staticmethod
+    def _roll_back(savepoint: NestedTransaction, writes: BatchWrites | None) -> None:
+        if writes is not None:
+            writes.discard()  # the record's held-back rows go with its savepoint
+        savepoint.rollback()
 
     def _quarantine(
         self, conn: Connection, name: str, record: SourceRecord, exc: Exception

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from bot.errors import ConfigError
 from bot.identity.keys import blocking_keys, key_weight
 from bot.identity.normalise import ContactRecord, Profile
-from bot.store.schema import contact_keys, contacts
+from bot.store import contact_index as stored
+from bot.store.schema import contacts
 from bot.store.sql import fit_to_columns
 
 IDENTITY_ATTRIBUTE = "identity"
@@ -131,62 +131,14 @@ class SqlContactIndex:
 
     The normalised profile is kept under `attributes["identity"]`. A merged contact
     (`merged_into` set) is reported as the contact it was merged into. Candidate fetch is two
-    queries: keys (each capped with its own LIMIT), then the best candidates' rows.
+    queries: keys (each capped with its own LIMIT), then the best candidates' rows. The SQL
+    is in bot/store/contact_index.py.
     """
 
     def __init__(self, conn: sa.Connection) -> None:
         """Work inside the caller's connection (and transaction)."""
         self.conn = conn
-        paramstyle = conn.dialect.paramstyle
-        # The two hot queries go straight to the driver (see `_fetch`).
-        self._mark = "?" if paramstyle == "qmark" else "%s"
-        if paramstyle not in ("qmark", "format", "pyformat"):
-            raise ConfigError(f"contact index: unsupported DB-API paramstyle {paramstyle!r}")
-        self._key_sql: dict[int, str] = {}
-        self._row_sql: dict[int, str] = {}
-
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
-        """Rows of a read-only query run on the DB-API cursor of the caller's connection.
-
-        The two hot reads skip SQLAlchemy's statement layer (it costs more than the query on
-        SQLite); they run in the same connection and transaction as everything else.
-        """
-        dbapi_error = self.conn.dialect.loaded_dbapi.Error
-        cursor = self.conn.connection.cursor()
-        try:
-            cursor.execute(sql, tuple(params))
-            return list(cursor.fetchall())
-        except dbapi_error as exc:  # same exception types as through SQLAlchemy
-            raise sa.exc.DBAPIError.instance(
-                sql, params, exc, dbapi_error, dialect=self.conn.dialect
-            ) from exc
-        finally:
-            cursor.close()
-
-    def _key_query(self, n: int) -> str:
-        """(key, contact_id) under n keys, each key read with its own LIMIT (cap + 1).
-
-        A very common key thus costs at most cap + 1 index entries.
-        """
-        sql = self._key_sql.get(n)
-        if sql is None:
-            m = self._mark
-            sql = self._key_sql[n] = " UNION ALL ".join(
-                f"SELECT * FROM (SELECT key, contact_id FROM contact_keys "
-                f"WHERE key = {m} LIMIT {m}) AS q{i}"
-                for i in range(n)
-            )
-        return sql
-
-    def _row_query(self, n: int) -> str:
-        """(id, merged_into, attributes) of n contacts by id."""
-        sql = self._row_sql.get(n)
-        if sql is None:
-            marks = ", ".join([self._mark] * n)
-            sql = self._row_sql[n] = (
-                f"SELECT id, merged_into, attributes FROM contacts WHERE id IN ({marks})"
-            )
-        return sql
+        self.created: dict[int, dict[str, Any]] = {}  # contacts created here, as stored
 
     def candidates(
         self, keys: Sequence[tuple[str, int]], *, limit: int
@@ -195,11 +147,8 @@ class SqlContactIndex:
         caps = dict(keys)
         if not caps:
             return []
-        params: list[Any] = []
-        for key, cap in caps.items():
-            params += (key, cap + 1)
         per_key: dict[str, list[int]] = {}
-        for key, cid in self._fetch(self._key_query(len(caps)), params):
+        for key, cid in stored.contacts_under_keys(self.conn, caps):
             per_key.setdefault(key, []).append(cid)
         hits: dict[int, int] = {}
         for key, ids in per_key.items():
@@ -211,8 +160,9 @@ class SqlContactIndex:
             return []
         ranked = _rank(hits, limit)
         found: dict[int, tuple[int | None, Profile]] = {}
-        rows = self._fetch(self._row_query(len(ranked)), [cid for cid, _ in ranked])
-        for cid, merged_into, attributes in rows:
+        for cid, merged_into, attributes in stored.identity_rows(
+            self.conn, [cid for cid, _ in ranked]
+        ):
             identity = _load_json(attributes).get(IDENTITY_ATTRIBUTE)
             if identity is not None:
                 found[cid] = (merged_into, Profile.from_json(identity))
@@ -225,72 +175,43 @@ class SqlContactIndex:
 
     def create(self, record: ContactRecord, profile: Profile, keys: Sequence[str]) -> int:
         """See `ContactIndex.create`: one insert for the row, one for its keys."""
-        row = fit_to_columns(contacts, _contact_row(0, record, profile, _now()))
-        del row["id"]
-        contact_id = self.conn.execute(contacts.insert().returning(contacts.c.id), row).scalar_one()
-        unique = list(dict.fromkeys(keys))
-        if unique:
-            self.conn.execute(
-                contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in unique]
-            )
-        return contact_id
+        row = stored.insert_indexed_contact(
+            self.conn, _contact_row(0, record, profile, _now()), keys
+        )
+        self.created[row["id"]] = row
+        return int(row["id"])
 
     def add(
         self, contact_id: int, record: ContactRecord, profile: Profile, keys: Sequence[str]
     ) -> None:
         """See `ContactIndex.add`; inserts the `contacts` row when it does not exist yet."""
-        row = self.conn.execute(
-            sa.select(contacts.c.attributes, contacts.c.external_ids).where(
-                contacts.c.id == contact_id
-            )
-        ).first()
+        self.created.pop(contact_id, None)
+        row = stored.identity_and_ids(self.conn, contact_id)
         now = _now()
         new_keys = set(keys)
         have: set[str] = set()
         if row is None:
-            self.conn.execute(
-                contacts.insert(),
+            stored.insert_contacts(
+                self.conn,
                 [fit_to_columns(contacts, _contact_row(contact_id, record, profile, now))],
+                [],
             )
         else:
             attributes = _load_json(row.attributes)
             old = attributes.get(IDENTITY_ATTRIBUTE)
             attributes[IDENTITY_ATTRIBUTE] = profile.to_json()
             external = {**_load_json(row.external_ids), **record.external_ids}
-            self.conn.execute(
-                contacts.update()
-                .where(contacts.c.id == contact_id)
-                .values(attributes=attributes, external_ids=external, updated_at=now)
-            )
+            stored.update_identity(self.conn, contact_id, attributes, external, now)
             # The old keys are those of the old profile: found and dropped through the primary
             # key (key, contact_id), with no scan of contact_keys by contact_id.
             old_keys = set(blocking_keys(Profile.from_json(old))) if old is not None else set()
-            have = set(
-                self.conn.execute(
-                    sa.select(contact_keys.c.key).where(
-                        contact_keys.c.key.in_(sorted(old_keys | new_keys)),
-                        contact_keys.c.contact_id == contact_id,
-                    )
-                ).scalars()
-            )
-            stale = sorted(have - new_keys)
-            if stale:
-                self.conn.execute(
-                    contact_keys.delete().where(
-                        contact_keys.c.key.in_(stale), contact_keys.c.contact_id == contact_id
-                    )
-                )
-        missing = [k for k in dict.fromkeys(keys) if k not in have]
-        if missing:
-            self.conn.execute(
-                contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in missing]
-            )
+            have = stored.keys_held(self.conn, contact_id, sorted(old_keys | new_keys))
+            stored.drop_keys(self.conn, contact_id, sorted(have - new_keys))
+        stored.add_keys(self.conn, contact_id, [k for k in dict.fromkeys(keys) if k not in have])
 
     def get(self, contact_id: int) -> Profile | None:
         """See `ContactIndex.get`."""
-        attributes = self.conn.execute(
-            sa.select(contacts.c.attributes).where(contacts.c.id == contact_id)
-        ).scalar()
+        attributes = stored.contact_attributes(self.conn, contact_id)
         identity = _load_json(attributes).get(IDENTITY_ATTRIBUTE)
         return None if identity is None else Profile.from_json(identity)
 
@@ -302,10 +223,7 @@ class SqlContactIndex:
         for contact_id, record, profile, keys in items:
             rows.append(_contact_row(contact_id, record, profile, now))
             key_rows.extend({"key": k, "contact_id": contact_id} for k in dict.fromkeys(keys))
-        if rows:
-            self.conn.execute(contacts.insert(), rows)
-        if key_rows:
-            self.conn.execute(contact_keys.insert(), key_rows)
+        stored.insert_contacts(self.conn, rows, key_rows)
 
 
 def _contact_row(

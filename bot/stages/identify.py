@@ -78,7 +78,8 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
     if not (record.email or record.phone or record.external_ids):
         work.reasons.append(Reason("contact_unknown", "no address, phone or CRM id: no contact"))
         return work
-    matcher = ContactMatcher(SqlContactIndex(ctx.conn), ctx.settings.identity)
+    index = SqlContactIndex(ctx.conn)
+    matcher = ContactMatcher(index, ctx.settings.identity)
     result = matcher.match(record)
     if result.relation == "same" and result.contact_id is not None:
         contact = get_contact(ctx.conn, result.contact_id)
@@ -95,8 +96,9 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
         return work
-    created = get_contact(ctx.conn, matcher.create(record))
-    assert created is not None
+    contact_id = matcher.create(record)
+    created = index.created.get(contact_id) or get_contact(ctx.conn, contact_id)
+    assert created is not None  # just inserted in this transaction
     work.contact = created
     work.new_contact = True
     work.reasons.append(Reason("contact_created", f"new contact {record.email or record.phone}"))

@@ -6,8 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.actions import PlannedAction, UpdateFields
 from bot.pipeline import StageContext, Work
 from bot.replies import admit_reply
@@ -15,8 +13,7 @@ from bot.routing import Route, route
 from bot.store import audit
 from bot.store import outbox as outbox_store
 from bot.store import replies as reply_store
-from bot.store.schema import outbox, timers
-from bot.store.sql import insert_ignore_many
+from bot.store.batch import schedule_timers
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -55,17 +52,7 @@ def enrichment_fields(case: dict[str, Any]) -> dict[str, Any]:
 
 def last_written(ctx: StageContext, case_id: int) -> dict[str, Any] | None:
     """The fields crmbot last wrote for this case (so a sink can tell its own values)."""
-    row = ctx.conn.execute(
-        select(outbox.c.payload)
-        .where(
-            outbox.c.case_id == case_id,
-            outbox.c.action == "update_fields",
-            outbox.c.state == "done",
-        )
-        .order_by(outbox.c.id.desc())
-        .limit(1)
-    ).scalar()
-    return None if row is None else row.get("fields")
+    return outbox_store.last_written_fields(ctx.conn, case_id)
 
 
 def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
@@ -202,5 +189,5 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
         for w in getattr(work.decision, "wakeups", None) or []
     ]
     if wakeups:
-        insert_ignore_many(ctx.conn, timers, wakeups, ["case_id", "event", "due_at"])
+        schedule_timers(ctx.conn, wakeups)
     return work

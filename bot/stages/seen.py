@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from bot.bounces import file_bounce
 from bot.pipeline import StageContext, Work
 from bot.store import audit
-from bot.store.requests import find_seen, insert_request
-
-_LOCK_MESSAGE_ID = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+from bot.store.requests import find_seen, insert_request, lock_message_id
 
 
 def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
     """Same source id or same Message-ID: already here. Auto-replies: stored, no case."""
     req = work.request
     assert req is not None
-    if ctx.conn.dialect.name == "postgresql":
-        # Two replicas reading two mailboxes that got the same mail: the second waits for
-        # the first's transaction, then sees its request (held until the batch commits).
-        ctx.conn.execute(_LOCK_MESSAGE_ID, {"key": req.message_id})
+    # Two replicas reading two mailboxes that got the same mail: the second waits for the
+    # first's transaction, then sees its request (held until the batch commits).
+    lock_message_id(ctx.conn, req.message_id)
     seen = find_seen(ctx.conn, req.source, req.source_id, req.message_id)
     if seen is not None:
         same_source = seen["source"] == req.source and seen["source_id"] == req.source_id

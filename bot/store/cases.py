@@ -8,6 +8,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from bot.status import OPEN_STATUSES
+from bot.store.batch import (
+    hold_or_insert,
+    overlay_case,
+    pending,
+    pending_reference,
+    settle,
+    settle_all,
+)
 from bot.store.schema import case_requests, cases, contacts
 from bot.store.sql import fit_to_columns, utcnow
 
@@ -44,7 +52,11 @@ def create_case(
     }
     case_id = conn.execute(_INSERT_CASE, fit_to_columns(cases, values)).scalar_one()
     reference = f"{prefix}-{case_id}"
-    conn.execute(_SET_REFERENCE, {"case_id": case_id, "reference": reference})
+    writes = pending(conn)
+    if writes is not None:  # set with the case's other changes when the batch is flushed
+        writes.update_case(case_id, reference=reference)
+    else:
+        conn.execute(_SET_REFERENCE, {"case_id": case_id, "reference": reference})
     return {
         **values,
         "id": case_id,
@@ -70,15 +82,18 @@ _CASE_BY_ID = select(cases).where(cases.c.id == bindparam("case_id"))
 
 
 def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
-    """One case as a dict, or None."""
+    """One case as a dict (with its held-back changes), or None."""
     row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else overlay_case(conn, dict(row._mapping))
 
 
 def case_by_reference(conn: Connection, reference: str) -> dict[str, Any] | None:
     """A case by its reference (case-insensitive), or None."""
+    opened_now = pending_reference(conn, reference.upper())
+    if opened_now is not None:
+        return get_case(conn, opened_now)
     row = conn.execute(select(cases).where(cases.c.reference == reference.upper())).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else overlay_case(conn, dict(row._mapping))
 
 
 def link_request(
@@ -91,8 +106,9 @@ def link_request(
     received_at: datetime,
 ) -> dict[str, Any]:
     """Attach a stored request to a case and update its counters; returns the updated case."""
-    conn.execute(
-        _INSERT_LINK,
+    hold_or_insert(
+        conn,
+        case_requests,
         {
             "case_id": case["id"],
             "request_id": request_id,
@@ -109,7 +125,18 @@ def link_request(
         "last_request_at": max(received_at, case["last_request_at"]),
         "updated_at": now,
     }
-    conn.execute(_COUNT_REQUEST, params)
+    writes = pending(conn)
+    if writes is not None:
+        writes.update_case(
+            case["id"],
+            request_count=1,
+            follow_up_count=params["follow_up"],
+            duplicate_count=params["duplicate"],
+            last_request_at=params["last_request_at"],
+            updated_at=now,
+        )
+    else:
+        conn.execute(_COUNT_REQUEST, params)
     return {
         **case,
         "request_count": case["request_count"] + 1,
@@ -132,7 +159,6 @@ _COUNT_REQUEST = (
         updated_at=bindparam("updated_at"),
     )
 )
-_INSERT_LINK = insert(case_requests)
 
 
 DECISION_FIELDS = (
@@ -160,13 +186,18 @@ def record_decision(
     """Store a decision's outcome (every field of DECISION_FIELDS) on a case; returns it."""
     params = {name: values.get(name, case.get(name)) for name in DECISION_FIELDS}
     params |= {"case_id": case["id"], "updated_at": utcnow()}
-    conn.execute(_SET_DECISION, params)
+    writes = pending(conn)
+    if writes is not None:
+        writes.update_case(case["id"], **{k: v for k, v in params.items() if k != "case_id"})
+    else:
+        conn.execute(_SET_DECISION, params)
     return {**case, **{k: v for k, v in params.items() if k != "case_id"}}
 
 
 def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]:
     """Set fields on a case (category, priority, SLA, reasons, status …); returns the case."""
     values["updated_at"] = utcnow()
+    settle_all(conn)
     row = conn.execute(
         update(cases).where(cases.c.id == case_id).values(**values).returning(*cases.c)
     ).one()
@@ -190,6 +221,7 @@ def list_cases(
     e.g. 'possible_repeat:'); a contact e-mail (case-insensitive substring); overdue as of
     `overdue_at` (see `overdue_clause`).
     """
+    settle_all(conn)
     query = (
         select(
             cases, contacts.c.email.label("contact_email"), contacts.c.name.label("contact_name")
@@ -242,6 +274,7 @@ def distinct_values(conn: Connection, column: str) -> list[str]:
 
 def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
     """request id -> (relation, reason) for a case's requests (merged cases' too)."""
+    settle(conn)
     rows = conn.execute(
         select(case_requests.c.request_id, case_requests.c.relation, case_requests.c.reason).where(
             case_requests.c.case_id.in_(merged_into_chain(conn, case_id))
@@ -252,6 +285,7 @@ def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
 
 def merged_into_chain(conn: Connection, case_id: int) -> list[int]:
     """The case and every case soft-merged into it (directly or through others)."""
+    settle_all(conn)
     found, frontier = [case_id], [case_id]
     while frontier:
         rows = conn.execute(select(cases.c.id).where(cases.c.merged_into.in_(frontier))).scalars()

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 
 from bot.store.schema import outbox
 from bot.store.sql import insert_ignore, utcnow
@@ -64,6 +64,24 @@ def enqueue(
         },
         ["idempotency_key"],
     )
+
+
+_LAST_WRITTEN = (
+    select(outbox.c.payload)
+    .where(
+        outbox.c.case_id == bindparam("case_id"),
+        outbox.c.action == "update_fields",
+        outbox.c.state == "done",
+    )
+    .order_by(outbox.c.id.desc())
+    .limit(1)
+)
+
+
+def last_written_fields(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """The CRM fields of the case's latest performed write-back, or None."""
+    payload = conn.execute(_LAST_WRITTEN, {"case_id": case_id}).scalar()
+    return None if payload is None else payload.get("fields")
 
 
 def claim(

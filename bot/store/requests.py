@@ -6,11 +6,13 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import asdict
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, or_, select, text
 
 from bot.models import Attachment, Request, SourceRecord
+from bot.store.batch import pending
 from bot.store.schema import cases, quarantine, requests
 from bot.store.sql import fit_to_columns, insert_ignore, utcnow
 
@@ -61,6 +63,19 @@ def insert_request(
         "created_at": utcnow(),
     }
     return insert_ignore(conn, requests, fit_to_columns(requests, values), ["source", "source_id"])
+
+
+_LOCK_MESSAGE_ID = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
+def lock_message_id(conn: Connection, message_id: str) -> None:
+    """PostgreSQL: wait for any other transaction storing this Message-ID (held to commit).
+
+    Two replicas reading two mailboxes that got the same mail: the second waits for the
+    first's transaction, then sees its request. A no-op on SQLite (one writer at a time).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_MESSAGE_ID, {"key": message_id})
 
 
 def find_seen(
@@ -203,7 +218,18 @@ def recent_open_requests(
         .order_by(requests.c.received_at.desc())
         .limit(limit)
     )
-    return list(conn.execute(query).all())
+    rows = list(conn.execute(query).all())
+    writes = pending(conn)
+    if writes is None or not writes.case_updates:
+        return rows
+    # the references and categories of cases decided earlier in this batch, not written yet
+    changed: list[Any] = []
+    for row in rows:
+        held: dict[str, Any] = writes.case_updates.get(row.case_id) or {}
+        keep = {k: held[k] for k in ("reference", "category") if k in held}
+        fields: dict[str, Any] = dict(row._mapping)
+        changed.append(SimpleNamespace(**(fields | keep)) if keep else row)
+    return changed
 
 
 def cases_of_message_ids(conn: Connection, message_ids: list[str]) -> list[tuple[int, str]]:

@@ -46,6 +46,17 @@ def insert_ignore_many(
     conn.execute(_insert_ignore_many_statement(conn.dialect.name, table, tuple(conflict)), rows)
 
 
+# PostgreSQL aborted the transaction to break a deadlock, or a serialization failure: the
+# same work done again a moment later succeeds.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def lost_a_lock_race(exc: BaseException) -> bool:
+    """True when the database rolled the transaction back to break a deadlock (or a
+    serialization failure): redoing it at once is safe and usually succeeds."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
+
+
 def fit_to_columns(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length: a 400-character display name must not make
     PostgreSQL refuse the row (SQLite does not check lengths, PostgreSQL does)."""

@@ -86,6 +86,9 @@ class LinearModel:
         self.heads = heads
         self.meta = meta
         self.version = str(meta.get("version", "unversioned"))
+        # One decision asks twice about the same message (the impact rules' `model.*` facts,
+        # then the category): the last prediction is kept, keyed by the exact texts.
+        self._last: tuple[tuple[str | None, str | None], Prediction] | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -94,6 +97,14 @@ class LinearModel:
 
     def predict(self, subject: str | None, body: str | None) -> Prediction:
         """Category with calibrated probabilities, and the binary signals the model has."""
+        last = self._last
+        if last is not None and last[0] == (subject, body):
+            return last[1]
+        pred = self._predict(subject, body)
+        self._last = ((subject, body), pred)
+        return pred
+
+    def _predict(self, subject: str | None, body: str | None) -> Prediction:
         counts = analyse(subject, body)
         idx, val = vectorise(counts, self.index, self.idf)
         head = self.heads[CATEGORY]

@@ -1,0 +1,149 @@
+"""The contact index as stored: blocking keys in `contact_keys`, the normalised profile in
+`contacts.attributes["identity"]` (read and written by bot/identity/index.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.errors import ConfigError
+from bot.store.schema import contact_keys, contacts
+from bot.store.sql import fit_to_columns
+
+
+@cache
+def _mark(paramstyle: str) -> str:
+    if paramstyle not in ("qmark", "format", "pyformat"):
+        raise ConfigError(f"contact index: unsupported DB-API paramstyle {paramstyle!r}")
+    return "?" if paramstyle == "qmark" else "%s"
+
+
+@cache
+def _key_query(mark: str, n: int) -> str:
+    """(key, contact_id) under n keys, each key read with its own LIMIT (cap + 1).
+
+    A very common key thus costs at most cap + 1 index entries.
+    """
+    return " UNION ALL ".join(
+        f"SELECT * FROM (SELECT key, contact_id FROM contact_keys "
+        f"WHERE key = {mark} LIMIT {mark}) AS q{i}"
+        for i in range(n)
+    )
+
+
+@cache
+def _row_query(mark: str, n: int) -> str:
+    """(id, merged_into, attributes) of n contacts by id."""
+    marks = ", ".join([mark] * n)
+    return f"SELECT id, merged_into, attributes FROM contacts WHERE id IN ({marks})"
+
+
+def _driver_rows(conn: sa.Connection, sql: str, params: list[Any]) -> list[Any]:
+    # The two hot reads skip SQLAlchemy's statement compilation (it costs more than the
+    # query on SQLite); they still run in the caller's transaction and are seen by its
+    # events (statement counts, echo).
+    return list(conn.exec_driver_sql(sql, tuple(params)).all())
+
+
+def contacts_under_keys(conn: sa.Connection, caps: dict[str, int]) -> list[tuple[str, int]]:
+    """(key, contact id) for each key, at most its cap + 1 contacts per key; one query."""
+    if not caps:
+        return []
+    params: list[Any] = []
+    for key, cap in caps.items():
+        params += (key, cap + 1)
+    sql = _key_query(_mark(conn.dialect.paramstyle), len(caps))
+    return [(key, cid) for key, cid in _driver_rows(conn, sql, params)]
+
+
+def identity_rows(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, Any, Any]]:
+    """(id, merged_into, attributes) of these contacts; one query."""
+    if not ids:
+        return []
+    sql = _row_query(_mark(conn.dialect.paramstyle), len(ids))
+    return [(cid, merged, attrs) for cid, merged, attrs in _driver_rows(conn, sql, list(ids))]
+
+
+_INSERT_CONTACT = contacts.insert().returning(*contacts.c)
+
+
+def insert_indexed_contact(
+    conn: sa.Connection, row: dict[str, Any], keys: Sequence[str]
+) -> dict[str, Any]:
+    """Insert a new contact (its id from the database) and its keys; returns it as stored."""
+    values = fit_to_columns(contacts, row)
+    values.pop("id", None)
+    stored = dict(conn.execute(_INSERT_CONTACT, values).one()._mapping)
+    add_keys(conn, stored["id"], keys)
+    return stored
+
+
+def insert_contacts(
+    conn: sa.Connection, rows: list[dict[str, Any]], key_rows: list[dict[str, Any]]
+) -> None:
+    """Bulk-insert contacts whose ids are given, and their keys (one statement each)."""
+    if rows:
+        conn.execute(contacts.insert(), rows)
+    if key_rows:
+        conn.execute(contact_keys.insert(), key_rows)
+
+
+def identity_and_ids(conn: sa.Connection, contact_id: int) -> Any:
+    """(attributes, external_ids) of a contact, or None when it does not exist."""
+    return conn.execute(
+        sa.select(contacts.c.attributes, contacts.c.external_ids).where(contacts.c.id == contact_id)
+    ).first()
+
+
+def contact_attributes(conn: sa.Connection, contact_id: int) -> Any:
+    """The attributes of a contact (None when it does not exist)."""
+    return conn.execute(
+        sa.select(contacts.c.attributes).where(contacts.c.id == contact_id)
+    ).scalar()
+
+
+def update_identity(
+    conn: sa.Connection,
+    contact_id: int,
+    attributes: dict[str, Any],
+    external_ids: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Store a contact's new attributes (profile included) and CRM ids."""
+    conn.execute(
+        contacts.update()
+        .where(contacts.c.id == contact_id)
+        .values(attributes=attributes, external_ids=external_ids, updated_at=now)
+    )
+
+
+def keys_held(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> set[str]:
+    """Which of these keys the contact is indexed under (through the primary key)."""
+    return set(
+        conn.execute(
+            sa.select(contact_keys.c.key).where(
+                contact_keys.c.key.in_(sorted(keys)), contact_keys.c.contact_id == contact_id
+            )
+        ).scalars()
+    )
+
+
+def drop_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
+    """Stop indexing a contact under these keys."""
+    if keys:
+        conn.execute(
+            contact_keys.delete().where(
+                contact_keys.c.key.in_(sorted(keys)), contact_keys.c.contact_id == contact_id
+            )
+        )
+
+
+def add_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
+    """Index a contact under these keys (each once)."""
+    unique = list(dict.fromkeys(keys))
+    if unique:
+        conn.execute(contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in unique])
