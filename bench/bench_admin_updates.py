@@ -19,25 +19,49 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.extract.admin_update import FIELDS, extract_admin_update, plan_update
+import phonenumbers
+
+from bot.extract.admin_update import FIELDS, extract_admin_update, plan_update, region_for
 
 DEFAULT = Path(__file__).parent / "data" / "eval" / "admin_updates.jsonl"
 
 
-def normalise(field: str, value: Any) -> str | None:
-    """A value as compared: addresses and names folded, IBANs compact, e-mails lower-cased."""
+# A trailing country name is presentation, not a different address.
+_COUNTRIES = {
+    "france", "belgique", "belgium", "suisse", "switzerland", "schweiz", "canada",
+    "royaume uni", "united kingdom", "uk", "ireland", "irlande", "australia", "australie",
+    "usa", "united states", "etats unis",
+}  # fmt: skip
+
+
+def normalise(field: str, value: Any, region: str = "FR") -> str | None:
+    """A value as compared: addresses and names folded, phones as E.164 (national numbers read
+    in the mail's region), IBANs compact, e-mails lower-cased. An address compares as its set
+    of words without a trailing country, so "8 rue X, 75001 Paris, France" and
+    "8 rue X 75001 PARIS" are the same address."""
     if value is None or value == "":
         return None
     text = str(value)
     if field == "iban":
         return re.sub(r"\s+", "", text).upper()
     if field == "phone":
-        return re.sub(r"[^\d+]", "", text)
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return re.sub(r"[^\d+]", "", text)
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     folded = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(c for c in folded if not unicodedata.combining(c))
     if field == "email":
         return folded.strip()
-    return " ".join(re.sub(r"[^\w]+", " ", folded).split())
+    words = " ".join(re.sub(r"[^\w]+", " ", folded).split())
+    if field == "postal_address":
+        for country in sorted(_COUNTRIES, key=len, reverse=True):
+            if words.endswith(" " + country):
+                words = words[: -len(country) - 1]
+                break
+        return " ".join(sorted(words.split()))
+    return words
 
 
 def evaluate(path: Path) -> dict[str, Any]:
@@ -57,9 +81,11 @@ def evaluate(path: Path) -> dict[str, Any]:
         )  # fmt: skip
         got = update.values()
         expected = item.get("expected") or {}
+        region = region_for(item.get("locale"), item.get("lang"))
         wrong = False
         for field in FIELDS:
-            want, have = normalise(field, expected.get(field)), normalise(field, got.get(field))
+            want = normalise(field, expected.get(field), region)
+            have = normalise(field, got.get(field), region)
             if have is not None and have == want:
                 tp[field] += 1
             else:
