@@ -204,3 +204,17 @@ def test_crmbot_run_serves_readiness_once_the_maildir_is_polled(tmp_path: Path) 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_page_data_is_read_once_at_start_so_the_first_visitor_does_not_wait(
+    serve: Any, store: Store
+) -> None:
+    with store.begin() as conn:
+        seed(conn, [CaseSpec(datetime.now(UTC) - timedelta(hours=2))])
+    server = serve({})
+    deadline = time.monotonic() + 30
+    while server.steering.summary_cache.computed == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # nobody asked for the page: the warm-up reads it
+    assert server.steering.summary_cache.computed >= 1
+    status, _ = _get(server.url + "/")
+    assert status == 200

@@ -19,7 +19,8 @@ in this order:
 5. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
    enough, with a bonus for a number or site both name and a penalty when both name amounts
    and none agree. Very alike attaches; fairly alike attaches when the rules read the same
-   category (or the message says it chases), unless the case has been quiet for weeks;
+   category, the message names one of the case's numbers again, or it says it chases,
+   unless the case has been quiet for weeks;
    otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
    alike, nothing named to tell them apart: not guessed, flagged for review.
 
@@ -224,8 +225,16 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
     stale = quiet >= conf.stale_after_days and not cand.comparison.shared
     category = _category_of(ctx, work)
     same = category is not None and (category == cand.category or category in CHASE_CATEGORIES)
-    if new.chase or (same and best >= conf.similar_text_same_category and not stale):
-        why = "a chase" if new.chase else f"same category {category}"
+    # A number of the case named again (its meter, its invoice): the same matter, whatever
+    # category the new words read as ("here is a photo of meter 0987" after a billing mail).
+    named = [s for s in cand.comparison.shared if not s.startswith("site ")]
+    if new.chase or ((same or named) and best >= conf.similar_text_same_category and not stale):
+        if new.chase:
+            why = "a chase"
+        elif same:
+            why = f"same category {category}"
+        else:
+            why = f"names {', '.join(named[:3])} again"
         reason = Reason(
             "similar_text_same_category",
             f"topic {best:.0%} alike {cand.reference}, {why}{evidence}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -178,6 +179,8 @@ class SteeringServer:
         from bot.latency import register_live_metrics
 
         register_live_metrics(registry)
+        self.registry = registry
+        self.steering = steering
         self.httpd = ThreadingHTTPServer((host, port), _handler(steering, registry))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
@@ -193,10 +196,25 @@ class SteeringServer:
         return f"http://{name}:{port}"
 
     def start(self) -> SteeringServer:
-        """Start serving in the background."""
+        """Start serving in the background, and warm the page's data (see `warm_up`)."""
         self.thread.start()
         log.info("http_started", url=self.url)
+        threading.Thread(target=self.warm_up, name="crmbot-http-warm-up", daemon=True).start()
         return self
+
+    def warm_up(self) -> None:
+        """Read once what the page and /metrics keep (reply latencies, arrival rates, the
+        forecast), so that the first person to open the page does not pay for it."""
+        from bot.steering.page import render_status_page
+
+        started = time.monotonic()
+        try:
+            render_status_page(self.steering, None, None)
+            generate_latest(self.registry)
+        except Exception as exc:  # a store still down: the first request reads it then
+            log.warning("steering_warm_up_failed", error=type(exc).__name__)
+            return
+        log.debug("steering_warmed_up", seconds=round(time.monotonic() - started, 3))
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
