@@ -209,3 +209,31 @@ def test_polled_hubspot_contacts_give_identity_and_tier_to_later_mail(
     assert not any(
         r["code"] == "strategic_customer" for r in by_contact["bob@petit.example"]["reasons"]
     )
+
+
+def test_crmbots_own_write_read_back_is_not_stored_as_a_new_request_but_an_agents_change_is(
+    store: Store, store_url: str
+) -> None:
+    from bot.store.schema import requests
+
+    with FakeHubSpot(search_lag=0.0) as fake:
+        from connectors.hubspot.client import HubSpotApi
+        from connectors.hubspot.setup import ensure_properties
+        from tests.fakes.hubspot import settings_for
+
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        ticket = fake.create_ticket(
+            "Facture contestée",
+            "Ma facture de mars est fausse, merci de corriger.",
+            contact_id=fake.create_contact("claire@client.example", "Claire", "Durand"),
+        )
+        worker = _worker(fake, store, store_url)
+        worker.run_once()
+        assert fake.ticket(ticket).get("crmbot_priority")  # written back: a new version
+        worker.run_once()  # reads that version: nothing a person changed
+        with store.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(requests)).scalar_one() == 1
+        fake.agent_update("tickets", ticket, hs_pipeline_stage="2")
+        worker.run_once()  # an agent's change of status is a version of its own
+        with store.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(requests)).scalar_one() == 2

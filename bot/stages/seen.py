@@ -5,7 +5,12 @@ from __future__ import annotations
 from bot.bounces import file_bounce
 from bot.pipeline import StageContext, Work
 from bot.store import audit
-from bot.store.requests import find_seen, insert_request, lock_message_id
+from bot.store.requests import (
+    find_seen,
+    insert_request,
+    lock_message_id,
+    unchanged_ticket_version,
+)
 
 
 def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
@@ -37,6 +42,12 @@ def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
             )
         work.drop("already stored")
         return None
+    if req.channel == "ticket":
+        same_as = unchanged_ticket_version(ctx.conn, req)
+        if same_as is not None:  # crmbot's own write read back, or a field it does not read
+            ctx.log.info("ticket_version_unchanged", source=req.source, same_as=same_as)
+            work.drop("ticket version changes nothing crmbot reads")
+            return None
     if req.auto_reply:
         request_id = insert_request(
             ctx.conn,

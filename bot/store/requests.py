@@ -115,6 +115,30 @@ def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
     ).scalar()
 
 
+def unchanged_ticket_version(conn: Connection, request: Request) -> int | None:
+    """The id of the latest stored version of the same CRM ticket when this version changes
+    nothing crmbot reads (subject, text, status, priority): a write of crmbot's own, or of a
+    field it does not read. None when something changed or the ticket is new."""
+    if request.thread_key is None:
+        return None
+    row = conn.execute(
+        select(requests.c.id, requests.c.subject, requests.c.body_hash, requests.c.headers)
+        .where(requests.c.thread_key == request.thread_key)
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    before, now = row.headers or {}, request.headers
+    same = (
+        row.subject == request.subject
+        and row.body_hash == body_fingerprint(request.body_clean)
+        and before.get("status") == now.get("status")
+        and before.get("priority") == now.get("priority")
+    )
+    return int(row.id) if same else None
+
+
 def first_thread_key(conn: Connection, case_id: int) -> str | None:
     """The CRM ticket key ("source:id") of a case's first ticket request, if it has one."""
     return conn.execute(
