@@ -35,11 +35,6 @@ def _follow(ctx: StageContext, case: dict | None) -> dict | None:
     return case
 
 
-def _follow_id(ctx: StageContext, case_id: int) -> int | None:
-    case = _follow(ctx, get_case(ctx.conn, case_id))
-    return case["id"] if case is not None else None
-
-
 def _kept_apart(cases: Iterable[dict]) -> bool:
     """One of these cases was opened by a reply kept apart from another of them."""
     cases = list(cases)
@@ -66,7 +61,8 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict |
     if _kept_apart(survivors.values()):
         # A reply once kept apart as another matter (its case is `related_to` the other):
         # the thread goes on where it was replied to, the newest message it names.
-        return survivors.get(_follow_id(ctx, found[0][0]), next(iter(survivors.values())))
+        newest = _follow(ctx, get_case(ctx.conn, found[0][0]))
+        return newest if newest is not None else next(iter(survivors.values()))
     keep_id = min(survivors)
     for other_id in sorted(survivors):
         if other_id == keep_id:
