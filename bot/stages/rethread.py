@@ -27,6 +27,8 @@ from bot.store.requests import requests_of_case
 HEADER_JOIN = "threaded_reply_header"
 REFERENCE_JOIN = "threaded_reference"
 RELATED_TAG = "related_to:"
+# A case's requests compared with the reply, at most.
+MAX_CASE_REQUESTS = 50
 
 
 def reexamine_reply(ctx: StageContext, work: Work) -> Work | None:
@@ -40,6 +42,8 @@ def reexamine_reply(ctx: StageContext, work: Work) -> Work | None:
     rows = [r for r in requests_of_case(ctx.conn, case["id"]) if r["message_id"] != req.message_id]
     if not rows:
         return work
+    if len(rows) > MAX_CASE_REQUESTS:  # a long case: its first request and its latest ones
+        rows = rows[:1] + rows[1 - MAX_CASE_REQUESTS :]
     new = read_request(
         req.subject, req.body_clean, req.sender_name, (work.contact or {}).get("name")
     )
