@@ -4,23 +4,34 @@ Per open case (all its recent requests together): what both name (an identifier,
 customer number), where they disagree (numbers or sites of one kind: a conflict; amounts or
 months of bills: weak), how alike their topics are, and how long the case has been quiet.
 Per request: whether it chases, says nothing but "any news?", or says it raises another
-matter. Pure reading and arithmetic; `bot/stages/dedup.py` decides and explains.
+matter. Per reply joined by its headers: the same comparison with the case it replies to,
+whether it corrects itself, and whether its subject changed (`read_reply`). Pure reading
+and arithmetic; `bot/stages/dedup.py` and `bot/stages/rethread.py` decide and explain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.specifics import Comparison, Specifics, compare, says_new_matter, specifics_of, union
+from bot.specifics import (
+    Comparison,
+    Specifics,
+    compare,
+    says_correction,
+    says_new_matter,
+    specifics_of,
+    union,
+)
 from bot.topic import (
     IDENTIFIER_BONUS,
     Topic,
     is_status_chase,
     name_words,
     says_chase,
+    subject_key,
     topic_of,
     topic_similarity,
 )
@@ -70,6 +81,41 @@ class Candidate:
         if self.comparison.differ:
             return f"; though {'; '.join(self.comparison.differ)}"
         return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEvidence:
+    """A reply (its own text, the quote removed) beside the case its headers join it to."""
+
+    comparison: Comparison  # what the reply names against what the case's requests name
+    new_matter: str | None  # the words saying it raises another matter
+    correction: str | None  # the words saying it corrects itself or answers a question
+    subject_changed: bool  # its subject (prefixes and reference left out) is none of the case's
+
+    @property
+    def names_case(self) -> bool:
+        """The reply names an identifier or a site of the case."""
+        return bool(self.comparison.shared)
+
+
+def read_reply(
+    new: NewRequest, subject: str, body: str, case_requests: Sequence[Mapping[str, Any]]
+) -> ReplyEvidence:
+    """Compare a reply with the requests of the case it replies to. A subject the reply kept
+    from its case (prefixes aside) is the case's, not the reply's own words: left out."""
+    texts = [(r.get("subject") or "", r.get("body_clean") or "") for r in case_requests]
+    specifics = union([specifics_of(s, b) for s, b in texts])
+    words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
+    mine = subject_key(subject)
+    changed = bool(mine) and mine not in {subject_key(s) for s, _ in texts}
+    own = subject if changed else ""
+    own_words = topic_of(own, body).words - new.sender
+    return ReplyEvidence(
+        comparison=compare(specifics_of(own, body), own_words, specifics, words, new.sender),
+        new_matter=new.new_matter,
+        correction=says_correction(own, body),
+        subject_changed=changed,
+    )
 
 
 def read_request(

@@ -12,7 +12,9 @@ number, a site, an amount. Read here, pure text work; `bot/stages/dedup.py` weig
   Bron", "our Leeds branch");
 - amounts ("312,40 €", "84.50 GBP"), weaker: a chase may quote a total;
 - an explicit cue that a mail raises a new matter ("autre problème", "par ailleurs",
-  "une deuxième demande", "another issue", "on a separate note").
+  "une deuxième demande", "another issue", "on a separate note");
+- a cue that a reply corrects itself or answers a question ("I meant", "je me suis trompé",
+  "comme demandé"): its numbers are the case's own.
 """
 
 from __future__ import annotations
@@ -168,7 +170,11 @@ _NEW_MATTER = re.compile(
     r"|par ailleurs|d autre part|sans (?:aucun )?rapport avec|rien a voir avec"
     r"|independamment de (?:ma|mon|mes) (?:demande|precedent|message|autre))\b"
 )
-_SEPARATELY = re.compile(r"(?:^|[.!?]\s*)(separately|on another note|sur un autre sujet)\s*,", re.M)
+_SEPARATELY = re.compile(
+    r"(?:^|[.!?]\s*)(separately|on another note|sur un autre sujet|autre chose|another thing"
+    r"|new issue|nouveau probleme|nouveau sujet)\s*[,:]",
+    re.M | re.I,
+)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -301,6 +307,33 @@ def says_new_matter(subject: str, body: str) -> str | None:
     if opening:
         return opening.group(1)
     match = _NEW_MATTER.search(" ".join(_NON_WORD.split(folded)).strip())
+    return match.group(0) if match else None
+
+
+# A reply that corrects what it said before, or answers the agent's question: the numbers it
+# names are the case's own, not another matter's.
+_CORRECTION = re.compile(
+    r"\b(?:my (?:mistake|bad|error)|i made (?:a|an) (?:mistake|error|typo)|typo|i meant"
+    r"|should (?:read|have been|be)|(?:the )?(?:right|correct) (?:number|reference|one|invoice"
+    r"|contract|order) is|wrong (?:number|reference|invoice|contract|order)|instead of"
+    r"|not the one i (?:gave|sent|wrote)|as (?:you )?requested|as you asked|you asked (?:for|me)"
+    r"|(?:to|in) answer (?:to )?your question|in reply to your question"
+    r"|here (?:is|are) the (?:number|reference|details|information|document)"
+    r"|voici (?:le|la|les) (?:numero|reference|information|element|detail|document)s?"
+    r"|je me suis trompee?|erreur de ma part|petite erreur|coquille|faute de frappe"
+    r"|je voulais dire|il fallait lire|au lieu de|et non (?:pas )?(?:la|le|l|celle|celui)"
+    r"|(?:le|la) (?:bon|bonne|vrai|vraie) (?:numero|reference|facture|contrat|commande)"
+    r"|(?:numero|reference) (?:correct|exact)e?|mauvais numero|mauvaise reference"
+    r"|comme (?:vous me l avez |vous l avez )?demande|suite a votre (?:demande|question)"
+    r"|vous m avez demande|(?:pour|en) repon(?:se|dre) a votre question)\b"
+)
+
+
+def says_correction(subject: str, body: str) -> str | None:
+    """The words by which a reply corrects itself or answers a question ("sorry, I meant",
+    "je me suis trompé", "comme demandé"), or None."""
+    folded = strip_accents(f"{subject}\n{body[:3000]}")
+    match = _CORRECTION.search(" ".join(_NON_WORD.split(folded)).strip())
     return match.group(0) if match else None
 
 

@@ -9,6 +9,7 @@ from bot.stages.dedup import match_open_case
 from bot.stages.identify import identify_contact
 from bot.stages.normalise import normalise
 from bot.stages.plan import plan_actions
+from bot.stages.rethread import reexamine_reply
 from bot.stages.seen import skip_seen_and_auto_replies
 from bot.stages.thread import thread_exactly
 
@@ -17,6 +18,7 @@ DEFAULT_STAGES: list[Stage] = [
     skip_seen_and_auto_replies,
     identify_contact,
     thread_exactly,
+    reexamine_reply,
     match_open_case,
     open_or_attach_case,
     decide,

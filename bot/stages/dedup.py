@@ -1,12 +1,13 @@
 """Stage 4b: the same contact asking again: a duplicate, or a follow-up (a chase) of a case.
 
-Exact threading (headers, references) has found nothing. The contact's open cases with a
-request in the window are the candidates. Evidence against a candidate comes first: the new
-request names an invoice/contract/order/meter/serial number, or a site, of the kind the case
-names too but none of the case's own (`bot/specifics.py`); or it says it raises another
-matter ("autre problème", "par ailleurs", "another issue") and names nothing of the case.
-Such a candidate is kept apart whatever the wording, and the reason trail says why. Then,
-in this order:
+Exact threading (headers, references) has found nothing, or found a case the reply raises
+another matter than (`bot/stages/rethread.py`: that case is no candidate). The contact's
+open cases with a request in the window are the candidates. Evidence against a candidate
+comes first: the new request names an invoice/contract/order/meter/serial number, or a site,
+of the kind the case names too but none of the case's own (`bot/specifics.py`); or it says
+it raises another matter ("autre problème", "par ailleurs", "another issue") and names
+nothing of the case. Such a candidate is kept apart whatever the wording, and the reason
+trail says why. Then, in this order:
 
 1. the same cleaned text within the duplicate window is a duplicate;
 2. a reply whose headers were stripped (a RE:/TR:/AW:/Fwd:/Réf: prefix before the subject of
@@ -38,6 +39,7 @@ from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.stages.rethread import related_references
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
@@ -84,7 +86,8 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     if _duplicate(ctx, work, rows):
         return work
     new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
-    cases = candidates(rows, new)
+    apart = related_references(work)  # a reply kept apart from the case it answers
+    cases = [c for c in candidates(rows, new) if c.reference not in apart]
     for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
         if step(ctx, work, new, cases):
             return work

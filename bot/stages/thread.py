@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.stages.rethread import RELATED_TAG
 from bot.store import audit
 from bot.store.cases import case_by_reference, get_case, merge_cases
 from bot.store.requests import case_of_thread_key, cases_of_message_ids
@@ -33,10 +35,22 @@ def _follow(ctx: StageContext, case: dict | None) -> dict | None:
     return case
 
 
+def _kept_apart(cases: Iterable[dict]) -> bool:
+    """One of these cases was opened by a reply kept apart from another of them."""
+    cases = list(cases)
+    references = {c["reference"] for c in cases}
+    return any(
+        tag.startswith(RELATED_TAG) and tag[len(RELATED_TAG) :] in references
+        for c in cases
+        for tag in c.get("tags") or []
+    )
+
+
 def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict | None:
     """The case a reply belongs to; when its headers reach several cases, they are one
     conversation: the newer cases are soft-merged into the oldest (reversible, audited,
-    tagged for review) instead of splitting it."""
+    tagged for review) instead of splitting it, unless one was opened by a reply kept apart
+    from another (`bot/stages/rethread.py`)."""
     survivors: dict[int, dict] = {}
     for case_id, _ in found:
         case = _follow(ctx, get_case(ctx.conn, case_id))
@@ -44,6 +58,11 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict |
             survivors.setdefault(case["id"], case)
     if len(survivors) < 2:
         return next(iter(survivors.values()), None)
+    if _kept_apart(survivors.values()):
+        # A reply once kept apart as another matter (its case is `related_to` the other):
+        # the thread goes on where it was replied to, the newest message it names.
+        newest = _follow(ctx, get_case(ctx.conn, found[0][0]))
+        return newest if newest is not None else next(iter(survivors.values()))
     keep_id = min(survivors)
     for other_id in sorted(survivors):
         if other_id == keep_id:
