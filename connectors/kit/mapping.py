@@ -14,7 +14,10 @@ def parse_timestamp(value: Any) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 10_000_000_000 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond what a calendar date can be
+            raise MalformedInput(f"timestamp out of range: {str(value)[:40]!r}") from None
     if not isinstance(value, str) or not value.strip():
         raise MalformedInput(f"not a timestamp: {str(value)[:40]!r}")
     text = value.strip()
