@@ -7,7 +7,7 @@ at two domains, one person's two topics, a case waiting on the customer.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,32 +18,18 @@ from bot.app import rules_provider
 from bot.status import OPEN_STATUSES, CaseStatus, is_open
 from bot.store import Store
 from bot.store.audit import trail
-from bot.store.cases import list_cases, update_case
+from bot.store.cases import update_case
 from bot.topic import is_status_chase, strip_reply_prefix, subject_key, topic_of
+from tests.helpers.grouping import KARIM, RACHEL, T0
+from tests.helpers.grouping import all_cases as _cases
+from tests.helpers.grouping import run_cases as _run
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-KARIM = "Karim Benali <karim.benali@example.fr>"
-RACHEL = "Rachel Adams <rachel.adams@example.com>"
 
 
 @pytest.fixture
 def inbox(tmp_path: Path) -> Path:
     return make_maildir(tmp_path / "inbox")
-
-
-def _run(store: Store, store_url: str, inbox: Path, messages: list[bytes]) -> list[dict]:
-    for raw in messages:
-        deliver(inbox, raw)
-    settings = make_settings(store_url, {"inbox": maildir_source(inbox)})
-    maildir_worker(settings, store, rules=rules_provider(settings)).run_once()
-    return _cases(store)
-
-
-def _cases(store: Store) -> list[dict]:
-    with store.connect() as conn:
-        return sorted(list_cases(conn), key=lambda c: c["id"])
 
 
 def _msg(sender: str, subject: str, body: str, hours: float, **kw: object) -> bytes:

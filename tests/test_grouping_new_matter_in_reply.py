@@ -5,22 +5,19 @@ agent stays in its case. End to end from a Maildir, in French and English (issue
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.app import rules_provider
 from bot.store import Store
-from bot.store.audit import trail
-from bot.store.cases import list_cases
 from bot.store.requests import requests_of_case
-from tests.helpers.mail import deliver, make_maildir, make_message
-from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
+from tests.helpers.grouping import KARIM, RACHEL, T0
+from tests.helpers.grouping import reasons as _reasons
+from tests.helpers.grouping import run_cases as _run
+from tests.helpers.grouping import subjects as _subjects
+from tests.helpers.mail import make_maildir, make_message
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-KARIM = "Karim Benali <karim.benali@example.fr>"
-RACHEL = "Rachel Adams <rachel.adams@example.com>"
 FIRST_ID = "first@example.fr"
 AGENT_ID = "agent-answer@acme-energie.fr"
 
@@ -28,15 +25,6 @@ AGENT_ID = "agent-answer@acme-energie.fr"
 @pytest.fixture
 def inbox(tmp_path: Path) -> Path:
     return make_maildir(tmp_path / "inbox")
-
-
-def _run(store: Store, store_url: str, inbox: Path, messages: list[bytes]) -> list[dict]:
-    for raw in messages:
-        deliver(inbox, raw)
-    settings = make_settings(store_url, {"inbox": maildir_source(inbox)})
-    maildir_worker(settings, store, rules=rules_provider(settings)).run_once()
-    with store.connect() as conn:
-        return sorted(list_cases(conn), key=lambda c: c["id"])
 
 
 def _first(sender: str, subject: str, body: str) -> bytes:
@@ -57,19 +45,9 @@ def _reply(
     )
 
 
-def _reasons(store: Store, case: dict) -> str:
-    with store.connect() as conn:
-        return str([e["detail"].get("reasons") for e in trail(conn, case["id"])])
-
-
 def _bodies(store: Store, case: dict) -> list[str]:
     with store.connect() as conn:
         return [r["body_clean"] for r in requests_of_case(conn, case["id"])]
-
-
-def _subjects(store: Store, case: dict) -> list[str]:
-    with store.connect() as conn:
-        return [r["subject"] for r in requests_of_case(conn, case["id"])]
 
 
 INVOICE_FR = (
