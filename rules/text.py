@@ -132,12 +132,14 @@ class TermMatcher:
     _gate_exact: frozenset[str] = frozenset()
     _gate_prefix: frozenset[str] = frozenset()
     _max_prefix: int = 0
+    _order: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, terms: Iterable[str]) -> TermMatcher:
         """Compile terms; raise TermError on an unusable one."""
         terms = list(terms)
         matcher = cls(terms)
+        matcher._order = {term: i for i, term in reversed(list(enumerate(terms)))}
         for term in terms:
             parts = parse_term(term)
             if len(parts) == 1:
@@ -181,7 +183,9 @@ class TermMatcher:
         for term, parts in self._phrases:
             if term not in hits and _phrase_in(parts, index):
                 hits[term] = None
-        return list(hits)
+        # In the order the terms are written: set order changes with the hash seed per process,
+        # and the reasons (and which of equal terms `max_hits` keeps) must not.
+        return sorted(hits, key=self._order.__getitem__) if len(hits) > 1 else list(hits)
 
     def any_in(self, index: TextIndex) -> str | None:
         """The first term found, or None."""

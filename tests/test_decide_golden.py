@@ -1,0 +1,31 @@
+"""Speed work must not change a decision: every corpus message decides as the golden file says."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from tests.helpers.golden import golden_rows, read_golden
+
+TOLERANCE = 1e-9
+
+
+def test_every_corpus_decision_matches_the_golden_file_and_model_probabilities_to_1e_9() -> None:
+    golden = {row["id"]: row for row in read_golden()}
+    rows = golden_rows()
+    assert len(rows) == len(golden) > 1000
+    for row in rows:
+        want = golden[row["id"]]
+        # Decisions as JSON round-trips them (tuples become lists), field by field.
+        for event in ("created", "follow_up"):
+            assert json.loads(json.dumps(row[event])) == want[event], (row["id"], event)
+        got, exp = row["model"], want["model"]
+        assert (got["category"], got["words"], got["signals"]) == (
+            exp["category"],
+            exp["words"],
+            exp["signals"],
+        ), row["id"]
+        assert math.isclose(got["probability"], exp["probability"], abs_tol=TOLERANCE), row["id"]
+        assert got["raw"].keys() == exp["raw"].keys()
+        for cat, p in got["raw"].items():
+            assert math.isclose(p, exp["raw"][cat], abs_tol=TOLERANCE), (row["id"], cat)
