@@ -83,6 +83,9 @@ class LinearModel:
         self.features = features
         self.index = {f: i for i, f in enumerate(features)}
         self.idf = idf.astype(np.float32)
+        self.word_features = np.fromiter(
+            (f[0] == "w" for f in features), dtype=bool, count=len(features)
+        )
         self.heads = heads
         self.meta = meta
         self.version = str(meta.get("version", "unversioned"))
@@ -106,7 +109,7 @@ class LinearModel:
 
     def _predict(self, subject: str | None, body: str | None) -> Prediction:
         counts = analyse(subject, body)
-        idx, val = vectorise(counts, self.index, self.idf)
+        idx, val = vectorise(counts, self.index, self.idf, self.word_features)
         head = self.heads[CATEGORY]
         probs = head.probabilities(idx, val)
         best = int(np.argmax(probs))
@@ -138,21 +141,27 @@ class LinearModel:
         """
         head = self.heads[CATEGORY]
         row = head.classes.index(category or pred.category)
+        features = self.features
+        # Each feature of the message that the model knows, by name, with its weight here.
         contrib = dict(
-            zip(pred.idx.tolist(), (head.coef[row, pred.idx] * pred.val).tolist(), strict=True)
+            zip(
+                [features[j] for j in pred.idx.tolist()],
+                (head.coef[row, pred.idx] * pred.val).tolist(),
+                strict=True,
+            )
         )
-        index = self.index
+        counts = pred.counts
         score: dict[str, float] = {}
-        for name, n in pred.counts.items():
+        for name, n in counts.items():
             if not name.startswith("w "):
                 continue
             word = name[2:]
-            total = contrib.get(index.get(name, -1), 0.0)
+            total = contrib.get(name, 0.0)
             if " " not in word:
                 for gram in char_grams(word):
-                    c = contrib.get(index.get(gram, -1))
+                    c = contrib.get(gram)
                     if c:
-                        total += c * n / pred.counts[gram]
+                        total += c * n / counts[gram]
             if total > 0:
                 score[word] = total
         top = sorted((item for item in score.items() if item[1] > 0), key=lambda kv: -kv[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 
 import numpy as np
 
@@ -67,17 +68,28 @@ def fit_vocabulary(docs: Iterable[Counter[str]], min_df: int = 2) -> tuple[list[
 
 
 def vectorise(
-    counts: Counter[str], index: Mapping[str, int], idf: np.ndarray
+    counts: Counter[str],
+    index: Mapping[str, int],
+    idf: np.ndarray,
+    word_features: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse TF-IDF of one document: (feature indices, values); each block has unit length."""
-    found = [
-        (index[name], count, name[0] == "w") for name, count in counts.items() if name in index
-    ]
-    if not found:
+    """Sparse TF-IDF of one document: (feature indices, values); each block has unit length.
+
+    `word_features` (one bool per feature: a 'w …' feature) spares looking at the names.
+    """
+    names = list(counts)
+    n = len(names)
+    # Features in the message's order (sums below add in that order, as training did).
+    found = np.fromiter(map(index.get, names, repeat(-1, n)), dtype=np.int64, count=n)
+    keep = found >= 0
+    if not keep.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    idx = np.fromiter((j for j, _, _ in found), dtype=np.int64, count=len(found))
-    tf = np.fromiter((c for _, c, _ in found), dtype=np.float32, count=len(found))
-    words = np.fromiter((w for _, _, w in found), dtype=bool, count=len(found))
+    idx = found[keep]
+    tf = np.fromiter(counts.values(), dtype=np.float32, count=n)[keep]
+    if word_features is not None:
+        words = word_features[idx]
+    else:
+        words = np.fromiter((name[0] == "w" for name in names), dtype=bool, count=n)[keep]
     val = (1.0 + np.log(tf)) * idf[idx]
     for mask in (words, ~words):
         norm = float(np.sqrt(np.sum(val[mask] ** 2)))
