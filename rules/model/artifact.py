@@ -7,6 +7,7 @@ idf, one linear head per task (weights, intercepts, calibration temperature) and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import FatalError
-from rules.model.features import analyse, char_grams, vectorise
+from rules.model.features import analyse_words, char_grams, vectorise
 
 FORMAT = "crmbot-model/1"
 CATEGORY = "category"
@@ -88,6 +89,8 @@ class LinearModel:
         )
         self.heads = heads
         self.meta = meta
+        # A word's character n-grams that are features (only those can weigh), per word.
+        self._known_grams = functools.lru_cache(maxsize=65536)(self._grams_in_index)
         self.version = str(meta.get("version", "unversioned"))
         # One decision asks twice about the same message (the impact rules' `model.*` facts,
         # then the category): the last prediction is kept, keyed by the exact texts.
@@ -108,14 +111,12 @@ class LinearModel:
         return pred
 
     def _predict(self, subject: str | None, body: str | None) -> Prediction:
-        counts = analyse(subject, body)
+        # The words: every single-word 'w …' count (folded words never start with '~').
+        counts, words = analyse_words(subject, body)
         idx, val = vectorise(counts, self.index, self.idf, self.word_features)
         head = self.heads[CATEGORY]
         probs = head.probabilities(idx, val)
         best = int(np.argmax(probs))
-        words = sum(
-            c for f, c in counts.items() if f.startswith("w ") and " " not in f[2:] and f[2] != "~"
-        )
         signals: dict[str, float] = {
             f"{name}_probability": round(float(self.heads[name].probabilities(idx, val)[1]), 4)
             for name in BINARY_HEADS
@@ -158,7 +159,7 @@ class LinearModel:
             word = name[2:]
             total = contrib.get(name, 0.0)
             if " " not in word:
-                for gram in char_grams(word):
+                for gram in self._known_grams(word):
                     c = contrib.get(gram)
                     if c:
                         total += c * n / counts[gram]
@@ -166,6 +167,10 @@ class LinearModel:
                 score[word] = total
         top = sorted((item for item in score.items() if item[1] > 0), key=lambda kv: -kv[1])
         return [f"{term} ({weight:+.2f})" for term, weight in top[:k]]
+
+    def _grams_in_index(self, word: str) -> tuple[str, ...]:
+        index = self.index
+        return tuple(gram for gram in char_grams(word) if gram in index)
 
     def size_bytes(self) -> int:
         """Bytes the arrays take in memory."""

@@ -42,6 +42,11 @@ def char_grams(word: str) -> tuple[str, ...]:
 
 def analyse(subject: str | None, body: str | None) -> Counter[str]:
     """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams, legal cues."""
+    return analyse_words(subject, body)[0]
+
+
+def analyse_words(subject: str | None, body: str | None) -> tuple[Counter[str], int]:
+    """The features of a message (as `analyse`) and how many words it has."""
     subj, text = message_text(subject, body)
     words = (subj + " " + text).split()
     counts: Counter[str] = Counter("w " + w for w in words)
@@ -52,7 +57,7 @@ def analyse(subject: str | None, body: str | None) -> Counter[str]:
         for gram in char_grams(word):
             counts[gram] += n
     counts.update(legal_cues(subject, body, MAX_CHARS))
-    return counts
+    return counts, len(words)
 
 
 def fit_vocabulary(docs: Iterable[Counter[str]], min_df: int = 2) -> tuple[list[str], np.ndarray]:
