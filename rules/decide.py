@@ -112,6 +112,13 @@ class RuleSet:
         """The rules alone: (category, confidence, reasons, trace, low, best score, explicit)."""
         return classify_rules(self._pack.categories, self.settings.categories, ctx)
 
+    def categorise(self, facts: dict[str, Any], *, now: datetime) -> str:
+        """The category `decide` gives a new request, without its priority, SLA or actions."""
+        if now.tzinfo is None:
+            raise ValueError("now must be a timezone-aware datetime")
+        ctx = EvalContext(working_copy(facts), now, self._pack.calendars)
+        return self.judge(ctx)[0].category
+
     # -- the decision
 
     def decide(

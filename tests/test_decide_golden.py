@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from tests.helpers.golden import golden_rows, read_golden
+from rules import load_ruleset
+from rules.model.data import CORPUS_DIR, read_examples
+from tests.helpers.golden import NOW, facts, golden_rows, read_golden
 
 TOLERANCE = 1e-9
 
@@ -29,3 +31,13 @@ def test_every_corpus_decision_matches_the_golden_file_and_model_probabilities_t
         assert got["raw"].keys() == exp["raw"].keys()
         for cat, p in got["raw"].items():
             assert math.isclose(p, exp["raw"][cat], abs_tol=TOLERANCE), (row["id"], cat)
+
+
+def test_categorise_gives_the_category_decide_gives_a_new_request() -> None:
+    ruleset = load_ruleset()
+    examples = read_examples([CORPUS_DIR])
+    assert len(examples) > 1000
+    for e in examples:
+        f = facts(e.subject, e.body, e.lang, {})
+        want = ruleset.decide(f, event="request.received", now=NOW).category
+        assert ruleset.categorise(f, now=NOW) == want, e.id

@@ -68,7 +68,7 @@ def _category_of(ctx: StageContext, work: Work) -> str | None:
     if ctx.rules is None or work.request is None:
         return None
     facts = build_facts(work.request, work.contact, None)
-    return ctx.rules.decide(facts, event="request.received", now=ctx.now).category
+    return ctx.rules.categorise(facts, now=ctx.now)  # what decide() would say, cheaper
 
 
 def match_open_case(ctx: StageContext, work: Work) -> Work | None:
