@@ -133,6 +133,9 @@ class TermMatcher:
     _gate_prefix: frozenset[str] = frozenset()
     _max_prefix: int = 0
     _order: dict[str, int] = field(default_factory=dict)
+    _phrase_gates: list[tuple[str, tuple[_Part, ...], frozenset[str] | None]] = field(
+        default_factory=list
+    )
 
     @classmethod
     def compile(cls, terms: Iterable[str]) -> TermMatcher:
@@ -161,6 +164,12 @@ class TermMatcher:
             part.text for part in phrase_parts if part.prefix
         )
         matcher._max_prefix = max(map(len, matcher._gate_prefix), default=0)
+        for term, parts in matcher._phrases:
+            exact = [part.forms for part in parts if not part.prefix]
+            if exact:
+                matcher._phrase_gates.append((term, parts, exact[0]))
+            else:  # prefixes only: no gate, checked in full
+                matcher._phrase_gates.append((term, parts, None))
         return matcher
 
     def found(self, index: TextIndex) -> list[str]:
@@ -180,8 +189,14 @@ class TermMatcher:
             prefix = self._single_prefix
             for stem in self._prefix_keys & index.prefixes_upto(self._max_prefix):
                 hits[prefix[stem]] = None
-        for term, parts in self._phrases:
-            if term not in hits and _phrase_in(parts, index):
+        tokens = index.token_set
+        for term, parts, gate in self._phrase_gates:
+            # The gate (one word of the phrase) rules most phrases out without a call.
+            if (
+                term not in hits
+                and (gate is None or not tokens.isdisjoint(gate))
+                and _phrase_in(parts, index)
+            ):
                 hits[term] = None
         # In the order the terms are written: set order changes with the hash seed per process,
         # and the reasons (and which of equal terms `max_hits` keeps) must not.
