@@ -59,8 +59,10 @@ class StoreProgress:
         console: Console,
         every: float = 0.5,
         quiet_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._count = count
+        self._clock = clock
         self._console = console
         self._every = every
         self._quiet_after = quiet_after
@@ -91,7 +93,7 @@ class StoreProgress:
     def _loop(self) -> None:
         progress: Progress | None = None
         task = None
-        base, started = self._start_count, time.monotonic()
+        base, started = self._start_count, self._clock()
         last, moved_at = base, started
         try:
             while not self._stop.wait(self._every):
@@ -99,7 +101,7 @@ class StoreProgress:
                     total = self._count()
                 except Exception:  # the store is busy or down: the run itself reports that
                     continue
-                now = time.monotonic()
+                now = self._clock()
                 if total != last:
                     last, moved_at = total, now
                 elif self._quiet_after is not None and now - moved_at > self._quiet_after:

@@ -231,15 +231,20 @@ def test_a_worker_that_runs_for_ever_counts_each_burst_from_its_own_start() -> N
     console = Console(file=screen, force_terminal=True, width=80)
     finished = threading.Event()
     position = {"i": 0}
+    now = {"t": 0.0}  # each store read is 10 ms later: the bursts do not depend on the machine
+
+    def clock() -> float:
+        return now["t"]
 
     def count() -> int:
+        now["t"] += 0.01
         i = min(position["i"], len(script) - 1)
         position["i"] += 1
         if i == len(script) - 1:
             finished.set()
         return script[i]
 
-    with StoreProgress(count, console, every=0.005, quiet_after=0.1):
+    with StoreProgress(count, console, every=0.005, quiet_after=0.1, clock=clock):
         assert finished.wait(20)
     text = screen.getvalue()
     assert text.count("700 messages read") >= 2
