@@ -31,6 +31,7 @@ from connectors.imap import idle as imap_idle
 from connectors.imap.settings import ImapSettings
 from connectors.imap.source import ImapSource
 from tests.helpers.mail import make_message
+from tests.helpers.runtime import RunningWorker
 from tests.servers.dovecot import DovecotServer, find_dovecot, free_port
 
 WAIT = 60.0  # an upper bound for a hand-off between threads, not a measured time
@@ -111,23 +112,6 @@ def _seen(logs: list[dict[str, Any]], event: str, **fields: Any) -> int:
     )
 
 
-class _Running:
-    """`worker.run_forever()` on a background thread, stopped (and joined) on exit."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.thread = threading.Thread(target=worker.run_forever, daemon=True)
-
-    def __enter__(self) -> _Running:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.worker.stop_event.set()
-        self.thread.join(timeout=WAIT)
-        assert not self.thread.is_alive(), "the worker did not stop"
-
-
 # -- the worker ------------------------------------------------------------------------------
 
 
@@ -136,7 +120,7 @@ def test_mail_delivered_while_the_source_idles_is_stored_without_waiting_the_pol
 ) -> None:
     dovecot.append("INBOX", make_message(subject="Déjà là", sender="a@example.fr"))
     worker = _worker(dovecot, store_url, store)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
         assert _count(store) == 1  # the first poll, before IDLE
         dovecot.append("INBOX", make_message(subject="New while idling", sender="b@example.fr"))
@@ -152,7 +136,7 @@ def test_idle_is_renewed_before_the_servers_timeout_and_still_signals_mail(
 ) -> None:
     store, url = sqlite_store
     worker = _worker(dovecot, url, store, idle_renew_seconds=1)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_renewed") >= 2, "two IDLE renewals")
         dovecot.append("INBOX", make_message(subject="Après renouvellement"))
         _wait_for(lambda: _count(store) == 1, "the mail to be stored after renewals")
@@ -165,7 +149,7 @@ def test_a_dropped_idle_connection_reconnects_and_stores_the_mail_that_came_mean
 ) -> None:
     store, url = sqlite_store
     worker = _worker(dovecot, url, store)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
         dovecot.stop()  # kills every Dovecot process: the IDLE connection drops
         _wait_for(lambda: _seen(logs, "source_wait_interrupted") >= 1, "the drop to be seen")
@@ -184,7 +168,7 @@ def test_a_connection_the_server_closes_while_idling_is_reopened_without_losing_
 ) -> None:
     store, url = sqlite_store
     worker = _worker(dovecot, url, store)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
         dovecot.kick()  # doveadm kick: `* BYE` on the IDLE connection, the server stays up
         _wait_for(lambda: _seen(logs, "source_wait_interrupted") >= 1, "the BYE to be seen")
@@ -199,7 +183,7 @@ def test_a_server_without_idle_falls_back_to_polling_on_the_interval(
 ) -> None:
     store, url = sqlite_store
     worker = _worker(dovecot_without_idle, url, store, interval_seconds=1)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_unsupported") >= 1, "IDLE to be found missing")
         dovecot_without_idle.append("INBOX", make_message(subject="Par relève"))
         _wait_for(lambda: _count(store) == 1, "the mail to be stored by polling")
@@ -214,7 +198,7 @@ def test_a_missed_idle_signal_is_recovered_by_the_interval_poll_from_the_cursor(
     store, url = sqlite_store
     monkeypatch.setattr(imap_idle, "signals_new_mail", lambda _responses: False)  # deaf IDLE
     worker = _worker(dovecot, url, store, interval_seconds=2)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
         dovecot.append("INBOX", make_message(subject="Signal perdu"))
         _wait_for(lambda: _count(store) == 1, "the interval poll to read the missed mail")
@@ -228,7 +212,7 @@ def test_wake_source_ends_the_idle_wait_and_polls_at_once(
     monkeypatch.setattr(imap_idle, "signals_new_mail", lambda _responses: False)  # deaf IDLE
     worker = _worker(dovecot, url, store)
     assert worker.wake_source("mailbox") is False  # not running yet
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")
         dovecot.append("INBOX", make_message(subject="Webhook"))
         assert worker.wake_source("nowhere") is False
@@ -241,7 +225,7 @@ def test_a_stop_ends_an_idle_wait_promptly(
 ) -> None:
     store, url = sqlite_store
     worker = _worker(dovecot, url, store)  # renewal every 25 minutes: only the stop can end it
-    running = _Running(worker)
+    running = RunningWorker(worker, WAIT)
     with capture_logs() as logs:
         with running:
             _wait_for(lambda: _seen(logs, "imap_idle_started") >= 1, "the source to enter IDLE")

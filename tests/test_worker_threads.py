@@ -25,7 +25,7 @@ from bot.worker import Worker
 from connectors.base import Batch, Cursor
 from tests.fakes.hubspot import FakeHubSpot
 from tests.helpers.mail import deliver, make_maildir, make_message
-from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
+from tests.helpers.runtime import RunningWorker, maildir_source, maildir_worker, make_settings
 from tests.servers.smtp import PASSWORD, USERNAME, running_smtp
 
 WAIT = 60.0  # an upper bound for a hand-off between threads, not a measured time
@@ -53,23 +53,6 @@ def sqlite_store(tmp_path: Path) -> Iterator[tuple[Store, str]]:
         yield store, url
     finally:
         store.dispose()
-
-
-class _Running:
-    """`worker.run_forever()` on a background thread, stopped (and joined) on exit."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.thread = threading.Thread(target=worker.run_forever, daemon=True)
-
-    def __enter__(self) -> _Running:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.worker.stop_event.set()
-        self.thread.join(timeout=WAIT)
-        assert not self.thread.is_alive(), "the worker did not stop"
 
 
 class SlowHubSpot(FakeHubSpot):
@@ -110,7 +93,7 @@ def test_a_slow_crm_source_does_not_delay_mail_from_a_maildir_source(
         )
         worker = maildir_worker(settings, store)
         try:
-            with _Running(worker):
+            with RunningWorker(worker, WAIT):
                 assert crm.waiting.wait(WAIT), "the CRM was never polled"
                 deliver(inbox, make_message(subject="Compteur bloqué"))
                 _wait_for(lambda: _count(store) == 1, "the mail to be stored")
@@ -192,7 +175,7 @@ def test_acknowledgements_leave_before_a_large_backlog_finishes_ingesting(
             rules=rules_provider(settings),
         )
         try:
-            with _Running(worker):
+            with RunningWorker(worker, WAIT):
                 assert gated.held.wait(WAIT), "the backlog never reached the gate"
                 _wait_for(lambda: len(server.messages) > 0, "a first acknowledgement")
                 assert _count(store) < total  # the backlog is still being read
@@ -221,7 +204,7 @@ def test_a_thread_that_crashes_is_logged_and_restarted_by_the_supervisor(
         return real_poll(name)
 
     worker.poll_source = crash_once  # type: ignore[method-assign]
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _count(store) == 1, "the mail to be stored by the restarted thread")
     events = [(e["event"], e.get("unit")) for e in logs]
     assert ("worker_thread_crashed", "source:inbox") in events
@@ -249,7 +232,7 @@ def test_sources_writing_together_on_sqlite_lose_nothing_and_never_see_a_locked_
         worker={"batch_size": 5, "tick_seconds": 0.2},
     )
     worker = maildir_worker(settings, store)
-    with capture_logs() as logs, _Running(worker):
+    with capture_logs() as logs, RunningWorker(worker, WAIT):
         _wait_for(lambda: _count(store) == 160, "every mail of the four sources")
     problems = [e for e in logs if e["log_level"] in ("error", "warning")]
     assert problems == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,21 @@ def maildir_worker(
 def maildir_source(path: Path, **extra: Any) -> dict[str, Any]:
     """Settings for a Maildir source."""
     return {"type": "maildir", "path": str(path), "interval_seconds": 1, **extra}
+
+
+class RunningWorker:
+    """`worker.run_forever()` on a background thread, stopped (and joined) on exit."""
+
+    def __init__(self, worker: Worker, join_seconds: float = 60.0) -> None:
+        self.worker = worker
+        self.join_seconds = join_seconds  # an upper bound for a hand-off, not a measured time
+        self.thread = threading.Thread(target=worker.run_forever, daemon=True)
+
+    def __enter__(self) -> RunningWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop_event.set()
+        self.thread.join(timeout=self.join_seconds)
+        assert not self.thread.is_alive(), "the worker did not stop"
