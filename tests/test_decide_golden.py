@@ -9,10 +9,13 @@ from rules import load_ruleset
 from rules.model.data import CORPUS_DIR, read_examples
 from tests.helpers.golden import NOW, facts, golden_rows, read_golden
 
-TOLERANCE = 1e-9
+# The model computes in float32 (its weights ship as float32): numpy builds and CPUs may sum
+# in another order (SIMD), which moves a probability by a few float32 ulps, ~1e-8. Decisions
+# must match exactly; probabilities to 1e-6, far below anything a threshold could notice.
+TOLERANCE = 1e-6
 
 
-def test_every_corpus_decision_matches_the_golden_file_and_model_probabilities_to_1e_9() -> None:
+def test_every_corpus_decision_matches_the_golden_file_and_model_probabilities_to_1e_6() -> None:
     golden = {row["id"]: row for row in read_golden()}
     rows = golden_rows()
     assert len(rows) == len(golden) > 1000
