@@ -78,7 +78,8 @@ from connectors.kit.tickets import (
     ticket_id,
 )
 from connectors.zendesk import replies as zendesk_replies
-from connectors.zendesk.source import ZendeskApi, ZendeskSettings
+from connectors.zendesk.client import ZendeskApi
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
