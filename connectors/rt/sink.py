@@ -227,12 +227,7 @@ class RtSink:
                 changes = self._direct_changes(spec)
             except MalformedInput as exc:
                 return skip(action, str(exc))
-            plan.add_note(getattr(spec, "message", ""))
-            for key, value in changes.items():
-                if key == "CustomFields":
-                    plan.direct.setdefault("CustomFields", {}).update(value)
-                else:
-                    plan.direct[key] = value
+            plan.take_direct(changes, getattr(spec, "message", ""), "CustomFields")
         plan.actions.append(action)
         return None
 

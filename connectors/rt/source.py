@@ -25,7 +25,13 @@ from bot.errors import MalformedInput, SourceUnavailable
 from bot.models import SourceRecord
 from connectors.base import Batch, Cursor
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message_id, truthy
+from connectors.kit.mapping import (
+    clean_str,
+    parse_timestamp,
+    synthetic_message_id,
+    ticket_record,
+    truthy,
+)
 from connectors.kit.pagination import LoopGuard
 from connectors.rt.client import label, make_client
 from connectors.rt.settings import RtSettings
@@ -212,14 +218,7 @@ class RtSource:
             else None,
             "message_id": synthetic_message_id("rt", "ticket", ticket_id),
         }
-        return SourceRecord(
-            source=self.name,
-            source_id=f"ticket:{ticket_id}",
-            kind="ticket",
-            fields=fields,
-            size=len(body.encode()),
-            received_at=created,
-        )
+        return ticket_record(self.name, ticket_id, fields, body, created)
 
     def _user(self, requestor: dict[str, Any]) -> dict[str, Any]:
         """The requestor's user record (numeric id, custom fields), cached by name."""

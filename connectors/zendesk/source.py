@@ -21,7 +21,13 @@ from bot.errors import MalformedInput, SourceUnavailable
 from bot.models import SourceRecord
 from connectors.base import Batch, Cursor
 from connectors.kit.clock import Clock
-from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message_id, truthy
+from connectors.kit.mapping import (
+    clean_str,
+    parse_timestamp,
+    synthetic_message_id,
+    ticket_record,
+    truthy,
+)
 from connectors.kit.pagination import LoopGuard
 from connectors.zendesk.client import ZendeskApi
 from connectors.zendesk.settings import ZendeskSettings
@@ -241,14 +247,7 @@ class ZendeskSource:
             "message_id": synthetic_message_id("zendesk", "ticket", ticket_id),
             "channel": (ticket.get("via") or {}).get("channel"),
         }
-        return SourceRecord(
-            source=self.name,
-            source_id=f"ticket:{ticket_id}",
-            kind="ticket",
-            fields=fields,
-            size=len(body.encode()),
-            received_at=created,
-        )
+        return ticket_record(self.name, ticket_id, fields, body, created)
 
     def _company(self, org: dict[str, Any]) -> dict[str, Any]:
         extra = org.get("organization_fields") or {}
