@@ -446,6 +446,7 @@ def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
 
 def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, undo: bool) -> None:
     from bot.crm_merge import plan_crm_merge
+    from bot.routing import write_back_settings
     from bot.store import audit
     from bot.store.cases import merge_cases, unmerge_case
 
@@ -466,7 +467,8 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
             else:
                 assert second is not None
                 merge_cases(conn, first["id"], second["id"])
-                crm = plan_crm_merge(conn, _settings(settings_file), first, second)
+                routes = write_back_settings(_settings(settings_file))
+                crm = plan_crm_merge(conn, routes, first, second)
                 detail = {
                     "survivor": first["reference"],
                     "absorbed": second["reference"],
