@@ -451,6 +451,10 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
     from bot.store.cases import merge_cases, unmerge_case
 
     actor = f"admin:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'cli'}"
+    try:  # where a CRM merge would go: a sink's invalid settings stop here, before any change
+        routes = None if undo else write_back_settings(_settings(settings_file))
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
     store = _open_store(settings_file)
     try:
         with store.begin() as conn:
@@ -465,9 +469,8 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
                     audit.record(conn, "case_unmerged", case_id=case_id, actor=actor, **detail)
                 out.print(f"{first['reference']} is no longer merged into {target['reference']}")
             else:
-                assert second is not None
+                assert second is not None and routes is not None
                 merge_cases(conn, first["id"], second["id"])
-                routes = write_back_settings(_settings(settings_file))
                 crm = plan_crm_merge(conn, routes, first, second)
                 detail = {
                     "survivor": first["reference"],
