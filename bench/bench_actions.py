@@ -50,7 +50,8 @@ def declared() -> None:
             continue
         print(f"   {name:8} {', '.join(sorted(spec.actions))}")
         if spec.actions_for is not None:  # what the sink performs follows its settings
-            extra = spec.actions_for({"type": name}) - spec.actions
+            defaults = spec.settings_model.model_construct(type=name)
+            extra = spec.actions_for(defaults) - spec.actions
             if extra:
                 print(f"   {'':8}   + {', '.join(sorted(extra))} with its default settings")
         for kind, why in sorted(spec.refusals.items()):

@@ -53,8 +53,9 @@ from connectors.hubspot.sink import HubSpotSink
 from connectors.hubspot.source import HubSpotSource
 from connectors.kit import FakeClock
 from connectors.kit.contract import drain
+from connectors.zendesk.settings import ZendeskSettings
 from connectors.zendesk.sink import ZendeskSink
-from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+from connectors.zendesk.source import ZendeskSource
 from tests.fakes.hubspot import FakeHubSpot, settings_for
 from tests.fakes.zendesk import EMAIL as ZD_EMAIL
 from tests.fakes.zendesk import MAX_EXPORT_PAGE as ZD_PAGE
@@ -354,8 +355,8 @@ def zendesk_under_faults(records: int, share: float, lost: float) -> dict[str, A
 
 def rt_write_back(records: int) -> dict[str, Any] | str:
     """RT 5 (real): priority + a custom field + a comment per record; calls per record."""
+    from connectors.rt.settings import RtSettings
     from connectors.rt.sink import RtSink
-    from connectors.rt.source import RtSettings
     from tests.servers.rt import find_rt, shared_rt_server, stop_shared_rt_server
 
     problem = find_rt()

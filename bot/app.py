@@ -54,16 +54,17 @@ class Runtime:
 
 def rules_provider(settings: Settings) -> Callable[[], Any]:
     """The current rule set, hot-reloaded from settings.rules_dir (default pack otherwise)."""
-    from bot.routing import case_only, refuse_unperformable
+    from bot.routing import case_only, refuse_unperformable, write_back_settings
     from rules.reload import RulesWatcher
 
+    routes = write_back_settings(settings)
     watcher = RulesWatcher(
-        settings.rules_dir, check=lambda ruleset: refuse_unperformable(settings, ruleset)
+        settings.rules_dir, check=lambda ruleset: refuse_unperformable(routes, ruleset)
     )
     # Validate now: broken rules, or an action no configured sink performs, stop start-up
     # with file:line errors; a reload that breaks either keeps the previous rules.
     ruleset = watcher.current()
-    local = case_only(settings, ruleset.action_uses())
+    local = case_only(routes, ruleset.action_uses())
     if local:
         log.info(
             "rules_actions_case_only",
@@ -84,8 +85,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             sources[name] = build_source(name, raw)
         for name, raw in settings.sinks.items():
             sinks[name] = build_sink(name, raw)[0]
-    for name, raw in settings.sources.items():
-        target = raw.get("write_back")
+    for name, (_, conf) in sources.items():
+        target = conf.write_back
         if target is not None and target not in sinks:
             raise ConfigError(f"sources.{name}.write_back: no sink named {target!r}")
     rules = rules_provider(settings)

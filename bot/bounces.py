@@ -92,7 +92,7 @@ def _note_in_crm(ctx: Any, case: dict[str, Any], request_id: int, addresses: str
     if origin is None:
         return
     req = request_from_row(origin)
-    where = route(ctx.settings, "add_note", req.source)
+    where = route(ctx.write_back(), "add_note", req.source)
     if where.sink is None:
         return
     text = (

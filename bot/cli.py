@@ -446,10 +446,15 @@ def _case_summary(r: dict[str, Any]) -> dict[str, Any]:
 
 def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, undo: bool) -> None:
     from bot.crm_merge import plan_crm_merge
+    from bot.routing import write_back_settings
     from bot.store import audit
     from bot.store.cases import merge_cases, unmerge_case
 
     actor = f"admin:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'cli'}"
+    try:  # where a CRM merge would go: a sink's invalid settings stop here, before any change
+        routes = None if undo else write_back_settings(_settings(settings_file))
+    except CrmbotError as exc:
+        raise _fail(exc) from exc
     store = _open_store(settings_file)
     try:
         with store.begin() as conn:
@@ -464,9 +469,9 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
                     audit.record(conn, "case_unmerged", case_id=case_id, actor=actor, **detail)
                 out.print(f"{first['reference']} is no longer merged into {target['reference']}")
             else:
-                assert second is not None
+                assert second is not None and routes is not None
                 merge_cases(conn, first["id"], second["id"])
-                crm = plan_crm_merge(conn, _settings(settings_file), first, second)
+                crm = plan_crm_merge(conn, routes, first, second)
                 detail = {
                     "survivor": first["reference"],
                     "absorbed": second["reference"],

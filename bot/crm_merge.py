@@ -8,10 +8,10 @@ from sqlalchemy import Connection
 
 from bot.actions import Merge
 from bot.routing import route
-from bot.settings import Settings
 from bot.store import outbox as outbox_store
 from bot.store.cases import merged_into_chain
 from bot.store.requests import first_thread_key
+from connectors.kit.writeback import WriteBackSettings
 
 
 def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
@@ -24,7 +24,10 @@ def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
 
 
 def plan_crm_merge(
-    conn: Connection, settings: Settings, survivor: dict[str, Any], absorbed: dict[str, Any]
+    conn: Connection,
+    write_back: WriteBackSettings,
+    survivor: dict[str, Any],
+    absorbed: dict[str, Any],
 ) -> str:
     """Plan the CRM merge of `absorbed`'s ticket into `survivor`'s; says what was done.
 
@@ -40,10 +43,10 @@ def plan_crm_merge(
         return "no CRM ticket to merge (mail only)"
     if ours[0] != theirs[0]:
         return f"tickets live in different systems ({ours[0]}, {theirs[0]}): not merged there"
-    sink = (settings.sources.get(ours[0]) or {}).get("write_back")
+    sink = write_back.sink_for(ours[0])
     if not sink:
         return f"source {ours[0]} has no write_back sink: the CRM tickets are left as they are"
-    where = route(settings, "merge", ours[0])
+    where = route(write_back, "merge", ours[0])
     if where.sink is None:
         return f"the CRM tickets are left as they are: {where.refusal}"
     outbox_store.enqueue(

@@ -20,6 +20,7 @@ from bot.models import Request, SourceRecord
 from bot.reasons import Reason
 from bot.settings import Settings
 from connectors.base import ConnectorSettings, Sink
+from connectors.kit.writeback import WriteBackSettings
 
 if TYPE_CHECKING:
     from rules.decide import RuleSet
@@ -76,6 +77,7 @@ class StageContext:
     sinks: Mapping[str, Sink] = field(default_factory=dict)
     matcher_factory: Callable[[Connection], Any] | None = None
     sources: dict[str, ConnectorSettings] = field(default_factory=dict)
+    routes: WriteBackSettings | None = None  # the typed write-back; built once when not given
 
     def source_settings(self, name: str) -> ConnectorSettings | None:
         """The validated settings of source `name` (None if no such source is configured)."""
@@ -86,6 +88,14 @@ class StageContext:
 
             found = self.sources[name] = validate_connector_settings("sources", name, raw)
         return found
+
+    def write_back(self) -> WriteBackSettings:
+        """Where each source writes back and every sink's validated settings (for routing)."""
+        if self.routes is None:
+            from bot.routing import write_back_settings
+
+            self.routes = write_back_settings(self.settings, self.sources)
+        return self.routes
 
 
 Stage = Callable[[StageContext, Work], Work | None]

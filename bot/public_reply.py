@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from bot.customer_text import customer_date, language
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 from bot.store.case_tickets import ticket_key_of_case
 from connectors.kit.replies import PublicReplies, PublicReply
+from connectors.kit.writeback import WriteBackSettings
 
 log = structlog.get_logger(__name__)
 
@@ -62,11 +64,18 @@ def wording(reply: PublicReply, lang: Any, tz: str | None) -> str:
     return f"On {when}: “{quoted}”"
 
 
-def reader_for(settings: Any, sinks: dict[str, Any], ticket_key: str) -> tuple[Any, str] | None:
-    """The sink that can read the ticket's replies, and the ticket id, or None."""
+def reader_for(
+    routes: WriteBackSettings | Any, sinks: Mapping[str, Any], ticket_key: str
+) -> tuple[Any, str] | None:
+    """The sink that can read the ticket's replies, and the ticket id, or None.
+
+    `routes`: the typed write-back (or settings, whose sources' `write_back` is read).
+    """
+    if not isinstance(routes, WriteBackSettings):
+        routes = WriteBackSettings.of(routes.sources)
     source, _, ticket_id = ticket_key.partition(":")
-    target = (settings.sources.get(source) or {}).get("write_back")
-    sink = sinks.get(str(target)) if target else None
+    target = routes.sink_for(source)
+    sink = sinks.get(target) if target else None
     if not ticket_id or not isinstance(sink, PublicReplies):
         return None
     return sink, ticket_id
@@ -135,7 +144,7 @@ def add_last_public_reply(ctx: Any, work: Any, facts: dict[str, Any]) -> None:
     if case.get("id") is None or not planned(facts):
         return
     key = ticket_key_of_case(ctx.conn, case["id"])
-    found = reader_for(ctx.settings, ctx.sinks, key) if key else None
+    found = reader_for(ctx.write_back(), ctx.sinks, key) if key else None
     if found is None:
         return
     reply = fetch(*found)

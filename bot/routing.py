@@ -15,12 +15,14 @@ write-back, no SMTP sink) changes only crmbot's own case: it is listed as such, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import RECORD_ACTIONS
 from bot.errors import ConfigError
+from connectors.base import ConnectorSettings
+from connectors.kit.writeback import WriteBackSettings
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -37,37 +39,64 @@ class Route:
     refusal: str | None = None
 
 
-def performs(conf: dict[str, Any] | None) -> frozenset[str]:
-    """The action types the sink configured by `conf` declares (empty when unknown)."""
-    from bot.registry import get_connector
+def write_back_settings(
+    settings: Settings, sources: Mapping[str, ConnectorSettings] | None = None
+) -> WriteBackSettings:
+    """The typed write-back of the configured connectors (ConfigError if a sink is invalid).
 
+    `sources`: the sources' validated settings (the worker's); of any other source only
+    its `write_back` is read. Every sink is validated with its connector's model.
+    """
+    from bot.registry import validate_connector_settings
+
+    sinks = {
+        name: validate_connector_settings("sinks", name, raw)
+        for name, raw in settings.sinks.items()
+    }
+    known: dict[str, ConnectorSettings | Mapping[str, Any]] = dict(settings.sources)
+    known.update(sources or {})
+    return WriteBackSettings.of(known, sinks)
+
+
+def performs(conf: ConnectorSettings | Mapping[str, Any] | None) -> frozenset[str]:
+    """The action types a sink with these settings declares (empty when unknown or invalid).
+
+    Raw settings (a tool's, a test's) are validated with the connector's model first.
+    """
+    from bot.registry import get_connector, validate_connector_settings
+
+    if conf is None:
+        return frozenset()
     try:
-        spec = get_connector(str((conf or {}).get("type")))
+        if not isinstance(conf, ConnectorSettings):
+            conf = validate_connector_settings("sinks", "?", dict(conf))
+        spec = get_connector(conf.type)
     except ConfigError:
         return frozenset()
     if spec.actions_for is not None:
-        return spec.actions_for(dict(conf or {}))
+        return spec.actions_for(conf)
     return spec.actions
 
 
-def why_not(name: str, conf: dict[str, Any], action_type: str) -> str:
+def why_not(name: str, conf: ConnectorSettings, action_type: str) -> str:
     """The refusal sentence for a sink that does not perform `action_type`."""
     from bot.registry import get_connector
 
-    kind = str(conf.get("type"))
     try:
-        spec = get_connector(kind)
+        spec = get_connector(conf.type)
     except ConfigError as exc:
         return f"sink {name!r}: {exc}"
     because = spec.refusals.get(action_type)
     declared = ", ".join(sorted(performs(conf))) or "nothing"
-    head = f"sink {name!r} ({kind}) cannot perform {action_type}"
+    head = f"sink {name!r} ({conf.type}) cannot perform {action_type}"
     return f"{head}: {because}" if because else f"{head} (it performs: {declared})"
 
 
-def route(settings: Settings, action_type: str, source: str | None, explicit: str = "") -> Route:
+def route(
+    write_back: WriteBackSettings, action_type: str, source: str | None, explicit: str = ""
+) -> Route:
     """The sink that performs an action planned for a request of `source`."""
-    sinks = settings.sinks
+    sinks = write_back.sinks
     if explicit:
         if explicit not in sinks:
             return Route(refusal=f"no sink named {explicit!r} is configured")
@@ -79,7 +108,7 @@ def route(settings: Settings, action_type: str, source: str | None, explicit: st
         return Route(sink=name)
     if action_type not in RECORD_ACTIONS:
         return Route(refusal=f"unknown action type {action_type!r}")
-    target = (settings.sources.get(source or "") or {}).get("write_back")
+    target = write_back.sink_for(source)
     if not target:
         return Route()
     if target not in sinks:
@@ -100,44 +129,43 @@ class ActionUse:
     key: str = ""
 
 
-def refusals(settings: Settings, uses: Iterable[ActionUse]) -> list[tuple[ActionUse, str]]:
+def refusals(
+    write_back: WriteBackSettings, uses: Iterable[ActionUse]
+) -> list[tuple[ActionUse, str]]:
     """Each rule action no configured sink can perform, with the sentence that says why."""
-    write_backs = sorted(
-        {str(c["write_back"]) for c in settings.sources.values() if c.get("write_back")}
-    )
     out: list[tuple[ActionUse, str]] = []
     for use in uses:
         kind = use.action_type
         head = f"rule {use.rule_id!r}: action {kind}"
         if kind in BY_TYPE_ONLY:
-            if kind in NEEDS_A_SINK and route(settings, kind, None).sink is None:
+            if kind in NEEDS_A_SINK and route(write_back, kind, None).sink is None:
                 out.append((use, f"{head}: no configured sink performs {kind} (add a {kind} sink)"))
             continue
-        for name in write_backs:
-            conf = settings.sinks.get(name)
+        for name in write_back.write_back_sinks():
+            conf = write_back.sinks.get(name)
             if conf is not None and kind not in performs(conf):
                 out.append((use, f"{head}: {why_not(name, conf, kind)}"))
     return out
 
 
-def case_only(settings: Settings, uses: Iterable[ActionUse]) -> list[ActionUse]:
+def case_only(write_back: WriteBackSettings, uses: Iterable[ActionUse]) -> list[ActionUse]:
     """Rule actions that reach no sink here: they change crmbot's own case only."""
-    has_write_back = any(c.get("write_back") for c in settings.sources.values())
+    has_write_back = bool(write_back.targets)
     out = []
     for use in uses:
         if use.action_type in BY_TYPE_ONLY:
-            if route(settings, use.action_type, None).sink is None:
+            if route(write_back, use.action_type, None).sink is None:
                 out.append(use)
         elif not has_write_back:
             out.append(use)
     return out
 
 
-def refuse_unperformable(settings: Settings, ruleset: Any) -> None:
+def refuse_unperformable(write_back: WriteBackSettings, ruleset: Any) -> None:
     """Raise RulesError (file:line, rule, action, sink) if a rule's action cannot be performed."""
     from rules.loader import RuleIssue, RulesError
 
-    found = refusals(settings, ruleset.action_uses())
+    found = refusals(write_back, ruleset.action_uses())
     if found:
         raise RulesError(
             [RuleIssue(use.file, use.line, use.key, message) for use, message in found]

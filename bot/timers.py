@@ -18,6 +18,7 @@ from bot.store.cases import get_case
 from bot.store.contacts import get_contact
 from bot.store.requests import request_from_row, requests_of_case
 from connectors.base import ConnectorSettings
+from connectors.kit.writeback import WriteBackSettings
 
 log = structlog.get_logger(__name__)
 EVENTS = Pipeline(EVENT_STAGES)
@@ -37,6 +38,7 @@ def fire_due_timers(
     limit: int = 100,
     *,
     sources: dict[str, ConnectorSettings] | None = None,
+    routes: WriteBackSettings | None = None,
 ) -> int:
     """Run the rules for every due timer (sla.warning, sla.breached); returns how many fired.
 
@@ -48,7 +50,13 @@ def fire_due_timers(
         if not due:
             return 0
         ctx = StageContext(
-            conn=conn, settings=settings, now=now, log=log, rules=rules(), sources=sources or {}
+            conn=conn,
+            settings=settings,
+            now=now,
+            log=log,
+            rules=rules(),
+            sources=sources or {},
+            routes=routes,
         )
         for timer in due:
             timer_store.mark_fired(conn, timer["id"], now)

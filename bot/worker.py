@@ -35,6 +35,7 @@ from bot.lease import LeaseHeartbeat
 from bot.models import SourceRecord
 from bot.pipeline import Pipeline, StageContext, Work
 from bot.poison import PoisonGuard
+from bot.routing import write_back_settings
 from bot.settings import Settings
 from bot.store import Store, tallies
 from bot.store import cursors as cursor_store
@@ -50,6 +51,7 @@ from connectors.base import (
     Source,
     WaitingSource,
 )
+from connectors.kit.writeback import WriteBackSettings
 
 if TYPE_CHECKING:
     from bot.supervisor import Supervisor
@@ -121,6 +123,7 @@ class Worker:
         self._tallies_folded_at = float("-inf")
         self.poison = PoisonGuard(store, settings, self.owner)
         self.supervisor: Supervisor | None = None  # while run_forever runs
+        self._routes: WriteBackSettings | None = None
 
     # -- one unit of work -------------------------------------------------------------
     def _context(self, conn: Connection) -> StageContext:
@@ -132,10 +135,17 @@ class Worker:
             rules=self.rules(),
             sinks=self.sinks,
             sources=self._source_settings(),
+            routes=self._write_back(),
         )
 
     def _source_settings(self) -> dict[str, ConnectorSettings]:
         return {name: conf.settings for name, conf in self.sources.items()}
+
+    def _write_back(self) -> WriteBackSettings:
+        """The typed write-back routing reads, built once from the validated settings."""
+        if self._routes is None:
+            self._routes = write_back_settings(self.settings, self._source_settings())
+        return self._routes
 
     def process_batch(self, name: str, batch: Batch) -> int:
         """Run the pipeline on a batch and move the cursor, in one transaction.
@@ -427,6 +437,7 @@ class Worker:
                         self.rules,
                         self.clock(),
                         sources=self._source_settings(),
+                        routes=self._write_back(),
                     )
                     < 100
                 ):

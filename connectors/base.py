@@ -107,8 +107,8 @@ class ConnectorSpec:
     # rule whose action no configured sink performs is refused at load.
     actions: frozenset[str] = field(default_factory=frozenset)
     # When what the sink performs depends on its settings (e.g. RT tags need a custom field):
-    # the action types for one sink's raw settings; `actions` is the static default.
-    actions_for: Callable[[dict[str, Any]], frozenset[str]] | None = None
+    # the action types for one sink's validated settings; `actions` is the static default.
+    actions_for: Callable[[Any], frozenset[str]] | None = None
     # Why an action type is not performed, for the refusal message (e.g. "RT has no tags").
     refusals: dict[str, str] = field(default_factory=dict)
     # The checker of the vendor's signed webhooks for one source: (name, settings) -> a

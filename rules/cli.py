@@ -160,22 +160,23 @@ def check(
         console.print(f"OK: {_load(_rules_dir(directory, None)).describe()}")
         return
     from bot.errors import ConfigError
-    from bot.routing import case_only, refusals
+    from bot.routing import case_only, refusals, write_back_settings
     from bot.settings import load_settings
 
     try:
         settings = load_settings(settings_file)
+        routes = write_back_settings(settings)
     except ConfigError as exc:
         err_console.print(f"[red]error[/red] {exc}", markup=True)
         raise typer.Exit(2) from None
     ruleset = _load(directory if directory is not None else settings.rules_dir)
     uses = ruleset.action_uses()
-    refused = refusals(settings, uses)
+    refused = refusals(routes, uses)
     for use, message in refused:
         err_console.print(f"[red]error[/red] {use.file}:{use.line}: {message}", markup=True)
     if refused:
         raise typer.Exit(2)
-    local = case_only(settings, uses)
+    local = case_only(routes, uses)
     for use in local:
         console.print(
             f"note: rule {use.rule_id!r}: {use.action_type} reaches no sink here "

@@ -47,6 +47,22 @@ def test_a_note_carried_by_several_actions_is_posted_once_and_empty_ones_never()
     assert plan.notes == ["Bonjour", "Second"]
 
 
+def test_a_rules_explicit_changes_add_up_custom_fields_and_replace_the_rest() -> None:
+    rt = TicketPlan(7)
+    rt.take_direct({"Priority": 70, "CustomFields": {"Zone": "N"}}, "", "CustomFields")
+    rt.take_direct({"Priority": 90, "CustomFields": {"Site": "S"}}, "Escalated", "CustomFields")
+    assert rt.direct == {"Priority": 90, "CustomFields": {"Zone": "N", "Site": "S"}}
+    assert rt.notes == ["Escalated"]
+    zd = TicketPlan(8)
+    zd.take_direct({"custom_fields": [{"id": 1, "value": "a"}]}, " ", "custom_fields")
+    zd.take_direct({"custom_fields": [{"id": 2, "value": "b"}], "group_id": 5}, "", "custom_fields")
+    assert zd.direct == {
+        "custom_fields": [{"id": 1, "value": "a"}, {"id": 2, "value": "b"}],
+        "group_id": 5,
+    }
+    assert zd.notes == []
+
+
 def test_a_field_an_agent_changed_after_crmbots_write_is_a_conflict() -> None:
     plan = TicketPlan(7, previous={"priority": "P3"})
     same = lambda _key, value: value  # noqa: E731

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from connectors.maildir.source import MaildirSettings, MaildirSource
+from connectors.maildir.settings import MaildirSettings
+from connectors.maildir.source import MaildirSource
 from tests.helpers.mail import deliver, make_maildir, make_message
 
 

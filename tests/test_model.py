@@ -297,7 +297,8 @@ def test_the_audit_trail_carries_the_model_version(
 
 def test_read_closed_takes_labelled_closed_tickets_from_zendesk() -> None:
     from connectors.kit.clock import FakeClock
-    from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+    from connectors.zendesk.settings import ZendeskSettings
+    from connectors.zendesk.source import ZendeskSource
     from rules.model.history import LabelSpec, read_closed
     from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 

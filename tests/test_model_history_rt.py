@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from connectors.rt.source import RtSettings, RtSource
+from connectors.rt.settings import RtSettings
+from connectors.rt.source import RtSource
 from rules.model.history import LabelSpec, read_closed
 from tests.servers.rt import RtServer, rt_server
 

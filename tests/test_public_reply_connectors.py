@@ -13,11 +13,11 @@ import pytest
 
 from connectors.hubspot.sink import HubSpotSink
 from connectors.kit.replies import PublicReplies
+from connectors.rt.settings import RtSettings
 from connectors.rt.sink import RtSink
-from connectors.rt.source import RtSettings
 from connectors.zendesk import replies as zendesk_replies
+from connectors.zendesk.settings import ZendeskSettings
 from connectors.zendesk.sink import ZendeskSink
-from connectors.zendesk.source import ZendeskSettings
 from tests.fakes.hubspot import FakeHubSpot, settings_for
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 from tests.servers.rt import RtServer, rt_server

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from connectors.base import Sink, SinkAction
+from connectors.rt.settings import RtSettings
 from connectors.rt.sink import RtSink
-from connectors.rt.source import RtSettings
 from tests.servers.rt import RtServer, rt_server
 
 __all__ = ["rt_server"]  # the session fixture, imported so pytest finds it here

@@ -13,7 +13,8 @@ from bot.errors import AuthError
 from connectors.base import Source
 from connectors.kit.contract import drain
 from connectors.rt import CONNECTOR
-from connectors.rt.source import RtSettings, RtSource, after_query, ticketsql_time
+from connectors.rt.settings import RtSettings
+from connectors.rt.source import RtSource, after_query, ticketsql_time
 from tests.servers.rt import RtServer, rt_server
 
 __all__ = ["rt_server"]  # the session fixture, imported so pytest finds it here

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from bot.routing import performs
 from bot.settings import Settings
 from bot.store import Store, open_store
+from connectors.rt.settings import RtSettings
 from connectors.rt.sink import RtSink
-from connectors.rt.source import RtSettings
 from connectors.rt.tags import merge_tags, parse_tags
 from rules.loader import RulesError
 from tests.helpers.actions import crm_worker, one_rule_pack, outbox_rows

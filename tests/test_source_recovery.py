@@ -162,8 +162,9 @@ def test_a_hubspot_source_reads_and_writes_back_every_ticket_after_an_outage(
 def test_a_zendesk_source_reads_and_writes_back_every_ticket_after_an_outage(
     sqlite_store: tuple[Store, str],
 ) -> None:
+    from connectors.zendesk.settings import ZendeskSettings
     from connectors.zendesk.sink import ZendeskSink
-    from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+    from connectors.zendesk.source import ZendeskSource
     from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 
     store, url = sqlite_store
@@ -201,8 +202,9 @@ def test_a_zendesk_source_reads_and_writes_back_every_ticket_after_an_outage(
 def test_an_rt_source_reads_and_writes_back_every_ticket_after_an_outage(
     sqlite_store: tuple[Store, str], rt_server: RtServer
 ) -> None:
+    from connectors.rt.settings import RtSettings
     from connectors.rt.sink import RtSink
-    from connectors.rt.source import RtSettings, RtSource
+    from connectors.rt.source import RtSource
 
     store, url = sqlite_store
     clock = RealTimeFakeClock()

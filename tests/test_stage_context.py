@@ -10,7 +10,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.pipeline import StageContext
 from bot.settings import Settings
-from connectors.maildir.source import MaildirSettings
+from connectors.maildir.settings import MaildirSettings
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ import pytest
 
 from connectors.base import Sink, SinkAction
 from connectors.kit.clock import FakeClock
+from connectors.zendesk.settings import ZendeskSettings
 from connectors.zendesk.sink import ZendeskSink
-from connectors.zendesk.source import ZendeskSettings
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 
 CATEGORY_FIELD = 360_000_111

@@ -15,7 +15,8 @@ from connectors.base import Source
 from connectors.kit.clock import FakeClock
 from connectors.kit.contract import drain
 from connectors.zendesk import CONNECTOR
-from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+from connectors.zendesk.settings import ZendeskSettings
+from connectors.zendesk.source import ZendeskSource
 from tests.fakes.zendesk import EMAIL, OAUTH_TOKEN, TOKEN, FakeZendesk
 
 

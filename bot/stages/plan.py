@@ -24,7 +24,7 @@ def _digest(payload: dict[str, Any]) -> str:
 
 def resolve_sink(ctx: StageContext, action: PlannedAction, source: str) -> Route:
     """The configured sink that performs an action (see bot/routing.py), or why none does."""
-    return route(ctx.settings, action.type, source, action.sink)
+    return route(ctx.write_back(), action.type, source, action.sink)
 
 
 def _iso(value: Any) -> str | None:

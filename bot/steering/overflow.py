@@ -27,6 +27,7 @@ from bot.store import overflow as overflow_store
 from bot.store.cases import update_case
 from bot.store.contacts import get_contact
 from bot.store.requests import request_from_row, requests_of_case
+from connectors.kit.writeback import WriteBackSettings
 
 log = structlog.get_logger(__name__)
 ALLOW_TAG = "overflow:allowed"
@@ -81,7 +82,7 @@ def _facts(conn: Connection, case: dict[str, Any], forecast_facts: dict[str, Any
 def _sink(settings: Any, source: str) -> str | None:
     if settings.overflow.sink:
         return settings.overflow.sink
-    return (settings.sources.get(source) or {}).get("write_back")
+    return WriteBackSettings.of(settings.sources).sink_for(source)
 
 
 def run_overflow(

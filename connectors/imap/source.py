@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 import structlog
 from imapclient import IMAPClient
-from imapclient.exceptions import (
-    CapabilityError,
-    IMAPClientAbortError,
-    IMAPClientError,
-    LoginError,
-)
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from bot.errors import AuthError, ConfigError, CrmbotError, SourceUnavailable
+from bot.errors import ConfigError, SourceUnavailable
 from bot.models import SourceRecord
 from connectors.base import Batch, Cursor
+from connectors.imap.client import ImapConnection
 from connectors.imap.idle import wait_on_idle
 from connectors.imap.settings import ImapSettings
 
 log = structlog.get_logger(__name__)
-
-# What a dead, unreachable or misbehaving server raises (socket errors, timeouts, TLS, BYE).
-_TRANSPORT_ERRORS = (OSError, IMAPClientAbortError)
 
 
 class ImapSource:
@@ -40,7 +31,7 @@ class ImapSource:
             if isinstance(settings, ImapSettings)
             else ImapSettings.model_validate(settings)
         )
-        self._client: IMAPClient | None = None
+        self._imap = ImapConnection(name, self.settings)
         # (UIDVALIDITY, UIDNEXT) when the last poll looked: mail that came after it, while
         # no IDLE was listening (between polls, or while reconnecting), is seen by the wait.
         self._polled_at: tuple[int, int] | None = None
@@ -52,11 +43,11 @@ class ImapSource:
     def check(self) -> str:
         """Connect, log in, examine the folder (and `move_to`); describe what was found."""
         s = self.settings
-        with self._guard("checking the folder"):
-            client = self._connected()
-            info = self._select(client, readonly=True)
+        with self._imap.guard("checking the folder"):
+            client = self._imap.connected()
+            info = self._imap.select(client, readonly=True)
             if s.after_processing == "move" and s.move_to and not client.folder_exists(s.move_to):
-                raise self._missing_folder(s.move_to, "move_to")
+                raise self._imap.missing_folder(s.move_to, "move_to")
         return f"{s.folder}: {info.get(b'EXISTS', 0)} messages, UIDVALIDITY {info[b'UIDVALIDITY']}"
 
     def poll(self, cursor: Cursor | None, batch_size: int) -> Iterator[Batch]:
@@ -64,7 +55,7 @@ class ImapSource:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         readonly = self.settings.after_processing == "none"
-        with self._guard("selecting the folder"):
+        with self._imap.guard("selecting the folder"):
             client, info = self._open_folder_info(readonly=readonly)
             uidvalidity = int(info[b"UIDVALIDITY"])
             self._polled_at = _uid_state(info)
@@ -78,8 +69,8 @@ class ImapSource:
             return
         for start in range(0, len(uids), batch_size):
             chunk = uids[start : start + batch_size]
-            with self._guard("fetching messages"):
-                if self._client is not client:
+            with self._imap.guard("fetching messages"):
+                if self._imap.client is not client:
                     # Something (an acknowledge, an error) replaced the connection meanwhile.
                     client, current = self._open_folder(readonly=readonly)
                     if current != uidvalidity:
@@ -104,7 +95,7 @@ class ImapSource:
         wanted = _uids_by_validity(self.name, records)
         if not wanted:
             return
-        with self._guard("acknowledging messages"):
+        with self._imap.guard("acknowledging messages"):
             client, uidvalidity = self._open_folder(readonly=False)
             uids = sorted(wanted.pop(uidvalidity, set()))
             stale = sum(len(v) for v in wanted.values())
@@ -141,8 +132,8 @@ class ImapSource:
         if not s.idle:
             return None
         try:
-            with self._guard("waiting for new mail (IDLE)"):
-                client = self._connected()
+            with self._imap.guard("waiting for new mail (IDLE)"):
+                client = self._imap.connected()
                 if not client.has_capability("IDLE"):
                     if not self._idle_unsupported_logged:
                         self._idle_unsupported_logged = True
@@ -156,7 +147,7 @@ class ImapSource:
                 if self._idle_lost:
                     self._idle_lost = False
                     log.info("imap_idle_reconnect", source=self.name, folder=s.folder)
-                info = self._select(client, readonly=s.after_processing == "none")
+                info = self._imap.select(client, readonly=s.after_processing == "none")
                 state = _uid_state(info)
                 if self._polled_at is not None and state != self._polled_at:
                     # Once per state: if the runtime does not poll (another replica holds
@@ -173,7 +164,7 @@ class ImapSource:
                         folder=s.folder,
                     )
                 except BaseException:
-                    self._drop()  # still in IDLE, or dead: no other command can follow
+                    self._imap.drop()  # still in IDLE, or dead: no other command can follow
                     raise
         except SourceUnavailable:
             self._idle_lost = True
@@ -181,96 +172,7 @@ class ImapSource:
 
     def close(self) -> None:
         """Log out quietly; the next call connects again."""
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            client.logout()
-        except Exception:
-            _shutdown(client)
-        log.debug("imap_closed", source=self.name)
-
-    # -- connection -------------------------------------------------------------------------
-
-    def _connected(self) -> IMAPClient:
-        """Return a live, logged-in client, reconnecting when the last one died."""
-        if self._client is not None:
-            try:
-                self._client.noop()
-                return self._client
-            except (*_TRANSPORT_ERRORS, IMAPClientError) as exc:
-                log.info("imap_connection_lost", source=self.name, error=self._describe(exc))
-                self._drop()
-        s = self.settings
-        tls_context = ssl.create_default_context() if s.security != "plain" else None
-        client = IMAPClient(
-            s.host,
-            port=s.resolved_port,
-            ssl=s.security == "tls",
-            ssl_context=tls_context if s.security == "tls" else None,
-            timeout=s.timeout_seconds,
-        )
-        client.normalise_times = False  # keep INTERNALDATE's zone: we convert to UTC ourselves
-        try:
-            if s.security == "starttls":
-                client.starttls(tls_context)
-            client.login(s.username, s.password.get_secret_value())
-        except CapabilityError:
-            _shutdown(client)
-            raise ConfigError(
-                f"IMAP server {self._where} does not offer STARTTLS but security is 'starttls'; "
-                "use security 'tls' (port 993)"
-            ) from None
-        except LoginError as exc:
-            _shutdown(client)
-            raise AuthError(
-                f"IMAP server {self._where} refused the login of user {s.username!r}: "
-                f"{self._describe(exc)}"
-            ) from None
-        except BaseException:
-            _shutdown(client)
-            raise
-        self._client = client
-        log.info(
-            "imap_connected",
-            source=self.name,
-            host=s.host,
-            port=s.resolved_port,
-            security=s.security,
-            username=s.username,
-        )
-        return client
-
-    def _drop(self) -> None:
-        """Forget the connection without talking to the server (it may be dead)."""
-        client, self._client = self._client, None
-        if client is not None:
-            _shutdown(client)
-
-    @contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        """Turn transport and protocol failures into SourceUnavailable; drop the connection."""
-        try:
-            yield
-        except CrmbotError:
-            raise
-        except (*_TRANSPORT_ERRORS, IMAPClientError) as exc:
-            self._drop()
-            raise SourceUnavailable(
-                f"IMAP server {self._where} failed while {action}: {self._describe(exc)}"
-            ) from exc
-
-    @property
-    def _where(self) -> str:
-        return f"{self.settings.host}:{self.settings.resolved_port}"
-
-    def _describe(self, exc: BaseException) -> str:
-        """`exc` as text for a message or a log line, with the password masked just in case."""
-        text = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
-            text = f"{type(exc).__name__}: {text}"
-        secret = self.settings.password.get_secret_value()
-        return text.replace(secret, "***") if secret else text
+        self._imap.close()
 
     # -- folder -----------------------------------------------------------------------------
 
@@ -281,25 +183,8 @@ class ImapSource:
 
     def _open_folder_info(self, *, readonly: bool) -> tuple[IMAPClient, dict[bytes, Any]]:
         """Connect if needed, select the folder, and return the client and SELECT's answer."""
-        client = self._connected()
-        return client, self._select(client, readonly=readonly)
-
-    def _select(self, client: IMAPClient, *, readonly: bool) -> dict[bytes, Any]:
-        folder = self.settings.folder
-        try:
-            return client.select_folder(folder, readonly=readonly)
-        except IMAPClientAbortError:
-            raise
-        except IMAPClientError:
-            if not client.folder_exists(folder):
-                raise self._missing_folder(folder, "folder") from None
-            raise
-
-    def _missing_folder(self, folder: str, setting: str) -> ConfigError:
-        return ConfigError(
-            f"IMAP folder {folder!r} (setting {setting}) does not exist for user "
-            f"{self.settings.username!r} on {self._where}"
-        )
+        client = self._imap.connected()
+        return client, self._imap.select(client, readonly=readonly)
 
     def _resume_point(self, cursor: Cursor | None, uidvalidity: int) -> tuple[int, bool]:
         """Return (last UID already read, whether we must start over) for this UIDVALIDITY."""
@@ -379,7 +264,7 @@ class ImapSource:
             raise
         except IMAPClientError:
             if not client.folder_exists(target):
-                raise self._missing_folder(target, "move_to") from None
+                raise self._imap.missing_folder(target, "move_to") from None
             raise
         client.delete_messages(uids, silent=True)
         if client.has_capability("UIDPLUS"):
@@ -425,11 +310,3 @@ def _uids_by_validity(source: str, records: Iterable[SourceRecord]) -> dict[int,
         else:
             log.warning("imap_ack_bad_source_id", source=source, source_id=record.source_id)
     return grouped
-
-
-def _shutdown(client: IMAPClient) -> None:
-    """Close a client's socket, ignoring whatever state it is in."""
-    try:
-        client.shutdown()
-    except Exception:
-        log.debug("imap_shutdown_failed")

@@ -19,6 +19,7 @@ from connectors.kit.http import (
     OutcomeUnknown,
     RetryPolicy,
     Wait,
+    connector_label,
     parse_retry_after,
     vendor_error,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "TokenBucket",
     "Wait",
     "clean_str",
+    "connector_label",
     "epoch_ms",
     "iso_utc",
     "paginate_cursor",

@@ -131,6 +131,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return seconds
 
 
+def connector_label(vendor: str, name: str) -> str:
+    """How errors name a connector: its vendor, or 'vendor (name)' for a source named otherwise."""
+    return vendor if name == vendor else f"{vendor} ({name})"
+
+
 def vendor_error(response: httpx.Response) -> tuple[str, str | None]:
     """The vendor's error message and category from a JSON error body (HubSpot, Zendesk, RT)."""
     try:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import MalformedInput
+from bot.models import SourceRecord
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -58,3 +59,17 @@ def truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in {"true", "1", "yes", "y", "on"}
+
+
+def ticket_record(
+    source: str, ticket_id: str, fields: dict[str, Any], body: str, created: datetime
+) -> SourceRecord:
+    """A CRM ticket as a record: `ticket:<id>`, its size the body's UTF-8 bytes."""
+    return SourceRecord(
+        source=source,
+        source_id=f"ticket:{ticket_id}",
+        kind="ticket",
+        fields=fields,
+        size=len(body.encode()),
+        received_at=created,
+    )

@@ -45,6 +45,18 @@ class TicketPlan:
         if text and text not in self.notes:
             self.notes.append(text)
 
+    def take_direct(self, changes: dict[str, Any], message: str, custom_key: str) -> None:
+        """A rule's explicit ticket changes, and its message as a note; the vendor's custom
+        fields (`custom_key`: a dict or a list of values) add up, other keys are replaced."""
+        self.add_note(message)
+        for key, value in changes.items():
+            if key != custom_key:
+                self.direct[key] = value
+            elif isinstance(value, dict):
+                self.direct.setdefault(key, {}).update(value)
+            else:
+                self.direct.setdefault(key, []).extend(value)
+
     def expect(self, version: Any) -> None:
         """Remember the newest version the actions were planned against."""
         if version is not None and (

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from connectors.base import ConnectorSpec
-from connectors.maildir.source import MaildirSettings, MaildirSource
+from connectors.maildir.settings import MaildirSettings
+from connectors.maildir.source import MaildirSource
 
 CONNECTOR = ConnectorSpec(
     name="maildir",

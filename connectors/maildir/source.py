@@ -7,27 +7,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import Field
 
 from bot.errors import ConfigError, SourceUnavailable
 from bot.models import SourceRecord
-from connectors.base import Batch, ConnectorSettings, Cursor
+from connectors.base import Batch, Cursor
+from connectors.maildir.settings import MaildirSettings
 
 log = structlog.get_logger(__name__)
 HEADER_PEEK_BYTES = 64 * 1024
-
-
-class MaildirSettings(ConnectorSettings):
-    """A local Maildir folder."""
-
-    type: Literal["maildir"] = "maildir"
-    path: Path
-    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
-    grace_seconds: float = Field(default=300.0, ge=0)
-    after_processing: Literal["none", "mark_seen"] = "none"
 
 
 @dataclass(slots=True, frozen=True)

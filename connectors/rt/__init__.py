@@ -6,8 +6,9 @@ from functools import partial
 from typing import Any
 
 from connectors.base import ConnectorSpec
+from connectors.rt.settings import RtSettings
 from connectors.rt.sink import REFUSALS, SINK_ACTIONS, RtSink
-from connectors.rt.source import RtSettings, RtSource
+from connectors.rt.source import RtSource
 from connectors.rt.tags import actions_for
 
 

@@ -66,7 +66,8 @@ from connectors.kit.tickets import (
     skip,
 )
 from connectors.rt import replies as rt_replies
-from connectors.rt.source import RtSettings, connector_label, make_client
+from connectors.rt.client import label, make_client
+from connectors.rt.settings import RtSettings
 from connectors.rt.tags import (
     NO_TAGS,
     TAG_ACTIONS,
@@ -135,7 +136,7 @@ class RtSink:
         self.name = name
         self.settings = settings
         self.performs = SINK_ACTIONS | TAG_ACTIONS if settings.tags_custom_field else SINK_ACTIONS
-        self.label = connector_label(name)
+        self.label = label(name)
         self.http = make_client(name, settings, clock=clock, transport=transport)
 
     def close(self) -> None:
@@ -226,12 +227,7 @@ class RtSink:
                 changes = self._direct_changes(spec)
             except MalformedInput as exc:
                 return skip(action, str(exc))
-            plan.add_note(getattr(spec, "message", ""))
-            for key, value in changes.items():
-                if key == "CustomFields":
-                    plan.direct.setdefault("CustomFields", {}).update(value)
-                else:
-                    plan.direct[key] = value
+            plan.take_direct(changes, getattr(spec, "message", ""), "CustomFields")
         plan.actions.append(action)
         return None
 

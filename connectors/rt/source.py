@@ -15,123 +15,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import structlog
-from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bot.errors import MalformedInput, SourceUnavailable
 from bot.models import SourceRecord
-from connectors.base import Batch, ConnectorSettings, Cursor
-from connectors.kit.auth import Auth, BasicAuth, BearerToken
+from connectors.base import Batch, Cursor
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from connectors.kit.http import HttpClient
-from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message_id, truthy
-from connectors.kit.network import is_loopback_host
+from connectors.kit.mapping import (
+    clean_str,
+    parse_timestamp,
+    synthetic_message_id,
+    ticket_record,
+    truthy,
+)
 from connectors.kit.pagination import LoopGuard
-from connectors.kit.ratelimit import TokenBucket
+from connectors.rt.client import label, make_client
+from connectors.rt.settings import RtSettings
 
 log = structlog.get_logger(__name__)
 
 MAX_PAGE = 100  # REST 2 caps per_page at 100
 REQUESTOR_FIELDS = "EmailAddress,RealName,Name,Organization,MobilePhone,WorkPhone,HomePhone"
 TICKET_FIELDS = "Subject,Status,Priority,LastUpdated,Created,Queue,Requestor,CustomFields"
-DEFAULT_PRIORITY_MAP = {"P1": 90, "P2": 70, "P3": 50, "P4": 20}
-
-
-class RtSettings(ConnectorSettings):
-    """One Request Tracker instance: where it is, how to sign in, which queues, what to map."""
-
-    type: Literal["rt"]
-    url: str  # RT's base URL; REST 2 is at {url}/REST/2.0/
-    username: str | None = None
-    password: SecretStr | None = None
-    token: SecretStr | None = None  # an RT auth token ("Authorization: token ...")
-    queues: list[str] = Field(default_factory=list)  # empty: every queue
-    timezone: str = "UTC"  # the RT user's time zone, in which TicketSQL reads dates
-    requests_per_minute: int = Field(default=600, ge=1)
-    start_time: datetime | None = None
-    initial_lookback_days: float = Field(default=30.0, ge=0)
-    hold_back_seconds: float = Field(default=1.0, ge=0)
-    fetch_body: bool = True  # one request per ticket for its first message
-    custom_fields: dict[str, str] = Field(default_factory=dict)  # crmbot name -> RT CF name
-    # The ticket custom field that holds add_tag/remove_tag tags (one free-form value,
-    # space-separated, sorted); None: RT has no tags here and rules that plan them are refused.
-    tags_custom_field: str | None = "crmbot_tags"
-    priority_map: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
-    escalation_queue: str | None = None  # escalate without a queue moves the ticket here
-    user_tier_field: str = "Tier"  # an RT user custom field, when there is one
-    user_vip_field: str = "VIP"
-    dedupe_notes: bool = True
-    timeout_seconds: float = Field(default=30.0, gt=0)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name, e.g. UTC)") from None
-        return value
-
-    @field_validator("queues")
-    @classmethod
-    def _plain_queue_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not name.strip() or "'" in name or "\\" in name:
-                raise ValueError(f"queue name {name!r} is empty or has a quote or backslash")
-        return value
-
-    @model_validator(mode="after")
-    def _one_way_in(self) -> RtSettings:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"url {self.url!r} is not an http(s) URL")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ValueError("url must use https unless RT runs on this machine (loopback)")
-        if (self.token is None) == (self.password is None):
-            raise ValueError("set either token, or username and password")
-        if self.password is not None and not self.username:
-            raise ValueError("password needs username")
-        return self
-
-    @property
-    def rest_url(self) -> str:
-        """The REST 2 base URL."""
-        return self.url.rstrip("/") + "/REST/2.0"
-
-
-def connector_label(name: str) -> str:
-    """How errors name this connector: 'rt', or 'rt (name)' for a named source."""
-    return "rt" if name == "rt" else f"rt ({name})"
-
-
-def make_auth(settings: RtSettings) -> Auth:
-    """Basic credentials, or an RT auth token."""
-    if settings.token is not None:
-        return BearerToken(settings.token, scheme="token")
-    assert settings.password is not None
-    return BasicAuth(settings.username or "", settings.password)
-
-
-def make_client(
-    name: str, settings: RtSettings, *, clock: Clock | None = None, transport: Any = None
-) -> HttpClient:
-    """The kit's HTTP client on RT's REST 2."""
-    clock = clock or SYSTEM_CLOCK
-    return HttpClient(
-        connector_label(name),
-        settings.rest_url,
-        auth=make_auth(settings),
-        limiter=TokenBucket.per_window(
-            settings.requests_per_minute, 60.0, clock=clock, name=f"{name}:requests"
-        ),
-        clock=clock,
-        timeout=settings.timeout_seconds,
-        transport=transport,
-    )
 
 
 def ticketsql_time(moment: datetime, zone: str) -> str:
@@ -163,7 +72,7 @@ class RtSource:
         self.name = name
         self.settings = settings
         self.clock = clock or SYSTEM_CLOCK
-        self.label = connector_label(name)
+        self.label = label(name)
         self.http = make_client(name, settings, clock=self.clock, transport=transport)
         self._users: dict[str, dict[str, Any]] = {}
 
@@ -309,14 +218,7 @@ class RtSource:
             else None,
             "message_id": synthetic_message_id("rt", "ticket", ticket_id),
         }
-        return SourceRecord(
-            source=self.name,
-            source_id=f"ticket:{ticket_id}",
-            kind="ticket",
-            fields=fields,
-            size=len(body.encode()),
-            received_at=created,
-        )
+        return ticket_record(self.name, ticket_id, fields, body, created)
 
     def _user(self, requestor: dict[str, Any]) -> dict[str, Any]:
         """The requestor's user record (numeric id, custom fields), cached by name."""

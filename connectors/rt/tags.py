@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from connectors.rt.settings import RtSettings
+
 TAG_ACTIONS = frozenset({"add_tag", "remove_tag"})
 SEPARATORS = re.compile(r"[\s,;]+")
 NO_TAGS = "Request Tracker has no tags: set tags_custom_field to a custom field that holds them"
@@ -56,7 +58,6 @@ def field_value(ticket: dict[str, Any], name: str) -> tuple[bool, str | None]:
     return False, None
 
 
-def actions_for(base: frozenset[str], conf: dict[str, Any]) -> frozenset[str]:
-    """What an RT sink with these raw settings performs: tags only with a tags custom field."""
-    field = conf.get("tags_custom_field", "crmbot_tags")
-    return base | TAG_ACTIONS if field else base
+def actions_for(base: frozenset[str], conf: RtSettings) -> frozenset[str]:
+    """What an RT sink with these settings performs: tags only with a tags custom field."""
+    return base | TAG_ACTIONS if conf.tags_custom_field else base

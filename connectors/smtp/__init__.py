@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
-from connectors.smtp.sink import SINK_ACTIONS, SmtpSettings, SmtpSink
+from connectors.smtp.settings import SmtpSettings
+from connectors.smtp.sink import SINK_ACTIONS, SmtpSink
 
 
 def make_sink(name: str, settings: Any) -> SmtpSink:

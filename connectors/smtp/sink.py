@@ -32,88 +32,26 @@ bounce for a mistyped customer address is worth receiving.
 
 from __future__ import annotations
 
-import base64
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import structlog
-from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.errors import AuthError, ConfigError, FatalError, MalformedInput, RetriableError
-from connectors.base import ConnectorSettings, SinkAction, SinkResult
+from bot.errors import FatalError, MalformedInput, RetriableError
+from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from connectors.kit.network import is_loopback_host
 from connectors.kit.ratelimit import TokenBucket
-from connectors.smtp.compose import Reply, ReplyRefused, Sender, compose_reply, parse_address
+from connectors.smtp.client import SmtpClient, reply_text
+from connectors.smtp.compose import Reply, ReplyRefused, Sender, compose_reply
+from connectors.smtp.settings import SmtpSettings
 
 log = structlog.get_logger(__name__)
 
-Security = Literal["tls", "starttls", "plain"]
-DEFAULT_PORTS: dict[str, int] = {"tls": 465, "starttls": 587, "plain": 25}
 SINK_ACTIONS = frozenset({"send_reply"})  # declared once; the connector spec publishes it
 RATE_WAIT_BUDGET = 60.0  # seconds one call may wait for the rate limit before deferring
 _Outcome = Literal["skip", "retry", "lost", "fatal"]
-
-
-class SmtpSettings(ConnectorSettings):
-    """Where crmbot's replies are submitted, and who they come from."""
-
-    type: Literal["smtp"]
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    from_address: str
-    from_name: str = "Service client"
-    reply_to: str | None = None
-    timeout_seconds: float = Field(default=30, gt=0)
-    max_per_minute: int = Field(default=60, ge=1)
-    subject_prefix_with_reference: bool = True
-
-    @field_validator("from_address", "reply_to")
-    @classmethod
-    def _one_address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return parse_address(value, "address")
-        except ReplyRefused as exc:
-            raise ValueError(
-                f"{value!r} is not a valid email address (expected local@domain.tld)"
-            ) from exc
-
-    @field_validator("from_name")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if any(c in value for c in "\r\n\x00"):
-            raise ValueError("from_name must be one line of text")
-        return value.strip()
-
-    @model_validator(mode="after")
-    def _coherent(self) -> SmtpSettings:
-        if self.security == "plain" and not is_loopback_host(self.host):
-            raise ValueError(
-                f"security 'plain' would send mail and password unencrypted to {self.host!r}; "
-                "it is only allowed for a loopback host (localhost, 127.0.0.1, ::1). Use "
-                "security 'starttls' (port 587) or 'tls' (port 465)"
-            )
-        if (self.username is None) != (self.password is None):
-            raise ValueError("set both username and password, or neither (no SMTP AUTH)")
-        return self
-
-    @property
-    def effective_port(self) -> int:
-        """The configured port, or the usual one for the security mode (465, 587, 25)."""
-        return self.port or DEFAULT_PORTS[self.security]
-
-
-def _reply_text(code: int, raw: Any) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-    return f"{code} {' '.join(text.split())}".strip()
 
 
 def _outcome(stage: str, code: int) -> _Outcome:
@@ -167,8 +105,7 @@ class SmtpSink:
         self.settings = settings
         self.label = f"smtp sink {name!r} ({settings.host}:{settings.effective_port})"
         self._clock = clock or SYSTEM_CLOCK
-        self._ssl_context = ssl_context
-        self._helo_name = socket.getfqdn()
+        self._client = SmtpClient(name, settings, self.label, ssl_context)
         self._bucket = TokenBucket.per_window(
             settings.max_per_minute, 60.0, clock=self._clock, name=f"smtp:{name}"
         )
@@ -184,11 +121,11 @@ class SmtpSink:
 
     def check(self) -> str:
         """Connect, authenticate, and say what was found."""
-        client = self._open()
+        client = self._client.open()
         try:
             code, _ = client.noop()
         finally:
-            self._quit(client)
+            self._client.quit(client)
         who = f"as {self.settings.username}" if self.settings.username else "without AUTH"
         return f"{self.label}: {self.settings.security}, logged in {who}, NOOP {code}"
 
@@ -236,7 +173,7 @@ class SmtpSink:
         """Send each reply on one connection, yielding after each; see the module doc."""
         sent = 0
         waited = 0.0
-        client = self._open()
+        client = self._client.open()
         try:
             for index, (action, item) in enumerate(prepared):
                 if isinstance(item, SinkResult):
@@ -273,7 +210,7 @@ class SmtpSink:
                     sent += 1
                 yield result
         finally:
-            self._quit(client)
+            self._client.quit(client)
 
     def _send(self, client: smtplib.SMTP, action: SinkAction, reply: Reply) -> SinkResult:
         """Send one reply: done, skipped or retry for this action; _Stop for the connection."""
@@ -285,15 +222,17 @@ class SmtpSink:
         except smtplib.SMTPRecipientsRefused as exc:
             stage = "rcpt"
             code, raw = next(iter(exc.recipients.values()), (0, b""))
-            text = _reply_text(code, raw)
+            text = reply_text(code, raw)
         except smtplib.SMTPSenderRefused as exc:
-            stage, code, text = "mail", exc.smtp_code, _reply_text(exc.smtp_code, exc.smtp_error)
+            stage, code, text = "mail", exc.smtp_code, reply_text(exc.smtp_code, exc.smtp_error)
         except smtplib.SMTPResponseException as exc:  # DATA refused, or a HELO failure
-            code, text = exc.smtp_code, _reply_text(exc.smtp_code, exc.smtp_error)
+            code, text = exc.smtp_code, reply_text(exc.smtp_code, exc.smtp_error)
         except smtplib.SMTPNotSupportedError as exc:
             return self._skipped(action, "not_supported", f"the server cannot take it: {exc}")
         except (smtplib.SMTPException, OSError) as exc:
-            message = f"{self.label}: connection lost while sending: {self._clean(repr(exc))}"
+            message = (
+                f"{self.label}: connection lost while sending: {self._client.clean(repr(exc))}"
+            )
             raise _Stop(message, fatal=False) from exc
         else:
             log.info(
@@ -314,8 +253,9 @@ class SmtpSink:
         if outcome == "retry":
             log.info("smtp_reply_deferred", sink=self.name, outbox=action.outbox_id, code=code)
             return SinkResult(action.outbox_id, "failed", {"why": f"server said: {text}"})
+        said = self._client.clean(text)
         raise _Stop(
-            f"{self.label}: the server refused the {stage.upper()} step: {self._clean(text)}",
+            f"{self.label}: the server refused the {stage.upper()} step: {said}",
             fatal=outcome == "fatal",
         )
 
@@ -324,107 +264,3 @@ class SmtpSink:
         level = log.warning if code.startswith("smtp_") else log.info
         level("smtp_reply_skipped", sink=self.name, outbox=action.outbox_id, code=code)
         return SinkResult(action.outbox_id, "skipped", {"why": why, "code": code})
-
-    # -- connection ----------------------------------------------------------------------
-
-    def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
-
-    def _open(self) -> smtplib.SMTP:
-        """A connected, secured and authenticated client, or the error the caller should see."""
-        s = self.settings
-        timeout = s.timeout_seconds
-        try:
-            if s.security == "tls":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host,
-                    s.effective_port,
-                    local_hostname=self._helo_name,
-                    timeout=timeout,
-                    context=self._context(),
-                )
-            else:
-                client = smtplib.SMTP(
-                    s.host, s.effective_port, local_hostname=self._helo_name, timeout=timeout
-                )
-        except Exception as exc:
-            raise self._connect_error(exc) from None
-        try:
-            self._greet(client)
-        except Exception as exc:
-            self._quit(client)
-            raise self._connect_error(exc) from None
-        return client
-
-    def _greet(self, client: smtplib.SMTP) -> None:
-        s = self.settings
-        client.ehlo()
-        if s.security == "starttls":
-            if not client.has_extn("starttls"):
-                raise ConfigError(
-                    f"{self.label} does not offer STARTTLS; use security 'tls' (port 465) "
-                    "or check the host and port"
-                )
-            client.starttls(context=self._context())
-            client.ehlo()
-        if s.username is not None and s.password is not None:
-            if not client.has_extn("auth"):
-                raise ConfigError(
-                    f"{self.label} does not offer SMTP AUTH on this connection; check security "
-                    "and port, or remove username and password"
-                )
-            client.login(s.username, s.password.get_secret_value())
-            log.debug("smtp_logged_in", sink=self.name)
-
-    def _connect_error(self, exc: BaseException) -> Exception:
-        """The crmbot error for a failure while connecting, securing or logging in."""
-        if isinstance(exc, FatalError | RetriableError):
-            return exc
-        if isinstance(exc, smtplib.SMTPAuthenticationError):
-            text = self._clean(_reply_text(exc.smtp_code, exc.smtp_error))
-            if 400 <= exc.smtp_code < 500:
-                return RetriableError(f"{self.label}: login failed for now: {text}")
-            return AuthError(
-                f"{self.label}: the server refused the credentials of {self.settings.username!r}:"
-                f" {text}"
-            )
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return FatalError(
-                f"{self.label}: the server's TLS certificate is not trusted: "
-                f"{exc.verify_message or exc}"
-            )
-        if isinstance(exc, smtplib.SMTPResponseException):
-            text = self._clean(_reply_text(exc.smtp_code, exc.smtp_error))
-            if exc.smtp_code >= 500:
-                return FatalError(f"{self.label} refused the session: {text}")
-            return RetriableError(f"{self.label} is not available: {text}")
-        if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return ConfigError(f"{self.label}: {exc}")
-        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-            return RetriableError(
-                f"{self.label} did not answer within {self.settings.timeout_seconds:g} s"
-            )
-        return RetriableError(f"{self.label} cannot be reached: {self._clean(repr(exc))}")
-
-    def _clean(self, text: str) -> str:
-        """`text` without the password, in clear or in the base64 forms AUTH sends."""
-        password = self.settings.password
-        if password is None or not password.get_secret_value():
-            return text
-        secret = password.get_secret_value()
-        user = self.settings.username or ""
-        forms = {
-            secret,
-            base64.b64encode(secret.encode()).decode(),
-            base64.b64encode(f"\0{user}\0{secret}".encode()).decode(),
-        }
-        for form in forms:
-            text = text.replace(form, "***")
-        return text
-
-    @staticmethod
-    def _quit(client: smtplib.SMTP) -> None:
-        try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
+from connectors.zendesk.settings import ZendeskSettings
 from connectors.zendesk.sink import SINK_ACTIONS, ZendeskSink
-from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+from connectors.zendesk.source import ZendeskSource
 
 
 def make_source(name: str, settings: Any) -> ZendeskSource:

@@ -13,7 +13,8 @@ from typing import Any
 
 import structlog
 
-from connectors.zendesk.source import ZendeskApi, ZendeskSettings
+from connectors.zendesk.client import ZendeskApi
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 

@@ -78,7 +78,8 @@ from connectors.kit.tickets import (
     ticket_id,
 )
 from connectors.zendesk import replies as zendesk_replies
-from connectors.zendesk.source import ZendeskApi, ZendeskSettings
+from connectors.zendesk.client import ZendeskApi
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
@@ -271,12 +272,7 @@ class ZendeskSink:
                 changes = self._direct_changes(spec)
             except MalformedInput as exc:
                 return skip(action, str(exc))
-            plan.add_note(getattr(spec, "message", ""))
-            for key, value in changes.items():
-                if key == "custom_fields":
-                    plan.direct.setdefault("custom_fields", []).extend(value)
-                else:
-                    plan.direct[key] = value
+            plan.take_direct(changes, getattr(spec, "message", ""), "custom_fields")
         plan.actions.append(action)
         return None
 

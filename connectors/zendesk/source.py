@@ -13,173 +13,30 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import Field, SecretStr, model_validator
 
-from bot.errors import ConfigError, MalformedInput, SourceUnavailable
+from bot.errors import MalformedInput, SourceUnavailable
 from bot.models import SourceRecord
-from connectors.base import Batch, ConnectorSettings, Cursor
-from connectors.kit.auth import Auth, BasicAuth, BearerToken, OAuth2RefreshToken
-from connectors.kit.clock import SYSTEM_CLOCK, Clock
-from connectors.kit.http import HttpClient
-from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message_id, truthy
-from connectors.kit.network import is_loopback_host
+from connectors.base import Batch, Cursor
+from connectors.kit.clock import Clock
+from connectors.kit.mapping import (
+    clean_str,
+    parse_timestamp,
+    synthetic_message_id,
+    ticket_record,
+    truthy,
+)
 from connectors.kit.pagination import LoopGuard
-from connectors.kit.ratelimit import TokenBucket
+from connectors.zendesk.client import ZendeskApi
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
 TICKETS_EXPORT = "/api/v2/incremental/tickets/cursor.json"
 USERS_EXPORT = "/api/v2/incremental/users/cursor.json"
 MAX_EXPORT_PAGE = 1000
-
-DEFAULT_PRIORITY_MAP = {
-    "P1": "urgent",
-    "P2": "high",
-    "P3": "normal",
-    "P4": "low",
-    "urgent": "urgent",
-    "high": "high",
-    "normal": "normal",
-    "low": "low",
-}
-
-
-class ZendeskSettings(ConnectorSettings):
-    """One Zendesk Support account: where it is, how to sign in, how fast to go, what to map."""
-
-    type: Literal["zendesk"]
-    subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    base_url: str | None = None  # overrides subdomain (a proxy, or a test server)
-    email: str | None = None
-    api_token: SecretStr | None = None
-    oauth_access_token: SecretStr | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: SecretStr | None = None
-    oauth_refresh_token: SecretStr | None = None
-    poll: Literal["tickets", "users"] = "tickets"  # users: identity and tier only
-    requests_per_minute: int = Field(default=200, ge=1, le=2500)  # the plan's limit
-    export_requests_per_minute: int = Field(default=10, ge=1, le=30)
-    start_time: datetime | None = None  # where the first export starts
-    initial_lookback_days: float = Field(default=30.0, ge=0)
-    org_tier_field: str = "tier"
-    org_strategic_field: str = "strategic"
-    user_tier_field: str = "tier"
-    user_vip_field: str = "vip"
-    custom_fields: dict[str, int] = Field(default_factory=dict)  # crmbot name -> ticket field id
-    priority_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
-    groups: dict[str, int] = Field(default_factory=dict)  # assign/escalate queue -> group id
-    agents: dict[str, int] = Field(default_factory=dict)  # assign owner -> agent (user) id
-    escalation_group: str | None = None  # escalate without a queue moves the ticket here
-    job_poll_interval_seconds: float = Field(default=1.0, gt=0)
-    job_timeout_seconds: float = Field(default=120.0, gt=0)
-    dedupe_notes: bool = True
-    # Webhooks (connectors/zendesk/webhook.py): the webhook's signing secret, and the public
-    # URL Zendesk calls (…/webhooks/zendesk/<source name>) for `crmbot setup zendesk`.
-    webhook_secret: SecretStr | None = None
-    webhook_url: str | None = None
-    timeout_seconds: float = Field(default=30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _one_way_in(self) -> ZendeskSettings:
-        if not self.subdomain and not self.base_url:
-            raise ValueError("set subdomain (e.g. 'acme' for acme.zendesk.com) or base_url")
-        if self.base_url:
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(self.base_url)
-            if parts.scheme not in ("https", "http") or not parts.hostname:
-                raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
-            if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-                raise ValueError("base_url must use https unless it is a loopback test server")
-        modes = [
-            self.api_token is not None,
-            self.oauth_access_token is not None,
-            self.oauth_refresh_token is not None,
-        ]
-        if sum(modes) != 1:
-            raise ValueError(
-                "set exactly one of api_token (with email), oauth_access_token, or "
-                "oauth_refresh_token (with oauth_client_id and oauth_client_secret)"
-            )
-        if self.api_token is not None and not self.email:
-            raise ValueError("api_token needs the agent's email (Zendesk signs in as email/token)")
-        if self.oauth_refresh_token is not None and not (
-            self.oauth_client_id and self.oauth_client_secret
-        ):
-            raise ValueError("oauth_refresh_token needs oauth_client_id and oauth_client_secret")
-        return self
-
-    @property
-    def url(self) -> str:
-        """The account's base URL, without a trailing slash."""
-        return (self.base_url or f"https://{self.subdomain}.zendesk.com").rstrip("/")
-
-
-def connector_label(name: str) -> str:
-    """How errors name this connector: 'zendesk', or 'zendesk (name)' for a named source."""
-    return "zendesk" if name == "zendesk" else f"zendesk ({name})"
-
-
-def make_auth(settings: ZendeskSettings, *, clock: Clock | None = None) -> Auth:
-    """The credential the settings describe."""
-    if settings.api_token is not None:
-        return BasicAuth(f"{settings.email}/token", settings.api_token)
-    if settings.oauth_access_token is not None:
-        return BearerToken(settings.oauth_access_token)
-    if settings.oauth_refresh_token is None or settings.oauth_client_secret is None:
-        raise ConfigError("zendesk: no credentials configured")
-    return OAuth2RefreshToken(
-        f"{settings.url}/oauth/tokens",
-        settings.oauth_client_id or "",
-        settings.oauth_client_secret,
-        settings.oauth_refresh_token,
-        connector="zendesk",
-        clock=clock,
-        body="json",  # Zendesk's token endpoint takes a JSON body, not a form
-    )
-
-
-class ZendeskApi:
-    """The HTTP client and the two rate limits (the plan's, and incremental exports')."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: ZendeskSettings,
-        *,
-        clock: Clock | None = None,
-        transport: Any = None,
-    ) -> None:
-        self.clock = clock or SYSTEM_CLOCK
-        self.label = connector_label(name)
-        self.http = HttpClient(
-            self.label,
-            settings.url,
-            auth=make_auth(settings, clock=self.clock),
-            limiter=TokenBucket.per_window(
-                settings.requests_per_minute, 60.0, clock=self.clock, name=f"{name}:requests"
-            ),
-            clock=self.clock,
-            timeout=settings.timeout_seconds,
-            transport=transport,
-        )
-        self.export_limiter = TokenBucket.per_window(
-            settings.export_requests_per_minute, 60.0, clock=self.clock, name=f"{name}:export"
-        )
-
-    def export(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One incremental export page, under the export rate limit."""
-        data = self.http.get(path, params=params, limiters=[self.export_limiter])
-        if not isinstance(data, dict):
-            raise SourceUnavailable(f"{self.label}: {path} answered something other than an object")
-        return data
-
-    def close(self) -> None:
-        """Release connections."""
-        self.http.close()
 
 
 class ZendeskSource:
@@ -390,14 +247,7 @@ class ZendeskSource:
             "message_id": synthetic_message_id("zendesk", "ticket", ticket_id),
             "channel": (ticket.get("via") or {}).get("channel"),
         }
-        return SourceRecord(
-            source=self.name,
-            source_id=f"ticket:{ticket_id}",
-            kind="ticket",
-            fields=fields,
-            size=len(body.encode()),
-            received_at=created,
-        )
+        return ticket_record(self.name, ticket_id, fields, body, created)
 
     def _company(self, org: dict[str, Any]) -> dict[str, Any]:
         extra = org.get("organization_fields") or {}

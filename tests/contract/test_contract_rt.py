@@ -16,7 +16,8 @@ import pytest
 from connectors.base import Source
 from connectors.kit.clock import FakeClock
 from connectors.kit.contract import ContractHarness, SourceContract
-from connectors.rt.source import RtSettings, RtSource
+from connectors.rt.settings import RtSettings
+from connectors.rt.source import RtSource
 from tests.helpers.clocks import RealTimeFakeClock
 from tests.servers.rt import FaultProxy, RtServer, rt_server
 

@@ -9,7 +9,8 @@ import pytest
 from connectors.base import Source
 from connectors.kit.clock import FakeClock
 from connectors.kit.contract import ContractHarness, SourceContract
-from connectors.zendesk.source import ZendeskSettings, ZendeskSource
+from connectors.zendesk.settings import ZendeskSettings
+from connectors.zendesk.source import ZendeskSource
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
 
 
