@@ -969,6 +969,392 @@ HARD += [
 for lang, subject, body, exp in HARD:
     add(lang, subject, body, exp, why="harder wording")
 
+
+# ---------------- issue 12, strict apply policy: mails written to break it (same dev author,
+# written before the policy was tuned): look-alike senders, old and new address in one mail,
+# signatures with other phones, a third party's details, temporary addresses, other formats.
+STRICT = [
+    # old and new address in one mail, every order
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nJ'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers.\nMerci de mettre à jour mon dossier.\nCordialement",
+        {A: "18 boulevard Foch, 49100 Angers"},
+        {},
+    ),
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\n\nAncienne adresse :\n7 rue Carnot\n37000 Tours\n\nNouvelle adresse :\n22 rue Nationale\n37000 Tours\n\nCordialement,\nM. Blanc",
+        {A: "22 rue Nationale, 37000 Tours"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse est le 9 rue des Halles, 21000 Dijon (l'ancienne, 2 rue Monge, 21000 Dijon, n'est plus valable).\nMerci",
+        {A: "9 rue des Halles, 21000 Dijon"},
+        {},
+    ),
+    (
+        "en",
+        "We moved",
+        "Hi,\nWe have moved from 4 Park Lane, Bath BA1 1AA to 9 Orchard Close, Bath BA2 4RS.\nThanks,\nJo",
+        {A: "9 Orchard Close, Bath BA2 4RS"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Hello,\nPlease stop sending letters to 12 Mill Road, Cambridge CB1 2AD. From now on our address is 40 Hills Road, Cambridge CB2 1LA.\nRegards",
+        {A: "40 Hills Road, Cambridge CB2 1LA"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nNouvelle adresse : 5 avenue Jean Médecin, 06000 Nice\nAncienne adresse : 14 rue de France, 06000 Nice\nMerci",
+        {A: "5 avenue Jean Médecin, 06000 Nice"},
+        {},
+    ),
+    # signatures and body with other phones
+    (
+        "fr",
+        "Portable",
+        "Bonjour,\nMon nouveau portable est le 06 45 12 78 90.\nPour le bureau, rien ne change.\n\nCordialement\nSophie Marchand\nCabinet Marchand\nTél. 01 40 20 30 50\nFax 01 40 20 30 51",
+        {P: "+33645127890"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nvous pouvez toujours m'appeler au bureau au 04 72 00 11 22, mais mon nouveau portable est désormais le 07 61 22 33 44.\nBonne journée",
+        {P: "+33761223344"},
+        {},
+    ),
+    (
+        "en",
+        "Mobile",
+        "Hi,\nMy new mobile number is 07723 456789.\n\nKind regards\nPeter Hall\nFinance Director | Hall & Co\nDirect: 020 7946 0011 | Switchboard: 020 7946 0000",
+        {P: "+447723456789"},
+        {},
+    ),
+    (
+        "fr",
+        "numéro",
+        "Bonjour,\nJe vous confirme mon nouveau numéro : 06 27 38 49 50.\nMerci\n--\nLuc Perrin\n06 11 22 33 44\nwww.perrin-bois.fr",
+        {P: "+33627384950"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hello,\nOur number has changed to 0161 496 0789. The old one, 0161 496 0000, will stop working on Friday.\nThanks",
+        {P: "+441614960789"},
+        {},
+    ),
+    # a third party's details: nothing for this contact
+    (
+        "fr",
+        "Ma fille",
+        "Bonjour,\nMa fille a changé de numéro : 06 98 87 76 65. Merci de mettre à jour son dossier à elle.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Comptable",
+        "Bonjour,\nNotre comptable a une nouvelle adresse mail : cabinet.roux@expert-compta.fr, c'est elle qui vous enverra les documents.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Supplier",
+        "Hi,\nFYI the new address of our supplier is 14 Dock Street, Leeds LS10 1JF, in case you deliver there.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Voisin",
+        "Bonjour,\nMon voisin m'a demandé de vous transmettre son nouveau numéro, le 06 10 20 30 40.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Manager",
+        "Hi,\nOur manager's new email address is l.baker@hartley.co.uk, please copy her on invoices.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Gestionnaire",
+        "Bonjour,\nLe nouveau gestionnaire de notre immeuble, M. Faure, est joignable au 04 91 22 33 44.\nCordialement",
+        {},
+        {},
+    ),
+    # temporary addresses and numbers: nothing permanent to change
+    (
+        "fr",
+        "Travaux",
+        "Bonjour,\nPendant les travaux, merci d'envoyer le courrier au 3 rue de la Gare, 67000 Strasbourg.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Absence",
+        "Bonjour,\nJusqu'à fin août, je suis joignable au 06 52 63 74 85 (numéro provisoire).\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Renovation",
+        "Hi,\nDuring the renovation works, please send post to 7 Bridge Street, Chester CH1 1NQ until March.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse temporaire",
+        "Bonjour,\nAdresse temporaire jusqu'au 30 juin : 11 rue Sainte-Catherine, 33000 Bordeaux.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Temporary",
+        "Hello,\nFor the next two months you can reach me on a temporary number, 07700 900888.\nRegards",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Chantier",
+        "Bonjour,\nLe temps du chantier, nos bureaux sont installés au 2 place Bellecour, 69002 Lyon. Nous reviendrons ensuite rue de la République.\nCordialement",
+        {},
+        {},
+    ),
+    # clean changes in other formats (apply when checks pass)
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nVoici ma nouvelle adresse :\n123 rue Sainte-Catherine Ouest\nMontréal (Québec) H3B 1A7\n\nMerci",
+        {A: "123 rue Sainte-Catherine Ouest, Montréal (Québec) H3B 1A7"},
+        {"locale": "fr-CA"},
+    ),
+    (
+        "en",
+        "New address",
+        "Hi,\nOur new address:\n88 Queen Street West\nToronto, ON M5H 2N2\n\nThanks",
+        {A: "88 Queen Street West, Toronto, ON M5H 2N2"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hi,\nMy new address is 4521 Oak Lane, Austin, TX 78704.\nThanks",
+        {A: "4521 Oak Lane, Austin, TX 78704"},
+        {"locale": "en-US"},
+    ),
+    (
+        "en",
+        "Address change",
+        "Dear team,\nNew address: Flat 4, 27 Kings Road, London SW3 4RP\nBest wishes",
+        {A: "Flat 4, 27 Kings Road, London SW3 4RP"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nNotre nouvelle adresse : Rue Neuve 45, 1000 Bruxelles\nCordialement",
+        {A: "Rue Neuve 45, 1000 Bruxelles"},
+        {"locale": "fr-BE"},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nDésormais notre adresse est : Rue du Marché 12, 1204 Genève\nMeilleures salutations",
+        {A: "Rue du Marché 12, 1204 Genève"},
+        {"locale": "fr-CH"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJe réside désormais au 12 rue Lepic, 75018 Paris depuis lundi.\nMerci",
+        {A: "12 rue Lepic, 75018 Paris"},
+        {},
+    ),
+    # addresses without a street number and street word, or with a bad postcode: notes
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse : Lieu-dit Les Granges, 24200 Sarlat-la-Canéda\nMerci",
+        {A: "Lieu-dit Les Granges, 24200 Sarlat-la-Canéda"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Boîte postale",
+        "Bonjour,\nNouvelle adresse postale : BP 45, 13002 Marseille\nCordialement",
+        {A: "BP 45, 13002 Marseille"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nOur new address is Riverside House, Manchester M4 5JD.\nThanks",
+        {A: "Riverside House, Manchester M4 5JD"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse : 8 rue Colbert, 7500 Paris\nMerci",
+        {A: "8 rue Colbert, 7500 Paris"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nMy new address is 5 Elm Street, Springfield, ZZ 62704.\nThanks",
+        {A: "5 Elm Street, Springfield, ZZ 62704"},
+        {"locale": "en-US", "apply": False},
+    ),
+    # phones: invalid, foreign to the region, or a pair with an e-mail
+    ("fr", "Numéro", "Bonjour,\nMon nouveau numéro : 06 12 34 56.\nMerci", {}, {}),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon nouveau numéro est le 08 99 00 00 00.\nMerci",
+        {P: "+33899000000"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Coordonnées",
+        "Bonjour,\nMes nouvelles coordonnées : téléphone 06 24 35 46 57, e-mail claire.vidal@gmail.com.\nMerci",
+        {P: "+33624354657", E: "claire.vidal@gmail.com"},
+        {},
+    ),
+    (
+        "en",
+        "Contact details",
+        "Hi,\nNew phone: 07700 900246\nNew email: greg.hill@btinternet.com\nThanks",
+        {P: "+447700900246", E: "greg.hill@btinternet.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Tout change",
+        "Bonjour,\nJ'ai déménagé. Ma nouvelle adresse : 4 rue du Bac, 75007 Paris. Mon nouveau numéro : 06 77 88 99 00.\nMerci",
+        {A: "4 rue du Bac, 75007 Paris", P: "+33677889900"},
+        {"apply": False},
+    ),
+    # e-mails: the sender's own, quoted, an invalid one
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMerci d'utiliser désormais cette adresse mail : client{n}@exemple.fr\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Re: adresse mail",
+        "Bonjour,\nC'est noté, merci.\n\nLe 3 avril 2026 à 09:00, Service client <support@exemple.fr> a écrit :\n> Votre nouvelle adresse e-mail est bien nouvelle.adresse@orange.fr ?\n> Cordialement",
+        {},
+        {},
+    ),
+    ("en", "Email", "Hi,\nMy new email is jane.doe@@gmail..com, please update.\nThanks", {}, {}),
+    (
+        "en",
+        "New email",
+        "Hello,\nPlease note my new e-mail address: k.oneill@eircom.net\nRegards,\nKevin",
+        {E: "k.oneill@eircom.net"},
+        {},
+    ),
+    # company names and billing contacts: notes unless stated outright
+    (
+        "fr",
+        "Raison sociale",
+        "Bonjour,\nNouvelle raison sociale : Martin Frères SARL\nCordialement",
+        {C: "Martin Frères SARL"},
+        {},
+    ),
+    (
+        "fr",
+        "Société",
+        "Bonjour,\nNotre société s'appelle désormais Boulangerie Martin depuis le rachat.\nCordialement",
+        {C: "Boulangerie Martin"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Rebrand",
+        "Hi,\nWe are now trading as Kestrel Digital from 1 May.\nThanks",
+        {C: "Kestrel Digital"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Company name",
+        "Hello,\nNew company name: Harbour & Lane Ltd\nRegards",
+        {C: "Harbour & Lane Ltd"},
+        {},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nLe nouveau contact pour la facturation est Julien Morel à compter du 1er mai.\nMerci",
+        {B: "Julien Morel"},
+        {"apply": False},
+    ),
+    ("en", "Billing", "Hi,\nNew billing contact: Rachel Adams\nThanks", {B: "Rachel Adams"}, {}),
+]
+for lang, subject, body, exp, opts in STRICT:
+    add(
+        lang, subject, body.replace("{n}", str(len(items) + 1)), exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="strict policy",
+    )  # fmt: skip
+# the same clean changes from look-alike and unknown senders: never applied
+LOOKALIKE = [
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nMa nouvelle adresse : 6 rue Paradis, 13001 Marseille\nMerci",
+        {A: "6 rue Paradis, 13001 Marseille"},
+        "spoofed_lookalike",
+    ),
+    (
+        "en",
+        "New number",
+        "Hi,\nMy new number is 07700 900135.\nThanks",
+        {P: "+447700900135"},
+        "spoofed_lookalike",
+    ),
+    (
+        "fr",
+        "Nouvel e-mail",
+        "Bonjour,\nMa nouvelle adresse e-mail : paul.roche@free.fr\nMerci",
+        {E: "paul.roche@free.fr"},
+        "customer_other_address",
+    ),
+    (
+        "en",
+        "Address",
+        "Hello,\nOur new address is 21 King Street, Bristol BS1 4EF.\nRegards",
+        {A: "21 King Street, Bristol BS1 4EF"},
+        "unknown",
+    ),
+]
+for lang, subject, body, exp, rel in LOOKALIKE:
+    add(lang, subject, body, exp, rel=rel, why="strict policy: unverified sender")
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

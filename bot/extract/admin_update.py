@@ -3,8 +3,10 @@
 Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
 iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
 that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
-the mail calls old. `plan_update` then decides what may be applied: everything, only when
-the sender is verified (bot/verify.py) and every field is confident; bank details never.
+the mail calls old. Each value carries the doubts the checks of bot/extract/checks.py have
+about applying it unseen. `plan_update` then decides what may be applied: a single field (or
+a phone and an e-mail together), confident and without a doubt, from a verified sender
+(bot/verify.py); bank details never; everything else is a note for an agent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import phonenumbers
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from bot.extract.checks import email_doubts, phone_doubts
 from bot.extract.context import called_old, own_text, sender_context
 from bot.extract.postal import find_address
 
@@ -51,7 +54,10 @@ _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
     rf"|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_EMAIL_NOUN}\s+(?:sera|will\s+be|devient)"
     rf"|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}[^\n.]{{0,20}}?"
-    rf"\b(?:to|en|par|pour)\b",
+    rf"\b(?:to|en|par|pour)\b"
+    # the sender's block of new details, inline or an "E-mail :" line of it
+    r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)\b(?:[^\n]*(?:\n[^\n]+){0,6}?"
+    r"\n\s*(?:e-?mail|courriel|mail)\b\.?\s*:)?",
     re.I,
 )
 _OLD = re.compile(
@@ -98,6 +104,7 @@ class FieldValue:
 
     value: str
     confidence: float
+    doubts: tuple[str, ...] = ()  # why it may not be applied unseen (bot/extract/checks.py)
 
 
 @dataclass(slots=True)
@@ -135,6 +142,7 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
     (a reserved or unallocated range) is a note. Two different cued numbers: None.
     """
     found: dict[str, float] = {}
+    doubts: dict[str, tuple[str, ...]] = {}
     for match in phonenumbers.PhoneNumberMatcher(
         text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200
     ):
@@ -143,10 +151,11 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         valid = phonenumbers.is_valid_number(match.number)
         found[e164] = max(found.get(e164, 0.0), 0.95 if valid else 0.6)
+        doubts[e164] = phone_doubts(match.number, region)
     if len(found) != 1:
         return None
     value, confidence = found.popitem()
-    return FieldValue(value, confidence)
+    return FieldValue(value, confidence, doubts[value])
 
 
 def extract_email(text: str, sender: str | None) -> FieldValue | None:
@@ -160,7 +169,8 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
         if _cued(text, _EMAIL_CUE, match.start(), match.end()):
             candidates.add(address)
     if len(candidates) == 1:
-        return FieldValue(candidates.pop(), 0.95)
+        address = candidates.pop()
+        return FieldValue(address, 0.95, email_doubts(address, sender))
     return None
 
 
@@ -179,7 +189,26 @@ def extract_iban(text: str) -> FieldValue | None:
 _HONORIFIC = re.compile(r"^(?:M\.|Mme\.?|Mlle\.?|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+")
 
 
-def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int] | None:
+# A statement that names the field itself ("nouvelle raison sociale :", "new billing contact
+# is"): the only wording under which a name may be applied unseen.
+_NAMES_THE_FIELD = re.compile(
+    r"raison\s+sociale|d[ée]nomination|(?:company|legal|business|trading)\s+name|"
+    r"(?:contact|interlocut\w+|responsable)\s+(?:(?:pour\s+la|de\s+la|du\s+service|de)\s+)?"
+    r"(?:facturation|comptabilit[ée])|(?:billing|invoicing|accounts?\s+payable)\s+contact",
+    re.I,
+)
+# What may follow a name that a statement gives outright: the end of its sentence or line.
+_STATEMENT_END = re.compile(r"\s*[«»\"'“”]?\s*(?:[.!]?\s*(?:\n|$)|[.!]\s)")
+
+
+def _name_doubts(text: str, cue: re.Match[str], name_end: int) -> tuple[str, ...]:
+    """Whether a name is stated outright: the statement names the field and ends with it."""
+    if _NAMES_THE_FIELD.search(cue.group(0)) and _STATEMENT_END.match(text, name_end):
+        return ()
+    return ("name_not_stated_outright",)
+
+
+def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, ...]] | None:
     for match in cue.finditer(text):
         if called_old(text, match.start()):
             continue
@@ -190,7 +219,8 @@ def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int] | None:
             continue
         if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
             continue
-        return name, match.end()
+        name_end = text.find(name, match.end()) + len(name)
+        return name, match.end(), _name_doubts(text, match, name_end)
     return None
 
 
@@ -199,9 +229,9 @@ def extract_company(text: str) -> FieldValue | None:
     found = _name_after(text, _COMPANY)
     if not found:
         return None
-    name = found[0]
+    name, _, doubts = found
     words = name.split()
-    return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5)
+    return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
 
 
 def extract_billing_contact(text: str) -> FieldValue | None:
@@ -209,10 +239,10 @@ def extract_billing_contact(text: str) -> FieldValue | None:
     found = _name_after(text, _BILLING)
     if not found:
         return None
-    name = found[0]
+    name, _, doubts = found
     words = name.split()
     person = 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
-    return FieldValue(name, 0.92 if person else 0.5)
+    return FieldValue(name, 0.92 if person else 0.5, doubts)
 
 
 def extract_admin_update(
@@ -226,18 +256,19 @@ def extract_admin_update(
     """
     subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
     text = f"{subject}\n\n{body}"
+    region = region_for(locale, lang)
     update = AdminUpdate()
     found = {
         "postal_address": None,
-        "phone": extract_phone(text, region_for(locale, lang)),
+        "phone": extract_phone(text, region),
         "email": extract_email(text, sender),
         "company_name": extract_company(body),
         "billing_contact": extract_billing_contact(body),
         "iban": extract_iban(text),
     }
-    address = find_address(body)
+    address = find_address(body, region=region)
     if address:
-        found["postal_address"] = FieldValue(address.text, address.confidence)
+        found["postal_address"] = FieldValue(address.text, address.confidence, address.doubts)
     update.fields = {k: v for k, v in found.items() if v is not None}
     return update
 
@@ -252,22 +283,36 @@ class UpdatePlan:
     reasons: list[str]
 
 
+# What may be applied together unseen: one field alone, or a new phone with a new e-mail.
+_APPLIED_TOGETHER = frozenset({"phone", "email"})
+
+
 def plan_update(
     update: AdminUpdate, verified: bool, why_not: list[str] | None = None
 ) -> UpdatePlan:
-    """Apply only a verified sender's fully confident change; bank details never."""
+    """Apply only a verified sender's single checked change (or a phone and e-mail pair).
+
+    Everything else is a note with the proposed values and why it was not applied: an
+    unverified sender, bank details, several fields at once, an unsure value or one the
+    checks doubt (bot/extract/checks.py). "A wrong change applied is worse than a note."
+    """
     values = update.values()
+    if not values:
+        return UpdatePlan({}, {}, False, ["nothing_to_update"])
     bank = "iban" in values
     reasons = list(why_not or [])
     if bank:
         reasons.append("bank_details_need_verification")
     if not verified and not why_not:
         reasons.append("sender_not_verified")
+    names = set(values)
+    if len(names) > 1 and names != _APPLIED_TOGETHER and not bank:
+        reasons.append("several_fields:" + ",".join(sorted(names)))
     unsure = sorted(k for k, f in update.fields.items() if f.confidence < CONFIDENT)
     if unsure:
         reasons.append("not_confident:" + ",".join(unsure))
-    if not values:
-        return UpdatePlan({}, {}, False, ["nothing_to_update"])
-    if verified and not unsure and not bank:
+    for name, fv in sorted(update.fields.items()):
+        reasons.extend(f"not_checked:{name}:{doubt}" for doubt in fv.doubts)
+    if verified and not reasons:
         return UpdatePlan(values, {}, False, [])
     return UpdatePlan({}, values, bank, reasons)

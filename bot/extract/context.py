@@ -31,7 +31,11 @@ THIRD_PARTY = re.compile(
     r"magasins?|stores?|succursales?|branch|fils|filles?|son(?:['’]s)?|daughter(?:['’]s)?|"
     r"m[èe]re|p[èe]re|mother|father|coll[èe]gues?|colleague(?:['’]s)?|comptable|accountant|"
     r"landlord|propri[ée]taire|mari|femme|[ée]pou(?:x|se)|conjointe?|compagnon|compagne|"
-    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?)\b",
+    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?|"
+    r"manager(?:['’]s)?|gestionnaire|fournisseurs?|suppliers?(?:['’]s)?|boss(?:['’]s)?|"
+    r"directeur|directrice|director(?:['’]s)?|fr[èe]re|s(?:œ|oe)ur|brother(?:['’]s)?|"
+    r"sister(?:['’]s)?|ami|amie|friend(?:['’]s)?|locataire|tenant(?:['’]s)?|employ[ée]e?|"
+    r"employee(?:['’]s)?)\b",
     re.I,
 )
 # "sa nouvelle adresse", "their new number", "votre adresse": someone else's value.
@@ -51,6 +55,21 @@ ONE_OFF = re.compile(
     r"\b(?:livraison|livrer|livrez|delivery|deliver|shipping|ship\s+to|cette\s+commande|"
     r"this\s+order|temporairement|temporarily|provisoirement|pendant\s+les\s+vacances|"
     r"during\s+the\s+holidays)\b",
+    re.I,
+)
+# A change of the value for now, not for good: works, a stay, a temporary line.
+TEMPORARY = re.compile(
+    r"\b(?:travaux|chantier|r[ée]novation|renovation|works|building\s+work|temporaire\w*|"
+    r"temporary|provisoire\w*|provisional|interim|jusqu['’]\s*(?:à|au|a|en)\b|until|till|"
+    r"le\s+temps\s+d[eu']|for\s+the\s+(?:next|coming)|pendant\s+(?:mon|notre|les|la|le)\s+"
+    r"(?:absence|s[ée]jour|d[ée]placement|cong[ée]s?)|while\s+(?:i|we)\s+(?:am|are)\s+away|"
+    r"en\s+attendant|in\s+the\s+meantime|for\s+now|pour\s+l['’]instant)\b",
+    re.I,
+)
+# The words that present a value as the new one (or the change to it).
+_INTRODUCING = re.compile(
+    NEW_WORD.pattern
+    + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*)\b",
     re.I,
 )
 # A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
@@ -104,9 +123,15 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if sentence_start(text, value_start) > cue_start and not label:
         return False  # the cue belongs to another sentence
     lead = text[sentence_start(text, cue_start) : value_start]
-    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF)):
+    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY)):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
-    if HEDGE.search(tail) or _ANOTHER.search(tail):
+    if HEDGE.search(tail) or _ANOTHER.search(tail) or TEMPORARY.search(tail):
         return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
     return not is_question(text, value_end) and not called_old(text, value_start)
+
+
+def introduced_as_new(text: str, cue_start: int, value_start: int) -> bool:
+    """Whether the sender's words leading to a value present it as the new one."""
+    lead = text[sentence_start(text, cue_start) : value_start]
+    return bool(_INTRODUCING.search(lead))

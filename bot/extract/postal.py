@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.extract.checks import address_doubts
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import sender_context
+from bot.extract.context import introduced_as_new, sender_context
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
     r"[A-ZÀ-Ý][\w'’-]*"
-    r"(?:\s(?!(?i:cedex)\b)(?:[A-ZÀ-Ý][\w'’-]*|sur|en|lès|les|de|du|la|le|am|an|bei)){0,4}"
+    r"(?:\s(?!(?i:cedex)\b)(?:[A-ZÀ-Ý][\w'’-]*|(?:sur|en|lès|les|de|du|la|le|am|an|bei)\b)){0,4}"
 )
 # One pattern per format; each matches the postcode (with the city or state around it).
 POSTCODES: dict[str, re.Pattern[str]] = {
@@ -34,7 +35,7 @@ _STREET = re.compile(
     r"impasse|all[ée]e|route|quai|cours|square|passage|straat|weg|street|st\.?|road|rd\.?|"
     r"lane|ln\.?|drive|dr\.?|avenue|ave\.?|boulevard|blvd\.?|court|ct\.?|way|close|crescent|"
     r"terrace|place|parade|highway|hwy|parkway|pkwy|square|row|mews|green|gardens|park)\b"
-    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai)\s+\w"
+    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai|chauss[ée]e)\s+\w"
     r"|\b\w+(?:strasse|straße|gasse|weg|platz|laan|straat|steenweg)\s+\d+",
     re.I,
 )
@@ -42,7 +43,7 @@ _CUE = re.compile(
     r"(?:(?:ma|mon|notre|nos)\s+(?:nouvelle\s+)?adresse(?:\s+postale)?(?=\s*(?::|est|sera|devient))"
     r"|nouvelle\s+adresse(?:\s+postale)?|nouvelles?\s+coordonn[ée]es\s+postales"
     r"|adresse\s+postale\s*:|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)\b"
-    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|i\s+live|we\s+live|we\s+are"
+    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|je\s+suis|i\s+live|we\s+live|we\s+are"
     r"|i\s+am|we['’]re|i['’]m)\s+(?:maintenant|d[ée]sormais|dor[ée]navant|now)\s+(?:au|à|at|in)\b"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|mon|notre)\s+(?:postal\s+|mailing\s+|home\s+)?"
     r"(?:address|adresse)(?:\s+postale)?\s+(?:to|en|pour|par)\b"
@@ -50,6 +51,7 @@ _CUE = re.compile(
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
     r"|(?:my|our)\s+(?:postal\s+|mailing\s+|home\s+|office\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
+    r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+from\s+[^\n:]{5,80}?\s+to\b"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
     r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
@@ -87,6 +89,7 @@ class FoundAddress:
     text: str
     confidence: float
     postcode_format: str
+    doubts: tuple[str, ...] = ()  # why it may not be applied unseen (bot/extract/checks.py)
 
 
 def postcode_format(line: str) -> str | None:
@@ -166,12 +169,15 @@ def _agreement(block: str, fmt: str) -> float:
     return 0.5 if agrees is False else 1.0
 
 
-def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddress | None:
+def find_address(
+    text: str, max_lines: int = 5, max_cues: int = 20, region: str | None = None
+) -> FoundAddress | None:
     """The new postal address the sender announces as their own, or None.
 
     `text` is the sender's own text (quotes and signature cut). The block runs from the cue
     to the line with the postcode; the sender-context checks of bot/extract/context.py
-    apply. Two different announced addresses make none certain: None.
+    apply. Two different announced addresses make none certain: None. `region` is the mail's
+    (a postcode of another country is a doubt, bot/extract/checks.py).
     """
     found: list[FoundAddress] = []
     for tried, cue in enumerate(_CUE.finditer(text)):
@@ -214,7 +220,9 @@ def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddr
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
-        found.append(FoundAddress(block, confidence, fmt))
+        introduced = introduced_as_new(text, cue.start(), block_start)
+        doubts = address_doubts(block, fmt, region, introduced)
+        found.append(FoundAddress(block, confidence, fmt, doubts))
     distinct = {_fold_block(f.text) for f in found}
     if len(distinct) != 1:
         return None
