@@ -66,7 +66,7 @@ def email_doubts(address: str, sender: str | None) -> tuple[str, ...]:
 
 
 # Postcodes as each country writes them (the whole code, anchored by the caller).
-_FR_POSTCODE = re.compile(r"\b(?:F-?)?((?:0[1-9]|[1-8]\d|9[0-5]|97[1-8]|98[0-9])\d{3})\b")
+_FR_POSTCODE = re.compile(r"\b(?:F-?)?((?:0[1-9]|[1-8]\d|9[0-5])\d{3}|9[78][0-9]\d{2})\b")
 _BE_CH_POSTCODE = re.compile(r"(?:^|,\s*|\b(?:B|CH)-)([1-9]\d{3})\s+[A-ZÀ-Ý]")
 _CA_POSTCODE = re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b")
 _UK_POSTCODE = re.compile(

@@ -123,12 +123,17 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if sentence_start(text, value_start) > cue_start and not label:
         return False  # the cue belongs to another sentence
     lead = text[sentence_start(text, cue_start) : value_start]
-    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY)):
+    if someone_elses(lead):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
     if HEDGE.search(tail) or _ANOTHER.search(tail) or TEMPORARY.search(tail):
         return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
     return not is_question(text, value_end) and not called_old(text, value_start)
+
+
+def someone_elses(words: str) -> bool:
+    """Whether words leading to a value give it as someone else's, temporary, one-off or hedged."""
+    return any(r.search(words) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY))
 
 
 def introduced_as_new(text: str, cue_start: int, value_start: int) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.extract.checks import address_doubts
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import introduced_as_new, sender_context
+from bot.extract.context import introduced_as_new, sender_context, someone_elses
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
@@ -216,7 +216,10 @@ def find_address(
             continue
         while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
             parts.pop(0)
-        parts[0] = _address_start(parts[0])
+        first = _address_start(parts[0])
+        if someone_elses(parts[0][: len(parts[0]) - len(first)]):
+            continue  # "… the new address of our supplier is 14 Dock Street …"
+        parts[0] = first
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)

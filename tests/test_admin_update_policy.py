@@ -1,0 +1,213 @@
+# ruff: noqa: E501
+"""The strict apply policy (issue 12): a verified sender's change is applied unseen only when
+it is a single field (or a phone and an e-mail together), confident and checked: a phone
+valid in the mail's numbering plan, a valid e-mail, an address with a postcode its country
+issues, a street number and street-type word, introduced as the new one; a name stated
+outright. Anything else is a note with the proposed values and the reason."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.extract.admin_update import (
+    FIELDS,
+    AdminUpdate,
+    FieldValue,
+    extract_admin_update,
+    plan_update,
+)
+from bot.extract.checks import email_doubts, phone_doubts, postcode_valid
+
+
+def _plan(
+    body: str, locale: str = "fr-FR", subject: str = "Changement"
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    update = extract_admin_update(subject, body, sender="client@exemple.fr", locale=locale)
+    plan = plan_update(update, verified=True)
+    return plan.apply, plan.note, plan.reasons
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "applied"),
+    [
+        ("Ma nouvelle adresse : 12 bis rue des Lilas, 75011 Paris", "fr-FR", {"postal_address": "12 bis rue des Lilas, 75011 Paris"}),
+        ("Mon nouveau numéro : 06 45 12 78 90.", "fr-FR", {"phone": "+33645127890"}),
+        ("Ma nouvelle adresse e-mail : marie.dupont@orange.fr", "fr-FR", {"email": "marie.dupont@orange.fr"}),
+        ("New phone: 07723 456789\nNew email: greg.hill@btinternet.com", "en-GB", {"phone": "+447723456789", "email": "greg.hill@btinternet.com"}),
+        ("Our new address:\n88 Queen Street West\nToronto, ON M5H 2N2", "en-CA", {"postal_address": "88 Queen Street West, Toronto, ON M5H 2N2"}),
+        ("Notre nouvelle adresse : Rue Neuve 45, 1000 Bruxelles", "fr-BE", {"postal_address": "Rue Neuve 45, 1000 Bruxelles"}),
+        ("My new address is 4521 Oak Lane, Austin, TX 78704.", "en-US", {"postal_address": "4521 Oak Lane, Austin, TX 78704"}),
+        ("Nouvelle raison sociale : Martin Frères SARL\nCordialement", "fr-FR", {"company_name": "Martin Frères SARL"}),
+        ("New billing contact: Rachel Adams\nThanks", "en-GB", {"billing_contact": "Rachel Adams"}),
+    ],
+)  # fmt: skip
+def test_a_single_checked_field_or_a_phone_and_email_pair_is_applied(
+    body: str, locale: str, applied: dict[str, str]
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == applied and not note and reasons == []
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "reason"),
+    [
+        # several fields at once (other than a phone and an e-mail)
+        ("J'ai déménagé. Ma nouvelle adresse : 4 rue du Bac, 75007 Paris. Mon nouveau numéro : 06 77 88 99 00.", "fr-FR", "several_fields:phone,postal_address"),
+        # a phone only possible (a reserved drama range), premium-rate, or of another plan
+        ("My new mobile number is 07700 900123.", "en-GB", "not_checked:phone:phone_not_valid"),
+        ("Mon nouveau numéro est le 08 99 00 00 00.", "fr-FR", "not_checked:phone:phone_not_a_personal_line"),
+        ("Mon nouveau numéro : +44 7723 456789", "fr-FR", "not_checked:phone:phone_not_of_the_mails_region"),
+        # an address without a street number and street-type word
+        ("Nouvelle adresse postale : BP 45, 13002 Marseille", "fr-FR", "not_checked:postal_address:no_street_number_and_street_type"),
+        ("Ma nouvelle adresse : Lieu-dit Les Granges, 24200 Sarlat-la-Canéda", "fr-FR", "not_checked:postal_address:no_street_number_and_street_type"),
+        # a postcode its country does not issue, or of another country than the mail's
+        ("My new address is 5 Elm Street, Springfield, ZZ 62704.", "en-US", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        ("Ma nouvelle adresse : 8 rue Colbert, 7500 Paris", "fr-FR", "not_checked:postal_address:postcode_not_of_the_mails_region"),
+        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-IE", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        # an address the sender does not present as the new one
+        ("Mon adresse est : 12 rue Lepic, 75018 Paris", "fr-FR", "not_checked:postal_address:address_not_introduced_as_new"),
+        # a name not stated outright
+        ("Notre société s'appelle désormais Boulangerie Martin depuis le rachat.", "fr-FR", "not_checked:company_name:name_not_stated_outright"),
+        ("We are now known as Bluefin Logistics Ltd.", "en-GB", "not_checked:company_name:name_not_stated_outright"),
+        ("Le nouveau contact pour la facturation est Julien Morel à compter du 1er mai.", "fr-FR", "not_checked:billing_contact:name_not_stated_outright"),
+    ],
+)  # fmt: skip
+def test_anything_else_is_a_note_with_the_proposed_value_and_why(
+    body: str, locale: str, reason: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and note and reason in reasons
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Pendant les travaux, merci d'envoyer le courrier au 3 rue de la Gare, 67000 Strasbourg.",
+        "Adresse temporaire jusqu'au 30 juin : 11 rue Sainte-Catherine, 33000 Bordeaux.",
+        "Le temps du chantier, nos bureaux sont installés au 2 place Bellecour, 69002 Lyon.",
+        "During the renovation works, please send post to 7 Bridge Street, Chester CH1 1NQ until March.",
+        "Jusqu'à fin août, je suis joignable au 06 52 63 74 85 (numéro provisoire).",
+        "Our manager's new email address is l.baker@hartley.co.uk, please copy her on invoices.",
+        "FYI the new address of our supplier is 14 Dock Street, Leeds LS10 1JF.",
+    ],
+)
+def test_a_temporary_value_or_a_third_partys_is_not_read_as_the_contacts_change(body: str) -> None:
+    assert extract_admin_update("Info", body, sender="client@exemple.fr").values() == {}
+
+
+def test_of_an_old_and_a_new_address_in_one_mail_only_the_new_one_is_applied() -> None:
+    for body, locale, new in [
+        ("J'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers.", "fr-FR", "18 boulevard Foch, 49100 Angers"),
+        ("We have moved from 4 Park Lane, Bath BA1 1AA to 9 Orchard Close, Bath BA2 4RS.", "en-GB", "9 Orchard Close, Bath BA2 4RS"),
+        ("Ancienne adresse :\n7 rue Carnot\n37000 Tours\n\nNouvelle adresse :\n22 rue Nationale\n37000 Tours", "fr-FR", "22 rue Nationale, 37000 Tours"),
+    ]:  # fmt: skip
+        assert _plan(body, locale)[0] == {"postal_address": new}
+
+
+def test_a_city_stops_before_the_words_that_follow_it() -> None:
+    body = "Je réside désormais au 12 rue Lepic, 75018 Paris depuis lundi."
+    assert _plan(body)[0] == {"postal_address": "12 rue Lepic, 75018 Paris"}
+
+
+@pytest.mark.parametrize(
+    ("block", "fmt", "valid"),
+    [
+        ("12 rue X, 75011 Paris", "FR", True),
+        ("12 rue X, 97411 Saint-Pierre", "FR", True),
+        ("12 rue X, 00100 Paris", "FR", False),
+        ("12 rue X, 96000 Paris", "FR", False),
+        ("Rue Neuve 45, 1000 Bruxelles", "BE_CH", True),
+        ("Avenue de la Gare 10, CH-1003 Lausanne", "BE_CH", True),
+        ("Rue Neuve 45, 0999 Bruxelles", "BE_CH", False),
+        ("123 rue X, Montréal H3B 1A7", "CA", True),
+        ("123 rue X, Montréal D3B 1A7", "CA", False),
+        ("27 Kings Road, London SW3 4RP", "UK", True),
+        ("27 Kings Road, London SW1A 2AA", "UK", True),
+        ("27 Kings Road, London SW3 4CI", "UK", False),
+        ("4521 Oak Lane, Austin, TX 78704", "US", True),
+        ("4521 Oak Lane, Austin, TX 78704-1234", "US", True),
+        ("4521 Oak Lane, Springfield, ZZ 62704", "US", False),
+        ("1 Main Street, Dublin D02 X285", "IE", False),  # read, never applied unseen
+    ],
+)
+def test_a_postcode_is_valid_only_as_its_country_issues_it(
+    block: str, fmt: str, valid: bool
+) -> None:
+    assert postcode_valid(block, fmt) is valid
+
+
+_CA_FIRST = "ABCEGHJKLMNPRSTVXY"
+_CA_OTHER = "ABCEGHJKLMNPRSTVWXYZ"
+
+
+@given(
+    st.sampled_from(_CA_FIRST), st.sampled_from(_CA_OTHER), st.sampled_from(_CA_OTHER),
+    st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.booleans(),
+)  # fmt: skip
+def test_every_canadian_postcode_shape_is_valid_and_a_d_f_i_o_q_u_never_is(
+    a: str, b: str, c: str, x: int, y: int, z: int, space: bool
+) -> None:
+    code = f"{a}{x}{b}{' ' if space else ''}{y}{c}{z}"
+    assert postcode_valid(f"1 rue X, Ville {code}", "CA")
+    for bad in "DFIOQU":
+        assert not postcode_valid(f"1 rue X, Ville {bad}{code[1:]}", "CA")
+
+
+@given(st.text(max_size=120), st.sampled_from(["FR", "BE_CH", "CA", "UK", "US", "IE", "AU"]))
+def test_the_postcode_check_never_fails_on_any_text(block: str, fmt: str) -> None:
+    assert postcode_valid(block, fmt) in (True, False)
+
+
+@pytest.mark.parametrize(
+    ("address", "doubts"),
+    [
+        ("marie.dupont@orange.fr", ()),
+        ("o'brien+factures@client.co.uk", ()),
+        ("jane..doe@gmail.com", ("email_not_valid",)),
+        (".jane@gmail.com", ("email_not_valid",)),
+        ("jane@-gmail.com", ("email_not_valid",)),
+        ("jane@gmail.c0m", ("email_not_valid",)),
+        ("Client@Exemple.fr", ("email_is_the_senders_own",)),
+    ],
+)
+def test_an_email_is_applied_only_when_valid_and_not_the_senders_own(
+    address: str, doubts: tuple[str, ...]
+) -> None:
+    assert email_doubts(address, "client@exemple.fr") == doubts
+
+
+def test_a_phone_is_checked_against_the_mails_numbering_plan() -> None:
+    jersey = phonenumbers.parse("+447797123456")  # +44 but JE: the same plan as GB
+    assert phone_doubts(jersey, "GB") == ()
+    assert phone_doubts(phonenumbers.parse("06 45 12 78 90", "FR"), "FR") == ()
+    assert phone_doubts(phonenumbers.parse("06 45 12 78 90", "FR"), "BE") == (
+        "phone_not_of_the_mails_region",
+    )
+    assert phone_doubts(phonenumbers.parse("0800 123 456", "FR"), "FR") == (
+        "phone_not_a_personal_line",
+    )
+
+
+_FIELD_VALUES = st.builds(
+    FieldValue,
+    st.sampled_from(["x", "y"]),
+    st.sampled_from([0.5, 0.9, 0.95]),
+    st.sampled_from([(), ("a_doubt",)]),
+)
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS), _FIELD_VALUES, max_size=4), st.booleans())
+def test_an_applied_plan_is_always_a_verified_single_checked_field_or_a_phone_email_pair(
+    fields: dict[str, FieldValue], verified: bool
+) -> None:
+    plan = plan_update(AdminUpdate(fields), verified)
+    if plan.apply:
+        assert verified and "iban" not in plan.apply
+        assert len(plan.apply) == 1 or set(plan.apply) == {"phone", "email"}
+        assert all(fields[k].confidence >= 0.9 and not fields[k].doubts for k in plan.apply)
+        assert not plan.note and plan.reasons == []
+    else:
+        assert plan.note == {k: v.value for k, v in fields.items()}
