@@ -1355,6 +1355,199 @@ LOOKALIKE = [
 for lang, subject, body, exp, rel in LOOKALIKE:
     add(lang, subject, body, exp, rel=rel, why="strict policy: unverified sender")
 
+
+# ---------------- second strict round: wordings of other writers (requests as questions,
+# abbreviations, a recipient or company line, commas and dashes, replace X with Y)
+STRICT2 = [
+    (
+        "en",
+        "Address",
+        "Hello,\nCould you please change the address on my account to 17 Elm Grove, Leeds LS6 2AP?\nMany thanks,\nRuth",
+        {A: "17 Elm Grove, Leeds LS6 2AP"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nPourriez-vous mettre à jour mon adresse : 3 rue Mercière, 69002 Lyon ?\nMerci d'avance",
+        {A: "3 rue Mercière, 69002 Lyon"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nNouveau n° de portable : 06 31 42 53 64\nCordialement",
+        {P: "+33631425364"},
+        {},
+    ),
+    (
+        "fr",
+        "GSM",
+        "Bonjour,\nMon nouveau GSM : 0475 12 34 56\nMerci",
+        {P: "+32475123456"},
+        {"locale": "fr-BE"},
+    ),
+    (
+        "fr",
+        "Natel",
+        "Bonjour,\nMon nouveau natel : 079 412 56 83\nMeilleures salutations",
+        {P: "+41794125683"},
+        {"locale": "fr-CH"},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nMerci de remplacer le 01 42 00 00 01 par le 06 81 92 03 14 sur ma fiche.\nCordialement",
+        {P: "+33681920314"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi,\nPlease replace 0161 496 0000 with 0161 496 0555 on our account.\nThanks",
+        {P: "+441614960555"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nMon nouveau numéro de téléphone : +33 (0)6 12 98 34 76\nCordialement",
+        {P: "+33612983476"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNouvelle adresse à compter du 1er octobre : 25, rue des Martyrs – 75009 Paris\nCordialement",
+        {A: "25, rue des Martyrs – 75009 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nSuite à notre déménagement, merci de modifier l'adresse de facturation :\nSARL Dupont\n14 avenue de la République\n93100 Montreuil\n\nCordialement",
+        {A: "14 avenue de la République, 93100 Montreuil"},
+        {},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hi all,\nWe've moved! Our new office is at 45 Deansgate, Manchester M3 2AY.\nCheers,\nTeam Brightside",
+        {A: "45 Deansgate, Manchester M3 2AY"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nJe vous informe de mon changement d'adresse. J'habite désormais 25 rue Gambetta, 59000 Lille.\nCordialement",
+        {A: "25 rue Gambetta, 59000 Lille"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse :\nBâtiment A, 3e étage\n12 avenue de Paris\n78000 Versailles\n\nMerci",
+        {A: "Bâtiment A, 3e étage, 12 avenue de Paris, 78000 Versailles"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Dear Sir/Madam,\n\nPlease be advised that with effect from 1 July our registered address will be:\n\n3rd Floor\n20 Market Street\nLondon\nEC2A 4NE\n\nYours faithfully\nJ. Patel",
+        {A: "3rd Floor, 20 Market Street, London, EC2A 4NE"},
+        {},
+    ),
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMon adresse mail a changé, c'est désormais h.fabre@laposte.net.\nMerci",
+        {E: "h.fabre@laposte.net"},
+        {},
+    ),
+    (
+        "en",
+        "Email",
+        "Hi,\nI no longer use this address - please write to me at tom.reed@fastmail.com from now on.\nTom",
+        {E: "tom.reed@fastmail.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Nom",
+        "Bonjour,\nNous avons changé de nom : nous sommes désormais « Alpha Conseil ».\nCordialement",
+        {C: "Alpha Conseil"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour,\nVoici mes nouvelles coordonnées :\nMme Isabelle Garnier\n5 place du Marché\n84000 Avignon\nTél. 04 90 11 22 33\nisabelle.garnier@orange.fr\n\nBien cordialement",
+        {A: "5 place du Marché, 84000 Avignon", P: "+33490112233", E: "isabelle.garnier@orange.fr"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Details",
+        "Hi,\nJust so you know my mobile number is now 07831 234567 and not the one ending 890.\nThanks",
+        {P: "+447831234567"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJ'ai bien reçu votre courrier à mon ancienne adresse. Pour la suite, merci d'écrire au 8 impasse des Lilas, 17000 La Rochelle, où j'habite depuis mars.\nCordialement",
+        {A: "8 impasse des Lilas, 17000 La Rochelle"},
+        {},
+    ),
+    (
+        "fr",
+        "Info",
+        "Bonjour,\nEst-ce que votre nouvelle adresse est bien le 10 rue de Rivoli, 75004 Paris ? Je voudrais vous renvoyer un colis.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Question",
+        "Hi,\nIs 020 7946 0555 your new phone number? The old one doesn't work.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Signature",
+        "Bonjour,\nPouvez-vous me rappeler au sujet de ma facture ?\n\nCordialement,\nJulie Masson\nNouvelle adresse : 4 rue Lamartine, 63000 Clermont-Ferrand\nTél. 06 74 85 96 07",
+        {},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Order",
+        "Hi,\nPlease ship order 5512 to my office this time: 2 Canal Street, Nottingham NG1 7EH.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Conjoint",
+        "Bonjour,\nMon mari a un nouveau numéro : 06 14 25 36 47. Le mien ne change pas.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Double",
+        "Bonjour,\nNouvelle adresse : 14 rue de la Paix, 75002 Paris.\nAttention, l'adresse de livraison reste 2 rue du Dépôt, 93200 Saint-Denis.\nMerci",
+        {A: "14 rue de la Paix, 75002 Paris"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT2:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="strict policy, other wordings",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

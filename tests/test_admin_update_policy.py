@@ -211,3 +211,33 @@ def test_an_applied_plan_is_always_a_verified_single_checked_field_or_a_phone_em
         assert not plan.note and plan.reasons == []
     else:
         assert plan.note == {k: v.value for k, v in fields.items()}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Could you please change the address on my account to 17 Elm Grove, Leeds LS6 2AP?", "en-GB", {"postal_address": "17 Elm Grove, Leeds LS6 2AP"}),
+        ("Pourriez-vous mettre à jour mon adresse : 3 rue Mercière, 69002 Lyon ?", "fr-FR", {"postal_address": "3 rue Mercière, 69002 Lyon"}),
+        ("Merci de remplacer le 01 42 00 00 01 par le 06 81 92 03 14 sur ma fiche.", "fr-FR", {"phone": "+33681920314"}),
+        ("Please replace 0161 496 0000 with 0161 496 0555 on our account.", "en-GB", {"phone": "+441614960555"}),
+        ("Nouveau n° de portable : 06 31 42 53 64", "fr-FR", {"phone": "+33631425364"}),
+        ("Mon nouveau GSM : 0475 12 34 56", "fr-BE", {"phone": "+32475123456"}),
+        ("Please be advised that with effect from 1 July our registered address will be:\n\n3rd Floor\n20 Market Street\nLondon\nEC2A 4NE\n\nYours faithfully", "en-GB", {"postal_address": "3rd Floor, 20 Market Street, London, EC2A 4NE"}),
+    ],
+)  # fmt: skip
+def test_requests_put_as_questions_replacements_and_abbreviations_are_read(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _plan(body, locale)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Est-ce que votre nouvelle adresse est bien le 10 rue de Rivoli, 75004 Paris ? Je voudrais vous renvoyer un colis.",
+        "Is 020 7946 0555 your new phone number? The old one doesn't work.",
+        "Merci de remplacer le 01 42 00 00 01 sur ma fiche.",
+    ],
+)
+def test_a_real_question_or_a_replaced_value_alone_is_not_read(body: str) -> None:
+    assert extract_admin_update("Question", body, sender="client@exemple.fr").values() == {}

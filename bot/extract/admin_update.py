@@ -34,7 +34,8 @@ _NEW = (
 )
 _PHONE_NOUN = (
     r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
-    r"|joindre|reach|call)"
+    r"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:client|de\s+client|contrat|"
+    r"facture|commande|dossier|compte|siret|tva)))"
 )
 _PHONE_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
@@ -43,7 +44,9 @@ _PHONE_CUE = re.compile(
     rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
     # a "Tél :" line in the block of new details the sender announces
     r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)[^\n]*(?:\n[^\n]+){0,6}?"
-    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:",
+    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:?"
+    # "remplacer le 01 … par le 06 …", "replace 0161 … with 0161 …": the value after par/with
+    r"|(?:remplac\w*|replace)\b[^\n.]{0,60}?\b(?:par|with|by)\b",
     re.I,
 )
 _EMAIL_NOUN = (

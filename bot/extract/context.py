@@ -69,7 +69,9 @@ TEMPORARY = re.compile(
 # The words that present a value as the new one (or the change to it).
 _INTRODUCING = re.compile(
     NEW_WORD.pattern
-    + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*)\b",
+    + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*|"
+    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|with\s+effect\s+from|effective|"
+    r"[àa]\s+partir\s+d[ue]|d[èe]s\s+le)\b",
     re.I,
 )
 # A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
@@ -100,16 +102,37 @@ def sentence_end(text: str, pos: int) -> int:
     return match.start() if match else len(text)
 
 
+# A request put as a question is still a request: "Could you change my address to …?"
+_REQUEST = re.compile(
+    r"\b(?:could|can|would)\s+you\s+(?:please\s+|kindly\s+)?(?:update|change|amend|modify|"
+    r"record|note)|\bpourr(?:iez|ez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+)?"
+    r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer)\b",
+    re.I,
+)
+
+
 def is_question(text: str, end: int) -> bool:
-    """Whether the sentence running on from `end` is a question."""
+    """Whether the sentence running on from `end` is a question (not a request put as one)."""
     stop = sentence_end(text, end)
-    return text[stop : stop + 1] == "?"
+    if text[stop : stop + 1] != "?":
+        return False
+    return not _REQUEST.search(text[sentence_start(text, end) : end])
+
+
+# "remplacer le 01 …", "replace 0161 …": the value right after is the one replaced.
+_REPLACED = re.compile(
+    r"\b(?:remplac\w*|replace)\s+(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?"
+    r"(?:[^\W\d]+\s+){0,2}$",
+    re.I,
+)
 
 
 def called_old(text: str, start: int) -> bool:
     """Whether the words before `start` on its line call the value old (after any new cue)."""
     line_start = text.rfind("\n", 0, start) + 1
     window = text[max(line_start, start - 80) : start]
+    if _REPLACED.search(window):
+        return True
     old = [m.end() for m in OLD_WORD.finditer(window)]
     if not old:
         return False
