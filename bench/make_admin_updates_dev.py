@@ -1548,6 +1548,74 @@ for lang, subject, body, exp, opts in STRICT2:
         locale=opts.get("locale"), apply=opts.get("apply"), why="strict policy, other wordings",
     )  # fmt: skip
 
+
+# ---------------- the subject announces the change, the body gives the value bare
+STRICT3 = [
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\n\n12 rue des Tanneurs\n67000 Strasbourg\n\nCordialement,\nLéon Weber",
+        {A: "12 rue des Tanneurs, 67000 Strasbourg"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Change of address",
+        "Hi,\n\nFlat 2\n33 Mill Road\nCambridge CB1 2AD\n\nThanks,\nAmy",
+        {A: "Flat 2, 33 Mill Road, Cambridge CB1 2AD"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nVoici : 7 avenue Thiers, 33100 Bordeaux\nMerci",
+        {A: "7 avenue Thiers, 33100 Bordeaux"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\nAncienne : 2 rue Sully, 44000 Nantes\nNouvelle : 9 rue Kervégan, 44000 Nantes\nMerci",
+        {A: "9 rue Kervégan, 44000 Nantes"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nMerci de m'envoyer la facture.\nPaul Martin\n15 rue Paradis\n13001 Marseille",
+        {},
+        {},
+    ),
+]
+STRICT3 += [
+    (
+        "fr",
+        "Nouveau numéro",
+        "Bonjour,\n06 58 47 36 25\nMerci de mettre à jour.\nCordialement",
+        {P: "+33658473625"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "New email address",
+        "Hi,\nit's h.clarke@outlook.com\nThanks",
+        {E: "h.clarke@outlook.com"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Nouveau numéro",
+        "Bonjour,\nJe n'arrive pas à joindre le 01 40 00 00 00, votre standard est-il fermé ?\nMerci",
+        {},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT3:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="subject announces the change",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

@@ -241,3 +241,35 @@ def test_requests_put_as_questions_replacements_and_abbreviations_are_read(
 )
 def test_a_real_question_or_a_replaced_value_alone_is_not_read(body: str) -> None:
     assert extract_admin_update("Question", body, sender="client@exemple.fr").values() == {}
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "locale", "expected"),
+    [
+        ("Changement d'adresse", "Bonjour,\n\n12 rue des Tanneurs\n67000 Strasbourg\n\nCordialement,\nLéon Weber", "fr-FR", {"postal_address": "12 rue des Tanneurs, 67000 Strasbourg"}),
+        ("Change of address", "Hi,\n\nFlat 2\n33 Mill Road\nCambridge CB1 2AD\n\nThanks,\nAmy", "en-GB", {"postal_address": "Flat 2, 33 Mill Road, Cambridge CB1 2AD"}),
+        ("Nouveau numéro", "Bonjour,\n06 58 47 36 25\nMerci de mettre à jour.\nCordialement", "fr-FR", {"phone": "+33658473625"}),
+        ("New email address", "Hi,\nit's h.clarke@outlook.com\nThanks", "en-GB", {"email": "h.clarke@outlook.com"}),
+    ],
+)  # fmt: skip
+def test_a_value_given_bare_under_a_subject_announcing_it_is_a_note_never_applied(
+    subject: str, body: str, locale: str, expected: dict[str, str]
+) -> None:
+    apply, note, reasons = _plan(body, locale, subject)
+    assert apply == {} and note == expected
+    assert any(r.endswith(":introduced_only_by_the_subject") for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Nouvelle adresse", "Bonjour,\nMerci de m'envoyer la facture.\nPaul Martin\n15 rue Paradis\n13001 Marseille"),
+        ("Nouveau numéro", "Bonjour,\nJe n'arrive pas à joindre le 01 40 00 00 00, votre standard est-il fermé ?\nMerci"),
+        ("Changement d'adresse", "Bonjour,\nAncienne : 2 rue Sully, 44000 Nantes\nMerci"),
+        ("Question", "Bonjour,\n\n12 rue des Tanneurs\n67000 Strasbourg\n\nCordialement"),
+    ],
+)  # fmt: skip
+def test_a_signature_a_question_an_old_value_or_a_plain_subject_gives_no_bare_value(
+    subject: str, body: str
+) -> None:
+    assert extract_admin_update(subject, body, sender="client@exemple.fr").values() == {}

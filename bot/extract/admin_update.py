@@ -19,8 +19,8 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from bot.extract.checks import email_doubts, phone_doubts
-from bot.extract.context import called_old, own_text, sender_context
-from bot.extract.postal import find_address
+from bot.extract.context import OLD_WORD, called_old, own_text, sender_context, someone_elses
+from bot.extract.postal import find_address, find_bare_address
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -248,6 +248,57 @@ def extract_billing_contact(text: str) -> FieldValue | None:
     return FieldValue(name, 0.92 if person else 0.5, doubts)
 
 
+_SUBJECT_PHONE = re.compile(
+    r"(?:nouveau|changement\s+de)\s+(?:num[ée]ro|t[ée]l[ée]phone|portable|mobile|gsm)|"
+    r"new\s+(?:phone|mobile|telephone|contact)\s*(?:number)?|(?:phone|number)\s+change",
+    re.I,
+)
+_SUBJECT_EMAIL = re.compile(
+    r"(?:nouvel(?:le)?|changement\s+d['’])\s*(?:adresse\s+)?(?:e-?mail|mail|courriel)|"
+    r"new\s+e-?mail|e-?mail\s+(?:address\s+)?(?:change|update)",
+    re.I,
+)
+
+
+def _on_a_bare_line(text: str, start: int, end: int) -> bool:
+    """Whether a value stands nearly alone on its line (at most three words beside it, no
+    question)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    rest = text[line_start:start] + " " + text[end : len(text) if line_end < 0 else line_end]
+    return "?" not in rest and len(re.findall(r"\w+", rest)) <= 3
+
+
+def _bare_value(subject: str, body: str, region: str, sender: str | None) -> dict[str, FieldValue]:
+    """A phone or e-mail the body gives bare, alone of its kind, under a subject announcing
+    it ("Nouveau numéro" / "Bonjour, 06 12 34 56 78. Merci"): noted, never applied unseen."""
+    if OLD_WORD.search(body) or someone_elses(body):
+        return {}
+    found: dict[str, FieldValue] = {}
+    doubt = ("introduced_only_by_the_subject",)
+    if _SUBJECT_PHONE.search(subject):
+        matches = list(
+            phonenumbers.PhoneNumberMatcher(
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=50
+            )
+        )
+        numbers = {
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): m.number
+            for m in matches
+        }
+        if len(numbers) == 1 and all(_on_a_bare_line(body, m.start, m.end) for m in matches):
+            ((e164, number),) = numbers.items()
+            found["phone"] = FieldValue(e164, 0.95, phone_doubts(number, region) + doubt)
+    if _SUBJECT_EMAIL.search(subject):
+        own = (sender or "").lower()
+        seen = [m for m in _EMAIL.finditer(body) if m.group(0).rstrip(".").lower() != own]
+        addresses = {m.group(0).rstrip(".").lower() for m in seen}
+        if len(addresses) == 1 and all(_on_a_bare_line(body, m.start(), m.end()) for m in seen):
+            address = addresses.pop()
+            found["email"] = FieldValue(address, 0.95, email_doubts(address, sender) + doubt)
+    return found
+
+
 def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
@@ -269,9 +320,11 @@ def extract_admin_update(
         "billing_contact": extract_billing_contact(body),
         "iban": extract_iban(text),
     }
-    address = find_address(body, region=region)
+    address = find_address(body, region=region) or find_bare_address(subject, body, region)
     if address:
         found["postal_address"] = FieldValue(address.text, address.confidence, address.doubts)
+    if not any(found.values()):
+        found.update(_bare_value(subject, body, region, sender))
     update.fields = {k: v for k, v in found.items() if v is not None}
     return update
 

@@ -120,6 +120,11 @@ _NUMBERED_STREET = re.compile(
 )
 
 
+def has_numbered_street(block: str) -> bool:
+    """Whether an address block has a street number next to a street-type word."""
+    return bool(_NUMBERED_STREET.search(block))
+
+
 def address_doubts(block: str, fmt: str, region: str | None, introduced: bool) -> tuple[str, ...]:
     """Why an address may not be applied (empty: it may).
 
@@ -131,7 +136,7 @@ def address_doubts(block: str, fmt: str, region: str | None, introduced: bool) -
         doubts.append("postcode_not_valid_for_its_country")
     elif region in _FORMAT_OF_REGION and _FORMAT_OF_REGION[region] != fmt:
         doubts.append("postcode_not_of_the_mails_region")
-    if not _NUMBERED_STREET.search(block):
+    if not has_numbered_street(block):
         doubts.append("no_street_number_and_street_type")
     if not introduced:
         doubts.append("address_not_introduced_as_new")

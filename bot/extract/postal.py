@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.extract.checks import address_doubts
+from bot.extract.checks import address_doubts, has_numbered_street
 from bot.extract.communes import postcode_agrees
 from bot.extract.context import introduced_as_new, sender_context, someone_elses
 
@@ -242,3 +242,55 @@ def find_address(
 
 def _fold_block(block: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", block.casefold()).split())
+
+
+# A subject that announces the change when the body gives the address bare, on its own lines.
+SUBJECT_CUE = re.compile(
+    r"changement\s+d['’]adresse|nouvelle\s+adresse|d[ée]m[ée]nagement|change\s+of\s+address|"
+    r"new\s+(?:postal\s+|mailing\s+)?address|address\s+(?:change|update)|"
+    r"(?:we|i)(?:['’]ve|\s+have)\s+moved",
+    re.I,
+)
+_BARE_LINE = re.compile(r"[^.!?:;]{2,70}")  # an address line: short, no sentence punctuation
+_GREETING = re.compile(r"(?:bonjour|bonsoir|hello|hi|dear|madame|monsieur)\b[^\n]{0,40}", re.I)
+
+
+def find_bare_address(
+    subject: str, text: str, region: str | None = None, max_lines: int = 4
+) -> FoundAddress | None:
+    """The address a body gives on lines of its own under a subject that announces the change
+    ("Changement d'adresse" / "Bonjour,\\n12 rue X\\n75001 Paris\\nMerci"), or None.
+
+    Only when it is the one address block of the sender's own text and nothing in the text
+    calls anything old or someone else's; never applied unseen (the subject alone
+    introduces it).
+    """
+    if not SUBJECT_CUE.search(subject) or _OLD.search(text) or someone_elses(text):
+        return None
+    lines = text.split("\n")
+    blocks: list[FoundAddress] = []
+    for k, line in enumerate(lines):
+        ends = _postcode_end(line.strip())
+        if ends is None or not _BARE_LINE.fullmatch(line.strip()):
+            continue
+        parts = [line.strip()[: ends[1]]]
+        for before in reversed(lines[max(0, k - max_lines + 1) : k]):
+            if not before.strip() or not _BARE_LINE.fullmatch(before.strip()):
+                break
+            parts.insert(0, before.strip())
+        while len(parts) > 1 and _GREETING.fullmatch(parts[0]):
+            parts.pop(0)
+        if not _ADDRESS_START.match(parts[0]):
+            continue  # a name line before the street: a signature, not an announcement
+        block = ", ".join(_clean(p) for p in parts if _clean(p))
+        if not (_STREET.search(block) or has_numbered_street(block)):
+            continue
+        doubts = address_doubts(block, ends[0], region, True)
+        blocks.append(FoundAddress(block, 0.95 * _agreement(block, ends[0]), ends[0], doubts))
+    if len({_fold_block(b.text) for b in blocks}) != 1:
+        return None
+    found = blocks[0]
+    return FoundAddress(
+        found.text, found.confidence, found.postcode_format,
+        (*found.doubts, "introduced_only_by_the_subject"),
+    )  # fmt: skip
