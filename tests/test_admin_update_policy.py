@@ -273,3 +273,21 @@ def test_a_signature_a_question_an_old_value_or_a_plain_subject_gives_no_bare_va
     subject: str, body: str
 ) -> None:
     assert extract_admin_update(subject, body, sender="client@exemple.fr").values() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "name"),
+    [
+        ("Notre société devient SAS Martin & Associés le 1er janvier.", "company_name", "SAS Martin & Associés"),
+        ("Notre raison sociale devient Les Jardins de Marie suite au rachat.", "company_name", "Les Jardins de Marie"),
+        ("Our company name is now Smith and Sons Plumbing effective immediately.", "company_name", "Smith and Sons Plumbing"),
+        ("Our new billing contact is Mrs Jane Smith in our finance team.", "billing_contact", "Jane Smith"),
+        ("Le nouveau contact pour la facturation est M. Paul Durand, comptable.", "billing_contact", "Paul Durand"),
+    ],
+)  # fmt: skip
+def test_a_name_stops_where_the_sentence_runs_on_and_is_then_only_a_note(
+    body: str, field: str, name: str
+) -> None:
+    update = extract_admin_update("Changement", body, sender="client@exemple.fr")
+    assert update.values() == {field: name}
+    assert plan_update(update, verified=True).apply == {}

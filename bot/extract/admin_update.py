@@ -95,7 +95,8 @@ _BILLING = re.compile(
     re.I,
 )
 _NAME_END = re.compile(
-    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\bet\b|\band\b|\bqui\b|\bwho\b|\bà\s+compter\b|\bas\s+of\b"
+    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
+    r"|\bà\s+compter\b|\bas\s+of\b"
     r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
     re.I,
 )
@@ -211,13 +212,38 @@ def _name_doubts(text: str, cue: re.Match[str], name_end: int) -> tuple[str, ...
     return ("name_not_stated_outright",)
 
 
+_PARTICLES = frozenset({
+    "de", "du", "des", "d'", "la", "le", "les", "l'", "et", "&", "and", "of", "the", "von",
+    "van", "der", "den", "da", "di", "del", "della", "y", "+", "-",
+})  # fmt: skip
+
+
+def _trim_name(name: str) -> str:
+    """A name without the words of the sentence that run on after it: it stops at a lower-case
+    word that is no particle ("Les Jardins de Marie suite au rachat"), or at a particle before
+    a date ("SAS Martin le 1er janvier")."""
+    words = name.split()
+    kept = words[:1]
+    for k, word in enumerate(words[1:], start=1):
+        particle = word.lower() in _PARTICLES
+        if particle and k + 1 < len(words) and words[k + 1][:1].isdigit():
+            break
+        if not (particle or word[:1].isupper() or word[:1].isdigit()):
+            break
+        kept.append(word)
+    while len(kept) > 1 and kept[-1].lower() in _PARTICLES:
+        kept.pop()
+    return " ".join(kept)
+
+
 def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, ...]] | None:
     for match in cue.finditer(text):
         if called_old(text, match.start()):
             continue
-        rest = text[match.end() : match.end() + 120]
+        rest = text[match.end() : match.end() + 120].lstrip(" \t«»\"'“”:")
+        rest = _HONORIFIC.sub("", rest)
         name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
-        name = _HONORIFIC.sub("", name)
+        name = _trim_name(_HONORIFIC.sub("", name))
         if not 1 < len(name) <= 80:
             continue
         if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
