@@ -1616,6 +1616,51 @@ for lang, subject, body, exp, opts in STRICT3:
         locale=opts.get("locale"), apply=opts.get("apply"), why="subject announces the change",
     )  # fmt: skip
 
+
+# ---------------- a name line above the street, a value said not to change
+STRICT4 = [
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse :\nJean Dupont\n12 rue Victor Hugo\n75011 Paris\nMerci",
+        {A: "12 rue Victor Hugo, 75011 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse :\nBoulangerie Martin\n3 place du Marché\n35000 Rennes\nMerci",
+        {A: "3 place du Marché, 35000 Rennes"},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nOur new address is:\nHartley & Sons Ltd\n14 Bridge Street\nYork YO1 6DD\n\nThanks",
+        {A: "14 Bridge Street, York YO1 6DD"},
+        {},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour, je déménage le 15 mars. Ma nouvelle adresse sera le 4 rue des Fleurs 44000 Nantes. Mon numéro ne change pas : 06 12 34 56 78.\nMerci",
+        {A: "4 rue des Fleurs 44000 Nantes"},
+        {},
+    ),
+    (
+        "en",
+        "Moving",
+        "Hi,\nWe're moving: new address 9 Castle Street, Cardiff CF10 1BS. Our phone number doesn't change, still 029 2018 0000.\nThanks",
+        {A: "9 Castle Street, Cardiff CF10 1BS"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT4:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="name line, unchanged value",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

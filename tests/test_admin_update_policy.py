@@ -291,3 +291,18 @@ def test_a_name_stops_where_the_sentence_runs_on_and_is_then_only_a_note(
     update = extract_admin_update("Changement", body, sender="client@exemple.fr")
     assert update.values() == {field: name}
     assert plan_update(update, verified=True).apply == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Ma nouvelle adresse :\nJean Dupont\n12 rue Victor Hugo\n75011 Paris\nMerci", "fr-FR", {"postal_address": "12 rue Victor Hugo, 75011 Paris"}),
+        ("Our new address is:\nHartley & Sons Ltd\n14 Bridge Street\nYork YO1 6DD\n\nThanks", "en-GB", {"postal_address": "14 Bridge Street, York YO1 6DD"}),
+        ("Ma nouvelle adresse sera le 4 rue des Fleurs 44000 Nantes. Mon numéro ne change pas : 06 12 34 56 78.", "fr-FR", {"postal_address": "4 rue des Fleurs 44000 Nantes"}),
+        ("New address 9 Castle Street, Cardiff CF10 1BS. Our phone number doesn't change, still 029 2018 0000.", "en-GB", {"postal_address": "9 Castle Street, Cardiff CF10 1BS"}),
+    ],
+)  # fmt: skip
+def test_a_name_line_above_the_street_and_a_value_said_not_to_change_are_left_out(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _plan(body, locale)[0] == expected

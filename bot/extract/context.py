@@ -23,7 +23,9 @@ NEW_WORD = re.compile(
 OLD_WORD = re.compile(
     r"\b(?:ancien(?:ne)?s?|old|previous|former|pr[ée]c[ée]dent(?:e)?|instead\s+of|au\s+lieu\s+de"
     r"|plus\s+valable|no\s+longer|toujours|still|reste|restent|inchang[ée]e?s?|unchanged|"
-    r"remains?|stays?|same|actuel(?:le)?|current)\b",
+    r"remains?|stays?|same|actuel(?:le)?|current|ne\s+change(?:nt|ra)?\s+pas|"
+    r"(?:does|do|will)\s*n[o']?t\s+change|won['’]t\s+change|no\s+change|"
+    r"pas\s+de\s+changement|sans\s+changement)\b",
     re.I,
 )
 THIRD_PARTY = re.compile(

@@ -224,6 +224,14 @@ def find_address(
             continue
         while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
             parts.pop(0)
+        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient.
+        while (
+            len(parts) > 1
+            and not re.search(r"\d", parts[0])
+            and not _ADDRESS_START.match(parts[0])
+            and any(_ADDRESS_START.match(p) for p in parts[1:])
+        ):
+            parts.pop(0)
         first = _address_start(parts[0])
         if someone_elses(parts[0][: len(parts[0]) - len(first)]):
             continue  # "… the new address of our supplier is 14 Dock Street …"
