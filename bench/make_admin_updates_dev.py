@@ -1661,6 +1661,97 @@ for lang, subject, body, exp, opts in STRICT4:
         locale=opts.get("locale"), apply=opts.get("apply"), why="name line, unchanged value",
     )  # fmt: skip
 
+
+# ---------------- probes of a third round (a details form, invoices sent to, lower-case text)
+STRICT5 = [
+    (
+        "fr",
+        "Mise à jour coordonnées",
+        "Bonjour Madame,\n\nSuite à notre conversation téléphonique de ce matin, je vous confirme mes nouvelles coordonnées :\n\nAdresse : 27 rue du Faubourg Saint-Antoine, 75011 Paris\nTéléphone : 06 72 83 94 05\nE-mail : l.bonnet@gmail.com\n\nJe reste à votre disposition.\nCordialement,\nLaurent Bonnet",
+        {
+            A: "27 rue du Faubourg Saint-Antoine, 75011 Paris",
+            P: "+33672839405",
+            E: "l.bonnet@gmail.com",
+        },
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "RE: Facture 2024-118",
+        "Bonjour,\n\nMerci pour votre retour. Par ailleurs, nous avons déménagé : merci d'adresser désormais vos factures au 5 allée Turgot, 31000 Toulouse.\n\nBien cordialement,\nAnne",
+        {A: "5 allée Turgot, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "en",
+        "Account update",
+        "Good morning,\n\nI hope this finds you well. I am writing to let you know that I have recently relocated. My new home address is 56 Belmont Road, Bristol BS6 5AT. Could you also update my mobile to 07456 789012?\n\nMany thanks,\nGeorge",
+        {A: "56 Belmont Road, Bristol BS6 5AT", P: "+447456789012"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour, j'ai changé de banque et aussi de numéro, le nouveau c'est le 0612345678. Cdt",
+        {P: "+33612345678"},
+        {},
+    ),
+    (
+        "fr",
+        "adresse",
+        "bonjour, ma nouvelle adresse c'est 14 bd de la Liberté 59800 lille. merci",
+        {A: "14 bd de la Liberté 59800 lille"},
+        {},
+    ),
+    (
+        "en",
+        "New number",
+        "Hi, my new number is 07911 123456 - my old one was 07911 654321. Thanks, Sam",
+        {P: "+447911123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJe vous signale un changement d'adresse pour notre siège social, désormais situé au 8 boulevard des Italiens, 75009 Paris. Notre établissement de Lyon reste au 3 rue de la Charité, 69002 Lyon.\nCordialement",
+        {A: "8 boulevard des Italiens, 75009 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nVoici mon nouveau numéro de fixe : 02 40 12 34 56, et mon portable reste le 06 12 34 56 78.\nCordialement",
+        {P: "+33240123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Changement de mail",
+        "Bonjour,\nà partir d'aujourd'hui merci de m'écrire sur pierre.lambert@proton.me au lieu de pierre.lambert@wanadoo.fr\nMerci",
+        {E: "pierre.lambert@proton.me"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nVoici ma nouvelle adresse postale :\n\n4, impasse du Moulin\nLieu-dit La Forge\n24200 Sarlat\n\nMerci",
+        {A: "4, impasse du Moulin, Lieu-dit La Forge, 24200 Sarlat"},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hi there,\nJust a quick note to say we moved last week - 12 Orchard Way, Guildford GU1 3AA is our new home.\nCheers",
+        {A: "12 Orchard Way, Guildford GU1 3AA"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT5:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="third round probes",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

@@ -306,3 +306,54 @@ def test_a_name_line_above_the_street_and_a_value_said_not_to_change_are_left_ou
     body: str, locale: str, expected: dict[str, str]
 ) -> None:
     assert _plan(body, locale)[0] == expected
+
+
+def test_a_form_of_labelled_new_details_gives_each_field_and_is_then_a_note() -> None:
+    body = (
+        "Bonjour Madame,\n\nJe vous confirme mes nouvelles coordonnées :\n\n"
+        "Adresse : 27 rue du Faubourg Saint-Antoine\n75011 Paris\nTéléphone : 06 72 83 94 05\n"
+        "E-mail : l.bonnet@gmail.com\n\nJe reste à votre disposition.\nCordialement,\nLaurent"
+    )
+    apply, note, reasons = _plan(body)
+    assert apply == {} and "several_fields:email,phone,postal_address" in reasons
+    assert note == {
+        "postal_address": "27 rue du Faubourg Saint-Antoine, 75011 Paris",
+        "phone": "+33672839405",
+        "email": "l.bonnet@gmail.com",
+    }
+
+
+def test_a_form_of_someone_elses_details_gives_nothing() -> None:
+    body = "Voici les nouvelles coordonnées de notre comptable :\n\nTéléphone : 06 72 83 94 05\nE-mail : cab@compta.fr"
+    assert extract_admin_update("Info", body, sender="client@exemple.fr").values() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Nous avons déménagé : merci d'adresser désormais vos factures au 5 allée Turgot, 31000 Toulouse.", "fr-FR", {"postal_address": "5 allée Turgot, 31000 Toulouse"}),
+        ("bonjour, ma nouvelle adresse c'est 14 bd de la Liberté 59800 lille. merci", "fr-FR", {"postal_address": "14 bd de la Liberté 59800 lille"}),
+        ("Changement d'adresse pour notre siège social, désormais situé au 8 boulevard des Italiens, 75009 Paris.", "fr-FR", {"postal_address": "8 boulevard des Italiens, 75009 Paris"}),
+        ("Our new address: 4th Floor, 1 Canada Square, London E14 5AB", "en-GB", {"postal_address": "4th Floor, 1 Canada Square, London E14 5AB"}),
+        ("à partir d'aujourd'hui merci de m'écrire sur pierre.lambert@proton.me au lieu de pierre.lambert@wanadoo.fr", "fr-FR", {"email": "pierre.lambert@proton.me"}),
+        ("My new home address is 56 Belmont Road, Bristol BS6 5AT. Thanks", "en-GB", {"postal_address": "56 Belmont Road, Bristol BS6 5AT"}),
+    ],
+)  # fmt: skip
+def test_invoices_sent_to_lower_case_mail_floors_and_write_to_me_are_read(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _plan(body, locale)[0] == expected
+
+
+def test_a_postcode_ends_its_sentence_before_a_question() -> None:
+    body = "My new home address is 56 Belmont Road, Bristol BS6 5AT. Could you also update my mobile to 07456 789012?"
+    apply, note, _ = _plan(body, "en-GB")
+    assert apply == {} and note == {
+        "postal_address": "56 Belmont Road, Bristol BS6 5AT",
+        "phone": "+447456789012",
+    }
+
+
+def test_write_to_me_without_a_new_word_is_not_a_change() -> None:
+    body = "Pour toute question vous pouvez m'écrire à contact@boulangerie.fr."
+    assert extract_admin_update("Info", body, sender="client@exemple.fr").values() == {}

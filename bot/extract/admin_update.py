@@ -19,8 +19,18 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from bot.extract.checks import email_doubts, phone_doubts
-from bot.extract.context import OLD_WORD, called_old, own_text, sender_context, someone_elses
-from bot.extract.postal import find_address, find_bare_address
+from bot.extract.context import (
+    NEW_WORD,
+    OLD_WORD,
+    called_old,
+    own_text,
+    sender_context,
+    sentence_end,
+    sentence_start,
+    someone_elses,
+)
+from bot.extract.details import labelled_details
+from bot.extract.postal import address_from_lines, find_address, find_bare_address
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -61,6 +71,13 @@ _EMAIL_CUE = re.compile(
     # the sender's block of new details, inline or an "E-mail :" line of it
     r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)\b(?:[^\n]*(?:\n[^\n]+){0,6}?"
     r"\n\s*(?:e-?mail|courriel|mail)\b\.?\s*:)?",
+    re.I,
+)
+# "désormais écrivez-moi à …", "write to me at … from now on": counts only with a new word
+# in the sentence (bot/extract/context.py NEW_WORD).
+_WRITE_CUE = re.compile(
+    r"(?:m['’][ée]crire|[ée]crivez[- ](?:moi|nous)|write\s+to\s+(?:me|us)|e-?mail\s+(?:me|us))"
+    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b",
     re.I,
 )
 _OLD = re.compile(
@@ -172,6 +189,10 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
             continue
         if _cued(text, _EMAIL_CUE, match.start(), match.end()):
             candidates.add(address)
+        elif _cued(text, _WRITE_CUE, match.start(), match.end()):
+            sentence = text[sentence_start(text, match.start()) : sentence_end(text, match.end())]
+            if NEW_WORD.search(sentence):
+                candidates.add(address)
     if len(candidates) == 1:
         address = candidates.pop()
         return FieldValue(address, 0.95, email_doubts(address, sender))
@@ -325,6 +346,34 @@ def _bare_value(subject: str, body: str, region: str, sender: str | None) -> dic
     return found
 
 
+def _from_details(body: str, region: str, sender: str | None) -> dict[str, FieldValue]:
+    """The fields of a block of labelled new details (bot/extract/details.py)."""
+    found: dict[str, FieldValue] = {}
+    details = labelled_details(body)
+    if "phone" in details:
+        value = details["phone"][0]
+        numbers = list(
+            phonenumbers.PhoneNumberMatcher(
+                value, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=5
+            )
+        )
+        if len(numbers) == 1:
+            number = numbers[0].number
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            valid = phonenumbers.is_valid_number(number)
+            found["phone"] = FieldValue(e164, 0.95 if valid else 0.6, phone_doubts(number, region))
+    if "email" in details:
+        addresses = {m.group(0).rstrip(".").lower() for m in _EMAIL.finditer(details["email"][0])}
+        if len(addresses) == 1 and (address := addresses.pop()) != (sender or "").lower():
+            found["email"] = FieldValue(address, 0.95, email_doubts(address, sender))
+    if "postal_address" in details:
+        value, more = details["postal_address"]
+        block = address_from_lines([value, *more], region)
+        if block:
+            found["postal_address"] = FieldValue(block.text, block.confidence, block.doubts)
+    return found
+
+
 def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
@@ -338,7 +387,7 @@ def extract_admin_update(
     text = f"{subject}\n\n{body}"
     region = region_for(locale, lang)
     update = AdminUpdate()
-    found = {
+    found: dict[str, FieldValue | None] = {
         "postal_address": None,
         "phone": extract_phone(text, region),
         "email": extract_email(text, sender),
@@ -349,6 +398,8 @@ def extract_admin_update(
     address = find_address(body, region=region) or find_bare_address(subject, body, region)
     if address:
         found["postal_address"] = FieldValue(address.text, address.confidence, address.doubts)
+    for name, value in _from_details(body, region, sender).items():
+        found[name] = found[name] or value
     if not any(found.values()):
         found.update(_bare_value(subject, body, region, sender))
     update.fields = {k: v for k, v in found.items() if v is not None}

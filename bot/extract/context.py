@@ -16,7 +16,8 @@ from bot.mail.text import strip_quotes_and_signature
 
 NEW_WORD = re.compile(
     r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
-    r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|as\s+of|from\s+now\s+on|"
+    r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|[àa]\s+partir\s+d|as\s+of|"
+    r"from\s+now\s+on|"
     r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated)\b",
     re.I,
 )
@@ -79,7 +80,11 @@ _INTRODUCING = re.compile(
 # A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
 # label's sentence: "Nouvelle adresse :\n12 rue …").
 # A period after a word of at most three letters ("Tél.", "Bât.", "St.", "M.") ends nothing.
-_SENTENCE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n")
+# (A postcode's last part is no abbreviation: "… Bristol BS6 5AT. Could you …?" ends there.)
+_L = r"[^\W\d_]"
+_SENTENCE_END = re.compile(
+    rf"(?<!\b{_L})(?<!\b{_L}{_L})(?<!\b{_L}{_L}{_L})[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n"
+)
 # "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
 _ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
 _LABEL = re.compile(r"[^.!?;\n]*:\s*")
@@ -106,8 +111,8 @@ def sentence_end(text: str, pos: int) -> int:
 
 # A request put as a question is still a request: "Could you change my address to …?"
 _REQUEST = re.compile(
-    r"\b(?:could|can|would)\s+you\s+(?:please\s+|kindly\s+)?(?:update|change|amend|modify|"
-    r"record|note)|\bpourr(?:iez|ez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+)?"
+    r"\b(?:could|can|would)\s+you\s+(?:(?:please|kindly|also|just)\s+){0,2}(?:update|change|amend|modify|"
+    r"record|note)|\bpourr(?:iez|ez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+|aussi\s+)?"
     r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer)\b",
     re.I,
 )

@@ -22,7 +22,11 @@ _CITY = (
 )
 # One pattern per format; each matches the postcode (with the city or state around it).
 POSTCODES: dict[str, re.Pattern[str]] = {
-    "FR": re.compile(rf"\b(?:F-?)?\d{{5}}\s+{_CITY}(?:\s+(?i:cedex)(?:\s+\d{{1,2}})?)?", re.U),
+    "FR": re.compile(
+        rf"\b(?:F-?)?\d{{5}}\s+(?:{_CITY}|[a-zà-ÿ][\w'’-]*(?=\s*(?:[.,;\n]|$)))"
+        r"(?:\s+(?i:cedex)(?:\s+\d{1,2})?)?",
+        re.U,
+    ),
     "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}", re.U),
     "CA": re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b", re.I),
     "UK": re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b", re.I),
@@ -50,7 +54,11 @@ _CUE = re.compile(
     r"(?:at|au|à)\b"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|mon|notre)\s+(?:postal\s+|mailing\s+|home\s+)?"
     r"(?:address|adresse)(?:\s+postale)?\s+(?:to|en|pour|par)\b"
-    r"|(?:envoyer|adresser)\s+(?:le|mon|notre|tout\s+le)\s+courrier\s+(?:au|à)"
+    r"|(?:envoyer|adresser)\s+(?:d[ée]sormais\s+)?(?:le|les|mon|mes|notre|nos|vos|tout\s+le)\s+"
+    r"(?:courriers?|factures|correspondances?)\s+(?:d[ée]sormais\s+)?(?:au|à)"
+    r"|send\s+(?:all\s+|your\s+|our\s+|the\s+)?(?:invoices|correspondence)\s+to"
+    r"|(?:d[ée]sormais|maintenant|now)\s+(?:situ[ée]e?s?|install[ée]e?s?|domicili[ée]e?s?|located"
+    r"|based)\s+(?:au|à|at|in)\b"
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
     r"|(?:my|our)\s+(?:(?:postal|mailing|home|office|registered|business|company|billing"
     r"|correspondence)\s+)?address(?=\s*(?::|is|will|has))"
@@ -146,6 +154,7 @@ _MONTHS = (
 # Where an address starts in its first line: a street number (12, 12 bis, 221B; not "1er
 # mars", not a year), or a building, box or street word.
 _ADDRESS_START = re.compile(
+    r"(?<![\w-])\d{1,3}(?:st|nd|rd|th|e|er|[èe]me)\s+(?:floor|[ée]tage)\b|"
     rf"(?<![\w-])(?:\d{{1,4}}(?:\s?(?:bis|ter)\b|[A-Za-z](?![A-Za-z]))?(?=[\s,])"
     rf"(?!\s*(?:{_MONTHS})\b)"
     r"|(?:b[âa]t(?:iment)?|r[ée]sidence|appartement|appt|apt|flat|unit|suite|zi|za|zac|bp|cs|"
@@ -302,3 +311,18 @@ def find_bare_address(
         found.text, found.confidence, found.postcode_format,
         (*found.doubts, "introduced_only_by_the_subject"),
     )  # fmt: skip
+
+
+def address_from_lines(lines: list[str], region: str | None = None) -> FoundAddress | None:
+    """An address given as lines of a labelled block ("Adresse : 27 rue X" + "75011 Paris"):
+    up to the line with the postcode, or None without one."""
+    parts: list[str] = []
+    for line in lines:
+        ends = _postcode_end(line.strip())
+        if ends:
+            parts.append(line.strip()[: ends[1]])
+            block = ", ".join(_clean(p) for p in parts if _clean(p))
+            doubts = address_doubts(block, ends[0], region, True)
+            return FoundAddress(block, 0.95 * _agreement(block, ends[0]), ends[0], doubts)
+        parts.append(line.strip())
+    return None
