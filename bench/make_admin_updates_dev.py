@@ -1752,6 +1752,114 @@ for lang, subject, body, exp, opts in STRICT5:
         locale=opts.get("locale"), apply=opts.get("apply"), why="third round probes",
     )  # fmt: skip
 
+
+# ---------------- old and new in one mail, other forms; temporary and signature look-alikes
+STRICT6 = [
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nNous quittons le 3 rue de Metz, 31000 Toulouse pour le 22 allée Jean Jaurès, 31000 Toulouse à compter du 1er avril.\nCordialement",
+        {A: "22 allée Jean Jaurès, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNous passons du 3 rue de Metz au 22 allée Jean Jaurès, 31000 Toulouse.\nMerci",
+        {A: "22 allée Jean Jaurès, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon nouveau numéro fixe : 01 45 67 89 12\nJean Martin\n06 12 34 56 78",
+        {P: "+33145678912"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMerci de noter que l'adresse 12 rue Lepic, 75018 Paris n'est plus valable. La nouvelle est 4 rue Caulaincourt, 75018 Paris.\nMerci",
+        {A: "4 rue Caulaincourt, 75018 Paris"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nOld: 4 Park Lane, Bath BA1 1AA\nNew: 9 Orchard Close, Bath BA2 4RS\nThanks",
+        {A: "9 Orchard Close, Bath BA2 4RS"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nVoici ma nouvelle adresse (l'ancienne était le 7 rue Nationale, 37000 Tours) : 14 rue Colbert, 37000 Tours.\nMerci",
+        {A: "14 rue Colbert, 37000 Tours"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi, please update my number from 07911 654321 to 07911 123456. Thanks",
+        {P: "+447911123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour, merci de changer mon numéro : l'ancien 06 11 22 33 44, le nouveau 06 55 66 77 88.",
+        {P: "+33655667788"},
+        {},
+    ),
+    (
+        "en",
+        "Email",
+        "Hello, my email changed from a.b@old.com to a.b@new.com. Thanks",
+        {E: "a.b@new.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa mère a déménagé, voici sa nouvelle adresse : 4 rue du Parc, 21000 Dijon. Mon adresse à moi reste la même.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse est 14 rue de la Paix, 75002 Paris.\n\nCordialement,\nMarc Lévy\nDirecteur\nSociété Lévy & Fils\n8 avenue de l'Opéra, 75001 Paris\nTél. 01 42 00 00 00",
+        {A: "14 rue de la Paix, 75002 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nNouveau numéro pour me joindre : 07 81 22 45 90\nPS : le standard de l'entreprise reste au 01 40 00 00 00",
+        {P: "+33781224590"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse temporaire",
+        "Bonjour,\nDu 1er juillet au 31 août, merci d'envoyer mon courrier à ma résidence secondaire : 5 chemin des Dunes, 85100 Les Sables-d'Olonne.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nWhile our office is being refurbished, please send post to 3 Mill Lane, Leeds LS1 5AB.\nThanks",
+        {},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT6:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="old and new, fourth round",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

@@ -357,3 +357,34 @@ def test_a_postcode_ends_its_sentence_before_a_question() -> None:
 def test_write_to_me_without_a_new_word_is_not_a_change() -> None:
     body = "Pour toute question vous pouvez m'écrire à contact@boulangerie.fr."
     assert extract_admin_update("Info", body, sender="client@exemple.fr").values() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Nous quittons le 3 rue de Metz, 31000 Toulouse pour le 22 allée Jean Jaurès, 31000 Toulouse à compter du 1er avril.", "fr-FR", {"postal_address": "22 allée Jean Jaurès, 31000 Toulouse"}),
+        ("Nous passons du 3 rue de Metz au 22 allée Jean Jaurès, 31000 Toulouse.", "fr-FR", {"postal_address": "22 allée Jean Jaurès, 31000 Toulouse"}),
+        ("Old: 4 Park Lane, Bath BA1 1AA\nNew: 9 Orchard Close, Bath BA2 4RS\nThanks", "en-GB", {"postal_address": "9 Orchard Close, Bath BA2 4RS"}),
+        ("Please update my number from 07911 654321 to 07911 123456. Thanks", "en-GB", {"phone": "+447911123456"}),
+    ],
+)  # fmt: skip
+def test_of_an_old_and_a_new_value_only_the_new_one_is_applied(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _plan(body, locale)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the old address in a parenthesis before the new one: never the old one
+        "Voici ma nouvelle adresse (l'ancienne était le 7 rue Nationale, 37000 Tours) : 14 rue Colbert, 37000 Tours.",
+        "Hello, my email changed from a.b@old.com to a.b@new.com. Thanks",
+        "Du 1er juillet au 31 août, merci d'envoyer mon courrier à ma résidence secondaire : 5 chemin des Dunes, 85100 Les Sables-d'Olonne.",
+        "While our office is being refurbished, please send post to 3 Mill Lane, Leeds LS1 5AB.",
+    ],
+)
+def test_an_old_value_or_a_stay_is_never_what_is_applied(body: str) -> None:
+    update = extract_admin_update("Changement", body, sender="c@x.fr", locale="fr-FR")
+    assert not {"7 rue Nationale, 37000 Tours", "a.b@old.com"} & set(update.values().values())
+    assert plan_update(update, verified=True).apply == {}

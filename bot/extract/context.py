@@ -66,14 +66,18 @@ TEMPORARY = re.compile(
     r"temporary|provisoire\w*|provisional|interim|jusqu['’]\s*(?:à|au|a|en)\b|until|till|"
     r"le\s+temps\s+d[eu']|for\s+the\s+(?:next|coming)|pendant\s+(?:mon|notre|les|la|le)\s+"
     r"(?:absence|s[ée]jour|d[ée]placement|cong[ée]s?)|while\s+(?:i|we)\s+(?:am|are)\s+away|"
-    r"en\s+attendant|in\s+the\s+meantime|for\s+now|pour\s+l['’]instant)\b",
+    r"en\s+attendant|in\s+the\s+meantime|for\s+now|pour\s+l['’]instant|while|refurbish\w*|"
+    r"r[ée]fection|secondaire|holiday\s+home|vacation\s+home|maison\s+de\s+vacances|"
+    r"du\s+\d{1,2}(?:er)?\s+\w+\s+au\s+\d{1,2}|from\s+\d{1,2}(?:st|nd|rd|th)?\s+\w+\s+"
+    r"(?:to|until)\s+\d{1,2})\b",
     re.I,
 )
 # The words that present a value as the new one (or the change to it).
 _INTRODUCING = re.compile(
     NEW_WORD.pattern
     + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*|"
-    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|with\s+effect\s+from|effective|"
+    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|with\s+effect\s+from|effective|quitt\w*|"
+    r"pass\w+\s+d[eu]|"
     r"[àa]\s+partir\s+d[ue]|d[èe]s\s+le)\b",
     re.I,
 )
@@ -129,7 +133,10 @@ def is_question(text: str, end: int) -> bool:
 # "remplacer le 01 …", "replace 0161 …": the value right after is the one replaced.
 _REPLACED = re.compile(
     r"\b(?:remplac\w*|replace)\s+(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?"
-    r"(?:[^\W\d]+\s+){0,2}$",
+    r"(?:[^\W\d]+\s+){0,2}$"
+    # "changed from X to Y", "passer du X au Y": X is the old value
+    r"|\b(?:chang\w*|moved?|moving|pass\w*|update\w*|switch\w*)\b[^\n.]{0,40}\b(?:from|du|de)\s+"
+    r"(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?$",
     re.I,
 )
 

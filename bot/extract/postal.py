@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.extract.checks import address_doubts, has_numbered_street
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import introduced_as_new, sender_context, someone_elses
+from bot.extract.context import OLD_WORD, introduced_as_new, sender_context, someone_elses
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
@@ -64,6 +64,9 @@ _CUE = re.compile(
     r"|correspondence)\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+from\s+[^\n:]{5,80}?\s+to\b"
+    r"|(?:quitt\w+|pass\w+\s+d[eu]|moving\s+from)\s+[^\n:.!?]{5,80}?\s+(?:pour\s+(?:le|la|l['’])?"
+    r"|au|to)\b"
+    r"|(?m:^\s*(?:new|nouvelle)\s*:)"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
     r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
@@ -242,8 +245,9 @@ def find_address(
         ):
             parts.pop(0)
         first = _address_start(parts[0])
-        if someone_elses(parts[0][: len(parts[0]) - len(first)]):
-            continue  # "… the new address of our supplier is 14 Dock Street …"
+        prefix = parts[0][: len(parts[0]) - len(first)]
+        if someone_elses(prefix) or OLD_WORD.search(prefix):
+            continue  # "… the new address of our supplier is …", "(l'ancienne était le …"
         parts[0] = first
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
