@@ -1860,6 +1860,65 @@ for lang, subject, body, exp, opts in STRICT6:
         locale=opts.get("locale"), apply=opts.get("apply"), why="old and new, fourth round",
     )  # fmt: skip
 
+
+# ---------------- North America, upper-case blocks, abbreviations ('boul.', 'r.')
+STRICT7 = [
+    (
+        "en",
+        "Address change",
+        "Hi,\nEffective June 1, our new mailing address will be 2200 Market St, Suite 300, San Francisco, CA 94114.\nThanks,\nDana",
+        {A: "2200 Market St, Suite 300, San Francisco, CA 94114"},
+        {"locale": "en-US"},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nPlease note we have moved to 1450 boul. René-Lévesque O., Montréal, QC H3G 1T4.\nRegards",
+        {A: "1450 boul. René-Lévesque O., Montréal, QC H3G 1T4"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi,\nmy cell number changed, it is now (604) 555-0199. Please update.\nThanks",
+        {P: "+16045550199"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour,\nMon adresse e-mail professionnelle change : j.doe@newco.fr (l'ancienne j.doe@oldco.fr sera fermée fin mars).\nMerci",
+        {E: "j.doe@newco.fr"},
+        {},
+    ),
+    (
+        "en",
+        "Moving",
+        "Hi,\nWe are moving on 15 March. From then on, our address is 8 Quay Street, Bristol BS1 4DB.\nTa",
+        {A: "8 Quay Street, Bristol BS1 4DB"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\n\nVeuillez prendre note de notre nouvelle adresse à compter du 1er janvier 2027 :\n\nCABINET DURAND\n15 AVENUE DE LA GARE\n38000 GRENOBLE\n\nCordialement",
+        {A: "15 AVENUE DE LA GARE, 38000 GRENOBLE"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nnouvelle adresse : 3 r. des Carmes, 45000 Orléans\nmerci",
+        {A: "3 r. des Carmes, 45000 Orléans"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT7:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="fifth round probes",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

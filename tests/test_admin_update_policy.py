@@ -366,6 +366,8 @@ def test_write_to_me_without_a_new_word_is_not_a_change() -> None:
         ("Nous passons du 3 rue de Metz au 22 allée Jean Jaurès, 31000 Toulouse.", "fr-FR", {"postal_address": "22 allée Jean Jaurès, 31000 Toulouse"}),
         ("Old: 4 Park Lane, Bath BA1 1AA\nNew: 9 Orchard Close, Bath BA2 4RS\nThanks", "en-GB", {"postal_address": "9 Orchard Close, Bath BA2 4RS"}),
         ("Please update my number from 07911 654321 to 07911 123456. Thanks", "en-GB", {"phone": "+447911123456"}),
+        ("We are moving on 15 March. From then on, our address is 8 Quay Street, Bristol BS1 4DB.", "en-GB", {"postal_address": "8 Quay Street, Bristol BS1 4DB"}),
+        ("Please note we have moved to 1450 boul. René-Lévesque O., Montréal, QC H3G 1T4.", "en-CA", {"postal_address": "1450 boul. René-Lévesque O., Montréal, QC H3G 1T4"}),
     ],
 )  # fmt: skip
 def test_of_an_old_and_a_new_value_only_the_new_one_is_applied(

@@ -103,7 +103,7 @@ def postcode_valid(block: str, fmt: str) -> bool:
 
 
 _STREET_TYPE = (
-    r"(?:rue|avenue|av|boulevard|bd|chemin|route|all[ée]e|impasse|quai|place|cours|square|"
+    r"(?:rue|r|avenue|av|boulevard|boul|bd|chemin|route|all[ée]e|impasse|quai|place|cours|square|"
     r"passage|chauss[ée]e|esplanade|promenade|rond-point|sentier|voie|faubourg|mont[ée]e|"
     r"street|st|road|rd|lane|ln|drive|dr|avenue|ave|boulevard|blvd|court|ct|way|close|"
     r"crescent|terrace|parade|highway|hwy|parkway|pkwy|row|mews|grove|gardens|hill|walk|"

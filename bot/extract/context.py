@@ -76,7 +76,7 @@ TEMPORARY = re.compile(
 _INTRODUCING = re.compile(
     NEW_WORD.pattern
     + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*|"
-    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|with\s+effect\s+from|effective|quitt\w*|"
+    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|from\s+then\s+on|thereafter|d[èe]s\s+lors|with\s+effect\s+from|effective|quitt\w*|"
     r"pass\w+\s+d[eu]|"
     r"[àa]\s+partir\s+d[ue]|d[èe]s\s+le)\b",
     re.I,
