@@ -969,6 +969,956 @@ HARD += [
 for lang, subject, body, exp in HARD:
     add(lang, subject, body, exp, why="harder wording")
 
+
+# ---------------- issue 12, strict apply policy: mails written to break it (same dev author,
+# written before the policy was tuned): look-alike senders, old and new address in one mail,
+# signatures with other phones, a third party's details, temporary addresses, other formats.
+STRICT = [
+    # old and new address in one mail, every order
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nJ'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers.\nMerci de mettre à jour mon dossier.\nCordialement",
+        {A: "18 boulevard Foch, 49100 Angers"},
+        {},
+    ),
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\n\nAncienne adresse :\n7 rue Carnot\n37000 Tours\n\nNouvelle adresse :\n22 rue Nationale\n37000 Tours\n\nCordialement,\nM. Blanc",
+        {A: "22 rue Nationale, 37000 Tours"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse est le 9 rue des Halles, 21000 Dijon (l'ancienne, 2 rue Monge, 21000 Dijon, n'est plus valable).\nMerci",
+        {A: "9 rue des Halles, 21000 Dijon"},
+        {},
+    ),
+    (
+        "en",
+        "We moved",
+        "Hi,\nWe have moved from 4 Park Lane, Bath BA1 1AA to 9 Orchard Close, Bath BA2 4RS.\nThanks,\nJo",
+        {A: "9 Orchard Close, Bath BA2 4RS"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Hello,\nPlease stop sending letters to 12 Mill Road, Cambridge CB1 2AD. From now on our address is 40 Hills Road, Cambridge CB2 1LA.\nRegards",
+        {A: "40 Hills Road, Cambridge CB2 1LA"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nNouvelle adresse : 5 avenue Jean Médecin, 06000 Nice\nAncienne adresse : 14 rue de France, 06000 Nice\nMerci",
+        {A: "5 avenue Jean Médecin, 06000 Nice"},
+        {},
+    ),
+    # signatures and body with other phones
+    (
+        "fr",
+        "Portable",
+        "Bonjour,\nMon nouveau portable est le 06 45 12 78 90.\nPour le bureau, rien ne change.\n\nCordialement\nSophie Marchand\nCabinet Marchand\nTél. 01 40 20 30 50\nFax 01 40 20 30 51",
+        {P: "+33645127890"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nvous pouvez toujours m'appeler au bureau au 04 72 00 11 22, mais mon nouveau portable est désormais le 07 61 22 33 44.\nBonne journée",
+        {P: "+33761223344"},
+        {},
+    ),
+    (
+        "en",
+        "Mobile",
+        "Hi,\nMy new mobile number is 07723 456789.\n\nKind regards\nPeter Hall\nFinance Director | Hall & Co\nDirect: 020 7946 0011 | Switchboard: 020 7946 0000",
+        {P: "+447723456789"},
+        {},
+    ),
+    (
+        "fr",
+        "numéro",
+        "Bonjour,\nJe vous confirme mon nouveau numéro : 06 27 38 49 50.\nMerci\n--\nLuc Perrin\n06 11 22 33 44\nwww.perrin-bois.fr",
+        {P: "+33627384950"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hello,\nOur number has changed to 0161 496 0789. The old one, 0161 496 0000, will stop working on Friday.\nThanks",
+        {P: "+441614960789"},
+        {},
+    ),
+    # a third party's details: nothing for this contact
+    (
+        "fr",
+        "Ma fille",
+        "Bonjour,\nMa fille a changé de numéro : 06 98 87 76 65. Merci de mettre à jour son dossier à elle.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Comptable",
+        "Bonjour,\nNotre comptable a une nouvelle adresse mail : cabinet.roux@expert-compta.fr, c'est elle qui vous enverra les documents.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Supplier",
+        "Hi,\nFYI the new address of our supplier is 14 Dock Street, Leeds LS10 1JF, in case you deliver there.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Voisin",
+        "Bonjour,\nMon voisin m'a demandé de vous transmettre son nouveau numéro, le 06 10 20 30 40.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Manager",
+        "Hi,\nOur manager's new email address is l.baker@hartley.co.uk, please copy her on invoices.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Gestionnaire",
+        "Bonjour,\nLe nouveau gestionnaire de notre immeuble, M. Faure, est joignable au 04 91 22 33 44.\nCordialement",
+        {},
+        {},
+    ),
+    # temporary addresses and numbers: nothing permanent to change
+    (
+        "fr",
+        "Travaux",
+        "Bonjour,\nPendant les travaux, merci d'envoyer le courrier au 3 rue de la Gare, 67000 Strasbourg.\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Absence",
+        "Bonjour,\nJusqu'à fin août, je suis joignable au 06 52 63 74 85 (numéro provisoire).\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Renovation",
+        "Hi,\nDuring the renovation works, please send post to 7 Bridge Street, Chester CH1 1NQ until March.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse temporaire",
+        "Bonjour,\nAdresse temporaire jusqu'au 30 juin : 11 rue Sainte-Catherine, 33000 Bordeaux.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Temporary",
+        "Hello,\nFor the next two months you can reach me on a temporary number, 07700 900888.\nRegards",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Chantier",
+        "Bonjour,\nLe temps du chantier, nos bureaux sont installés au 2 place Bellecour, 69002 Lyon. Nous reviendrons ensuite rue de la République.\nCordialement",
+        {},
+        {},
+    ),
+    # clean changes in other formats (apply when checks pass)
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nVoici ma nouvelle adresse :\n123 rue Sainte-Catherine Ouest\nMontréal (Québec) H3B 1A7\n\nMerci",
+        {A: "123 rue Sainte-Catherine Ouest, Montréal (Québec) H3B 1A7"},
+        {"locale": "fr-CA"},
+    ),
+    (
+        "en",
+        "New address",
+        "Hi,\nOur new address:\n88 Queen Street West\nToronto, ON M5H 2N2\n\nThanks",
+        {A: "88 Queen Street West, Toronto, ON M5H 2N2"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hi,\nMy new address is 4521 Oak Lane, Austin, TX 78704.\nThanks",
+        {A: "4521 Oak Lane, Austin, TX 78704"},
+        {"locale": "en-US"},
+    ),
+    (
+        "en",
+        "Address change",
+        "Dear team,\nNew address: Flat 4, 27 Kings Road, London SW3 4RP\nBest wishes",
+        {A: "Flat 4, 27 Kings Road, London SW3 4RP"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nNotre nouvelle adresse : Rue Neuve 45, 1000 Bruxelles\nCordialement",
+        {A: "Rue Neuve 45, 1000 Bruxelles"},
+        {"locale": "fr-BE"},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nDésormais notre adresse est : Rue du Marché 12, 1204 Genève\nMeilleures salutations",
+        {A: "Rue du Marché 12, 1204 Genève"},
+        {"locale": "fr-CH"},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJe réside désormais au 12 rue Lepic, 75018 Paris depuis lundi.\nMerci",
+        {A: "12 rue Lepic, 75018 Paris"},
+        {},
+    ),
+    # addresses without a street number and street word, or with a bad postcode: notes
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse : Lieu-dit Les Granges, 24200 Sarlat-la-Canéda\nMerci",
+        {A: "Lieu-dit Les Granges, 24200 Sarlat-la-Canéda"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Boîte postale",
+        "Bonjour,\nNouvelle adresse postale : BP 45, 13002 Marseille\nCordialement",
+        {A: "BP 45, 13002 Marseille"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nOur new address is Riverside House, Manchester M4 5JD.\nThanks",
+        {A: "Riverside House, Manchester M4 5JD"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse : 8 rue Colbert, 7500 Paris\nMerci",
+        {A: "8 rue Colbert, 7500 Paris"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nMy new address is 5 Elm Street, Springfield, ZZ 62704.\nThanks",
+        {A: "5 Elm Street, Springfield, ZZ 62704"},
+        {"locale": "en-US", "apply": False},
+    ),
+    # phones: invalid, foreign to the region, or a pair with an e-mail
+    ("fr", "Numéro", "Bonjour,\nMon nouveau numéro : 06 12 34 56.\nMerci", {}, {}),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon nouveau numéro est le 08 99 00 00 00.\nMerci",
+        {P: "+33899000000"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Coordonnées",
+        "Bonjour,\nMes nouvelles coordonnées : téléphone 06 24 35 46 57, e-mail claire.vidal@gmail.com.\nMerci",
+        {P: "+33624354657", E: "claire.vidal@gmail.com"},
+        {},
+    ),
+    (
+        "en",
+        "Contact details",
+        "Hi,\nNew phone: 07700 900246\nNew email: greg.hill@btinternet.com\nThanks",
+        {P: "+447700900246", E: "greg.hill@btinternet.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Tout change",
+        "Bonjour,\nJ'ai déménagé. Ma nouvelle adresse : 4 rue du Bac, 75007 Paris. Mon nouveau numéro : 06 77 88 99 00.\nMerci",
+        {A: "4 rue du Bac, 75007 Paris", P: "+33677889900"},
+        {"apply": False},
+    ),
+    # e-mails: the sender's own, quoted, an invalid one
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMerci d'utiliser désormais cette adresse mail : client{n}@exemple.fr\nCordialement",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Re: adresse mail",
+        "Bonjour,\nC'est noté, merci.\n\nLe 3 avril 2026 à 09:00, Service client <support@exemple.fr> a écrit :\n> Votre nouvelle adresse e-mail est bien nouvelle.adresse@orange.fr ?\n> Cordialement",
+        {},
+        {},
+    ),
+    ("en", "Email", "Hi,\nMy new email is jane.doe@@gmail..com, please update.\nThanks", {}, {}),
+    (
+        "en",
+        "New email",
+        "Hello,\nPlease note my new e-mail address: k.oneill@eircom.net\nRegards,\nKevin",
+        {E: "k.oneill@eircom.net"},
+        {},
+    ),
+    # company names and billing contacts: notes unless stated outright
+    (
+        "fr",
+        "Raison sociale",
+        "Bonjour,\nNouvelle raison sociale : Martin Frères SARL\nCordialement",
+        {C: "Martin Frères SARL"},
+        {},
+    ),
+    (
+        "fr",
+        "Société",
+        "Bonjour,\nNotre société s'appelle désormais Boulangerie Martin depuis le rachat.\nCordialement",
+        {C: "Boulangerie Martin"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Rebrand",
+        "Hi,\nWe are now trading as Kestrel Digital from 1 May.\nThanks",
+        {C: "Kestrel Digital"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Company name",
+        "Hello,\nNew company name: Harbour & Lane Ltd\nRegards",
+        {C: "Harbour & Lane Ltd"},
+        {},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nLe nouveau contact pour la facturation est Julien Morel à compter du 1er mai.\nMerci",
+        {B: "Julien Morel"},
+        {"apply": False},
+    ),
+    ("en", "Billing", "Hi,\nNew billing contact: Rachel Adams\nThanks", {B: "Rachel Adams"}, {}),
+]
+for lang, subject, body, exp, opts in STRICT:
+    add(
+        lang, subject, body.replace("{n}", str(len(items) + 1)), exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="strict policy",
+    )  # fmt: skip
+# the same clean changes from look-alike and unknown senders: never applied
+LOOKALIKE = [
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nMa nouvelle adresse : 6 rue Paradis, 13001 Marseille\nMerci",
+        {A: "6 rue Paradis, 13001 Marseille"},
+        "spoofed_lookalike",
+    ),
+    (
+        "en",
+        "New number",
+        "Hi,\nMy new number is 07700 900135.\nThanks",
+        {P: "+447700900135"},
+        "spoofed_lookalike",
+    ),
+    (
+        "fr",
+        "Nouvel e-mail",
+        "Bonjour,\nMa nouvelle adresse e-mail : paul.roche@free.fr\nMerci",
+        {E: "paul.roche@free.fr"},
+        "customer_other_address",
+    ),
+    (
+        "en",
+        "Address",
+        "Hello,\nOur new address is 21 King Street, Bristol BS1 4EF.\nRegards",
+        {A: "21 King Street, Bristol BS1 4EF"},
+        "unknown",
+    ),
+]
+for lang, subject, body, exp, rel in LOOKALIKE:
+    add(lang, subject, body, exp, rel=rel, why="strict policy: unverified sender")
+
+
+# ---------------- second strict round: wordings of other writers (requests as questions,
+# abbreviations, a recipient or company line, commas and dashes, replace X with Y)
+STRICT2 = [
+    (
+        "en",
+        "Address",
+        "Hello,\nCould you please change the address on my account to 17 Elm Grove, Leeds LS6 2AP?\nMany thanks,\nRuth",
+        {A: "17 Elm Grove, Leeds LS6 2AP"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nPourriez-vous mettre à jour mon adresse : 3 rue Mercière, 69002 Lyon ?\nMerci d'avance",
+        {A: "3 rue Mercière, 69002 Lyon"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nNouveau n° de portable : 06 31 42 53 64\nCordialement",
+        {P: "+33631425364"},
+        {},
+    ),
+    (
+        "fr",
+        "GSM",
+        "Bonjour,\nMon nouveau GSM : 0475 12 34 56\nMerci",
+        {P: "+32475123456"},
+        {"locale": "fr-BE"},
+    ),
+    (
+        "fr",
+        "Natel",
+        "Bonjour,\nMon nouveau natel : 079 412 56 83\nMeilleures salutations",
+        {P: "+41794125683"},
+        {"locale": "fr-CH"},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nMerci de remplacer le 01 42 00 00 01 par le 06 81 92 03 14 sur ma fiche.\nCordialement",
+        {P: "+33681920314"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi,\nPlease replace 0161 496 0000 with 0161 496 0555 on our account.\nThanks",
+        {P: "+441614960555"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nMon nouveau numéro de téléphone : +33 (0)6 12 98 34 76\nCordialement",
+        {P: "+33612983476"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNouvelle adresse à compter du 1er octobre : 25, rue des Martyrs – 75009 Paris\nCordialement",
+        {A: "25, rue des Martyrs – 75009 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Facturation",
+        "Bonjour,\nSuite à notre déménagement, merci de modifier l'adresse de facturation :\nSARL Dupont\n14 avenue de la République\n93100 Montreuil\n\nCordialement",
+        {A: "14 avenue de la République, 93100 Montreuil"},
+        {},
+    ),
+    (
+        "en",
+        "Moved",
+        "Hi all,\nWe've moved! Our new office is at 45 Deansgate, Manchester M3 2AY.\nCheers,\nTeam Brightside",
+        {A: "45 Deansgate, Manchester M3 2AY"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nJe vous informe de mon changement d'adresse. J'habite désormais 25 rue Gambetta, 59000 Lille.\nCordialement",
+        {A: "25 rue Gambetta, 59000 Lille"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse :\nBâtiment A, 3e étage\n12 avenue de Paris\n78000 Versailles\n\nMerci",
+        {A: "Bâtiment A, 3e étage, 12 avenue de Paris, 78000 Versailles"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Dear Sir/Madam,\n\nPlease be advised that with effect from 1 July our registered address will be:\n\n3rd Floor\n20 Market Street\nLondon\nEC2A 4NE\n\nYours faithfully\nJ. Patel",
+        {A: "3rd Floor, 20 Market Street, London, EC2A 4NE"},
+        {},
+    ),
+    (
+        "fr",
+        "Mail",
+        "Bonjour,\nMon adresse mail a changé, c'est désormais h.fabre@laposte.net.\nMerci",
+        {E: "h.fabre@laposte.net"},
+        {},
+    ),
+    (
+        "en",
+        "Email",
+        "Hi,\nI no longer use this address - please write to me at tom.reed@fastmail.com from now on.\nTom",
+        {E: "tom.reed@fastmail.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Nom",
+        "Bonjour,\nNous avons changé de nom : nous sommes désormais « Alpha Conseil ».\nCordialement",
+        {C: "Alpha Conseil"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour,\nVoici mes nouvelles coordonnées :\nMme Isabelle Garnier\n5 place du Marché\n84000 Avignon\nTél. 04 90 11 22 33\nisabelle.garnier@orange.fr\n\nBien cordialement",
+        {A: "5 place du Marché, 84000 Avignon", P: "+33490112233", E: "isabelle.garnier@orange.fr"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Details",
+        "Hi,\nJust so you know my mobile number is now 07831 234567 and not the one ending 890.\nThanks",
+        {P: "+447831234567"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJ'ai bien reçu votre courrier à mon ancienne adresse. Pour la suite, merci d'écrire au 8 impasse des Lilas, 17000 La Rochelle, où j'habite depuis mars.\nCordialement",
+        {A: "8 impasse des Lilas, 17000 La Rochelle"},
+        {},
+    ),
+    (
+        "fr",
+        "Info",
+        "Bonjour,\nEst-ce que votre nouvelle adresse est bien le 10 rue de Rivoli, 75004 Paris ? Je voudrais vous renvoyer un colis.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "Question",
+        "Hi,\nIs 020 7946 0555 your new phone number? The old one doesn't work.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Signature",
+        "Bonjour,\nPouvez-vous me rappeler au sujet de ma facture ?\n\nCordialement,\nJulie Masson\nNouvelle adresse : 4 rue Lamartine, 63000 Clermont-Ferrand\nTél. 06 74 85 96 07",
+        {},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Order",
+        "Hi,\nPlease ship order 5512 to my office this time: 2 Canal Street, Nottingham NG1 7EH.\nThanks",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Conjoint",
+        "Bonjour,\nMon mari a un nouveau numéro : 06 14 25 36 47. Le mien ne change pas.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Double",
+        "Bonjour,\nNouvelle adresse : 14 rue de la Paix, 75002 Paris.\nAttention, l'adresse de livraison reste 2 rue du Dépôt, 93200 Saint-Denis.\nMerci",
+        {A: "14 rue de la Paix, 75002 Paris"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT2:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="strict policy, other wordings",
+    )  # fmt: skip
+
+
+# ---------------- the subject announces the change, the body gives the value bare
+STRICT3 = [
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\n\n12 rue des Tanneurs\n67000 Strasbourg\n\nCordialement,\nLéon Weber",
+        {A: "12 rue des Tanneurs, 67000 Strasbourg"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "Change of address",
+        "Hi,\n\nFlat 2\n33 Mill Road\nCambridge CB1 2AD\n\nThanks,\nAmy",
+        {A: "Flat 2, 33 Mill Road, Cambridge CB1 2AD"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nVoici : 7 avenue Thiers, 33100 Bordeaux\nMerci",
+        {A: "7 avenue Thiers, 33100 Bordeaux"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement d'adresse",
+        "Bonjour,\nAncienne : 2 rue Sully, 44000 Nantes\nNouvelle : 9 rue Kervégan, 44000 Nantes\nMerci",
+        {A: "9 rue Kervégan, 44000 Nantes"},
+        {},
+    ),
+    (
+        "fr",
+        "Nouvelle adresse",
+        "Bonjour,\nMerci de m'envoyer la facture.\nPaul Martin\n15 rue Paradis\n13001 Marseille",
+        {},
+        {},
+    ),
+]
+STRICT3 += [
+    (
+        "fr",
+        "Nouveau numéro",
+        "Bonjour,\n06 58 47 36 25\nMerci de mettre à jour.\nCordialement",
+        {P: "+33658473625"},
+        {"apply": False},
+    ),
+    (
+        "en",
+        "New email address",
+        "Hi,\nit's h.clarke@outlook.com\nThanks",
+        {E: "h.clarke@outlook.com"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Nouveau numéro",
+        "Bonjour,\nJe n'arrive pas à joindre le 01 40 00 00 00, votre standard est-il fermé ?\nMerci",
+        {},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT3:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="subject announces the change",
+    )  # fmt: skip
+
+
+# ---------------- a name line above the street, a value said not to change
+STRICT4 = [
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa nouvelle adresse :\nJean Dupont\n12 rue Victor Hugo\n75011 Paris\nMerci",
+        {A: "12 rue Victor Hugo, 75011 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse :\nBoulangerie Martin\n3 place du Marché\n35000 Rennes\nMerci",
+        {A: "3 place du Marché, 35000 Rennes"},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nOur new address is:\nHartley & Sons Ltd\n14 Bridge Street\nYork YO1 6DD\n\nThanks",
+        {A: "14 Bridge Street, York YO1 6DD"},
+        {},
+    ),
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour, je déménage le 15 mars. Ma nouvelle adresse sera le 4 rue des Fleurs 44000 Nantes. Mon numéro ne change pas : 06 12 34 56 78.\nMerci",
+        {A: "4 rue des Fleurs 44000 Nantes"},
+        {},
+    ),
+    (
+        "en",
+        "Moving",
+        "Hi,\nWe're moving: new address 9 Castle Street, Cardiff CF10 1BS. Our phone number doesn't change, still 029 2018 0000.\nThanks",
+        {A: "9 Castle Street, Cardiff CF10 1BS"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT4:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="name line, unchanged value",
+    )  # fmt: skip
+
+
+# ---------------- probes of a third round (a details form, invoices sent to, lower-case text)
+STRICT5 = [
+    (
+        "fr",
+        "Mise à jour coordonnées",
+        "Bonjour Madame,\n\nSuite à notre conversation téléphonique de ce matin, je vous confirme mes nouvelles coordonnées :\n\nAdresse : 27 rue du Faubourg Saint-Antoine, 75011 Paris\nTéléphone : 06 72 83 94 05\nE-mail : l.bonnet@gmail.com\n\nJe reste à votre disposition.\nCordialement,\nLaurent Bonnet",
+        {
+            A: "27 rue du Faubourg Saint-Antoine, 75011 Paris",
+            P: "+33672839405",
+            E: "l.bonnet@gmail.com",
+        },
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "RE: Facture 2024-118",
+        "Bonjour,\n\nMerci pour votre retour. Par ailleurs, nous avons déménagé : merci d'adresser désormais vos factures au 5 allée Turgot, 31000 Toulouse.\n\nBien cordialement,\nAnne",
+        {A: "5 allée Turgot, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "en",
+        "Account update",
+        "Good morning,\n\nI hope this finds you well. I am writing to let you know that I have recently relocated. My new home address is 56 Belmont Road, Bristol BS6 5AT. Could you also update my mobile to 07456 789012?\n\nMany thanks,\nGeorge",
+        {A: "56 Belmont Road, Bristol BS6 5AT", P: "+447456789012"},
+        {"apply": False},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour, j'ai changé de banque et aussi de numéro, le nouveau c'est le 0612345678. Cdt",
+        {P: "+33612345678"},
+        {},
+    ),
+    (
+        "fr",
+        "adresse",
+        "bonjour, ma nouvelle adresse c'est 14 bd de la Liberté 59800 lille. merci",
+        {A: "14 bd de la Liberté 59800 lille"},
+        {},
+    ),
+    (
+        "en",
+        "New number",
+        "Hi, my new number is 07911 123456 - my old one was 07911 654321. Thanks, Sam",
+        {P: "+447911123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nJe vous signale un changement d'adresse pour notre siège social, désormais situé au 8 boulevard des Italiens, 75009 Paris. Notre établissement de Lyon reste au 3 rue de la Charité, 69002 Lyon.\nCordialement",
+        {A: "8 boulevard des Italiens, 75009 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour,\nVoici mon nouveau numéro de fixe : 02 40 12 34 56, et mon portable reste le 06 12 34 56 78.\nCordialement",
+        {P: "+33240123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Changement de mail",
+        "Bonjour,\nà partir d'aujourd'hui merci de m'écrire sur pierre.lambert@proton.me au lieu de pierre.lambert@wanadoo.fr\nMerci",
+        {E: "pierre.lambert@proton.me"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nVoici ma nouvelle adresse postale :\n\n4, impasse du Moulin\nLieu-dit La Forge\n24200 Sarlat\n\nMerci",
+        {A: "4, impasse du Moulin, Lieu-dit La Forge, 24200 Sarlat"},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hi there,\nJust a quick note to say we moved last week - 12 Orchard Way, Guildford GU1 3AA is our new home.\nCheers",
+        {A: "12 Orchard Way, Guildford GU1 3AA"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT5:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="third round probes",
+    )  # fmt: skip
+
+
+# ---------------- old and new in one mail, other forms; temporary and signature look-alikes
+STRICT6 = [
+    (
+        "fr",
+        "Déménagement",
+        "Bonjour,\nNous quittons le 3 rue de Metz, 31000 Toulouse pour le 22 allée Jean Jaurès, 31000 Toulouse à compter du 1er avril.\nCordialement",
+        {A: "22 allée Jean Jaurès, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNous passons du 3 rue de Metz au 22 allée Jean Jaurès, 31000 Toulouse.\nMerci",
+        {A: "22 allée Jean Jaurès, 31000 Toulouse"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nMon nouveau numéro fixe : 01 45 67 89 12\nJean Martin\n06 12 34 56 78",
+        {P: "+33145678912"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMerci de noter que l'adresse 12 rue Lepic, 75018 Paris n'est plus valable. La nouvelle est 4 rue Caulaincourt, 75018 Paris.\nMerci",
+        {A: "4 rue Caulaincourt, 75018 Paris"},
+        {},
+    ),
+    (
+        "en",
+        "Address",
+        "Hi,\nOld: 4 Park Lane, Bath BA1 1AA\nNew: 9 Orchard Close, Bath BA2 4RS\nThanks",
+        {A: "9 Orchard Close, Bath BA2 4RS"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nVoici ma nouvelle adresse (l'ancienne était le 7 rue Nationale, 37000 Tours) : 14 rue Colbert, 37000 Tours.\nMerci",
+        {A: "14 rue Colbert, 37000 Tours"},
+        {},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi, please update my number from 07911 654321 to 07911 123456. Thanks",
+        {P: "+447911123456"},
+        {},
+    ),
+    (
+        "fr",
+        "Téléphone",
+        "Bonjour, merci de changer mon numéro : l'ancien 06 11 22 33 44, le nouveau 06 55 66 77 88.",
+        {P: "+33655667788"},
+        {},
+    ),
+    (
+        "en",
+        "Email",
+        "Hello, my email changed from a.b@old.com to a.b@new.com. Thanks",
+        {E: "a.b@new.com"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nMa mère a déménagé, voici sa nouvelle adresse : 4 rue du Parc, 21000 Dijon. Mon adresse à moi reste la même.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nNotre nouvelle adresse est 14 rue de la Paix, 75002 Paris.\n\nCordialement,\nMarc Lévy\nDirecteur\nSociété Lévy & Fils\n8 avenue de l'Opéra, 75001 Paris\nTél. 01 42 00 00 00",
+        {A: "14 rue de la Paix, 75002 Paris"},
+        {},
+    ),
+    (
+        "fr",
+        "Numéro",
+        "Bonjour,\nNouveau numéro pour me joindre : 07 81 22 45 90\nPS : le standard de l'entreprise reste au 01 40 00 00 00",
+        {P: "+33781224590"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse temporaire",
+        "Bonjour,\nDu 1er juillet au 31 août, merci d'envoyer mon courrier à ma résidence secondaire : 5 chemin des Dunes, 85100 Les Sables-d'Olonne.\nMerci",
+        {},
+        {},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nWhile our office is being refurbished, please send post to 3 Mill Lane, Leeds LS1 5AB.\nThanks",
+        {},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT6:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="old and new, fourth round",
+    )  # fmt: skip
+
+
+# ---------------- North America, upper-case blocks, abbreviations ('boul.', 'r.')
+STRICT7 = [
+    (
+        "en",
+        "Address change",
+        "Hi,\nEffective June 1, our new mailing address will be 2200 Market St, Suite 300, San Francisco, CA 94114.\nThanks,\nDana",
+        {A: "2200 Market St, Suite 300, San Francisco, CA 94114"},
+        {"locale": "en-US"},
+    ),
+    (
+        "en",
+        "New address",
+        "Hello,\nPlease note we have moved to 1450 boul. René-Lévesque O., Montréal, QC H3G 1T4.\nRegards",
+        {A: "1450 boul. René-Lévesque O., Montréal, QC H3G 1T4"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "en",
+        "Phone",
+        "Hi,\nmy cell number changed, it is now (604) 555-0199. Please update.\nThanks",
+        {P: "+16045550199"},
+        {"locale": "en-CA"},
+    ),
+    (
+        "fr",
+        "Changement",
+        "Bonjour,\nMon adresse e-mail professionnelle change : j.doe@newco.fr (l'ancienne j.doe@oldco.fr sera fermée fin mars).\nMerci",
+        {E: "j.doe@newco.fr"},
+        {},
+    ),
+    (
+        "en",
+        "Moving",
+        "Hi,\nWe are moving on 15 March. From then on, our address is 8 Quay Street, Bristol BS1 4DB.\nTa",
+        {A: "8 Quay Street, Bristol BS1 4DB"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\n\nVeuillez prendre note de notre nouvelle adresse à compter du 1er janvier 2027 :\n\nCABINET DURAND\n15 AVENUE DE LA GARE\n38000 GRENOBLE\n\nCordialement",
+        {A: "15 AVENUE DE LA GARE, 38000 GRENOBLE"},
+        {},
+    ),
+    (
+        "fr",
+        "Adresse",
+        "Bonjour,\nnouvelle adresse : 3 r. des Carmes, 45000 Orléans\nmerci",
+        {A: "3 r. des Carmes, 45000 Orléans"},
+        {},
+    ),
+]
+for lang, subject, body, exp, opts in STRICT7:
+    add(
+        lang, subject, body, exp,
+        locale=opts.get("locale"), apply=opts.get("apply"), why="fifth round probes",
+    )  # fmt: skip
+
 out = Path(sys.argv[1])
 out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
 print(len(items))

@@ -3,8 +3,10 @@
 Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
 iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
 that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
-the mail calls old. `plan_update` then decides what may be applied: everything, only when
-the sender is verified (bot/verify.py) and every field is confident; bank details never.
+the mail calls old. Each value carries the doubts the checks of bot/extract/checks.py have
+about applying it unseen. `plan_update` then decides what may be applied: a single field (or
+a phone and an e-mail together), confident and without a doubt, from a verified sender
+(bot/verify.py); bank details never; everything else is a note for an agent.
 """
 
 from __future__ import annotations
@@ -16,8 +18,19 @@ import phonenumbers
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from bot.extract.context import called_old, own_text, sender_context
-from bot.extract.postal import find_address
+from bot.extract.checks import email_doubts, phone_doubts
+from bot.extract.context import (
+    NEW_WORD,
+    OLD_WORD,
+    called_old,
+    own_text,
+    sender_context,
+    sentence_end,
+    sentence_start,
+    someone_elses,
+)
+from bot.extract.details import labelled_details
+from bot.extract.postal import address_from_lines, find_address, find_bare_address
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -31,7 +44,8 @@ _NEW = (
 )
 _PHONE_NOUN = (
     r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
-    r"|joindre|reach|call)"
+    r"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:client|de\s+client|contrat|"
+    r"facture|commande|dossier|compte|siret|tva)))"
 )
 _PHONE_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
@@ -40,7 +54,9 @@ _PHONE_CUE = re.compile(
     rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
     # a "Tél :" line in the block of new details the sender announces
     r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)[^\n]*(?:\n[^\n]+){0,6}?"
-    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:",
+    r"\n\s*(?:t[ée]l[ée]?(?:phone)?|phone|mobile|portable|gsm)\b\.?\s*:?"
+    # "remplacer le 01 … par le 06 …", "replace 0161 … with 0161 …": the value after par/with
+    r"|(?:remplac\w*|replace)\b[^\n.]{0,60}?\b(?:par|with|by)\b",
     re.I,
 )
 _EMAIL_NOUN = (
@@ -51,7 +67,17 @@ _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
     rf"|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_EMAIL_NOUN}\s+(?:sera|will\s+be|devient)"
     rf"|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}[^\n.]{{0,20}}?"
-    rf"\b(?:to|en|par|pour)\b",
+    rf"\b(?:to|en|par|pour)\b"
+    # the sender's block of new details, inline or an "E-mail :" line of it
+    r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)\b(?:[^\n]*(?:\n[^\n]+){0,6}?"
+    r"\n\s*(?:e-?mail|courriel|mail)\b\.?\s*:)?",
+    re.I,
+)
+# "désormais écrivez-moi à …", "write to me at … from now on": counts only with a new word
+# in the sentence (bot/extract/context.py NEW_WORD).
+_WRITE_CUE = re.compile(
+    r"(?:m['’][ée]crire|[ée]crivez[- ](?:moi|nous)|write\s+to\s+(?:me|us)|e-?mail\s+(?:me|us))"
+    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b",
     re.I,
 )
 _OLD = re.compile(
@@ -86,7 +112,8 @@ _BILLING = re.compile(
     re.I,
 )
 _NAME_END = re.compile(
-    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\bet\b|\band\b|\bqui\b|\bwho\b|\bà\s+compter\b|\bas\s+of\b"
+    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
+    r"|\bà\s+compter\b|\bas\s+of\b"
     r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
     re.I,
 )
@@ -98,6 +125,7 @@ class FieldValue:
 
     value: str
     confidence: float
+    doubts: tuple[str, ...] = ()  # why it may not be applied unseen (bot/extract/checks.py)
 
 
 @dataclass(slots=True)
@@ -135,6 +163,7 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
     (a reserved or unallocated range) is a note. Two different cued numbers: None.
     """
     found: dict[str, float] = {}
+    doubts: dict[str, tuple[str, ...]] = {}
     for match in phonenumbers.PhoneNumberMatcher(
         text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200
     ):
@@ -143,10 +172,11 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         valid = phonenumbers.is_valid_number(match.number)
         found[e164] = max(found.get(e164, 0.0), 0.95 if valid else 0.6)
+        doubts[e164] = phone_doubts(match.number, region)
     if len(found) != 1:
         return None
     value, confidence = found.popitem()
-    return FieldValue(value, confidence)
+    return FieldValue(value, confidence, doubts[value])
 
 
 def extract_email(text: str, sender: str | None) -> FieldValue | None:
@@ -159,8 +189,13 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
             continue
         if _cued(text, _EMAIL_CUE, match.start(), match.end()):
             candidates.add(address)
+        elif _cued(text, _WRITE_CUE, match.start(), match.end()):
+            sentence = text[sentence_start(text, match.start()) : sentence_end(text, match.end())]
+            if NEW_WORD.search(sentence):
+                candidates.add(address)
     if len(candidates) == 1:
-        return FieldValue(candidates.pop(), 0.95)
+        address = candidates.pop()
+        return FieldValue(address, 0.95, email_doubts(address, sender))
     return None
 
 
@@ -179,18 +214,63 @@ def extract_iban(text: str) -> FieldValue | None:
 _HONORIFIC = re.compile(r"^(?:M\.|Mme\.?|Mlle\.?|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+")
 
 
-def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int] | None:
+# A statement that names the field itself ("nouvelle raison sociale :", "new billing contact
+# is"): the only wording under which a name may be applied unseen.
+_NAMES_THE_FIELD = re.compile(
+    r"raison\s+sociale|d[ée]nomination|(?:company|legal|business|trading)\s+name|"
+    r"(?:contact|interlocut\w+|responsable)\s+(?:(?:pour\s+la|de\s+la|du\s+service|de)\s+)?"
+    r"(?:facturation|comptabilit[ée])|(?:billing|invoicing|accounts?\s+payable)\s+contact",
+    re.I,
+)
+# What may follow a name that a statement gives outright: the end of its sentence or line.
+_STATEMENT_END = re.compile(r"\s*[«»\"'“”]?\s*(?:[.!]?\s*(?:\n|$)|[.!]\s)")
+
+
+def _name_doubts(text: str, cue: re.Match[str], name_end: int) -> tuple[str, ...]:
+    """Whether a name is stated outright: the statement names the field and ends with it."""
+    if _NAMES_THE_FIELD.search(cue.group(0)) and _STATEMENT_END.match(text, name_end):
+        return ()
+    return ("name_not_stated_outright",)
+
+
+_PARTICLES = frozenset({
+    "de", "du", "des", "d'", "la", "le", "les", "l'", "et", "&", "and", "of", "the", "von",
+    "van", "der", "den", "da", "di", "del", "della", "y", "+", "-",
+})  # fmt: skip
+
+
+def _trim_name(name: str) -> str:
+    """A name without the words of the sentence that run on after it: it stops at a lower-case
+    word that is no particle ("Les Jardins de Marie suite au rachat"), or at a particle before
+    a date ("SAS Martin le 1er janvier")."""
+    words = name.split()
+    kept = words[:1]
+    for k, word in enumerate(words[1:], start=1):
+        particle = word.lower() in _PARTICLES
+        if particle and k + 1 < len(words) and words[k + 1][:1].isdigit():
+            break
+        if not (particle or word[:1].isupper() or word[:1].isdigit()):
+            break
+        kept.append(word)
+    while len(kept) > 1 and kept[-1].lower() in _PARTICLES:
+        kept.pop()
+    return " ".join(kept)
+
+
+def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, ...]] | None:
     for match in cue.finditer(text):
         if called_old(text, match.start()):
             continue
-        rest = text[match.end() : match.end() + 120]
+        rest = text[match.end() : match.end() + 120].lstrip(" \t«»\"'“”:")
+        rest = _HONORIFIC.sub("", rest)
         name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
-        name = _HONORIFIC.sub("", name)
+        name = _trim_name(_HONORIFIC.sub("", name))
         if not 1 < len(name) <= 80:
             continue
         if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
             continue
-        return name, match.end()
+        name_end = text.find(name, match.end()) + len(name)
+        return name, match.end(), _name_doubts(text, match, name_end)
     return None
 
 
@@ -199,9 +279,9 @@ def extract_company(text: str) -> FieldValue | None:
     found = _name_after(text, _COMPANY)
     if not found:
         return None
-    name = found[0]
+    name, _, doubts = found
     words = name.split()
-    return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5)
+    return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
 
 
 def extract_billing_contact(text: str) -> FieldValue | None:
@@ -209,10 +289,89 @@ def extract_billing_contact(text: str) -> FieldValue | None:
     found = _name_after(text, _BILLING)
     if not found:
         return None
-    name = found[0]
+    name, _, doubts = found
     words = name.split()
     person = 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
-    return FieldValue(name, 0.92 if person else 0.5)
+    return FieldValue(name, 0.92 if person else 0.5, doubts)
+
+
+_SUBJECT_PHONE = re.compile(
+    r"(?:nouveau|changement\s+de)\s+(?:num[ée]ro|t[ée]l[ée]phone|portable|mobile|gsm)|"
+    r"new\s+(?:phone|mobile|telephone|contact)\s*(?:number)?|(?:phone|number)\s+change",
+    re.I,
+)
+_SUBJECT_EMAIL = re.compile(
+    r"(?:nouvel(?:le)?|changement\s+d['’])\s*(?:adresse\s+)?(?:e-?mail|mail|courriel)|"
+    r"new\s+e-?mail|e-?mail\s+(?:address\s+)?(?:change|update)",
+    re.I,
+)
+
+
+def _on_a_bare_line(text: str, start: int, end: int) -> bool:
+    """Whether a value stands nearly alone on its line (at most three words beside it, no
+    question)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    rest = text[line_start:start] + " " + text[end : len(text) if line_end < 0 else line_end]
+    return "?" not in rest and len(re.findall(r"\w+", rest)) <= 3
+
+
+def _bare_value(subject: str, body: str, region: str, sender: str | None) -> dict[str, FieldValue]:
+    """A phone or e-mail the body gives bare, alone of its kind, under a subject announcing
+    it ("Nouveau numéro" / "Bonjour, 06 12 34 56 78. Merci"): noted, never applied unseen."""
+    if OLD_WORD.search(body) or someone_elses(body):
+        return {}
+    found: dict[str, FieldValue] = {}
+    doubt = ("introduced_only_by_the_subject",)
+    if _SUBJECT_PHONE.search(subject):
+        matches = list(
+            phonenumbers.PhoneNumberMatcher(
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=50
+            )
+        )
+        numbers = {
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): m.number
+            for m in matches
+        }
+        if len(numbers) == 1 and all(_on_a_bare_line(body, m.start, m.end) for m in matches):
+            ((e164, number),) = numbers.items()
+            found["phone"] = FieldValue(e164, 0.95, phone_doubts(number, region) + doubt)
+    if _SUBJECT_EMAIL.search(subject):
+        own = (sender or "").lower()
+        seen = [m for m in _EMAIL.finditer(body) if m.group(0).rstrip(".").lower() != own]
+        addresses = {m.group(0).rstrip(".").lower() for m in seen}
+        if len(addresses) == 1 and all(_on_a_bare_line(body, m.start(), m.end()) for m in seen):
+            address = addresses.pop()
+            found["email"] = FieldValue(address, 0.95, email_doubts(address, sender) + doubt)
+    return found
+
+
+def _from_details(body: str, region: str, sender: str | None) -> dict[str, FieldValue]:
+    """The fields of a block of labelled new details (bot/extract/details.py)."""
+    found: dict[str, FieldValue] = {}
+    details = labelled_details(body)
+    if "phone" in details:
+        value = details["phone"][0]
+        numbers = list(
+            phonenumbers.PhoneNumberMatcher(
+                value, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=5
+            )
+        )
+        if len(numbers) == 1:
+            number = numbers[0].number
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            valid = phonenumbers.is_valid_number(number)
+            found["phone"] = FieldValue(e164, 0.95 if valid else 0.6, phone_doubts(number, region))
+    if "email" in details:
+        addresses = {m.group(0).rstrip(".").lower() for m in _EMAIL.finditer(details["email"][0])}
+        if len(addresses) == 1 and (address := addresses.pop()) != (sender or "").lower():
+            found["email"] = FieldValue(address, 0.95, email_doubts(address, sender))
+    if "postal_address" in details:
+        value, more = details["postal_address"]
+        block = address_from_lines([value, *more], region)
+        if block:
+            found["postal_address"] = FieldValue(block.text, block.confidence, block.doubts)
+    return found
 
 
 def extract_admin_update(
@@ -226,18 +385,23 @@ def extract_admin_update(
     """
     subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
     text = f"{subject}\n\n{body}"
+    region = region_for(locale, lang)
     update = AdminUpdate()
-    found = {
+    found: dict[str, FieldValue | None] = {
         "postal_address": None,
-        "phone": extract_phone(text, region_for(locale, lang)),
+        "phone": extract_phone(text, region),
         "email": extract_email(text, sender),
         "company_name": extract_company(body),
         "billing_contact": extract_billing_contact(body),
         "iban": extract_iban(text),
     }
-    address = find_address(body)
+    address = find_address(body, region=region) or find_bare_address(subject, body, region)
     if address:
-        found["postal_address"] = FieldValue(address.text, address.confidence)
+        found["postal_address"] = FieldValue(address.text, address.confidence, address.doubts)
+    for name, value in _from_details(body, region, sender).items():
+        found[name] = found[name] or value
+    if not any(found.values()):
+        found.update(_bare_value(subject, body, region, sender))
     update.fields = {k: v for k, v in found.items() if v is not None}
     return update
 
@@ -252,22 +416,36 @@ class UpdatePlan:
     reasons: list[str]
 
 
+# What may be applied together unseen: one field alone, or a new phone with a new e-mail.
+_APPLIED_TOGETHER = frozenset({"phone", "email"})
+
+
 def plan_update(
     update: AdminUpdate, verified: bool, why_not: list[str] | None = None
 ) -> UpdatePlan:
-    """Apply only a verified sender's fully confident change; bank details never."""
+    """Apply only a verified sender's single checked change (or a phone and e-mail pair).
+
+    Everything else is a note with the proposed values and why it was not applied: an
+    unverified sender, bank details, several fields at once, an unsure value or one the
+    checks doubt (bot/extract/checks.py). "A wrong change applied is worse than a note."
+    """
     values = update.values()
+    if not values:
+        return UpdatePlan({}, {}, False, ["nothing_to_update"])
     bank = "iban" in values
     reasons = list(why_not or [])
     if bank:
         reasons.append("bank_details_need_verification")
     if not verified and not why_not:
         reasons.append("sender_not_verified")
+    names = set(values)
+    if len(names) > 1 and names != _APPLIED_TOGETHER and not bank:
+        reasons.append("several_fields:" + ",".join(sorted(names)))
     unsure = sorted(k for k, f in update.fields.items() if f.confidence < CONFIDENT)
     if unsure:
         reasons.append("not_confident:" + ",".join(unsure))
-    if not values:
-        return UpdatePlan({}, {}, False, ["nothing_to_update"])
-    if verified and not unsure and not bank:
+    for name, fv in sorted(update.fields.items()):
+        reasons.extend(f"not_checked:{name}:{doubt}" for doubt in fv.doubts)
+    if verified and not reasons:
         return UpdatePlan(values, {}, False, [])
     return UpdatePlan({}, values, bank, reasons)

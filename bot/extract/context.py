@@ -16,14 +16,17 @@ from bot.mail.text import strip_quotes_and_signature
 
 NEW_WORD = re.compile(
     r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
-    r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|as\s+of|from\s+now\s+on|"
+    r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|[àa]\s+partir\s+d|as\s+of|"
+    r"from\s+now\s+on|"
     r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated)\b",
     re.I,
 )
 OLD_WORD = re.compile(
     r"\b(?:ancien(?:ne)?s?|old|previous|former|pr[ée]c[ée]dent(?:e)?|instead\s+of|au\s+lieu\s+de"
     r"|plus\s+valable|no\s+longer|toujours|still|reste|restent|inchang[ée]e?s?|unchanged|"
-    r"remains?|stays?|same|actuel(?:le)?|current)\b",
+    r"remains?|stays?|same|actuel(?:le)?|current|ne\s+change(?:nt|ra)?\s+pas|"
+    r"(?:does|do|will)\s*n[o']?t\s+change|won['’]t\s+change|no\s+change|"
+    r"pas\s+de\s+changement|sans\s+changement)\b",
     re.I,
 )
 THIRD_PARTY = re.compile(
@@ -31,7 +34,11 @@ THIRD_PARTY = re.compile(
     r"magasins?|stores?|succursales?|branch|fils|filles?|son(?:['’]s)?|daughter(?:['’]s)?|"
     r"m[èe]re|p[èe]re|mother|father|coll[èe]gues?|colleague(?:['’]s)?|comptable|accountant|"
     r"landlord|propri[ée]taire|mari|femme|[ée]pou(?:x|se)|conjointe?|compagnon|compagne|"
-    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?)\b",
+    r"husband(?:['’]s)?|wife(?:['’]s)?|partner(?:['’]s)?|secr[ée]taire|secretary|assistante?|"
+    r"manager(?:['’]s)?|gestionnaire|fournisseurs?|suppliers?(?:['’]s)?|boss(?:['’]s)?|"
+    r"directeur|directrice|director(?:['’]s)?|fr[èe]re|s(?:œ|oe)ur|brother(?:['’]s)?|"
+    r"sister(?:['’]s)?|ami|amie|friend(?:['’]s)?|locataire|tenant(?:['’]s)?|employ[ée]e?|"
+    r"employee(?:['’]s)?)\b",
     re.I,
 )
 # "sa nouvelle adresse", "their new number", "votre adresse": someone else's value.
@@ -53,10 +60,35 @@ ONE_OFF = re.compile(
     r"during\s+the\s+holidays)\b",
     re.I,
 )
+# A change of the value for now, not for good: works, a stay, a temporary line.
+TEMPORARY = re.compile(
+    r"\b(?:travaux|chantier|r[ée]novation|renovation|works|building\s+work|temporaire\w*|"
+    r"temporary|provisoire\w*|provisional|interim|jusqu['’]\s*(?:à|au|a|en)\b|until|till|"
+    r"le\s+temps\s+d[eu']|for\s+the\s+(?:next|coming)|pendant\s+(?:mon|notre|les|la|le)\s+"
+    r"(?:absence|s[ée]jour|d[ée]placement|cong[ée]s?)|while\s+(?:i|we)\s+(?:am|are)\s+away|"
+    r"en\s+attendant|in\s+the\s+meantime|for\s+now|pour\s+l['’]instant|while|refurbish\w*|"
+    r"r[ée]fection|secondaire|holiday\s+home|vacation\s+home|maison\s+de\s+vacances|"
+    r"du\s+\d{1,2}(?:er)?\s+\w+\s+au\s+\d{1,2}|from\s+\d{1,2}(?:st|nd|rd|th)?\s+\w+\s+"
+    r"(?:to|until)\s+\d{1,2})\b",
+    re.I,
+)
+# The words that present a value as the new one (or the change to it).
+_INTRODUCING = re.compile(
+    NEW_WORD.pattern
+    + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*|"
+    r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|from\s+then\s+on|thereafter|d[èe]s\s+lors|with\s+effect\s+from|effective|quitt\w*|"
+    r"pass\w+\s+d[eu]|"
+    r"[àa]\s+partir\s+d[ue]|d[èe]s\s+le)\b",
+    re.I,
+)
 # A sentence ends at ". ", "!", "?", ";" or a blank line (a line break alone does not end a
 # label's sentence: "Nouvelle adresse :\n12 rue …").
 # A period after a word of at most three letters ("Tél.", "Bât.", "St.", "M.") ends nothing.
-_SENTENCE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n")
+# (A postcode's last part is no abbreviation: "… Bristol BS6 5AT. Could you …?" ends there.)
+_L = r"[^\W\d_]"
+_SENTENCE_END = re.compile(
+    rf"(?<!\b{_L})(?<!\b{_L}{_L})(?<!\b{_L}{_L}{_L})[.](?=\s|$)|[!?;](?=\s|$)|\n\s*\n"
+)
 # "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
 _ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
 _LABEL = re.compile(r"[^.!?;\n]*:\s*")
@@ -81,16 +113,40 @@ def sentence_end(text: str, pos: int) -> int:
     return match.start() if match else len(text)
 
 
+# A request put as a question is still a request: "Could you change my address to …?"
+_REQUEST = re.compile(
+    r"\b(?:could|can|would)\s+you\s+(?:(?:please|kindly|also|just)\s+){0,2}(?:update|change|amend|modify|"
+    r"record|note)|\bpourr(?:iez|ez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+|aussi\s+)?"
+    r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer)\b",
+    re.I,
+)
+
+
 def is_question(text: str, end: int) -> bool:
-    """Whether the sentence running on from `end` is a question."""
+    """Whether the sentence running on from `end` is a question (not a request put as one)."""
     stop = sentence_end(text, end)
-    return text[stop : stop + 1] == "?"
+    if text[stop : stop + 1] != "?":
+        return False
+    return not _REQUEST.search(text[sentence_start(text, end) : end])
+
+
+# "remplacer le 01 …", "replace 0161 …": the value right after is the one replaced.
+_REPLACED = re.compile(
+    r"\b(?:remplac\w*|replace)\s+(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?"
+    r"(?:[^\W\d]+\s+){0,2}$"
+    # "changed from X to Y", "passer du X au Y": X is the old value
+    r"|\b(?:chang\w*|moved?|moving|pass\w*|update\w*|switch\w*)\b[^\n.]{0,40}\b(?:from|du|de)\s+"
+    r"(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?$",
+    re.I,
+)
 
 
 def called_old(text: str, start: int) -> bool:
     """Whether the words before `start` on its line call the value old (after any new cue)."""
     line_start = text.rfind("\n", 0, start) + 1
     window = text[max(line_start, start - 80) : start]
+    if _REPLACED.search(window):
+        return True
     old = [m.end() for m in OLD_WORD.finditer(window)]
     if not old:
         return False
@@ -104,9 +160,20 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if sentence_start(text, value_start) > cue_start and not label:
         return False  # the cue belongs to another sentence
     lead = text[sentence_start(text, cue_start) : value_start]
-    if any(r.search(lead) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF)):
+    if someone_elses(lead):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
-    if HEDGE.search(tail) or _ANOTHER.search(tail):
+    if HEDGE.search(tail) or _ANOTHER.search(tail) or TEMPORARY.search(tail):
         return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
     return not is_question(text, value_end) and not called_old(text, value_start)
+
+
+def someone_elses(words: str) -> bool:
+    """Whether words leading to a value give it as someone else's, temporary, one-off or hedged."""
+    return any(r.search(words) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY))
+
+
+def introduced_as_new(text: str, cue_start: int, value_start: int) -> bool:
+    """Whether the sender's words leading to a value present it as the new one."""
+    lead = text[sentence_start(text, cue_start) : value_start]
+    return bool(_INTRODUCING.search(lead))

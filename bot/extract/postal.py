@@ -11,17 +11,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.extract.checks import address_doubts, has_numbered_street
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import sender_context
+from bot.extract.context import OLD_WORD, introduced_as_new, sender_context, someone_elses
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
     r"[A-ZÀ-Ý][\w'’-]*"
-    r"(?:\s(?!(?i:cedex)\b)(?:[A-ZÀ-Ý][\w'’-]*|sur|en|lès|les|de|du|la|le|am|an|bei)){0,4}"
+    r"(?:\s(?!(?i:cedex)\b)(?:[A-ZÀ-Ý][\w'’-]*|(?:sur|en|lès|les|de|du|la|le|am|an|bei)\b)){0,4}"
 )
 # One pattern per format; each matches the postcode (with the city or state around it).
 POSTCODES: dict[str, re.Pattern[str]] = {
-    "FR": re.compile(rf"\b(?:F-?)?\d{{5}}\s+{_CITY}(?:\s+(?i:cedex)(?:\s+\d{{1,2}})?)?", re.U),
+    "FR": re.compile(
+        rf"\b(?:F-?)?\d{{5}}\s+(?:{_CITY}|[a-zà-ÿ][\w'’-]*(?=\s*(?:[.,;\n]|$)))"
+        r"(?:\s+(?i:cedex)(?:\s+\d{1,2})?)?",
+        re.U,
+    ),
     "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}", re.U),
     "CA": re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b", re.I),
     "UK": re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b", re.I),
@@ -34,7 +39,7 @@ _STREET = re.compile(
     r"impasse|all[ée]e|route|quai|cours|square|passage|straat|weg|street|st\.?|road|rd\.?|"
     r"lane|ln\.?|drive|dr\.?|avenue|ave\.?|boulevard|blvd\.?|court|ct\.?|way|close|crescent|"
     r"terrace|place|parade|highway|hwy|parkway|pkwy|square|row|mews|green|gardens|park)\b"
-    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai)\s+\w"
+    r"|\b(?:rue|avenue|boulevard|chemin|place|impasse|all[ée]e|route|quai|chauss[ée]e)\s+\w"
     r"|\b\w+(?:strasse|straße|gasse|weg|platz|laan|straat|steenweg)\s+\d+",
     re.I,
 )
@@ -42,21 +47,37 @@ _CUE = re.compile(
     r"(?:(?:ma|mon|notre|nos)\s+(?:nouvelle\s+)?adresse(?:\s+postale)?(?=\s*(?::|est|sera|devient))"
     r"|nouvelle\s+adresse(?:\s+postale)?|nouvelles?\s+coordonn[ée]es\s+postales"
     r"|adresse\s+postale\s*:|d[ée]m[ée]nag[ée]s?\s+(?:au|à|a)\b"
-    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|i\s+live|we\s+live|we\s+are"
-    r"|i\s+am|we['’]re|i['’]m)\s+(?:maintenant|d[ée]sormais|dor[ée]navant|now)\s+(?:au|à|at|in)\b"
+    r"|(?:j['’]habite|je\s+r[ée]side|nous\s+r[ée]sidons|nous\s+sommes|je\s+suis|i\s+live|we\s+live|we\s+are"
+    r"|i\s+am|we['’]re|i['’]m)\s+(?:maintenant|d[ée]sormais|dor[ée]navant|now)(?:\s+(?:au|à|at|in)\b)?"
+    r"|(?:new|nouveaux?|nouvelles?)\s+(?:office|offices|premises|home|headquarters|hq|locaux|bureaux"
+    r"|si[èe]ge)\s+(?:is|are|sont|est)\s+(?:now\s+|located\s+|situ[ée]s?\s+|d[ée]sormais\s+)?"
+    r"(?:at|au|à)\b"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|mon|notre)\s+(?:postal\s+|mailing\s+|home\s+)?"
     r"(?:address|adresse)(?:\s+postale)?\s+(?:to|en|pour|par)\b"
-    r"|(?:envoyer|adresser)\s+(?:le|mon|notre|tout\s+le)\s+courrier\s+(?:au|à)"
+    r"|(?:envoyer|adresser)\s+(?:d[ée]sormais\s+)?(?:le|les|mon|mes|notre|nos|vos|tout\s+le)\s+"
+    r"(?:courriers?|factures|correspondances?)\s+(?:d[ée]sormais\s+)?(?:au|à)"
+    r"|send\s+(?:all\s+|your\s+|our\s+|the\s+)?(?:invoices|correspondence)\s+to"
+    r"|(?:d[ée]sormais|maintenant|now)\s+(?:situ[ée]e?s?|install[ée]e?s?|domicili[ée]e?s?|located"
+    r"|based)\s+(?:au|à|at|in)\b"
     r"|new\s+(?:postal\s+|mailing\s+|billing\s+|home\s+|office\s+)?address"
-    r"|(?:my|our)\s+(?:postal\s+|mailing\s+|home\s+|office\s+)?address(?=\s*(?::|is|will|has))"
+    r"|(?:my|our)\s+(?:(?:postal|mailing|home|office|registered|business|company|billing"
+    r"|correspondence)\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
+    r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+from\s+[^\n:]{5,80}?\s+to\b"
+    r"|(?:quitt\w+|pass\w+\s+d[eu]|moving\s+from)\s+[^\n:.!?]{5,80}?\s+(?:pour\s+(?:le|la|l['’])?"
+    r"|au|to)\b"
+    r"|(?m:^\s*(?:new|nouvelle)\s*:)"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
     r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
     r"|changement\s+d['’]adresse[^:\n.]{0,40}:"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|the|mon|notre|la|l['’])\s*"
     r"(?:(?:postal|mailing|home|billing|office)\s+)?(?:address|adresse)"
-    r"(?:\s+(?:postale|de\s+facturation))?\s+(?:to|en|pour|par)\b)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s+(?:(?:on|in)\s+(?:my|our|your)\s+(?:account|file"
+    r"|records?)\s+)?(?:to|en|pour|par)\b"
+    r"|(?:update|change|modifier|changer|mettre\s+[àa]\s+jour)\s+(?:my|our|the|mon|notre|la|l['’])"
+    r"\s*(?:(?:postal|mailing|home|billing|office|registered)\s+)?(?:address|adresse)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s*:)"
     r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
     r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
     r"\s*(?:(?:le|the)\s+)?[:,–-]?\s*",
@@ -87,6 +108,7 @@ class FoundAddress:
     text: str
     confidence: float
     postcode_format: str
+    doubts: tuple[str, ...] = ()  # why it may not be applied unseen (bot/extract/checks.py)
 
 
 def postcode_format(line: str) -> str | None:
@@ -135,6 +157,7 @@ _MONTHS = (
 # Where an address starts in its first line: a street number (12, 12 bis, 221B; not "1er
 # mars", not a year), or a building, box or street word.
 _ADDRESS_START = re.compile(
+    r"(?<![\w-])\d{1,3}(?:st|nd|rd|th|e|er|[èe]me)\s+(?:floor|[ée]tage)\b|"
     rf"(?<![\w-])(?:\d{{1,4}}(?:\s?(?:bis|ter)\b|[A-Za-z](?![A-Za-z]))?(?=[\s,])"
     rf"(?!\s*(?:{_MONTHS})\b)"
     r"|(?:b[âa]t(?:iment)?|r[ée]sidence|appartement|appt|apt|flat|unit|suite|zi|za|zac|bp|cs|"
@@ -166,12 +189,15 @@ def _agreement(block: str, fmt: str) -> float:
     return 0.5 if agrees is False else 1.0
 
 
-def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddress | None:
+def find_address(
+    text: str, max_lines: int = 5, max_cues: int = 20, region: str | None = None
+) -> FoundAddress | None:
     """The new postal address the sender announces as their own, or None.
 
     `text` is the sender's own text (quotes and signature cut). The block runs from the cue
     to the line with the postcode; the sender-context checks of bot/extract/context.py
-    apply. Two different announced addresses make none certain: None.
+    apply. Two different announced addresses make none certain: None. `region` is the mail's
+    (a postcode of another country is a doubt, bot/extract/checks.py).
     """
     found: list[FoundAddress] = []
     for tried, cue in enumerate(_CUE.finditer(text)):
@@ -210,11 +236,25 @@ def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddr
             continue
         while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
             parts.pop(0)
-        parts[0] = _address_start(parts[0])
+        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient.
+        while (
+            len(parts) > 1
+            and not re.search(r"\d", parts[0])
+            and not _ADDRESS_START.match(parts[0])
+            and any(_ADDRESS_START.match(p) for p in parts[1:])
+        ):
+            parts.pop(0)
+        first = _address_start(parts[0])
+        prefix = parts[0][: len(parts[0]) - len(first)]
+        if someone_elses(prefix) or OLD_WORD.search(prefix):
+            continue  # "… the new address of our supplier is …", "(l'ancienne était le …"
+        parts[0] = first
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
-        found.append(FoundAddress(block, confidence, fmt))
+        introduced = introduced_as_new(text, cue.start(), block_start)
+        doubts = address_doubts(block, fmt, region, introduced)
+        found.append(FoundAddress(block, confidence, fmt, doubts))
     distinct = {_fold_block(f.text) for f in found}
     if len(distinct) != 1:
         return None
@@ -223,3 +263,70 @@ def find_address(text: str, max_lines: int = 5, max_cues: int = 20) -> FoundAddr
 
 def _fold_block(block: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", block.casefold()).split())
+
+
+# A subject that announces the change when the body gives the address bare, on its own lines.
+SUBJECT_CUE = re.compile(
+    r"changement\s+d['’]adresse|nouvelle\s+adresse|d[ée]m[ée]nagement|change\s+of\s+address|"
+    r"new\s+(?:postal\s+|mailing\s+)?address|address\s+(?:change|update)|"
+    r"(?:we|i)(?:['’]ve|\s+have)\s+moved",
+    re.I,
+)
+_BARE_LINE = re.compile(r"[^.!?:;]{2,70}")  # an address line: short, no sentence punctuation
+_GREETING = re.compile(r"(?:bonjour|bonsoir|hello|hi|dear|madame|monsieur)\b[^\n]{0,40}", re.I)
+
+
+def find_bare_address(
+    subject: str, text: str, region: str | None = None, max_lines: int = 4
+) -> FoundAddress | None:
+    """The address a body gives on lines of its own under a subject that announces the change
+    ("Changement d'adresse" / "Bonjour,\\n12 rue X\\n75001 Paris\\nMerci"), or None.
+
+    Only when it is the one address block of the sender's own text and nothing in the text
+    calls anything old or someone else's; never applied unseen (the subject alone
+    introduces it).
+    """
+    if not SUBJECT_CUE.search(subject) or _OLD.search(text) or someone_elses(text):
+        return None
+    lines = text.split("\n")
+    blocks: list[FoundAddress] = []
+    for k, line in enumerate(lines):
+        ends = _postcode_end(line.strip())
+        if ends is None or not _BARE_LINE.fullmatch(line.strip()):
+            continue
+        parts = [line.strip()[: ends[1]]]
+        for before in reversed(lines[max(0, k - max_lines + 1) : k]):
+            if not before.strip() or not _BARE_LINE.fullmatch(before.strip()):
+                break
+            parts.insert(0, before.strip())
+        while len(parts) > 1 and _GREETING.fullmatch(parts[0]):
+            parts.pop(0)
+        if not _ADDRESS_START.match(parts[0]):
+            continue  # a name line before the street: a signature, not an announcement
+        block = ", ".join(_clean(p) for p in parts if _clean(p))
+        if not (_STREET.search(block) or has_numbered_street(block)):
+            continue
+        doubts = address_doubts(block, ends[0], region, True)
+        blocks.append(FoundAddress(block, 0.95 * _agreement(block, ends[0]), ends[0], doubts))
+    if len({_fold_block(b.text) for b in blocks}) != 1:
+        return None
+    found = blocks[0]
+    return FoundAddress(
+        found.text, found.confidence, found.postcode_format,
+        (*found.doubts, "introduced_only_by_the_subject"),
+    )  # fmt: skip
+
+
+def address_from_lines(lines: list[str], region: str | None = None) -> FoundAddress | None:
+    """An address given as lines of a labelled block ("Adresse : 27 rue X" + "75011 Paris"):
+    up to the line with the postcode, or None without one."""
+    parts: list[str] = []
+    for line in lines:
+        ends = _postcode_end(line.strip())
+        if ends:
+            parts.append(line.strip()[: ends[1]])
+            block = ", ".join(_clean(p) for p in parts if _clean(p))
+            doubts = address_doubts(block, ends[0], region, True)
+            return FoundAddress(block, 0.95 * _agreement(block, ends[0]), ends[0], doubts)
+        parts.append(line.strip())
+    return None
