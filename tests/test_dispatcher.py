@@ -143,7 +143,7 @@ def test_results_a_sink_reports_together_are_written_in_one_transaction(store: S
     assert transactions[-4:] == ["begin", "begin", "call", "begin"]
 
 
-def test_a_phase_s_results_are_marked_ready_together_but_the_last() -> None:
+def test_results_of_one_phase_are_marked_ready_together_but_the_last() -> None:
     results = {n: SinkResult(n, "done", {}) for n in (3, 1, 2)}
     handed: set[int] = set()
     assert [r.more_ready for r in new_results(results, handed)] == [True, True, False]
