@@ -134,6 +134,15 @@ def _report(label: str, clocks: Clocks, tokens: list[str]) -> None:
     )
 
 
+def _report_calls(crm: FakeHubSpot) -> None:
+    """The CRM calls so far, by route (what the write-back costs in HubSpot's rate limit)."""
+    with crm._lock:
+        counts = {k: n for k, n in crm.requests.items() if n}
+    total = sum(counts.values())
+    parts = ", ".join(f"{k.split(' ', 1)[1]} {n}" for k, n in sorted(counts.items()))
+    print(f"  CRM calls so far: {total} ({parts})", flush=True)
+
+
 def _until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -255,6 +264,7 @@ def run(args: argparse.Namespace) -> None:
             _deliver(args.requests, rate, send(run_id))
             _until(lambda t=tokens: all(x in clocks.written for x in t), args.timeout)
             _report(f"{label}, {args.requests} {pattern}", clocks, tokens)
+            _report_calls(crm)
         worker.stop_event.set()
         thread.join(timeout=120)
         store.dispose()

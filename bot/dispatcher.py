@@ -2,8 +2,10 @@
 
 - Rows are claimed a few at a time per sink (`dispatch.batch_size`) under a short lease that
   a heartbeat renews while they are worked on, so a dead holder's rows come back quickly.
-- Each row is marked done as soon as its sink reports it performed (sinks may yield results
-  one by one), so a crash repeats at most the effect that was in flight.
+- Each row is marked done as soon as its sink reports it performed, before the sink is asked
+  for anything more, so a crash repeats at most the effects in flight. Results a sink
+  reports together (one batch call's answers, marked `more_ready` but for the last) are
+  written in one transaction, not one per row.
 - A store outage after an effect does not repeat it: the mark-done is retried, then kept in
   memory and written when the store is back, before anything else is claimed.
 - A claim is not an attempt. A sink outage (refused, timeout, 5xx/429, bad credentials) puts
@@ -192,31 +194,40 @@ class Dispatcher:
                 performable.append(row)
             except InvalidAction as exc:
                 log.warning("action_refused", sink=name, action=row["action"], why=str(exc))
-                finished += self._record(
-                    name, row, SinkResult(row["id"], "refused", {"reason": str(exc)})
-                )
+                refused = SinkResult(row["id"], "refused", {"reason": str(exc)})
+                finished += self._record(name, [(row, refused)])
         if not performable:
             return finished, True
         waiting = {row["id"]: row for row in performable}
+        group: list[tuple[dict[str, Any], SinkResult]] = []  # reported together, not written
         results: Iterable[SinkResult] | None = None
         try:
-            results = sink.perform(actions)
-            for result in results:
-                answered = waiting.pop(result.outbox_id, None)
-                if answered is None:
-                    log.warning("sink_result_unexpected", sink=name, outbox=result.outbox_id)
-                    continue
-                self._recovered(name)
-                finished += self._record(name, answered, result)
+            try:
+                results = sink.perform(actions)
+                for result in results:
+                    answered = waiting.pop(result.outbox_id, None)
+                    if answered is None:
+                        log.warning("sink_result_unexpected", sink=name, outbox=result.outbox_id)
+                    else:
+                        group.append((answered, result))
+                    if group and not result.more_ready:
+                        self._recovered(name)
+                        written, group = group, []
+                        finished += self._record(name, written)
+            finally:  # what the sink reported before it stopped or failed did happen
+                if group:
+                    written, group = group, []
+                    finished += self._record(name, written)
         except _StoreDown:
             self._unsaved.claimed.extend(waiting.values())
             raise
         except SkippableError as exc:
             self._recovered(name)
-            for row in list(waiting.values()):
-                finished += self._record(
-                    name, row, SinkResult(row["id"], "skipped", {"why": str(exc)})
-                )
+            skipped = [
+                (row, SinkResult(row["id"], "skipped", {"why": str(exc)}))
+                for row in waiting.values()
+            ]
+            finished += self._record(name, skipped)
             return finished, True
         except _OUTAGE_ERRORS as exc:
             self._outage(name, exc, list(waiting.values()))
@@ -235,33 +246,44 @@ class Dispatcher:
             self._give_back(list(waiting.values()), "sink returned no result", attempted=True)
         return finished, True
 
-    def _record(self, name: str, row: dict[str, Any], result: SinkResult) -> int:
-        """Write one result to the store (retried; kept in memory if the store stays down)."""
-        if result.status in PERFORMED:
+    def _record(self, name: str, answered: list[tuple[dict[str, Any], SinkResult]]) -> int:
+        """Write a group of results: the performed ones in one transaction (retried; kept in
+        memory if the store stays down), the others put back; returns how many finished."""
+        performed = [(row, r) for row, r in answered if r.status in PERFORMED]
+        others = [(row, r) for row, r in answered if r.status not in PERFORMED]
+        if performed:
+
+            def mark(conn: Any) -> None:
+                for row, result in performed:
+                    outbox_store.mark_performed(conn, row, result.status, result.detail)
+
             try:
-                self._store_write(
-                    lambda conn: outbox_store.mark_performed(
-                        conn, row, result.status, result.detail
-                    )
-                )
+                self._store_write(mark)
             except _StoreDown:
-                self._unsaved.performed.append((row, result))
+                self._unsaved.performed.extend(performed)
+                self._unsaved.claimed.extend(row for row, _ in others)
                 raise
-            if result.status == "done":
-                observe_written(row, datetime.now(UTC))
-            log.info(
-                "action_performed",
-                sink=name,
-                action=row["action"],
-                status=result.status,
-                key=row["idempotency_key"],
-            )
-            return 1
-        attempted = result.status != "retry"
-        why = str(result.detail.get("why") or f"sink answered {result.status!r}")
-        wait = result.detail.get("retry_after")
-        self._give_back([row], why, attempted=attempted, retry_after=wait)
-        return 0
+            now = datetime.now(UTC)
+            for row, result in performed:
+                if result.status == "done":
+                    observe_written(row, now)
+                log.info(
+                    "action_performed",
+                    sink=name,
+                    action=row["action"],
+                    status=result.status,
+                    key=row["idempotency_key"],
+                )
+        for index, (row, result) in enumerate(others):
+            attempted = result.status != "retry"
+            why = str(result.detail.get("why") or f"sink answered {result.status!r}")
+            wait = result.detail.get("retry_after")
+            try:
+                self._give_back([row], why, attempted=attempted, retry_after=wait)
+            except _StoreDown:
+                self._unsaved.claimed.extend(row for row, _ in others[index + 1 :])
+                raise
+        return len(performed)
 
     def _outage(self, name: str, exc: BaseException, rows: list[dict[str, Any]]) -> None:
         """The sink is down: put the rows back without an attempt; log a new outage or kind."""

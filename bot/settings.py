@@ -68,7 +68,7 @@ class WorkerSettings(_Section):
 class DispatchSettings(_Section):
     """The outbox dispatcher: small claims per sink, short leases kept alive, real attempts."""
 
-    batch_size: int = Field(default=20, ge=1, le=1_000)  # rows claimed per sink at a time
+    batch_size: int = Field(default=100, ge=1, le=1_000)  # rows claimed per sink at a time
     lease_seconds: float = Field(default=60.0, gt=0)  # renewed while the rows are worked on
     max_attempts: int = Field(default=8, ge=1)  # real failed attempts before a row is dead
     retry_base_seconds: float = Field(default=5.0, gt=0)

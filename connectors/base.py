@@ -159,6 +159,11 @@ class SinkResult:
     outbox_id: int
     status: str  # done | skipped | conflict | retry | failed
     detail: dict[str, Any] = field(default_factory=dict)
+    # True when the sink's next result follows at once, with no call to the remote system in
+    # between (one batch call's answers): the dispatcher then writes them in one transaction.
+    # Never set it when the next result needs the network: a result is written before any
+    # further effect starts, so a crash repeats only the effects of the call in flight.
+    more_ready: bool = field(default=False, compare=False, repr=False)
 
 
 @runtime_checkable
@@ -195,6 +200,7 @@ def in_action_order(
     """`results` in the order of `actions`, each as soon as it and every one before it came.
 
     If `results` fails part-way, what it had performed is still handed out before the error.
+    A run of results handed out together is marked `more_ready` but for its last one.
     """
     order = [a.outbox_id for a in actions]
     known: dict[int, SinkResult] = {}
@@ -202,18 +208,26 @@ def in_action_order(
     try:
         for result in results:
             known[result.outbox_id] = result
+            run: list[SinkResult] = []
             while position < len(order) and order[position] in known:
-                yield known.pop(order[position])
+                run.append(known.pop(order[position]))
                 position += 1
+            yield from _together(run)
     except Exception:
-        yield from list(known.values())
+        yield from _together(list(known.values()))
         raise
-    yield from known.values()  # results for ids not in `actions`: the caller logs them
+    yield from _together(list(known.values()))  # ids not in `actions`: the caller logs them
+
+
+def _together(run: list[SinkResult]) -> Iterator[SinkResult]:
+    """Hand out results that are all known now: each but the last says more are ready."""
+    for index, result in enumerate(run):
+        result.more_ready = index < len(run) - 1
+        yield result
 
 
 def new_results(results: dict[int, SinkResult], handed_out: set[int]) -> Iterator[SinkResult]:
     """The results in `results` not handed out yet (a sink filling a dict yields with this)."""
-    for outbox_id, result in list(results.items()):
-        if outbox_id not in handed_out:
-            handed_out.add(outbox_id)
-            yield result
+    fresh = [r for outbox_id, r in list(results.items()) if outbox_id not in handed_out]
+    handed_out.update(r.outbox_id for r in fresh)
+    yield from _together(fresh)

@@ -17,7 +17,7 @@ from bot.settings import DispatchSettings
 from bot.store import Store
 from bot.store import outbox as outbox_store
 from bot.store.schema import outbox
-from connectors.base import SinkAction, SinkResult
+from connectors.base import SinkAction, SinkResult, in_action_order, new_results
 from tests.helpers.outage import store_outage
 
 
@@ -116,6 +116,43 @@ def test_each_row_is_marked_done_as_soon_as_the_sink_yields_it(store: Store) -> 
     assert seen == [{"done": 1, "claimed": 2}, {"done": 2, "claimed": 1}, {"done": 3}]
 
 
+def test_results_a_sink_reports_together_are_written_in_one_transaction(store: Store) -> None:
+    _enqueue(store, 4)
+    seen: list[dict[str, int]] = []
+    transactions: list[str] = []
+
+    class CountingStore:
+        def begin(self) -> Any:
+            transactions.append("begin")
+            return store.begin()
+
+    class BatchSink(YieldingSink):
+        """One batch call answers for three actions; the fourth needs another call."""
+
+        def perform(self, actions: list[SinkAction]) -> Iterator[SinkResult]:
+            for n, action in enumerate(actions[:3], 1):
+                yield SinkResult(action.outbox_id, "done", {}, more_ready=n < 3)
+            seen.append(_counts(store))  # the next call to the CRM
+            transactions.append("call")
+            yield SinkResult(actions[3].outbox_id, "done", {})
+
+    dispatcher = Dispatcher(CountingStore(), {"crm": BatchSink()}, "me")  # type: ignore[arg-type]
+    assert dispatcher.run_once() == 4
+    assert seen == [{"done": 3, "claimed": 1}]  # written before the next call
+    # claim, one write for the three, the call, one write for the fourth
+    assert transactions[-4:] == ["begin", "begin", "call", "begin"]
+
+
+def test_results_of_one_phase_are_marked_ready_together_but_the_last() -> None:
+    results = {n: SinkResult(n, "done", {}) for n in (3, 1, 2)}
+    handed: set[int] = set()
+    assert [r.more_ready for r in new_results(results, handed)] == [True, True, False]
+    actions = [SinkAction(n, f"k{n}", "add_note", {}, {}) for n in (1, 2, 3)]
+    reordered = in_action_order(actions, iter([results[2], results[1], results[3]]))
+    # 2 waits for 1; then 1 and 2 go together, and 3 alone
+    assert [(r.outbox_id, r.more_ready) for r in reordered] == [(1, True), (2, False), (3, False)]
+
+
 def test_a_crash_in_the_middle_of_a_batch_keeps_what_was_performed_done(store: Store) -> None:
     _enqueue(store, 3)
 
@@ -132,7 +169,8 @@ def test_claims_are_small_batches_of_one_sink_at_a_time(store: Store) -> None:
     _enqueue(store, 45, sink="crm")
     _enqueue(store, 5, sink="mail")
     crm, mail = ScriptedSink("done"), ScriptedSink("done")
-    dispatcher = Dispatcher(store, {"crm": crm, "mail": mail}, "me")
+    settings = DispatchSettings(batch_size=20)
+    dispatcher = Dispatcher(store, {"crm": crm, "mail": mail}, "me", settings)
     assert dispatcher.run_once() == 50
     assert [len(c) for c in crm.calls] == [20, 20, 5]
     assert [len(c) for c in mail.calls] == [5]

@@ -224,12 +224,12 @@ def _hubspot_conf(fake: FakeHubSpot, **extra: Any) -> dict[str, Any]:
 class Running:
     """A worker's supervisor on a thread and its HTTP endpoint (with webhooks), until exit."""
 
-    def __init__(self, worker: Worker, store: Store, url: str) -> None:
+    def __init__(self, worker: Worker, store: Store, url: str, port: int = 0) -> None:
         self.worker = worker
         sources = {n: (c.source, c.settings) for n, c in worker.sources.items()}
         receiver = WebhookReceiver.for_sources(sources, lambda n: worker.wake_source(n))
         steering = Steering(store, None, {}, make_settings(url, {}), webhooks=receiver)
-        self.server = SteeringServer(steering, "127.0.0.1", 0)
+        self.server = SteeringServer(steering, "127.0.0.1", port)
         self.thread = threading.Thread(target=worker.run_forever, daemon=True)
 
     def __enter__(self) -> Running:

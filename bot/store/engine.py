@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class Store:
     # connections (NullPool) are never the last to close: closing the last one checkpoints
     # the WAL, which cost each outbox result's commit ~3 times its own work (bench_latency).
     keeper: Any = None
+    # SQLite: this process's writers take turns in arrival order (see `WriteTurns`).
+    turns: WriteTurns | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -51,7 +54,7 @@ class Store:
         """
         with self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
+            with self.turns.turn() if self.turns is not None else nullcontext(), conn.begin():
                 yield conn
 
     def connect(self) -> Connection:
@@ -64,6 +67,59 @@ class Store:
             self.keeper.close()
             self.keeper = None
         self.engine.dispose()
+
+
+class WriteTurns:
+    """SQLite's one writer at a time, given to this process's threads in arrival order.
+
+    Without it, writers race on SQLite's busy timeout: a source storing batch after batch
+    takes the lock again straight after each commit, and the dispatcher's claims and results
+    wait for seconds (bench_latency, bursts). A thread already writing passes through; one
+    that waited `patience` seconds goes on without its turn (SQLite's own busy timeout
+    then decides, as before).
+    """
+
+    def __init__(self, patience: float = 30.0) -> None:
+        self._cond = threading.Condition()
+        self._patience = patience
+        self._next = 0  # the next ticket handed out
+        self._serving = 0  # the ticket whose turn it is
+        self._gave_up: set[int] = set()
+        self._owner: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for this thread's turn to write; the next one's comes when the block ends."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+            else:
+                ticket = self._next
+                self._next += 1
+                deadline = time.monotonic() + self._patience
+                while self._serving != ticket:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._gave_up.add(ticket)
+                        break
+                    self._cond.wait(left)
+                else:
+                    self._owner, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if self._owner == me:
+                    self._depth -= 1
+                    if self._depth == 0:
+                        self._owner = None
+                        self._serving += 1
+                        while self._serving in self._gave_up:
+                            self._gave_up.discard(self._serving)
+                            self._serving += 1
+                        self._cond.notify_all()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -219,4 +275,4 @@ def open_store(
     database = engine.url.database or ""
     if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
         keeper = engine.raw_connection()  # idle: no transaction, no lock held
-    return Store(engine, keeper)
+    return Store(engine, keeper, WriteTurns() if keeper is not None else None)

@@ -9,12 +9,14 @@ from typing import Any
 
 import structlog
 
+from bot.errors import AuthError, ConfigError
 from connectors.hubspot.client import HubSpotApi
 from connectors.kit import HttpRejected
 
 log = structlog.get_logger(__name__)
 
 GROUP = {"name": "crmbot", "label": "crmbot", "displayOrder": -1}
+WEBHOOK_CONCURRENCY = 10  # HubSpot's requests to crmbot at once (HubSpot: at least 5)
 
 
 def _text(name: str, label: str, field_type: str = "text") -> dict[str, Any]:
@@ -95,7 +97,8 @@ def ensure_webhooks(client: HubSpotApi, settings: Any, name: str, create: bool) 
 
     Private apps configure webhooks in their settings page only: then the lines printed list
     the target URL and the subscriptions. A public app (`webhook_app_id` and its
-    `developer_api_key`) gets them created here, those it has already being left alone.
+    `developer_api_key`) gets them created here: the target URL set if it differs, the
+    missing subscriptions created, inactive ones turned on; a second run changes nothing.
     """
     from connectors.hubspot.webhook import SUBSCRIPTIONS
 
@@ -114,27 +117,63 @@ def ensure_webhooks(client: HubSpotApi, settings: Any, name: str, create: bool) 
         return [f"webhooks: set webhook_url ({target}) to create the subscriptions"]
     app = f"/webhooks/v3/{settings.webhook_app_id}"
     key = {"hapikey": settings.developer_api_key.get_secret_value()}
-    client.http.put(
-        f"{app}/settings",
-        params=key,
-        json={"targetUrl": target, "throttling": {"maxConcurrentRequests": 10}},
-    )
+    try:
+        lines = [_ensure_target(client, app, key, target)]
+        created = _ensure_subscriptions(client, app, key, wanted)
+    except AuthError as exc:
+        raise ConfigError(
+            f"{name}: HubSpot refused developer_api_key for app {settings.webhook_app_id} "
+            "(the key of the developer account that owns the app)"
+        ) from exc
+    log.info("hubspot_webhooks_set_up", created=len(created))
+    return [
+        *lines,
+        "webhooks: created " + (", ".join(created) if created else "nothing (all there)"),
+    ]
+
+
+def _ensure_target(client: HubSpotApi, app: str, key: dict[str, str], target: str) -> str:
+    """The app's target URL: set when missing or different, left alone when it is `target`."""
+    try:
+        current = client.http.get(f"{app}/settings", params=key) or {}
+    except HttpRejected as exc:
+        if exc.status_code != 404:  # 404: the app has no webhook settings yet
+            raise
+        current = {}
+    if current.get("targetUrl") == target:
+        return f"webhooks: target URL {target} (already set)"
+    body = {"targetUrl": target, "throttling": {"maxConcurrentRequests": WEBHOOK_CONCURRENCY}}
+    client.http.put(f"{app}/settings", params=key, json=body)
+    return f"webhooks: target URL {target} (set)"
+
+
+def _ensure_subscriptions(
+    client: HubSpotApi, app: str, key: dict[str, str], wanted: list[tuple[str, str | None]]
+) -> list[str]:
+    """Create the subscriptions the app lacks, turn inactive ones on; the labels created."""
     existing = client.http.get(f"{app}/subscriptions", params=key) or {}
-    have = {(s.get("eventType"), s.get("propertyName")) for s in existing.get("results", [])}
+    have = {(s.get("eventType"), s.get("propertyName")): s for s in existing.get("results", [])}
     created = []
     for event, prop in wanted:
-        if (event, prop) in have:
+        found = have.get((event, prop))
+        if found is not None:
+            if not found.get("active", True):
+                client.http.patch(
+                    f"{app}/subscriptions/{found['id']}", params=key, json={"active": True}
+                )
+                created.append(_subscription_label(event, prop) + " (turned on)")
             continue
         body: dict[str, Any] = {"eventType": event, "active": True}
         if prop:
             body["propertyName"] = prop
-        client.http.post(f"{app}/subscriptions", params=key, json=body)
+        try:
+            client.http.post(f"{app}/subscriptions", params=key, json=body, idempotent=False)
+        except HttpRejected as exc:
+            if exc.status_code != 409:  # 409: created meanwhile (another run): it is there
+                raise
+            continue
         created.append(_subscription_label(event, prop))
-    log.info("hubspot_webhooks_set_up", created=len(created))
-    return [
-        f"webhooks: target URL {target}",
-        "webhooks: created " + (", ".join(created) if created else "nothing (all there)"),
-    ]
+    return created
 
 
 def setup(name: str, settings: Any, create: bool) -> list[str]:

@@ -17,6 +17,10 @@ v4 association batch reads that page per result (`assoc_page_size`: `results[].p
 for the ten-secondly and the daily limit (`fail_with_429(policy=...)`), a search index that
 trails writes by `search_lag` seconds, and a write performed whose answer is lost
 (`fail_after_performing`).
+
+The public app's webhooks API v3 (`hubspot_webhooks.py`: settings and subscriptions, with its
+400/401/404/409 answers): once `crmbot setup hubspot` set them, and `app_client_secret` is
+given, the fake calls the target URL with the subscribed events, signed as HubSpot does.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
+from tests.fakes.hubspot_webhooks import WebhookApiError, WebhookApp
 from tests.fakes.loopback import LoopbackHttpServer
 from tests.fakes.webhooks import WebhookSender
 
@@ -296,6 +301,11 @@ class FakeHubSpot(LoopbackHttpServer):
         self.webhooks: WebhookSender | None = None  # see send_webhooks
         # the property changes the app subscribed to (what `crmbot setup hubspot` creates)
         self.webhook_properties = {"subject", "content", "hs_pipeline_stage", "email"}
+        # the public app's webhooks API v3 (hubspot_webhooks.py): `crmbot setup hubspot`
+        # creates its settings and subscriptions; events are signed with its client secret
+        self.webhook_app = WebhookApp()
+        self.app_client_secret: str | None = None
+        self._app_sender: WebhookSender | None = None
         self._event_ids = itertools.count(1)
 
     # -- control: webhooks ------------------------------------------------------------------
@@ -321,11 +331,25 @@ class FakeHubSpot(LoopbackHttpServer):
         self.webhooks = WebhookSender(url, sign, delay=delay, merge=merge)
         return self.webhooks
 
+    def stop(self) -> None:
+        """Stop calling the app's webhook (if its settings started it), then the server."""
+        if self._app_sender is not None:
+            self._app_sender.close()
+            self._app_sender = None
+        super().stop()
+
     def _event(self, otype: str, oid: str, kind: str, changes: dict[str, Any] | None) -> None:
         sender = self.webhooks
         if sender is None or otype not in ("tickets", "contacts"):
             return
-        if changes is not None:  # only the properties the app subscribed to
+        app = self.webhook_app
+        kind_name = f"{otype[:-1]}.{kind}"
+        if app.subscriptions:  # subscribed through the webhooks API: only what it asked for
+            if changes is None and not app.wants(kind_name, None):
+                return
+            if changes is not None:
+                changes = {k: v for k, v in changes.items() if app.wants(kind_name, k)}
+        elif changes is not None:  # only the properties the app subscribed to
             changes = {k: v for k, v in changes.items() if k in self.webhook_properties}
         base = {
             "subscriptionId": 1,
@@ -577,6 +601,8 @@ class FakeHubSpot(LoopbackHttpServer):
         with self._lock:
             if now < self._not_before - 1e-9:
                 self._early += 1
+            if path.startswith("/webhooks/v3/"):
+                return self._webhooks_api(method, path, query, body, now)
             route, handler, args = self._route(method, path)
             for hook in [h for h in self._hooks if f"{method} {route}".startswith(h[0])]:
                 self._hooks.remove(hook)
@@ -721,6 +747,28 @@ class FakeHubSpot(LoopbackHttpServer):
         raise ApiError(404, f"No route for {method} {path}", "OBJECT_NOT_FOUND")
 
     # -- OAuth ------------------------------------------------------------------------------
+
+    def _webhooks_api(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, now: float
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The app's webhook settings and subscriptions (hubspot_webhooks.py); once the app
+        has a target URL and subscriptions, events go there, signed with its client secret."""
+        self.requests[f"{method} /webhooks/v3/{{appId}}/{'/'.join(path.split('/')[4:5])}"] += 1
+        try:
+            status, out = self.webhook_app.handle(
+                method, path, query, body, iso(now), self.property_defs
+            )
+        except WebhookApiError as err:
+            raise ApiError(err.status, err.message, err.category) from None
+        settings = self.webhook_app.settings
+        secret = self.app_client_secret
+        if method != "GET" and settings and secret and self.webhook_app.subscriptions:
+            target = settings["targetUrl"]
+            if self.webhooks is None or self.webhooks.url != target:
+                if self.webhooks is not None:
+                    self.webhooks.close()
+                self._app_sender = self.send_webhooks(target, secret)
+        return status, out, {}
 
     def _oauth_token(self, _q: Any, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or self.oauth_client is None:
@@ -1350,6 +1398,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         """PATCH."""
         self._serve("PATCH")
+
+    def do_PUT(self) -> None:
+        """PUT."""
+        self._serve("PUT")
 
 
 def _decode(raw: bytes, content_type: str) -> Any:

@@ -15,6 +15,8 @@ API rejects:
   `POST /api/v2/tickets/{id}/merge.json` (<= 5 sources; answers a job_status),
   `GET /api/v2/job_statuses/{id}.json`, `GET /api/v2/tickets/{id}/comments.json`,
   `GET /api/v2/users/me.json`.
+- The webhooks and triggers APIs `crmbot setup zendesk` uses (`zendesk_webhooks.py`); a
+  trigger that notifies a webhook makes the fake call it, signed, as Zendesk does.
 - Basic auth `email/token:TOKEN` or `Authorization: Bearer TOKEN`; anything else is 401 with
   `{"error": "Couldn't authenticate you"}`. Errors are `{"error": ..., "description": ...}`.
 
@@ -43,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from tests.fakes.loopback import ByteHandler, LoopbackHttpServer
 from tests.fakes.webhooks import WebhookSender
+from tests.fakes.zendesk_webhooks import Hooks, ZendeskApiError
 
 EMAIL = "agent@example.com"
 TOKEN = "zd-test-token-0123456789"
@@ -88,6 +91,7 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
         details: Any = None,
         text: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(error)
         self.status = status
@@ -96,6 +100,7 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.details = details
         self.text = text
+        self.body = body  # an answer of another shape (the webhooks API's `errors`)
 
 
 @dataclass
@@ -181,6 +186,10 @@ class FakeZendesk(LoopbackHttpServer):
         self.injected_faults: dict[int, int] = {}
         self._random = random.Random(9)
         self.webhooks: WebhookSender | None = None  # see send_webhooks
+        # webhooks and triggers created through the API (zendesk_webhooks.py), and the senders
+        # that call those webhooks, per (endpoint, signing secret)
+        self.hooks = Hooks()
+        self._trigger_senders: dict[tuple[str, str], WebhookSender] = {}
 
     # -- control: webhooks ------------------------------------------------------------------
 
@@ -188,22 +197,28 @@ class FakeZendesk(LoopbackHttpServer):
         """From now on, POST a signed notification to `url` when a ticket is created or
         changed, as a webhook and its trigger do; returns the sender (the test's control)."""
 
-        def sign(_target: str, body: bytes) -> dict[str, str]:
-            from connectors.zendesk.webhook import signature
-
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return {
-                "X-Zendesk-Webhook-Signature": signature(signing_secret, stamp, body),
-                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-            }
-
-        self.webhooks = WebhookSender(url, sign, delay=delay)
+        self.webhooks = _signed_sender(url, signing_secret, delay)
         return self.webhooks
 
     def _notify(self, ticket_id: int, event: str) -> None:
         if self.webhooks is not None:
             body = {"ticket_id": ticket_id, "event": event}
             self.webhooks.emit(json.dumps(body).encode())
+        update_type = "Create" if event == "ticket.created" else "Change"
+        for endpoint, secret, payload in self.hooks.notifications(ticket_id, update_type):
+            sender = self._trigger_senders.get((endpoint, secret))
+            if sender is None:  # the first call of a webhook a trigger set up through the API
+                sender = self._trigger_senders[(endpoint, secret)] = _signed_sender(
+                    endpoint, secret
+                )
+            sender.emit(payload)
+
+    def stop(self) -> None:
+        """Stop the webhooks that triggers call, then the server."""
+        for sender in self._trigger_senders.values():
+            sender.close()
+        self._trigger_senders.clear()
+        super().stop()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -527,6 +542,9 @@ class FakeZendesk(LoopbackHttpServer):
                 if exc.text is not None:
                     out = exc.text.encode()
                     out_headers["Content-Type"] = "text/plain; charset=utf-8"
+                elif exc.body is not None:
+                    out = json.dumps(exc.body).encode()
+                    out_headers["Content-Type"] = "application/json; charset=utf-8"
                 else:
                     error: dict[str, Any] = {"error": exc.error}
                     if exc.description is not None:
@@ -674,6 +692,12 @@ class FakeZendesk(LoopbackHttpServer):
                 return 200, {"job_status": self._merge(self._get_ticket(ticket_id), payload)}
             case "GET", ["job_statuses", job_id]:
                 return 200, {"job_status": self._job(job_id)}
+        try:
+            answered = self.hooks.route(method, rest, query, payload, _iso(self.now()))
+        except ZendeskApiError as exc:
+            raise ApiError(exc.status, str(exc.body.get("error", "")), body=exc.body) from None
+        if answered is not None:
+            return answered
         raise ApiError(404, "InvalidEndpoint", "Not found")
 
     # -- endpoints --------------------------------------------------------------------------
@@ -1040,6 +1064,21 @@ class _Handler(ByteHandler):
         return email.utils.formatdate(
             self.owner.now() if timestamp is None else timestamp, usegmt=True
         )
+
+
+def _signed_sender(url: str, signing_secret: str, delay: float = 0.0) -> WebhookSender:
+    """A sender that signs each POST as Zendesk signs a webhook's requests."""
+
+    def sign(_target: str, body: bytes) -> dict[str, str]:
+        from connectors.zendesk.webhook import signature
+
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "X-Zendesk-Webhook-Signature": signature(signing_secret, stamp, body),
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        }
+
+    return WebhookSender(url, sign, delay=delay)
 
 
 def _retry_after_header(seconds: float) -> str:
