@@ -4,11 +4,14 @@ k-fold trains the model k times; each message is then decided by the default pac
 model's out-of-fold outputs for it (category probabilities, legal-risk and blocking
 probabilities), so the figures are what the pack would do on mail the model never saw.
 Prints category accuracy (overall, per language), legal-risk and blocking precision/recall
-of the decisions, and a sweep of the model-alone legal-risk threshold. With --dev STEM,
-also trains on the corpus minus a held-out share of one file (default train-T3) and judges
-that share. Never reads bench/data/eval/.
+of the decisions, and a sweep of the model-alone legal-risk threshold. With --sweep, also the
+pack's precision/recall for each threshold of its two model-alone conditions
+(`model.legal_risk_probability` and `model.blocking_probability` alone, in impact.yaml), and
+the threshold with the best F1 among those with precision >= 0.90: how those thresholds are
+chosen. With --dev STEM, also trains on the corpus minus a held-out share of one file
+(default train-T3) and judges that share. Never reads bench/data/eval/.
 
-Run: python3 bench/bench_legal_threshold.py [--dev train-T3] [--share 0.3]
+Run: python3 bench/bench_legal_threshold.py [--sweep] [--dev train-T3] [--share 0.3]
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rules import RuleSet, load_ruleset  # noqa: E402
+from rules.compile import pack_files  # noqa: E402
 from rules.model.artifact import Prediction  # noqa: E402
 from rules.model.data import CORPUS_DIR, Example, read_examples  # noqa: E402
 from rules.model.evaluate import binary_report, category_report  # noqa: E402
@@ -35,6 +41,13 @@ from rules.model.train import kfold, train_model  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+SWEEP = tuple(round(0.05 * i, 2) for i in range(2, 19))
+MIN_PRECISION = 0.90
+# impact rule id, its model-alone probability fact, the example's label, the reason code
+ALONE = (
+    ("legal_risk", "model.legal_risk_probability", "legal_risk", "legal_risk"),
+    ("blocking_incident", "model.blocking_probability", "blocking", "blocking_incident"),
+)
 
 
 class OutOfFoldModel:
@@ -125,19 +138,68 @@ def judge(ruleset: RuleSet, examples: list[Example]) -> dict[str, Any]:
     return out
 
 
-def out_of_fold(examples: list[Example]) -> dict[str, Any]:
-    """The pack's decisions on out-of-fold model outputs, and the model-alone sweep."""
+def pack_without_model_alone(directory: Path) -> Path:
+    """A copy of the default pack whose model-alone impact conditions can never hold."""
+    for path in pack_files(None):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for rule in (doc.get("impact") or {}).get("rules", []):
+            for rule_id, fact, _, _ in ALONE:
+                if rule["id"] != rule_id:
+                    continue
+                for cond in rule["when"]["any"]:
+                    if cond.get("field") == fact and cond.get("op") == "greater":
+                        cond["value"] = 2.0
+        (directory / path.name).write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return directory
+
+
+def sweep(examples: list[Example], oof: OutOfFoldModel) -> dict[str, Any]:
+    """Pack precision/recall for each model-alone threshold, and the one to choose."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ruleset = load_ruleset(pack_without_model_alone(Path(tmp)))
+    ruleset.model = oof  # type: ignore[assignment]
+    codes = [{r.code for r in ruleset.decide(_facts(e), now=NOW).reasons} for e in examples]
+    out: dict[str, Any] = {}
+    for _, fact, attr, code in ALONE:
+        signal = fact.split(".", 1)[1]
+        idx = [i for i, e in enumerate(examples) if getattr(e, attr) is not None]
+        truth = [bool(getattr(examples[i], attr)) for i in idx]
+        probs = [oof.predict(examples[i].subject, examples[i].body).signals[signal] for i in idx]
+        table = {}
+        for t in SWEEP:
+            got = [code in codes[i] or p > t for i, p in zip(idx, probs, strict=True)]
+            rep = binary_report(truth, got)
+            p_, r_ = rep["precision"], rep["recall"]
+            table[f"p>{t}"] = dict(rep, f1=round(2 * p_ * r_ / (p_ + r_), 4) if p_ + r_ else 0.0)
+        # The best F1 with precision >= MIN_PRECISION; on a tie, the higher precision.
+        fair = [
+            (v["f1"], v["precision"], k)
+            for k, v in table.items()
+            if v["precision"] >= MIN_PRECISION
+        ]
+        best = max(fair)[2] if fair else None
+        out[attr] = {"thresholds": table, "chosen": best}
+    return out
+
+
+def out_of_fold(examples: list[Example], with_sweep: bool = False) -> dict[str, Any]:
+    """The pack's decisions on out-of-fold model outputs, and the model-alone sweeps."""
     report = kfold(examples)
     ruleset = load_ruleset()
-    ruleset.model = out_of_fold_model(examples, report)  # type: ignore[assignment]
+    oof = out_of_fold_model(examples, report)
+    ruleset.model = oof  # type: ignore[assignment]
     rows, z = report["legal_risk_logits"]
     prob = _sigmoid(np.asarray(z), report["binary_temperature"]["legal_risk"])
     truth = [bool(examples[i].legal_risk) for i in rows]
-    return {
+    out = {
         "kfold_model_accuracy": report["category"]["accuracy"],
+        "kfold_binary_heads": report["binary"],
         "pack_with_out_of_fold_model": judge(ruleset, examples),
         "legal_model_alone": {f"p>{t}": binary_report(truth, list(prob > t)) for t in THRESHOLDS},
     }
+    if with_sweep:
+        out["pack_model_alone_sweep"] = sweep(examples, oof)
+    return out
 
 
 def _held(e: Example, share: float) -> bool:
@@ -162,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", default="", help="corpus file stem to hold a share of out")
     parser.add_argument("--share", type=float, default=0.3)
+    parser.add_argument("--sweep", action="store_true", help="sweep the model-alone thresholds")
     args = parser.parse_args(argv)
-    out: dict[str, Any] = {"out_of_fold": out_of_fold(read_examples([CORPUS_DIR]))}
+    examples = read_examples([CORPUS_DIR])
+    out: dict[str, Any] = {"out_of_fold": out_of_fold(examples, args.sweep)}
     if args.dev:
         out["dev"] = dev_split(args.dev, args.share)
     print(json.dumps(out, ensure_ascii=False, indent=1))

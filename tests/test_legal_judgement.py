@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules import RuleSet, load_ruleset
 from rules.decision import Decision
 from rules.model import default_model
-from rules.model.cues import LEGAL, NEG_LEGAL, legal_cues
+from rules.model.cues import AMOUNT, AMOUNT_LEGAL, LEGAL, NEG_LEGAL, amount_cues, legal_cues
+from rules.model.features import analyse
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -56,6 +59,46 @@ def test_a_legal_word_is_negated_only_by_a_negation_before_it_in_the_same_statem
 
 def test_words_with_no_legal_sense_give_no_cue() -> None:
     assert legal_cues("Process update", "Our procurement process changed.", 4000) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vous m'avez prélevé 187 € de trop.",
+        "You charged me £486.20 in exit fees.",
+        "A fee of 1'240 CHF that I dispute.",
+        "Please refund the $89.99 taken twice.",
+        "Trois mois que j'attends mes 800 euros de caution.",
+    ],
+)
+def test_a_sum_of_money_is_an_amount_cue(text: str) -> None:
+    assert amount_cues(None, text, 4000, legal=False) == {AMOUNT: 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Rendez-vous le 12 mars à 10 h.", "Our 2 users cannot log in.", "Contrat n° 4410-2281."],
+)
+def test_numbers_that_are_no_sum_of_money_give_no_amount_cue(text: str) -> None:
+    assert amount_cues("Objet", text, 4000, legal=True) == {}
+
+
+def test_a_sum_of_money_beside_a_legal_threat_adds_the_amount_legal_cue() -> None:
+    threat = analyse("Litige", "Je conteste ces 640 € : sans remboursement je saisis le tribunal.")
+    assert threat[AMOUNT] == 1 and threat[AMOUNT_LEGAL] == 1
+    calm = analyse("Facture", "Je conteste ces 640 €, je n'irai pas au tribunal pour autant.")
+    assert calm[AMOUNT] == 1 and AMOUNT_LEGAL not in calm
+
+
+@given(st.text(max_size=300), st.text(max_size=300), st.booleans())
+@settings(max_examples=80, deadline=None)
+def test_a_sum_anywhere_in_a_message_is_found_and_only_the_amount_cues_come_out(
+    before: str, after: str, legal: bool
+) -> None:
+    plain = amount_cues(None, before + after, 4000, legal)
+    assert set(plain) <= {AMOUNT, AMOUNT_LEGAL}
+    assert (AMOUNT_LEGAL in plain) == (legal and AMOUNT in plain)
+    assert AMOUNT in amount_cues(None, f"{before} pour 42 € {after}", 4000, legal)
 
 
 def test_the_model_says_how_many_words_it_read() -> None:

@@ -8,6 +8,12 @@ phrasing. A conditional threat ("if you don't refund me, I'll sue"; "si vous ne 
 je saisis le tribunal") is not a negation: a clause boundary or an "if"/"si" before the
 negation resets it, and so does a new subject ("no answer so I am going to court"); "je
 n'hésiterai pas à saisir", "I will not hesitate to sue" are threats, not negations.
+
+A sum of money ("187 €", "£486.20", "1'240 CHF", "89.99 dollars") adds `w ~amount`, and
+`w ~amount_legal` when the message also holds an un-negated legal word: the folded text the
+n-grams read has lost the currency signs, and a disputed charge with a legal threat is a
+billing matter more often than the legal words alone suggest (out-of-fold on the training
+corpus, 1,365 messages: category 0.879 without these two features, 0.883 with them).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from rules.text import normalise
 
 LEGAL = "w ~legal"
 NEG_LEGAL = "w ~neg_legal"
+AMOUNT = "w ~amount"
+AMOUNT_LEGAL = "w ~amount_legal"
 WINDOW = 6  # words before a legal word where a negation counts
 
 # Folded words (FR and EN) that name a legal step, an authority or a right: short ones
@@ -98,3 +106,20 @@ def legal_cues(subject: str | None, body: str | None, max_chars: int) -> Counter
             elif _is_legal(word):
                 out[NEG_LEGAL if i - negated_at <= WINDOW else LEGAL] += 1
     return out
+
+
+# A number (started where no digit or separator precedes it, so each run of digits is read
+# once) then a currency; or a currency sign then a digit.
+_AMOUNT = re.compile(
+    r"[€$£]\s?\d"
+    r"|(?<![\d.,'’])\d[\d.,'’]*\s?(?:€|\$|£|(?:eur|euros?|chf|usd|gbp|dollars?|pounds?)\b)",
+    re.IGNORECASE,
+)
+
+
+def amount_cues(subject: str | None, body: str | None, max_chars: int, legal: bool) -> Counter[str]:
+    """`~amount` if the message names a sum of money, and `~amount_legal` if `legal` too."""
+    text = f"{(subject or '')[:300]}\n{(body or '')[:max_chars]}"
+    if not _AMOUNT.search(text):
+        return Counter()
+    return Counter({AMOUNT: 1, AMOUNT_LEGAL: 1} if legal else {AMOUNT: 1})

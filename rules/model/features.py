@@ -14,7 +14,7 @@ from itertools import repeat
 
 import numpy as np
 
-from rules.model.cues import legal_cues
+from rules.model.cues import LEGAL, amount_cues, legal_cues
 from rules.text import normalise
 
 MAX_CHARS = 4000  # a message's first characters carry its request; quotes come later
@@ -41,7 +41,7 @@ def char_grams(word: str) -> tuple[str, ...]:
 
 
 def analyse(subject: str | None, body: str | None) -> Counter[str]:
-    """Count every feature of a message: 'w …' word n-grams, 'c …' char n-grams, legal cues."""
+    """Count every feature: 'w …' word n-grams, 'c …' char n-grams, legal and amount cues."""
     return analyse_words(subject, body)[0]
 
 
@@ -57,6 +57,7 @@ def analyse_words(subject: str | None, body: str | None) -> tuple[Counter[str], 
         for gram in char_grams(word):
             counts[gram] += n
     counts.update(legal_cues(subject, body, MAX_CHARS))
+    counts.update(amount_cues(subject, body, MAX_CHARS, legal=counts[LEGAL] > 0))
     return counts, len(words)
 
 
