@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.app import build_runtime
 from bot.errors import AuthError
+from bot.sealing import Sealer
 from bot.shared import StoreSharing
 from bot.store import Store, open_store
 from bot.store.budget import budget_state
@@ -31,6 +33,7 @@ from tests.helpers.stores import store_url
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 OAUTH = ("client-id", "client-secret", "refresh-0")
+SEALER = Sealer([Fernet.generate_key().decode()])  # tokens in a shared store are sealed
 PROPS = ["subject"]
 
 
@@ -61,7 +64,7 @@ def replicas(
             continue
         store = open_store(url)
         stores.append(store)
-        with sharing(StoreSharing(store).state()):
+        with sharing(StoreSharing(store, sealer=SEALER).state()):
             apis.append(HubSpotApi("hubspot", settings, clock=clock))
     try:
         yield apis
@@ -226,7 +229,7 @@ def test_the_credential_and_its_stored_tokens_never_show_in_repr(tmp_path: Path)
         auth = apis[0].http._auth
         assert isinstance(auth, OAuth2RefreshToken)
         store = open_store(url)
-        stored = StoreSharing(store).current(auth._key, "hubspot", OAUTH[2])
+        stored = StoreSharing(store, sealer=SEALER).current(auth._key, "hubspot", OAUTH[2])
         store.dispose()
         assert stored.access_token == fake.token
         for secret in auth.secrets():

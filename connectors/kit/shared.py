@@ -62,6 +62,11 @@ class SharedTokens(Protocol):
     `connector` only labels it for operators.
     """
 
+    def declare(self, key: str, connector: str) -> None:
+        """A credential built in the sharing block will keep its tokens here (called once,
+        when it is built, so that the runtime can check at start how they are kept)."""
+        ...
+
     def current(self, key: str, connector: str, seed: str) -> TokenSet:
         """The stored tokens (the configured refresh token `seed` when none are stored)."""
         ...
