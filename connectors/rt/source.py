@@ -32,6 +32,7 @@ from connectors.kit.mapping import clean_str, parse_timestamp, synthetic_message
 from connectors.kit.network import is_loopback_host
 from connectors.kit.pagination import LoopGuard
 from connectors.kit.ratelimit import TokenBucket
+from connectors.kit.shared import account_budget
 
 log = structlog.get_logger(__name__)
 
@@ -125,8 +126,12 @@ def make_client(
         connector_label(name),
         settings.rest_url,
         auth=make_auth(settings),
+        # one budget per RT server, whatever the source or sink on it is called
         limiter=TokenBucket.per_window(
-            settings.requests_per_minute, 60.0, clock=clock, name=f"{name}:requests"
+            settings.requests_per_minute,
+            60.0,
+            clock=clock,
+            name=f"{account_budget('rt', settings.url)}:requests",
         ),
         clock=clock,
         timeout=settings.timeout_seconds,

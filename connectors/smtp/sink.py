@@ -47,6 +47,7 @@ from connectors.base import ConnectorSettings, SinkAction, SinkResult
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.network import is_loopback_host
 from connectors.kit.ratelimit import TokenBucket
+from connectors.kit.shared import account_budget
 from connectors.smtp.compose import Reply, ReplyRefused, Sender, compose_reply, parse_address
 
 log = structlog.get_logger(__name__)
@@ -169,8 +170,12 @@ class SmtpSink:
         self._clock = clock or SYSTEM_CLOCK
         self._ssl_context = ssl_context
         self._helo_name = socket.getfqdn()
+        # one budget per submission account (server and login), whatever the sink is called
+        account = account_budget(
+            "smtp", settings.host, str(settings.effective_port), settings.username or ""
+        )
         self._bucket = TokenBucket.per_window(
-            settings.max_per_minute, 60.0, clock=self._clock, name=f"smtp:{name}"
+            settings.max_per_minute, 60.0, clock=self._clock, name=f"{account}:messages"
         )
         self._sender = Sender(
             address=settings.from_address,
