@@ -121,8 +121,8 @@ def kill9_with_acks(
         scenario=f"kill -9 x{kills} during acks",
         messages_in=messages,
         stored=figures.requests,
-        quarantined=0,
-        lost=max(messages - figures.requests, 0) + figures.lost,
+        quarantined=figures.quarantined,
+        lost=max(messages - figures.requests - figures.quarantined, 0) + figures.lost,
         effects_twice=figures.duplicates,
         seconds=time.monotonic() - started,
         notes={

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 
 from bot.store import Store, open_store
-from bot.store.schema import audit, case_requests, outbox, requests
+from bot.store.schema import audit, case_requests, outbox, quarantine, requests
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.servers.smtp import PASSWORD, USERNAME, SmtpServer
 
@@ -39,6 +39,7 @@ class Figures:
     lost: int  # acknowledgements planned but never received, plus requests never acknowledged
     kills: int  # kill -9 actually delivered while the worker ran
     unacknowledged: int = 0  # requests stored without an acknowledgement planned for them
+    quarantined: int = 0  # items quarantined (a kill -9 while handled alone counts as poison)
     why: tuple[str, ...] = ()  # for each unacknowledged request: what the store says of it
 
     def line(self) -> str:
@@ -221,6 +222,8 @@ def run_with_kills(
         states = _outbox(store)
         stored = _requests(store)
         missing = unacknowledged(store)
+        with store.connect() as conn:
+            quarantined = conn.execute(select(func.count()).select_from(quarantine)).scalar_one()
     finally:
         if store is not None:
             store.dispose()
@@ -238,4 +241,5 @@ def run_with_kills(
         kills=delivered,
         unacknowledged=len(missing),
         why=tuple(missing),
+        quarantined=quarantined,
     )
