@@ -169,3 +169,14 @@ def test_without_a_key_a_local_sqlite_store_keeps_them_in_clear(tmp_path: Path) 
             assert row is not None and row["access_token"] == fake.token
         finally:
             runtime.close()
+
+
+def test_crmbot_secrets_new_key_prints_a_key_that_seals_and_opens() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["secrets", "new-key"])
+    assert result.exit_code == 0
+    sealer = Sealer.from_setting(result.output.strip())
+    assert sealer.open(sealer.seal("refresh-token-1"), "a token") == "refresh-token-1"
