@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import ConfigError, SourceUnavailable
 from bot.logging import register_secret
-from bot.sealing import KEY_HINT, Sealer
+from bot.sealing import KEY_HINT, Sealer, SecretsKeyError, is_sealed
 from bot.settings import Settings
 from bot.store import Store
 from bot.store import budget as budget_store
@@ -32,7 +32,11 @@ from bot.store import tokens as token_store
 from connectors.kit.shared import Grant, SharedState, TokenSet
 
 log = structlog.get_logger(__name__)
-STORE_RETRY_SECONDS = 5.0  # a store that cannot hand out budget: the caller comes back then
+STORE_RETRY_SECONDS = 5.0
+_NO_KEY = (
+    "the OAuth2 tokens of {connector!r} in the store are sealed, and no secrets_key is set: "
+    "set the key they were sealed with"
+)  # a store that cannot hand out budget: the caller comes back then
 
 
 def sealer_from_settings(settings: Settings) -> Sealer | None:
@@ -128,6 +132,10 @@ class StoreSharing:
         if self._store is None:
             return "no store"
         if self._sealer is None:
+            with self._store.connect() as conn:
+                for row in token_store.lock_all_tokens(conn, lock=False):
+                    if is_sealed(row["access_token"]) or is_sealed(row["refresh_token"]):
+                        raise SecretsKeyError(_NO_KEY.format(connector=row["connector"]))
             if not self._declared:
                 return "no OAuth2 credential"
             self._clear_allowed(sorted(set(self._declared.values())))
@@ -179,6 +187,8 @@ class StoreSharing:
 
     def _open(self, row: dict[str, Any], connector: str) -> TokenSet:
         if self._sealer is None:
+            if is_sealed(row["access_token"]) or is_sealed(row["refresh_token"]):
+                raise SecretsKeyError(_NO_KEY.format(connector=connector))
             return TokenSet(**row)
         what = f"the OAuth2 tokens of {connector!r}"
         access = row["access_token"]

@@ -180,3 +180,16 @@ def test_crmbot_secrets_new_key_prints_a_key_that_seals_and_opens() -> None:
     assert result.exit_code == 0
     sealer = Sealer.from_setting(result.output.strip())
     assert sealer.open(sealer.seal("refresh-token-1"), "a token") == "refresh-token-1"
+
+
+def test_sealed_tokens_without_a_key_are_a_clear_error_not_a_bearer(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        _refresh(StoreSharing(store, sealer=Sealer([_key()])), "access-token-1", "refresh-1")
+        keyless = StoreSharing(store)
+        with pytest.raises(SecretsKeyError, match="no secrets_key is set"):
+            keyless.check_at_rest()
+        with pytest.raises(SecretsKeyError, match="no secrets_key is set"):
+            keyless.current(KEY, "hubspot", SEED)
+    finally:
+        store.dispose()

@@ -76,16 +76,18 @@ def save_tokens(
     )
 
 
-def lock_all_tokens(conn: Connection) -> list[dict[str, Any]]:
+def lock_all_tokens(conn: Connection, *, lock: bool = True) -> list[dict[str, Any]]:
     """Every stored credential (key, connector, access_token, refresh_token), locked until
-    the transaction ends, so that their values can be sealed again."""
+    the transaction ends (unless `lock` is false), so that their values can be sealed again."""
     query = select(
         connector_tokens.c.key,
         connector_tokens.c.connector,
         connector_tokens.c.access_token,
         connector_tokens.c.refresh_token,
     ).order_by(connector_tokens.c.key)
-    return [dict(r._mapping) for r in conn.execute(query.with_for_update())]
+    if lock:
+        query = query.with_for_update()
+    return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def rewrite_values(
