@@ -282,7 +282,7 @@ def check(settings_file: SettingsOption = None) -> None:
         steps.append(
             (f"sink {name}", lambda n=name, r=raw: _check_sink(connector(build_sink, n, r)))
         )
-    steps.append(("OAuth2 tokens at rest", shared.check_at_rest))
+    steps.append(("tokens", shared.check_at_rest))  # how OAuth2 tokens are kept at rest
     failed: list[str] = []
     for label, step in steps:
         try:
