@@ -252,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(  # log lines to stderr: stdout carries the figures (--json)
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     items = load(args.file)
     with tempfile.TemporaryDirectory(prefix="crmbot-grouping-") as tmp:
         crmbot = run_pipeline(items, Path(tmp))

@@ -12,7 +12,7 @@ from bot.errors import ConfigError
 from bot.pipeline import Pipeline
 from bot.registry import build_sink, build_source
 from bot.settings import Settings
-from bot.shared import StoreSharing
+from bot.shared import StoreSharing, sealer_from_settings
 from bot.stages import DEFAULT_STAGES
 from bot.store import Store, open_store
 from bot.worker import Worker
@@ -79,7 +79,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     sources: dict[str, tuple[Source, ConnectorSettings]] = {}
     sinks: dict[str, Sink] = {}
     # The connectors' rate limits and OAuth2 tokens live in the store, shared by replicas.
-    sharing = StoreSharing()
+    sharing = StoreSharing(sealer=sealer_from_settings(settings))
     with kit_sharing(sharing.state()):
         for name, raw in settings.sources.items():
             sources[name] = build_source(name, raw)
@@ -97,4 +97,9 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         wait_for_schema=settings.store.schema_wait_seconds,
     )
     sharing.bind(store)
+    try:
+        sharing.check_at_rest()  # no clear OAuth2 token in a shared store; a wrong key: fatal
+    except BaseException:
+        store.dispose()
+        raise
     return Runtime(settings, store, sources, sinks, rules)

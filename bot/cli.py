@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 cases_app = typer.Typer(help="List cases (default), merge and unmerge them.")
 app.add_typer(cases_app, name="cases")
+secrets_app = typer.Typer(help="The key that seals the OAuth2 tokens kept in the store.")
+app.add_typer(secrets_app, name="secrets")
 # Customer text such as "[#CB-3]" must print as is: no rich markup on stdout.
 out = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -241,7 +243,7 @@ def check(settings_file: SettingsOption = None) -> None:
     on a problem."""
     from bot.app import rules_provider
     from bot.registry import build_sink, build_source
-    from bot.shared import StoreSharing
+    from bot.shared import StoreSharing, sealer_from_settings
     from bot.store import open_store
     from connectors.kit.shared import sharing as kit_sharing
 
@@ -254,7 +256,10 @@ def check(settings_file: SettingsOption = None) -> None:
         )
     except CrmbotError as exc:
         raise _fail(exc, EXIT_CONFIG) from exc
-    shared = StoreSharing()  # once the store opens: the tokens and budgets the replicas use
+    try:  # once the store opens: the tokens and budgets the replicas use
+        shared = StoreSharing(sealer=sealer_from_settings(settings))
+    except CrmbotError as exc:
+        raise _fail(exc, EXIT_CONFIG) from exc
 
     def opened(store: Any) -> Any:
         shared.bind(store)
@@ -277,6 +282,7 @@ def check(settings_file: SettingsOption = None) -> None:
         steps.append(
             (f"sink {name}", lambda n=name, r=raw: _check_sink(connector(build_sink, n, r)))
         )
+    steps.append(("tokens", shared.check_at_rest))  # how OAuth2 tokens are kept at rest
     failed: list[str] = []
     for label, step in steps:
         try:
@@ -658,6 +664,14 @@ def health(
     if age > max_age:
         raise _fail(FatalError(f"worker's last loop was {age:.0f} s ago (> {max_age:g} s)"), 1)
     out.print(f"ok: last loop {age:.0f} s ago")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key for secrets_key (to rotate: put it first, the old one after it)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode("ascii"))
 
 
 @app.command()

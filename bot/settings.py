@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -208,6 +208,8 @@ class Settings(BaseSettings):
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    # Fernet key(s) sealing the OAuth2 tokens kept in the store, newest first (bot/sealing.py)
+    secrets_key: SecretStr | None = None
 
     @field_validator("sources", "sinks")
     @classmethod

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 
 from bot.pipeline import Pipeline, StageContext, Work
 from bot.settings import Settings
@@ -14,14 +17,16 @@ from bot.stages import EVENT_STAGES
 from bot.status import is_open
 from bot.store import Store, audit
 from bot.store import timers as timer_store
-from bot.store.cases import get_case
+from bot.store.cases import get_case, lock_cases
 from bot.store.contacts import get_contact
 from bot.store.requests import request_from_row, requests_of_case
+from bot.store.sql import lost_a_lock_race
 from connectors.base import ConnectorSettings
 from connectors.kit.writeback import WriteBackSettings
 
 log = structlog.get_logger(__name__)
 EVENTS = Pipeline(EVENT_STAGES)
+LOCK_RACE_RETRIES = 5  # transactions redone after PostgreSQL broke a deadlock with them
 
 
 def next_due(store: Store) -> datetime | None:
@@ -44,18 +49,44 @@ def fire_due_timers(
 
     Timers are claimed with SKIP LOCKED on PostgreSQL, so that two replicas never fire the
     same one; each runs in a savepoint, so that one failing timer does not hold back the rest.
+    Their cases are locked first, in case id order, as a batch of mail locks its own; should
+    PostgreSQL still break a deadlock (or a serialization failure) by rolling us back, the
+    whole transaction is redone after a short random pause: no timer is marked fired without
+    its effects.
     """
+    for attempt in range(1, LOCK_RACE_RETRIES + 2):
+        try:
+            return _fire_due(store, settings, rules, now, limit, sources or {}, routes)
+        except DBAPIError as exc:
+            if attempt > LOCK_RACE_RETRIES or not lost_a_lock_race(exc):
+                raise
+            log.warning("timers_deadlock_redone", attempt=attempt)
+            time.sleep(random.uniform(0.05, 0.25) * attempt)  # the two sides part ways
+    raise AssertionError("unreachable")
+
+
+def _fire_due(
+    store: Store,
+    settings: Settings,
+    rules: Callable[[], Any],
+    now: datetime,
+    limit: int,
+    sources: dict[str, ConnectorSettings],
+    routes: WriteBackSettings | None,
+) -> int:
+    """One transaction: claim the due timers, lock their cases, fire each in a savepoint."""
     with store.begin() as conn:
         due = timer_store.claim_due(conn, now, limit)
         if not due:
             return 0
+        lock_cases(conn, [timer["case_id"] for timer in due])
         ctx = StageContext(
             conn=conn,
             settings=settings,
             now=now,
             log=log,
             rules=rules(),
-            sources=sources or {},
+            sources=sources,
             routes=routes,
         )
         for timer in due:
@@ -66,6 +97,8 @@ def fire_due_timers(
                 savepoint.commit()
             except Exception as exc:  # recorded, and the timer is not retried in a loop
                 savepoint.rollback()
+                if isinstance(exc, DBAPIError) and lost_a_lock_race(exc):
+                    raise  # the whole transaction is redone: this timer must still fire
                 log.error("timer_failed", timer=timer["id"], error=f"{type(exc).__name__}: {exc}")
                 audit.record(
                     conn,

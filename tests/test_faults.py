@@ -149,3 +149,83 @@ def test_a_full_disk_under_the_store_loses_nothing_and_the_worker_carries_on(
     assert report.effects_twice == 0
     assert not report.notes["exited_while_full"], "a full disk must not stop the worker"
     assert report.notes["disk_full_logged"], "the disk never filled up: make it smaller"
+
+
+def test_the_harness_counts_a_stored_request_without_an_acknowledgement_as_lost(
+    tmp_path: Path,
+) -> None:
+    """The full-scale kill -9 run once reported lost=0 with acks=999 for 1,000 mails stored:
+    a request acknowledged by no outbox row must count, and say what the store knows of it."""
+    from sqlalchemy import delete, select
+
+    from bot.app import rules_provider
+    from bot.settings import Settings, read_settings_file
+    from bot.store import open_store
+    from bot.store.schema import outbox
+    from tests.helpers.dispatch_run import fill_maildir, unacknowledged, write_settings
+    from tests.helpers.runtime import maildir_worker
+
+    maildir = fill_maildir(tmp_path / "inbox", 3)
+    url = f"sqlite:///{tmp_path / 'crmbot.db'}"
+    path = write_settings(tmp_path / "crmbot.yaml", maildir, url, 25)
+    settings = Settings(**read_settings_file(path))
+    store = open_store(url)
+    try:
+        worker = maildir_worker(settings, store, rules=rules_provider(settings))
+        assert worker.poll_source("inbox") == 3
+        assert unacknowledged(store) == []
+        with store.begin() as conn:
+            first = conn.execute(
+                select(outbox.c.id, outbox.c.case_id).where(outbox.c.action == "send_reply")
+            ).first()
+            assert first is not None
+            conn.execute(delete(outbox).where(outbox.c.id == first.id))
+        (missing,) = unacknowledged(store)
+        assert f"case {first.case_id} " in missing and "case_opened" in missing
+    finally:
+        store.dispose()
+
+
+def test_an_acknowledgement_whose_render_a_loaded_machine_holds_up_is_still_planned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost acknowledgement of the full-scale kill -9 run (load ~13 on 2 cores): its body
+    took 278 ms of wall-clock time to render, over the templates' 200 ms cap, and the rule's
+    send_reply was skipped without a trace. A render held up without computing (here: the
+    date filter of the body pauses 0.3 s) must still plan the acknowledgement."""
+    import bot.customer_text
+    from bot.app import rules_provider
+    from bot.settings import Settings, read_settings_file
+    from bot.store import open_store
+    from bot.store.audit import trail
+    from bot.store.schema import outbox
+    from tests.helpers.dispatch_run import fill_maildir, unacknowledged, write_settings
+    from tests.helpers.runtime import maildir_worker
+
+    real = bot.customer_text.customer_date
+
+    def held_up(*args: object, **kwargs: object) -> str:
+        time.sleep(0.3)  # the thread waits, the CPU is elsewhere
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.customer_text, "customer_date", held_up)
+    maildir = fill_maildir(tmp_path / "inbox", 1)
+    url = f"sqlite:///{tmp_path / 'crmbot.db'}"
+    settings = Settings(
+        **read_settings_file(write_settings(tmp_path / "crmbot.yaml", maildir, url, 25))
+    )
+    store = open_store(url)
+    try:
+        worker = maildir_worker(settings, store, rules=rules_provider(settings))
+        assert worker.poll_source("inbox") == 1
+        from sqlalchemy import select
+
+        with store.connect() as conn:
+            (row,) = conn.execute(select(outbox).where(outbox.c.action == "send_reply")).all()
+            body = row.payload["body"]
+            decided = [e for e in trail(conn, row.case_id) if e["event"] == "case_decided"]
+        assert unacknowledged(store) == []
+        assert "Nous vous répondrons au plus tard le" in body  # the held-up filter's text
+        assert "actions_skipped" not in decided[0]["detail"]
+    finally:
+        store.dispose()

@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.app import build_runtime
 from bot.errors import AuthError
+from bot.sealing import Sealer
 from bot.shared import StoreSharing
 from bot.store import Store, open_store
 from bot.store.budget import budget_state
@@ -22,7 +24,7 @@ from bot.store.tokens import read_tokens
 from connectors.hubspot.client import HubSpotApi
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.kit import Clock, FakeClock, OAuth2RefreshToken
-from connectors.kit.ratelimit import SharedTokenBucket
+from connectors.kit.ratelimit import SharedTokenBucket, TokenBucket
 from connectors.kit.shared import sharing
 from tests.fakes.hubspot import FakeHubSpot
 from tests.helpers.clocks import FastClock
@@ -31,6 +33,7 @@ from tests.helpers.stores import store_url
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 OAUTH = ("client-id", "client-secret", "refresh-0")
+SEALER = Sealer([Fernet.generate_key().decode()])  # tokens in a shared store are sealed
 PROPS = ["subject"]
 
 
@@ -61,7 +64,7 @@ def replicas(
             continue
         store = open_store(url)
         stores.append(store)
-        with sharing(StoreSharing(store).state()):
+        with sharing(StoreSharing(store, sealer=SEALER).state()):
             apis.append(HubSpotApi("hubspot", settings, clock=clock))
     try:
         yield apis
@@ -226,7 +229,7 @@ def test_the_credential_and_its_stored_tokens_never_show_in_repr(tmp_path: Path)
         auth = apis[0].http._auth
         assert isinstance(auth, OAuth2RefreshToken)
         store = open_store(url)
-        stored = StoreSharing(store).current(auth._key, "hubspot", OAUTH[2])
+        stored = StoreSharing(store, sealer=SEALER).current(auth._key, "hubspot", OAUTH[2])
         store.dispose()
         assert stored.access_token == fake.token
         for secret in auth.secrets():
@@ -246,8 +249,85 @@ def test_the_runtime_gives_its_connectors_the_stores_budget_and_tokens(tmp_path:
             assert isinstance(api.general, SharedTokenBucket)
             source.check()
             with runtime.store.connect() as conn:
-                assert budget_state(conn, "hub", "search") is not None
+                assert budget_state(conn, api.search_bucket.connector, "search") is not None
                 assert read_tokens(conn, api.http._auth._key) is not None
         finally:
             runtime.close()
         assert fake.token_refreshes() == 1
+
+
+def _spend_all(bucket: TokenBucket) -> None:
+    """Take from a bucket whose clock stands still until it asks to wait."""
+    for _ in range(1000):
+        if bucket.try_acquire() > 0:
+            return
+    raise AssertionError("the budget never ran out")
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_sources_with_different_names_on_one_hubspot_account_share_one_budget(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = FakeClock()  # stands still: nothing refills
+    with (
+        FakeHubSpot(clock=clock) as fake,
+        FakeHubSpot(clock=clock) as other,
+        store_url(kind, tmp_path) as url,
+    ):
+        settings = HubSpotSettings.model_validate(
+            {"type": "hubspot", "base_url": fake.url, "token": fake.token, "requests_per_10s": 20}
+        )
+        elsewhere = settings.model_copy(update={"base_url": other.url})
+        store = open_store(url)
+        try:
+            with sharing(StoreSharing(store).state()):
+                source = HubSpotApi("crm", settings, clock=clock)
+                sink = HubSpotApi("crm_out", settings, clock=clock)  # same portal and app
+                third = HubSpotApi("crm", elsewhere, clock=clock)  # same name, another account
+            assert source.general.connector == sink.general.connector
+            assert third.general.connector != source.general.connector
+            _spend_all(source.general)
+            assert sink.general.try_acquire() > 0  # the source spent the account's budget
+            assert third.general.try_acquire() == 0  # another account: a budget of its own
+            with store.connect() as conn:
+                assert budget_state(conn, "crm", "general") is None  # keyed by account
+                assert budget_state(conn, source.general.connector, "general") is not None
+        finally:
+            for api in (source, sink, third):
+                api.http.close()
+            store.dispose()
+
+
+def test_zendesk_rt_and_smtp_budgets_follow_the_account_not_the_name() -> None:
+    from connectors.rt.source import RtSettings, make_client
+    from connectors.smtp.sink import SmtpSettings, SmtpSink
+    from connectors.zendesk.source import ZendeskApi, ZendeskSettings
+
+    def zendesk(name: str, subdomain: str) -> str:
+        conf = ZendeskSettings(type="zendesk", subdomain=subdomain, email="a@b.fr", api_token="t")
+        api = ZendeskApi(name, conf)
+        return api.export_limiter.connector
+
+    def rt(name: str, url: str) -> str:
+        conf = RtSettings(type="rt", url=url, token="t")  # type: ignore[arg-type]
+        return make_client(name, conf)._limiter.connector  # type: ignore[union-attr]
+
+    def smtp(name: str, username: str) -> str:
+        conf = SmtpSettings(
+            type="smtp",
+            host="smtp.example.fr",
+            username=username,
+            password="p",  # type: ignore[arg-type]
+            from_address="support@example.fr",
+        )
+        return SmtpSink(name, conf)._bucket.connector  # type: ignore[attr-defined]
+
+    store = open_store("sqlite://")
+    with sharing(StoreSharing(store).state()):
+        assert zendesk("tickets", "acme") == zendesk("tickets_vip", "acme")
+        assert zendesk("tickets", "acme") != zendesk("tickets", "other")
+        assert rt("rt", "https://rt.acme.fr/") == rt("rt_out", "https://RT.acme.fr")
+        assert rt("rt", "https://rt.acme.fr") != rt("rt", "https://rt.other.fr")
+        assert smtp("mail", "bot@acme.fr") == smtp("mail_vip", "bot@acme.fr")
+        assert smtp("mail", "bot@acme.fr") != smtp("mail", "other@acme.fr")
+    store.dispose()

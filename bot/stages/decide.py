@@ -113,6 +113,18 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         values["reasons"] = [*values["reasons"], agent]
     work.case = record_decision(ctx.conn, case, values)
     fired = [t.rule_id for t in decision.trace if t.fired]
+    # An action a fired rule could not plan (its template failed): never silent, since a
+    # skipped send_reply is a customer left without an answer.
+    skipped = [
+        {"rule_id": t.rule_id, "why": t.why}
+        for t in decision.trace
+        if t.kind == "action" and not t.fired
+    ]
+    extra: dict[str, Any] = {"actions_skipped": skipped} if skipped else {}
+    for item in skipped:
+        ctx.log.warning(
+            "rule_action_skipped", case=case["reference"], rule_id=item["rule_id"], why=item["why"]
+        )
     audit.record(
         ctx.conn,
         "case_decided",
@@ -130,6 +142,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         judgement=decision.judgement,
         sla=values.get("sla"),
         rules_fired=fired,
+        **extra,
     )
     work.actions.extend(decision.actions)  # the contract's PlannedAction, typed
     if admin is not None and decision.category == "admin_update":

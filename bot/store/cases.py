@@ -87,6 +87,23 @@ def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
     return None if row is None else overlay_case(conn, dict(row._mapping))
 
 
+def lock_cases(conn: Connection, case_ids: list[int]) -> None:
+    """Lock these cases' rows until the transaction ends, in case id order (the order a batch
+    takes them in, bot/store/batch.py), all in one statement; SQLite has no row locks.
+
+    `FOR NO KEY UPDATE`: what an UPDATE of a case takes, so that rows merely referencing a
+    case (requests, outbox, audit) are not held up.
+    """
+    if not case_ids or conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        select(cases.c.id)
+        .where(cases.c.id.in_(sorted(set(case_ids))))
+        .order_by(cases.c.id)
+        .with_for_update(key_share=True)
+    ).all()
+
+
 def case_by_reference(conn: Connection, reference: str) -> dict[str, Any] | None:
     """A case by its reference (case-insensitive), or None."""
     opened_now = pending_reference(conn, reference.upper())

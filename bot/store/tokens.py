@@ -1,7 +1,8 @@
 """Shared OAuth2 tokens: one row per credential, read, and locked while one replica refreshes.
 
-The row holds secrets (access and refresh tokens): the store must be protected like the
-settings file. Nothing here logs a value.
+The row holds secrets (access and refresh tokens), sealed by the caller with `secrets_key`
+(bot/sealing.py, bot/shared.py) or, on a local SQLite store without a key, in clear. Nothing
+here logs a value.
 """
 
 from __future__ import annotations
@@ -72,4 +73,29 @@ def save_tokens(
             version=version,
             refreshed_at=utcnow(),
         )
+    )
+
+
+def lock_all_tokens(conn: Connection, *, lock: bool = True) -> list[dict[str, Any]]:
+    """Every stored credential (key, connector, access_token, refresh_token), locked until
+    the transaction ends (unless `lock` is false), so that their values can be sealed again."""
+    query = select(
+        connector_tokens.c.key,
+        connector_tokens.c.connector,
+        connector_tokens.c.access_token,
+        connector_tokens.c.refresh_token,
+    ).order_by(connector_tokens.c.key)
+    if lock:
+        query = query.with_for_update()
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def rewrite_values(
+    conn: Connection, key: str, *, access_token: str | None, refresh_token: str
+) -> None:
+    """Replace a credential's stored values by the same tokens, sealed otherwise."""
+    conn.execute(
+        update(connector_tokens)
+        .where(connector_tokens.c.key == key)
+        .values(access_token=access_token, refresh_token=refresh_token)
     )

@@ -27,6 +27,7 @@ from connectors.kit import (
     RetryPolicy,
     TokenBucket,
 )
+from connectors.kit.shared import account_budget
 
 BATCH_MAX = 100  # HubSpot rejects batch calls with more inputs (400 VALIDATION_ERROR)
 
@@ -57,6 +58,19 @@ def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _credential(settings: HubSpotSettings) -> tuple[str, ...]:
+    """What identifies the app the calls are counted against: its token, or its OAuth client
+    and configured refresh token."""
+    if settings.token is not None:
+        return ("token", settings.token.get_secret_value())
+    refresh = settings.oauth_refresh_token
+    return (
+        "oauth",
+        settings.oauth_client_id or "",
+        refresh.get_secret_value() if refresh is not None else "",
+    )
+
+
 class HubSpotApi:
     """Typed calls to the HubSpot endpoints crmbot uses."""
 
@@ -85,11 +99,14 @@ class HubSpotApi:
                 transport=transport,
                 timeout=settings.timeout_seconds,
             )
+        # HubSpot counts calls per app on a portal: the base URL and the credential the calls
+        # are made with name the account, whatever this source or sink is called.
+        account = account_budget("hubspot", settings.base_url, *_credential(settings))
         self.general = TokenBucket.per_window(
-            settings.requests_per_10s, 10.0, clock=clock, name=f"{connector}:general"
+            settings.requests_per_10s, 10.0, clock=clock, name=f"{account}:general"
         )
         self.search_bucket = TokenBucket.per_window(
-            settings.search_requests_per_second, 1.0, clock=clock, name=f"{connector}:search"
+            settings.search_requests_per_second, 1.0, clock=clock, name=f"{account}:search"
         )
         self.http = HttpClient(
             connector,

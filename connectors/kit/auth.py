@@ -133,6 +133,8 @@ class OAuth2RefreshToken:
         state = shared.current()
         self._shared = state.tokens if state is not None else None
         self._key = credential_key(token_url, client_id, self._seed)
+        if self._shared is not None:
+            self._shared.declare(self._key, connector)
         self._loaded = False
         self._version = -1
         self.refreshes = 0  # token requests this process sent

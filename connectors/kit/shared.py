@@ -8,6 +8,7 @@ made inside takes its budget and its tokens from `state` (the runtime's store, s
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +63,11 @@ class SharedTokens(Protocol):
     `connector` only labels it for operators.
     """
 
+    def declare(self, key: str, connector: str) -> None:
+        """A credential built in the sharing block will keep its tokens here (called once,
+        when it is built, so that the runtime can check at start how they are kept)."""
+        ...
+
     def current(self, key: str, connector: str, seed: str) -> TokenSet:
         """The stored tokens (the configured refresh token `seed` when none are stored)."""
         ...
@@ -88,6 +94,22 @@ class SharedState:
 
     budgets: SharedBudgets | None = None
     tokens: SharedTokens | None = None
+
+
+def account_budget(vendor: str, *identity: str | None) -> str:
+    """The budget name of one vendor account, for `TokenBucket.per_window(name=...)` as
+    `f"{account_budget(...)}:{limit}"`.
+
+    A vendor's rate limit belongs to the account the calls are made on, not to crmbot's name
+    for a source or sink: each connector declares what identifies that account (its base URL,
+    an account id, the credential a vendor counts calls by), and every source and sink that
+    declares the same identity takes from one budget, whatever it is called. The parts are
+    normalised (trimmed, lower case, no trailing '/') and hashed: `vendor@<16 hex>`, so that a
+    credential used as identity never reaches the store.
+    """
+    parts = [(part or "").strip().rstrip("/").lower() for part in identity]
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
+    return f"{vendor}@{digest}"
 
 
 _building = threading.local()

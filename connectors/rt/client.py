@@ -8,6 +8,7 @@ from connectors.kit.auth import Auth, BasicAuth, BearerToken
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.http import HttpClient, connector_label
 from connectors.kit.ratelimit import TokenBucket
+from connectors.kit.shared import account_budget
 from connectors.rt.settings import RtSettings
 
 
@@ -34,7 +35,11 @@ def make_client(
         settings.rest_url,
         auth=make_auth(settings),
         limiter=TokenBucket.per_window(
-            settings.requests_per_minute, 60.0, clock=clock, name=f"{name}:requests"
+            # one budget per RT server, whatever the source or sink on it is called
+            settings.requests_per_minute,
+            60.0,
+            clock=clock,
+            name=f"{account_budget('rt', settings.url)}:requests",
         ),
         clock=clock,
         timeout=settings.timeout_seconds,

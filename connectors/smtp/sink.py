@@ -43,6 +43,7 @@ from bot.errors import FatalError, MalformedInput, RetriableError
 from connectors.base import SinkAction, SinkResult
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.ratelimit import TokenBucket
+from connectors.kit.shared import account_budget
 from connectors.smtp.client import SmtpClient, reply_text
 from connectors.smtp.compose import Reply, ReplyRefused, Sender, compose_reply
 from connectors.smtp.settings import SmtpSettings
@@ -106,8 +107,12 @@ class SmtpSink:
         self.label = f"smtp sink {name!r} ({settings.host}:{settings.effective_port})"
         self._clock = clock or SYSTEM_CLOCK
         self._client = SmtpClient(name, settings, self.label, ssl_context)
+        # one budget per submission account (server and login), whatever the sink is called
+        account = account_budget(
+            "smtp", settings.host, str(settings.effective_port), settings.username or ""
+        )
         self._bucket = TokenBucket.per_window(
-            settings.max_per_minute, 60.0, clock=self._clock, name=f"smtp:{name}"
+            settings.max_per_minute, 60.0, clock=self._clock, name=f"{account}:messages"
         )
         self._sender = Sender(
             address=settings.from_address,

@@ -13,6 +13,7 @@ from connectors.kit.auth import Auth, BasicAuth, BearerToken, OAuth2RefreshToken
 from connectors.kit.clock import SYSTEM_CLOCK, Clock
 from connectors.kit.http import HttpClient, connector_label
 from connectors.kit.ratelimit import TokenBucket
+from connectors.kit.shared import account_budget
 from connectors.zendesk.settings import ZendeskSettings
 
 
@@ -48,19 +49,22 @@ class ZendeskApi:
     ) -> None:
         self.clock = clock or SYSTEM_CLOCK
         self.label = connector_label("zendesk", name)
+        # Zendesk's limits are the account's (its subdomain): every source and sink on it
+        # shares them, whatever it is called.
+        account = account_budget("zendesk", settings.url)
         self.http = HttpClient(
             self.label,
             settings.url,
             auth=make_auth(settings, clock=self.clock),
             limiter=TokenBucket.per_window(
-                settings.requests_per_minute, 60.0, clock=self.clock, name=f"{name}:requests"
+                settings.requests_per_minute, 60.0, clock=self.clock, name=f"{account}:requests"
             ),
             clock=self.clock,
             timeout=settings.timeout_seconds,
             transport=transport,
         )
         self.export_limiter = TokenBucket.per_window(
-            settings.export_requests_per_minute, 60.0, clock=self.clock, name=f"{name}:export"
+            settings.export_requests_per_minute, 60.0, clock=self.clock, name=f"{account}:export"
         )
 
     def export(self, path: str, params: dict[str, Any]) -> dict[str, Any]:

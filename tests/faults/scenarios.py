@@ -19,7 +19,12 @@ from sqlalchemy import func, select
 from bot.store import Store, open_store
 from bot.store.schema import outbox, quarantine, requests
 from tests.faults.proxy import FaultProxy, fault_proxy
-from tests.helpers.dispatch_run import fill_maildir, run_with_kills, write_settings
+from tests.helpers.dispatch_run import (
+    fill_maildir,
+    run_with_kills,
+    unacknowledged,
+    write_settings,
+)
 from tests.helpers.hostile import CORPUS
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.servers.smtp import SmtpServer
@@ -116,11 +121,17 @@ def kill9_with_acks(
         scenario=f"kill -9 x{kills} during acks",
         messages_in=messages,
         stored=figures.requests,
-        quarantined=0,
-        lost=max(messages - figures.requests, 0) + figures.lost,
+        quarantined=figures.quarantined,
+        lost=max(messages - figures.requests - figures.quarantined, 0) + figures.lost,
         effects_twice=figures.duplicates,
         seconds=time.monotonic() - started,
-        notes={"kills": figures.kills, "acks": figures.acks, "dead": figures.dead},
+        notes={
+            "kills": figures.kills,
+            "acks": figures.acks,
+            "dead": figures.dead,
+            "unacknowledged": figures.unacknowledged,
+            **({"why": "; ".join(figures.why)} if figures.why else {}),
+        },
     )
 
 
@@ -198,6 +209,7 @@ def postgres_unreachable(
             stored = _count(store, requests)
             quarantined = _count(store, quarantine)
             states = _states(store)
+            missing = unacknowledged(store)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -211,7 +223,7 @@ def postgres_unreachable(
         messages_in=messages,
         stored=stored,
         quarantined=quarantined,
-        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0) + len(missing),
         effects_twice=twice,
         seconds=time.monotonic() - started,
         notes={
@@ -485,6 +497,7 @@ def replicas_with_kills(
         stored = _count(store, requests)
         quarantined = _count(store, quarantine)
         states = _states(store)
+        missing = unacknowledged(store)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -503,7 +516,7 @@ def replicas_with_kills(
         messages_in=messages,
         stored=stored,
         quarantined=quarantined,
-        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0) + len(missing),
         effects_twice=twice,
         seconds=time.monotonic() - started,
         notes={"kills": kills, "acks": acks, "dead": states.get("dead", 0)},
@@ -585,6 +598,7 @@ def full_disk(
             stored = _count(store, requests)
             quarantined = _count(store, quarantine)
             states = _states(store)
+            missing = unacknowledged(store)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -605,7 +619,7 @@ def full_disk(
         messages_in=messages,
         stored=stored,
         quarantined=quarantined,
-        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0),
+        lost=max(messages - stored - quarantined, 0) + max(acks - unique, 0) + len(missing),
         effects_twice=twice,
         seconds=time.monotonic() - started,
         notes={

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 
 from bot.store import Store, open_store
-from bot.store.schema import outbox, requests
+from bot.store.schema import audit, case_requests, outbox, quarantine, requests
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.servers.smtp import PASSWORD, USERNAME, SmtpServer
 
@@ -36,14 +36,18 @@ class Figures:
     unique: int  # distinct Message-IDs among them
     duplicates: int  # sent - unique
     dead: int  # outbox rows given up on
-    lost: int  # acknowledgements planned but never received
+    lost: int  # acknowledgements planned but never received, plus requests never acknowledged
     kills: int  # kill -9 actually delivered while the worker ran
+    unacknowledged: int = 0  # requests stored without an acknowledgement planned for them
+    quarantined: int = 0  # items quarantined (a kill -9 while handled alone counts as poison)
+    why: tuple[str, ...] = ()  # for each unacknowledged request: what the store says of it
 
     def line(self) -> str:
         """One line for a report."""
         return (
             f"requests={self.requests} acks={self.acks} sent={self.sent} unique={self.unique} "
-            f"duplicates={self.duplicates} dead={self.dead} lost={self.lost} kills={self.kills}"
+            f"duplicates={self.duplicates} dead={self.dead} lost={self.lost} kills={self.kills} "
+            f"unacknowledged={self.unacknowledged}"
         )
 
 
@@ -119,6 +123,34 @@ def _outbox(store: Store) -> dict[str, int]:
         return {}
 
 
+def unacknowledged(store: Store) -> list[str]:
+    """Requests stored without a `send_reply` planned on their case (each mail of these
+    scenarios opens its own case and is acknowledged once), each with what the store says:
+    its case link and the case's audit events."""
+    acked = select(outbox.c.case_id).where(outbox.c.action == "send_reply")
+    found: list[str] = []
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(requests.c.id, requests.c.source_id, requests.c.case_id).where(
+                requests.c.case_id.is_(None) | requests.c.case_id.not_in(acked)
+            )
+        ).all()
+        for request_id, source_id, case_id in rows:
+            links = conn.execute(
+                select(case_requests.c.case_id, case_requests.c.relation).where(
+                    case_requests.c.request_id == request_id
+                )
+            ).all()
+            events = conn.execute(
+                select(audit.c.event).where(audit.c.case_id == case_id).order_by(audit.c.id)
+            ).scalars()
+            found.append(
+                f"request {request_id} ({source_id}) case {case_id} links {links} "
+                f"events {list(events)}"
+            )
+    return found
+
+
 def _wait(predicate: Any, proc: subprocess.Popen[bytes], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,6 +221,9 @@ def run_with_kills(
                 proc.wait(timeout=30)
         states = _outbox(store)
         stored = _requests(store)
+        missing = unacknowledged(store)
+        with store.connect() as conn:
+            quarantined = conn.execute(select(func.count()).select_from(quarantine)).scalar_one()
     finally:
         if store is not None:
             store.dispose()
@@ -202,6 +237,9 @@ def run_with_kills(
         unique=len(ids),
         duplicates=sent - len(ids),
         dead=states.get("dead", 0),
-        lost=max(acks - len(ids), 0),
+        lost=max(acks - len(ids), 0) + len(missing),
         kills=delivered,
+        unacknowledged=len(missing),
+        why=tuple(missing),
+        quarantined=quarantined,
     )
