@@ -39,7 +39,7 @@ from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
-from bot.stages.rethread import related_references
+from bot.stages.rethread import RELATED_TAG, related_references
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
@@ -52,6 +52,8 @@ CHASE_CATEGORIES = frozenset({"status_request", "other"})
 CHASE_CONTENT_WORDS = 4
 # Two open cases within this much likeness of each other, nothing named: not guessed.
 AMBIGUOUS_MARGIN = 0.08
+# A bare chase from a sender with several open cases, not guessed: its case asks which.
+AMBIGUOUS_CHASE_TAG = "ambiguous_chase"
 
 
 def fold_text(text: str) -> str:
@@ -88,7 +90,14 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
     apart = related_references(work)  # a reply kept apart from the case it answers
     cases = [c for c in candidates(rows, new) if c.reference not in apart]
-    for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
+    steps = (
+        _reply_without_headers,
+        _status_chase,
+        _chase_naming_one_case,
+        _bare_chase_of_several,
+        _same_topic,
+    )
+    for step in steps:
         if step(ctx, work, new, cases):
             return work
     _explain_kept_apart(work, new, cases)
@@ -201,6 +210,66 @@ def _chase_naming_one_case(
     return True
 
 
+def _bare_chase_of_several(
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
+) -> bool:
+    """A bare "any update?" (no word of its own) from a contact with two or more open cases:
+    joined to the one case the sender (same address and name) wrote about in the last days
+    when there is exactly one; otherwise not guessed: a case of its own, tagged
+    `ambiguous_chase` and linked to each open case, whose answer asks which one it is."""
+    req = work.request
+    assert req is not None and req.received_at is not None
+    if not new.bare_chase or new.content or new.new_matter or len(cases) < 2:
+        return False
+    open_cases = [c for c in cases if not c.against]
+    since = req.received_at - timedelta(days=ctx.settings.dedup.bare_chase_sender_days)
+    mine = [c for c in open_cases if _sender_wrote(c, req.sender_email, req.sender_name, since)]
+    if len(mine) == 1:
+        (cand,) = mine
+        _attach(
+            ctx,
+            work,
+            cand.case_id,
+            "follow_up",
+            Reason(
+                "status_chase_sender_case",
+                f"asks for news; of the contact's {len(open_cases)} open cases, only "
+                f"{cand.reference} has a request from this sender in the last "
+                f"{ctx.settings.dedup.bare_chase_sender_days:.0f} days",
+                {"case": cand.reference},
+            ),
+        )
+        return True
+    listed = sorted(mine or open_cases, key=lambda c: c.case_id)
+    references = [c.reference for c in listed]
+    work.tags.append(AMBIGUOUS_CHASE_TAG)
+    work.tags.extend(f"{RELATED_TAG}{r}" for r in references)
+    work.reasons.append(
+        Reason(
+            "ambiguous_chase",
+            f"asks for news, names nothing, and the sender has {len(listed)} open cases "
+            f"({', '.join(references)}): not guessed, linked to each; the answer asks which",
+            {"cases": references},
+        )
+    )
+    ctx.log.info("bare_chase_not_assigned", cases=references)
+    return True
+
+
+def _sender_wrote(cand: Candidate, email: str | None, name: str | None, since: Any) -> bool:
+    """Whether the case has a request from this sender (address, and name when both have
+    one: colleagues share a mailbox) since `since`."""
+    mine = (email or "").lower()
+    me = fold_text(name or "").strip()
+    for row in cand.rows:
+        if row.received_at < since or (row.sender_email or "").lower() != mine:
+            continue
+        theirs = fold_text(row.sender_name or "").strip()
+        if not me or not theirs or me == theirs:
+            return True
+    return False
+
+
 def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
     req = work.request
     assert req is not None and req.received_at is not None
@@ -220,8 +289,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
         reason = Reason(
             "similar_text", f"topic {best:.0%} alike {cand.reference}{evidence}", detail
         )
-        _attach(ctx, work, cand.case_id, "follow_up", reason)
-        return True
+        return _attach_unless_thin(ctx, work, new, cand, reason)
     if best < conf.similar_text_chase:
         return False
     quiet = quiet_days(req.received_at, cand)
@@ -243,8 +311,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
             f"topic {best:.0%} alike {cand.reference}, {why}{evidence}",
             detail,
         )
-        _attach(ctx, work, cand.case_id, "follow_up", reason)
-        return True
+        return _attach_unless_thin(ctx, work, new, cand, reason)
     # Alike, but not enough, read as another matter, or the case long quiet: a new case,
     # flagged for review.
     why = (
@@ -262,6 +329,48 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
         )
     )
     return False
+
+
+def _attach_unless_thin(
+    ctx: StageContext, work: Work, new: NewRequest, cand: Candidate, reason: Reason
+) -> bool:
+    """Attach on likeness, unless the evidence is thin: then kept apart, linked for review."""
+    if _thin(new, cand, ctx.settings.dedup.distinct_mass):
+        _keep_apart_thin(work, cand, reason.detail)
+        return False
+    _attach(ctx, work, cand.case_id, "follow_up", reason)
+    return True
+
+
+def _thin(new: NewRequest, cand: Candidate, bar: float) -> bool:
+    """Nothing specific names the case (identifier, site, amount, bill's month), the words
+    both use are mostly the common words of the area, and the request is no chase all of
+    whose words are the case's ("the thermostat is still offline"): likeness alone is thin
+    evidence."""
+    if cand.named or cand.distinct_mass >= bar:
+        return False
+    return not (new.chase and new.content and new.content <= cand.content)
+
+
+def _keep_apart_thin(work: Work, cand: Candidate, detail: dict[str, Any]) -> None:
+    """An alike request on thin evidence: a new case linked to the alike one for review (one
+    person's two problems in one area read alike; a false merge hides one of them)."""
+    best = float(detail.get("similarity") or 0.0)
+    words = ", ".join(cand.distinct[:4]) or "no word of its own"
+    work.tags.append(f"{RELATED_TAG}{cand.reference}")
+    work.reasons.append(
+        Reason(
+            "kept_apart_thin_evidence",
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), but nothing specific "
+            f"in common and few words of that matter's own ({words}): kept apart, linked "
+            "for review",
+            {
+                **detail,
+                "shared_words": list(cand.distinct[:8]),
+                "weight": round(cand.distinct_mass, 1),
+            },
+        )
+    )
 
 
 def _ambiguous(work: Work, ranked: list[tuple[float, Candidate]], bar: float) -> bool:
