@@ -47,6 +47,16 @@ def mass(words: Iterable[str]) -> float:
     return sum(weight(w) for w in words)
 
 
+def shared(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    """The words of `a` that `b` uses too, a word's variant by one trailing letter included
+    ("fuite" and "fuit", "payer" and "paye"); the form of `a` is kept."""
+    both = set(a & b)
+    for word in a - b:
+        if len(word) >= 4 and (word[:-1] in b or any(o[:-1] == word for o in b if len(o) >= 5)):
+            both.add(word)
+    return frozenset(both)
+
+
 def strip_signature(body: str) -> str:
     """The body without its trailing signature lines: short lines (a name, a title, a
     company) that end no sentence, under the last line that does. One line at least stays."""

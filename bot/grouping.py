@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.distinctive import content_words, mass
+from bot.distinctive import content_words, mass, shared
 from bot.specifics import (
     Comparison,
     Specifics,
@@ -164,7 +164,7 @@ def candidates(rows: Sequence[Any], new: NewRequest) -> list[Candidate]:
         cand.words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
         cand.comparison = compare(new.specifics, new.words, specifics, cand.words, new.sender)
         cand.content = frozenset().union(*(content_words(s, b, new.sender) for s, b in texts))
-        both = new.content & cand.content
+        both = shared(new.content, cand.content)
         cand.distinct = tuple(sorted(both, key=lambda w: (-mass([w]), w)))
         cand.distinct_mass = mass(both)
     return list(by_case.values())
