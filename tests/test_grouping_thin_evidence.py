@@ -18,13 +18,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.app import rules_provider
 from bot.distinctive import TABLE, build_table, shared, strip_signature, weight
+from bot.registry import build_sink
 from bot.store import Store
-from tests.helpers.grouping import T0
+from tests.helpers.grouping import T0, all_cases
 from tests.helpers.grouping import reasons as _reasons
 from tests.helpers.grouping import run_cases as _run
 from tests.helpers.grouping import subjects as _subjects
-from tests.helpers.mail import make_maildir, make_message
+from tests.helpers.mail import deliver, make_maildir, make_message
+from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
+from tests.servers.smtp import PASSWORD, USERNAME, running_smtp
 
 GILLES = "Gilles Barbier <gilles.barbier@example.fr>"
 ROSIE = "Rosie Turner <rosie.turner@example.com>"
@@ -256,3 +260,31 @@ def test_the_shipped_word_table_is_the_bundled_corpus_counted() -> None:
 
     shipped = json.loads(TABLE.read_text(encoding="utf-8"))
     assert shipped == build_table(bundled_corpus())
+
+
+def test_the_answer_to_a_chase_not_guessed_asks_which_of_the_open_requests(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    for raw in [*_two_cases(0), _msg(LAURA, "Any update?", "Hi, any update?\nLaura", 75)]:
+        deliver(inbox, raw)
+    with running_smtp() as server:
+        sink = {
+            "type": "smtp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "security": "plain",
+            "username": USERNAME,
+            "password": PASSWORD,
+            "from_address": "support@acme-energie.example",
+            "timeout_seconds": 5,
+        }
+        settings = make_settings(store_url, {"inbox": maildir_source(inbox)}, sinks={"mail": sink})
+        sinks = {"mail": build_sink("mail", settings.sinks["mail"])[0]}
+        maildir_worker(settings, store, rules=rules_provider(settings), sinks=sinks).run_once()
+        replies = [m.message() for m in server.messages]
+    certificate, debit, chase = all_cases(store)
+    (question,) = [r for r in replies if chase["reference"] in r["Subject"]]
+    text = question.get_content()
+    assert "which request" in question["Subject"]
+    assert f"{certificate['reference']}, {debit['reference']}" in text
+    assert "no earlier request" not in text
