@@ -17,13 +17,22 @@ trail says why. Then, in this order:
    category the chase reads as;
 4. a chase that names what only one of several open cases names (its invoice number, its
    site) is a follow-up of that case;
-5. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
+5. a chase without content from a contact with two or more open cases joins the one case
+   the sender (address and name) wrote about in the last `bare_chase_sender_days`; with
+   none or several, it is not guessed: its own case, tagged `ambiguous_chase` and
+   `related_to:` each open case, whose answer asks which request it is about;
+6. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
    enough, with a bonus for a number or site both name and a penalty when both name amounts
    and none agree. Very alike attaches; fairly alike attaches when the rules read the same
    category, the message names one of the case's numbers again, or it says it chases,
    unless the case has been quiet for weeks;
    otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
-   alike, nothing named to tell them apart: not guessed, flagged for review.
+   alike, nothing named to tell them apart: not guessed, flagged for review. Likeness alone
+   is thin evidence when nothing specific is named in common (an identifier, a site, an
+   amount, a bill's month) and the words both use weigh less than `distinct_mass`
+   (`bot/distinctive.py`: the area's common words weigh little): then kept apart, tagged
+   `related_to:` the alike case for review, unless it is a chase all of whose words are
+   the case's. See `docs/grouping.md`.
 
 The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
 and every case it kept the request apart from, in the reason trail.
