@@ -685,6 +685,82 @@ SCENARIOS: list[dict[str, Any]] = [
             ),
         ],
     },
+    {
+        "who": ("Sylvie Renard", "sylvie.renard@example.fr", PARIS),
+        "messages": [
+            (
+                "G51",
+                0,
+                "origin",
+                "Augmentation de ma mensualité",
+                "Bonjour,\nJe constate sur ma facture de novembre que ma mensualité passe de 58 "
+                "à 91 euros à partir de décembre. Ma consommation n'a pourtant pas changé et "
+                "mon espace client n'explique rien. Pouvez-vous me justifier ce nouveau montant "
+                "avant le prochain prélèvement sur mon compte ?\nBien cordialement,\n"
+                "Sylvie Renard\n12 rue des Lilas, 44000 Nantes\nTél. 06 12 34 56 78",
+            ),
+            (
+                "G52",
+                48,
+                "two_problems_same_category",
+                "Paiement de ma facture",
+                "Bonjour,\nJe souhaite arrêter le prélèvement automatique sur mon compte et "
+                "payer désormais chaque facture par virement. Pouvez-vous m'indiquer la marche "
+                "à suivre dans mon espace client et le RIB à utiliser pour le montant de "
+                "novembre ?\nBien cordialement,\nSylvie Renard\n12 rue des Lilas, 44000 Nantes\n"
+                "Tél. 06 12 34 56 78",
+            ),
+            (
+                "G51",
+                90,
+                "chase_fresh_subject",
+                "Mensualité à 91 euros",
+                "Bonjour,\nToujours pas d'explication sur le passage de ma mensualité de 58 à 91 "
+                "euros. Merci de me répondre avant le prélèvement.\nSylvie Renard",
+            ),
+        ],
+    },
+    {
+        "who": ("Hervé Lucas", "herve.lucas@example.fr", PARIS),
+        "messages": [
+            (
+                "G53",
+                0,
+                "origin",
+                "Erreur sur ma facture",
+                "Bonjour,\nMa facture de novembre est de 236 € au lieu de 74 € habituellement, "
+                "il doit y avoir une erreur de relevé.\nHervé Lucas",
+            ),
+            (
+                "G54",
+                60,
+                "two_problems_same_category",
+                "Facture",
+                "Bonjour,\nJe n'ai toujours pas reçu ma facture de décembre.\nHervé Lucas",
+            ),
+        ],
+    },
+    {
+        "who": ("Nina Hart", "nina.hart@example.com", LONDON),
+        "messages": [
+            (
+                "G55",
+                0,
+                "origin",
+                "My November bill",
+                "Hello,\nMy November bill charges the standing charge twice for the same days.\n"
+                "Best regards,\nNina Hart",
+            ),
+            (
+                "G56",
+                40,
+                "two_problems_same_category",
+                "November bill",
+                "Hello,\nCould you tell me on which date my November bill will be taken by "
+                "direct debit?\nBest regards,\nNina Hart",
+            ),
+        ],
+    },
 ]
 
 

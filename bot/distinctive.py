@@ -21,13 +21,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bot.textfold import strip_accents
 from bot.topic import topic_of
 
 TABLE = Path(__file__).with_name("topic_df.json")
 # A trailing line of at most this many words without a sentence's punctuation: a signature.
 SIGNATURE_MAX_WORDS = 6
+# A sign-off this near the end: it and what follows (name, title, company, address) go.
+SIGN_OFF_LAST_LINES = 10
 _SENTENCE_END = re.compile(r"[.!?:;…]\s*$")
 _WORDS = re.compile(r"\w+")
+_SIGN_OFF = re.compile(
+    r"^\W*(?:(?:bien |tres )?cordialement|bien a (?:vous|toi)|(?:sinceres |meilleures )?salutations"
+    r"|merci(?: beaucoup| d['’ ]avance| par avance| a vous)?|a bientot|bonne journee"
+    r"|(?:many |thank )?thanks(?: again| in advance)?|thank you|(?:best |kind |warm )?regards"
+    r"|best wishes|best|cheers|(?:yours )?(?:sincerely|faithfully)|-- ?)"
+    r"\s*[.!]?(?:\s*,\s*[^\s,.!?]+(?:\s+[^\s,.!?]+){0,2})?\W*$"
+)
 
 
 @lru_cache(maxsize=1)
@@ -58,9 +68,14 @@ def shared(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
 
 
 def strip_signature(body: str) -> str:
-    """The body without its trailing signature lines: short lines (a name, a title, a
-    company) that end no sentence, under the last line that does. One line at least stays."""
+    """The body without its signature: a sign-off near the end ("Cordialement", "Kind
+    regards, Anna") and what follows it, then trailing short lines (a name, a title, a
+    company) that end no sentence. The first line always stays."""
     lines = [line for line in (body or "").splitlines() if line.strip()]
+    for index in range(len(lines) - 1, max(0, len(lines) - SIGN_OFF_LAST_LINES), -1):
+        if _SIGN_OFF.match(strip_accents(lines[index]).lower()):
+            del lines[index:]
+            break
     while len(lines) > 1:
         last = lines[-1].strip()
         if _SENTENCE_END.search(last) or len(_WORDS.findall(last)) > SIGNATURE_MAX_WORDS:

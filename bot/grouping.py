@@ -72,11 +72,12 @@ class Candidate:
     content: frozenset[str] = frozenset()  # its requests' topic words, no signature nor name
     distinct: tuple[str, ...] = ()  # content words both use, the most specific first
     distinct_mass: float = 0.0  # their summed weight (`bot.distinctive.mass`)
+    distinct_share: float = 0.0  # that weight over the request's own words' weight
 
     @property
     def named(self) -> bool:
-        """Something specific says it is this case: an identifier or a site both name, or an
-        amount or a bill's month (a customer number says who writes, not about what)."""
+        """Something specific says it is this case: an identifier, a site or an amount both
+        name (a customer number says who writes, not about what)."""
         return bool(self.comparison.shared or self.comparison.alike)
 
     @property
@@ -167,6 +168,8 @@ def candidates(rows: Sequence[Any], new: NewRequest) -> list[Candidate]:
         both = shared(new.content, cand.content)
         cand.distinct = tuple(sorted(both, key=lambda w: (-mass([w]), w)))
         cand.distinct_mass = mass(both)
+        own = mass(new.content)
+        cand.distinct_share = cand.distinct_mass / own if own else 0.0
     return list(by_case.values())
 
 

@@ -135,6 +135,68 @@ def test_two_colleagues_on_one_shared_mailbox_about_two_bills_are_two_cases(
     assert "kept_apart_thin_evidence" in _reasons(store, duplicate)
 
 
+SYLVIE = "Sylvie Renard <sylvie.renard@example.fr>"
+SIGNATURE = (
+    "\nBien cordialement,\nSylvie Renard\n12 rue des Lilas, 44000 Nantes\nTél. 06 12 34 56 78"
+)
+
+
+def test_two_long_mails_sharing_many_of_the_areas_words_are_two_cases(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    messages = [
+        _msg(
+            SYLVIE,
+            "Augmentation de ma mensualité",
+            "Bonjour,\nJe constate sur ma facture de novembre que ma mensualité passe de 58 à "
+            "91 euros à partir de décembre. Ma consommation n'a pourtant pas changé et mon "
+            "espace client n'explique rien. Pouvez-vous me justifier ce nouveau montant avant "
+            "le prochain prélèvement sur mon compte ?" + SIGNATURE,
+            0,
+        ),
+        _msg(
+            SYLVIE,
+            "Paiement de ma facture",
+            "Bonjour,\nJe souhaite arrêter le prélèvement automatique sur mon compte et payer "
+            "désormais chaque facture par virement. Pouvez-vous m'indiquer la marche à suivre "
+            "dans mon espace client et le RIB à utiliser pour le montant de novembre ?" + SIGNATURE,
+            48,
+        ),
+        _msg(
+            SYLVIE,
+            "Mensualité à 91 euros",
+            "Bonjour,\nToujours pas d'explication sur le passage de ma mensualité de 58 à 91 "
+            "euros. Merci de me répondre avant le prélèvement.\nSylvie Renard",
+            90,
+        ),
+    ]
+    increase, transfer = _run(store, store_url, inbox, messages)
+    assert _subjects(store, transfer) == ["Paiement de ma facture"]
+    assert "kept_apart_thin_evidence" in _reasons(store, transfer)
+    assert _subjects(store, increase) == ["Augmentation de ma mensualité", "Mensualité à 91 euros"]
+
+
+def test_a_short_chase_naming_another_months_bill_is_not_a_chase_of_the_first(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    messages = [
+        _msg(
+            GILLES,
+            "Erreur sur ma facture",
+            "Bonjour,\nMa facture de novembre est de 236 € au lieu de 74 € habituellement, il "
+            "doit y avoir une erreur de relevé.\nGilles Barbier",
+            0,
+        ),
+        _msg(
+            GILLES,
+            "Facture",
+            "Bonjour,\nJe n'ai toujours pas reçu ma facture de décembre.\nGilles Barbier",
+            60,
+        ),
+    ]
+    assert len(_run(store, store_url, inbox, messages)) == 2
+
+
 # -- the same matter again: its own words, or an amount, still join
 
 
@@ -238,6 +300,17 @@ def test_a_signature_under_the_text_is_left_out_and_the_text_kept() -> None:
     body = "Hello,\nThe power trips every afternoon.\nAnna Kowalski\nPractice manager, Brightwell"
     assert strip_signature(body) == "Hello,\nThe power trips every afternoon."
     assert strip_signature("Toujours pas de courant") == "Toujours pas de courant"
+
+
+def test_a_sign_off_and_what_follows_it_are_left_out() -> None:
+    body = (
+        "Bonjour,\nLa facture est fausse.\nMerci d'avance,\nM. Dupont\n"
+        "Responsable administratif et financier, Boulangeries Martin S.A.S."
+    )
+    assert strip_signature(body) == "Bonjour,\nLa facture est fausse."
+    kept = "Bonjour,\nMa facture est fausse.\nMerci de vérifier."
+    assert strip_signature(kept) == kept
+    assert strip_signature("Hi,\nStill broken.\nKind regards, Anna") == "Hi,\nStill broken."
 
 
 def test_a_word_and_its_variant_by_one_letter_are_shared() -> None:

@@ -16,7 +16,7 @@ trail says why. Then, in this order:
    words) from a contact with exactly one open case is a follow-up of that case, whatever
    category the chase reads as;
 4. a chase that names what only one of several open cases names (its invoice number, its
-   site) is a follow-up of that case;
+   site, an amount) is a follow-up of that case;
 5. a chase without content from a contact with two or more open cases joins the one case
    the sender (address and name) wrote about in the last `bare_chase_sender_days`; with
    none or several, it is not guessed: its own case, tagged `ambiguous_chase` and
@@ -29,8 +29,9 @@ trail says why. Then, in this order:
    otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
    alike, nothing named to tell them apart: not guessed, flagged for review. Likeness alone
    is thin evidence when nothing specific is named in common (an identifier, a site, an
-   amount, a bill's month) and the words both use weigh less than `distinct_mass`
-   (`bot/distinctive.py`: the area's common words weigh little): then kept apart, tagged
+   amount) and the words both use weigh less than `distinct_mass`, or less than
+   `distinct_share` of the request's own words (`bot/distinctive.py`: the area's common
+   words weigh little): then kept apart, tagged
    `related_to:` the alike case for review, unless it is a chase all of whose words are
    the case's. See `docs/grouping.md`.
 
@@ -48,6 +49,7 @@ from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.settings import DedupSettings
 from bot.stages.rethread import RELATED_TAG, related_references
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
@@ -171,11 +173,13 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     if len(cases) != 1 or new.new_matter:
         return False
     (cand,) = cases
-    # A chase of a few words joins too, unless those words are about something else.
+    # A chase of a few words joins too, unless those words are about something else, or it
+    # names another bill's month or amount ("still no December bill" after November's).
     few_words = (
         new.chase
         and len(new.words) <= CHASE_CONTENT_WORDS
         and (len(new.words) <= 1 or bool(new.words & cand.words))
+        and not (cand.comparison.differ and not cand.named)
     )
     if not (new.bare_chase or few_words) or cand.against:
         return False
@@ -199,11 +203,11 @@ def _chase_naming_one_case(
 ) -> bool:
     if len(cases) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
         return False
-    named = [c for c in cases if c.comparison.shared and not c.against]
+    named = [c for c in cases if c.named and not c.against]
     if len(named) != 1:
         return False
     (cand,) = named
-    shared = ", ".join(cand.comparison.shared[:3])
+    shared = ", ".join((*cand.comparison.shared, *cand.comparison.alike)[:3])
     _attach(
         ctx,
         work,
@@ -213,7 +217,10 @@ def _chase_naming_one_case(
             "chase_names_case",
             f"a chase naming {shared}, which only {cand.reference} of the contact's "
             f"{len(cases)} open cases names",
-            {"case": cand.reference, "shared": list(cand.comparison.shared)},
+            {
+                "case": cand.reference,
+                "shared": [*cand.comparison.shared, *cand.comparison.alike],
+            },
         ),
     )
     return True
@@ -344,21 +351,31 @@ def _attach_unless_thin(
     ctx: StageContext, work: Work, new: NewRequest, cand: Candidate, reason: Reason
 ) -> bool:
     """Attach on likeness, unless the evidence is thin: then kept apart, linked for review."""
-    if _thin(new, cand, ctx.settings.dedup.distinct_mass):
+    if _thin(new, cand, ctx.settings.dedup):
         _keep_apart_thin(work, cand, reason.detail)
         return False
     _attach(ctx, work, cand.case_id, "follow_up", reason)
     return True
 
 
-def _thin(new: NewRequest, cand: Candidate, bar: float) -> bool:
-    """Nothing specific names the case (identifier, site, amount, bill's month), the words
-    both use are mostly the common words of the area, and the request is no chase all of
-    whose words are the case's ("the thermostat is still offline"): likeness alone is thin
-    evidence."""
-    if cand.named or cand.distinct_mass >= bar:
+def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
+    """Nothing specific names the case (identifier, site, amount), the words both use weigh
+    little (the area's common words) or little of the request's own, and the request is no
+    chase all of whose words are the case's ("the thermostat is still offline"): likeness
+    alone is thin evidence."""
+    if cand.named:
         return False
-    return not (new.chase and new.content and new.content <= cand.content)
+    if cand.distinct_mass >= conf.distinct_mass and cand.distinct_share >= conf.distinct_share:
+        return False
+    # "Any update on my broadband?": asks for news about the case's own words. "Still no
+    # bill": says it chases, but with the area's common words only, maybe a new matter.
+    enough = new.bare_chase or cand.distinct_mass >= conf.distinct_mass / 2
+    return not (_chase_of_its_words(new, cand) and enough)
+
+
+def _chase_of_its_words(new: NewRequest, cand: Candidate) -> bool:
+    """A chase all of whose content words are the case's."""
+    return new.chase and bool(new.content) and new.content <= cand.content
 
 
 def _keep_apart_thin(work: Work, cand: Candidate, detail: dict[str, Any]) -> None:
@@ -377,6 +394,7 @@ def _keep_apart_thin(work: Work, cand: Candidate, detail: dict[str, Any]) -> Non
                 **detail,
                 "shared_words": list(cand.distinct[:8]),
                 "weight": round(cand.distinct_mass, 1),
+                "share": round(cand.distinct_share, 2),
             },
         )
     )
