@@ -761,6 +761,47 @@ SCENARIOS: list[dict[str, Any]] = [
             ),
         ],
     },
+    {
+        "who": ("Paul Girard", "paul.girard@example.fr", PARIS),
+        "messages": [
+            (
+                "G57",
+                0,
+                "origin",
+                "Date de prélèvement",
+                "Bonjour,\nÀ quelle date sera prélevée ma prochaine mensualité ?\nPaul Girard",
+            ),
+            (
+                "G58",
+                50,
+                "two_problems_same_category",
+                "Attestation",
+                "Bonjour,\nAvez-vous pu m'envoyer une attestation de domicile pour mon dossier "
+                "de location ?\nPaul Girard",
+            ),
+        ],
+    },
+    {
+        "who": ("Emma Stone", "emma.stone@example.com", LONDON),
+        "messages": [
+            (
+                "G59",
+                0,
+                "origin",
+                "Direct debit date",
+                "Hello,\nWhen will my next direct debit be taken?\nEmma Stone",
+            ),
+            (
+                "G60",
+                30,
+                "two_problems_same_category",
+                "Letter",
+                "Hello,\nJust checking: can you post me a letter confirming my address for my "
+                "bank?\nEmma Stone",
+            ),
+            ("G59", 60, "bare_chase", "Any news?", "Hi, any news?\nEmma"),
+        ],
+    },
 ]
 
 

@@ -103,7 +103,7 @@ class DedupSettings(_Section):
     distinct_mass: float = Field(default=15.0, ge=0)
     # ... and make this share of the weight of the request's own words (a long mail shares
     # many of an area's words with any case of that area).
-    distinct_share: float = Field(default=0.45, ge=0, le=1)
+    distinct_share: float = Field(default=0.40, ge=0, le=1)
     # A bare "any update?" from a contact with several open cases joins the latest case only
     # when it is the one case the sender (same address and name) wrote about in these days.
     bare_chase_sender_days: float = Field(default=14.0, ge=0)

@@ -346,6 +346,7 @@ class Comparison:
     differ: tuple[str, ...]  # weak evidence: "amounts 120.00, not 84.50"
     party: tuple[str, ...] = ()  # a customer or account number both name: who, not what
     alike: tuple[str, ...] = ()  # amounts both name: weak evidence for
+    months: tuple[str, ...] = ()  # months of bills both name: evidence for a chase only
 
 
 def compare(
@@ -402,7 +403,10 @@ def compare(
         {i.text for i in new.identifiers if i.kind in IGNORED_KINDS and i.key in case_keys}
     )
     alike = [f"amount {a}" for a in sorted(new.amounts & case.amounts)]
-    return Comparison(tuple(shared), tuple(conflicts), tuple(differ), tuple(party), tuple(alike))
+    months = [f"bill of month {m}" for m in sorted(new.months & case.months)]
+    return Comparison(
+        tuple(shared), tuple(conflicts), tuple(differ), tuple(party), tuple(alike), tuple(months)
+    )
 
 
 def _list(values: frozenset[str]) -> str:

@@ -197,6 +197,38 @@ def test_a_short_chase_naming_another_months_bill_is_not_a_chase_of_the_first(
     assert len(_run(store, store_url, inbox, messages)) == 2
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            (
+                "Date de prélèvement",
+                "Bonjour,\nÀ quelle date sera prélevée ma prochaine mensualité ?\nPaul Girard",
+            ),
+            (
+                "Attestation",
+                "Bonjour,\nAvez-vous pu m'envoyer une attestation de domicile "
+                "pour mon dossier de location ?\nPaul Girard",
+            ),
+        ),
+        (
+            ("Direct debit date", "Hello,\nWhen will my next direct debit be taken?\nPaul"),
+            (
+                "Letter",
+                "Hello,\nJust checking: can you post me a letter confirming my "
+                "address for my bank?\nPaul",
+            ),
+        ),
+    ],
+)
+def test_a_short_mail_asking_for_news_of_another_matter_does_not_join_the_only_open_case(
+    store: Store, store_url: str, inbox: Path, first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    paul = "Paul Girard <paul.girard@example.fr>"
+    cases = _run(store, store_url, inbox, [_msg(paul, *first, 0), _msg(paul, *second, 50)])
+    assert [_subjects(store, c) for c in cases] == [[first[0]], [second[0]]]
+
+
 # -- the same matter again: its own words, or an amount, still join
 
 

@@ -14,7 +14,7 @@ trail says why. Then, in this order:
    one of the contact's open cases) is a follow-up of it;
 3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
    words) from a contact with exactly one open case is a follow-up of that case, whatever
-   category the chase reads as;
+   category the chase reads as, unless its own words (two or so) are none of the case's;
 4. a chase that names what only one of several open cases names (its invoice number, its
    site, an amount) is a follow-up of that case;
 5. a chase without content from a contact with two or more open cases joins the one case
@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from bot.distinctive import mass
 from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
@@ -183,6 +184,8 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     )
     if not (new.bare_chase or few_words) or cand.against:
         return False
+    if not few_words and _about_something_else(new, cand, ctx.settings.dedup):
+        return False
     what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
         ctx,
@@ -196,6 +199,15 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
         ),
     )
     return True
+
+
+def _about_something_else(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
+    """A short mail that asks for news ("avez-vous pu ...", "still waiting for ...") but
+    whose own words, weighing half the likeness bar or more, are none of the case's and name
+    nothing of it: news of another matter, not of this case."""
+    if cand.named or cand.distinct:
+        return False
+    return mass(new.content) >= conf.distinct_mass / 2
 
 
 def _chase_naming_one_case(
@@ -359,11 +371,12 @@ def _attach_unless_thin(
 
 
 def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
-    """Nothing specific names the case (identifier, site, amount), the words both use weigh
+    """Nothing specific names the case (identifier, site, amount; for a chase, the month of a
+    bill), the words both use weigh
     little (the area's common words) or little of the request's own, and the request is no
     chase all of whose words are the case's ("the thermostat is still offline"): likeness
     alone is thin evidence."""
-    if cand.named:
+    if cand.named or (new.chase and cand.comparison.months):
         return False
     if cand.distinct_mass >= conf.distinct_mass and cand.distinct_share >= conf.distinct_share:
         return False
