@@ -31,9 +31,8 @@ trail says why. Then, in this order:
    is thin evidence when nothing specific is named in common (an identifier, a site, an
    amount) and the words both use weigh less than `distinct_mass`, or less than
    `distinct_share` of the request's own words (`bot/distinctive.py`: the area's common
-   words weigh little): then kept apart, tagged
-   `related_to:` the alike case for review, unless it is a chase all of whose words are
-   the case's. See `docs/grouping.md`.
+   words weigh little): then kept apart, tagged `related_to:` the alike case for review,
+   unless it is a chase all of whose words are the case's. See `docs/grouping.md`.
 
 The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
 and every case it kept the request apart from, in the reason trail.
@@ -372,10 +371,9 @@ def _attach_unless_thin(
 
 def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
     """Nothing specific names the case (identifier, site, amount; for a chase, the month of a
-    bill), the words both use weigh
-    little (the area's common words) or little of the request's own, and the request is no
-    chase all of whose words are the case's ("the thermostat is still offline"): likeness
-    alone is thin evidence."""
+    bill), the words both use weigh little (the area's common words) or little of the
+    request's own, and the request is no chase all of whose words are the case's ("the
+    thermostat is still offline"): likeness alone is thin evidence."""
     if cand.named or (new.chase and cand.comparison.months):
         return False
     if cand.distinct_mass >= conf.distinct_mass and cand.distinct_share >= conf.distinct_share:
