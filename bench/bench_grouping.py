@@ -1,6 +1,6 @@
 """Grouping quality on a labelled message set, through the real pipeline, against a baseline.
 
-Usage: python3 bench/bench_grouping.py [FILE.jsonl] [--json]
+Usage: python3 bench/bench_grouping.py [FILE.jsonl] [--json] [--why]
 
 FILE (default bench/data/eval/grouping.jsonl, the frozen blind corpus the lead places) has one
 message per line: id, conversation (expected case, e.g. "C01"), also_relates_to (list of other
@@ -14,7 +14,8 @@ Maildir source per mailbox, a SQLite store, the default rules, the worker's cloc
 message's date. A message's predicted group is its case (soft merges followed); a message
 without a case (an auto-reply) is alone. Printed: pairwise precision, recall, F1 and false
 merges (pairs grouped that should not be), for crmbot and for a plain In-Reply-To/References
-union-find, then recall per situation.
+union-find, then recall per situation; with --why, the false merges counted by the reason code
+by which the later message of each pair joined its case (codes only, no text).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bot.app import rules_provider  # noqa: E402
 from bot.store import open_store  # noqa: E402
-from bot.store.schema import cases, requests  # noqa: E402
+from bot.store.schema import audit, cases, requests  # noqa: E402
 from tests.helpers.mail import deliver, make_maildir  # noqa: E402
 from tests.helpers.runtime import maildir_source, maildir_worker, make_settings  # noqa: E402
 
@@ -118,8 +119,11 @@ def _source_name(mailbox: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(mailbox or "support"))[:60] or "support"
 
 
-def run_pipeline(items: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """Feed the messages through crmbot; message id -> predicted group."""
+def run_pipeline(
+    items: list[dict[str, Any]], workdir: Path, joined_by: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Feed the messages through crmbot; message id -> predicted group. `joined_by`, when
+    given, is filled with message id -> the reason code by which it joined a case."""
     mailboxes = sorted({_source_name(i.get("mailbox")) for i in items})
     dirs = {name: make_maildir(workdir / "mail" / name) for name in mailboxes}
     url = f"sqlite:///{workdir / 'grouping.db'}"
@@ -144,6 +148,9 @@ def run_pipeline(items: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
         worker.clock.now = item["_date"]
         worker.poll_source(mailbox)
     groups = _groups(store, [_bare(i["message_id"]) for i in items])
+    if joined_by is not None:
+        codes = _join_codes(store)
+        joined_by.update({i["id"]: codes.get(_bare(i["message_id"]), "-") for i in items})
     store.dispose()
     return {i["id"]: groups.get(_bare(i["message_id"])) or f"alone:{i['id']}" for i in items}
 
@@ -158,6 +165,41 @@ def _reference_of(store: Any, message_id: str | None) -> str | None:
         if case_id is None:
             return None
         return conn.execute(select(cases.c.reference).where(cases.c.id == case_id)).scalar()
+
+
+def _join_codes(store: Any) -> dict[str, str]:
+    """Message-ID -> the first reason code (after the contact's) of its attachment to a case."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(requests.c.message_id, audit.c.detail)
+            .join(audit, audit.c.request_id == requests.c.id)
+            .where(audit.c.event == "request_attached")
+        ).all()
+    out: dict[str, str] = {}
+    for message_id, detail in rows:
+        codes = [
+            r.get("code")
+            for r in (detail or {}).get("reasons") or []
+            if isinstance(r, dict) and not str(r.get("code", "")).startswith("contact_")
+        ]
+        out.setdefault(message_id, str(codes[0]) if codes else "-")
+    return out
+
+
+def false_merges_by_join(
+    items: list[dict[str, Any]], predicted: dict[str, Any], joined_by: dict[str, str]
+) -> dict[str, int]:
+    """False-merge pairs counted by how the later message of each pair joined its case."""
+    conv = {i["id"]: i["conversation"] for i in items}
+    related = {i["id"]: set(i.get("also_relates_to") or []) for i in items}
+    order = [i["id"] for i in items]  # load() sorts by date
+    counts: dict[str, int] = defaultdict(int)
+    for a, b in itertools.combinations(order, 2):
+        if conv[a] == conv[b] or conv[b] in related[a] or conv[a] in related[b]:
+            continue
+        if predicted[a] == predicted[b]:
+            counts[joined_by.get(b, "-")] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _groups(store: Any, message_ids: list[str]) -> dict[str, str]:
@@ -251,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--why",
+        action="store_true",
+        help="also count false merges by how the later message joined (reason codes only)",
+    )
     args = parser.parse_args(argv)
     structlog.configure(  # log lines to stderr: stdout carries the figures (--json)
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -258,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     items = load(args.file)
     with tempfile.TemporaryDirectory(prefix="crmbot-grouping-") as tmp:
-        crmbot = run_pipeline(items, Path(tmp))
+        joined_by: dict[str, str] = {}
+        crmbot = run_pipeline(items, Path(tmp), joined_by)
     plain = baseline(items)
     ours, theirs = pairwise(items, crmbot), pairwise(items, plain)
     if args.json:
@@ -275,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  {situation:<28} {count:>4} msgs  recall {scores.recall:.2f} / "
             f"{base[situation].recall:.2f}  false merges {scores.false_merges}"
         )
+    if args.why:
+        print("false merges by how the later message joined its case (reason code: pairs)")
+        for code, pairs in false_merges_by_join(items, crmbot, joined_by).items():
+            print(f"  {code:<34} {pairs}")
     return 0
 
 

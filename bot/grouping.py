@@ -3,8 +3,10 @@
 Per open case (all its recent requests together): what both name (an identifier, a site, a
 customer number), where they disagree (numbers or sites of one kind: a conflict; amounts or
 months of bills: weak), how alike their topics are, and how long the case has been quiet.
-Per request: whether it chases, says nothing but "any news?", or says it raises another
-matter. Per reply joined by its headers: the same comparison with the case it replies to,
+Per open case too: the words it shares with the request that are its own, not its area's
+(`bot/distinctive.py`: weighed by how rare they are in the bundled request corpus, signatures
+left out). Per request: whether it chases, says nothing but "any news?", or says it raises
+another matter. Per reply joined by its headers: the same comparison with the case it replies to,
 whether it corrects itself, and whether its subject changed (`read_reply`). Pure reading
 and arithmetic; `bot/stages/dedup.py` and `bot/stages/rethread.py` decide and explain.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.distinctive import content_words, mass, shared
 from bot.specifics import (
     Comparison,
     Specifics,
@@ -52,6 +55,7 @@ class NewRequest:
     chase: bool  # it says it chases
     bare_chase: bool  # it only asks for news
     sender: frozenset[str]  # the sender's name words, never a topic
+    content: frozenset[str] = frozenset()  # its topic words without signature nor name
 
 
 @dataclass(slots=True)
@@ -65,6 +69,16 @@ class Candidate:
     words: frozenset[str] = frozenset()  # its requests' topic words, the sender's name left out
     comparison: Comparison = field(default_factory=lambda: Comparison((), (), ()))
     last_at: datetime | None = None
+    content: frozenset[str] = frozenset()  # its requests' topic words, no signature nor name
+    distinct: tuple[str, ...] = ()  # content words both use, the most specific first
+    distinct_mass: float = 0.0  # their summed weight (`bot.distinctive.mass`)
+    distinct_share: float = 0.0  # that weight over the request's own words' weight
+
+    @property
+    def named(self) -> bool:
+        """Something specific says it is this case: an identifier, a site or an amount both
+        name (a customer number says who writes, not about what)."""
+        return bool(self.comparison.shared or self.comparison.alike)
 
     @property
     def against(self) -> str | None:
@@ -132,6 +146,7 @@ def read_request(
         chase=says_chase(subject, body),
         bare_chase=is_status_chase(subject, body),
         sender=sender,
+        content=content_words(subject, body, sender),
     )
 
 
@@ -149,6 +164,12 @@ def candidates(rows: Sequence[Any], new: NewRequest) -> list[Candidate]:
         specifics = union([specifics_of(s, b) for s, b in texts])
         cand.words = frozenset().union(*(topic_of(s, b).words for s, b in texts)) - new.sender
         cand.comparison = compare(new.specifics, new.words, specifics, cand.words, new.sender)
+        cand.content = frozenset().union(*(content_words(s, b, new.sender) for s, b in texts))
+        both = shared(new.content, cand.content)
+        cand.distinct = tuple(sorted(both, key=lambda w: (-mass([w]), w)))
+        cand.distinct_mass = mass(both)
+        own = mass(new.content)
+        cand.distinct_share = cand.distinct_mass / own if own else 0.0
     return list(by_case.values())
 
 

@@ -97,6 +97,16 @@ class DedupSettings(_Section):
     similar_text_chase: float = Field(default=0.30, ge=0, le=1)
     # A case quiet this long needs more than a fairly alike topic of the same category.
     stale_after_days: float = Field(default=14.0, ge=0)
+    # Alike topics with nothing specific named (number, site, amount) join only when the words
+    # they share weigh this much (bot/distinctive.py: about three words of the matter's own,
+    # not the common words of its area); otherwise kept apart and linked for review.
+    distinct_mass: float = Field(default=15.0, ge=0)
+    # ... and make this share of the weight of the request's own words (a long mail shares
+    # many of an area's words with any case of that area).
+    distinct_share: float = Field(default=0.40, ge=0, le=1)
+    # A bare "any update?" from a contact with several open cases joins the latest case only
+    # when it is the one case the sender (same address and name) wrote about in these days.
+    bare_chase_sender_days: float = Field(default=14.0, ge=0)
     candidates: int = Field(default=20, ge=1, le=200)
 
 

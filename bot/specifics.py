@@ -345,6 +345,8 @@ class Comparison:
     conflicts: tuple[str, ...]  # "invoice F2026-11-0587, not F2026-10-4412"
     differ: tuple[str, ...]  # weak evidence: "amounts 120.00, not 84.50"
     party: tuple[str, ...] = ()  # a customer or account number both name: who, not what
+    alike: tuple[str, ...] = ()  # amounts both name: weak evidence for
+    months: tuple[str, ...] = ()  # months of bills both name: evidence for a chase only
 
 
 def compare(
@@ -362,7 +364,9 @@ def compare(
     of its values appears anywhere in the case (any kind). A customer or account number never
     counts; a bare number of unknown kind never conflicts. Sites (signatures and company
     names repeat them): a conflict when each side names a site of one kind that the other
-    side's words never mention. Shared: an identifier both name, a site both mention."""
+    side's words never mention. Shared: an identifier both name, a site both mention. Alike:
+    an amount both name (weak: a second signal, never a case's name; not a bill's month,
+    which one person's two questions about this month's bill share)."""
     shared: list[str] = []
     conflicts: list[str] = []
     case_keys = case.keys()
@@ -398,7 +402,11 @@ def compare(
     party = sorted(
         {i.text for i in new.identifiers if i.kind in IGNORED_KINDS and i.key in case_keys}
     )
-    return Comparison(tuple(shared), tuple(conflicts), tuple(differ), tuple(party))
+    alike = [f"amount {a}" for a in sorted(new.amounts & case.amounts)]
+    months = [f"bill of month {m}" for m in sorted(new.months & case.months)]
+    return Comparison(
+        tuple(shared), tuple(conflicts), tuple(differ), tuple(party), tuple(alike), tuple(months)
+    )
 
 
 def _list(values: frozenset[str]) -> str:

@@ -59,3 +59,19 @@ def test_the_dev_scenarios_hold_one_persons_two_problems_in_the_bench_schema() -
     two = [email for email, convs in convs_of.items() if len(convs) >= 2]
     assert len(two) >= 20  # people writing about two problems of one area
     assert {i["lang"] for i in items} == {"fr", "en"}
+
+
+def test_false_merges_are_counted_by_how_the_later_message_joined() -> None:
+    items = [
+        {"id": "a", "conversation": "C1"},
+        {"id": "b", "conversation": "C1"},
+        {"id": "c", "conversation": "C2"},
+        {"id": "d", "conversation": "C3", "also_relates_to": ["C1"]},
+    ]
+    predicted = {"a": "case:1", "b": "case:1", "c": "case:1", "d": "case:1"}
+    joined_by = {"b": "similar_text", "c": "status_chase", "d": "similar_text"}
+    # c with a and b: two false pairs; d with c: one (d with a, b: related, neutral)
+    assert bench.false_merges_by_join(items, predicted, joined_by) == {
+        "status_chase": 2,
+        "similar_text": 1,
+    }

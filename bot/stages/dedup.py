@@ -14,16 +14,25 @@ trail says why. Then, in this order:
    one of the contact's open cases) is a follow-up of it;
 3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
    words) from a contact with exactly one open case is a follow-up of that case, whatever
-   category the chase reads as;
+   category the chase reads as, unless its own words (two or so) are none of the case's;
 4. a chase that names what only one of several open cases names (its invoice number, its
-   site) is a follow-up of that case;
-5. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
+   site, an amount) is a follow-up of that case;
+5. a chase without content from a contact with two or more open cases joins the one case
+   the sender (address and name) wrote about in the last `bare_chase_sender_days`; with
+   none or several, it is not guessed: its own case, tagged `ambiguous_chase` and
+   `related_to:` each open case, whose answer asks which request it is about;
+6. the same topic: content words (greetings, sign-offs and boilerplate left out) alike
    enough, with a bonus for a number or site both name and a penalty when both name amounts
    and none agree. Very alike attaches; fairly alike attaches when the rules read the same
    category, the message names one of the case's numbers again, or it says it chases,
    unless the case has been quiet for weeks;
    otherwise the new case is flagged `possible_repeat` for review. Two open cases about as
-   alike, nothing named to tell them apart: not guessed, flagged for review.
+   alike, nothing named to tell them apart: not guessed, flagged for review. Likeness alone
+   is thin evidence when nothing specific is named in common (an identifier, a site, an
+   amount) and the words both use weigh less than `distinct_mass`, or less than
+   `distinct_share` of the request's own words (`bot/distinctive.py`: the area's common
+   words weigh little): then kept apart, tagged `related_to:` the alike case for review,
+   unless it is a chase all of whose words are the case's. See `docs/grouping.md`.
 
 The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
 and every case it kept the request apart from, in the reason trail.
@@ -35,11 +44,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from bot.distinctive import mass
 from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
-from bot.stages.rethread import related_references
+from bot.settings import DedupSettings
+from bot.stages.rethread import RELATED_TAG, related_references
 from bot.status import OPEN_STATUSES
 from bot.store.cases import get_case
 from bot.store.requests import body_fingerprint, recent_open_requests
@@ -52,6 +63,8 @@ CHASE_CATEGORIES = frozenset({"status_request", "other"})
 CHASE_CONTENT_WORDS = 4
 # Two open cases within this much likeness of each other, nothing named: not guessed.
 AMBIGUOUS_MARGIN = 0.08
+# A bare chase from a sender with several open cases, not guessed: its case asks which.
+AMBIGUOUS_CHASE_TAG = "ambiguous_chase"
 
 
 def fold_text(text: str) -> str:
@@ -88,7 +101,14 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
     new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
     apart = related_references(work)  # a reply kept apart from the case it answers
     cases = [c for c in candidates(rows, new) if c.reference not in apart]
-    for step in (_reply_without_headers, _status_chase, _chase_naming_one_case, _same_topic):
+    steps = (
+        _reply_without_headers,
+        _status_chase,
+        _chase_naming_one_case,
+        _bare_chase_of_several,
+        _same_topic,
+    )
+    for step in steps:
         if step(ctx, work, new, cases):
             return work
     _explain_kept_apart(work, new, cases)
@@ -153,13 +173,17 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     if len(cases) != 1 or new.new_matter:
         return False
     (cand,) = cases
-    # A chase of a few words joins too, unless those words are about something else.
+    # A chase of a few words joins too, unless those words are about something else, or it
+    # names another bill's month or amount ("still no December bill" after November's).
     few_words = (
         new.chase
         and len(new.words) <= CHASE_CONTENT_WORDS
         and (len(new.words) <= 1 or bool(new.words & cand.words))
+        and not (cand.comparison.differ and not cand.named)
     )
     if not (new.bare_chase or few_words) or cand.against:
+        return False
+    if not few_words and _about_something_else(new, cand, ctx.settings.dedup):
         return False
     what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
@@ -176,16 +200,25 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     return True
 
 
+def _about_something_else(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
+    """A short mail that asks for news ("avez-vous pu ...", "still waiting for ...") but
+    whose own words, weighing half the likeness bar or more, are none of the case's and name
+    nothing of it: news of another matter, not of this case."""
+    if cand.named or cand.distinct:
+        return False
+    return mass(new.content) >= conf.distinct_mass / 2
+
+
 def _chase_naming_one_case(
     ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
 ) -> bool:
     if len(cases) < 2 or not (new.chase or new.bare_chase) or new.new_matter:
         return False
-    named = [c for c in cases if c.comparison.shared and not c.against]
+    named = [c for c in cases if c.named and not c.against]
     if len(named) != 1:
         return False
     (cand,) = named
-    shared = ", ".join(cand.comparison.shared[:3])
+    shared = ", ".join((*cand.comparison.shared, *cand.comparison.alike)[:3])
     _attach(
         ctx,
         work,
@@ -195,10 +228,73 @@ def _chase_naming_one_case(
             "chase_names_case",
             f"a chase naming {shared}, which only {cand.reference} of the contact's "
             f"{len(cases)} open cases names",
-            {"case": cand.reference, "shared": list(cand.comparison.shared)},
+            {
+                "case": cand.reference,
+                "shared": [*cand.comparison.shared, *cand.comparison.alike],
+            },
         ),
     )
     return True
+
+
+def _bare_chase_of_several(
+    ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]
+) -> bool:
+    """A bare "any update?" (no word of its own) from a contact with two or more open cases:
+    joined to the one case the sender (same address and name) wrote about in the last days
+    when there is exactly one; otherwise not guessed: a case of its own, tagged
+    `ambiguous_chase` and linked to each open case, whose answer asks which one it is."""
+    req = work.request
+    assert req is not None and req.received_at is not None
+    if not new.bare_chase or new.content or new.new_matter or len(cases) < 2:
+        return False
+    open_cases = [c for c in cases if not c.against]
+    since = req.received_at - timedelta(days=ctx.settings.dedup.bare_chase_sender_days)
+    mine = [c for c in open_cases if _sender_wrote(c, req.sender_email, req.sender_name, since)]
+    if len(mine) == 1:
+        (cand,) = mine
+        _attach(
+            ctx,
+            work,
+            cand.case_id,
+            "follow_up",
+            Reason(
+                "status_chase_sender_case",
+                f"asks for news; of the contact's {len(open_cases)} open cases, only "
+                f"{cand.reference} has a request from this sender in the last "
+                f"{ctx.settings.dedup.bare_chase_sender_days:.0f} days",
+                {"case": cand.reference},
+            ),
+        )
+        return True
+    listed = sorted(mine or open_cases, key=lambda c: c.case_id)
+    references = [c.reference for c in listed]
+    work.tags.append(AMBIGUOUS_CHASE_TAG)
+    work.tags.extend(f"{RELATED_TAG}{r}" for r in references)
+    work.reasons.append(
+        Reason(
+            "ambiguous_chase",
+            f"asks for news, names nothing, and the sender has {len(listed)} open cases "
+            f"({', '.join(references)}): not guessed, linked to each; the answer asks which",
+            {"cases": references},
+        )
+    )
+    ctx.log.info("bare_chase_not_assigned", cases=references)
+    return True
+
+
+def _sender_wrote(cand: Candidate, email: str | None, name: str | None, since: Any) -> bool:
+    """Whether the case has a request from this sender (address, and name when both have
+    one: colleagues share a mailbox) since `since`."""
+    mine = (email or "").lower()
+    me = fold_text(name or "").strip()
+    for row in cand.rows:
+        if row.received_at < since or (row.sender_email or "").lower() != mine:
+            continue
+        theirs = fold_text(row.sender_name or "").strip()
+        if not me or not theirs or me == theirs:
+            return True
+    return False
 
 
 def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Candidate]) -> bool:
@@ -220,8 +316,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
         reason = Reason(
             "similar_text", f"topic {best:.0%} alike {cand.reference}{evidence}", detail
         )
-        _attach(ctx, work, cand.case_id, "follow_up", reason)
-        return True
+        return _attach_unless_thin(ctx, work, new, cand, reason)
     if best < conf.similar_text_chase:
         return False
     quiet = quiet_days(req.received_at, cand)
@@ -243,8 +338,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
             f"topic {best:.0%} alike {cand.reference}, {why}{evidence}",
             detail,
         )
-        _attach(ctx, work, cand.case_id, "follow_up", reason)
-        return True
+        return _attach_unless_thin(ctx, work, new, cand, reason)
     # Alike, but not enough, read as another matter, or the case long quiet: a new case,
     # flagged for review.
     why = (
@@ -262,6 +356,59 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
         )
     )
     return False
+
+
+def _attach_unless_thin(
+    ctx: StageContext, work: Work, new: NewRequest, cand: Candidate, reason: Reason
+) -> bool:
+    """Attach on likeness, unless the evidence is thin: then kept apart, linked for review."""
+    if _thin(new, cand, ctx.settings.dedup):
+        _keep_apart_thin(work, cand, reason.detail)
+        return False
+    _attach(ctx, work, cand.case_id, "follow_up", reason)
+    return True
+
+
+def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
+    """Nothing specific names the case (identifier, site, amount; for a chase, the month of a
+    bill), the words both use weigh little (the area's common words) or little of the
+    request's own, and the request is no chase all of whose words are the case's ("the
+    thermostat is still offline"): likeness alone is thin evidence."""
+    if cand.named or (new.chase and cand.comparison.months):
+        return False
+    if cand.distinct_mass >= conf.distinct_mass and cand.distinct_share >= conf.distinct_share:
+        return False
+    # "Any update on my broadband?": asks for news about the case's own words. "Still no
+    # bill": says it chases, but with the area's common words only, maybe a new matter.
+    enough = new.bare_chase or cand.distinct_mass >= conf.distinct_mass / 2
+    return not (_chase_of_its_words(new, cand) and enough)
+
+
+def _chase_of_its_words(new: NewRequest, cand: Candidate) -> bool:
+    """A chase all of whose content words are the case's."""
+    return new.chase and bool(new.content) and new.content <= cand.content
+
+
+def _keep_apart_thin(work: Work, cand: Candidate, detail: dict[str, Any]) -> None:
+    """An alike request on thin evidence: a new case linked to the alike one for review (one
+    person's two problems in one area read alike; a false merge hides one of them)."""
+    best = float(detail.get("similarity") or 0.0)
+    words = ", ".join(cand.distinct[:4]) or "no word of its own"
+    work.tags.append(f"{RELATED_TAG}{cand.reference}")
+    work.reasons.append(
+        Reason(
+            "kept_apart_thin_evidence",
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), but nothing specific "
+            f"in common and few words of that matter's own ({words}): kept apart, linked "
+            "for review",
+            {
+                **detail,
+                "shared_words": list(cand.distinct[:8]),
+                "weight": round(cand.distinct_mass, 1),
+                "share": round(cand.distinct_share, 2),
+            },
+        )
+    )
 
 
 def _ambiguous(work: Work, ranked: list[tuple[float, Candidate]], bar: float) -> bool:

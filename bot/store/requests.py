@@ -228,6 +228,8 @@ def recent_open_requests(
             requests.c.body_clean,
             requests.c.body_hash,
             requests.c.received_at,
+            requests.c.sender_email,
+            requests.c.sender_name,
             cases.c.category,
             cases.c.reference,
             cases.c.subject.label("case_subject"),
