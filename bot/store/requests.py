@@ -150,13 +150,24 @@ def first_thread_key(conn: Connection, case_id: int) -> str | None:
 
 
 def requests_of_case(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    """A case's requests (with those of cases merged into it), oldest first, without raw."""
-    from bot.store.cases import merged_into_chain
+    """A case's requests (with those of cases merged into it), oldest first, without raw.
 
+    One statement: the merge chain is walked in SQL. Nothing this reads is held back in a
+    batch (requests are inserted at once, merges written at once), so nothing is flushed.
+    """
+    return [dict(r._mapping) for r in conn.execute(_REQUESTS_OF_CASE, {"case_id": case_id})]
+
+
+def _requests_of_case_statement() -> Any:
+    # the case, then every case merged into one of the chain (UNION: a cycle ends)
+    start = select(bindparam("case_id", type_=requests.c.case_id.type).label("id"))
+    chain = start.cte("merge_chain", recursive=True)
+    chain = chain.union(select(cases.c.id).where(cases.c.merged_into == chain.c.id))
     cols = [c for c in requests.c if c.name != "raw"]
-    ids = merged_into_chain(conn, case_id)
-    rows = conn.execute(select(*cols).where(requests.c.case_id.in_(ids)).order_by(requests.c.id))
-    return [dict(r._mapping) for r in rows]
+    return select(*cols).where(requests.c.case_id.in_(select(chain.c.id))).order_by(requests.c.id)
+
+
+_REQUESTS_OF_CASE = _requests_of_case_statement()
 
 
 def quarantine_record(
