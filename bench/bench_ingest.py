@@ -7,8 +7,9 @@ Each store is measured in a fresh subprocess, so that peak memory is that run's 
 Two rates are printed: `ingest` is the poll alone (read, parse, thread, decide, store, cursor:
 what issue 8 measures), `end-to-end` adds the housekeeping that follows it (SLA timers that are
 due fire, the outbox is dispatched). Worker CPU is the worker processes' own CPU time during the
-poll per message (not the database server's): steadier than the rates on a loaded machine. Statements per message counts every statement sent to the
-database during the poll (an executemany is one), BEGIN/SAVEPOINT included, COMMIT not.
+poll per message (not the database server's): steadier than the rates on a loaded machine.
+Statements per message counts every statement sent to the database during the poll (an
+executemany is one), BEGIN/SAVEPOINT included, COMMIT not.
 `--replicas N` (PostgreSQL only) runs N worker processes, each on its own Maildir (the messages
 split between them), against one store, started together; the rate is the sum of messages
 stored over the wall time from the first start to the last end.

@@ -290,3 +290,24 @@ def test_cases_read_inside_a_batch_show_its_held_back_changes(
         case["reference"],
         "billing",
     )
+
+
+def test_a_sender_seen_earlier_in_the_same_batch_is_the_same_contact_and_its_keys_are_stored(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    from bot.store.schema import contact_keys, contacts
+
+    _deliver_in_order(
+        inbox,
+        [
+            make_message(subject="Facture", sender="Jeanne Martin <jeanne@example.fr>"),
+            make_message(subject="Compteur", sender="Paul <paul@example.fr>"),
+            make_message(subject="Autre chose", sender="Jeanne Martin <jeanne@example.fr>"),
+        ],
+    )
+    assert maildir_worker(_settings(store_url, inbox), store, rules=None).run_once() == 3
+    with store.connect() as conn:
+        owners = conn.execute(select(requests.c.contact_id).order_by(requests.c.id)).scalars().all()
+        keyed = conn.execute(select(contact_keys.c.contact_id).distinct()).scalars().all()
+    assert owners[0] == owners[2] != owners[1]
+    assert _count(store, contacts) == 2 and sorted(keyed) == sorted({owners[0], owners[1]})

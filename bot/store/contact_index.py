@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.errors import ConfigError
+from bot.store.batch import pending, settle
 from bot.store.schema import contact_keys, contacts
 from bot.store.sql import fit_to_columns
 
@@ -50,14 +51,30 @@ def _driver_rows(conn: sa.Connection, sql: str, params: list[Any]) -> list[Any]:
 
 
 def contacts_under_keys(conn: sa.Connection, caps: dict[str, int]) -> list[tuple[str, int]]:
-    """(key, contact id) for each key, at most its cap + 1 contacts per key; one query."""
+    """(key, contact id) for each key, at most its cap + 1 contacts per key; one query.
+
+    The keys of contacts created earlier in the batch, held back (bot/store/batch.py), are
+    added to what the table holds.
+    """
     if not caps:
         return []
     params: list[Any] = []
     for key, cap in caps.items():
         params += (key, cap + 1)
     sql = _key_query(_mark(conn.dialect.paramstyle), len(caps))
-    return [(key, cid) for key, cid in _driver_rows(conn, sql, params)]
+    found = [(key, cid) for key, cid in _driver_rows(conn, sql, params)]
+    writes = pending(conn)
+    if writes is None or not writes.contact_keys:
+        return found
+    counts: dict[str, int] = {}
+    for key, _ in found:
+        counts[key] = counts.get(key, 0) + 1
+    for row in writes.contact_keys:
+        key = row["key"]
+        if key in caps and counts.get(key, 0) <= caps[key]:
+            found.append((key, row["contact_id"]))
+            counts[key] = counts.get(key, 0) + 1
+    return found
 
 
 def identity_rows(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, Any, Any]]:
@@ -123,6 +140,7 @@ def update_identity(
 
 def keys_held(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> set[str]:
     """Which of these keys the contact is indexed under (through the primary key)."""
+    settle(conn)
     return set(
         conn.execute(
             sa.select(contact_keys.c.key).where(
@@ -135,6 +153,7 @@ def keys_held(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> set[
 def drop_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
     """Stop indexing a contact under these keys."""
     if keys:
+        settle(conn)
         conn.execute(
             contact_keys.delete().where(
                 contact_keys.c.key.in_(sorted(keys)), contact_keys.c.contact_id == contact_id
@@ -143,7 +162,10 @@ def drop_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None
 
 
 def add_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
-    """Index a contact under these keys (each once)."""
-    unique = list(dict.fromkeys(keys))
-    if unique:
-        conn.execute(contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in unique])
+    """Index a contact under these keys (each once); held back in a batch."""
+    rows = [{"key": k, "contact_id": contact_id} for k in dict.fromkeys(keys)]
+    writes = pending(conn)
+    if writes is not None:
+        writes.contact_keys.extend(rows)
+    elif rows:
+        conn.execute(contact_keys.insert(), rows)
