@@ -177,6 +177,17 @@ def _timed(stage: Any, spent: dict[str, float]) -> Any:
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
 
     run.__name__ = name
+    prepare = getattr(stage, "prepare", None)
+    if prepare is not None:  # the stage's batch-wide part (Pipeline.prepare), timed with it
+
+        def run_prepare(ctx: Any, records: Any) -> None:
+            began = time.perf_counter()
+            try:
+                prepare(ctx, records)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+
+        run.prepare = run_prepare  # type: ignore[attr-defined]
     return run
 
 

@@ -50,6 +50,10 @@ class BatchWrites:
     timers: list[dict[str, Any]] = field(default_factory=list)
     case_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     contact_keys: list[dict[str, Any]] = field(default_factory=list)
+    # The stored requests this batch's messages may repeat, read once for the batch (fast
+    # path only; bot/store/requests.py: `read_seen_for_batch`). Not a pending write: kept
+    # across flushes, gone with the batch.
+    seen: Any = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
