@@ -54,6 +54,10 @@ class BatchWrites:
     # path only; bot/store/requests.py: `read_seen_for_batch`). Not a pending write: kept
     # across flushes, gone with the batch.
     seen: Any = None
+    # key -> contact ids, as the contact_keys table held them when the batch read the keys of
+    # all its senders at once (`contact_index.read_keys_for_batch`); keys the batch stores or
+    # drops are applied to it. Like `seen`, gone with the batch.
+    keys_read: dict[str, list[int]] | None = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
@@ -82,6 +86,10 @@ class BatchWrites:
         """Send the pending appends (contact keys, audit, case links, timers), not the case
         changes."""
         sent = 0
+        if self.keys_read is not None:  # written now: the batch's copy of the keys keeps them
+            for row in self.contact_keys:
+                if row["key"] in self.keys_read:
+                    self.keys_read[row["key"]].append(row["contact_id"])
         for table, rows in (
             (contact_keys, self.contact_keys),
             (case_requests, self.case_links),
