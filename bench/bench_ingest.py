@@ -6,8 +6,10 @@ Each store is measured in a fresh subprocess, so that peak memory is that run's 
 
 Two rates are printed: `ingest` is the poll alone (read, parse, thread, decide, store, cursor:
 what issue 8 measures), `end-to-end` adds the housekeeping that follows it (SLA timers that are
-due fire, the outbox is dispatched). Statements per message counts every statement sent to the
-database during the poll (an executemany is one), BEGIN/SAVEPOINT included, COMMIT not.
+due fire, the outbox is dispatched). Worker CPU is the worker processes' own CPU time during the
+poll per message (not the database server's): steadier than the rates on a loaded machine.
+Statements per message counts every statement sent to the database during the poll (an
+executemany is one), BEGIN/SAVEPOINT included, COMMIT not.
 `--replicas N` (PostgreSQL only) runs N worker processes, each on its own Maildir (the messages
 split between them), against one store, started together; the rate is the sum of messages
 stored over the wall time from the first start to the last end.
@@ -138,8 +140,10 @@ def run_child(url: str, maildir: str, rules: bool, *, wait: bool = False) -> dic
     event.listen(store.engine, "before_cursor_execute", count)
     began_wall = time.time()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     stored = worker.poll_source(name)
     polled = time.perf_counter()
+    poll_cpu = time.process_time() - cpu_start
     ended_wall = time.time()
     event.remove(store.engine, "before_cursor_execute", count)
     worker.housekeeping()
@@ -150,6 +154,7 @@ def run_child(url: str, maildir: str, rules: bool, *, wait: bool = False) -> dic
         "stored": stored,
         "seconds": elapsed,
         "poll_seconds": polled - start,
+        "poll_cpu_seconds": poll_cpu,
         "began": began_wall,
         "ended": ended_wall,
         "statements": statements,
@@ -172,6 +177,17 @@ def _timed(stage: Any, spent: dict[str, float]) -> Any:
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
 
     run.__name__ = name
+    prepare = getattr(stage, "prepare", None)
+    if prepare is not None:  # the stage's batch-wide part (Pipeline.prepare), timed with it
+
+        def run_prepare(ctx: Any, records: Any) -> None:
+            began = time.perf_counter()
+            try:
+                prepare(ctx, records)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+
+        run.prepare = run_prepare  # type: ignore[attr-defined]
     return run
 
 
@@ -237,6 +253,7 @@ def _one_run(url: str, maildirs: list[Path], args: argparse.Namespace) -> dict[s
         "rate": stored / max(r["seconds"] for r in results),
         "statements": statements,
         "per_message": sum(statements.values()) / max(stored, 1),
+        "cpu_ms": 1000 * sum(r["poll_cpu_seconds"] for r in results) / max(stored, 1),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
         "stage_ms": results[0]["stage_ms"],
     }
@@ -308,6 +325,7 @@ def main() -> None:
                 f"{statistics.median(ingest):,.0f} msg/s "
                 f"(min {ingest[0]:,.0f}, max {ingest[-1]:,.0f}); "
                 f"end-to-end median {statistics.median(total):,.0f} msg/s; "
+                f"worker CPU median {statistics.median(r['cpu_ms'] for r in runs):.2f} ms/msg; "
                 f"peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB"
             )
             verbs = runs[0]["statements"]

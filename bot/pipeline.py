@@ -78,6 +78,9 @@ class StageContext:
     matcher_factory: Callable[[Connection], Any] | None = None
     sources: dict[str, ConnectorSettings] = field(default_factory=dict)
     routes: WriteBackSettings | None = None  # the typed write-back; built once when not given
+    # Requests parsed ahead for the batch being stored, by id() of their record (a stage's
+    # `prepare`, see Pipeline.prepare); empty on the record-by-record path.
+    parsed: dict[int, Request] = field(default_factory=dict)
 
     def source_settings(self, name: str) -> ConnectorSettings | None:
         """The validated settings of source `name` (None if no such source is configured)."""
@@ -102,10 +105,23 @@ Stage = Callable[[StageContext, Work], Work | None]
 
 
 class Pipeline:
-    """An ordered list of stages."""
+    """An ordered list of stages.
+
+    A stage may also have a `prepare(ctx, records)` attribute: called once for a whole batch
+    before its records run one by one (on the worker's fast path only), to read or compute
+    for the batch at once what the stage would otherwise do per record. A stage behaves the
+    same with or without it.
+    """
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
+
+    def prepare(self, ctx: StageContext, records: Sequence[SourceRecord]) -> None:
+        """Let each stage that can prepare for the batch do so, in stage order."""
+        for stage in self.stages:
+            prepare = getattr(stage, "prepare", None)
+            if prepare is not None:
+                prepare(ctx, records)
 
     def run(self, ctx: StageContext, work: Work) -> Work:
         """Run every stage in order until one drops the item; return the item."""

@@ -198,6 +198,8 @@ class Worker:
                 raise RetriableError(f"source {name}: lease taken by another replica")
             ctx = self._context(conn)
             with batch_writes(conn) as writes:
+                if not guarded:  # the batch read at once; record by record, as each runs
+                    self._prepare(ctx, batch)
                 for record in batch.records:
                     work = self._run_record(conn, ctx, name, record, guarded=guarded)
                     if work is None:
@@ -217,6 +219,18 @@ class Worker:
                 raise _DryRunRollback(stored)
         observe_stored(name, arrivals, datetime.now(UTC))  # committed
         return stored
+
+    def _prepare(self, ctx: StageContext, batch: Batch) -> None:
+        """The stages' batch-wide reads (Pipeline.prepare); a failure redoes the batch
+        record by record, where nothing is prepared."""
+        try:
+            self.pipeline.prepare(ctx, batch.records)
+        except DBAPIError as exc:
+            if not isinstance(exc, DataError | IntegrityError):
+                raise
+            raise _RecordFailed from exc
+        except Exception as exc:
+            raise _RecordFailed from exc
 
     def _run_record(
         self, conn: Connection, ctx: StageContext, name: str, record: SourceRecord, *, guarded: bool

@@ -90,13 +90,19 @@ class ContactMatcher:
         """Decide whether a record is a known contact ("same"), maybe one ("possible"), or new."""
         return self.match_profile(self.profile(record))
 
-    def match_profile(self, profile: Profile) -> MatchResult:
-        """`match` for an already normalised profile."""
+    def blocking_caps(self, profile: Profile) -> list[tuple[str, int]]:
+        """The profile's blocking keys, each with the number of contacts past which it is
+        too common to block on."""
         s = self.settings
-        keys = [
+        return [
             (key, s.name_key_cap if key_kind(key) in NAME_ONLY_KINDS else s.key_cap)
             for key in dict.fromkeys(blocking_keys(profile))
         ]
+
+    def match_profile(self, profile: Profile) -> MatchResult:
+        """`match` for an already normalised profile."""
+        s = self.settings
+        keys = self.blocking_caps(profile)
         found = self.index.candidates(keys, limit=s.max_candidates)
         best: dict[int, PairScore] = {}
         for cid, other, _shared in found:

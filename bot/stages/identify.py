@@ -8,14 +8,17 @@ silent merge), "new" creates a contact. CRM ids join contacts across connectors.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import phonenumbers
 
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
+from bot.models import Request, SourceRecord
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.store.contact_index import read_keys_for_batch
 from bot.store.contacts import get_contact, remember_profile
 from bot.store.schema import contact_links
 from bot.store.sql import insert_ignore, utcnow
@@ -40,6 +43,10 @@ def phone_in_signature(text: str, region: str) -> str | None:
 def _record(ctx: StageContext, work: Work) -> ContactRecord:
     req = work.request
     assert req is not None
+    return _contact_record(ctx, req)
+
+
+def _contact_record(ctx: StageContext, req: Request) -> ContactRecord:
     phone = req.sender_phone or phone_in_signature(
         req.body_text, ctx.settings.identity.default_region
     )
@@ -127,3 +134,21 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             )
         )
     return work
+
+
+def read_keys_ahead(ctx: StageContext, records: Sequence[SourceRecord]) -> None:
+    """For the mails parsed ahead: the contacts under every blocking key of their senders,
+    read once for the batch (`bot/store/contact_index.py: read_keys_for_batch`)."""
+    matcher = ContactMatcher(SqlContactIndex(ctx.conn), ctx.settings.identity)
+    caps: dict[str, int] = {}
+    for rec in records:
+        req = ctx.parsed.get(id(rec))
+        if req is None:
+            continue
+        record = _contact_record(ctx, req)
+        if record.email or record.phone or record.external_ids:
+            caps.update(matcher.blocking_caps(matcher.profile(record)))
+    read_keys_for_batch(ctx.conn, caps)
+
+
+identify_contact.prepare = read_keys_ahead  # type: ignore[attr-defined]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.budget import BudgetExceeded, deadline, over_size
 from bot.identity.sync import sync_crm_contact
 from bot.mail.parse import parse_email
 from bot.models import Request, SourceRecord
@@ -121,7 +123,8 @@ def normalise(ctx: StageContext, work: Work) -> Work | None:
         if not rec.raw:
             _quarantine(ctx, work, "empty message")
             return None
-        work.request = request_from_email(rec, ctx.settings.cases.max_body_chars)
+        parsed = ctx.parsed.pop(id(rec), None)
+        work.request = parsed or request_from_email(rec, ctx.settings.cases.max_body_chars)
     else:
         try:
             work.request = request_from_ticket(rec)
@@ -132,3 +135,29 @@ def normalise(ctx: StageContext, work: Work) -> Work | None:
         work.request.received_at = ctx.now
     work.events.append("request.received")
     return work
+
+
+def parse_ahead(ctx: StageContext, records: Sequence[SourceRecord]) -> None:
+    """Parse a batch's mails before its records run (the seen check reads them all at once).
+
+    Each within its own time budget: one over it is marked for quarantine, as the worker
+    would (`bot/budget.py`), and `normalise` quarantines it. Parsing has no side effect, so
+    a record parsed here is the same as one parsed in turn.
+    """
+    conf = ctx.settings.budget
+    for rec in records:
+        if rec.kind != "email" or not rec.raw or rec.quarantine_reason:
+            continue
+        if over_size(rec, conf.item_max_bytes):
+            continue  # run_item marks it
+        try:
+            with deadline(conf.item_seconds):
+                ctx.parsed[id(rec)] = request_from_email(rec, ctx.settings.cases.max_body_chars)
+        except BudgetExceeded as exc:
+            rec.quarantine_reason = str(exc)
+            ctx.log.warning(
+                "item_over_budget", source=rec.source, source_id=rec.source_id, why=str(exc)
+            )
+
+
+normalise.prepare = parse_ahead  # type: ignore[attr-defined]

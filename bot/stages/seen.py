@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.bounces import file_bounce
+from bot.models import SourceRecord
 from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.requests import (
     find_seen,
     insert_request,
     lock_message_id,
+    read_seen_for_batch,
     unchanged_ticket_version,
 )
 
@@ -71,3 +75,17 @@ def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
         work.drop(f"auto-reply ({req.auto_reply})")
         return None
     return work
+
+
+def read_seen_ahead(ctx: StageContext, records: Sequence[SourceRecord]) -> None:
+    """For the mails parsed ahead: their Message-IDs locked and what they may repeat read,
+    once for the batch (`bot/store/requests.py: read_seen_for_batch`)."""
+    keys = [
+        (req.source, req.source_id, req.message_id)
+        for rec in records
+        if (req := ctx.parsed.get(id(rec))) is not None
+    ]
+    read_seen_for_batch(ctx.conn, keys)
+
+
+skip_seen_and_auto_replies.prepare = read_seen_ahead  # type: ignore[attr-defined]

@@ -17,9 +17,11 @@ when nothing is pending). Case changes stay held back until the batch ends, so t
 batch takes its case row locks at one moment and in case id order (replicas attaching mail
 to the same cases do not deadlock): reads of cases apply them (`overlay_case`,
 `pending_reference`), and the rare paths that write a case at once (status, merges) call
-`settle_all(conn)`. Rows that later messages of the same batch look up (requests, contacts,
-new cases) are inserted at once, so threading and deduplication inside a batch see the
-earlier messages.
+`settle_all(conn)`. The blocking keys of contacts created in the batch are held back too: the
+candidate lookup adds them to what it reads (`contact_index.contacts_under_keys`), and the
+rarer reads of keys settle first. Rows that later messages of the same batch look up
+(requests, contacts, new cases) are inserted at once, so threading and deduplication inside a
+batch see the earlier messages.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
 
-from bot.store.schema import audit, case_requests, cases, timers
+from bot.store.schema import audit, case_requests, cases, contact_keys, timers
 from bot.store.sql import insert_ignore_many
 
 # The counters are added to in SQL, so that replicas attaching to one case never lose a count.
@@ -47,10 +49,21 @@ class BatchWrites:
     case_links: list[dict[str, Any]] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
     case_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    contact_keys: list[dict[str, Any]] = field(default_factory=list)
+    # The stored requests this batch's messages may repeat, read once for the batch (fast
+    # path only; bot/store/requests.py: `read_seen_for_batch`). Not a pending write: kept
+    # across flushes, gone with the batch.
+    seen: Any = None
+    # key -> contact ids, as the contact_keys table held them when the batch read the keys of
+    # all its senders at once (`contact_index.read_keys_for_batch`); keys the batch stores or
+    # drops are applied to it. Like `seen`, gone with the batch.
+    keys_read: dict[str, list[int]] | None = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
-        return bool(self.audit or self.case_links or self.timers or self.case_updates)
+        return bool(
+            self.audit or self.case_links or self.timers or self.case_updates or self.contact_keys
+        )
 
     def update_case(self, case_id: int, **values: Any) -> None:
         """Hold back a change to a case: counters add up, other fields keep the latest."""
@@ -70,9 +83,18 @@ class BatchWrites:
         return sent
 
     def flush_appends(self, conn: Connection) -> int:
-        """Send the pending appends (audit, case links, timers), not the case changes."""
+        """Send the pending appends (contact keys, audit, case links, timers), not the case
+        changes."""
         sent = 0
-        for table, rows in ((case_requests, self.case_links), (audit, self.audit)):
+        if self.keys_read is not None:  # written now: the batch's copy of the keys keeps them
+            for row in self.contact_keys:
+                if row["key"] in self.keys_read:
+                    self.keys_read[row["key"]].append(row["contact_id"])
+        for table, rows in (
+            (contact_keys, self.contact_keys),
+            (case_requests, self.case_links),
+            (audit, self.audit),
+        ):
             if rows:
                 conn.execute(insert(table), rows)
                 rows.clear()
@@ -99,6 +121,7 @@ class BatchWrites:
         self.case_links.clear()
         self.timers.clear()
         self.case_updates.clear()
+        self.contact_keys.clear()
 
 
 def _flush_case_updates(conn: Connection, updates: dict[int, dict[str, Any]]) -> int:

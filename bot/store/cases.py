@@ -301,8 +301,10 @@ def case_links(conn: Connection, case_id: int) -> dict[int, tuple[str, str]]:
 
 
 def merged_into_chain(conn: Connection, case_id: int) -> list[int]:
-    """The case and every case soft-merged into it (directly or through others)."""
-    settle_all(conn)
+    """The case and every case soft-merged into it (directly or through others).
+
+    Merges are written at once, never held back in a batch: nothing to flush first.
+    """
     found, frontier = [case_id], [case_id]
     while frontier:
         rows = conn.execute(select(cases.c.id).where(cases.c.merged_into.in_(frontier))).scalars()

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.errors import ConfigError
+from bot.store.batch import pending, settle
 from bot.store.schema import contact_keys, contacts
 from bot.store.sql import fit_to_columns
 
@@ -50,14 +51,57 @@ def _driver_rows(conn: sa.Connection, sql: str, params: list[Any]) -> list[Any]:
 
 
 def contacts_under_keys(conn: sa.Connection, caps: dict[str, int]) -> list[tuple[str, int]]:
-    """(key, contact id) for each key, at most its cap + 1 contacts per key; one query."""
+    """(key, contact id) for each key, at most its cap + 1 contacts per key; one query.
+
+    The keys of contacts created earlier in the batch, held back (bot/store/batch.py), are
+    added to what the table holds.
+    """
     if not caps:
         return []
+    writes = pending(conn)
+    read = None if writes is None else writes.keys_read
+    if read is not None and all(key in read for key in caps):  # read once for the batch
+        found = [(key, cid) for key, cap in caps.items() for cid in read[key][: cap + 1]]
+    else:
+        found = _read_keys(conn, caps)
+    if writes is None or not writes.contact_keys:
+        return found
+    counts: dict[str, int] = {}
+    for key, _ in found:
+        counts[key] = counts.get(key, 0) + 1
+    for row in writes.contact_keys:
+        key = row["key"]
+        if key in caps and counts.get(key, 0) <= caps[key]:
+            found.append((key, row["contact_id"]))
+            counts[key] = counts.get(key, 0) + 1
+    return found
+
+
+def _read_keys(conn: sa.Connection, caps: dict[str, int]) -> list[tuple[str, int]]:
     params: list[Any] = []
     for key, cap in caps.items():
         params += (key, cap + 1)
     sql = _key_query(_mark(conn.dialect.paramstyle), len(caps))
     return [(key, cid) for key, cid in _driver_rows(conn, sql, params)]
+
+
+# Keys read for a batch per statement, at most (a statement's parameters stay few).
+BATCH_KEYS_PER_READ = 200
+
+
+def read_keys_for_batch(conn: sa.Connection, caps: dict[str, int]) -> None:
+    """Read the contacts under every key of a batch's senders at once (each key capped as in
+    `contacts_under_keys`); the batch's lookups then answer from that. A no-op outside a
+    batch (bot/store/batch.py)."""
+    writes = pending(conn)
+    if writes is None or not caps:
+        return
+    read: dict[str, list[int]] = {key: [] for key in caps}
+    items = list(caps.items())
+    for start in range(0, len(items), BATCH_KEYS_PER_READ):
+        for key, cid in _read_keys(conn, dict(items[start : start + BATCH_KEYS_PER_READ])):
+            read[key].append(cid)
+    writes.keys_read = read
 
 
 def identity_rows(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, Any, Any]]:
@@ -123,6 +167,7 @@ def update_identity(
 
 def keys_held(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> set[str]:
     """Which of these keys the contact is indexed under (through the primary key)."""
+    settle(conn)
     return set(
         conn.execute(
             sa.select(contact_keys.c.key).where(
@@ -135,6 +180,12 @@ def keys_held(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> set[
 def drop_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
     """Stop indexing a contact under these keys."""
     if keys:
+        settle(conn)
+        writes = pending(conn)
+        if writes is not None and writes.keys_read is not None:
+            for key in keys:
+                if contact_id in writes.keys_read.get(key, ()):
+                    writes.keys_read[key].remove(contact_id)
         conn.execute(
             contact_keys.delete().where(
                 contact_keys.c.key.in_(sorted(keys)), contact_keys.c.contact_id == contact_id
@@ -143,7 +194,10 @@ def drop_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None
 
 
 def add_keys(conn: sa.Connection, contact_id: int, keys: Sequence[str]) -> None:
-    """Index a contact under these keys (each once)."""
-    unique = list(dict.fromkeys(keys))
-    if unique:
-        conn.execute(contact_keys.insert(), [{"key": k, "contact_id": contact_id} for k in unique])
+    """Index a contact under these keys (each once); held back in a batch."""
+    rows = [{"key": k, "contact_id": contact_id} for k in dict.fromkeys(keys)]
+    writes = pending(conn)
+    if writes is not None:
+        writes.contact_keys.extend(rows)
+    elif rows:
+        conn.execute(contact_keys.insert(), rows)

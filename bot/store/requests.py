@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -62,19 +62,39 @@ def insert_request(
         "case_id": case_id,
         "created_at": utcnow(),
     }
-    return insert_ignore(conn, requests, fit_to_columns(requests, values), ["source", "source_id"])
+    new_id = insert_ignore(
+        conn, requests, fit_to_columns(requests, values), ["source", "source_id"]
+    )
+    seen = _seen_cache(conn)
+    if seen is not None and new_id is not None:  # a later copy in the batch sees this one
+        seen.rows.append(
+            _SeenRow(new_id, case_id, request.source, request.source_id, request.message_id)
+        )
+    return new_id
 
 
 _LOCK_MESSAGE_ID = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
+# Every lock of a batch in one statement, in one order (replicas never wait on each other in
+# a cycle): the same keys as _LOCK_MESSAGE_ID.
+_LOCK_MESSAGE_IDS = text(
+    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(m) AS h "
+    "FROM unnest(CAST(:keys AS text[])) AS m ORDER BY h) AS locks"
+)
 
 
 def lock_message_id(conn: Connection, message_id: str) -> None:
     """PostgreSQL: wait for any other transaction storing this Message-ID (held to commit).
 
     Two replicas reading two mailboxes that got the same mail: the second waits for the
-    first's transaction, then sees its request. A no-op on SQLite (one writer at a time).
+    first's transaction, then sees its request. A no-op on SQLite (one writer at a time), and
+    for a Message-ID its batch locked already (`read_seen_for_batch`).
     """
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name != "postgresql":
+        return
+    seen = _seen_cache(conn)
+    if seen is None or message_id not in seen.message_ids:
         conn.execute(_LOCK_MESSAGE_ID, {"key": message_id})
 
 
@@ -82,13 +102,93 @@ def find_seen(
     conn: Connection, source: str, source_id: str, message_id: str
 ) -> dict[str, Any] | None:
     """The stored request with this source id, or else with this Message-ID, if any."""
-    rows = conn.execute(
-        _SEEN, {"source": source, "source_id": source_id, "message_id": message_id}
-    ).all()
+    seen = _seen_cache(conn)
+    if seen is not None and seen.covers(source, source_id, message_id):
+        rows: Sequence[Any] = seen.matching(source, source_id, message_id)
+    else:
+        rows = conn.execute(
+            _SEEN, {"source": source, "source_id": source_id, "message_id": message_id}
+        ).all()
     if not rows:
         return None
     same = [r for r in rows if r.source == source and r.source_id == source_id]
-    return dict((same or rows)[0]._mapping)
+    found = (same or rows)[0]
+    return {k: getattr(found, k) for k in ("id", "case_id", "source", "source_id")}
+
+
+@dataclass(slots=True)
+class _SeenRow:
+    id: int
+    case_id: int | None
+    source: str
+    source_id: str
+    message_id: str
+
+
+@dataclass(slots=True)
+class SeenCache:
+    """The stored requests a batch's messages may repeat (by source id or Message-ID), read
+    once for the batch, and those the batch stored since."""
+
+    source_ids: set[tuple[str, str]]
+    message_ids: set[str]
+    rows: list[_SeenRow] = field(default_factory=list)  # in id order
+
+    def covers(self, source: str, source_id: str, message_id: str) -> bool:
+        """True when both keys were read for the batch (else the caller asks the table)."""
+        return (source, source_id) in self.source_ids and message_id in self.message_ids
+
+    def matching(self, source: str, source_id: str, message_id: str) -> list[_SeenRow]:
+        """What `_SEEN` would read: the rows with this source id or Message-ID, oldest first."""
+        found = [
+            r
+            for r in self.rows
+            if (r.source == source and r.source_id == source_id) or r.message_id == message_id
+        ]
+        return sorted(found, key=lambda r: r.id)[:5]
+
+
+def _seen_cache(conn: Connection) -> SeenCache | None:
+    writes = pending(conn)
+    return None if writes is None else writes.seen
+
+
+def read_seen_for_batch(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Before a batch's messages are checked one by one: lock every Message-ID of the batch
+    (PostgreSQL) and read every stored request they may repeat, in one statement each;
+    `find_seen` then answers from that (and from what the batch stores meanwhile).
+
+    `keys` are (source, source_id, message_id). A no-op outside a batch (bot/store/batch.py).
+    """
+    writes = pending(conn)
+    if writes is None or not keys:
+        return
+    message_ids = sorted({m for _, _, m in keys})
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_MESSAGE_IDS, {"keys": message_ids})
+    by_source: dict[str, list[str]] = {}
+    for source, source_id, _ in keys:
+        by_source.setdefault(source, []).append(source_id)
+    same_item = [
+        (requests.c.source == source) & requests.c.source_id.in_(ids)
+        for source, ids in by_source.items()
+    ]
+    rows = conn.execute(
+        select(
+            requests.c.id,
+            requests.c.case_id,
+            requests.c.source,
+            requests.c.source_id,
+            requests.c.message_id,
+        )
+        .where(or_(*same_item, requests.c.message_id.in_(message_ids)))
+        .order_by(requests.c.id)
+    ).all()
+    writes.seen = SeenCache(
+        source_ids={(source, source_id) for source, source_id, _ in keys},
+        message_ids=set(message_ids),
+        rows=[_SeenRow(*r) for r in rows],
+    )
 
 
 _SEEN = (
@@ -150,13 +250,24 @@ def first_thread_key(conn: Connection, case_id: int) -> str | None:
 
 
 def requests_of_case(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    """A case's requests (with those of cases merged into it), oldest first, without raw."""
-    from bot.store.cases import merged_into_chain
+    """A case's requests (with those of cases merged into it), oldest first, without raw.
 
+    One statement: the merge chain is walked in SQL. Nothing this reads is held back in a
+    batch (requests are inserted at once, merges written at once), so nothing is flushed.
+    """
+    return [dict(r._mapping) for r in conn.execute(_REQUESTS_OF_CASE, {"case_id": case_id})]
+
+
+def _requests_of_case_statement() -> Any:
+    # the case, then every case merged into one of the chain (UNION: a cycle ends)
+    start = select(bindparam("case_id", type_=requests.c.case_id.type).label("id"))
+    chain = start.cte("merge_chain", recursive=True)
+    chain = chain.union(select(cases.c.id).where(cases.c.merged_into == chain.c.id))
     cols = [c for c in requests.c if c.name != "raw"]
-    ids = merged_into_chain(conn, case_id)
-    rows = conn.execute(select(*cols).where(requests.c.case_id.in_(ids)).order_by(requests.c.id))
-    return [dict(r._mapping) for r in rows]
+    return select(*cols).where(requests.c.case_id.in_(select(chain.c.id))).order_by(requests.c.id)
+
+
+_REQUESTS_OF_CASE = _requests_of_case_statement()
 
 
 def quarantine_record(
