@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.actions import AddNote, AddTag, PlannedAction, UpdateContact
+from bot.entities import Contact
 from bot.extract.admin_update import AdminUpdate, UpdatePlan, extract_admin_update, plan_update
 from bot.verify import SenderCheck, check_sender
 
@@ -65,9 +66,7 @@ class Assessment:
         }
 
 
-def assess(
-    req: Any, contact: dict[str, Any] | None, tags: list[str] | None = None
-) -> Assessment | None:
+def assess(req: Any, contact: Contact | None, tags: list[str] | None = None) -> Assessment | None:
     """The administrative update an e-mail request announces, or None when it announces none.
 
     `contact` is the contact on file *before* this request (None for a sender crmbot meets
@@ -85,7 +84,7 @@ def assess(
         return None
     check = check_sender(
         req.sender_email,
-        (contact or {}).get("email"),
+        contact.email if contact is not None else None,
         sender_name=req.sender_name,
         authentication_results=(req.headers or {}).get("authentication-results"),
     )
@@ -95,11 +94,13 @@ def assess(
     return Assessment(req.sender_email.lower(), update, check, plan)
 
 
-def known_values(contact: dict[str, Any] | None, names: list[str]) -> dict[str, Any]:
-    """crmbot's own values of the contact fields about to change (for the audit trail)."""
-    contact = contact or {}
-    attributes = contact.get("attributes") or {}
-    return {n: contact.get(_KNOWN.get(n, n), attributes.get(n)) for n in names}
+def known_values(contact: Contact | None, names: list[str]) -> dict[str, Any]:
+    """crmbot's own values of the contact fields about to change (for the audit trail):
+    a contact column of that name (or `_KNOWN`'s), else its attribute."""
+    if contact is None:
+        return {n: None for n in names}
+    columns = contact.as_row()
+    return {n: columns.get(_KNOWN.get(n, n), contact.attributes.get(n)) for n in names}
 
 
 def _digest(values: dict[str, str]) -> str:
@@ -165,7 +166,7 @@ def record(ctx: Any, work: Any, assessment: Assessment, lang: str) -> None:
     audit.record(
         ctx.conn,
         "admin_update_assessed",
-        case_id=case["id"],
+        case_id=case.id,
         request_id=work.request_id,
         fields={
             k: (mask_iban(v.value) if k == "iban" else v.value)
@@ -180,7 +181,7 @@ def record(ctx: Any, work: Any, assessment: Assessment, lang: str) -> None:
     work.actions.extend(planned_actions(assessment, lang, before))
     ctx.log.info(
         "admin_update_assessed",
-        case=case["reference"],
+        case=case.reference,
         applied=len(changed),
         pending=len(assessment.plan.note),
         verified=assessment.check.verified,

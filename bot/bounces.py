@@ -17,6 +17,7 @@ from datetime import timedelta
 from email import policy
 from typing import Any
 
+from bot.entities import Case
 from bot.mail.autoreply import DeliveryReport, parse_delivery_report
 from bot.routing import route
 from bot.store import audit
@@ -67,11 +68,11 @@ def file_bounce(ctx: Any, work: Any, request_id: int) -> None:
     if case is None:
         return
     addresses = ", ".join(f.address for f in failed) or "?"
-    bounce_store.attach_bounce(ctx.conn, request_id, case["id"], f"reply bounced: {addresses}")
+    bounce_store.attach_bounce(ctx.conn, request_id, case.id, f"reply bounced: {addresses}")
     audit.record(
         ctx.conn,
         "reply_bounced",
-        case_id=case["id"],
+        case_id=case.id,
         request_id=request_id,
         addresses=[f.address for f in failed],
         statuses=[f.status for f in failed],
@@ -79,15 +80,15 @@ def file_bounce(ctx: Any, work: Any, request_id: int) -> None:
         message_id=sent["message_id"],
         automatic_mail_stopped=bool(failed),
     )
-    ctx.log.info("reply_bounced", case=case["reference"], addresses=len(failed))
+    ctx.log.info("reply_bounced", case=case.reference, addresses=len(failed))
     _note_in_crm(ctx, case, request_id, addresses)
 
 
-def _note_in_crm(ctx: Any, case: dict[str, Any], request_id: int, addresses: str) -> None:
+def _note_in_crm(ctx: Any, case: Case, request_id: int, addresses: str) -> None:
     """A note on the case's CRM record: the address bounces, no automatic mail goes to it."""
     from bot.stages.plan import record_target
 
-    rows = requests_of_case(ctx.conn, case["id"])
+    rows = requests_of_case(ctx.conn, case.id)
     origin = next((r for r in rows if r["id"] != request_id), None)
     if origin is None:
         return
@@ -101,7 +102,7 @@ def _note_in_crm(ctx: Any, case: dict[str, Any], request_id: int, addresses: str
     )
     outbox_store.enqueue(
         ctx.conn,
-        idempotency_key=f"{case['reference']}/crmbot/bounce/{request_id}",
+        idempotency_key=f"{case.reference}/crmbot/bounce/{request_id}",
         sink=where.sink,
         action="add_note",
         payload={
@@ -109,8 +110,8 @@ def _note_in_crm(ctx: Any, case: dict[str, Any], request_id: int, addresses: str
             "language": "fr",
             "target": record_target(case, req),
             "request_id": request_id,
-            "case_reference": case["reference"],
+            "case_reference": case.reference,
         },
-        case_id=case["id"],
+        case_id=case.id,
         now=ctx.now,
     )

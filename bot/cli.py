@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.entities import Case
 from bot.errors import ConfigError, CrmbotError, FatalError, SourceUnavailable
 from bot.logging import Heartbeat, configure_logging
 from bot.settings import SETTINGS_FILE_ENV, Settings, load_settings
@@ -408,7 +409,7 @@ def cases(
             contacts = {}
             for cid in views.flagged_contact_ids(rows):
                 found = get_contact(conn, cid)
-                contacts[cid] = (found or {}).get("email") or f"contact {cid}"
+                contacts[cid] = (found.email if found else None) or f"contact {cid}"
     finally:
         store.dispose()
     if as_json:
@@ -469,23 +470,19 @@ def _merge_command(survivor: str, absorbed: str, settings_file: Path | None, und
             if first is None or (absorbed and second is None):
                 raise ValueError(f"no case {absorbed if first else survivor!r}")
             if undo:
-                target = unmerge_case(conn, first["id"])
-                detail = {"case": first["reference"], "from": target["reference"]}
-                for case_id in (first["id"], target["id"]):
+                target = unmerge_case(conn, first.id)
+                detail: dict[str, Any] = {"case": first.reference, "from": target.reference}
+                for case_id in (first.id, target.id):
                     audit.record(conn, "case_unmerged", case_id=case_id, actor=actor, **detail)
-                out.print(f"{first['reference']} is no longer merged into {target['reference']}")
+                out.print(f"{first.reference} is no longer merged into {target.reference}")
             else:
                 assert second is not None and routes is not None
-                merge_cases(conn, first["id"], second["id"])
+                merge_cases(conn, first.id, second.id)
                 crm = plan_crm_merge(conn, routes, first, second)
-                detail = {
-                    "survivor": first["reference"],
-                    "absorbed": second["reference"],
-                    "crm": crm,
-                }
-                for case_id in (first["id"], second["id"]):
+                detail = {"survivor": first.reference, "absorbed": second.reference, "crm": crm}
+                for case_id in (first.id, second.id):
                     audit.record(conn, "case_merged", case_id=case_id, actor=actor, **detail)
-                out.print(f"{second['reference']} merged into {first['reference']} (reversible)")
+                out.print(f"{second.reference} merged into {first.reference} (reversible)")
                 out.print(f"CRM: {crm}")
     except ValueError as exc:
         raise _fail(exc, 1) from exc
@@ -519,7 +516,7 @@ def _parent_settings(ctx: typer.Context) -> Path | None:
     return ctx.obj if isinstance(ctx.obj, Path) else None
 
 
-def _find_case(conn: Any, ref: str) -> dict[str, Any] | None:
+def _find_case(conn: Any, ref: str) -> Case | None:
     from bot.store.cases import case_by_reference, get_case
 
     if ref.isdigit():
@@ -542,21 +539,27 @@ def show(
 
     store = _open_store(settings_file)
     with store.connect() as conn:
-        row = _find_case(conn, case)
-        if row is None:
+        found = _find_case(conn, case)
+        if found is None:
             store.dispose()
             raise _fail(ConfigError(f"no case {case!r}"), 1)
-        links = case_links(conn, row["id"])
-        reqs = requests_of_case(conn, row["id"])
-        contact = get_contact(conn, row["contact_id"]) if row["contact_id"] else None
-        entries = trail(conn, row["id"])
-        actions = rows_of_case(conn, row["id"])
+        links = case_links(conn, found.id)
+        reqs = requests_of_case(conn, found.id)
+        contact = get_contact(conn, found.contact_id) if found.contact_id else None
+        entries = trail(conn, found.id)
+        actions = rows_of_case(conn, found.id)
     store.dispose()
     for r in reqs:
         r["relation"], r["link_reason"] = links.get(r["id"], ("?", ""))
     if as_json:
         _print_json(
-            {**row, "contact": contact, "requests": reqs, "outbox": actions, "audit": entries}
+            {
+                **found.as_row(),
+                "contact": contact.as_row() if contact else None,
+                "requests": reqs,
+                "outbox": actions,
+                "audit": entries,
+            }
         )
         return
     from bot import cli_views as views
@@ -564,21 +567,21 @@ def show(
     console = views.console()
     zone = views.calendar_zone(_ruleset_or_none(settings_file))
     tz = views.zone_name(zone)
-    console.print(f"{row['reference']} {row['subject']}", style="bold")
+    console.print(f"{found.reference} {found.subject}", style="bold")
     console.print(
-        f"status {row['status']} · category {row['category'] or '-'} "
-        f"({row['category_confidence'] or 0:.2f}) · priority {row['priority'] or '-'} · "
-        f"score {row['impact_score'] or 0:g}"
+        f"status {found.status} · category {found.category or '-'} "
+        f"({found.category_confidence or 0:.2f}) · priority {found.priority or '-'} · "
+        f"score {found.impact_score or 0:g}"
     )
     if contact:
-        console.print(f"contact: {contact['name'] or ''} <{contact['email']}>")
+        console.print(f"contact: {contact.name or ''} <{contact.email}>")
     console.print(
-        f"first response due {views.when(row['first_response_due'], zone)} · "
-        f"resolution due {views.when(row['resolution_due'], zone)} ({tz})"
+        f"first response due {views.when(found.first_response_due, zone)} · "
+        f"resolution due {views.when(found.resolution_due, zone)} ({tz})"
     )
-    for flag in views.review_flags(row["tags"] or []):
+    for flag in views.review_flags(list(found.tags)):
         console.print(f"  ! {flag}")
-    for reason in row["reasons"] or []:
+    for reason in found.reasons:
         text = reason.get("message") or reason.get("message_en") or reason.get("code")
         console.print(f"  · {text}")
     # Long text wraps on word boundaries (never cut mid-word); subjects end in an ellipsis.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection
 
 from bot.actions import Merge
+from bot.entities import Case
 from bot.routing import route
 from bot.store import outbox as outbox_store
 from bot.store.cases import merged_into_chain
@@ -26,17 +25,17 @@ def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
 def plan_crm_merge(
     conn: Connection,
     write_back: WriteBackSettings,
-    survivor: dict[str, Any],
-    absorbed: dict[str, Any],
+    survivor: Case,
+    absorbed: Case,
 ) -> str:
     """Plan the CRM merge of `absorbed`'s ticket into `survivor`'s; says what was done.
 
     Only when both tickets live in the same CRM source and that source writes back to a sink;
     the sink then merges only if its admin enabled it (HubSpot `enable_merge`).
     """
-    ours = _ticket_of(conn, survivor["id"])
+    ours = _ticket_of(conn, survivor.id)
     theirs = next(
-        (t for cid in merged_into_chain(conn, absorbed["id"]) if (t := _ticket_of(conn, cid))),
+        (t for cid in merged_into_chain(conn, absorbed.id) if (t := _ticket_of(conn, cid))),
         None,
     )
     if ours is None or theirs is None:
@@ -51,14 +50,14 @@ def plan_crm_merge(
         return f"the CRM tickets are left as they are: {where.refusal}"
     outbox_store.enqueue(
         conn,
-        idempotency_key=f"{survivor['reference']}/crmbot/merge/{theirs[1]}",
+        idempotency_key=f"{survivor.reference}/crmbot/merge/{theirs[1]}",
         sink=sink,
         action="merge",
         payload={
             **Merge(into=ours[1]).payload(),
             "target": {"type": "ticket", "id": theirs[1]},
-            "case_reference": survivor["reference"],
+            "case_reference": survivor.reference,
         },
-        case_id=survivor["id"],
+        case_id=survivor.id,
     )
     return f"ticket {theirs[1]} will be merged into {ours[1]} in {ours[0]} (if {sink} allows)"

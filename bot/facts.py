@@ -1,9 +1,11 @@
-"""The facts the rules see: request, contact, company and case, as plain dicts."""
+"""The facts the rules see: request, contact, company and case, as plain dicts (the
+variables rule conditions and templates name: `case.priority`, `contact.tier` …)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.entities import Case, Contact
 from bot.models import Request
 
 _FREE_MAIL = frozenset(
@@ -64,53 +66,61 @@ def request_facts(req: Request) -> dict[str, Any]:
 
 def build_facts(
     req: Request,
-    contact: dict[str, Any] | None,
-    case: dict[str, Any] | None,
+    contact: Contact | None,
+    case: Case | None,
     company: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
     timer_due_at: Any = None,
 ) -> dict[str, Any]:
     """All facts for one decision."""
-    contact = contact or {}
-    attributes = dict(contact.get("attributes") or {})
+    attributes = dict(contact.attributes) if contact is not None else {}
     domain = sender_domain(req.sender_email)
     company_facts: dict[str, Any] = {
         "domain": None if domain in _FREE_MAIL else domain,
-        "name": contact.get("company"),
+        "name": contact.company if contact is not None else None,
         **(attributes.get("company") or {}),
         **(company or {}),
     }
-    case = case or {}
     return {
         "request": request_facts(req),
-        "contact": {
-            "email": contact.get("email"),
-            "name": contact.get("name"),
-            "phone": contact.get("phone"),
-            "tier": attributes.get("tier"),
-            "vip": bool(attributes.get("vip", False)),
-            **{k: v for k, v in attributes.items() if k not in ("company", "identity")},
-        },
+        "contact": contact.as_template_dict() if contact is not None else dict(_NO_CONTACT),
         "company": company_facts,
         "case": {
-            "reference": case.get("reference"),
-            "status": case.get("status"),
-            "category": case.get("category"),
-            "priority": case.get("priority"),
-            "follow_up_count": case.get("follow_up_count", 0),
-            "request_count": case.get("request_count", 1),
-            "duplicate_count": case.get("duplicate_count", 0),
-            "channel": case.get("channel", req.channel),
-            "language": case.get("language", req.language),
+            **(case.as_template_dict() if case is not None else _no_case(req)),
             "source": req.source,
-            "created_at": case.get("opened_at"),
-            "updated_at": case.get("updated_at"),
             "amount": attributes.get("amount"),
-            "tags": list(case.get("tags") or []),
-            "pauses": list(case.get("pauses") or []),
-            "first_response_due": case.get("first_response_due"),
-            "resolution_due": case.get("resolution_due"),
             "timer_due_at": timer_due_at.isoformat() if timer_due_at else None,
         },
         "previous": previous or {},
+    }
+
+
+# The contact variables of a request with no contact (no address, phone or CRM id).
+_NO_CONTACT: dict[str, Any] = {
+    "email": None,
+    "name": None,
+    "phone": None,
+    "tier": None,
+    "vip": False,
+}
+
+
+def _no_case(req: Request) -> dict[str, Any]:
+    """The case variables of a request with no case yet (what a rule categorising it sees)."""
+    return {
+        "reference": None,
+        "status": None,
+        "category": None,
+        "priority": None,
+        "follow_up_count": 0,
+        "request_count": 1,
+        "duplicate_count": 0,
+        "channel": req.channel,
+        "language": req.language,
+        "created_at": None,
+        "updated_at": None,
+        "tags": [],
+        "pauses": [],
+        "first_response_due": None,
+        "resolution_due": None,
     }

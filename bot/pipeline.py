@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import Connection
 
 from bot.actions import PlannedAction
+from bot.entities import Case, Contact
 from bot.models import Request, SourceRecord
 from bot.reasons import Reason
 from bot.settings import Settings
@@ -33,9 +34,9 @@ class Work:
     record: SourceRecord | None  # what a source read; None for a case event (an SLA timer)
     request: Request | None = None
     request_id: int | None = None
-    contact: dict[str, Any] | None = None
+    contact: Contact | None = None
     new_contact: bool = False  # created by this request: it has no earlier requests
-    case: dict[str, Any] | None = None
+    case: Case | None = None
     relation: str | None = None  # origin | reply | follow_up | duplicate
     events: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)

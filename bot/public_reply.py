@@ -140,10 +140,10 @@ def planned(facts: dict[str, Any]) -> bool:
 def add_last_public_reply(ctx: Any, work: Any, facts: dict[str, Any]) -> None:
     """Fill `case.last_public_reply` (and `_at`) when a status answer is planned and the CRM
     has a public agent reply on the case's ticket; leave them out otherwise."""
-    case = work.case or {}
-    if case.get("id") is None or not planned(facts):
+    case = work.case
+    if case is None or not planned(facts):
         return
-    key = ticket_key_of_case(ctx.conn, case["id"])
+    key = ticket_key_of_case(ctx.conn, case.id)
     found = reader_for(ctx.write_back(), ctx.sinks, key) if key else None
     if found is None:
         return
@@ -156,7 +156,7 @@ def add_last_public_reply(ctx: Any, work: Any, facts: dict[str, Any]) -> None:
     lang = facts["case"].get("language") or getattr(work.request, "language", None)
     facts["case"]["last_public_reply"] = wording(reply, lang, tz)
     facts["case"]["last_public_reply_at"] = reply.at.isoformat()
-    ctx.log.info("public_reply_quoted", case=case.get("reference"), ticket=key)
+    ctx.log.info("public_reply_quoted", case=case.reference, ticket=key)
 
 
 def reset() -> None:

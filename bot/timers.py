@@ -113,9 +113,9 @@ def _fire_due(
 def _fire(ctx: StageContext, timer: dict[str, Any]) -> None:
     conn = ctx.conn
     case = get_case(conn, timer["case_id"])
-    if case is None or not is_open(case["status"]) or case["merged_into"]:
+    if case is None or not is_open(case.status) or case.merged_into:
         return
-    rows = requests_of_case(conn, case["id"])
+    rows = requests_of_case(conn, case.id)
     if not rows:
         return
     # The same decide and plan stages as a request read from a source: no record was read.
@@ -126,15 +126,15 @@ def _fire(ctx: StageContext, timer: dict[str, Any]) -> None:
         events=[timer["event"]],
         timer_due_at=timer["due_at"],
     )
-    if case["contact_id"] is not None:
-        work.contact = get_contact(conn, case["contact_id"])
+    if case.contact_id is not None:
+        work.contact = get_contact(conn, case.contact_id)
     audit.record(
         conn,
         "timer_fired",
-        case_id=case["id"],
+        case_id=case.id,
         trigger=timer["event"],
         due_at=timer["due_at"].isoformat(),
     )
-    log.info("timer_fired", case=case["reference"], trigger=timer["event"])
+    log.info("timer_fired", case=case.reference, trigger=timer["event"])
     if ctx.rules is not None:
         EVENTS.run(ctx, work)

@@ -252,7 +252,7 @@ class Worker:
         for action in work.actions:
             log.info(
                 "dry_run_action",
-                case=(work.case or {}).get("reference"),
+                case=work.case.reference if work.case else None,
                 action=action.type,
                 rule_id=action.rule_id,
                 payload=action.params,

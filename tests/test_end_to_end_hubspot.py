@@ -171,7 +171,7 @@ def test_polled_hubspot_contacts_give_identity_and_tier_to_later_mail(
     store: Store, store_url: str, tmp_path: Any
 ) -> None:
     from bot.store.cases import list_cases
-    from bot.store.contacts import get_contact
+    from bot.store.rows import get_contact
     from tests.helpers.mail import deliver, make_maildir, make_message
     from tests.helpers.runtime import maildir_source
 

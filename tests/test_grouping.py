@@ -18,7 +18,7 @@ from bot.app import rules_provider
 from bot.status import OPEN_STATUSES, CaseStatus, is_open
 from bot.store import Store
 from bot.store.audit import trail
-from bot.store.cases import update_case
+from bot.store.rows import update_case
 from bot.topic import is_status_chase, strip_reply_prefix, subject_key, topic_of
 from tests.helpers.grouping import KARIM, RACHEL, T0
 from tests.helpers.grouping import all_cases as _cases

@@ -263,8 +263,8 @@ def test_a_batch_rolled_back_to_break_a_deadlock_is_redone_in_the_same_poll(
 def test_cases_read_inside_a_batch_show_its_held_back_changes(
     store: Store, store_url: str, inbox: Path
 ) -> None:
-    from bot.store.cases import case_by_reference, create_case, get_case, record_decision
     from bot.store.requests import recent_open_requests
+    from bot.store.rows import case_by_reference, create_case, get_case, record_decision
     from tests.helpers.mail import BASE
 
     with store.begin() as conn, batch_store.batch_writes(conn) as writes:

@@ -20,7 +20,7 @@ from bot.replies import admit_reply, answers_to_our_replies
 from bot.settings import ReplySettings
 from bot.store import Store
 from bot.store import outbox as outbox_store
-from bot.store.cases import create_case
+from bot.store.rows import create_case
 from bot.store.schema import audit
 from tests.helpers.mail import deliver, make_maildir, make_message
 from tests.helpers.runtime import maildir_source, maildir_worker, make_settings

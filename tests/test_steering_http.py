@@ -25,7 +25,7 @@ from bot.steering.http import Steering, SteeringServer
 from bot.store import Store
 from bot.store import cursors as cursor_store
 from bot.store import outbox as outbox_store
-from bot.store.contacts import create_contact
+from bot.store.rows import create_contact
 from tests.helpers.runtime import make_settings
 from tests.helpers.steering import CaseSpec, seed
 from tests.servers.dovecot import free_port

@@ -15,7 +15,7 @@ from bot.steering.kpi import compute_kpis
 from bot.steering.overflow import run_overflow
 from bot.store import Store
 from bot.store.audit import trail
-from bot.store.cases import get_case
+from bot.store.rows import get_case
 from bot.store.schema import outbox
 from rules.engine import load_ruleset
 from rules.loader import RulesError

@@ -16,7 +16,7 @@ from bot.app import rules_provider
 from bot.steering.http import Steering, SteeringServer
 from bot.steering.page import throughput_svg
 from bot.store import Store
-from bot.store.contacts import create_contact
+from bot.store.rows import create_contact
 from tests.helpers.runtime import maildir_source, maildir_worker, make_settings
 from tests.helpers.steering import CaseSpec, seed
 from tests.helpers.stores import in_ci

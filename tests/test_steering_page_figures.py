@@ -18,9 +18,9 @@ from bot.steering.kpi import CLOSED, cases_due_soon, sla_state
 from bot.steering.metrics import StoreCollector
 from bot.steering.page import start_of_day, status_data, throughput_svg
 from bot.store import Store
-from bot.store import cases as case_store
 from bot.store import kpi as kpi_store
-from bot.store.contacts import create_contact
+from bot.store import rows as case_store
+from bot.store.rows import create_contact
 from tests.helpers.runtime import make_settings
 from tests.helpers.steering import CaseSpec, seed
 

@@ -12,9 +12,9 @@ from alembic import command
 from sqlalchemy import text
 
 from bot.store import Store, open_store, tallies
-from bot.store import cases as case_store
 from bot.store import kpi as kpi_store
 from bot.store import outbox as outbox_store
+from bot.store import rows as case_store
 from bot.store.engine import _alembic_config, make_engine
 from tests.helpers.steering import CaseSpec, seed
 from tests.helpers.stores import postgres_schema_url

@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 
 from bot.models import Request, SourceRecord
 from bot.store import Store, cursors, open_store, outbox
-from bot.store.cases import create_case, get_case, link_request
 from bot.store.requests import (
     body_fingerprint,
     find_seen,
@@ -17,6 +16,7 @@ from bot.store.requests import (
     quarantine_record,
     quarantined,
 )
+from bot.store.rows import create_case, get_case, link_request
 from bot.store.schema import outbox as outbox_table
 from bot.store.schema import requests
 from tests.helpers.stores import postgres_schema_url

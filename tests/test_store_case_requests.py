@@ -11,8 +11,8 @@ from sqlalchemy import event
 from bot.models import Request
 from bot.store import Store
 from bot.store import batch as batch_store
-from bot.store.cases import create_case, merge_cases, record_decision
 from bot.store.requests import insert_request, requests_of_case
+from bot.store.rows import create_case, merge_cases, record_decision
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 

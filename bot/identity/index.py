@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from bot.entities import Contact
 from bot.identity.keys import blocking_keys, key_weight
 from bot.identity.normalise import ContactRecord, Profile
 from bot.store import contact_index as stored
@@ -138,7 +139,7 @@ class SqlContactIndex:
     def __init__(self, conn: sa.Connection) -> None:
         """Work inside the caller's connection (and transaction)."""
         self.conn = conn
-        self.created: dict[int, dict[str, Any]] = {}  # contacts created here, as stored
+        self.created: dict[int, Contact] = {}  # contacts created here, as stored
 
     def candidates(
         self, keys: Sequence[tuple[str, int]], *, limit: int
@@ -178,7 +179,7 @@ class SqlContactIndex:
         row = stored.insert_indexed_contact(
             self.conn, _contact_row(0, record, profile, _now()), keys
         )
-        self.created[row["id"]] = row
+        self.created[row["id"]] = Contact.from_row(row)
         return int(row["id"])
 
     def add(

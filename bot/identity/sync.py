@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from bot.entities import Contact
 from bot.identity.index import SqlContactIndex
 from bot.identity.matcher import ContactMatcher, IdentitySettings
 from bot.identity.normalise import ContactRecord
@@ -15,7 +16,7 @@ from bot.store.contacts import get_contact, remember_profile
 
 def sync_crm_contact(
     conn: Connection, settings: IdentitySettings, record: SourceRecord, log: Any
-) -> dict[str, Any]:
+) -> Contact:
     """A contact read from a CRM: matched (or created) and enriched with its CRM id and tier."""
     f = record.fields
     crm = ContactRecord(

@@ -16,9 +16,9 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
     """Insert the request, then create or update its case; the audit trail says why."""
     req = work.request
     assert req is not None and req.received_at is not None
-    contact_id = work.contact["id"] if work.contact else None
+    contact_id = work.contact.id if work.contact else None
     if work.case is not None:
-        work.previous = {k: work.case.get(k) for k in ("status", "category", "priority")}
+        work.previous = work.case.previous_fields()
     if work.case is None:
         work.case = create_case(
             ctx.conn,
@@ -32,11 +32,11 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
         )
         work.relation = "origin"
         work.events.append("case.created")
-        work.reasons.append(Reason("case_created", f"new case {work.case['reference']}"))
+        work.reasons.append(Reason("case_created", f"new case {work.case.reference}"))
     request_id = insert_request(
         ctx.conn,
         req,
-        case_id=work.case["id"],
+        case_id=work.case.id,
         contact_id=contact_id,
         raw_max_bytes=ctx.settings.store.raw_max_bytes,
     )
@@ -57,7 +57,7 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
     audit.record(
         ctx.conn,
         "request_attached" if relation != "origin" else "case_opened",
-        case_id=work.case["id"],
+        case_id=work.case.id,
         request_id=request_id,
         relation=relation,
         reasons=[r.to_dict() for r in work.reasons],
@@ -66,7 +66,7 @@ def open_or_attach_case(ctx: StageContext, work: Work) -> Work | None:
         "dry_run_request" if ctx.settings.dry_run else "request_stored",  # nothing is kept
         source=req.source,
         request_id=request_id,
-        case=work.case["reference"],
+        case=work.case.reference,
         relation=relation,
     )
     return work
@@ -79,16 +79,16 @@ def _apply_status(ctx: StageContext, work: Work) -> None:
     conf = ctx.source_settings(req.source)
     source_map = conf.status_map if conf is not None else {}
     status = map_status(req.headers.get("status"), source_map)
-    if status is None or status == case["status"]:
+    if status is None or status == case.status:
         return
     paused = ctx.rules.paused_statuses if ctx.rules is not None else frozenset()
     at = req.received_at or ctx.now
     if req.headers.get("updated_at"):
         at = datetime.fromisoformat(req.headers["updated_at"].replace("Z", "+00:00"))
-    pauses = track_pauses(case.get("pauses") or [], case["status"], status, paused, at)
-    work.case = update_case(ctx.conn, case["id"], status=status, pauses=pauses)
+    pauses = track_pauses(case.pause_list(), case.status, status, paused, at)
+    work.case = update_case(ctx.conn, case.id, status=status, pauses=pauses)
     work.reasons.append(
-        Reason("status_changed", f"status {case['status']} → {status} in {req.source}")
+        Reason("status_changed", f"status {case.status} → {status} in {req.source}")
     )
     if "case.updated" not in work.events:
         work.events.append("case.updated")

@@ -6,6 +6,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from bot.admin_update import record as record_admin_update
+from bot.entities import Case
 from bot.facts import build_facts
 from bot.handling_facts import add_handling_facts
 from bot.pipeline import StageContext, Work
@@ -27,10 +28,10 @@ def _reason_dict(reason: Any) -> dict[str, Any]:
     return dict(reason)
 
 
-def _tags(case: dict[str, Any], decision: Any, extra_tags: list[str]) -> list[str]:
+def _tags(case: Case, decision: Any, extra_tags: list[str]) -> list[str]:
     """The case's tags, less those a rule removed, plus the decision's and the pipeline's."""
     removed = {a.spec.tag for a in decision.actions if a.type == "remove_tag"}
-    kept = set(case.get("tags") or []) - removed
+    kept = set(case.tags) - removed
     return sorted(kept | set(decision.tags) | set(extra_tags))
 
 
@@ -42,7 +43,7 @@ def _union_by_code(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def _case_values(decision: Any, case: dict[str, Any], extra_tags: list[str]) -> dict[str, Any]:
+def _case_values(decision: Any, case: Case, extra_tags: list[str]) -> dict[str, Any]:
     sla = decision.sla
     values: dict[str, Any] = {
         "category": decision.category,
@@ -67,19 +68,19 @@ def _agent_state(ctx: StageContext, work: Work) -> dict[str, Any] | None:
     """The agent's priority in force on the case: set just now on the ticket, or earlier."""
     req, case = work.request, work.case
     assert req is not None and case is not None
-    stored = [r for r in case.get("reasons") or [] if r.get("code") == AGENT_REASON]
+    stored = [r for r in case.reasons if r.get("code") == AGENT_REASON]
     current = stored[-1] if stored else None
     if req.thread_key and req.headers.get("priority") and work.request_id is not None:
         before = previous_ticket_headers(ctx.conn, req.thread_key, work.request_id) or {}
-        written = _last_written_priority(ctx, case["id"])
+        written = _last_written_priority(ctx, case.id)
         level = agent_priority(req.headers["priority"], before.get("priority"), written)
         if level is not None:
-            judged = [str(r.get("code")) for r in case.get("reasons") or [] if r.get("code")]
+            judged = [str(r.get("code")) for r in case.reasons if r.get("code")]
             current = agent_reason(level, [c for c in judged if c != AGENT_REASON])
             audit.record(
                 ctx.conn,
                 "agent_priority_read",
-                case_id=case["id"],
+                case_id=case.id,
                 request_id=work.request_id,
                 priority=level,
                 source=req.source,
@@ -93,13 +94,13 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     assert req is not None and case is not None
     if ctx.rules is None:
         return work
-    previous = work.previous or {k: case.get(k) for k in ("status", "category", "priority")}
+    previous = work.previous or case.previous_fields()
     event = next((e for e in EVENT_PRECEDENCE if e in work.events), "request.received")
     facts = build_facts(req, work.contact, case, previous=previous, timer_due_at=work.timer_due_at)
     # Reasons accumulate over the case's requests and the priority never drops (rules
     # engine), until an agent sets the priority in the CRM.
     agent = _agent_state(ctx, work)
-    stored = [r for r in case.get("reasons") or [] if r.get("code") != AGENT_REASON]
+    stored = [r for r in case.reasons if r.get("code") != AGENT_REASON]
     facts["case"]["reasons"] = stored
     if agent is not None:
         facts["case"]["agent_priority"] = agent["priority"]
@@ -123,12 +124,12 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
     extra: dict[str, Any] = {"actions_skipped": skipped} if skipped else {}
     for item in skipped:
         ctx.log.warning(
-            "rule_action_skipped", case=case["reference"], rule_id=item["rule_id"], why=item["why"]
+            "rule_action_skipped", case=case.reference, rule_id=item["rule_id"], why=item["why"]
         )
     audit.record(
         ctx.conn,
         "case_decided",
-        case_id=case["id"],
+        case_id=case.id,
         request_id=work.request_id,
         trigger=event,
         category=decision.category,
@@ -150,7 +151,7 @@ def decide(ctx: StageContext, work: Work) -> Work | None:
         record_admin_update(ctx, work, admin, lang)
     ctx.log.info(
         "case_decided",
-        case=case["reference"],
+        case=case.reference,
         category=decision.category,
         priority=decision.priority,
         rules_fired=len(fired),

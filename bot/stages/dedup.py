@@ -93,12 +93,12 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
         return work
     conf = ctx.settings.dedup
     since = req.received_at - timedelta(days=conf.follow_up_window_days)
-    rows = recent_open_requests(ctx.conn, contact["id"], since, OPEN_STATUSES, conf.candidates)
+    rows = recent_open_requests(ctx.conn, contact.id, since, OPEN_STATUSES, conf.candidates)
     if not rows:
         return work
     if _duplicate(ctx, work, rows):
         return work
-    new = read_request(req.subject, req.body_clean, req.sender_name, (contact or {}).get("name"))
+    new = read_request(req.subject, req.body_clean, req.sender_name, contact.name)
     apart = related_references(work)  # a reply kept apart from the case it answers
     cases = [c for c in candidates(rows, new) if c.reference not in apart]
     steps = (

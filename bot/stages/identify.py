@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import phonenumbers
 
+from bot.entities import Contact
 from bot.identity import ContactMatcher, ContactRecord, SqlContactIndex
 from bot.identity.matcher import MatchResult
 from bot.models import Request, SourceRecord
@@ -58,11 +58,11 @@ def _contact_record(ctx: StageContext, req: Request) -> ContactRecord:
     )
 
 
-def _brings_news(contact: dict[str, Any], record: ContactRecord) -> bool:
-    known_ids = contact.get("external_ids") or {}
+def _brings_news(contact: Contact, record: ContactRecord) -> bool:
+    known_ids = contact.external_ids
     return bool(
-        (record.name and not contact.get("name"))
-        or (record.phone and not contact.get("phone"))
+        (record.name and not contact.name)
+        or (record.phone and not contact.phone)
         or any(known_ids.get(k) != v for k, v in record.external_ids.items())
     )
 
@@ -92,13 +92,13 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
         contact = get_contact(ctx.conn, result.contact_id)
         assert contact is not None
         if _brings_news(contact, record):
-            matcher.add(contact["id"], record)
-            contact = get_contact(ctx.conn, contact["id"])
+            matcher.add(contact.id, record)
+            contact = get_contact(ctx.conn, contact.id)
         work.contact = contact
         work.reasons.append(
             Reason(
                 "contact_matched",
-                f"known contact {contact and contact['email']} ({_why(result)})",
+                f"known contact {contact and contact.email} ({_why(result)})",
                 {"score": round(result.score, 3)},
             )
         )
@@ -115,7 +115,7 @@ def _match_contact(ctx: StageContext, work: Work) -> Work | None:
             ctx.conn,
             contact_links,
             {
-                "contact_id": work.contact["id"],
+                "contact_id": created.id,
                 "other_id": other,
                 "relation": "possible",
                 "score": score,

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from bot.actions import PlannedAction, UpdateFields
+from bot.entities import Case
 from bot.pipeline import StageContext, Work
 from bot.replies import admit_reply
 from bot.routing import Route, route
@@ -31,21 +32,20 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def enrichment_fields(case: dict[str, Any]) -> dict[str, Any]:
+def enrichment_fields(case: Case) -> dict[str, Any]:
     """The CRM fields crmbot owns, in crmbot's names (each sink maps them to its own)."""
-    reasons = case.get("reasons") or []
     return {
-        "crmbot_case_reference": case.get("reference"),
-        "crmbot_category": case.get("category"),
-        "crmbot_priority": case.get("priority"),
-        "crmbot_sla_policy": (case.get("sla") or {}).get("policy"),
-        "crmbot_first_response_due": _iso(case.get("first_response_due")),
-        "crmbot_resolution_due": _iso(case.get("resolution_due")),
-        "crmbot_impact_score": case.get("impact_score"),
+        "crmbot_case_reference": case.reference,
+        "crmbot_category": case.category,
+        "crmbot_priority": case.priority,
+        "crmbot_sla_policy": (case.sla or {}).get("policy"),
+        "crmbot_first_response_due": _iso(case.first_response_due),
+        "crmbot_resolution_due": _iso(case.resolution_due),
+        "crmbot_impact_score": case.impact_score,
         "crmbot_impact_reasons": "; ".join(
-            str(r.get("message_en") or r.get("message") or r.get("code", "")) for r in reasons
+            str(r.get("message_en") or r.get("message") or r.get("code", "")) for r in case.reasons
         ),
-        "crmbot_followup_count": case.get("follow_up_count"),
+        "crmbot_followup_count": case.follow_up_count,
         "crmbot_duplicate_of": None,
     }
 
@@ -64,7 +64,7 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     if req.thread_key is None and not (conf is not None and conf.write_back):
         return None  # a mailbox with no CRM to write to
     fields = enrichment_fields(case)
-    written = last_written(ctx, case["id"])
+    written = last_written(ctx, case.id)
     if written is not None and _digest(written) == _digest(fields):
         return None  # the CRM already shows exactly this (and reading our own write ends here)
     update = UpdateFields(
@@ -78,7 +78,7 @@ def write_back_action(ctx: StageContext, work: Work) -> PlannedAction | None:
     )
 
 
-def record_target(case: dict[str, Any], req: Any) -> dict[str, Any]:
+def record_target(case: Case, req: Any) -> dict[str, Any]:
     """The CRM record an action is for: the request's ticket, or (mail) the case itself.
 
     A case target lets a write-back sink find or open the case's record (HubSpot does).
@@ -87,7 +87,7 @@ def record_target(case: dict[str, Any], req: Any) -> dict[str, Any]:
         return {"type": "ticket", "id": req.thread_key.split(":", 1)[1]}
     return {
         "type": "case",
-        "reference": case["reference"],
+        "reference": case.reference,
         "subject": req.subject,
         "email": req.sender_email,
     }
@@ -102,8 +102,8 @@ def _reply_admitted(ctx: StageContext, work: Work, action: PlannedAction, key: s
     verdict = admit_reply(
         ctx.conn,
         ctx.settings.replies,
-        case_id=case["id"],
-        contact_id=case.get("contact_id") or (work.contact or {}).get("id"),
+        case_id=case.id,
+        contact_id=case.contact_id or (work.contact.id if work.contact else None),
         recipient=action.payload.get("to"),
         trigger_auto_reply=req.auto_reply,
         now=ctx.now,
@@ -111,11 +111,11 @@ def _reply_admitted(ctx: StageContext, work: Work, action: PlannedAction, key: s
     if verdict.allowed:
         return True
     event = "reply_loop_detected" if verdict.code == "reply_loop" else "reply_suppressed"
-    ctx.log.info(event, case=case["reference"], rule_id=action.rule_id, code=verdict.code)
+    ctx.log.info(event, case=case.reference, rule_id=action.rule_id, code=verdict.code)
     audit.record(
         ctx.conn,
         "reply_suppressed",
-        case_id=case["id"],
+        case_id=case.id,
         request_id=work.request_id,
         rule_id=action.rule_id,
         code=verdict.code,
@@ -136,7 +136,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
     for action in planned:
         where = resolve_sink(ctx, action, req.source)
         # Rule keys already carry the case reference and the event; ours get it here.
-        key = action.key if action.rule_id else f"{case['reference']}/crmbot/{action.key}"
+        key = action.key if action.rule_id else f"{case.reference}/crmbot/{action.key}"
         if where.sink is None and where.refusal is None:
             unplanned.append({"action": action.type, "rule_id": action.rule_id})
             continue
@@ -147,7 +147,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             **action.params,
             "target": target,
             "request_id": work.request_id,
-            "case_reference": case["reference"],
+            "case_reference": case.reference,
         }
         record = work.record  # None for a timer's event: no arrival to measure from
         if record is not None and record.received_at is not None:  # arrival → written latency
@@ -159,7 +159,7 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             sink=where.sink or "",
             action=action.type,
             payload=payload,
-            case_id=case["id"],
+            case_id=case.id,
             rule_id=action.rule_id,
             state="refused" if refused else "pending",
             result={"reason": where.refusal} if refused else None,
@@ -169,23 +169,21 @@ def plan_actions(ctx: StageContext, work: Work) -> Work | None:
             continue
         if refused:  # rules reloaded with an action no sink performs: visible, never silent
             ctx.log.warning(
-                "action_refused", case=case["reference"], action=action.type, why=where.refusal
+                "action_refused", case=case.reference, action=action.type, why=where.refusal
             )
         else:
-            ctx.log.info(
-                "action_planned", case=case["reference"], action=action.type, sink=where.sink
-            )
+            ctx.log.info("action_planned", case=case.reference, action=action.type, sink=where.sink)
     if unplanned:
         audit.record(
             ctx.conn,
             "actions_not_planned",
-            case_id=case["id"],
+            case_id=case.id,
             request_id=work.request_id,
             actions=unplanned,
             why="no sink of their kind is configured: they change crmbot's case only",
         )
     wakeups = [
-        {"case_id": case["id"], "event": w.event, "due_at": w.at, "rule_id": w.rule_id}
+        {"case_id": case.id, "event": w.event, "due_at": w.at, "rule_id": w.rule_id}
         for w in getattr(work.decision, "wakeups", None) or []
     ]
     if wakeups:

@@ -39,19 +39,19 @@ def reexamine_reply(ctx: StageContext, work: Work) -> Work | None:
     codes = {r.code for r in work.reasons}
     if "cases_joined_by_reply" in codes or not codes & {HEADER_JOIN, REFERENCE_JOIN}:
         return work
-    rows = [r for r in requests_of_case(ctx.conn, case["id"]) if r["message_id"] != req.message_id]
+    rows = [r for r in requests_of_case(ctx.conn, case.id) if r["message_id"] != req.message_id]
     if not rows:
         return work
     if len(rows) > MAX_CASE_REQUESTS:  # a long case: its first request and its latest ones
         rows = rows[:1] + rows[1 - MAX_CASE_REQUESTS :]
     new = read_request(
-        req.subject, req.body_clean, req.sender_name, (work.contact or {}).get("name")
+        req.subject, req.body_clean, req.sender_name, work.contact.name if work.contact else None
     )
     evidence = read_reply(new, req.subject, req.body_clean, rows)
     why = _other_matter(evidence, typed_reference=REFERENCE_JOIN in codes)
     if why is None:
         return work
-    reference = case["reference"]
+    reference = case.reference
     work.tags.append(f"{RELATED_TAG}{reference}")
     work.reasons.append(
         Reason(

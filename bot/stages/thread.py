@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from functools import cache
 
+from bot.entities import Case
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
 from bot.stages.rethread import RELATED_TAG
@@ -26,36 +27,36 @@ def find_reference(subject: str, prefix: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
-def _follow(ctx: StageContext, case: dict | None) -> dict | None:
+def _follow(ctx: StageContext, case: Case | None) -> Case | None:
     """Follow soft merges: a merged case sends its requests to the surviving case."""
     hops = 0
-    while case is not None and case.get("merged_into") and hops < 20:
-        case = get_case(ctx.conn, case["merged_into"])
+    while case is not None and case.merged_into and hops < 20:
+        case = get_case(ctx.conn, case.merged_into)
         hops += 1
     return case
 
 
-def _kept_apart(cases: Iterable[dict]) -> bool:
+def _kept_apart(cases: Iterable[Case]) -> bool:
     """One of these cases was opened by a reply kept apart from another of them."""
     cases = list(cases)
-    references = {c["reference"] for c in cases}
+    references = {c.reference for c in cases}
     return any(
         tag.startswith(RELATED_TAG) and tag[len(RELATED_TAG) :] in references
         for c in cases
-        for tag in c.get("tags") or []
+        for tag in c.tags
     )
 
 
-def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict | None:
+def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> Case | None:
     """The case a reply belongs to; when its headers reach several cases, they are one
     conversation: the newer cases are soft-merged into the oldest (reversible, audited,
     tagged for review) instead of splitting it, unless one was opened by a reply kept apart
     from another (`bot/stages/rethread.py`)."""
-    survivors: dict[int, dict] = {}
+    survivors: dict[int, Case] = {}
     for case_id, _ in found:
         case = _follow(ctx, get_case(ctx.conn, case_id))
         if case is not None:
-            survivors.setdefault(case["id"], case)
+            survivors.setdefault(case.id, case)
     if len(survivors) < 2:
         return next(iter(survivors.values()), None)
     if _kept_apart(survivors.values()):
@@ -75,23 +76,21 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict |
                 ctx.conn,
                 "case_merged",
                 case_id=case_id,
-                survivor=keep["reference"],
-                absorbed=other["reference"],
+                survivor=keep.reference,
+                absorbed=other.reference,
                 why=why,
                 review=True,
             )
-        work.tags.append(f"merged_by_reply:{other['reference']}")
+        work.tags.append(f"merged_by_reply:{other.reference}")
         work.reasons.append(
             Reason(
                 "cases_joined_by_reply",
-                f"{other['reference']} soft-merged into {keep['reference']}: {why} "
+                f"{other.reference} soft-merged into {keep.reference}: {why} "
                 "(reversible: crmbot cases unmerge)",
-                {"survivor": keep["reference"], "absorbed": other["reference"]},
+                {"survivor": keep.reference, "absorbed": other.reference},
             )
         )
-        ctx.log.info(
-            "cases_joined_by_reply", survivor=keep["reference"], absorbed=other["reference"]
-        )
+        ctx.log.info("cases_joined_by_reply", survivor=keep.reference, absorbed=other.reference)
     return get_case(ctx.conn, keep_id)
 
 
@@ -126,15 +125,15 @@ def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
                 Reason("reference_unknown", f"subject names {reference}, which does not exist")
             )
             return work
-        contact_id = work.contact["id"] if work.contact else None
-        if case["contact_id"] is not None and case["contact_id"] != contact_id:
+        contact_id = work.contact.id if work.contact else None
+        if case.contact_id is not None and case.contact_id != contact_id:
             work.tags.append(f"foreign_reference:{reference}")
             work.reasons.append(
                 Reason(
                     "foreign_reference",
                     f"subject names {reference}, but the sender is not that case's contact: "
                     "not merged, flagged for review",
-                    {"reference": reference, "case_id": case["id"]},
+                    {"reference": reference, "case_id": case.id},
                 )
             )
             return work

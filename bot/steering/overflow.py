@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
+from bot.entities import Case
 from bot.facts import build_facts
 from bot.store import audit
 from bot.store import outbox as outbox_store
@@ -47,33 +48,33 @@ def team_tag(team: str) -> str:
     return f"overflow:{team}"
 
 
-def is_protected(case: dict[str, Any], protected: list[str]) -> bool:
+def is_protected(case: Case, protected: list[str]) -> bool:
     """True when the case has a protected tag or a reason whose code is protected."""
-    marks = set(case.get("tags") or [])
-    for reason in case.get("reasons") or []:
+    marks = set(case.tags)
+    for reason in case.reasons:
         if isinstance(reason, dict):
             marks.update(str(reason.get(k)) for k in ("code", "rule_id", "id") if reason.get(k))
     return bool(marks & set(protected))
 
 
-def least_critical_first(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def least_critical_first(cases: list[Case]) -> list[Case]:
     """Lowest priority first, then lowest impact, then the latest resolution due date."""
 
-    def key(case: dict[str, Any]) -> tuple:
-        due = case.get("resolution_due")
+    def key(case: Case) -> tuple:
+        due = case.resolution_due
         return (
-            -_RANK.get(case.get("priority") or "P4", 3),
-            case.get("impact_score") or 0.0,
+            -_RANK.get(case.priority or "P4", 3),
+            case.impact_score or 0.0,
             -(due.timestamp() if due else float("inf")),
-            case["id"],
+            case.id,
         )
 
     return sorted(cases, key=key)
 
 
-def _facts(conn: Connection, case: dict[str, Any], forecast_facts: dict[str, Any]) -> dict:
-    rows = requests_of_case(conn, case["id"])
-    contact = get_contact(conn, case["contact_id"]) if case.get("contact_id") else None
+def _facts(conn: Connection, case: Case, forecast_facts: dict[str, Any]) -> dict:
+    rows = requests_of_case(conn, case.id)
+    contact = get_contact(conn, case.contact_id) if case.contact_id else None
     facts = build_facts(request_from_row(rows[0]), contact, case)
     facts["forecast"] = dict(forecast_facts)
     return facts
@@ -94,14 +95,14 @@ def run_overflow(
     facts_now = forecast.facts()
     result = OverflowResult()
     open_cases = overflow_store.open_cases_full(conn)
-    routed = [c for c in open_cases if tag in (c.get("tags") or [])]
+    routed = [c for c in open_cases if tag in c.tags]
     if not forecast.breach_expected:
         for case in routed[: cfg.max_cases_per_run]:
             _route_back(conn, case, settings, tag, facts_now, now)
-            result.returned.append(case["reference"])
+            result.returned.append(case.reference)
         return result
     wanted = min(cfg.max_cases_per_run, max(0, len(forecast.breaches) - len(routed)))
-    for case in least_critical_first([c for c in open_cases if tag not in (c["tags"] or [])]):
+    for case in least_critical_first([c for c in open_cases if tag not in c.tags]):
         if len(result.routed) >= wanted:
             break
         facts = _facts(conn, case, facts_now)
@@ -112,13 +113,13 @@ def run_overflow(
         if is_protected(case, cfg.protected) and ALLOW_TAG not in decision.tags:
             continue
         if _route_out(conn, case, assigns[0], settings, tag, facts_now, now):
-            result.routed.append(case["reference"])
+            result.routed.append(case.reference)
     return result
 
 
 def _enqueue(
     conn: Connection,
-    case: dict[str, Any],
+    case: Case,
     queue: str,
     sink: str,
     key: str,
@@ -131,15 +132,15 @@ def _enqueue(
         idempotency_key=key,
         sink=sink,
         action="assign",
-        payload={"queue": queue, "case_reference": case["reference"], "target": target},
-        case_id=case["id"],
+        payload={"queue": queue, "case_reference": case.reference, "target": target},
+        case_id=case.id,
         rule_id=rule_id,
         now=now,
     )
 
 
-def _origin_source(conn: Connection, case: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    row = requests_of_case(conn, case["id"])[0]
+def _origin_source(conn: Connection, case: Case) -> tuple[str, dict[str, Any]]:
+    row = requests_of_case(conn, case.id)[0]
     target = (
         {"type": "ticket", "id": row["thread_key"].split(":", 1)[1]} if row["thread_key"] else {}
     )
@@ -148,7 +149,7 @@ def _origin_source(conn: Connection, case: dict[str, Any]) -> tuple[str, dict[st
 
 def _route_out(
     conn: Connection,
-    case: dict[str, Any],
+    case: Case,
     action: Any,
     settings: Any,
     tag: str,
@@ -159,31 +160,29 @@ def _route_out(
     sink = getattr(action, "sink", "") or action.params.get("sink") or _sink(settings, source)
     queue = str(action.params["queue"])
     if not sink:
-        audit.record(conn, "overflow_not_routed", case_id=case["id"], why="no sink performs assign")
+        audit.record(conn, "overflow_not_routed", case_id=case.id, why="no sink performs assign")
         return False
-    move = overflow_store.moves_of_case(conn, case["id"]) + 1
-    previous = (
-        overflow_store.previous_queue(conn, case["id"], queue) or settings.overflow.home_queue
-    )
-    _enqueue(conn, case, queue, sink, f"{case['reference']}/overflow/{move}", action.rule_id, now)
-    update_case(conn, case["id"], tags=sorted({*(case["tags"] or []), tag}))
+    move = overflow_store.moves_of_case(conn, case.id) + 1
+    previous = overflow_store.previous_queue(conn, case.id, queue) or settings.overflow.home_queue
+    _enqueue(conn, case, queue, sink, f"{case.reference}/overflow/{move}", action.rule_id, now)
+    update_case(conn, case.id, tags=sorted({*(case.tags), tag}))
     audit.record(
         conn,
         "overflow_routed",
-        case_id=case["id"],
+        case_id=case.id,
         team=settings.overflow.team,
         queue=queue,
         previous_queue=previous,
         rule_id=action.rule_id,
         forecast=facts,
     )
-    log.info("overflow_routed", case=case["reference"], queue=queue, rule_id=action.rule_id)
+    log.info("overflow_routed", case=case.reference, queue=queue, rule_id=action.rule_id)
     return True
 
 
 def _route_back(
     conn: Connection,
-    case: dict[str, Any],
+    case: Case,
     settings: Any,
     tag: str,
     facts: dict[str, Any],
@@ -192,26 +191,26 @@ def _route_back(
     source, _ = _origin_source(conn, case)
     sink = _sink(settings, source)
     queue = (
-        overflow_store.previous_queue(conn, case["id"], _current_queue(conn, case) or "")
+        overflow_store.previous_queue(conn, case.id, _current_queue(conn, case) or "")
         or settings.overflow.home_queue
     )
-    move = overflow_store.moves_of_case(conn, case["id"]) + 1
+    move = overflow_store.moves_of_case(conn, case.id) + 1
     if sink and queue:
-        _enqueue(conn, case, queue, sink, f"{case['reference']}/overflow/{move}", None, now)
-    update_case(conn, case["id"], tags=sorted(set(case["tags"] or []) - {tag}))
+        _enqueue(conn, case, queue, sink, f"{case.reference}/overflow/{move}", None, now)
+    update_case(conn, case.id, tags=sorted(set(case.tags) - {tag}))
     audit.record(
         conn,
         "overflow_returned",
-        case_id=case["id"],
+        case_id=case.id,
         team=settings.overflow.team,
         queue=queue,
         forecast=facts,
     )
-    log.info("overflow_returned", case=case["reference"], queue=queue)
+    log.info("overflow_returned", case=case.reference, queue=queue)
 
 
-def _current_queue(conn: Connection, case: dict[str, Any]) -> str | None:
-    return overflow_store.previous_queue(conn, case["id"], "")
+def _current_queue(conn: Connection, case: Case) -> str | None:
+    return overflow_store.previous_queue(conn, case.id, "")
 
 
 class OverflowLoop:

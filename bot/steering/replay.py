@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.entities import Case, Contact
 from bot.facts import build_facts
 from bot.store.replay import stored_requests
 from bot.store.requests import request_from_row
@@ -58,14 +59,16 @@ def _outcome(decision: Any) -> dict[str, Any]:
     }
 
 
-def _case_then(row: dict[str, Any]) -> dict[str, Any] | None:
+def _case_then(row: dict[str, Any]) -> Case | None:
+    """The request's case as it stood when the request arrived (its counters then; nothing
+    decided yet for the request that opened it)."""
     case = row["case"]
     if case is None:
         return None
     then = {**case, **row["counts"]}
     if row["relation"] in (None, "origin"):
         then.update(category=None, priority=None, first_response_due=None, resolution_due=None)
-    return then
+    return Case.from_row(then)
 
 
 def replay(
@@ -80,7 +83,8 @@ def replay(
         req = request_from_row(row)
         case = _case_then(row)
         event = EVENT_OF_RELATION.get(row["relation"] or "origin", "request.received")
-        facts = build_facts(req, row["contact"], case)
+        contact = Contact.from_row(row["contact"]) if row["contact"] else None
+        facts = build_facts(req, contact, case)
         at = row["received_at"]
         before = _outcome(baseline.decide(facts, event=event, now=at))
         after = _outcome(candidate.decide(facts, event=event, now=at))

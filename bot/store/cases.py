@@ -1,4 +1,8 @@
-"""Cases: creation with a human reference, attaching requests, decisions, listing."""
+"""Cases: creation with a human reference, attaching requests, decisions, listing.
+
+Single cases come and go as `Case` (bot/entities.py); listings stay rows (they carry the
+contact's columns too). bot/store/case_rows.py adapts the former back to rows.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
+from bot.entities import Case
 from bot.status import OPEN_STATUSES
 from bot.store.batch import (
     hold_or_insert,
@@ -30,7 +35,7 @@ def create_case(
     contact_id: int | None,
     opened_at: datetime,
     tags: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Case:
     """Open a case; its reference is PREFIX-<id> (e.g. CB-42)."""
     now = utcnow()
     values = {
@@ -57,19 +62,7 @@ def create_case(
         writes.update_case(case_id, reference=reference)
     else:
         conn.execute(_SET_REFERENCE, {"case_id": case_id, "reference": reference})
-    return {
-        **values,
-        "id": case_id,
-        "reference": reference,
-        "merged_into": None,
-        "category": None,
-        "category_confidence": None,
-        "priority": None,
-        "impact_score": None,
-        "sla": None,
-        "first_response_due": None,
-        "resolution_due": None,
-    }
+    return Case.from_row({**values, "id": case_id, "reference": reference})
 
 
 _INSERT_CASE = insert(cases).returning(cases.c.id)
@@ -81,10 +74,10 @@ _SET_REFERENCE = (
 _CASE_BY_ID = select(cases).where(cases.c.id == bindparam("case_id"))
 
 
-def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
-    """One case as a dict (with its held-back changes), or None."""
+def get_case(conn: Connection, case_id: int) -> Case | None:
+    """One case (with its held-back changes), or None."""
     row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
-    return None if row is None else overlay_case(conn, dict(row._mapping))
+    return None if row is None else Case.from_row(overlay_case(conn, dict(row._mapping)))
 
 
 def lock_cases(conn: Connection, case_ids: list[int]) -> None:
@@ -104,30 +97,30 @@ def lock_cases(conn: Connection, case_ids: list[int]) -> None:
     ).all()
 
 
-def case_by_reference(conn: Connection, reference: str) -> dict[str, Any] | None:
+def case_by_reference(conn: Connection, reference: str) -> Case | None:
     """A case by its reference (case-insensitive), or None."""
     opened_now = pending_reference(conn, reference.upper())
     if opened_now is not None:
         return get_case(conn, opened_now)
     row = conn.execute(select(cases).where(cases.c.reference == reference.upper())).first()
-    return None if row is None else overlay_case(conn, dict(row._mapping))
+    return None if row is None else Case.from_row(overlay_case(conn, dict(row._mapping)))
 
 
 def link_request(
     conn: Connection,
-    case: dict[str, Any],
+    case: Case,
     request_id: int,
     *,
     relation: str,
     reason: str,
     received_at: datetime,
-) -> dict[str, Any]:
+) -> Case:
     """Attach a stored request to a case and update its counters; returns the updated case."""
     hold_or_insert(
         conn,
         case_requests,
         {
-            "case_id": case["id"],
+            "case_id": case.id,
             "request_id": request_id,
             "relation": relation,
             "reason": reason,
@@ -135,33 +128,27 @@ def link_request(
         },
     )
     now = utcnow()
+    last_request_at = max(received_at, case.last_request_at)
     params = {
-        "case_id": case["id"],
+        "case_id": case.id,
         "follow_up": int(relation == "follow_up"),
         "duplicate": int(relation == "duplicate"),
-        "last_request_at": max(received_at, case["last_request_at"]),
+        "last_request_at": last_request_at,
         "updated_at": now,
     }
     writes = pending(conn)
     if writes is not None:
         writes.update_case(
-            case["id"],
+            case.id,
             request_count=1,
             follow_up_count=params["follow_up"],
             duplicate_count=params["duplicate"],
-            last_request_at=params["last_request_at"],
+            last_request_at=last_request_at,
             updated_at=now,
         )
     else:
         conn.execute(_COUNT_REQUEST, params)
-    return {
-        **case,
-        "request_count": case["request_count"] + 1,
-        "follow_up_count": case["follow_up_count"] + params["follow_up"],
-        "duplicate_count": case["duplicate_count"] + params["duplicate"],
-        "last_request_at": params["last_request_at"],
-        "updated_at": now,
-    }
+    return case.with_request(relation=relation, last_request_at=last_request_at, updated_at=now)
 
 
 # Counters are incremented in SQL, so that concurrent replicas never lose a count.
@@ -197,28 +184,27 @@ _SET_DECISION = (
 )
 
 
-def record_decision(
-    conn: Connection, case: dict[str, Any], values: dict[str, Any]
-) -> dict[str, Any]:
+def record_decision(conn: Connection, case: Case, values: dict[str, Any]) -> Case:
     """Store a decision's outcome (every field of DECISION_FIELDS) on a case; returns it."""
-    params = {name: values.get(name, case.get(name)) for name in DECISION_FIELDS}
-    params |= {"case_id": case["id"], "updated_at": utcnow()}
+    decision = {**case.decision_values(), **values}
+    params = {name: decision[name] for name in DECISION_FIELDS}
+    now = utcnow()
     writes = pending(conn)
     if writes is not None:
-        writes.update_case(case["id"], **{k: v for k, v in params.items() if k != "case_id"})
+        writes.update_case(case.id, **params, updated_at=now)
     else:
-        conn.execute(_SET_DECISION, params)
-    return {**case, **{k: v for k, v in params.items() if k != "case_id"}}
+        conn.execute(_SET_DECISION, {**params, "case_id": case.id, "updated_at": now})
+    return case.with_decision(params, updated_at=now)
 
 
-def update_case(conn: Connection, case_id: int, **values: Any) -> dict[str, Any]:
+def update_case(conn: Connection, case_id: int, **values: Any) -> Case:
     """Set fields on a case (category, priority, SLA, reasons, status …); returns the case."""
     values["updated_at"] = utcnow()
     settle_all(conn)
     row = conn.execute(
         update(cases).where(cases.c.id == case_id).values(**values).returning(*cases.c)
     ).one()
-    return dict(row._mapping)
+    return Case.from_row(dict(row._mapping))
 
 
 def list_cases(
@@ -313,32 +299,39 @@ def merged_into_chain(conn: Connection, case_id: int) -> list[int]:
     return found
 
 
-_COUNTERS = ("request_count", "follow_up_count", "duplicate_count")
-
-
-def merge_cases(conn: Connection, survivor_id: int, absorbed_id: int) -> dict[str, Any]:
+def merge_cases(conn: Connection, survivor_id: int, absorbed_id: int) -> Case:
     """Soft-merge `absorbed` into `survivor`: linked, counted, never deleted. Returns survivor."""
     survivor, absorbed = get_case(conn, survivor_id), get_case(conn, absorbed_id)
     if survivor is None or absorbed is None:
         raise ValueError("both cases must exist")
     if survivor_id == absorbed_id:
         raise ValueError("a case cannot be merged into itself")
-    if absorbed["merged_into"] is not None:
-        raise ValueError(f"{absorbed['reference']} is already merged")
-    if survivor["merged_into"] is not None:
-        raise ValueError(f"{survivor['reference']} is itself merged into another case")
+    if absorbed.merged_into is not None:
+        raise ValueError(f"{absorbed.reference} is already merged")
+    if survivor.merged_into is not None:
+        raise ValueError(f"{survivor.reference} is itself merged into another case")
     update_case(conn, absorbed_id, merged_into=survivor_id)
-    values = {name: cases.c[name] + absorbed[name] for name in _COUNTERS}
-    values["last_request_at"] = max(survivor["last_request_at"], absorbed["last_request_at"])
+    values: dict[str, Any] = {
+        name: cases.c[name] + count for name, count in _counters(absorbed).items()
+    }
+    values["last_request_at"] = max(survivor.last_request_at, absorbed.last_request_at)
     return update_case(conn, survivor_id, **values)
 
 
-def unmerge_case(conn: Connection, absorbed_id: int) -> dict[str, Any]:
+def unmerge_case(conn: Connection, absorbed_id: int) -> Case:
     """Undo a soft merge; returns the case it had been merged into."""
     absorbed = get_case(conn, absorbed_id)
-    if absorbed is None or absorbed["merged_into"] is None:
+    if absorbed is None or absorbed.merged_into is None:
         raise ValueError("that case is not merged")
-    survivor_id = absorbed["merged_into"]
+    survivor_id = absorbed.merged_into
     update_case(conn, absorbed_id, merged_into=None)
-    values = {name: cases.c[name] - absorbed[name] for name in _COUNTERS}
+    values = {name: cases.c[name] - count for name, count in _counters(absorbed).items()}
     return update_case(conn, survivor_id, **values)
+
+
+def _counters(case: Case) -> dict[str, int]:
+    return {
+        "request_count": case.request_count,
+        "follow_up_count": case.follow_up_count,
+        "duplicate_count": case.duplicate_count,
+    }

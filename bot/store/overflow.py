@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, select
 
+from bot.entities import Case
 from bot.store.kpi import CLOSED_STATUSES
 from bot.store.schema import audit, cases, outbox
 
 
-def open_cases_full(conn: Connection) -> list[dict[str, Any]]:
-    """Every open, unmerged case with all its columns."""
+def open_cases_full(conn: Connection) -> list[Case]:
+    """Every open, unmerged case."""
     query = select(cases).where(
         cases.c.merged_into.is_(None), cases.c.status.not_in(CLOSED_STATUSES)
     )
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return [Case.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
 
 def previous_queue(conn: Connection, case_id: int, other_than: str) -> str | None:
