@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from bot.actions import Merge
-from bot.entities import Case
+from bot.entities import Case, ThreadKey
 from bot.routing import route
 from bot.store import outbox as outbox_store
 from bot.store.cases import merged_into_chain
@@ -18,8 +18,8 @@ def _ticket_of(conn: Connection, case_id: int) -> tuple[str, str] | None:
     key = first_thread_key(conn, case_id)
     if key is None:
         return None
-    source, _, ticket = key.partition(":")
-    return source, ticket
+    ticket = ThreadKey.parse(key)
+    return ticket.source, ticket.ticket_id
 
 
 def plan_crm_merge(

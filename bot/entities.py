@@ -1,4 +1,5 @@
-"""The pipeline's typed entities: a case and a contact as stored, built from their rows.
+"""The pipeline's typed entities: a case and a contact as stored, built from their rows,
+and the key of the CRM ticket a request came from.
 
 The store's read functions (bot/store/cases.py, bot/store/contacts.py) return these; stages
 change them through their update methods, never in place. `as_row` gives the stored columns
@@ -77,6 +78,24 @@ def _optional_int(value: Any) -> int | None:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """A CRM ticket's stable key: every version of the ticket threads to one case. Stored
+    (requests.thread_key, `Request.thread_key`) as its string, "source:ticket_id"."""
+
+    source: str
+    ticket_id: str
+
+    @classmethod
+    def parse(cls, key: str) -> ThreadKey:
+        """The key of a stored string (no ':' gives an empty ticket id)."""
+        source, _, ticket_id = key.partition(":")
+        return cls(source, ticket_id)
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.ticket_id}"
 
 
 Pause = tuple[str, str | None]  # (start, end) ISO timestamps; end None while paused

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from bot.customer_text import customer_date, language
+from bot.entities import ThreadKey
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 from bot.store.case_tickets import ticket_key_of_case
 from connectors.kit.replies import PublicReplies, PublicReply
@@ -73,7 +74,8 @@ def reader_for(
     """
     if not isinstance(routes, WriteBackSettings):
         routes = WriteBackSettings.of(routes.sources)
-    source, _, ticket_id = ticket_key.partition(":")
+    key = ThreadKey.parse(ticket_key)
+    source, ticket_id = key.source, key.ticket_id
     target = routes.sink_for(source)
     sink = sinks.get(target) if target else None
     if not ticket_id or not isinstance(sink, PublicReplies):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.entities import Case, Contact, InvalidEntityRow, UnknownCaseStatus
+from bot.entities import Case, Contact, InvalidEntityRow, ThreadKey, UnknownCaseStatus
 from bot.errors import SkippableError
 from bot.facts import build_facts
 from bot.models import Request
@@ -230,3 +230,10 @@ def test_the_store_reads_and_writes_contacts_as_entities(store: Store) -> None:
     assert isinstance(stored, Contact)
     assert profiled.attributes == stored.attributes == {"tier": "gold"}
     assert created.attributes == {}  # the entity it was given is unchanged
+
+
+def test_a_thread_key_reads_back_the_source_and_ticket_it_was_written_with() -> None:
+    key = ThreadKey("hubspot", "4211:7")  # a ticket id may itself hold a colon
+    assert str(key) == "hubspot:4211:7"
+    assert ThreadKey.parse(str(key)) == key
+    assert ThreadKey.parse("zendesk") == ThreadKey("zendesk", "")

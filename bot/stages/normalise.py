@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.budget import BudgetExceeded, deadline, over_size
+from bot.entities import ThreadKey
 from bot.identity.sync import sync_crm_contact
 from bot.mail.parse import parse_email
 from bot.models import Request, SourceRecord
@@ -95,7 +96,7 @@ def request_from_ticket(record: SourceRecord) -> Request:
         sender_email=(str(f["sender_email"]).lower() if f.get("sender_email") else None),
         sender_name=f.get("sender_name"),
         sender_phone=f.get("sender_phone"),
-        thread_key=f"{record.source}:{ticket_id}",
+        thread_key=str(ThreadKey(record.source, ticket_id)),
         language=f.get("language"),
         received_at=_as_datetime(f.get("created_at")) or record.received_at,
         external_ids=dict(f.get("external_ids") or {}),

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from bot.actions import PlannedAction, UpdateFields
-from bot.entities import Case
+from bot.entities import Case, ThreadKey
 from bot.pipeline import StageContext, Work
 from bot.replies import admit_reply
 from bot.routing import Route, route
@@ -84,7 +84,7 @@ def record_target(case: Case, req: Any) -> dict[str, Any]:
     A case target lets a write-back sink find or open the case's record (HubSpot does).
     """
     if req.thread_key:
-        return {"type": "ticket", "id": req.thread_key.split(":", 1)[1]}
+        return {"type": "ticket", "id": ThreadKey.parse(req.thread_key).ticket_id}
     return {
         "type": "case",
         "reference": case.reference,

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
-from bot.entities import Case
+from bot.entities import Case, ThreadKey
 from bot.facts import build_facts
 from bot.store import audit
 from bot.store import outbox as outbox_store
@@ -142,7 +142,9 @@ def _enqueue(
 def _origin_source(conn: Connection, case: Case) -> tuple[str, dict[str, Any]]:
     row = requests_of_case(conn, case.id)[0]
     target = (
-        {"type": "ticket", "id": row["thread_key"].split(":", 1)[1]} if row["thread_key"] else {}
+        {"type": "ticket", "id": ThreadKey.parse(row["thread_key"]).ticket_id}
+        if row["thread_key"]
+        else {}
     )
     return row["source"], target
 
