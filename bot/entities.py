@@ -201,7 +201,7 @@ class Case:
             category_confidence=_optional_float(values["category_confidence"]),
             priority=_optional_str(values["priority"]),
             impact_score=_optional_float(values["impact_score"]),
-            reasons=tuple(dict(r) for r in values["reasons"] or ()),
+            reasons=tuple(values["reasons"] or ()),
             tags=tuple(str(t) for t in values["tags"] or ()),
             sla=values["sla"],
             first_response_due=values["first_response_due"],
@@ -216,7 +216,7 @@ class Case:
             "category_confidence": self.category_confidence,
             "priority": self.priority,
             "impact_score": self.impact_score,
-            "reasons": [dict(r) for r in self.reasons],
+            "reasons": list(self.reasons),
             "tags": list(self.tags),
             "sla": self.sla,
             "first_response_due": self.first_response_due,
@@ -227,7 +227,7 @@ class Case:
         """The stored columns (JSON ones as lists, status as its string)."""
         row = {f.name: getattr(self, f.name) for f in fields(self)}
         row["status"] = self.status.value
-        row["reasons"] = [dict(r) for r in self.reasons]
+        row["reasons"] = list(self.reasons)
         row["tags"] = list(self.tags)
         row["pauses"] = self.pause_list()
         return row

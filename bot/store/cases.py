@@ -186,8 +186,8 @@ _SET_DECISION = (
 
 def record_decision(conn: Connection, case: Case, values: dict[str, Any]) -> Case:
     """Store a decision's outcome (every field of DECISION_FIELDS) on a case; returns it."""
-    decision = {**case.decision_values(), **values}
-    params = {name: decision[name] for name in DECISION_FIELDS}
+    kept = case.decision_values() if any(n not in values for n in DECISION_FIELDS) else {}
+    params = {name: values[name] if name in values else kept[name] for name in DECISION_FIELDS}
     now = utcnow()
     writes = pending(conn)
     if writes is not None:
