@@ -117,6 +117,10 @@ class ConnectorSpec:
     # `crmbot setup <connector>`: (name, settings, create) -> lines that say what was done
     # or what the admin must do (fields, webhook subscriptions).
     setup: Callable[[str, Any, bool], list[str]] | None = None
+    # What performing an action sets among the ticket fields the CRM's source reads back
+    # ("status", "priority"), as the source reads them: (sink settings, action) -> values.
+    # A polled version whose only changes are such values is crmbot's own write, not news.
+    read_back: Callable[[Any, SinkAction], dict[str, str]] | None = None
 
 
 @dataclass(slots=True)
