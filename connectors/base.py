@@ -139,6 +139,9 @@ class SinkAction:
     payload: dict[str, Any]
     case_reference: str | None = None
     spec: Any = None  # the typed action (bot/actions.py); parsed from action + payload if None
+    # True when no action of this case was handed to this sink before: a record the sink
+    # opens for the case (a ticket for a mail case) cannot exist yet, no need to look for it.
+    first_of_case: bool = False
 
     def typed(self) -> Any:
         """The typed action; raises MalformedInput when the payload breaks the contract."""

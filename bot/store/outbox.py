@@ -108,6 +108,34 @@ def writes_since(
     return [dict(r._mapping) for r in rows]
 
 
+def _first_claims(conn: Connection, ids: list[int]) -> set[tuple[int, str]]:
+    """(case, sink) of the rows about to be claimed for which no row of that case was ever
+    handed to that sink before (none has a `claimed_by`): nothing of the case can exist in
+    that sink yet, unless made by hand. Read before the claim marks these rows."""
+    pairs = {
+        (r.case_id, r.sink)
+        for r in conn.execute(
+            select(outbox.c.case_id, outbox.c.sink).where(
+                outbox.c.id.in_(ids), outbox.c.case_id.is_not(None)
+            )
+        )
+    }
+    if not pairs:
+        return set()
+    seen = {
+        (r.case_id, r.sink)
+        for r in conn.execute(
+            select(outbox.c.case_id, outbox.c.sink)
+            .where(
+                outbox.c.case_id.in_({c for c, _ in pairs}),
+                outbox.c.claimed_by.is_not(None),
+            )
+            .distinct()
+        )
+    }
+    return pairs - seen
+
+
 def claim(
     conn: Connection,
     owner: str,
@@ -138,6 +166,7 @@ def claim(
     ids = list(conn.execute(query).scalars())
     if not ids:
         return []
+    first = _first_claims(conn, ids)
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(ids))
@@ -156,6 +185,8 @@ def claim(
         dict(r._mapping)
         for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
     ]
+    for row in rows:
+        row["first_of_case"] = (row["case_id"], row["sink"]) in first
     if max_attempts is None:
         return rows
     killed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
