@@ -1,9 +1,15 @@
-"""Per-item budgets: an item too large, or too slow to parse and decide, is quarantined.
+"""Per-item budgets: an item too large, or too costly to parse and decide, is quarantined.
 
 The size budget is checked before anything reads the item. The time budget is cooperative:
 the parsing and matching code calls `checkpoint()` in its loops, which raises
-`BudgetExceeded` once the item's deadline has passed; the worker then quarantines the item
+`BudgetExceeded` once the item is past its budget; the worker then quarantines the item
 with that reason (it is never retried for ever, and the worker never crashes on it).
+
+The budget counts the CPU time of the thread handling the item (`time.thread_time()`), not
+the wall clock: on a loaded machine the OS or another thread can hold an item up for longer
+than its whole budget while it costs nothing (the template render cap had the same bug, see
+rules/templates.py). An item that blocks without computing has a wall-clock backstop,
+`WALL_FACTOR` times the budget.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import SkippableError
@@ -21,7 +28,18 @@ if TYPE_CHECKING:
     from bot.pipeline import StageContext, Work
     from bot.settings import BudgetSettings
 
-_deadline: ContextVar[tuple[float, float] | None] = ContextVar("crmbot_item_deadline", default=None)
+# The wall-clock backstop of an item's budget, in multiples of its CPU-time budget.
+WALL_FACTOR = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    cpu_until: float  # on this thread's CPU clock
+    wall_until: float  # on the monotonic clock
+    seconds: float
+
+
+_deadline: ContextVar[_Deadline | None] = ContextVar("crmbot_item_deadline", default=None)
 
 
 class BudgetExceeded(SkippableError):
@@ -29,19 +47,34 @@ class BudgetExceeded(SkippableError):
 
 
 def checkpoint() -> None:
-    """Raise BudgetExceeded if the current item is past its deadline (cheap: call it often)."""
+    """Raise BudgetExceeded if the current item is past its budget (cheap: call it often)."""
     current = _deadline.get()
-    if current is not None and time.monotonic() > current[0]:
+    if current is None:
+        return
+    if time.thread_time() > current.cpu_until:
         raise BudgetExceeded(
-            f"over the time budget: parsing and rules took more than {current[1]:g} s "
-            "(budget.item_seconds)"
+            f"over the time budget: parsing and rules took more than {current.seconds:g} s "
+            "of CPU time (budget.item_seconds)"
+        )
+    if time.monotonic() > current.wall_until:
+        raise BudgetExceeded(
+            f"over the time budget: parsing and rules took more than "
+            f"{current.seconds * WALL_FACTOR:g} s of wall-clock time, {WALL_FACTOR:g} times "
+            "budget.item_seconds (the item waits without computing)"
         )
 
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Give the code run in the block `seconds` before `checkpoint()` raises."""
-    token = _deadline.set((time.monotonic() + seconds, seconds))
+    """Give the code run in the block `seconds` of this thread's CPU time (and `WALL_FACTOR`
+    times that of wall-clock time) before `checkpoint()` raises."""
+    token = _deadline.set(
+        _Deadline(
+            cpu_until=time.thread_time() + seconds,
+            wall_until=time.monotonic() + seconds * WALL_FACTOR,
+            seconds=seconds,
+        )
+    )
     try:
         yield
     finally:

@@ -100,6 +100,7 @@ def sink_action(row: dict[str, Any], performs: frozenset[str] | None = None) -> 
         payload=payload,
         case_reference=payload.get("case_reference"),
         spec=spec,
+        first_of_case=bool(row.get("first_of_case")),
     )
 
 

@@ -117,6 +117,10 @@ class ConnectorSpec:
     # `crmbot setup <connector>`: (name, settings, create) -> lines that say what was done
     # or what the admin must do (fields, webhook subscriptions).
     setup: Callable[[str, Any, bool], list[str]] | None = None
+    # What performing an action sets among the ticket fields the CRM's source reads back
+    # ("status", "priority"), as the source reads them: (sink settings, action) -> values.
+    # A polled version whose only changes are such values is crmbot's own write, not news.
+    read_back: Callable[[Any, SinkAction], dict[str, str]] | None = None
 
 
 @dataclass(slots=True)
@@ -135,6 +139,9 @@ class SinkAction:
     payload: dict[str, Any]
     case_reference: str | None = None
     spec: Any = None  # the typed action (bot/actions.py); parsed from action + payload if None
+    # True when no action of this case was handed to this sink before: a record the sink
+    # opens for the case (a ticket for a mail case) cannot exist yet, no need to look for it.
+    first_of_case: bool = False
 
     def typed(self) -> Any:
         """The typed action; raises MalformedInput when the payload breaks the contract."""

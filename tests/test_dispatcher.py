@@ -333,3 +333,49 @@ def test_a_claim_taken_over_by_another_replica_is_not_overwritten(store: Store) 
         assert not outbox_store.finish(conn, mine, "skipped", {})
         assert outbox_store.retry_later(conn, mine, "late", 10) is None
         assert outbox_store.counts(conn) == {"done": 1}
+
+
+def test_a_sink_is_told_when_nothing_of_a_case_was_handed_to_it_before(store: Store) -> None:
+    """A HubSpot sink opens a mail case's ticket without searching for it first only then."""
+    from datetime import UTC, datetime
+
+    from bot.store.cases import create_case
+
+    seen: dict[str, bool] = {}
+    answers: dict[str, str] = {}
+
+    class FlagSink(ScriptedSink):
+        def perform(self, actions: list[SinkAction]) -> list[SinkResult]:
+            seen.update({a.idempotency_key: a.first_of_case for a in actions})
+            return [
+                SinkResult(a.outbox_id, answers.get(a.idempotency_key, "done")) for a in actions
+            ]
+
+    def plan(case_id: int, key: str) -> None:
+        with store.begin() as conn:
+            outbox_store.enqueue(
+                conn, idempotency_key=key, sink="crm", action="add_note",
+                payload={"text": "x"}, case_id=case_id,
+            )  # fmt: skip
+
+    with store.begin() as conn:
+        one, two = (
+            create_case(
+                conn, prefix="CB", subject=s, channel="email", language="fr",
+                contact_id=None, opened_at=datetime.now(UTC),
+            )["id"]
+            for s in ("un", "deux")
+        )  # fmt: skip
+    dispatcher = Dispatcher(store, {"crm": FlagSink("done")}, "me")
+    plan(one, "one/a")
+    plan(one, "one/b")
+    dispatcher.run_once()
+    assert seen == {"one/a": True, "one/b": True}  # the case's first rows, in one claim
+    plan(one, "one/c")
+    plan(two, "two/a")
+    answers["two/a"] = "retry"
+    dispatcher.run_once()
+    assert (seen["one/c"], seen["two/a"]) == (False, True)
+    _make_due(store)
+    dispatcher.run_once()
+    assert seen["two/a"] is False  # its first attempt may have made something

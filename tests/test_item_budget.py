@@ -4,8 +4,10 @@ once, and the other items of its batch are stored."""
 from __future__ import annotations
 
 import itertools
+import time
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -46,9 +48,11 @@ def test_an_item_over_the_size_budget_is_quarantined_and_the_others_stored(
 
 @pytest.fixture
 def work_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The budget's clock moves one second per reading: a time budget becomes a work budget."""
+    """The budget's CPU clock moves one second per reading (a time budget becomes a work
+    budget); its wall clock stands still."""
     ticks = itertools.count()
-    monkeypatch.setattr(bot.budget, "time", types.SimpleNamespace(monotonic=lambda: next(ticks)))
+    clocks = types.SimpleNamespace(thread_time=lambda: next(ticks), monotonic=lambda: 0.0)
+    monkeypatch.setattr(bot.budget, "time", clocks)
 
 
 @pytest.mark.usefixtures("work_clock")
@@ -90,3 +94,55 @@ def test_the_mime_parser_is_fed_in_chunks_and_stops_when_the_time_is_up(
 
     with deadline(2), pytest.raises(BudgetExceeded):  # 3 MB: three 1 MB feeds
         parse_email(hostile.many_recipients(60_000))
+
+
+def test_an_item_held_up_without_computing_is_not_over_its_cpu_budget() -> None:
+    """On a loaded machine an item may wait longer than its whole budget while costing
+    nothing: the budget counts the thread's CPU time, not the wall clock."""
+    with deadline(0.05):
+        time.sleep(0.2)  # four times the budget, without the CPU
+        checkpoint()
+
+
+def test_an_item_blocked_past_the_wall_clock_backstop_is_over_budget() -> None:
+    with deadline(0.01), pytest.raises(BudgetExceeded, match="s of wall-clock time"):
+        time.sleep(0.01 * bot.budget.WALL_FACTOR + 0.05)
+        checkpoint()
+
+
+def _burn_cpu(seconds: float) -> None:
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        pass
+
+
+def test_through_the_worker_a_held_up_mail_is_stored_and_a_costly_one_quarantined(
+    store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    stage = importlib.import_module("bot.stages.normalise")  # the module, not the stage
+    real = stage.request_from_email
+
+    def slow(record: Any, *args: Any) -> Any:
+        subject = (record.raw or b"").split(b"Subject: ", 1)[-1][:7]
+        if subject == b"attente":
+            time.sleep(3.0)  # held up by the machine: more than the budget, no CPU
+        elif subject == b"calculs":
+            _burn_cpu(2.5)  # costs more than the budget
+        return real(record, *args)  # parsing calls checkpoint()
+
+    monkeypatch.setattr(stage, "request_from_email", slow)
+    maildir = make_maildir(tmp_path / "inbox")
+    deliver(maildir, make_message(subject="attente, merci"))
+    deliver(maildir, make_message(subject="calculs lourds"))
+    settings = make_settings(
+        store_url, {"inbox": maildir_source(maildir)}, budget={"item_seconds": 2}
+    )
+    maildir_worker(settings, store).run_once()
+    with store.connect() as conn:
+        subjects = [r.subject for r in conn.execute(select(requests.c.subject))]
+        (row,) = quarantined(conn)
+    assert subjects == ["attente, merci"]
+    assert row["reason"].startswith("over the time budget: parsing and rules took more than 2 s")
+    assert "of CPU time (budget.item_seconds)" in row["reason"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from bot.bounces import file_bounce
 from bot.models import SourceRecord
+from bot.own_writes import own_ticket_values
 from bot.pipeline import StageContext, Work
 from bot.store import audit
 from bot.store.requests import (
@@ -47,7 +49,12 @@ def skip_seen_and_auto_replies(ctx: StageContext, work: Work) -> Work | None:
         work.drop("already stored")
         return None
     if req.channel == "ticket":
-        same_as = unchanged_ticket_version(ctx.conn, req)
+        source, thread_key = req.source, req.thread_key or ""
+
+        def own(case_id: int, since: datetime) -> dict[str, set[str]]:
+            return own_ticket_values(ctx, source, thread_key, case_id, since)
+
+        same_as = unchanged_ticket_version(ctx.conn, req, own)
         if same_as is not None:  # crmbot's own write read back, or a field it does not read
             ctx.log.info("ticket_version_unchanged", source=req.source, same_as=same_as)
             work.drop("ticket version changes nothing crmbot reads")

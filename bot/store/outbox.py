@@ -84,6 +84,58 @@ def last_written_fields(conn: Connection, case_id: int) -> dict[str, Any] | None
     return None if payload is None else payload.get("fields")
 
 
+# Performed rows count from when they were finished; planned ones (not performed yet, or
+# performed without crmbot knowing: an answer lost to a reset) count always.
+_UNFINISHED = ("pending", "claimed")
+_PERFORMED = ("done", "dead")
+
+
+def writes_since(
+    conn: Connection, case_id: int, sink: str, since: datetime
+) -> list[dict[str, Any]]:
+    """A case's rows for one sink that may have changed the CRM since `since`: planned or in
+    flight, or finished (done, dead) since then; oldest first."""
+    rows = conn.execute(
+        select(outbox.c.id, outbox.c.idempotency_key, outbox.c.action, outbox.c.payload)
+        .where(
+            outbox.c.case_id == case_id,
+            outbox.c.sink == sink,
+            outbox.c.state.in_(_UNFINISHED)
+            | (outbox.c.state.in_(_PERFORMED) & (outbox.c.updated_at >= since)),
+        )
+        .order_by(outbox.c.id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def _first_claims(conn: Connection, ids: list[int]) -> set[tuple[int, str]]:
+    """(case, sink) of the rows about to be claimed for which no row of that case was ever
+    handed to that sink before (none has a `claimed_by`): nothing of the case can exist in
+    that sink yet, unless made by hand. Read before the claim marks these rows."""
+    pairs = {
+        (r.case_id, r.sink)
+        for r in conn.execute(
+            select(outbox.c.case_id, outbox.c.sink).where(
+                outbox.c.id.in_(ids), outbox.c.case_id.is_not(None)
+            )
+        )
+    }
+    if not pairs:
+        return set()
+    seen = {
+        (r.case_id, r.sink)
+        for r in conn.execute(
+            select(outbox.c.case_id, outbox.c.sink)
+            .where(
+                outbox.c.case_id.in_({c for c, _ in pairs}),
+                outbox.c.claimed_by.is_not(None),
+            )
+            .distinct()
+        )
+    }
+    return pairs - seen
+
+
 def claim(
     conn: Connection,
     owner: str,
@@ -114,6 +166,7 @@ def claim(
     ids = list(conn.execute(query).scalars())
     if not ids:
         return []
+    first = _first_claims(conn, ids)
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(ids))
@@ -132,6 +185,8 @@ def claim(
         dict(r._mapping)
         for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
     ]
+    for row in rows:
+        row["first_of_case"] = (row["case_id"], row["sink"]) in first
     if max_attempts is None:
         return rows
     killed = [r["id"] for r in rows if r["attempts"] >= max_attempts]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -215,28 +216,48 @@ def case_of_thread_key(conn: Connection, thread_key: str) -> int | None:
     ).scalar()
 
 
-def unchanged_ticket_version(conn: Connection, request: Request) -> int | None:
+OwnValues = Callable[[int, datetime], Mapping[str, Collection[str]]]
+TICKET_FIELDS_READ = ("status", "priority")
+
+
+def unchanged_ticket_version(
+    conn: Connection, request: Request, own: OwnValues | None = None
+) -> int | None:
     """The id of the latest stored version of the same CRM ticket when this version changes
-    nothing crmbot reads (subject, text, status, priority): a write of crmbot's own, or of a
-    field it does not read. None when something changed or the ticket is new."""
+    nothing crmbot reads (subject, text, status, priority) but what crmbot wrote itself, or
+    fields it does not read. None when something else changed or the ticket is new.
+
+    `own(case_id, since)`: field -> the values crmbot's own writes to this ticket set since
+    that version was stored (bot/own_writes.py); asked only when status or priority moved.
+    """
     if request.thread_key is None:
         return None
     row = conn.execute(
-        select(requests.c.id, requests.c.subject, requests.c.body_hash, requests.c.headers)
+        select(
+            requests.c.id,
+            requests.c.case_id,
+            requests.c.subject,
+            requests.c.body_hash,
+            requests.c.headers,
+            requests.c.created_at,
+        )
         .where(requests.c.thread_key == request.thread_key)
         .order_by(requests.c.id.desc())
         .limit(1)
     ).first()
     if row is None:
         return None
+    if row.subject != request.subject or row.body_hash != body_fingerprint(request.body_clean):
+        return None
     before, now = row.headers or {}, request.headers
-    same = (
-        row.subject == request.subject
-        and row.body_hash == body_fingerprint(request.body_clean)
-        and before.get("status") == now.get("status")
-        and before.get("priority") == now.get("priority")
-    )
-    return int(row.id) if same else None
+    moved = [f for f in TICKET_FIELDS_READ if before.get(f) != now.get(f)]
+    if not moved:
+        return int(row.id)
+    if own is None or row.case_id is None:
+        return None
+    mine = own(int(row.case_id), row.created_at)
+    theirs = [f for f in moved if now.get(f) is None or now[f] not in mine.get(f, ())]
+    return None if theirs else int(row.id)
 
 
 def first_thread_key(conn: Connection, case_id: int) -> str | None:

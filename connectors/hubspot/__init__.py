@@ -30,6 +30,13 @@ def make_webhook(name: str, settings: Any) -> Any:
     return make(name, settings)
 
 
+def read_back(settings: Any, action: Any) -> dict[str, str]:
+    """The status and priority an action sets, as the HubSpot source reads them back."""
+    from connectors.hubspot.rule_actions import read_back as values
+
+    return values(settings, action)
+
+
 def setup(name: str, settings: Any, create: bool) -> list[str]:
     """`crmbot setup hubspot`: crmbot's properties and the webhook subscriptions."""
     from connectors.hubspot.setup import setup as run
@@ -46,6 +53,7 @@ CONNECTOR = ConnectorSpec(
     actions=SINK_ACTIONS,
     webhook=make_webhook,
     setup=setup,
+    read_back=read_back,
     description="HubSpot CRM tickets: search polling, batch write-back, notes, merge, "
     "priority, owner, queue, fields and tags from the rules",
 )

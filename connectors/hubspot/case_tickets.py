@@ -10,6 +10,11 @@ the ticket back into the same case.
 
 HubSpot search trails writes by some seconds, so the sink also remembers the tickets it
 created (for its lifetime): a second cycle right after the first finds them without search.
+A case none of whose actions was handed to this sink before (`SinkAction.first_of_case`, from
+the outbox) cannot have a ticket yet: it is opened without a search. The ticket is created
+with what the case's first actions set (`fold`: crmbot's fields, the rules' priority, stage,
+tags...); HubSpot refusing one of those values opens the ticket without them, and the
+actions are then written as updates (only the culprit is skipped).
 Search is limited to a few requests a second: the references of one claim are looked up five
 at a time (one filter group each), the requesters' contacts by a batch read keyed by
 e-mail (`idProperty`), which is not a search, and what is missing is created in batches.
@@ -18,6 +23,8 @@ e-mail (`idProperty`), which is not a search, and what is missing is created in 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -98,14 +105,18 @@ def _contact(api: HubSpotApi, email: str, contacts: dict[str, str]) -> str | Non
 
 
 def _ticket_input(
-    settings: HubSpotSettings, target: dict[str, Any], contact_id: str | None
+    settings: HubSpotSettings,
+    target: dict[str, Any],
+    contact_id: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     reference = str(target["reference"])
     subject = str(target.get("subject") or "").strip() or "(no subject)"
     properties = {
-        "subject": f"[#{reference}] {subject}"[:250],
         "hs_pipeline": settings.pipeline or "0",
         "hs_pipeline_stage": settings.new_ticket_stage,
+        **(extra or {}),  # what the case's first actions set (a rule's stage wins)
+        "subject": f"[#{reference}] {subject}"[:250],
         REFERENCE_PROPERTY: reference,
     }
     body: dict[str, Any] = {"properties": properties}
@@ -119,25 +130,61 @@ def _email(target: dict[str, Any]) -> str:
     return str(target.get("email") or "").strip().lower()
 
 
+@dataclass
+class Opening:
+    """A ticket to open for a case: where it points, and what its first actions set."""
+
+    target: dict[str, Any]
+    properties: dict[str, Any] = field(default_factory=dict)  # folded into the creation
+    outbox_ids: list[int] = field(default_factory=list)  # the actions those came from
+
+
+@dataclass
+class Opened:
+    """A ticket opened for a case, and whether its actions' properties went in with it."""
+
+    ticket_id: str
+    version: Any
+    folded: bool
+
+
 def _create(
-    api: HubSpotApi, settings: HubSpotSettings, target: dict[str, Any], contacts: dict[str, str]
-) -> str:
+    api: HubSpotApi, settings: HubSpotSettings, opening: Opening, contacts: dict[str, str]
+) -> Opened:
+    """Open one ticket; if HubSpot refuses it with the actions' properties (a bad value),
+    open it without them: those actions are then written as updates, where HubSpot's
+    refusal skips only the culprit, with its reason."""
+    target = opening.target
     contact_id = _contact(api, _email(target), contacts)
-    created = api.post("/crm/v3/objects/tickets", _ticket_input(settings, target, contact_id))
+    folded = bool(opening.properties)
+    try:
+        body = _ticket_input(settings, target, contact_id, opening.properties)
+        created = api.post("/crm/v3/objects/tickets", body)
+    except HttpRejected as exc:
+        if not folded or exc.status_code != 400:
+            raise
+        log.warning("hubspot_ticket_refused_with_properties", case=target["reference"])
+        folded = False
+        created = api.post("/crm/v3/objects/tickets", _ticket_input(settings, target, contact_id))
     log.info("hubspot_ticket_opened_for_case", case=target["reference"], ticket_id=created["id"])
-    return str(created["id"])
+    return Opened(str(created["id"]), _version(created), folded)
+
+
+def _version(record: dict[str, Any]) -> Any:
+    return (record.get("properties") or {}).get("hs_lastmodifieddate") or record.get("updatedAt")
 
 
 def _created(
     api: HubSpotApi, object_type: str, inputs: dict[str, dict[str, Any]]
-) -> dict[str, str]:
-    """Batch-create records keyed by trace id; trace -> id of those created (others failed)."""
+) -> dict[str, dict[str, Any]]:
+    """Batch-create records keyed by trace id; trace -> the record of those created (others
+    failed)."""
     if not inputs:
         return {}
     traced = [{**body, "objectWriteTraceId": trace} for trace, body in inputs.items()]
     outcome = api.batch_create(object_type, traced)
     return {
-        str(r["objectWriteTraceId"]): str(r["id"])
+        str(r["objectWriteTraceId"]): r
         for r in outcome.results
         if r.get("objectWriteTraceId") in inputs
     }
@@ -146,27 +193,33 @@ def _created(
 def _open_many(
     api: HubSpotApi,
     settings: HubSpotSettings,
-    targets: dict[str, dict[str, Any]],
+    openings: dict[str, Opening],
     contacts: dict[str, str],
-) -> dict[str, str]:
+) -> dict[str, Opened]:
     """Open a ticket for each case reference (contacts first): in batches, one by one for
     those a batch refused (the single create says why, or finds the contact made meanwhile)."""
-    emails = {_email(t) for t in targets.values()}
+    emails = {_email(o.target) for o in openings.values()}
     wanted = sorted(e for e in emails if "@" in e and e not in contacts)
     _known_contacts(api, wanted, contacts)
     new = {e: {"properties": {"email": e}} for e in wanted if e not in contacts}
-    contacts.update(_created(api, "contacts", new))
+    contacts.update({e: str(r["id"]) for e, r in _created(api, "contacts", new).items()})
     inputs = {
-        ref: _ticket_input(settings, target, contacts.get(_email(target)))
-        for ref, target in targets.items()
-        if "@" not in _email(target) or _email(target) in contacts
+        ref: _ticket_input(settings, o.target, contacts.get(_email(o.target)), o.properties)
+        for ref, o in openings.items()
+        if "@" not in _email(o.target) or _email(o.target) in contacts
     }
-    opened = _created(api, "tickets", inputs)
-    for ref, target in targets.items():
+    opened = {
+        ref: Opened(str(record["id"]), _version(record), bool(openings[ref].properties))
+        for ref, record in _created(api, "tickets", inputs).items()
+    }
+    for ref, opening in openings.items():
         if ref not in opened:
-            opened[ref] = _create(api, settings, target, contacts)
+            opened[ref] = _create(api, settings, opening, contacts)
     log.info("hubspot_tickets_opened_for_cases", count=len(opened))
     return opened
+
+
+Fold = Callable[[list[SinkAction]], tuple[dict[str, Any], list[int]]]
 
 
 def resolve(
@@ -175,18 +228,39 @@ def resolve(
     actions: list[SinkAction],
     known: dict[str, str],
     known_contacts: dict[str, str],
-) -> None:
-    """Point every action aimed at a case at that case's ticket (found or opened) in place."""
+    fold: Fold | None = None,
+) -> dict[int, Opened]:
+    """Point every action aimed at a case at that case's ticket (found or opened) in place.
+
+    A case none of whose actions was handed to this sink before (`first_of_case`) has no
+    ticket yet: it is opened without a search. `fold(actions)` gives the properties a new
+    ticket can be created with (and the outbox ids of the actions they come from): those
+    actions are then done with the creation, and returned (outbox id -> the ticket opened).
+    """
     cases: dict[str, dict[str, Any]] = {}
+    of_case: dict[str, list[SinkAction]] = {}
     for action in actions:
         target = action.target or {}
         if target.get("type") == "case" and target.get("reference"):
-            cases.setdefault(str(target["reference"]), target)
+            ref = str(target["reference"])
+            cases.setdefault(ref, target)
+            of_case.setdefault(ref, []).append(action)
+    done: dict[int, Opened] = {}
     missing = [ref for ref in cases if ref not in known]
     if missing and settings.open_tickets_for_cases:
-        known.update(_find_many(api, missing))
-        to_open = {ref: cases[ref] for ref in missing if ref not in known}
-        known.update(_open_many(api, settings, to_open, known_contacts))
+        maybe = [ref for ref in missing if not all(a.first_of_case for a in of_case[ref])]
+        if maybe:
+            known.update(_find_many(api, maybe))
+        openings: dict[str, Opening] = {}
+        for ref in missing:
+            if ref in known:
+                continue
+            properties, outbox_ids = fold(of_case[ref]) if fold else ({}, [])
+            openings[ref] = Opening(cases[ref], properties, outbox_ids)
+        for ref, opened in _open_many(api, settings, openings, known_contacts).items():
+            known[ref] = opened.ticket_id
+            if opened.folded:
+                done.update(dict.fromkeys(openings[ref].outbox_ids, opened))
     for action in actions:
         target = action.target or {}
         if target.get("type") != "case" or not target.get("reference"):
@@ -194,3 +268,4 @@ def resolve(
         ticket_id = known.get(str(target["reference"]))
         if ticket_id is not None:
             action.target = {"type": "ticket", "id": ticket_id}
+    return done

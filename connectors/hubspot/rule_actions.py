@@ -116,3 +116,19 @@ def merged_tags(current: str | None, add: list[str], remove: list[str]) -> str:
     tags |= set(add)
     tags -= set(remove)
     return ";".join(sorted(tags))
+
+
+# The ticket properties the HubSpot source reads back as crmbot's "status" and "priority".
+READ_BACK = {"hs_pipeline_stage": "status", "hs_ticket_priority": "priority"}
+
+
+def read_back(settings: HubSpotSettings, action: Any) -> dict[str, str]:
+    """The status and priority performing `action` sets, as the HubSpot source reads them."""
+    try:
+        spec = action.typed()
+        if isinstance(spec, AddTag | RemoveTag):
+            return {}
+        props = properties_for(settings, spec)
+    except MalformedInput:
+        return {}
+    return {READ_BACK[k]: str(v).strip() for k, v in props.items() if k in READ_BACK and v}

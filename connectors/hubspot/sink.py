@@ -2,10 +2,12 @@
 
 - Only crmbot-owned properties (named `crmbot_*`, created by `crmbot setup hubspot`) are
   written; an action naming any other property is skipped with the reason.
-- Several `update_fields` for one ticket in one call are coalesced into one update; tickets
-  are read (one batch read per 100, only when some action carries `expected_version`) and
+- Several `update_fields` for one ticket in one call are coalesced into one update, and go
+  in the same input as the rules' property changes for that ticket: tickets are read (one
+  batch read per 100, only when some action carries `expected_version` or touches tags) and
   updated (one batch update per 100). A batch HubSpot rejects (one bad value, a deleted
-  ticket) is retried record by record, so only the culprit is skipped, with HubSpot's reason.
+  ticket) is retried record by record, a refused ticket's enrichment and rule changes apart,
+  so only the culprit is skipped, with HubSpot's reason.
 - Conflicts: an action carries `expected_version` (the ticket's hs_lastmodifieddate that
   crmbot last saw or wrote) and may carry `written` (the values crmbot last wrote). If the
   ticket was modified after `expected_version` and an owned property now holds a value that
@@ -19,10 +21,12 @@
   `crmbot_key` note property and the sink first reads the ticket's notes for that key.
 - Merge (only when `enable_merge` is set) checks first whether it already happened.
 - A rule's set_priority, assign, escalate, set_field, add_tag and remove_tag become ticket
-  properties (see rule_actions.py), one batch update per call; an escalation's message is
+  properties (see rule_actions.py), in the same batch update; an escalation's message is
   a note.
 - An action aimed at a case that came by mail goes to that case's ticket, found by
-  crmbot_case_reference or opened (case_tickets.py).
+  crmbot_case_reference or opened (case_tickets.py). A ticket opened in this call is created
+  with the properties of its case's update_fields and rule changes (no update after it), and
+  has no notes to read back yet.
 - Batch answers are matched by id (updates) and by `objectWriteTraceId` or `crmbot_key`
   (notes), never by position: HubSpot does not promise input order. A 207 answer's errors
   become per-action results (OBJECT_NOT_FOUND, VALIDATION_ERROR: skipped with HubSpot's
@@ -91,6 +95,44 @@ class _Update:
     fields: dict[str, Any] = field(default_factory=dict)
     written: dict[str, Any] = field(default_factory=dict)
     expected_version: str | None = None
+
+
+@dataclass
+class _Write:
+    """One ticket's input in the batch update: its update_fields and its rule changes."""
+
+    ticket_id: str
+    update: _Update | None = None
+    change: TicketChange | None = None
+    update_props: dict[str, Any] | None = None  # None: nothing of update_fields to write
+    change_props: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def update_ids(self) -> list[int]:
+        """The outbox ids of the update_fields actions."""
+        return [a.outbox_id for a in self.update.actions] if self.update else []
+
+    @property
+    def change_ids(self) -> list[int]:
+        """The outbox ids of the rule changes."""
+        return list(self.change.outbox_ids) if self.change else []
+
+    @property
+    def outbox_ids(self) -> list[int]:
+        """Every outbox id this ticket's input carries."""
+        return self.update_ids + self.change_ids
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """What the batch update sets: the enrichment, then the rules' changes over it."""
+        return {**(self.update_props or {}), **self.change_props}
+
+
+def _why(write: _Write, exc: HttpRejected) -> str:
+    """HubSpot's reason for refusing this ticket's update."""
+    if exc.status_code == 404:
+        return f"HubSpot ticket {write.ticket_id} not found (deleted or merged)"
+    return exc.vendor_message
 
 
 def _text(value: Any) -> str:
@@ -167,6 +209,7 @@ class HubSpotSink:
         self.api = HubSpotApi(name, settings, clock=clock, transport=transport)
         self._case_tickets: dict[str, str] = {}  # case reference -> ticket id opened/found
         self._contacts: dict[str, str] = {}  # e-mail -> contact id, for the tickets opened
+        self._fresh: set[str] = set()  # tickets opened in this call: no note on them yet
 
     def close(self) -> None:
         """Release connections."""
@@ -212,12 +255,18 @@ class HubSpotSink:
         notes: list[SinkAction] = []
         merges: list[SinkAction] = []
         changes: dict[str, TicketChange] = {}
-        case_tickets.resolve(self.api, self.settings, actions, self._case_tickets, self._contacts)
+        opened = case_tickets.resolve(
+            self.api, self.settings, actions, self._case_tickets, self._contacts, self._fold
+        )
+        self._fresh = {o.ticket_id for o in opened.values()}
         for action in actions:
             try:
                 ticket_id = _ticket_id(action)
                 spec = action.typed()
-                if spec.type == "update_fields":
+                if action.outbox_id in opened:  # written with the ticket's creation
+                    if isinstance(spec, Escalate) and spec.message.strip():
+                        notes.append(_escalation_note(action, spec.message))
+                elif spec.type == "update_fields":
                     self._collect_update(action, ticket_id, updates)
                 elif spec.type == "add_note":
                     notes.append(action)
@@ -233,9 +282,10 @@ class HubSpotSink:
                 results[action.outbox_id] = _skipped(action, str(exc))
         handed_out: set[int] = set()
         yield from new_results(results, handed_out)
-        self._perform_updates(list(updates.values()), results)
-        yield from new_results(results, handed_out)
-        self._perform_changes(list(changes.values()), results)
+        for outbox_id, ticket in opened.items():
+            detail = {"ticket_id": ticket.ticket_id, "version": ticket.version, "opened": True}
+            results.setdefault(outbox_id, SinkResult(outbox_id, "done", detail))
+        self._perform_writes(list(updates.values()), list(changes.values()), results)
         # an escalation with a message is done only once its note is written too
         held = {-n.outbox_id: results.pop(-n.outbox_id, None) for n in notes if n.outbox_id < 0}
         yield from new_results(results, handed_out)
@@ -255,6 +305,34 @@ class HubSpotSink:
             except RetriableError as exc:
                 _defer([action], results, exc)
             yield from new_results(results, handed_out)
+
+    def _fold(self, actions: list[SinkAction]) -> tuple[dict[str, Any], list[int]]:
+        """The properties a case's new ticket can be created with, and the actions they come
+        from: its update_fields and the rules' property changes and tags (a new ticket has
+        nothing an agent changed, and no tags to read first)."""
+        updates: dict[str, _Update] = {}
+        changes: dict[str, TicketChange] = {}
+        folded: list[int] = []
+        for action in actions:
+            try:
+                spec = action.typed()
+                if spec.type == "update_fields":
+                    self._collect_update(action, "new", updates)
+                elif spec.type in RULE_CHANGES:
+                    collect(self.settings, spec, "new", action.outbox_id, changes)
+                else:
+                    continue
+            except SkippableError:
+                continue  # skipped with its reason by _perform_each
+            folded.append(action.outbox_id)
+        properties: dict[str, Any] = {}
+        for update in updates.values():
+            properties.update(update.fields)
+        for change in changes.values():
+            properties.update({k: _wire(v) for k, v in change.properties.items()})
+            if change.touches_tags:
+                properties[TAGS_PROPERTY] = merged_tags(None, change.add_tags, change.remove_tags)
+        return properties, folded
 
     # -- update_fields ----------------------------------------------------------------------
 
@@ -276,52 +354,98 @@ class HubSpotSink:
         if update.expected_version is None:
             update.expected_version = action.payload.get("expected_version")
 
-    def _perform_updates(self, updates: list[_Update], results: dict[int, SinkResult]) -> None:
-        for part in chunks(updates, BATCH_MAX):
+    # -- update_fields and a rule's changes: one read, one batch update --------------------
+
+    def _perform_writes(
+        self,
+        updates: list[_Update],
+        changes: list[TicketChange],
+        results: dict[int, SinkResult],
+    ) -> None:
+        """Each ticket's update_fields and rule changes in one input of one batch update (100
+        tickets a call), after one batch read where something must be read first: the
+        versions of the conflict check, the current tags."""
+        writes: dict[str, _Write] = {}
+        for update in updates:
+            writes.setdefault(update.ticket_id, _Write(update.ticket_id)).update = update
+        for change in changes:
+            writes.setdefault(change.ticket_id, _Write(change.ticket_id)).change = change
+        for part in chunks(list(writes.values()), BATCH_MAX):
             try:
-                self._update_part(list(part), results)
+                self._write_part(list(part), results)
             except RetriableError as exc:
-                _defer([a for u in part for a in u.actions], results, exc)
+                _defer_ids(results, [i for w in part for i in w.outbox_ids], exc)
 
-    def _update_part(self, part: list[_Update], results: dict[int, SinkResult]) -> None:
-        if not any(u.expected_version for u in part):
-            self._write(list(part), results)  # first writes: nothing to conflict with
+    def _write_part(self, part: list[_Write], results: dict[int, SinkResult]) -> None:
+        names: set[str] = set()
+        to_read: list[str] = []
+        for write in part:
+            if write.update is not None and write.update.expected_version:
+                names |= set(write.update.fields) | {"hs_lastmodifieddate"}
+                to_read.append(write.ticket_id)
+            if write.change is not None and write.change.touches_tags:
+                names.add(TAGS_PROPERTY)
+                to_read.append(write.ticket_id)
+        current = self.api.batch_read("tickets", to_read, sorted(names)) if to_read else {}
+        for write in part:
+            self._check_update(write, current.get(write.ticket_id), results)
+            self._plan_change(write, current.get(write.ticket_id), results)
+        self._send([w for w in part if w.update_props is not None or w.change_props], results)
+
+    def _check_update(
+        self, write: _Write, record: dict[str, Any] | None, results: dict[int, SinkResult]
+    ) -> None:
+        """The update_fields to write, unless the ticket is gone or an agent changed them."""
+        update = write.update
+        if update is None:
             return
-        names = sorted({n for u in part for n in u.fields} | {"hs_lastmodifieddate"})
-        current = self.api.batch_read("tickets", [u.ticket_id for u in part], names)
-        ready: list[_Update] = []
-        for update in part:
-            if not update.expected_version:
-                ready.append(update)
-                continue
-            record = current.get(update.ticket_id)
-            if record is None or str(record.get("id")) != update.ticket_id:
-                for action in update.actions:
-                    reason = f"HubSpot ticket {update.ticket_id} not found (deleted or merged)"
-                    results[action.outbox_id] = _skipped(action, reason)
-                continue
-            props = record.get("properties") or {}
-            conflicts = find_conflicts(
-                props, update.fields, update.written, update.expected_version
-            )
-            if conflicts:
-                log.info("hubspot_write_conflict", sink=self.name, ticket_id=update.ticket_id)
-                detail = {
-                    "ticket_id": update.ticket_id,
-                    "version": props.get("hs_lastmodifieddate"),
-                    "expected_version": update.expected_version,
-                    "conflicts": conflicts,
-                }
-                for action in update.actions:
-                    results[action.outbox_id] = SinkResult(action.outbox_id, "conflict", detail)
-                continue
-            ready.append(update)
-        self._write(ready, results)
+        if not update.expected_version:
+            write.update_props = update.fields  # first writes: nothing to conflict with
+            return
+        if record is None or str(record.get("id")) != update.ticket_id:
+            for action in update.actions:
+                reason = f"HubSpot ticket {update.ticket_id} not found (deleted or merged)"
+                results[action.outbox_id] = _skipped(action, reason)
+            return
+        props = record.get("properties") or {}
+        conflicts = find_conflicts(props, update.fields, update.written, update.expected_version)
+        if conflicts:
+            log.info("hubspot_write_conflict", sink=self.name, ticket_id=update.ticket_id)
+            detail = {
+                "ticket_id": update.ticket_id,
+                "version": props.get("hs_lastmodifieddate"),
+                "expected_version": update.expected_version,
+                "conflicts": conflicts,
+            }
+            for action in update.actions:
+                results[action.outbox_id] = SinkResult(action.outbox_id, "conflict", detail)
+            return
+        write.update_props = update.fields
 
-    def _write(self, ready: list[_Update], results: dict[int, SinkResult]) -> None:
+    def _plan_change(
+        self, write: _Write, record: dict[str, Any] | None, results: dict[int, SinkResult]
+    ) -> None:
+        """A rule's properties as HubSpot takes them, tags merged with the current ones."""
+        change = write.change
+        if change is None:
+            return
+        props = {k: _wire(v) for k, v in change.properties.items()}
+        if change.touches_tags:
+            if record is None:
+                reason = f"HubSpot ticket {change.ticket_id} not found (deleted or merged)"
+                _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+                return
+            now = (record.get("properties") or {}).get(TAGS_PROPERTY)
+            props[TAGS_PROPERTY] = merged_tags(now, change.add_tags, change.remove_tags)
+        if not props:  # nothing to write (an escalation without a level or a queue)
+            _finish(results, change.outbox_ids, "done", {"ticket_id": change.ticket_id})
+            return
+        write.change_props = props
+
+    def _send(self, ready: list[_Write], results: dict[int, SinkResult]) -> None:
         if not ready:
             return
-        inputs = [{"id": u.ticket_id, "properties": u.fields} for u in ready]
+        inputs = [{"id": w.ticket_id, "properties": w.properties} for w in ready]
         outcome = BatchOutcome()
         try:
             outcome = self.api.batch_update("tickets", inputs)
@@ -329,120 +453,85 @@ class HubSpotSink:
         except HttpRejected as exc:
             log.warning("hubspot_batch_update_rejected", sink=self.name, status=exc.status_code)
             _raise_if_setup_missing(self.name, exc)
-            by_id = {}
-            for update in ready:
-                try:
-                    by_id[update.ticket_id] = self.api.update(
-                        "tickets", update.ticket_id, update.fields
-                    )
-                except HttpRejected as one:
-                    reason = (
-                        f"HubSpot ticket {update.ticket_id} not found (deleted or merged)"
-                        if one.status_code == 404
-                        else one.vendor_message
-                    )
-                    for action in update.actions:
-                        results[action.outbox_id] = _skipped(action, reason)
-                except RetriableError as exc:  # the others' results stay
-                    _defer(update.actions, results, exc)
-        for update in ready:
-            record = by_id.get(update.ticket_id)
+            by_id = self._write_one_by_one(ready, results)
+        for write in ready:
+            record = by_id.get(write.ticket_id)
             if record is None:
-                if update.actions[0].outbox_id not in results:
-                    self._unanswered(update, outcome, results)
+                self._unanswered(write, outcome, results)
                 continue
             version = (record.get("properties") or {}).get("hs_lastmodifieddate") or record.get(
                 "updatedAt"
             )
-            detail = {
-                "ticket_id": update.ticket_id,
-                "version": version,
-                "written": update.fields,
-                "coalesced": len(update.actions),
-            }
-            for action in update.actions:
-                results[action.outbox_id] = SinkResult(action.outbox_id, "done", detail)
+            if write.update is not None and write.update_props is not None:
+                detail = {
+                    "ticket_id": write.ticket_id,
+                    "version": version,
+                    "written": write.update_props,
+                    "coalesced": len(write.update.actions),
+                }
+                for action in write.update.actions:
+                    results.setdefault(
+                        action.outbox_id, SinkResult(action.outbox_id, "done", detail)
+                    )
+            if write.change is not None and write.change_props:
+                detail = {"ticket_id": write.ticket_id, "written": write.change_props}
+                for outbox_id in write.change.outbox_ids:
+                    results.setdefault(outbox_id, SinkResult(outbox_id, "done", dict(detail)))
         log.info("hubspot_tickets_updated", sink=self.name, count=len(by_id))
 
-    # -- a rule's property changes and tags (rule_actions.py) ---------------------------------
-
-    def _perform_changes(self, changes: list[TicketChange], results: dict[int, SinkResult]) -> None:
-        if not changes:
-            return
-        tagged = [c.ticket_id for c in changes if c.touches_tags]
-        try:
-            current = self.api.batch_read("tickets", tagged, [TAGS_PROPERTY]) if tagged else {}
-        except RetriableError as exc:
-            _defer_ids(results, [i for c in changes for i in c.outbox_ids], exc)
-            return
-        ready: list[tuple[TicketChange, dict[str, str]]] = []
-        for change in changes:
-            props = {k: _wire(v) for k, v in change.properties.items()}
-            if change.touches_tags:
-                record = current.get(change.ticket_id)
-                if record is None:
-                    reason = f"HubSpot ticket {change.ticket_id} not found (deleted or merged)"
-                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
+    def _write_one_by_one(
+        self, ready: list[_Write], results: dict[int, SinkResult]
+    ) -> dict[str, dict[str, Any]]:
+        """After a rejected batch: each ticket alone, and a refused ticket's enrichment and
+        rule changes apart, so that only the culprit is skipped, with HubSpot's reason."""
+        by_id: dict[str, dict[str, Any]] = {}
+        for write in ready:
+            parts = [
+                (props, ids)
+                for props, ids in (
+                    (write.update_props, write.update_ids),
+                    (write.change_props, write.change_ids),
+                )
+                if props
+            ]
+            try:
+                by_id[write.ticket_id] = self.api.update(
+                    "tickets", write.ticket_id, write.properties
+                )
+                continue
+            except HttpRejected as one:
+                if len(parts) == 1:
+                    _finish(results, parts[0][1], "skipped", {"reason": _why(write, one)})
                     continue
-                now = (record.get("properties") or {}).get(TAGS_PROPERTY)
-                props[TAGS_PROPERTY] = merged_tags(now, change.add_tags, change.remove_tags)
-            ready.append((change, props))
-        inputs: list[dict[str, Any]] = [{"id": c.ticket_id, "properties": p} for c, p in ready if p]
-        outcome = BatchOutcome()
-        answered: set[str] = set()
-        failed: dict[str, str] = {}
-        try:
-            if inputs:
-                outcome = self.api.batch_update("tickets", inputs)
-                answered = {str(r.get("id")) for r in outcome.results}
-        except RetriableError as exc:
-            _defer_ids(results, [i for c, _ in ready for i in c.outbox_ids], exc)
-            return
-        except HttpRejected as exc:
-            _raise_if_setup_missing(self.name, exc)
-            for body in inputs:
+            except RetriableError as exc:  # the others' results stay
+                _defer_ids(results, write.outbox_ids, exc)
+                continue
+            for props, ids in parts:
                 try:
-                    self.api.update("tickets", body["id"], body["properties"])
-                    answered.add(body["id"])
+                    by_id[write.ticket_id] = self.api.update("tickets", write.ticket_id, props)
                 except HttpRejected as one:
-                    failed[body["id"]] = one.vendor_message
-                except RetriableError as one_exc:  # the others' results stay
-                    change = next(c for c, _ in ready if c.ticket_id == body["id"])
-                    _defer_ids(results, change.outbox_ids, one_exc)
-        for change, props in ready:
-            if change.outbox_ids and change.outbox_ids[0] in results:
-                continue  # deferred above
-            if change.ticket_id in failed:
-                _finish(results, change.outbox_ids, "skipped", {"reason": failed[change.ticket_id]})
-            elif props and change.ticket_id not in answered:
-                error = outcome.error_for(change.ticket_id)
-                if error is not None and error.get("category") in PERMANENT_CATEGORIES:
-                    reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
-                    _finish(results, change.outbox_ids, "skipped", {"reason": reason})
-                else:
-                    why = f"HubSpot answered without a result for ticket {change.ticket_id}"
-                    _finish(results, change.outbox_ids, "retry", {"why": why})
-            else:
-                detail = {"ticket_id": change.ticket_id, "written": props}
-                _finish(results, change.outbox_ids, "done", detail)
-        log.info("hubspot_rule_changes_written", sink=self.name, tickets=len(inputs))
+                    _finish(results, ids, "skipped", {"reason": _why(write, one)})
+                except RetriableError as exc:
+                    _defer_ids(results, ids, exc)
+        return by_id
 
     def _unanswered(
-        self, update: _Update, outcome: BatchOutcome, results: dict[int, SinkResult]
+        self, write: _Write, outcome: BatchOutcome, results: dict[int, SinkResult]
     ) -> None:
         """A 207 answer without this ticket's result: HubSpot's error, or try again later."""
-        error = outcome.error_for(update.ticket_id)
+        pending = [i for i in write.outbox_ids if i not in results]
+        if not pending:
+            return
+        error = outcome.error_for(write.ticket_id)
         if error is not None and error.get("category") in PERMANENT_CATEGORIES:
             reason = f"HubSpot: {error.get('category')}: {error.get('message')}"
-            for action in update.actions:
-                results[action.outbox_id] = _skipped(action, reason)
+            _finish(results, pending, "skipped", {"reason": reason})
             return
-        why = f"HubSpot answered without a result for ticket {update.ticket_id}" + (
+        why = f"HubSpot answered without a result for ticket {write.ticket_id}" + (
             f" ({error.get('category')}: {error.get('message')})" if error else ""
         )
-        log.warning("hubspot_batch_result_missing", sink=self.name, ticket_id=update.ticket_id)
-        for action in update.actions:
-            results[action.outbox_id] = SinkResult(action.outbox_id, "retry", {"why": why})
+        log.warning("hubspot_batch_result_missing", sink=self.name, ticket_id=write.ticket_id)
+        _finish(results, pending, "retry", {"why": why})
 
     # -- add_note ---------------------------------------------------------------------------
 
@@ -497,7 +586,8 @@ class HubSpotSink:
         pending: list[SinkAction] = []
         existing: dict[str, str] = {}
         if self.settings.note_idempotency:
-            existing = self._existing_note_keys([_ticket_id(a) for a in part])
+            older = [t for t in (_ticket_id(a) for a in part) if t not in self._fresh]
+            existing = self._existing_note_keys(older) if older else {}
         first_of_key: dict[str, SinkAction] = {}
         for action in part:
             note_id = existing.get(action.idempotency_key)

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from connectors.base import ConnectorSpec
+from connectors.rt.read_back import read_back
 from connectors.rt.settings import RtSettings
 from connectors.rt.sink import REFUSALS, SINK_ACTIONS, RtSink
 from connectors.rt.source import RtSource
@@ -31,6 +32,7 @@ CONNECTOR = ConnectorSpec(
     actions=SINK_ACTIONS,
     actions_for=partial(actions_for, SINK_ACTIONS),
     refusals=REFUSALS,
+    read_back=read_back,
     description="Request Tracker 5 through REST 2: tickets changed since the cursor; "
     "write-back of priority, custom fields, tags (tags_custom_field) and comments",
 )

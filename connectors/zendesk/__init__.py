@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorSpec
+from connectors.zendesk.read_back import read_back
 from connectors.zendesk.settings import ZendeskSettings
 from connectors.zendesk.sink import SINK_ACTIONS, ZendeskSink
 from connectors.zendesk.source import ZendeskSource
@@ -43,6 +44,7 @@ CONNECTOR = ConnectorSpec(
     actions=SINK_ACTIONS,
     webhook=make_webhook,
     setup=setup,
+    read_back=read_back,
     description="Zendesk Support: incremental ticket export; write-back of priority, tags, "
     "custom fields, internal notes, group/assignee, escalation and merges",
 )
