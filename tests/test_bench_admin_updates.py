@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
 
 from bench_admin_updates import normalise
 
@@ -26,3 +29,38 @@ def test_a_postcode_before_or_after_the_city_is_the_same_address() -> None:
     a = normalise("postal_address", "88, rue des Érables, J1H 4B2 Sherbrooke (Québec), Canada")
     b = normalise("postal_address", "88, rue des Érables, Sherbrooke (Québec) J1H 4B2")
     assert a == b
+
+
+def test_the_bench_reports_the_precision_of_what_is_applied_apart_from_what_is_proposed(
+    tmp_path: Path,
+) -> None:
+    from bench_admin_updates import evaluate
+
+    empty = dict.fromkeys(
+        ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
+    )
+    mails = [
+        {  # a verified sender's new number: applied, and right
+            "id": "a", "lang": "fr", "locale": "fr-FR", "from_email": "a@client.fr",
+            "sender_relation": "customer", "subject": "Numéro",
+            "body": "Mon nouveau numéro est le 06 12 34 56 78.",
+            "expected": {**empty, "phone": "+33612345678"}, "should_apply": True,
+        },
+        {  # an unverified sender's: only proposed in a note, and wrong
+            "id": "b", "lang": "fr", "locale": "fr-FR", "from_email": "b@autre.fr",
+            "sender_relation": "unknown", "subject": "Numéro",
+            "body": "Mon nouveau numéro est le 06 98 76 54 32.",
+            "expected": {**empty, "phone": "+33611111111"}, "should_apply": False,
+        },
+    ]  # fmt: skip
+    path = tmp_path / "mails.jsonl"
+    path.write_text("\n".join(json.dumps(m) for m in mails), encoding="utf-8")
+    result = evaluate(path)
+    assert result["precision"] == 0.5
+    assert result["applied_precision"] == 1.0 and result["applied_fields"] == 1
+    assert result["applied_share"] == 0.5 and result["applied_of_should_apply"] == 1.0
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_admin_updates.py"), "--json", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(out)["applied_precision"] == 1.0
