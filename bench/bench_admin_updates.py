@@ -166,9 +166,7 @@ def main(argv: list[str]) -> None:
         f"precision of the values applied: {result['applied_precision']}"
         f" ({result['applied_fields']} fields applied)"
     )
-    print(
-        f"applied where should_apply is true: {result['applied_of_should_apply']}"
-    )
+    print(f"applied where should_apply is true: {result['applied_of_should_apply']}")
     print(
         f"applied from a sender that is not 'customer': {result['applied_from_unverified_senders']}"
     )

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from bench_admin_updates import normalise
+from bench_admin_updates import evaluate, normalise
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def test_a_national_phone_number_equals_its_international_form_in_the_mails_region() -> None:
@@ -34,8 +35,6 @@ def test_a_postcode_before_or_after_the_city_is_the_same_address() -> None:
 def test_the_bench_reports_the_precision_of_what_is_applied_apart_from_what_is_proposed(
     tmp_path: Path,
 ) -> None:
-    from bench_admin_updates import evaluate
-
     empty = dict.fromkeys(
         ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
     )
