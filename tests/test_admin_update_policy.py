@@ -41,6 +41,8 @@ def _plan(
         ("Notre nouvelle adresse : Rue Neuve 45, 1000 Bruxelles", "fr-BE", {"postal_address": "Rue Neuve 45, 1000 Bruxelles"}),
         ("My new address is 4521 Oak Lane, Austin, TX 78704.", "en-US", {"postal_address": "4521 Oak Lane, Austin, TX 78704"}),
         ("Nouvelle raison sociale : Martin Frères SARL\nCordialement", "fr-FR", {"company_name": "Martin Frères SARL"}),
+        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-IE", {"postal_address": "12 Harbour Road, Dublin D04 X2P8"}),
+        ("We have moved to 14 Collins Street, Melbourne VIC 3000.", "en-AU", {"postal_address": "14 Collins Street, Melbourne VIC 3000"}),
         ("New billing contact: Rachel Adams\nThanks", "en-GB", {"billing_contact": "Rachel Adams"}),
     ],
 )  # fmt: skip
@@ -66,7 +68,8 @@ def test_a_single_checked_field_or_a_phone_and_email_pair_is_applied(
         # a postcode its country does not issue, or of another country than the mail's
         ("My new address is 5 Elm Street, Springfield, ZZ 62704.", "en-US", "not_checked:postal_address:postcode_not_valid_for_its_country"),
         ("Ma nouvelle adresse : 8 rue Colbert, 7500 Paris", "fr-FR", "not_checked:postal_address:postcode_not_of_the_mails_region"),
-        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-IE", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        ("New address: 12 George Street, Sydney NSW 3000", "en-AU", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-GB", "not_checked:postal_address:postcode_not_of_the_mails_region"),
         # an address the sender does not present as the new one
         ("Mon adresse est : 12 rue Lepic, 75018 Paris", "fr-FR", "not_checked:postal_address:address_not_introduced_as_new"),
         # a name not stated outright
@@ -130,7 +133,14 @@ def test_a_city_stops_before_the_words_that_follow_it() -> None:
         ("4521 Oak Lane, Austin, TX 78704", "US", True),
         ("4521 Oak Lane, Austin, TX 78704-1234", "US", True),
         ("4521 Oak Lane, Springfield, ZZ 62704", "US", False),
-        ("1 Main Street, Dublin D02 X285", "IE", False),  # read, never applied unseen
+        ("1 Main Street, Dublin D02 X285", "IE", True),
+        ("1 Main Street, Dublin 6W, D6W K2P8", "IE", True),
+        ("1 Main Street, Dublin D02 B285", "IE", False),  # no B in the Eircode alphabet
+        ("100 George St, Sydney NSW 2000", "AU", True),
+        ("1 Northbourne Ave, Canberra ACT 2601", "AU", True),
+        ("8 Mitchell St, Darwin NT 0800", "AU", True),
+        ("100 George St, Sydney NSW 3000", "AU", False),  # a Victorian postcode
+        ("100 George St, Sydney XYZ 2000", "AU", False),
     ],
 )
 def test_a_postcode_is_valid_only_as_its_country_issues_it(
