@@ -87,6 +87,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le nom n'est pas donné seul dans une phrase qui nomme le champ",
         "en": "the name is not given on its own in a sentence naming the field",
     },
+    "corrected_later_in_the_mail": {
+        "fr": "le client corrige la valeur plus loin dans le message",
+        "en": "the customer corrects the value further down the mail",
+    },
     "introduced_only_by_the_subject": {
         "fr": "seul l'objet du message annonce le changement",
         "en": "only the subject of the mail announces the change",

@@ -31,6 +31,7 @@ from bot.extract.context import (
 )
 from bot.extract.details import labelled_details
 from bot.extract.postal import address_from_lines, find_address, find_bare_address
+from bot.extract.turns import last_turn
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -374,6 +375,37 @@ def _from_details(body: str, region: str, sender: str | None) -> dict[str, Field
     return found
 
 
+def _corrected(kind: str, text: str, region: str, sender: str | None) -> FieldValue | None:
+    """The one phone, e-mail or IBAN given after a correction ("sorry, typo, it's …")."""
+    doubt = ("corrected_later_in_the_mail",)
+    if kind == "phone":
+        numbers = {
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): m.number
+            for m in phonenumbers.PhoneNumberMatcher(
+                text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=50
+            )
+            if not called_old(text, m.start)
+        }
+        if len(numbers) == 1:
+            ((e164, number),) = numbers.items()
+            sure = 0.95 if phonenumbers.is_valid_number(number) else 0.6
+            return FieldValue(e164, sure, phone_doubts(number, region) + doubt)
+    if kind == "email":
+        own = (sender or "").lower()
+        addresses = {
+            m.group(0).rstrip(".").lower()
+            for m in _EMAIL.finditer(text)
+            if not called_old(text, m.start())
+        } - {own}
+        if len(addresses) == 1:
+            address = addresses.pop()
+            return FieldValue(address, 0.95, email_doubts(address, sender) + doubt)
+    if kind == "iban":
+        found = extract_iban(text)
+        return FieldValue(found.value, found.confidence, doubt) if found else None
+    return None
+
+
 def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
@@ -381,11 +413,35 @@ def extract_admin_update(
     """Every change field the mail announces, each with a confidence.
 
     Only the first MAX_CHARS of the body are read: an update is a short mail, and a hostile
-    one must cost no more than that.
+    one must cost no more than that. Only what follows the mail's last retraction or
+    correction counts (bot/extract/turns.py): a retracted change is not asked for any more,
+    a corrected one is only proposed.
     """
     subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
+    start, turn = last_turn(body)
+    before, body = body[:start], body[start:]
+    if turn == "retracted":
+        subject = ""  # "Change of address - please ignore"
+    update = _extract(subject, body, sender, region_for(locale, lang))
+    if turn == "corrected":
+        region = region_for(locale, lang)
+        earlier = _extract(subject, before, sender, region)
+        for kind in earlier.fields.keys() - update.fields.keys():
+            value = _corrected(kind, body, region, sender)
+            if value is not None:
+                update.fields[kind] = value
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "corrected_later_in_the_mail"))
+            if "corrected_later_in_the_mail" not in v.doubts
+            else v
+            for k, v in update.fields.items()
+        }
+    return update
+
+
+def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminUpdate:
+    """The fields of the sender's own text (after any retraction or correction)."""
     text = f"{subject}\n\n{body}"
-    region = region_for(locale, lang)
     update = AdminUpdate()
     found: dict[str, FieldValue | None] = {
         "postal_address": None,
