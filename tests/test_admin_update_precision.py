@@ -194,3 +194,39 @@ def test_a_value_said_to_stay_the_same_is_not_a_change() -> None:
 def test_a_relatives_number_named_beside_the_senders_is_left_out() -> None:
     body = "Mon nouveau numéro est le 06 12 34 56 78, et celui de mon mari le 06 87 65 43 21."
     assert _values("Numéro", body) == {"phone": "+33612345678"}
+
+
+def test_a_company_name_keeps_its_elided_words() -> None:
+    body = (
+        "Notre nouvelle dénomination est : Les Fournils de l'Allier SAS\n\nLe SIRET reste inchangé."
+    )
+    assert _values("Dénomination", body) == {"company_name": "Les Fournils de l'Allier SAS"}
+
+
+def test_the_account_a_payment_moves_from_is_the_old_one() -> None:
+    body = (
+        "Could you move my Direct Debit from my Barclays account (GB29 NWBK 6016 1331 9268 19)"
+        " to my Starling account:\n\nGB33 BUKB 2020 1555 5555 55\n\nThanks"
+    )
+    assert _values("Direct Debit", body, "en-GB") == {"iban": "GB33BUKB20201555555555"}
+
+
+def test_two_ibans_not_told_apart_make_neither_certain() -> None:
+    body = "Voici mes comptes : FR76 3000 6000 0112 3456 7890 189 et GB29 NWBK 6016 1331 9268 19."
+    assert "iban" not in _values("RIB", body)
+
+
+def test_moving_from_a_town_does_not_make_the_new_number_old() -> None:
+    body = "I've moved from London, my new mobile number is 07723 456789."
+    assert _values("Number", body, "en-GB") == {"phone": "+447723456789"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Merci, j'ai bien reçu ma facture à ma nouvelle adresse (10 rue des Carmes, 31000 Toulouse). Tout est en ordre.", "fr-FR"),
+        ("Thanks for updating my new address (12 Mill Lane, Leeds LS6 2AB), the bill arrived fine.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_already_made_and_thanked_for_is_not_read_again(body: str, locale: str) -> None:
+    assert _values("Re: Changement d'adresse", body, locale) == {}

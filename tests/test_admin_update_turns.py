@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.extract.admin_update import extract_admin_update, plan_update
+from bot.extract.admin_update import AdminUpdate, extract_admin_update, plan_update
 
 
-def _update(subject: str, body: str, locale: str):  # type: ignore[no-untyped-def]
+def _update(subject: str, body: str, locale: str) -> AdminUpdate:
     return extract_admin_update(subject, body, sender="client@exemple.fr", locale=locale)
 
 

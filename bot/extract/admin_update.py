@@ -201,15 +201,17 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
 
 
 def extract_iban(text: str) -> FieldValue | None:
-    """An IBAN in the mail (compact), with its checksum validated."""
+    """The IBAN in the mail (compact), with its checksum validated; None when two different
+    ones are not told apart as old and new."""
+    found: set[str] = set()
     for match in _IBAN.finditer(text.upper()):
         if called_old(text, match.start()):
             continue
         try:
-            return FieldValue(IBAN(match.group(0)).compact, 0.99)
+            found.add(IBAN(match.group(0)).compact)
         except (SchwiftyException, ValueError):
             continue
-    return None
+    return FieldValue(found.pop(), 0.99) if len(found) == 1 else None
 
 
 _HONORIFIC = re.compile(r"^(?:M\.|Mme\.?|Mlle\.?|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+")
@@ -248,6 +250,9 @@ def _trim_name(name: str) -> str:
     kept = words[:1]
     for k, word in enumerate(words[1:], start=1):
         particle = word.lower() in _PARTICLES
+        if re.match(r"(?i:[ld])['’][A-ZÀ-Ý]", word):  # "Les Fournils de l'Allier"
+            kept.append(word)
+            continue
         if particle and k + 1 < len(words) and words[k + 1][:1].isdigit():
             break
         if not (particle or word[:1].isupper() or word[:1].isdigit()):

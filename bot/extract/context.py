@@ -72,6 +72,16 @@ TEMPORARY = re.compile(
     r"(?:to|until)\s+\d{1,2})\b",
     re.I,
 )
+# A change already made, thanked for or confirmed ("j'ai bien reçu ma facture à ma nouvelle
+# adresse", "thanks for updating my number"): nothing left to change.
+ALREADY_DONE = re.compile(
+    r"\b(?:(?:j['’]ai|nous\s+avons|on\s+a)\s+bien\s+re[çc]u|bien\s+re[çc]u\w*|"
+    r"(?:i|we)(?:['’]ve|\s+have)?\s+(?:now\s+)?(?:received|got)\b|arriv\w+\s+(?:bien\s+)?[àa]\s+"
+    r"(?:ma|mon|notre)\s+nouv|arrived\s+at\s+(?:my|our)\s+new|"
+    r"thanks?(?:\s+you)?\s+for\s+(?:updating|changing|recording|amending)|"
+    r"merci\s+d['’]avoir\s+(?:mis|chang|modifi|enregistr|pris|corrig)\w*)",
+    re.I,
+)
 # The words that present a value as the new one (or the change to it).
 _INTRODUCING = re.compile(
     NEW_WORD.pattern
@@ -136,7 +146,10 @@ _REPLACED = re.compile(
     r"(?:[^\W\d]+\s+){0,2}$"
     # "changed from X to Y", "passer du X au Y": X is the old value
     r"|\b(?:chang\w*|moved?|moving|pass\w*|update\w*|switch\w*)\b[^\n.]{0,40}\b(?:from|du|de)\s+"
-    r"(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?$",
+    r"(?:(?:le|la|l['’]|the|my|our|mon|ma|notre)\s+)?$"
+    # "move my Direct Debit from my Barclays account (X) to …": what follows "from" up to "to"
+    r"|\b(?:chang\w*|mov\w*|pass\w*|switch\w*|transfer\w*)\b[^\n.]{0,40}\bfrom\b"
+    r"(?:(?!\b(?:to|into|onto|new|now|is|are|will)\b)[^\n.]){0,40}$",
     re.I,
 )
 
@@ -169,8 +182,12 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
 
 
 def someone_elses(words: str) -> bool:
-    """Whether words leading to a value give it as someone else's, temporary, one-off or hedged."""
-    return any(r.search(words) for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY))
+    """Whether words leading to a value give it as someone else's, temporary, one-off, hedged
+    or already changed."""
+    return any(
+        r.search(words)
+        for r in (THIRD_PARTY, OTHERS_VALUE, HEDGE, ONE_OFF, TEMPORARY, ALREADY_DONE)
+    )
 
 
 def introduced_as_new(text: str, cue_start: int, value_start: int) -> bool:

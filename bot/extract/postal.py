@@ -120,7 +120,10 @@ def postcode_format(line: str) -> str | None:
 
 
 def _clean(part: str) -> str:
-    return " ".join(part.strip(" \t,;.:?!–-«»\"'").split())
+    part = part.strip(" \t,;.:?!–-«»\"'")
+    if part.count("(") != part.count(")"):  # "(10 rue des Carmes, 31000 Toulouse"
+        part = part.strip(" \t()")
+    return " ".join(part.split())
 
 
 # A recipient line before the address ("M. et Mme Dupont", "SARL Dubois"): not the address.
