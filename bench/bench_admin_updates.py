@@ -42,7 +42,8 @@ _COUNTRIES = {
 
 def normalise(field: str, value: Any, region: str = "FR") -> str | None:
     """A value as compared: addresses and names folded, phones as E.164 (national numbers read
-    in the mail's region), IBANs compact, e-mails lower-cased. An address compares as its set
+    in the mail's region), IBANs compact, e-mails lower-cased, a billing contact without its
+    title ("Mme", "Mr"). An address compares as its set
     of words without a trailing country, so "8 rue X, 75001 Paris, France" and
     "8 rue X 75001 PARIS" are the same address."""
     if value is None or value == "":
@@ -61,6 +62,8 @@ def normalise(field: str, value: Any, region: str = "FR") -> str | None:
     if field == "email":
         return folded.strip()
     words = " ".join(re.sub(r"[^\w]+", " ", folded).split())
+    if field == "billing_contact":  # "Mme Sophie Marchal" is Sophie Marchal
+        words = re.sub(r"^(?:m|mme|mlle|madame|monsieur|mr|mrs|ms|miss|dr) ", "", words)
     if field == "postal_address":
         for country in sorted(_COUNTRIES, key=len, reverse=True):
             if words.endswith(" " + country):

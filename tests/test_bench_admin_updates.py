@@ -32,6 +32,14 @@ def test_a_postcode_before_or_after_the_city_is_the_same_address() -> None:
     assert a == b
 
 
+def test_a_billing_contact_with_or_without_a_title_is_the_same_person() -> None:
+    assert normalise("billing_contact", "Mme Sophie Marchal") == "sophie marchal"
+    assert normalise("billing_contact", "Mr. Peter Hale") == normalise(
+        "billing_contact", "Peter Hale"
+    )
+    assert normalise("billing_contact", "Mary Hale") != normalise("billing_contact", "Peter Hale")
+
+
 def test_the_bench_reports_the_precision_of_what_is_applied_apart_from_what_is_proposed(
     tmp_path: Path,
 ) -> None:
