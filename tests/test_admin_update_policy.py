@@ -400,3 +400,39 @@ def test_an_old_value_or_a_stay_is_never_what_is_applied(body: str) -> None:
     update = extract_admin_update("Changement", body, sender="c@x.fr", locale="fr-FR")
     assert not {"7 rue Nationale, 37000 Tours", "a.b@old.com"} & set(update.values().values())
     assert plan_update(update, verified=True).apply == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("On a déménagé, la nouvelle adresse est\n\n7 bis chemin du Moulin\n56400 Auray\n\nMerci", "fr-FR", {"postal_address": "7 bis chemin du Moulin, 56400 Auray"}),
+        ("Our new address will be\n\n12 Main Street\nLondon SW1A 1AA\n\nThanks", "en-GB", {"postal_address": "12 Main Street, London SW1A 1AA"}),
+    ],
+)  # fmt: skip
+def test_a_cue_ending_its_line_owns_the_value_under_a_blank_line(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values()
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Pourriez-vous mettre à jour :\n\nAdresse : 9 place de la République, 69002 Lyon\nTéléphone : 06 84 55 12 73\nMail : anne.blanc@gmail.com\n\nMerci", "fr-FR",
+         {"postal_address": "9 place de la République, 69002 Lyon", "phone": "+33684551273", "email": "anne.blanc@gmail.com"}),
+        ("Please update my contact info:\nphone: 07723 456789\nemail: emily.roy@gmail.com\n\nThanks", "en-GB",
+         {"phone": "+447723456789", "email": "emily.roy@gmail.com"}),
+        ("Please could you make the following amendments to our account:\n\n1. Billing contact: Mrs Angela Reid, School Business Manager\n2. Contact telephone: 01628 555 902\n\nThank you", "en-GB",
+         {"billing_contact": "Angela Reid", "phone": "+441628555902"}),
+    ],
+)  # fmt: skip
+def test_a_request_ending_on_a_colon_reads_the_labelled_lines_below_it(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values()
+        == expected
+    )

@@ -372,6 +372,11 @@ def _from_details(body: str, region: str, sender: str | None) -> dict[str, Field
         addresses = {m.group(0).rstrip(".").lower() for m in _EMAIL.finditer(details["email"][0])}
         if len(addresses) == 1 and (address := addresses.pop()) != (sender or "").lower():
             found["email"] = FieldValue(address, 0.95, email_doubts(address, sender))
+    if "billing_contact" in details:
+        name = _trim_name(_HONORIFIC.sub("", _NAME_END.split(details["billing_contact"][0])[0]))
+        words = name.split()
+        if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words):
+            found["billing_contact"] = FieldValue(name, 0.92)
     if "postal_address" in details:
         value, more = details["postal_address"]
         block = address_from_lines([value, *more], region)

@@ -101,7 +101,9 @@ _SENTENCE_END = re.compile(
 )
 # "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
 _ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
-_LABEL = re.compile(r"[^.!?;\n]*:\s*")
+# A cue that ends its line, the value on the lines below: "Nouvelle adresse :", "la nouvelle
+# adresse est" + a blank line.
+_LABEL = re.compile(r"[^.!?;\n]*\n\s*|[^.!?;\n]*:\s*")
 
 
 def own_text(body: str) -> str:
