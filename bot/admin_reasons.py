@@ -87,6 +87,18 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le nom n'est pas donné seul dans une phrase qui nomme le champ",
         "en": "the name is not given on its own in a sentence naming the field",
     },
+    "another_phone_in_the_mail": {
+        "fr": "le message contient un autre numéro, qui n'est pas dit ancien",
+        "en": "the mail holds another number, not said to be the old one",
+    },
+    "another_email_in_the_mail": {
+        "fr": "le message contient une autre adresse e-mail, qui n'est pas dite ancienne",
+        "en": "the mail holds another e-mail address, not said to be the old one",
+    },
+    "another_postal_address_in_the_mail": {
+        "fr": "le message contient une autre adresse postale, qui n'est pas dite ancienne",
+        "en": "the mail holds another postal address, not said to be the old one",
+    },
     "corrected_later_in_the_mail": {
         "fr": "le client corrige la valeur plus loin dans le message",
         "en": "the customer corrects the value further down the mail",

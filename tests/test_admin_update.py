@@ -237,6 +237,7 @@ def test_every_reason_code_the_extractor_or_the_sender_check_gives_has_a_sentenc
         for code in re.findall(r"""[(\[]\s*"([a-z]+(?:_[a-z]+)+)"\s*[,)\]]""", path.read_text())
     } - set(FIELD_NAMES)
     codes.add("looks_like_another_contact")  # bot/admin_update.py's own
+    codes |= {f"another_{name}_in_the_mail" for name in ("phone", "email", "postal_address")}
     assert "sender_not_verified" in codes and "phone_not_a_personal_line" in codes
     for code in sorted(codes):
         for lang in ("fr", "en"):

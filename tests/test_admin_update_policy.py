@@ -436,3 +436,23 @@ def test_a_request_ending_on_a_colon_reads_the_labelled_lines_below_it(
         extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values()
         == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "doubt"),
+    [
+        ("Bonjour, mon nouveau numéro est le 06 45 12 78 90.\nJean Dupont\n06 11 22 33 44", "fr-FR", "not_checked:phone:another_phone_in_the_mail"),
+        ("Hi, my new email address is ann.smith@gmail.com.\n\nAnn Smith\nann.smith@hartley.co.uk", "en-GB", "not_checked:email:another_email_in_the_mail"),
+        ("Hello, our new address is 40 Hills Road, Cambridge CB2 1LA.\nAnn Smith\n12 Mill Road, Cambridge CB1 2AD", "en-GB", "not_checked:postal_address:another_postal_address_in_the_mail"),
+    ],
+)  # fmt: skip
+def test_a_value_beside_another_of_its_kind_not_said_old_is_only_proposed(
+    body: str, locale: str, doubt: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and note and doubt in reasons
+
+
+def test_an_old_value_said_left_or_kept_elsewhere_in_the_mail_is_no_rival() -> None:
+    body = "J'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers."
+    assert _plan(body)[0] == {"postal_address": "18 boulevard Foch, 49100 Angers"}

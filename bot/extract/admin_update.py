@@ -30,7 +30,13 @@ from bot.extract.context import (
     someone_elses,
 )
 from bot.extract.details import labelled_details
-from bot.extract.postal import address_from_lines, find_address, find_bare_address
+from bot.extract.postal import (
+    POSTCODES,
+    address_from_lines,
+    find_address,
+    find_bare_address,
+    postcode_format,
+)
 from bot.extract.turns import last_turn
 
 CONFIDENT = 0.9
@@ -468,8 +474,67 @@ def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminU
         found[name] = found[name] or value
     if not any(found.values()):
         found.update(_bare_value(subject, body, region, sender))
-    update.fields = {k: v for k, v in found.items() if v is not None}
+    update.fields = {
+        k: _with_rivals(k, v, body, region, sender) for k, v in found.items() if v is not None
+    }
     return update
+
+
+_LEFT = re.compile(
+    r"\b(?:quitt\w+|left|leaving|stop\s+sending|n['’]habit\w+\s+plus|ne\s+sont\s+plus)\b", re.I
+)
+
+
+def _said_old(body: str, start: int) -> bool:
+    """Whether a value's own words or sentence call it old, kept or left."""
+    sentence = body[sentence_start(body, start) : sentence_end(body, start)]
+    return called_old(body, start) or bool(OLD_WORD.search(sentence) or _LEFT.search(sentence))
+
+
+def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -> bool:
+    """Whether the sender's text holds another value of the same kind, not said old: which
+    is meant may then be misread (a signature not cut, an old value not told apart)."""
+    if name == "phone":
+        return any(
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164) != value
+            and not _said_old(body, m.start)
+            for m in phonenumbers.PhoneNumberMatcher(
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=50
+            )
+        )
+    if name == "email":
+        others = {
+            m.group(0).rstrip(".").lower()
+            for m in _EMAIL.finditer(body)
+            if not _said_old(body, m.start())
+        }
+        return bool(others - {value, (sender or "").lower()})
+    if name == "postal_address":
+        folded = " ".join(value.casefold().split())
+        offset = 0
+        for line in body.split("\n"):
+            fmt = postcode_format(line)
+            match = POSTCODES[fmt].search(line) if fmt else None
+            if (
+                match
+                and " ".join(match.group(0).casefold().split()) not in folded
+                and not _said_old(body, offset + match.start())
+            ):
+                return True
+            offset += len(line) + 1
+    return False
+
+
+def _with_rivals(
+    name: str, found: FieldValue, body: str, region: str, sender: str | None
+) -> FieldValue:
+    if (
+        found.confidence < CONFIDENT
+        or found.doubts
+        or not _rivals(name, found.value, body, region, sender)
+    ):
+        return found
+    return FieldValue(found.value, found.confidence, (f"another_{name}_in_the_mail",))
 
 
 @dataclass(frozen=True, slots=True)
