@@ -83,6 +83,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le message ne présente pas clairement l'adresse comme la nouvelle",
         "en": "the mail does not clearly present the address as the new one",
     },
+    "address_name_line_unsure": {
+        "fr": "une ligne de nom (bâtiment, service) au-dessus de la rue a été laissée de côté",
+        "en": "a name line above the street (a house, a department) was left out",
+    },
     "name_not_stated_outright": {
         "fr": "le nom n'est pas donné seul dans une phrase qui nomme le champ",
         "en": "the name is not given on its own in a sentence naming the field",

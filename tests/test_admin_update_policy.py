@@ -456,3 +456,23 @@ def test_a_value_beside_another_of_its_kind_not_said_old_is_only_proposed(
 def test_an_old_value_said_left_or_kept_elsewhere_in_the_mail_is_no_rival() -> None:
     body = "J'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers."
     assert _plan(body)[0] == {"postal_address": "18 boulevard Foch, 49100 Angers"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Our new address is:\nMillbank House\n3 Riverside Way\nReading RG1 8DF\n\nThanks", "en-GB"),
+        ("Notre nouvelle adresse :\nService Comptabilité Fournisseurs\n12 rue Louis Blériot\n63000 Clermont-Ferrand\n\nMerci", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_an_address_under_a_house_or_department_line_left_out_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "postal_address" in note
+    assert "not_checked:postal_address:address_name_line_unsure" in reasons
+
+
+def test_an_address_under_the_recipients_name_is_still_applied() -> None:
+    body = "Notre nouvelle adresse :\nSARL Dupont\n14 avenue de la République\n93100 Montreuil"
+    assert _plan(body)[0] == {"postal_address": "14 avenue de la République, 93100 Montreuil"}

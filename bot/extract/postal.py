@@ -152,6 +152,19 @@ def _postcode_end(line: str) -> tuple[str, int] | None:
     return fmt, match.end()
 
 
+# A line above the street naming a house, a building, a facility or a service ("Millbank
+# House", "EHPAD Les Jardins", "Service Comptabilité"): part of the address for some, not for
+# others (a person's or a company's name is the recipient, never part of it).
+_PLACE_OR_SERVICE = re.compile(
+    r"\b(?:house|cottage|farm|lodge|manor|barn|mill|forge|hall|gardens?|villa|r[ée]sidence|"
+    r"ehpad|maison|domaine|ch[âa]teau|ferme|mas|service|department|dept|office|bureau|"
+    r"centre|center|building|b[âa]timent|immeuble|tower|tour|school|[ée]cole|college|"
+    r"hospital|h[ôo]pital|clinic|clinique|care|finance|accounts?|comptabilit[ée]|"
+    r"facturation|billing|payable|unit[ée]?|wing|block|annexe?|campus|estate)\b",
+    re.I,
+)
+
+
 _MONTHS = (
     r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre|"
     r"d[ée]cembre|january|february|march|april|may|june|july|august|september|october|"
@@ -237,8 +250,9 @@ def find_address(
             continue
         if not sender_context(text, cue.start(), block_start, block_start + consumed):
             continue
+        dropped: list[str] = []
         while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
-            parts.pop(0)
+            dropped.append(parts.pop(0))
         # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient.
         while (
             len(parts) > 1
@@ -246,7 +260,7 @@ def find_address(
             and not _ADDRESS_START.match(parts[0])
             and any(_ADDRESS_START.match(p) for p in parts[1:])
         ):
-            parts.pop(0)
+            dropped.append(parts.pop(0))
         first = _address_start(parts[0])
         prefix = parts[0][: len(parts[0]) - len(first)]
         if someone_elses(prefix) or OLD_WORD.search(prefix):
@@ -257,6 +271,8 @@ def find_address(
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
         introduced = introduced_as_new(text, cue.start(), block_start)
         doubts = address_doubts(block, fmt, region, introduced)
+        if any(_PLACE_OR_SERVICE.search(line) for line in dropped):
+            doubts += ("address_name_line_unsure",)  # "Millbank House": in it or not?
         found.append(FoundAddress(block, confidence, fmt, doubts))
     distinct = {_fold_block(f.text) for f in found}
     if len(distinct) != 1:
