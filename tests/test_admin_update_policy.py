@@ -476,3 +476,20 @@ def test_an_address_under_a_house_or_department_line_left_out_is_only_proposed(
 def test_an_address_under_the_recipients_name_is_still_applied() -> None:
     body = "Notre nouvelle adresse :\nSARL Dupont\n14 avenue de la République\n93100 Montreuil"
     assert _plan(body)[0] == {"postal_address": "14 avenue de la République, 93100 Montreuil"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("<div>Bonjour,</div><div><br></div><div>Pouvez-vous remplacer mon adresse e-mail par&nbsp;t.garnier@protonmail.com ?</div><div>Merci</div>", "fr-FR", "t.garnier@protonmail.com"),
+        ("Je change de fournisseur. Svp mettre jf.gagnon@videotron.ca à la place à partir d'aujourd'hui.", "fr-CA", "jf.gagnon@videotron.ca"),
+        ("I'm closing this Hotmail account soon. Please use tom.richardson.84@gmail.com for all emails and e-bills going forward.", "en-GB", "tom.richardson.84@gmail.com"),
+        ("Could you replace my email address with sam.o@outlook.com?", "en-GB", "sam.o@outlook.com"),
+    ],
+)  # fmt: skip
+def test_a_new_email_asked_for_in_other_words_or_under_markup_is_read(
+    body: str, locale: str, address: str
+) -> None:
+    assert extract_admin_update(
+        "Email", body, sender="client@exemple.fr", locale=locale
+    ).values() == {"email": address}

@@ -73,8 +73,8 @@ _EMAIL_NOUN = (
 _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
     rf"|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_EMAIL_NOUN}\s+(?:sera|will\s+be|devient)"
-    rf"|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}[^\n.]{{0,20}}?"
-    rf"\b(?:to|en|par|pour)\b"
+    rf"|(?:update|change|changer|modifier|remplac\w*|replace)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}"
+    rf"[^\n.]{{0,20}}?\b(?:to|en|par|pour|with|by)\b"
     # the sender's block of new details, inline or an "E-mail :" line of it
     r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)\b(?:[^\n]*(?:\n[^\n]+){0,6}?"
     r"\n\s*(?:e-?mail|courriel|mail)\b\.?\s*:)?",
@@ -84,7 +84,10 @@ _EMAIL_CUE = re.compile(
 # in the sentence (bot/extract/context.py NEW_WORD).
 _WRITE_CUE = re.compile(
     r"(?:m['’][ée]crire|[ée]crivez[- ](?:moi|nous)|write\s+to\s+(?:me|us)|e-?mail\s+(?:me|us))"
-    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b",
+    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b"
+    # "please use tom.r@… for all e-mails going forward", "utiliser à l'avenir l'adresse
+    # suivante :", "mettre jf.g@… à la place"
+    r"|\b(?:use|utiliser|utilisez|mettre|mettez)\b",
     re.I,
 )
 _OLD = re.compile(
@@ -187,7 +190,8 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
 
 
 def extract_email(text: str, sender: str | None) -> FieldValue | None:
-    """The new e-mail address the sender announces as their own (never the sender's own)."""
+    """The new e-mail address the sender announces as their own (never the sender's own:
+    whether that one is already on file, the mail does not tell)."""
     own = (sender or "").lower()
     candidates: set[str] = set()
     for match in _EMAIL.finditer(text):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
-from bot.mail.text import strip_quotes_and_signature
+from bot.mail.text import html_to_text, strip_quotes_and_signature
 
 NEW_WORD = re.compile(
     r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
     r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|[àa]\s+partir\s+d|as\s+of|"
     r"from\s+now\s+on|"
-    r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated)\b",
+    r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated|"
+    r"[àa]\s+l['’]avenir|in\s+(?:the\s+)?future|[àa]\s+la\s+place)\b",
     re.I,
 )
 OLD_WORD = re.compile(
@@ -106,9 +107,21 @@ _ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
 _LABEL = re.compile(r"[^.!?;\n]*\n\s*|[^.!?;\n]*:\s*")
 
 
+# Markup left in a plain-text body ("<div>Bonjour,</div>", "par&nbsp;t.garnier@…").
+_MARKUP = re.compile(
+    r"</?(?:div|p|br|span|b|i|u|strong|em|font|li|ul|ol|table|tr|td)\b[^>]*>"
+    r"|&(?:nbsp|amp|lt|gt|quot|#\d+);",
+    re.I,
+)
+
+
 def own_text(body: str) -> str:
-    """The sender's own words: quoted history, forwarded mail and signature block removed."""
-    return strip_quotes_and_signature(body or "")
+    """The sender's own words: markup read as text, quoted history, forwarded mail and
+    signature block removed."""
+    body = body or ""
+    if _MARKUP.search(body):
+        body = html_to_text(body)
+    return strip_quotes_and_signature(body)
 
 
 def sentence_start(text: str, pos: int) -> int:
@@ -127,8 +140,9 @@ def sentence_end(text: str, pos: int) -> int:
 
 # A request put as a question is still a request: "Could you change my address to …?"
 _REQUEST = re.compile(
-    r"\b(?:could|can|would)\s+you\s+(?:(?:please|kindly|also|just)\s+){0,2}(?:update|change|amend|modify|"
-    r"record|note)|\bpourr(?:iez|ez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+|aussi\s+)?"
+    r"\b(?:could|can|would)\s+you\s+(?:(?:please|kindly|also|just)\s+){0,2}"
+    r"(?:update|change|amend|modify|record|note|replace)"
+    r"|\b(?:pourr(?:iez|ez)|pouvez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+|aussi\s+)?"
     r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer)\b",
     re.I,
 )
