@@ -493,3 +493,18 @@ def test_a_new_email_asked_for_in_other_words_or_under_markup_is_read(
     assert extract_admin_update(
         "Email", body, sender="client@exemple.fr", locale=locale
     ).values() == {"email": address}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "number"),
+    [
+        ("Le numéro de mon dossier n'est plus le bon, le nouveau est le 06 59 03 71 24. Merci.", "fr-FR", "+33659037124"),
+        ("Mon portable a changé, c'est le 07 82 19 44 63 maintenant.", "fr-FR", "+33782194463"),
+        ("So we finally moved and my cell changed too, it's 919.555.0132", "en-US", "+19195550132"),
+        ("My phone number on file is wrong. The correct number is (503) 555-0198.", "en-US", "+15035550198"),
+    ],
+)  # fmt: skip
+def test_a_new_number_announced_in_other_words_is_read(body: str, locale: str, number: str) -> None:
+    assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
+        "phone": number
+    }

@@ -55,8 +55,11 @@ _PHONE_NOUN = (
     r"facture|commande|dossier|compte|siret|tva)))"
 )
 _PHONE_CUE = re.compile(
-    rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
-    rf"[^\n.]{{0,30}}?{_NEW}|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
+    rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile|cell"
+    rf"(?:phone)?|portable|gsm|natel|fixe|landline)[^\n.]{{0,30}}?{_NEW}|"
+    # "… n'est plus le bon, le nouveau est le 06 …", "the correct number is …"
+    r"\b(?:le|the)\s+(?:nouveau|new\s+one)\s+(?:est|c['’]est|is)\b|"
+    r"\b(?:the|le)\s+(?:correct|right|bon)\s+(?:phone\s+)?(?:number|num[ée]ro)\s+(?:is|est)\b|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
     rf"(?:sera|will\s+be|devient)|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?"
     rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
     # a "Tél :" line in the block of new details the sender announces
