@@ -508,3 +508,20 @@ def test_a_new_number_announced_in_other_words_is_read(body: str, locale: str, n
     assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
         "phone": number
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "name"),
+    [
+        ("Merci de bien vouloir :\n1. modifier la raison sociale figurant sur nos contrats, qui devient : Novalis Partners SA ;\n2. rien d'autre.", "fr-FR", "Novalis Partners SA"),
+        ("Ma menuiserie est passée en société. Le nom sur les factures doit être maintenant :\n\nMENUISERIE ROBIN & FILS SARL\n\nEmmanuel Robin", "fr-FR", "MENUISERIE ROBIN & FILS SARL"),
+        ("Brightline Logistics has merged with Harbor Freight. The surviving entity name is:\n\nBrightline Harbor Logistics, LLC\n\nRegards", "en-US", "Brightline Harbor Logistics, LLC"),
+        ("Northern Timber Supply Ltd. is now operating as NTS Building Materials Inc. following our amalgamation.", "en-CA", "NTS Building Materials Inc"),
+    ],
+)  # fmt: skip
+def test_a_new_company_name_announced_in_other_words_is_read(
+    body: str, locale: str, name: str
+) -> None:
+    assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
+        "company_name": name
+    }

@@ -110,7 +110,16 @@ _COMPANY = re.compile(
     r"(?:company|business)\s+(?:name\s+)?(?:is\s+now|has\s+(?:been\s+)?(?:changed|renamed)\s+to)|"
     r"(?:are|is)\s+now\s+(?:called|named|trading\s+as|known\s+as)|renamed\s+to|rebranded\s+as|"
     r"nous\s+nous\s+(?:appelons|nommons)\s+(?:d[ée]sormais|maintenant|dor[ée]navant)|"
-    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant))"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant)|"
+    # "la raison sociale figurant sur nos contrats, qui devient :", "the surviving entity name
+    # is:", "update the account name to", "is now operating as", "le nom sur les factures
+    # doit être maintenant :"
+    r"(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?|(?:company|entity|account|legal|"
+    r"registered|business|trading)\s+name)\b[^\n.:;]{0,40}?\b(?:devient|will\s+be|is\s+now|"
+    r"(?<=name\s)is|to|sera)\s*:?|"
+    r"(?:is\s+now\s+)?(?:operating|trading)\s+(?:as|under\s+the\s+name)|"
+    r"nom\s+(?:sur|de)\s+(?:les|nos|la)\s+factures?\s+(?:doit|devra)\s+[êe]tre\s+"
+    r"(?:maintenant|d[ée]sormais|dor[ée]navant)\s*:?)"
     r"\s*(?:est|is|:|-|–|to|en|à)?\s*",
     re.I,
 )
@@ -125,7 +134,7 @@ _BILLING = re.compile(
     re.I,
 )
 _NAME_END = re.compile(
-    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
+    r"\s*(?:[(<;!\n]|,(?!\s*(?-i:LLC|L\.L\.C\.|Inc\b|Ltd\b|LLP|PLC|SA\b|SAS\b|SARL|GmbH|Pty))|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
     r"|\bà\s+compter\b|\bas\s+of\b"
     r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
     re.I,
