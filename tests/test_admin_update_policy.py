@@ -525,3 +525,26 @@ def test_a_new_company_name_announced_in_other_words_is_read(
     assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
         "company_name": name
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "name"),
+    [
+        ("A partir de maintenant merci d'envoyer les factures à l'attention de Mme Sophie Marchal, qui s'occupe de la comptabilité.", "fr-FR", "Sophie Marchal"),
+        ("Our practice manager has changed. Could you please address all invoices to Mr David Okafor from now on?", "en-GB", "David Okafor"),
+        ("Could you please send the invoices for the pharmacy to our new bookkeeper, Ms Orla Gallagher, from next month on?", "en-IE", "Orla Gallagher"),
+    ],
+)  # fmt: skip
+def test_invoices_sent_to_a_person_from_now_on_propose_a_billing_contact(
+    body: str, locale: str, name: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and note == {"billing_contact": name}
+    assert "not_checked:billing_contact:name_not_stated_outright" in reasons
+
+
+def test_one_invoice_sent_to_a_person_is_no_billing_contact() -> None:
+    body = "Please send the last invoice to the attention of Mr John Smith, thanks."
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale="en-GB").values() == {}
+    )

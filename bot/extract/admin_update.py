@@ -312,15 +312,37 @@ def extract_company(text: str) -> FieldValue | None:
     return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
 
 
+# Invoices sent to a person from now on: "adresser dorénavant les factures à l'attention de
+# M. Thierry Caron", "address all invoices to Mr David Okafor", "send the invoices to our new
+# bookkeeper, Ms Orla Gallagher". Read only when a person's name follows.
+_INVOICES_TO = re.compile(
+    r"\b(?:factures?|invoices?|bills?|statements?)\b[^\n.:;]{0,60}?"
+    r"(?:\b[àa]\s+l['’]attention\s+d[e']|\b(?:to\s+)?the\s+attention\s+of"
+    r"|\b(?:to|[àa])\s+(?:(?:our|my|notre|mon|ma)\s+(?:new\s+|nouve(?:au|lle)\s+)?[^\W\d]+,?\s+)?"
+    r"(?=(?-i:M\.|Mme|Mlle|Mr|Mrs|Ms|Miss|Dr)\b))\s*",
+    re.I,
+)
+
+
+def _a_person(name: str) -> bool:
+    words = name.split()
+    return 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
+
+
 def extract_billing_contact(text: str) -> FieldValue | None:
     """The new billing contact (a person's name) a mail announces."""
     found = _name_after(text, _BILLING)
     if not found:
-        return None
+        to = _name_after(text, _INVOICES_TO)
+        if (
+            to is None
+            or not _a_person(to[0])
+            or not NEW_WORD.search(text[sentence_start(text, to[1]) : sentence_end(text, to[1])])
+        ):
+            return None
+        found = to
     name, _, doubts = found
-    words = name.split()
-    person = 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
-    return FieldValue(name, 0.92 if person else 0.5, doubts)
+    return FieldValue(name, 0.92 if _a_person(name) else 0.5, doubts)
 
 
 _SUBJECT_PHONE = re.compile(

@@ -141,9 +141,10 @@ def sentence_end(text: str, pos: int) -> int:
 # A request put as a question is still a request: "Could you change my address to …?"
 _REQUEST = re.compile(
     r"\b(?:could|can|would)\s+you\s+(?:(?:please|kindly|also|just)\s+){0,2}"
-    r"(?:update|change|amend|modify|record|note|replace)"
+    r"(?:update|change|amend|modify|record|note|replace|send|address|direct|use)"
     r"|\b(?:pourr(?:iez|ez)|pouvez)[- ]vous\s+(?:s['’]il\s+vous\s+pla[îi]t\s+|svp\s+|aussi\s+)?"
-    r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer)\b",
+    r"(?:mettre\s+[àa]\s+jour|modifier|changer|enregistrer|noter|remplacer|envoyer|adresser"
+    r"|utiliser)\b",
     re.I,
 )
 
