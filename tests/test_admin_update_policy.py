@@ -548,3 +548,40 @@ def test_one_invoice_sent_to_a_person_is_no_billing_contact() -> None:
     assert (
         extract_admin_update("x", body, sender="client@exemple.fr", locale="en-GB").values() == {}
     )
+
+
+def _address(body: str, locale: str) -> str | None:
+    return (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale)
+        .values()
+        .get("postal_address")
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("Nous avons déménagé. Merci de noter :\nChemin de Montolivet 19\n1006 Lausanne\n\nCorinne", "fr-CH", "Chemin de Montolivet 19, 1006 Lausanne"),
+        ("Je vous prie de noter que mon courrier doit m'être adressé à ma case postale :\n\nCase postale 214\n1211 Genève 3\n\nLaurent", "fr-CH", "Case postale 214, 1211 Genève 3"),
+        ("Merci d'envoyer désormais le courrier de l'association à :\n\nBP 40027\n24200 Sarlat-la-Canéda\n\nLa trésorière", "fr-FR", "BP 40027, 24200 Sarlat-la-Canéda"),
+        ("We're completing on our move on the 30th. From that date please send everything to:\n\nThe Old Forge\nHigh Street\nChipping Campden\nGL55 6HB\n\nThanks", "en-GB", "The Old Forge, High Street, Chipping Campden, GL55 6HB"),
+    ],
+)  # fmt: skip
+def test_a_line_ending_on_a_colon_about_the_address_or_the_mail_introduces_the_block(
+    body: str, locale: str, address: str
+) -> None:
+    assert _address(body, locale) == address
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Pourriez-vous exceptionnellement m'envoyer la facture de janvier à mon bureau :\nMairie de Colmar, 1 place de la Mairie, 68000 Colmar\n\nEnsuite continuez chez moi.", "fr-FR"),
+        ("Could you send just this once the bill to my office address:\n12 Mill Lane, Leeds LS6 2AB\n\nThen back to home as usual.", "en-GB"),
+        ("Ancienne adresse :\n7 rue Carnot\n37000 Tours\n\nMerci", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_an_address_for_one_invoice_or_called_old_on_its_label_is_not_read(
+    body: str, locale: str
+) -> None:
+    assert _address(body, locale) is None

@@ -58,7 +58,9 @@ HEDGE = re.compile(
 ONE_OFF = re.compile(
     r"\b(?:livraison|livrer|livrez|delivery|deliver|shipping|ship\s+to|cette\s+commande|"
     r"this\s+order|temporairement|temporarily|provisoirement|pendant\s+les\s+vacances|"
-    r"during\s+the\s+holidays)\b",
+    r"during\s+the\s+holidays|exceptionnel\w*|exceptionally|just\s+(?:this|once)|only\s+(?:this|once)|"
+    r"uniquement\s+(?:cette|ce|pour\s+(?:cette|ce))|pour\s+cette\s+fois|this\s+(?:one\s+)?time|"
+    r"one[- ]off|une\s+seule\s+fois|just\s+for\s+(?:this|the\s+(?:next|last)))\b",
     re.I,
 )
 # A change of the value for now, not for good: works, a stay, a temporary line.

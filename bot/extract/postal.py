@@ -27,10 +27,15 @@ POSTCODES: dict[str, re.Pattern[str]] = {
         r"(?:\s+(?i:cedex)(?:\s+\d{1,2})?)?",
         re.U,
     ),
-    "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}", re.U),
+    "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}(?:\s+\d{{1,2}}\b)?", re.U),  # Genève 3
     "CA": re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b", re.I),
     "UK": re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b", re.I),
-    "US": re.compile(r"\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
+    # a state's code and ZIP; any two capitals only after a city and a comma ("BP 40027" on
+    # its own is a French post-office box)
+    "US": re.compile(
+        r"(?:\b(?:A[KLRSZ]|C[AOT]|D[CE]|FL|G[AU]|HI|I[ADLN]|K[SY]|LA|M[ADEINOPST]|N[CDEHJMVY]"
+        r"|O[HKR]|P[AR]|RI|S[CD]|T[NX]|UT|V[AIT]|W[AIVY])|(?<=,\s)[A-Z]{2})\s+\d{5}(?:-\d{4})?\b"
+    ),
     "IE": re.compile(r"\b[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y\d]{4}\b", re.I),
     "AU": re.compile(r"\b(?:NSW|VIC|QLD|SA|WA|TAS|ACT|NT)\s+\d{4}\b"),
 }
@@ -77,10 +82,15 @@ _CUE = re.compile(
     r"|records?)\s+)?(?:to|en|pour|par)\b"
     r"|(?:update|change|modifier|changer|mettre\s+[àa]\s+jour)\s+(?:my|our|the|mon|notre|la|l['’])"
     r"\s*(?:(?:postal|mailing|home|billing|office|registered)\s+)?(?:address|adresse)"
-    r"(?:\s+(?:postale|de\s+facturation))?\s*:)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s*:"
+    # a line ending on a colon that speaks of the address, the mail or sending, the block
+    # below it: "Merci de noter :", "L'adresse complète c'est :", "send everything to:"
+    r"|(?m:(?:^|(?<=[.!?] ))[^\n.!?:]*\b(?:adresse|address|courriers?|correspondences?|post|mail|bills|"
+    r"factures?|statements|everything|tout|noter|note|(?:la|the)\s+(?:nouvelle|bonne|new\s+one|"
+    r"right\s+one))\b[^\n.!?:]*:[ \t]*(?=\n)))"
     r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
     r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
-    r"\s*(?:(?:le|the)\s+)?[:,–-]?\s*",
+    r"[ \t]*(?:(?:le|the)[ \t]+)?[:,–-]?\s*",
     re.I,
 )
 _STREET_WORD = re.compile(
@@ -89,7 +99,7 @@ _STREET_WORD = re.compile(
     re.I,
 )
 _BUILDING = re.compile(
-    r"(?:b[âa]t(?:iment)?\.?|r[ée]sidence|appartement|appt\.?|apt\.?|escalier|[ée]tage|flat|unit|"
+    r"(?:case\s+postale|p\.?\s?o\.?\s+box|gpo\s+box|postfach|b[âa]t(?:iment)?\.?|r[ée]sidence|appartement|appt\.?|apt\.?|escalier|[ée]tage|flat|unit|"
     r"suite|building|floor|zi|za|zac|bp|cs|lieu-dit|hameau)\b",
     re.I,
 )
@@ -160,7 +170,7 @@ _PLACE_OR_SERVICE = re.compile(
     r"ehpad|maison|domaine|ch[âa]teau|ferme|mas|service|department|dept|office|bureau|"
     r"centre|center|building|b[âa]timent|immeuble|tower|tour|school|[ée]cole|college|"
     r"hospital|h[ôo]pital|clinic|clinique|care|finance|accounts?|comptabilit[ée]|"
-    r"facturation|billing|payable|unit[ée]?|wing|block|annexe?|campus|estate)\b",
+    r"facturation|billing|payable|unit[ée]?|wing|block|annexe?|campus|estate|parc|park)\b",
     re.I,
 )
 
@@ -220,8 +230,10 @@ def find_address(
         if tried >= max_cues:
             break
         before = text[max(0, cue.start() - 30) : cue.start()]
-        if _OLD.search(before.rsplit("\n", 1)[-1]):
-            continue
+        if _OLD.search(before.rsplit("\n", 1)[-1]) or (
+            cue.group(0).rstrip().endswith(":") and OLD_WORD.search(cue.group(0))
+        ):
+            continue  # "Ancienne adresse :", "Mon adresse actuelle :"
         block_start = cue.end()
         rest = text[block_start : block_start + 200 * (max_lines + 1)]
         parts: list[str] = []
@@ -250,17 +262,25 @@ def find_address(
             continue
         if not sender_context(text, cue.start(), block_start, block_start + consumed):
             continue
-        dropped: list[str] = []
-        while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
-            dropped.append(parts.pop(0))
-        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient.
+        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient,
+        # dropped; from a line naming a house or a service down ("Millbank House", "Attn:
+        # Billing Dept."), the lines are kept, with a doubt (whether they belong is taste).
+        kept_names = False
         while (
             len(parts) > 1
             and not re.search(r"\d", parts[0])
-            and not _ADDRESS_START.match(parts[0])
-            and any(_ADDRESS_START.match(p) for p in parts[1:])
+            and (
+                _RECIPIENT.match(parts[0])
+                or (
+                    not _ADDRESS_START.match(parts[0])
+                    and any(_ADDRESS_START.match(p) for p in parts[1:])
+                )
+            )
         ):
-            dropped.append(parts.pop(0))
+            if _PLACE_OR_SERVICE.search(parts[0]):
+                kept_names = True
+                break
+            parts.pop(0)
         first = _address_start(parts[0])
         prefix = parts[0][: len(parts[0]) - len(first)]
         if someone_elses(prefix) or OLD_WORD.search(prefix):
@@ -271,7 +291,7 @@ def find_address(
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
         introduced = introduced_as_new(text, cue.start(), block_start)
         doubts = address_doubts(block, fmt, region, introduced)
-        if any(_PLACE_OR_SERVICE.search(line) for line in dropped):
+        if kept_names:
             doubts += ("address_name_line_unsure",)  # "Millbank House": in it or not?
         found.append(FoundAddress(block, confidence, fmt, doubts))
     distinct = {_fold_block(f.text) for f in found}
