@@ -85,9 +85,9 @@ _CUE = re.compile(
     r"(?:\s+(?:postale|de\s+facturation))?\s*:"
     # a line ending on a colon that speaks of the address, the mail or sending, the block
     # below it: "Merci de noter :", "L'adresse complète c'est :", "send everything to:"
-    r"|(?m:(?:^|(?<=[.!?] ))[^\n.!?:]*\b(?:adresse|address|courriers?|correspondences?|post|mail|bills|"
-    r"factures?|statements|everything|tout|noter|note|(?:la|the)\s+(?:nouvelle|bonne|new\s+one|"
-    r"right\s+one))\b[^\n.!?:]*:[ \t]*(?=\n)))"
+    r"|(?m:(?:^|(?<=[.!?] ))[^\n.!?:]*\b(?:adresse|address|courriers?|correspondences?|post"
+    r"|mail|bills|factures?|statements|everything|tout|noter|note|(?:la|the)\s+(?:nouvelle|bonne"
+    r"|new\s+one|right\s+one))\b[^\n.!?:]*:[ \t]*(?=\n)))"
     r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
     r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
     r"[ \t]*(?:(?:le|the)[ \t]+)?[:,–-]?\s*",
