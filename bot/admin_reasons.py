@@ -103,6 +103,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le message contient une autre adresse postale, qui n'est pas dite ancienne",
         "en": "the mail holds another postal address, not said to be the old one",
     },
+    "written_for_someone_else": {
+        "fr": "le message est écrit pour le compte d'une autre personne",
+        "en": "the mail is written on behalf of someone else",
+    },
     "corrected_later_in_the_mail": {
         "fr": "le client corrige la valeur plus loin dans le message",
         "en": "the customer corrects the value further down the mail",

@@ -585,3 +585,18 @@ def test_an_address_for_one_invoice_or_called_old_on_its_label_is_not_read(
     body: str, locale: str
 ) -> None:
     assert _address(body, locale) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Je vous écris pour le compte de ma mère, Mme Odette Marchand.\n\nNouveau numéro : 03 26 48 11 57\n\nDidier", "fr-FR"),
+        ("I'm writing on behalf of my father, who holds the account.\n\nNew mobile number: 07723 456789\n\nAshley", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_written_on_behalf_of_someone_else_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "phone" in note
+    assert "not_checked:phone:written_for_someone_else" in reasons

@@ -22,6 +22,7 @@ from bot.extract.checks import email_doubts, phone_doubts
 from bot.extract.context import (
     NEW_WORD,
     OLD_WORD,
+    ON_BEHALF,
     called_old,
     own_text,
     sender_context,
@@ -477,6 +478,11 @@ def extract_admin_update(
     if turn == "retracted":
         subject = ""  # "Change of address - please ignore"
     update = _extract(subject, body, sender, region_for(locale, lang))
+    if ON_BEHALF.search(f"{subject}\n{before}{body}"):
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "written_for_someone_else"))
+            for k, v in update.fields.items()
+        }
     if turn == "corrected":
         region = region_for(locale, lang)
         earlier = _extract(subject, before, sender, region)

@@ -85,6 +85,18 @@ ALREADY_DONE = re.compile(
     r"merci\s+d['’]avoir\s+(?:mis|chang|modifi|enregistr|pris|corrig)\w*)",
     re.I,
 )
+# A mail written for someone else ("je vous écris pour le compte de ma mère", "we act for
+# the estate of"): whatever it asks is that person's to confirm.
+ON_BEHALF = re.compile(
+    r"\b(?:pour\s+le\s+compte\s+d[eu']|au\s+nom\s+d[eu']\s+(?:mon|ma|notre)|on\s+behalf\s+of|"
+    r"we\s+act\s+(?:for|on\s+behalf)|nous\s+agissons\s+pour|en\s+(?:tant\s+qu['’]|qualit[ée]\s+d['’])"
+    r"\s*(?:expert-?\s*)?comptable|as\s+(?:the\s+)?(?:accountants?|solicitors?|executors?|"
+    r"attorneys?)\s+(?:for|of|to)|succession\s+d[eu']|estate\s+of\s+the\s+late|"
+    r"(?:for|of)\s+my\s+(?:mother|father|mom|mum|dad|son|daughter|husband|wife)['’]s?\s+"
+    r"(?:account|contract)|(?:contrat|compte|dossier)\s+de\s+(?:ma|mon)\s+(?:m[èe]re|p[èe]re|fils|"
+    r"fille|mari|femme|épouse|époux))",
+    re.I,
+)
 # The words that present a value as the new one (or the change to it).
 _INTRODUCING = re.compile(
     NEW_WORD.pattern
