@@ -119,6 +119,8 @@ _PIECES = st.sampled_from(
         "06 12 34 56 78", "+44 20 7946 0958", "a.b@exemple.fr", "FR76 3000 6000 0112 3456 7890 189",
         "Notre raison sociale devient ", "Acme SAS", "soit ", " ou ", "?", ".", ",", "\n", "\n\n",
         "> ", "-- \n", "Cordialement,\n", "mon voisin ", "Le 3 mars 2026, X a écrit :\n",
+        "Oubliez ce mail.", "scrap that", "sorry, typo, it's ", "<div>", "&nbsp;", "Merci de noter :\n",
+        "pour le compte de ma mère", "Attn: Billing Dept.\n", "Millbank House\n",
     ]
 )  # fmt: skip
 _MAILS = st.lists(st.one_of(_PIECES, st.text(max_size=12)), max_size=14).map("".join)
@@ -230,3 +232,36 @@ def test_moving_from_a_town_does_not_make_the_new_number_old() -> None:
 )  # fmt: skip
 def test_a_change_already_made_and_thanked_for_is_not_read_again(body: str, locale: str) -> None:
     assert _values("Re: Changement d'adresse", body, locale) == {}
+
+
+_ANNOUNCED = st.sampled_from(
+    [
+        ("fr-FR", "Bonjour,\nMa nouvelle adresse : 4 rue des Tanneurs, 67000 Strasbourg."),
+        ("fr-FR", "Mon nouveau numéro est le 06 45 12 78 90."),
+        ("fr-FR", "Merci de changer mon email en jeanne.roux@outlook.fr."),
+        ("fr-FR", "Notre raison sociale devient Dupont Énergie."),
+        ("en-GB", "Please update my address to 7 Mill Lane, Leeds LS6 2AB."),
+        ("en-GB", "My new mobile number is 07723 456789."),
+        ("en-GB", "New bank details: GB29 NWBK 6016 1331 9268 19"),
+    ]
+)
+_TAKEN_BACK = st.sampled_from(
+    [
+        "Ah non, oubliez ce mail : je reste où je suis.",
+        "Finalement, ne tenez pas compte de ce message.",
+        "Laissez tomber, c'est annulé.",
+        "Actually, scrap that - the sale has fallen through.",
+        "UPDATE: please disregard the above, I'll email again.",
+        "Never mind, I'm keeping everything as it is.",
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_ANNOUNCED, _TAKEN_BACK, st.sampled_from(["\n\n", " ", "\nThanks.\n"]))
+def test_whatever_a_mail_takes_back_afterwards_is_never_read(
+    announced: tuple[str, str], taken_back: str, gap: str
+) -> None:
+    locale, text = announced
+    assert _values("Changement", text, locale) != {}  # the announcement alone is read
+    assert _values("Changement", text + gap + taken_back, locale) == {}

@@ -38,7 +38,7 @@ from bot.extract.postal import (
     find_bare_address,
     postcode_format,
 )
-from bot.extract.turns import last_turn
+from bot.extract.turns import last_turn, retracted_below
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -472,8 +472,10 @@ def extract_admin_update(
     correction counts (bot/extract/turns.py): a retracted change is not asked for any more,
     a corrected one is only proposed.
     """
-    subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
+    subject, raw, body = subject[:1_000], body[:MAX_CHARS], own_text(body[:MAX_CHARS])
     start, turn = last_turn(body)
+    if turn is None and retracted_below(raw):
+        return AdminUpdate()  # taken back below the sign-off
     before, body = body[:start], body[start:]
     if turn == "retracted":
         subject = ""  # "Change of address - please ignore"

@@ -46,3 +46,19 @@ def last_turn(body: str) -> tuple[int, str | None]:
     if not turns:
         return 0, None
     return max(turns)
+
+
+# Where quoted history starts: a quoted line, an attribution, an original or forwarded header.
+_HISTORY = re.compile(
+    r"^(?:>|-{2,}\s*(?:original\s+message|message\s+d['’]origine|forwarded\s+message|"
+    r"message\s+transf[ée]r[ée])|.{0,200}(?:wrote|a\s+[ée]crit)\s*:\s*$)",
+    re.I | re.M,
+)
+
+
+def retracted_below(raw: str) -> bool:
+    """Whether the mail's own part, signature included, ends on a retraction: one written
+    after a sign-off ("Merci.\nAh non, oubliez ce mail") that the signature cut dropped."""
+    history = _HISTORY.search(raw)
+    own = raw[: history.start()] if history else raw
+    return RETRACTION.search(own) is not None
