@@ -103,6 +103,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le message contient une autre adresse postale, qui n'est pas dite ancienne",
         "en": "the mail holds another postal address, not said to be the old one",
     },
+    "other_details_in_the_mail": {
+        "fr": "le message contient d'autres coordonnées, non lues comme un changement",
+        "en": "the mail holds other contact details, not read as a change",
+    },
     "written_for_someone_else": {
         "fr": "le message est écrit pour le compte d'une autre personne",
         "en": "the mail is written on behalf of someone else",

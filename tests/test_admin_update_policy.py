@@ -600,3 +600,28 @@ def test_a_change_written_on_behalf_of_someone_else_is_only_proposed(
     apply, note, reasons = _plan(body, locale)
     assert apply == {} and "phone" in note
     assert "not_checked:phone:written_for_someone_else" in reasons
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Ma nouvelle adresse : 12 rue des Lilas, 69003 Lyon.\n\nPour me joindre : 06 45 12 78 90", "fr-FR"),
+        ("Our new address: 14 Collins Street, Melbourne VIC 3000.\n\nYou can call me on 0491 570 156 any time.", "en-AU"),
+    ],
+)  # fmt: skip
+def test_a_change_beside_other_details_not_read_as_one_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and list(note) == ["postal_address"]
+    assert "not_checked:postal_address:other_details_in_the_mail" in reasons
+
+
+def test_the_signature_under_a_formal_closing_is_not_the_senders_words() -> None:
+    body = (
+        "Madame, Monsieur,\n\nNotre nouvelle dénomination est : Les Fournils de l'Allier SAS\n\n"
+        "Veuillez agréer, Madame, Monsieur, l'expression de nos salutations distinguées.\n\n"
+        "Service administratif\nLes Fournils de l'Allier SAS\n22 avenue de Gramont, 03200 Vichy\n"
+        "04 70 31 58 02"
+    )
+    assert _plan(body)[0] == {"company_name": "Les Fournils de l'Allier SAS"}

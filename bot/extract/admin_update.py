@@ -523,6 +523,16 @@ def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminU
     update.fields = {
         k: _with_rivals(k, v, body, region, sender) for k, v in found.items() if v is not None
     }
+    unread = [
+        kind
+        for kind in ("phone", "email", "postal_address")
+        if kind not in update.fields and _rivals(kind, "", body, region, sender)
+    ]
+    if unread:  # a second change may be asked in words not read: nothing applied unseen
+        update.fields = {
+            k: v if v.doubts else FieldValue(v.value, v.confidence, ("other_details_in_the_mail",))
+            for k, v in update.fields.items()
+        }
     return update
 
 

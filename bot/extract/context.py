@@ -129,13 +129,27 @@ _MARKUP = re.compile(
 )
 
 
+# A formal closing sentence, the signature below it ("Veuillez agréer, Madame, Monsieur,
+# l'expression de nos salutations distinguées.", "Yours faithfully,").
+_FORMAL_CLOSING = re.compile(
+    r"^\W{0,3}(?:(?:veuillez|je\s+vous\s+prie\s+d['’]|nous\s+vous\s+prions\s+d['’])\s*"
+    r"(?:agr[ée]er|recevoir)\b[^\n]{0,200}|(?:yours\s+)?(?:faithfully|sincerely)\s*,?)\s*$",
+    re.I | re.M,
+)
+_SIGNATURE_LINES = 8
+
+
 def own_text(body: str) -> str:
     """The sender's own words: markup read as text, quoted history, forwarded mail and
-    signature block removed."""
+    signature block removed (a formal closing sentence ends the words too)."""
     body = body or ""
     if _MARKUP.search(body):
         body = html_to_text(body)
-    return strip_quotes_and_signature(body)
+    text = strip_quotes_and_signature(body)
+    closing = _FORMAL_CLOSING.search(text)
+    if closing and text[closing.end() :].strip().count("\n") < _SIGNATURE_LINES:
+        text = text[: closing.start()].rstrip()
+    return text
 
 
 def sentence_start(text: str, pos: int) -> int:
