@@ -265,3 +265,32 @@ def test_whatever_a_mail_takes_back_afterwards_is_never_read(
     locale, text = announced
     assert _values("Changement", text, locale) != {}  # the announcement alone is read
     assert _values("Changement", text + gap + taken_back, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Mon adresse jean.roux@free.fr ne fonctionne plus, merci de noter ma nouvelle adresse e-mail : jean.roux@gmail.com", "fr-FR", {"email": "jean.roux@gmail.com"}),
+        ("Please update my email to nat.price@talktalk.net (which I can no longer access). Sorry, wrong one!", "en-GB", {}),
+        ("My new email address is nat.price@gmail.com, my old one is closed.", "en-GB", {"email": "nat.price@gmail.com"}),
+        ("Mon nouveau fixe c'est le 02 97 24 61 18 (l'ancien n'existe plus).", "fr-FR", {"phone": "+33297246118"}),
+        ("Please change my email to sam.o@outlook.com - it's being closed next month.", "en-GB", {}),
+    ],
+)  # fmt: skip
+def test_a_value_the_words_right_after_it_call_closed_is_not_the_new_one(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _values("Email", body, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Bonjour, le numéro de la ligne de mon fils a changé : nouveau numéro 06 45 12 78 90.", "fr-FR"),
+        ("Hi, my daughter's phone number has changed. New number: 07723 456789.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_to_a_relatives_line_is_only_proposed(body: str, locale: str) -> None:
+    update = extract_admin_update("x", body, sender="client@exemple.fr", locale=locale)
+    plan = plan_update(update, verified=True)
+    assert plan.apply == {}

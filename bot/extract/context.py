@@ -85,6 +85,16 @@ ALREADY_DONE = re.compile(
     r"merci\s+d['’]avoir\s+(?:mis|chang|modifi|enregistr|pris|corrig)\w*)",
     re.I,
 )
+_KIN_EN = (
+    r"(?:mother|father|mom|mum|dad|son|daughter|husband|wife|partner|brother|sister|"
+    r"grandmother|grandfather|gran|nan|aunt|uncle|neighbou?r|tenant|friend|colleague|parents|"
+    r"kids|children|in-laws)"
+)
+_KIN_FR = (
+    r"(?:m[èe]re|p[èe]re|fils|fille|mari|femme|[ée]pouse|[ée]poux|fr[èe]re|s(?:œ|oe)ur|"
+    r"grand-m[èe]re|grand-p[èe]re|oncle|tante|voisine?|locataire|amie?|coll[èe]gue|parents|"
+    r"enfants|beau-p[èe]re|belle-m[èe]re|conjointe?|compagnon|compagne)"
+)
 # A mail written for someone else ("je vous écris pour le compte de ma mère", "we act for
 # the estate of"): whatever it asks is that person's to confirm.
 ON_BEHALF = re.compile(
@@ -92,9 +102,10 @@ ON_BEHALF = re.compile(
     r"we\s+act\s+(?:for|on\s+behalf)|nous\s+agissons\s+pour|en\s+(?:tant\s+qu['’]|qualit[ée]\s+d['’])"
     r"\s*(?:expert-?\s*)?comptable|as\s+(?:the\s+)?(?:accountants?|solicitors?|executors?|"
     r"attorneys?)\s+(?:for|of|to)|succession\s+d[eu']|estate\s+of\s+the\s+late|"
-    r"(?:for|of)\s+my\s+(?:mother|father|mom|mum|dad|son|daughter|husband|wife)['’]s?\s+"
-    r"(?:account|contract)|(?:contrat|compte|dossier)\s+de\s+(?:ma|mon)\s+(?:m[èe]re|p[èe]re|fils|"
-    r"fille|mari|femme|épouse|époux))",
+    rf"(?:my|our)\s+{_KIN_EN}['’]s?\s+(?:account|contract|line|phone|mobile|number|bills?|"
+    r"details|address|meter)|"
+    rf"(?:ligne|contrat|compte|dossier|abonnement|factures?|compteur|num[ée]ro|adresse)s?\s+"
+    rf"(?:de|d['’])\s*(?:ma|mon|notre|nos)\s+{_KIN_FR})",
     re.I,
 )
 # The words that present a value as the new one (or the change to it).
@@ -212,6 +223,27 @@ def called_old(text: str, start: int) -> bool:
     return not new or old[-1] > new[-1]
 
 
+# Words right after a value that call it old: "x@free.fr (which I can no longer access)",
+# "le 01 23 … qui ne fonctionne plus" (not "… (l'ancien n'existe plus)": that one is the other).
+_OLD_AFTER = re.compile(
+    r"[ \t]*[(,–-]?[ \t]*(?:which|that|qui|car|as|since|because|parce\s+qu\w*|is|est)?"
+    r"[^.;\n()]{0,25}?"
+    r"\b(?:no\s+longer|not\s+(?:valid|working|in\s+use)\s+any\s*more|n['’](?:existe|est|"
+    r"fonctionne|marche)\s+plus|ne\s+(?:marche|fonctionne|sert)\s+plus|(?:is\s+)?(?:being\s+)?"
+    r"closed|ferm[ée]e?|d[ée]sactiv\w*|deactivat\w*|shut\s+down|obsol[eè]te|expir\w*)\b",
+    re.I,
+)
+_THE_OTHER = re.compile(
+    r"\b(?:ancien\w*|old|previous|former|pr[ée]c[ée]dent\w*|autre|other)\b", re.I
+)
+
+
+def called_old_after(text: str, end: int) -> bool:
+    """Whether the words right after a value call it old (closed, no longer in use)."""
+    match = _OLD_AFTER.match(text, end)
+    return bool(match) and not _THE_OTHER.search(match.group(0))
+
+
 def sender_context(text: str, cue_start: int, value_start: int, value_end: int) -> bool:
     """Whether a value after a cue is the sender's own, certain and stated (see module doc)."""
     label = _LABEL.fullmatch(text, cue_start, value_start)  # "Nouvelle adresse :" + blank line
@@ -223,7 +255,11 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     tail = text[value_end : sentence_end(text, value_end)]
     if HEDGE.search(tail) or _ANOTHER.search(tail) or TEMPORARY.search(tail):
         return False  # "… ou au 06 22 …", "… or 12 Low Petergate": several candidates
-    return not is_question(text, value_end) and not called_old(text, value_start)
+    return (
+        not is_question(text, value_end)
+        and not called_old(text, value_start)
+        and not called_old_after(text, value_end)
+    )
 
 
 def someone_elses(words: str) -> bool:

@@ -33,7 +33,10 @@ CORRECTION = re.compile(
     r"\b(?:sorry,?\s+(?:typo|my\s+(?:mistake|bad)|wrong\s+(?:number|address|one))|typo\b|"
     r"i\s+made\s+a\s+(?:mistake|typo)|my\s+mistake|i\s+meant\b|correction\s*:|"
     r"je\s+me\s+suis\s+tromp[ée]e?s?|erreur\s+de\s+(?:frappe|ma\s+part|saisie)|"
-    r"faute\s+de\s+frappe|pardon,?\s+(?:erreur|c['’]est))",
+    r"faute\s+de\s+frappe|pardon,?\s+(?:erreur|c['’]est)|oops|oups|mistyp\w+|misspel\w+|"
+    r"there\s+(?:was|is)\s+a\s+typo|je\s+rectifie|rectification\s*:|petite\s+erreur|"
+    r"erreur\s+dans\s+(?:mon|ma|l['’])\s*(?:pr[ée]c[ée]dent\w*|adresse|e-?mail|mail|num[ée]ro)|"
+    r"(?:gave|sent)\s+(?:you\s+)?the\s+wrong\s+(?:one|address|e-?mail|number))",
     re.I,
 )
 
