@@ -241,7 +241,7 @@ _THE_OTHER = re.compile(
 def called_old_after(text: str, end: int) -> bool:
     """Whether the words right after a value call it old (closed, no longer in use)."""
     match = _OLD_AFTER.match(text, end)
-    return bool(match) and not _THE_OTHER.search(match.group(0))
+    return match is not None and not _THE_OTHER.search(match.group(0))
 
 
 def sender_context(text: str, cue_start: int, value_start: int, value_end: int) -> bool:
