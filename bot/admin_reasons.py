@@ -107,6 +107,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le message contient d'autres coordonnées, non lues comme un changement",
         "en": "the mail holds other contact details, not read as a change",
     },
+    "asks_for_credentials": {
+        "fr": "le message demande aussi des identifiants ou un code d'accès",
+        "en": "the mail also asks for credentials or an access code",
+    },
     "written_for_someone_else": {
         "fr": "le message est écrit pour le compte d'une autre personne",
         "en": "the mail is written on behalf of someone else",

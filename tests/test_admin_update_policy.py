@@ -625,3 +625,30 @@ def test_the_signature_under_a_formal_closing_is_not_the_senders_words() -> None
         "04 70 31 58 02"
     )
     assert _plan(body)[0] == {"company_name": "Les Fournils de l'Allier SAS"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Merci de remplacer mon adresse e-mail par n.girard@mailbox.fr et de m'y envoyer mes identifiants d'espace client.", "fr-FR"),
+        ("Please change my email to sam.o@outlook.com and send the password reset link there.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_new_email_with_a_request_for_credentials_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "email" in note
+    assert "not_checked:email:asks_for_credentials" in reasons
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("My bills have the wrong postcode. Full address is 41 Cathedral Road, Cardiff, CF11 9LJ.", "en-GB", "41 Cathedral Road, Cardiff, CF11 9LJ"),
+        ("Il y a une erreur de code postal, la bonne adresse c'est 112 rue Paul Bert, 69003 Lyon.", "fr-FR", "112 rue Paul Bert, 69003 Lyon"),
+        ("I have moved and my new address is:\n\nRose Cottage\nChurch Lane\nLittle Snoring\nFakenham\nNorfolk\nNR21 0HZ\n\nThanks", "en-GB", "Rose Cottage, Church Lane, Little Snoring, Fakenham, Norfolk, NR21 0HZ"),
+    ],
+)  # fmt: skip
+def test_a_corrected_or_six_line_address_is_read(body: str, locale: str, address: str) -> None:
+    assert _address(body, locale) == address

@@ -523,6 +523,13 @@ def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminU
     update.fields = {
         k: _with_rivals(k, v, body, region, sender) for k, v in found.items() if v is not None
     }
+    if _CREDENTIALS.search(body):  # "change my e-mail and send my password there"
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "asks_for_credentials"))
+            if k in ("email", "phone")
+            else v
+            for k, v in update.fields.items()
+        }
     unread = [
         kind
         for kind in ("phone", "email", "postal_address")
@@ -545,6 +552,15 @@ def _said_old(body: str, start: int) -> bool:
     """Whether a value's own words or sentence call it old, kept or left."""
     sentence = body[sentence_start(body, start) : sentence_end(body, start)]
     return called_old(body, start) or bool(OLD_WORD.search(sentence) or _LEFT.search(sentence))
+
+
+# Access sent to a new address or number: the usual shape of an account takeover.
+_CREDENTIALS = re.compile(
+    r"\b(?:mot\s+de\s+passe|password|identifiants?|credentials|login\s+details|"
+    r"codes?\s+d['’]acc[èe]s|access\s+codes?|codes?\s+de\s+(?:v[ée]rification|s[ée]curit[ée])|"
+    r"verification\s+codes?|one[- ]time\s+(?:code|password))\b",
+    re.I,
+)
 
 
 def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -> bool:

@@ -74,6 +74,9 @@ _CUE = re.compile(
     r"|(?m:^\s*(?:new|nouvelle)\s*:)"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
+    # a correction of the address on file: "Full address is …", "la bonne adresse c'est …"
+    r"|(?:full|complete|correct|right)\s+(?:postal\s+)?address\s+is"
+    r"|(?:la\s+bonne\s+adresse|adresse\s+(?:compl[èe]te|exacte|correcte))\s+(?:est|c['’]est)"
     r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
     r"|changement\s+d['’]adresse[^:\n.]{0,40}:"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|the|mon|notre|la|l['’])\s*"
@@ -216,7 +219,7 @@ def _agreement(block: str, fmt: str) -> float:
 
 
 def find_address(
-    text: str, max_lines: int = 5, max_cues: int = 20, region: str | None = None
+    text: str, max_lines: int = 6, max_cues: int = 20, region: str | None = None
 ) -> FoundAddress | None:
     """The new postal address the sender announces as their own, or None.
 
