@@ -652,3 +652,30 @@ def test_a_new_email_with_a_request_for_credentials_is_only_proposed(
 )  # fmt: skip
 def test_a_corrected_or_six_line_address_is_read(body: str, locale: str, address: str) -> None:
     assert _address(body, locale) == address
+
+
+def test_a_persons_new_legal_name_is_no_company_name() -> None:
+    body = "I've recently changed my legal name from Alexandra Morgan to Alex Morgan. Could you update it?"
+    assert (
+        extract_admin_update("Name", body, sender="client@exemple.fr", locale="en-GB").values()
+        == {}
+    )
+    body = "Effective January 1, Osei Freight Services LLC changed its legal name to Osei Logistics LLC."
+    assert extract_admin_update(
+        "Name", body, sender="client@exemple.fr", locale="en-US"
+    ).values() == {"company_name": "Osei Logistics LLC"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Voici mes nouvelles coordonnées :\n\n- Cellulaire : 450 555-9032\n- Prélèvements : nouveau compte à la Caisse Desjardins, transit 80012, folio 4410293\n\nMerci", "fr-CA"),
+        ("My new mobile number is 07723 456789. I have also switched banks, please take the direct debit from my new bank account from next month.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_beside_new_bank_details_without_an_iban_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and list(note) == ["phone"]
+    assert "not_checked:phone:other_details_in_the_mail" in reasons

@@ -303,12 +303,26 @@ def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, .
     return None
 
 
+# A person's name may be a "legal name" or an "account name" too: under those words only a
+# name with a legal form is a company's ("changed my legal name to Alex Morgan" is not).
+_A_PERSONS_NAME_TOO = re.compile(r"\b(?:legal|account|registered)\s+name\b[^\n]*$", re.I)
+_LEGAL_FORM = re.compile(
+    r"\b(?:ltd|limited|llc|l\.l\.c|llp|plc|inc|corp(?:oration)?|co|gmbh|ag|pty|sa|sas|sasu|sarl|"
+    r"s[àa]rl|eurl|sci|snc|srl|sprl|bv|nv|scop|group|groupe|holdings?|partners|associ[ée]s)\b\.?",
+    re.I,
+)
+
+
 def extract_company(text: str) -> FieldValue | None:
     """The new company name a mail announces."""
     found = _name_after(text, _COMPANY)
     if not found:
         return None
-    name, _, doubts = found
+    name, cue_end, doubts = found
+    if _A_PERSONS_NAME_TOO.search(text[max(0, cue_end - 80) : cue_end]) and not _LEGAL_FORM.search(
+        name
+    ):
+        return None
     words = name.split()
     return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
 
@@ -532,7 +546,7 @@ def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminU
         }
     unread = [
         kind
-        for kind in ("phone", "email", "postal_address")
+        for kind in ("phone", "email", "postal_address", "iban")
         if kind not in update.fields and _rivals(kind, "", body, region, sender)
     ]
     if unread:  # a second change may be asked in words not read: nothing applied unseen
@@ -554,6 +568,12 @@ def _said_old(body: str, start: int) -> bool:
     return called_old(body, start) or bool(OLD_WORD.search(sentence) or _LEFT.search(sentence))
 
 
+_BANK_CHANGE = re.compile(
+    r"\b(?:rib|iban|coordonn[ée]es\s+bancaires|compte\s+bancaire|nouveau\s+compte|"
+    r"nouvelle\s+banque|pr[ée]l[èe]vements?|bank\s+(?:details|account)|direct\s+debit|"
+    r"sort\s+code|new\s+(?:bank|account\s+number))\b",
+    re.I,
+)
 # Access sent to a new address or number: the usual shape of an account takeover.
 _CREDENTIALS = re.compile(
     r"\b(?:mot\s+de\s+passe|password|identifiants?|credentials|login\s+details|"
@@ -581,6 +601,8 @@ def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -
             if not _said_old(body, m.start())
         }
         return bool(others - {value, (sender or "").lower()})
+    if name == "iban":  # new bank details without an IBAN read: "nouveau compte, transit 800…"
+        return any(not _said_old(body, m.start()) for m in _BANK_CHANGE.finditer(body))
     if name == "postal_address":
         folded = " ".join(value.casefold().split())
         offset = 0
