@@ -294,3 +294,18 @@ def test_a_change_to_a_relatives_line_is_only_proposed(body: str, locale: str) -
     update = extract_admin_update("x", body, sender="client@exemple.fr", locale=locale)
     plan = plan_update(update, verified=True)
     assert plan.apply == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Voici mon RIB pour le remboursement de la caution : FR76 3000 6000 0112 3456 7890 189", "fr-FR"),
+        ("Your bank details GB29 NWBK 6016 1331 9268 19 are on the new invoice, is that right?", "en-GB"),
+        ("We might move to 12 Mill Lane, Leeds LS6 2AB next month, I'll confirm.", "en-GB"),
+        ("Nous envisageons de déménager au 4 rue Nationale, 37000 Tours.", "fr-FR"),
+        ("Merci de mettre aussi en copie jean.roux@gmail.com pour les factures désormais.", "fr-FR"),
+        ("Notre nouvelle raison sociale est Boulangerie du coin", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_no_change_a_careful_reader_would_not_note_is_read(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}

@@ -20,10 +20,13 @@ from schwifty.exceptions import SchwiftyException
 
 from bot.extract.checks import email_doubts, phone_doubts
 from bot.extract.context import (
+    INTRODUCING,
     NEW_WORD,
     OLD_WORD,
     ON_BEHALF,
     called_old,
+    called_old_after,
+    is_question,
     own_text,
     sender_context,
     sentence_end,
@@ -225,10 +228,19 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
 
 def extract_iban(text: str) -> FieldValue | None:
     """The IBAN in the mail (compact), with its checksum validated; None when two different
-    ones are not told apart as old and new."""
+    ones are not told apart as old and new, or when the mail announces no change ("voici mon
+    RIB pour le remboursement"), or gives it as someone else's, asked about or hedged."""
+    if not INTRODUCING.search(text):
+        return None
     found: set[str] = set()
     for match in _IBAN.finditer(text.upper()):
-        if called_old(text, match.start()):
+        lead = text[sentence_start(text, match.start()) : match.start()]
+        if (
+            called_old(text, match.start())
+            or called_old_after(text, match.end())
+            or someone_elses(lead)
+            or is_question(text, match.end())
+        ):
             continue
         try:
             found.add(IBAN(match.group(0)).compact)
@@ -293,9 +305,10 @@ def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, .
         rest = text[match.end() : match.end() + 120].lstrip(" \t«»\"'“”:")
         rest = _HONORIFIC.sub("", rest)
         name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
-        name = _trim_name(_HONORIFIC.sub("", name))
-        if not 1 < len(name) <= 80:
-            continue
+        raw = _HONORIFIC.sub("", name)
+        name = _trim_name(raw)
+        if not 1 < len(name) <= 80 or (name != raw and len(name.split()) == 1):
+            continue  # "Boulangerie du coin" cut to "Boulangerie": where it ends is a guess
         if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
             continue
         name_end = text.find(name, match.end()) + len(name)

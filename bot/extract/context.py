@@ -51,7 +51,11 @@ OTHERS_VALUE = re.compile(
 HEDGE = re.compile(
     r"\b(?:soit|either|ou\s+bien|peut-[êe]tre|perhaps|maybe|probably|probablement|"
     r"pas\s+encore|not\s+yet|ne\s+sais\s+pas|sais\s+pas|not\s+sure|don['’]t\s+know|"
-    r"l['’]ann[ée]e\s+prochaine|next\s+year|un\s+jour|someday|si\s+jamais|in\s+case)\b",
+    r"l['’]ann[ée]e\s+prochaine|next\s+year|un\s+jour|someday|si\s+jamais|in\s+case|might|"
+    r"may\s+(?:be|have|move|need|change)|thinking\s+(?:of|about)|considering|envisag\w+|"
+    r"(?:je|nous|on)\s+(?:pense|pensons|envisage|envisageons)|sous\s+r[ée]serve|"
+    r"if\s+all\s+goes|si\s+tout\s+va\s+bien|hopefully|not\s+(?:yet\s+)?(?:confirmed|final)|"
+    r"pas\s+(?:encore\s+)?(?:confirm[ée]|d[ée]finiti\w*))\b",
     re.I,
 )
 # A delivery address for one order, a temporary stay: not the contact's address.
@@ -60,7 +64,9 @@ ONE_OFF = re.compile(
     r"this\s+order|temporairement|temporarily|provisoirement|pendant\s+les\s+vacances|"
     r"during\s+the\s+holidays|exceptionnel\w*|exceptionally|just\s+(?:this|once)|only\s+(?:this|once)|"
     r"uniquement\s+(?:cette|ce|pour\s+(?:cette|ce))|pour\s+cette\s+fois|this\s+(?:one\s+)?time|"
-    r"one[- ]off|une\s+seule\s+fois|just\s+for\s+(?:this|the\s+(?:next|last)))\b",
+    r"one[- ]off|une\s+seule\s+fois|just\s+for\s+(?:this|the\s+(?:next|last))|"
+    # a copy to someone else: "mettre en copie", "please cc", "copy in our accountant"
+    r"en\s+copie|\bcc\b|carbon\s+copy|copy\s+(?:in\s+)?(?:my|our|the|him|her))\b",
     re.I,
 )
 # A change of the value for now, not for good: works, a stay, a temporary line.
@@ -109,11 +115,11 @@ ON_BEHALF = re.compile(
     re.I,
 )
 # The words that present a value as the new one (or the change to it).
-_INTRODUCING = re.compile(
+INTRODUCING = re.compile(
     NEW_WORD.pattern
     + r"|\b(?:update|modifier|modifiez|changer|changez|changement|moving|r[ée]side\w*|"
     r"mettre\s+[àa]\s+jour|amend|will\s+be|sera|from\s+then\s+on|thereafter|d[èe]s\s+lors|with\s+effect\s+from|effective|quitt\w*|"
-    r"pass\w+\s+d[eu]|"
+    r"pass\w+\s+d[eu]|move|switch\w*|transf[eé]r\w*|"
     r"[àa]\s+partir\s+d[ue]|d[èe]s\s+le)\b",
     re.I,
 )
@@ -274,4 +280,4 @@ def someone_elses(words: str) -> bool:
 def introduced_as_new(text: str, cue_start: int, value_start: int) -> bool:
     """Whether the sender's words leading to a value present it as the new one."""
     lead = text[sentence_start(text, cue_start) : value_start]
-    return bool(_INTRODUCING.search(lead))
+    return bool(INTRODUCING.search(lead))
