@@ -309,3 +309,16 @@ def test_a_change_to_a_relatives_line_is_only_proposed(body: str, locale: str) -
 )  # fmt: skip
 def test_no_change_a_careful_reader_would_not_note_is_read(body: str, locale: str) -> None:
     assert _values("Info", body, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Je vous informe de ma décision de quitter le logement que je loue au 45 rue Nationale, 59000 Lille. Préavis d'un mois.", "fr-FR"),
+        ("Nous quittons la Belgique pour Montréal le 15 décembre. Merci de mettre fin à nos contrats pour l'adresse Rue de l'Église 41, 5000 Namur.", "fr-BE"),
+        ("I'm moving to Atlanta January 10 anyway, and I'm not taking you with me. Close my account effective January 10. Send the equipment return box to: 2290 Peachtree Rd NW, Apt 1104, Atlanta, GA 30309.", "en-US"),
+        ("I want to make it known how I was spoken to on the phone yesterday about my claim (ref MC-88120).", "en-IE"),
+    ],
+)  # fmt: skip
+def test_an_address_left_or_a_number_in_a_complaint_is_no_new_value(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}

@@ -177,6 +177,11 @@ def sentence_start(text: str, pos: int) -> int:
     return start
 
 
+def ends_a_sentence(words: str) -> bool:
+    """Whether a sentence ends within `words` (an abbreviation's period ends none)."""
+    return _SENTENCE_END.search(words) is not None
+
+
 def sentence_end(text: str, pos: int) -> int:
     """Where the sentence holding `pos` ends (the position of its end mark, or the end)."""
     match = _SENTENCE_END.search(text, pos)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from bot.extract.checks import address_doubts, has_numbered_street
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import OLD_WORD, introduced_as_new, sender_context, someone_elses
+from bot.extract.context import (
+    OLD_WORD,
+    ends_a_sentence,
+    introduced_as_new,
+    sender_context,
+    someone_elses,
+)
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
@@ -69,8 +75,10 @@ _CUE = re.compile(
     r"|correspondence)\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+from\s+[^\n:]{5,80}?\s+to\b"
-    r"|(?:quitt\w+|pass\w+\s+d[eu]|moving\s+from)\s+[^\n:.!?]{5,80}?\s+(?:pour\s+(?:le|la|l['’])?"
-    r"|au|to)\b"
+    # "quitter X pour Y", "passer du X au Y", "moving from X to Y" (not "quitter le logement
+    # que je loue au X": that one is left)
+    r"|quitt\w+\s+[^\n:.!?]{5,80}?\s+pour\s+(?:le|la|l['’])?"
+    r"|pass\w+\s+d[eu]\s+[^\n:.!?]{5,80}?\s+au\b|moving\s+from\s+[^\n:.!?]{5,80}?\s+to\b"
     r"|(?m:^\s*(?:new|nouvelle)\s*:)"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
@@ -286,9 +294,12 @@ def find_address(
             parts.pop(0)
         first = _address_start(parts[0])
         prefix = parts[0][: len(parts[0]) - len(first)]
-        if someone_elses(prefix) or OLD_WORD.search(prefix):
-            continue  # "… the new address of our supplier is …", "(l'ancienne était le …"
+        if someone_elses(prefix) or OLD_WORD.search(prefix) or ends_a_sentence(prefix):
+            continue  # "… the new address of our supplier is …", "(l'ancienne était le …",
+            # "I'm moving to Atlanta. Send the box to: 2290 …" (another sentence's address)
         parts[0] = first
+        if any(ends_a_sentence(p) and len(p.split()) > 10 for p in parts):
+            continue  # sentences run into the block: "… anyway. Close my account. Send to: 2290"
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
