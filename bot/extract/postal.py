@@ -176,6 +176,8 @@ def _postcode_end(line: str) -> tuple[str, int] | None:
 # A line above the street naming a house, a building, a facility or a service ("Millbank
 # House", "EHPAD Les Jardins", "Service Comptabilité"): part of the address for some, not for
 # others (a person's or a company's name is the recipient, never part of it).
+# A lower-case word that is no particle of a name: words of a sentence, not a name.
+_PROSE_WORD = re.compile(r"(?:^|\s)(?!(?:de|du|des|la|le|les|van|von|der)\b)[a-zà-ÿ]{3,}")
 _PLACE_OR_SERVICE = re.compile(
     r"\b(?:house|cottage|farm|lodge|manor|barn|mill|forge|hall|gardens?|villa|r[ée]sidence|"
     r"ehpad|maison|domaine|ch[âa]teau|ferme|mas|service|department|dept|office|bureau|"
@@ -277,6 +279,17 @@ def find_address(
         # dropped; from a line naming a house or a service down ("Millbank House", "Attn:
         # Billing Dept."), the lines are kept, with a doubt (whether they belong is taste).
         kept_names = False
+        head, comma, rest = parts[0].partition(",")
+        if (  # "Corinne Wenger, Rue des Alpes 9, 1630 Bulle": the name on the street's line
+            comma
+            and not re.search(r"\d|:", head)
+            and not re.search(
+                r"(?:^|\s)(?!(?:de|du|des|la|le|les|van|von|der)\b)[a-zà-ÿ]{3,}", head
+            )
+            and not _ADDRESS_START.match(head.strip())
+            and _ADDRESS_START.match(rest.strip())
+        ):
+            parts = [head.strip(), rest.strip(), *parts[1:]]
         while (
             len(parts) > 1
             and not re.search(r"\d", parts[0])
