@@ -327,3 +327,10 @@ def test_an_address_left_or_a_number_in_a_complaint_is_no_new_value(body: str, l
 def test_the_name_before_the_street_on_one_line_is_not_the_address() -> None:
     body = "Merci d'envoyer désormais le décompte à ma nouvelle adresse : Corinne Wenger, Rue des Alpes 9, 1630 Bulle."
     assert _values("Adresse", body, "fr-CH") == {"postal_address": "Rue des Alpes 9, 1630 Bulle"}
+
+
+def test_a_company_name_merely_given_is_no_rename() -> None:
+    body = "Our business name is Acme Widgets Ltd.\nThe engineer never came on Tuesday, please call me."
+    assert _values("Complaint", body, "en-GB") == {}
+    body = "Pour info, le nom de notre société est Boulangerie Martin SARL. Le technicien n'est pas venu."
+    assert _values("Réclamation", body, "fr-FR") == {}

@@ -327,6 +327,16 @@ _LEGAL_FORM = re.compile(
 )
 
 
+# The words of a rename: "merged", "the surviving entity", "rebranded", "rachat".
+_RENAMED = re.compile(
+    r"\b(?:rebrand\w*|renam\w*|rachat|rachet[ée]e?s?|acqui\w+|fusion\w*|merge[ds]?|merger|"
+    r"amalgamat\w*|absor\w+|surviving|forme\s+juridique|restructur\w*|trading\s+as|"
+    r"operating\s+as|s['’]appelle|se\s+nomme|appelons|nommons|called|known\s+as|devient|"
+    r"became|become)\b",
+    re.I,
+)
+
+
 def extract_company(text: str) -> FieldValue | None:
     """The new company name a mail announces."""
     found = _name_after(text, _COMPANY)
@@ -337,6 +347,9 @@ def extract_company(text: str) -> FieldValue | None:
         name
     ):
         return None
+    lead = text[max(0, cue_end - 250) : cue_end]
+    if not (INTRODUCING.search(lead) or _RENAMED.search(lead)):
+        return None  # "Our business name is Acme Ltd": a name given, no change announced
     words = name.split()
     return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
 
