@@ -347,6 +347,7 @@ class Comparison:
     party: tuple[str, ...] = ()  # a customer or account number both name: who, not what
     alike: tuple[str, ...] = ()  # amounts both name: weak evidence for
     months: tuple[str, ...] = ()  # months of bills both name: evidence for a chase only
+    other_months: tuple[str, ...] = ()  # bills of months the case never names, none it names
 
 
 def compare(
@@ -395,17 +396,25 @@ def compare(
     both |= {s.text for s in case_sites if _stems(s.words) & new_words}
     shared.extend(f"site {text}" for text in sorted(both))
     differ: list[str] = []
+    other_months: list[str] = []
     if new.amounts and case.amounts and not new.amounts & case.amounts:
         differ.append(f"amounts {_list(new.amounts)}, not {_list(case.amounts)}")
     if new.months and case.months and not new.months & case.months:
         differ.append(f"bill of month {_list(new.months)}, not {_list(case.months)}")
+        other_months.append(differ[-1])
     party = sorted(
         {i.text for i in new.identifiers if i.kind in IGNORED_KINDS and i.key in case_keys}
     )
     alike = [f"amount {a}" for a in sorted(new.amounts & case.amounts)]
     months = [f"bill of month {m}" for m in sorted(new.months & case.months)]
     return Comparison(
-        tuple(shared), tuple(conflicts), tuple(differ), tuple(party), tuple(alike), tuple(months)
+        tuple(shared),
+        tuple(conflicts),
+        tuple(differ),
+        tuple(party),
+        tuple(alike),
+        tuple(months),
+        tuple(other_months),
     )
 
 

@@ -362,6 +362,9 @@ def _attach_unless_thin(
     ctx: StageContext, work: Work, new: NewRequest, cand: Candidate, reason: Reason
 ) -> bool:
     """Attach on likeness, unless the evidence is thin: then kept apart, linked for review."""
+    if _other_bill(new, cand):
+        _keep_apart_other_bill(work, cand, reason.detail)
+        return False
     if _thin(new, cand, ctx.settings.dedup):
         _keep_apart_thin(work, cand, reason.detail)
         return False
@@ -382,6 +385,27 @@ def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
     # bill": says it chases, but with the area's common words only, maybe a new matter.
     enough = new.bare_chase or cand.distinct_mass >= conf.distinct_mass / 2
     return not (_chase_of_its_words(new, cand) and enough)
+
+
+def _other_bill(new: NewRequest, cand: Candidate) -> bool:
+    """The request names the bill of a month the case never names, and nothing specific of
+    the case (a number, a site, an amount): one person's second bill, however alike."""
+    return bool(cand.comparison.other_months) and not cand.named
+
+
+def _keep_apart_other_bill(work: Work, cand: Candidate, detail: dict[str, Any]) -> None:
+    """An alike request about another month's bill: a new case linked to the alike one."""
+    best = float(detail.get("similarity") or 0.0)
+    work.tags.append(f"{RELATED_TAG}{cand.reference}")
+    work.reasons.append(
+        Reason(
+            "kept_apart_other_bill",
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), but names the "
+            f"{'; '.join(cand.comparison.other_months)} and nothing specific of that case: "
+            "kept apart, linked for review",
+            {**detail, "months": list(cand.comparison.other_months)},
+        )
+    )
 
 
 def _chase_of_its_words(new: NewRequest, cand: Candidate) -> bool:
