@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.specifics import says_unrelated
 from bot.store import Store
 from tests.helpers.grouping import KARIM, RACHEL, T0
 from tests.helpers.grouping import reasons as _reasons
@@ -108,3 +109,172 @@ def test_a_mail_naming_the_cases_months_bill_again_still_joins(
 ) -> None:
     (case,) = _run(store, store_url, inbox, [_msg(sender, *first, 0), _msg(sender, *again, 48)])
     assert case["request_count"] == 2
+
+
+# -- a reply that says outright it is about something else
+
+
+INVOICE = {
+    "fr": (
+        KARIM,
+        "Contestation facture FA-2026-10-48213",
+        "Bonjour,\nJe conteste la facture n° FA-2026-10-48213 : elle repose sur un index estimé "
+        "de 48 920 kWh alors que j'ai relevé 46 105 kWh le 25 octobre. Merci de la corriger."
+        "\nKarim Benali",
+    ),
+    "en": (
+        RACHEL,
+        "Invoice FA-2026-09-30415 wrong",
+        "Hi,\nMy September invoice FA-2026-09-30415 charges me from 1 August, but I only moved "
+        "into the flat on 15 September. Please correct it.\nRachel",
+    ),
+}
+UNRELATED = {
+    "fr": (
+        "Bonsoir,\nJe réponds ici faute de mieux. Rien à voir avec la facture : depuis une "
+        "semaine, ma box internet perd le wifi tous les soirs entre 20 h et 23 h, le voyant "
+        "passe à l'orange puis revient.\nKarim Benali",
+        "Box internet - coupures wifi tous les soirs",
+        "Bonsoir,\nDepuis une semaine, ma box internet perd le wifi tous les soirs entre 20 h "
+        "et 23 h, le voyant passe à l'orange puis revient. (Envoyé aussi à la facturation.)"
+        "\nKarim Benali",
+    ),
+    "en": (
+        "Hi,\nReplying on this one since you were so helpful, but it's a new thing: I'm moving "
+        "back to Dublin at the end of January, so I need to close the electricity contract for "
+        "the flat on 31 January. What do I need to do?\nRachel",
+        "Closing my contract end of January",
+        "Hi,\nI'm moving back to Dublin at the end of January, so I need to close the "
+        "electricity contract for the flat on 31 January. What do I need to do? (Sent to both "
+        "addresses.)\nRachel",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_reply_under_the_case_reference_saying_it_is_about_something_else_is_a_new_case(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, subject, body = INVOICE[lang]
+    (old,) = _run(store, store_url, inbox, [_msg(sender, subject, body, 0)])
+    unrelated, copy_subject, copy_body = UNRELATED[lang]
+    later = [
+        _msg(sender, f"RE: [{old['reference']}] {subject}", unrelated, 24 * 5),
+        _msg(sender, copy_subject, copy_body, 24 * 5 + 0.1),
+    ]
+    old, new = _run(store, store_url, inbox, later)
+    assert (old["request_count"], new["request_count"]) == (1, 2)
+    assert f"related_to:{old['reference']}" in new["tags"]
+    assert "kept_apart_new_matter_in_reply" in _reasons(store, new)
+
+
+def test_a_reply_by_its_headers_saying_nothing_to_do_with_the_case_is_a_new_case(
+    store: Store, store_url: str, inbox: Path
+) -> None:
+    sender, subject, body = INVOICE["en"]
+    first = make_message(sender=sender, subject=subject, body=body, date=T0, message_id="i@x")
+    reply = make_message(
+        sender=sender,
+        subject=f"RE: {subject}",
+        body="Hello,\nNothing to do with the invoice: the display of my smart meter has been "
+        "blank since Sunday.\nRachel",
+        date=T0 + timedelta(days=3),
+        in_reply_to="i@x",
+        references=["i@x"],
+    )
+    old, new = _run(store, store_url, inbox, [first, reply])
+    assert f"related_to:{old['reference']}" in new["tags"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_reply_about_the_credit_note_of_the_disputed_invoice_stays_in_its_case(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, subject, body = INVOICE[lang]
+    first = make_message(sender=sender, subject=subject, body=body, date=T0, message_id="i@x")
+    text = {
+        "fr": "Bonjour,\nJ'ai bien reçu l'avoir AV-2026-11-0932 mais il n'est que de 98,10 €. "
+        "D'après mes calculs il devrait être de 170 €. Pouvez-vous revérifier ?",
+        "en": "Hi,\nI got the credit note AV-2026-11-0932 but it is only 98.10 EUR; by my "
+        "count it should be about 170 EUR. Could you check again?",
+    }[lang]
+    reply = make_message(
+        sender=sender,
+        subject=f"RE: {subject}",
+        body=text,
+        date=T0 + timedelta(days=6),
+        in_reply_to="i@x",
+        references=["i@x"],
+    )
+    (case,) = _run(store, store_url, inbox, [first, reply])
+    assert case["request_count"] == 2
+
+
+# -- a new matter cue, and only the place or the customer number in common
+
+
+SAME_PLACE = {
+    "fr": (
+        KARIM,
+        (
+            "Plus d'internet depuis hier",
+            "Bonjour,\nPlus d'internet depuis hier soir au 27 rue des Filatiers à Toulouse : "
+            "la box est en LOS, la fibre ne passe plus. Pouvez-vous envoyer un technicien ?\n"
+            "Karim Benali\nRéf client 100 611 420",
+        ),
+        (
+            "Décodeur TV ne marche plus",
+            "Bonsoir,\nInternet fonctionne bien depuis la réparation de la fibre, merci. Mais "
+            "maintenant c'est le décodeur TV qui reste bloqué au 27 rue des Filatiers, depuis "
+            "mercredi. C'est un autre problème que la coupure de la semaine dernière.\n"
+            "Karim Benali\nRéf client 100 611 420",
+        ),
+    ),
+    "en": (
+        RACHEL,
+        (
+            "Cannot log in to pay the bill",
+            "Hello,\nI cannot log in to pay the electricity bill for the flat at 9 Mill Lane "
+            "(customer # 100 950 118): the password reset email never arrives. How can I pay "
+            "the bill without logging in?\nRachel Adams",
+        ),
+        (
+            "Account question",
+            "Hello,\nThanks for fixing the login last week, I was able to pay the bill. "
+            "Different question now: my daughter would like the contract for the flat at "
+            "9 Mill Lane in her own name from January. How can I pay until then and what is "
+            "the process? Customer # 100 950 118.\nRachel Adams",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_mail_saying_it_is_another_matter_at_the_same_place_is_a_second_case(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, first, second = SAME_PLACE[lang]
+    cases = _run(store, store_url, inbox, [_msg(sender, *first, 0), _msg(sender, *second, 24 * 8)])
+    assert [c["request_count"] for c in cases] == [1, 1]
+    assert "kept_apart_new_matter" in _reasons(store, cases[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("Je réponds à ce message mais c'est pour une autre question.", True),
+        ("Rien à voir avec la facture : ma box perd le wifi.", True),
+        ("C'est un autre problème que la coupure de la semaine dernière.", True),
+        ("Replying here since you were helpful, but it's a new thing.", True),
+        ("Thanks. Different question now: can my daughter take over the contract?", True),
+        ("This has nothing to do with my bill.", True),
+        ("Merci. Une autre question : quand le remboursement arrivera-t-il ?", False),
+        ("Another question: can I pay this by bank transfer instead?", False),
+        ("I have a new question about my refund.", False),
+        ("Par ailleurs, je joins la photo du compteur.", False),
+    ],
+)
+def test_a_mail_saying_outright_it_is_about_something_else_is_recognised(
+    text: str, cue: bool
+) -> None:
+    assert (says_unrelated("", text) is not None) is cue

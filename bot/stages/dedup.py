@@ -147,7 +147,9 @@ def _reply_without_headers(
     assert req is not None
     stripped, had_prefix = strip_reply_prefix(req.subject)
     key = subject_key(stripped)
-    if not had_prefix or not key:
+    # A reply kept apart from the case it answers, or that says it is about something else,
+    # carries an old thread's subject, not its own.
+    if not had_prefix or not key or new.unrelated or related_references(work):
         return False
     for cand in cases:
         if cand.against:
@@ -301,9 +303,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
     req = work.request
     assert req is not None and req.received_at is not None
     conf = ctx.settings.dedup
-    eligible = [
-        c for c in cases if not c.against and not (new.new_matter and not c.comparison.shared)
-    ]
+    eligible = [c for c in cases if not c.against and not (new.new_matter and not c.names_matter)]
     if not eligible:
         return False
     ranked = sorted(((score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
@@ -467,7 +467,7 @@ def _explain_kept_apart(work: Work, new: NewRequest, cases: list[Candidate]) -> 
                     {"case": cand.reference, "conflicts": list(cand.comparison.conflicts)},
                 )
             )
-        elif new.new_matter and not cand.comparison.shared:
+        elif new.new_matter and not cand.names_matter:
             work.reasons.append(
                 Reason(
                     "kept_apart_new_matter",

@@ -79,6 +79,8 @@ def _other_matter(evidence: ReplyEvidence, *, typed_reference: bool) -> str | No
     """Why the reply is another matter than its case, or None when it stays."""
     if evidence.names_case:
         return None
+    if evidence.unrelated:
+        return f"says \u201c{evidence.unrelated}\u201d and names nothing of the case"
     conflicts = "; ".join(evidence.comparison.conflicts)
     cue = evidence.new_matter
     if typed_reference:
