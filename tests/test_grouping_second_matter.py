@@ -278,3 +278,67 @@ def test_a_mail_saying_outright_it_is_about_something_else_is_recognised(
     text: str, cue: bool
 ) -> None:
     assert (says_unrelated("", text) is not None) is cue
+
+
+# -- a reply whose References reach two of its sender's own cases
+
+
+TWO_MATTERS = {
+    "fr": (
+        KARIM,
+        (
+            "Erreur sur ma facture",
+            "Bonjour,\nMa facture n° F2026-10-4412 affiche 312,40 € au lieu de 89 €. Merci de "
+            "la corriger.\nKarim Benali",
+        ),
+        (
+            "Déménagement",
+            "Bonjour,\nJe déménage le 15 décembre : pouvez-vous résilier mon contrat à cette "
+            "date et m'indiquer comment transmettre le relevé de sortie ?\nKarim Benali",
+        ),
+        "Bonjour,\nMerci. Je vous enverrai le relevé du compteur le 15 au matin.\nKarim",
+    ),
+    "en": (
+        RACHEL,
+        (
+            "Wrong invoice",
+            "Hello,\nInvoice INV-88213 charges me 240 GBP instead of the usual 85 GBP. Please "
+            "correct it.\nRachel",
+        ),
+        (
+            "Moving house",
+            "Hello,\nI am moving out on 15 December: could you close my contract on that date "
+            "and tell me how to send the final meter reading?\nRachel",
+        ),
+        "Hello,\nThanks. I will send the final reading on the morning of the 15th.\nRachel",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_reply_whose_references_name_two_of_the_senders_cases_links_them_not_merges(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, invoice, moving, answer = TWO_MATTERS[lang]
+    messages = [
+        make_message(sender=sender, subject=invoice[0], body=invoice[1], date=T0, message_id="a@x"),
+        make_message(
+            sender=sender,
+            subject=moving[0],
+            body=moving[1],
+            date=T0 + timedelta(days=4),
+            message_id="b@x",
+        ),
+        make_message(
+            sender=sender,
+            subject=f"RE: {moving[0]}",
+            body=answer,
+            date=T0 + timedelta(days=5),
+            in_reply_to="b@x",
+            references=["a@x", "b@x"],
+        ),
+    ]
+    first, second = _run(store, store_url, inbox, messages)
+    assert (first["request_count"], second["request_count"]) == (1, 2)
+    assert f"related_to:{first['reference']}" in second["tags"]
+    assert "cases_linked_by_reply" in _reasons(store, second)
