@@ -5,13 +5,15 @@ another matter than (`bot/stages/rethread.py`: that case is no candidate). The c
 open cases with a request in the window are the candidates. Evidence against a candidate
 comes first: the new request names an invoice/contract/order/meter/serial number, or a site,
 of the kind the case names too but none of the case's own (`bot/specifics.py`); or it says
-it raises another matter ("autre problème", "par ailleurs", "another issue") and names
-nothing of the case. Such a candidate is kept apart whatever the wording, and the reason
-trail says why. Then, in this order:
+it raises another matter ("autre problème", "par ailleurs", "another issue") and names no
+number of one matter of the case (a bill, a credit note, an order, a ticket: a site, a
+contract or a customer number is what all of one person's matters carry). Such a
+candidate is kept apart whatever the wording, and the reason trail says why. Then, in this order:
 
 1. the same cleaned text within the duplicate window is a duplicate;
 2. a reply whose headers were stripped (a RE:/TR:/AW:/Fwd:/Réf: prefix before the subject of
-   one of the contact's open cases) is a follow-up of it;
+   one of the contact's open cases) is a follow-up of it, unless it says outright it is
+   about something else or rethread kept it apart from the case it answers;
 3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
    words) from a contact with exactly one open case is a follow-up of that case, whatever
    category the chase reads as, unless its own words (two or so) are none of the case's;
@@ -32,7 +34,9 @@ trail says why. Then, in this order:
    amount) and the words both use weigh less than `distinct_mass`, or less than
    `distinct_share` of the request's own words (`bot/distinctive.py`: the area's common
    words weigh little): then kept apart, tagged `related_to:` the alike case for review,
-   unless it is a chase all of whose words are the case's. See `docs/grouping.md`.
+   unless it is a chase all of whose words are the case's. A request about a bill of a month
+   the case never names, naming nothing specific of it, is kept apart the same way
+   (`kept_apart_other_bill`). See `docs/grouping.md`.
 
 The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
 and every case it kept the request apart from, in the reason trail.

@@ -50,7 +50,8 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> dict |
     """The case a reply belongs to; when its headers reach several cases, they are one
     conversation: the newer cases are soft-merged into the oldest (reversible, audited,
     tagged for review) instead of splitting it, unless one was opened by a reply kept apart
-    from another (`bot/stages/rethread.py`)."""
+    from another (`bot/stages/rethread.py`), or all are the sender's own (kept apart when
+    they opened: linked, not merged)."""
     survivors: dict[int, dict] = {}
     for case_id, _ in found:
         case = _follow(ctx, get_case(ctx.conn, case_id))
