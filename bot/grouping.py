@@ -34,6 +34,7 @@ from bot.topic import (
     Topic,
     is_status_chase,
     name_words,
+    points_back,
     says_chase,
     subject_key,
     topic_of,
@@ -58,6 +59,7 @@ class NewRequest:
     sender: frozenset[str]  # the sender's name words, never a topic
     content: frozenset[str] = frozenset()  # its topic words without signature nor name
     unrelated: str | None = None  # the words saying outright it is about something else
+    points_back: bool = False  # it chases the sender's own recent mail ("my email from today")
 
 
 @dataclass(slots=True)
@@ -158,6 +160,7 @@ def read_request(
         sender=sender,
         content=content_words(subject, body, sender),
         unrelated=says_unrelated(subject, body),
+        points_back=points_back(subject, body),
     )
 
 

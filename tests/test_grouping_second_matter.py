@@ -342,3 +342,46 @@ def test_a_reply_whose_references_name_two_of_the_senders_cases_links_them_not_m
     assert (first["request_count"], second["request_count"]) == (1, 2)
     assert f"related_to:{first['reference']}" in second["tags"]
     assert "cases_linked_by_reply" in _reasons(store, second)
+
+
+# -- a bare chase pointing at the sender's own mail of this morning
+
+
+LINE_DOWN = {
+    "fr": (
+        KARIM,
+        (
+            "Urgent",
+            "Bonjour,\nDepuis hier soir ma ligne mobile ne fonctionne plus, ni appels ni "
+            "données. Je suis en déplacement à Florence. Pouvez-vous la rétablir au plus vite ?"
+            "\nKarim Benali",
+        ),
+        (
+            "Relance",
+            "Suite à mon mail de ce matin : toujours aucun réseau, je suis injoignable. "
+            "Merci de m'aider.\nKarim",
+        ),
+    ),
+    "en": (
+        RACHEL,
+        (
+            "Urgent",
+            "Hi,\nI'm in Florence for work and my phone line stopped working last night - "
+            "calls and data. Please restore it asap.\nRachel",
+        ),
+        (
+            "Following up",
+            "Following up on my email from this morning - still no service. Please help.\nRachel",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+@pytest.mark.parametrize(("hours", "joins"), [(10, True), (24 * 5, False)])
+def test_a_chase_pointing_at_my_mail_of_this_morning_joins_the_only_recent_case(
+    store: Store, store_url: str, inbox: Path, lang: str, hours: float, joins: bool
+) -> None:
+    sender, first, chase = LINE_DOWN[lang]
+    cases = _run(store, store_url, inbox, [_msg(sender, *first, 0), _msg(sender, *chase, hours)])
+    assert [c["request_count"] for c in cases] == ([2] if joins else [1, 1])

@@ -69,6 +69,9 @@ CHASE_CONTENT_WORDS = 4
 AMBIGUOUS_MARGIN = 0.08
 # A bare chase from a sender with several open cases, not guessed: its case asks which.
 AMBIGUOUS_CHASE_TAG = "ambiguous_chase"
+# A bare chase pointing at "my email from this morning" joins the one open case quiet no
+# longer than this.
+POINTS_BACK_DAYS = 2.0
 
 
 def fold_text(text: str) -> str:
@@ -189,7 +192,11 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     )
     if not (new.bare_chase or few_words) or cand.against:
         return False
-    if not few_words and _about_something_else(new, cand, ctx.settings.dedup):
+    if (
+        not few_words
+        and _about_something_else(new, cand, ctx.settings.dedup)
+        and not _chases_its_last_mail(work, new, cand)
+    ):
         return False
     what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
@@ -204,6 +211,14 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
         ),
     )
     return True
+
+
+def _chases_its_last_mail(work: Work, new: NewRequest, cand: Candidate) -> bool:
+    """A bare chase pointing at the sender's own recent mail ("following up on my email from
+    this morning") whose one open case had a mail within `POINTS_BACK_DAYS`: news of it."""
+    req = work.request
+    assert req is not None and req.received_at is not None
+    return new.points_back and quiet_days(req.received_at, cand) <= POINTS_BACK_DAYS
 
 
 def _about_something_else(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
