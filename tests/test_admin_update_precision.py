@@ -334,3 +334,16 @@ def test_a_company_name_merely_given_is_no_rename() -> None:
     assert _values("Complaint", body, "en-GB") == {}
     body = "Pour info, le nom de notre société est Boulangerie Martin SARL. Le technicien n'est pas venu."
     assert _values("Réclamation", body, "fr-FR") == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Mon nouveau numéro de contrat est le 0612345678, merci.", "fr-FR"),
+        ("Nouveau numéro client : 01 23 45 67 89", "fr-FR"),
+        ("My new account number is 07723456789.", "en-GB"),
+        ("Our new meter number is 02079460321.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_new_contract_account_or_meter_number_is_no_phone(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}

@@ -54,10 +54,17 @@ _NEW = (  # whole words: "known" holds no "now"
     r"|chang(?:er|ez|ement|ing)"
     r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)\b"
 )
+# A number that is no phone's: "numéro de contrat", "account number", "n° client".
+_NOT_A_PHONE = (
+    r"(?:client|contrat|facture|commande|dossier|compte|compteur|siret|siren|tva|pdl|pce|police|"
+    r"s[ée]rie|r[ée]f[ée]rence|adh[ée]rent|abonn[ée]|sinistre|ticket|suivi)"
+)
 _PHONE_NOUN = (
-    r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
-    r"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:client|de\s+client|contrat|"
-    r"facture|commande|dossier|compte|siret|tva)))"
+    rf"(?:num[ée]ro(?!\s+(?:de\s+|d['’])?{_NOT_A_PHONE})|t[ée]l[ée]phone|t[ée]l\b|portable|mobile"
+    r"|phone|(?<!account )(?<!contract )(?<!customer )(?<!meter )(?<!policy )(?<!order )"
+    r"(?<!reference )(?<!invoice )(?<!tracking )(?<!case )(?<!ticket )(?<!claim )(?<!serial )"
+    r"(?<!vat )(?<!company )number|ligne|fixe|standard"
+    rf"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:de\s+)?{_NOT_A_PHONE}))"
 )
 _PHONE_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile|cell"
