@@ -3,8 +3,11 @@
 Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
 iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
 that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
-the mail calls old. Each value carries the doubts the checks of bot/extract/checks.py have
-about applying it unseen. `plan_update` then decides what may be applied: a single field (or
+the mail calls old, kept, someone else's or takes back further down (bot/extract/turns.py).
+Each value carries the doubts the checks of bot/extract/checks.py have about applying it
+unseen, and those of the mail around it: another value of its kind not said old, other
+contact details not read as a change, a correction, a mail written for someone else, a
+request for credentials. `plan_update` then decides what may be applied: a single field (or
 a phone and an e-mail together), confident and without a doubt, from a verified sender
 (bot/verify.py); bank details never; everything else is a note for an agent.
 """
