@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 
 import phonenumbers
 from schwifty import IBAN
@@ -48,6 +49,7 @@ from bot.extract.turns import last_turn, retracted_below
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
+MAX_CANDIDATES = 20  # values of a kind looked at in one mail (a real one has a few)
 FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
 
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
@@ -244,7 +246,7 @@ def extract_iban(text: str) -> FieldValue | None:
     if not INTRODUCING.search(text):
         return None
     found: set[str] = set()
-    for match in _IBAN.finditer(text.upper()):
+    for match in islice(_IBAN.finditer(text.upper()), MAX_CANDIDATES):
         lead = text[sentence_start(text, match.start()) : match.start()]
         if (
             called_old(text, match.start())
@@ -628,22 +630,25 @@ def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -
             phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164) != value
             and not _said_old(body, m.start)
             for m in phonenumbers.PhoneNumberMatcher(
-                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=50
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=MAX_CANDIDATES
             )
         )
     if name == "email":
         others = {
             m.group(0).rstrip(".").lower()
-            for m in _EMAIL.finditer(body)
+            for m in islice(_EMAIL.finditer(body), MAX_CANDIDATES)
             if not _said_old(body, m.start())
         }
         return bool(others - {value, (sender or "").lower()})
     if name == "iban":  # new bank details without an IBAN read: "nouveau compte, transit 800…"
-        return any(not _said_old(body, m.start()) for m in _BANK_CHANGE.finditer(body))
+        return any(
+            not _said_old(body, m.start())
+            for m in islice(_BANK_CHANGE.finditer(body), MAX_CANDIDATES)
+        )
     if name == "postal_address":
         folded = " ".join(value.casefold().split())
         offset = 0
-        for line in body.split("\n"):
+        for line in body.split("\n")[: MAX_CANDIDATES * 4]:
             fmt = postcode_format(line)
             match = POSTCODES[fmt].search(line) if fmt else None
             if (
