@@ -665,12 +665,17 @@ def _with_rivals(
     name: str, found: FieldValue, body: str, region: str, sender: str | None
 ) -> FieldValue:
     if (
-        found.confidence < CONFIDENT
+        name not in _RIVALLED
+        or found.confidence < CONFIDENT
         or found.doubts
         or not _rivals(name, found.value, body, region, sender)
     ):
         return found
     return FieldValue(found.value, found.confidence, (f"another_{name}_in_the_mail",))
+
+
+# The fields another value of the same kind may rival (two IBANs already give none).
+_RIVALLED = ("phone", "email", "postal_address")
 
 
 @dataclass(frozen=True, slots=True)
