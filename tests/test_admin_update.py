@@ -246,3 +246,11 @@ def test_every_reason_code_the_extractor_or_the_sender_check_gives_has_a_sentenc
         "phone: the number is not an allocated one"
     )
     assert describe("dmarc_fail", "fr") == "contrôle DMARC de l'expéditeur en échec"
+
+
+def test_a_new_iban_alone_is_noted_with_the_bank_reason_only() -> None:
+    update = extract_admin_update(
+        "RIB", "Voici mon nouveau RIB : FR76 3000 6000 0112 3456 7890 189"
+    )
+    assert update.fields["iban"].doubts == ()
+    assert plan_update(update, verified=True).reasons == ["bank_details_need_verification"]

@@ -334,3 +334,30 @@ def test_a_company_name_merely_given_is_no_rename() -> None:
     assert _values("Complaint", body, "en-GB") == {}
     body = "Pour info, le nom de notre société est Boulangerie Martin SARL. Le technicien n'est pas venu."
     assert _values("Réclamation", body, "fr-FR") == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Mon nouveau numéro de contrat est le 0612345678, merci.", "fr-FR"),
+        ("Nouveau numéro client : 01 23 45 67 89", "fr-FR"),
+        ("My new account number is 07723456789.", "en-GB"),
+        ("Our new meter number is 02079460321.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_new_contract_account_or_meter_number_is_no_phone(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Pour info, mon IBAN FR76 3000 6000 0112 3456 7890 189 reste valable, seul le nom de la banque change.", "fr-FR", {}),
+        ("Changes below. My mobile 07723 456789 stays the same, but please note my new email: ann.smith@gmail.com", "en-GB", {"email": "ann.smith@gmail.com"}),
+        ('La raison sociale devient "Garage Vidal SAS", le SIRET ne change pas.', "fr-FR", {"company_name": "Garage Vidal SAS"}),
+    ],
+)  # fmt: skip
+def test_a_value_said_kept_right_after_it_is_not_a_new_one(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _values("Info", body, locale) == expected

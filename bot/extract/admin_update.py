@@ -3,8 +3,11 @@
 Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
 iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
 that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
-the mail calls old. Each value carries the doubts the checks of bot/extract/checks.py have
-about applying it unseen. `plan_update` then decides what may be applied: a single field (or
+the mail calls old, kept, someone else's or takes back further down (bot/extract/turns.py).
+Each value carries the doubts the checks of bot/extract/checks.py have about applying it
+unseen, and those of the mail around it: another value of its kind not said old, other
+contact details not read as a change, a correction, a mail written for someone else, a
+request for credentials. `plan_update` then decides what may be applied: a single field (or
 a phone and an e-mail together), confident and without a doubt, from a verified sender
 (bot/verify.py); bank details never; everything else is a note for an agent.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 
 import phonenumbers
 from schwifty import IBAN
@@ -45,6 +49,7 @@ from bot.extract.turns import last_turn, retracted_below
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
+MAX_CANDIDATES = 20  # values of a kind looked at in one mail (a real one has a few)
 FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
 
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
@@ -54,10 +59,17 @@ _NEW = (  # whole words: "known" holds no "now"
     r"|chang(?:er|ez|ement|ing)"
     r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)\b"
 )
+# A number that is no phone's: "numéro de contrat", "account number", "n° client".
+_NOT_A_PHONE = (
+    r"(?:client|contrat|facture|commande|dossier|compte|compteur|siret|siren|tva|pdl|pce|police|"
+    r"s[ée]rie|r[ée]f[ée]rence|adh[ée]rent|abonn[ée]|sinistre|ticket|suivi)"
+)
 _PHONE_NOUN = (
-    r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
-    r"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:client|de\s+client|contrat|"
-    r"facture|commande|dossier|compte|siret|tva)))"
+    rf"(?:num[ée]ro(?!\s+(?:de\s+|d['’])?{_NOT_A_PHONE})|t[ée]l[ée]phone|t[ée]l\b|portable|mobile"
+    r"|phone|(?<!account )(?<!contract )(?<!customer )(?<!meter )(?<!policy )(?<!order )"
+    r"(?<!reference )(?<!invoice )(?<!tracking )(?<!case )(?<!ticket )(?<!claim )(?<!serial )"
+    r"(?<!vat )(?<!company )number|ligne|fixe|standard"
+    rf"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:de\s+)?{_NOT_A_PHONE}))"
 )
 _PHONE_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile|cell"
@@ -234,7 +246,7 @@ def extract_iban(text: str) -> FieldValue | None:
     if not INTRODUCING.search(text):
         return None
     found: set[str] = set()
-    for match in _IBAN.finditer(text.upper()):
+    for match in islice(_IBAN.finditer(text.upper()), MAX_CANDIDATES):
         lead = text[sentence_start(text, match.start()) : match.start()]
         if (
             called_old(text, match.start())
@@ -618,22 +630,25 @@ def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -
             phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164) != value
             and not _said_old(body, m.start)
             for m in phonenumbers.PhoneNumberMatcher(
-                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=50
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=MAX_CANDIDATES
             )
         )
     if name == "email":
         others = {
             m.group(0).rstrip(".").lower()
-            for m in _EMAIL.finditer(body)
+            for m in islice(_EMAIL.finditer(body), MAX_CANDIDATES)
             if not _said_old(body, m.start())
         }
         return bool(others - {value, (sender or "").lower()})
     if name == "iban":  # new bank details without an IBAN read: "nouveau compte, transit 800…"
-        return any(not _said_old(body, m.start()) for m in _BANK_CHANGE.finditer(body))
+        return any(
+            not _said_old(body, m.start())
+            for m in islice(_BANK_CHANGE.finditer(body), MAX_CANDIDATES)
+        )
     if name == "postal_address":
         folded = " ".join(value.casefold().split())
         offset = 0
-        for line in body.split("\n"):
+        for line in body.split("\n")[: MAX_CANDIDATES * 4]:
             fmt = postcode_format(line)
             match = POSTCODES[fmt].search(line) if fmt else None
             if (
@@ -650,12 +665,17 @@ def _with_rivals(
     name: str, found: FieldValue, body: str, region: str, sender: str | None
 ) -> FieldValue:
     if (
-        found.confidence < CONFIDENT
+        name not in _RIVALLED
+        or found.confidence < CONFIDENT
         or found.doubts
         or not _rivals(name, found.value, body, region, sender)
     ):
         return found
     return FieldValue(found.value, found.confidence, (f"another_{name}_in_the_mail",))
+
+
+# The fields another value of the same kind may rival (two IBANs already give none).
+_RIVALLED = ("phone", "email", "postal_address")
 
 
 @dataclass(frozen=True, slots=True)

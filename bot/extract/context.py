@@ -234,14 +234,19 @@ def called_old(text: str, start: int) -> bool:
     return not new or old[-1] > new[-1]
 
 
-# Words right after a value that call it old: "x@free.fr (which I can no longer access)",
+# Words right after a value that call it old or kept: "x@free.fr (which I can no longer
+# access)", "FR76 … reste valable",
 # "le 01 23 … qui ne fonctionne plus" (not "… (l'ancien n'existe plus)": that one is the other).
 _OLD_AFTER = re.compile(
-    r"[ \t]*[(,–-]?[ \t]*(?:which|that|qui|car|as|since|because|parce\s+qu\w*|is|est)?"
-    r"[^.;\n()]{0,25}?"
+    r"[ \t»\"'”]*[(,–-]?[ \t]*(?:which|that|qui|car|as|since|because|parce\s+qu\w*|is|est)?"
+    r"[^.;,\n()]{0,25}?"  # within the value's own clause: not "…", le SIRET ne change pas"
     r"\b(?:no\s+longer|not\s+(?:valid|working|in\s+use)\s+any\s*more|n['’](?:existe|est|"
     r"fonctionne|marche)\s+plus|ne\s+(?:marche|fonctionne|sert)\s+plus|(?:is\s+)?(?:being\s+)?"
-    r"closed|ferm[ée]e?|d[ée]sactiv\w*|deactivat\w*|shut\s+down|obsol[eè]te|expir\w*)\b",
+    r"closed|ferm[ée]e?|d[ée]sactiv\w*|deactivat\w*|shut\s+down|obsol[eè]te|expir\w*|"
+    # … or kept as it is: "mon IBAN FR76 … reste valable", "07700 900123 stays the same"
+    r"(?:reste|restent|remains?|stays?|is\s+still|est\s+toujours)\s+(?:valable|valid|le\s+m[êe]me|"
+    r"the\s+same|inchang[ée]e?|unchanged|correct|bon(?:ne)?)|inchang[ée]e?|unchanged|"
+    r"ne\s+change(?:nt|ra)?\s+pas|(?:does|will)\s*n[o']?t\s+change)\b",
     re.I,
 )
 _THE_OTHER = re.compile(
