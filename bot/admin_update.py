@@ -20,17 +20,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.actions import AddNote, AddTag, PlannedAction, UpdateContact
+from bot.admin_reasons import FIELD_NAMES, describe_all
 from bot.entities import Contact
 from bot.extract.admin_update import AdminUpdate, UpdatePlan, extract_admin_update, plan_update
 from bot.verify import SenderCheck, check_sender
 
-LABELS: dict[str, dict[str, str]] = {
-    "postal_address": {"fr": "adresse postale", "en": "postal address"},
-    "phone": {"fr": "téléphone", "en": "phone"},
-    "email": {"fr": "adresse e-mail", "en": "e-mail address"},
-    "company_name": {"fr": "raison sociale", "en": "company name"},
-    "billing_contact": {"fr": "contact facturation", "en": "billing contact"},
-    "iban": {"fr": "coordonnées bancaires", "en": "bank details"},
+LABELS = FIELD_NAMES
+# The notes' words, in the customer's language (the request's: "fr" or "en").
+_NOTE: dict[str, dict[str, str]] = {
+    "fr": {
+        "applied": "Mise à jour appliquée automatiquement (expéditeur vérifié : {sender}).",
+        "before": " (avant : {value})",
+        "audit": "Les anciennes valeurs sont dans le journal d'audit de crmbot "
+        "et dans le résultat de l'action update_contact.",
+        "not_applied": "Changement demandé par {sender}, NON appliqué : {why}.",
+        "proposed": "Valeurs proposées, prêtes à recopier sur la fiche contact :",
+        "line": "- {label} : {value}",
+        "bank": "Coordonnées bancaires (IBAN au format et à la clé valides) : vérifier "
+        "l'identité du demandeur par un autre canal avant toute mise à jour.",
+    },
+    "en": {
+        "applied": "Update applied automatically (verified sender: {sender}).",
+        "before": " (before: {value})",
+        "audit": "The previous values are in crmbot's audit trail "
+        "and in the result of the update_contact action.",
+        "not_applied": "Change requested by {sender}, NOT applied: {why}.",
+        "proposed": "Proposed values, ready to copy onto the contact record:",
+        "line": "- {label}: {value}",
+        "bank": "Bank details (IBAN valid in format and check digits): verify the "
+        "requester's identity through another channel before any update.",
+    },
 }
 _KNOWN = {"phone": "phone", "email": "email", "company_name": "company"}  # crmbot's contact
 
@@ -113,8 +132,11 @@ def planned_actions(
     """The contact update and notes an `admin_update` case gets (keys stable per change).
 
     `previous` holds crmbot's own values of the fields (the note shows them; the CRM's own
-    previous values come back in the update_contact result).
+    previous values come back in the update_contact result). The notes are in `lang`, the
+    customer's language, reasons included (bot/admin_reasons.py).
     """
+    lang = lang if lang in _NOTE else "fr"
+    words = _NOTE[lang]
     previous = previous or {}
     plan = assessment.plan
     out: list[PlannedAction] = []
@@ -126,31 +148,33 @@ def planned_actions(
             )
         )
         lines = "\n".join(
-            f"- {LABELS[k]['fr']} : {v}"
-            + (f" (avant : {previous[k]})" if previous.get(k) not in (None, "", v) else "")
+            words["line"].format(label=LABELS[k][lang], value=v)
+            + (
+                words["before"].format(value=previous[k])
+                if previous.get(k) not in (None, "", v)
+                else ""
+            )
             for k, v in sorted(plan.apply.items())
         )
-        text = (
-            f"Mise à jour appliquée automatiquement (expéditeur vérifié : {assessment.sender}).\n"
-            f"{lines}\nLes anciennes valeurs sont dans le journal d'audit de crmbot "
-            "et dans le résultat de l'action update_contact."
-        )
-        out.append(PlannedAction(AddNote(text=text, language="fr"), key=f"{key}/note"))
+        text = "\n".join([words["applied"].format(sender=assessment.sender), lines, words["audit"]])
+        out.append(PlannedAction(AddNote(text=text, language=lang), key=f"{key}/note"))
     if plan.note:
         shown = {k: mask_iban(v) if k == "iban" else v for k, v in plan.note.items()}
         key = f"admin_update/{_digest(plan.note)}"
-        lines = "\n".join(f"- {LABELS[k]['fr']} : {v}" for k, v in sorted(shown.items()))
-        why = ", ".join(plan.reasons) or "à vérifier"
-        text = (
-            f"Changement demandé par {assessment.sender}, NON appliqué ({why}).\n"
-            f"Valeurs proposées, prêtes à recopier sur la fiche contact :\n{lines}"
+        lines = "\n".join(
+            words["line"].format(label=LABELS[k][lang], value=v) for k, v in sorted(shown.items())
+        )
+        why = describe_all(plan.reasons, lang)
+        text = "\n".join(
+            [
+                words["not_applied"].format(sender=assessment.sender, why=why),
+                words["proposed"],
+                lines,
+            ]
         )
         if plan.verification_task:
-            text += (
-                "\nCoordonnées bancaires (IBAN au format et à la clé valides) : vérifier "
-                "l'identité du demandeur par un autre canal avant toute mise à jour."
-            )
-        out.append(PlannedAction(AddNote(text=text, language="fr"), key=f"{key}/proposal"))
+            text += "\n" + words["bank"]
+        out.append(PlannedAction(AddNote(text=text, language=lang), key=f"{key}/proposal"))
         tag = "verification:bank_details" if plan.verification_task else "admin_update:to_review"
         out.append(PlannedAction(AddTag(tag=tag), key=f"{key}/tag"))
     return out

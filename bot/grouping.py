@@ -25,6 +25,7 @@ from bot.specifics import (
     compare,
     says_correction,
     says_new_matter,
+    says_unrelated,
     specifics_of,
     union,
 )
@@ -33,6 +34,7 @@ from bot.topic import (
     Topic,
     is_status_chase,
     name_words,
+    points_back,
     says_chase,
     subject_key,
     topic_of,
@@ -56,6 +58,8 @@ class NewRequest:
     bare_chase: bool  # it only asks for news
     sender: frozenset[str]  # the sender's name words, never a topic
     content: frozenset[str] = frozenset()  # its topic words without signature nor name
+    unrelated: str | None = None  # the words saying outright it is about something else
+    points_back: bool = False  # it chases the sender's own recent mail ("my email from today")
 
 
 @dataclass(slots=True)
@@ -79,6 +83,12 @@ class Candidate:
         """Something specific says it is this case: an identifier, a site or an amount both
         name (a customer number says who writes, not about what)."""
         return bool(self.comparison.shared or self.comparison.alike)
+
+    @property
+    def names_matter(self) -> bool:
+        """Both name a number of one matter (a bill, an order, a ticket), not only what all of
+        one person's matters may carry (a contract, a meter, a site, a customer number)."""
+        return bool(self.comparison.matter)
 
     @property
     def against(self) -> str | None:
@@ -105,6 +115,7 @@ class ReplyEvidence:
     new_matter: str | None  # the words saying it raises another matter
     correction: str | None  # the words saying it corrects itself or answers a question
     subject_changed: bool  # its subject (prefixes and reference left out) is none of the case's
+    unrelated: str | None = None  # the words saying outright it is not about the case
 
     @property
     def names_case(self) -> bool:
@@ -129,6 +140,7 @@ def read_reply(
         new_matter=new.new_matter,
         correction=says_correction(own, body),
         subject_changed=changed,
+        unrelated=new.unrelated,
     )
 
 
@@ -147,6 +159,8 @@ def read_request(
         bare_chase=is_status_chase(subject, body),
         sender=sender,
         content=content_words(subject, body, sender),
+        unrelated=says_unrelated(subject, body),
+        points_back=points_back(subject, body),
     )
 
 

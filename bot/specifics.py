@@ -28,7 +28,9 @@ from bot.topic import is_identifier, stem
 
 # The word before a number that says what it numbers (folded), by kind.
 _KIND_WORDS: dict[str, tuple[str, ...]] = {
-    "invoice": ("facture", "fact", "invoice", "inv", "bill", "avoir", "credit note", "fa"),
+    "invoice": ("facture", "fact", "invoice", "inv", "bill", "fa"),
+    # a credit note is numbered apart from the bill it credits: its own kind, no conflict
+    "credit": ("avoir", "credit note", "av"),
     "contract": ("contrat", "contract", "police", "policy", "abonnement", "subscription"),
     "order": ("commande", "order", "cde", "cmd", "purchase order", "bon de commande", "ord"),
     # a supply point and the meter on it are numbered apart: two kinds, never in conflict
@@ -64,6 +66,9 @@ _KIND_WORD = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, _KIND_OF), key=len, reverse=True)) + r")s?\b"
 )
 IGNORED_KINDS = frozenset({"party"})
+# Kinds that number one matter (a bill, an order, a ticket), not what all of one person's
+# matters carry (a contract, a supply point, a meter, a device, a site).
+MATTER_KINDS = frozenset({"invoice", "credit", "order", "ticket"})
 # A long number with no word saying what it numbers: shared, it is evidence; it never conflicts.
 UNTYPED = "number"
 _BEFORE_CHARS = 32
@@ -174,6 +179,19 @@ _SEPARATELY = re.compile(
     r"(?:^|[.!?]\s*)(separately|on another note|sur un autre sujet|autre chose|another thing"
     r"|new issue|nouveau probleme|nouveau sujet)\s*[,:]",
     re.M | re.I,
+)
+# A mail that says outright it is not about the case it writes under ("rien à voir avec la
+# facture", "nothing to do with", "c'est pour une autre question", "it's a new thing"): said
+# in a reply, it outweighs the headers or the case reference the reply carries.
+_UNRELATED = re.compile(
+    r"\b(?:rien a voir avec|n a rien a voir|sans (?:aucun )?rapport avec|nothing to do with"
+    r"|(?:not|un)related to (?:my|the|this|that|your)|not about (?:my|the|this|that)"
+    r"|ne concerne pas (?:ma|mon|mes|la|le|les|cette|ce|cet)"
+    r"|(?:c est|cest|pour|it s|its|it is|this is|that s) (?:un|une|a|an) (?:autre|nouvelle?"
+    r"|deuxieme|another|new|different|separate|second) (?:question|sujet|demande|chose"
+    r"|probleme|affaire|thing|matter|issue|topic|subject|request|problem|query)"
+    r"|(?:different|separate|unrelated) (?:question|matter|topic|subject|query)"
+    r"|(?:un|une) (?:autre|nouveau) sujet|question differente)\b"
 )
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -306,7 +324,17 @@ def says_new_matter(subject: str, body: str) -> str | None:
     opening = _SEPARATELY.search(folded)
     if opening:
         return opening.group(1)
-    match = _NEW_MATTER.search(" ".join(_NON_WORD.split(folded)).strip())
+    flat = " ".join(_NON_WORD.split(folded)).strip()
+    match = _NEW_MATTER.search(flat) or _UNRELATED.search(flat)
+    return match.group(0) if match else None
+
+
+def says_unrelated(subject: str, body: str) -> str | None:
+    """The words by which a mail says outright it is not about what it replies to ("rien à
+    voir avec", "nothing to do with", "c'est pour une autre question", "it's a new thing",
+    "different question"), or None: a stronger cue than "par ailleurs" or "another bill"."""
+    folded = strip_accents(f"{subject}\n{body[:3000]}")
+    match = _UNRELATED.search(" ".join(_NON_WORD.split(folded)).strip())
     return match.group(0) if match else None
 
 
@@ -347,6 +375,8 @@ class Comparison:
     party: tuple[str, ...] = ()  # a customer or account number both name: who, not what
     alike: tuple[str, ...] = ()  # amounts both name: weak evidence for
     months: tuple[str, ...] = ()  # months of bills both name: evidence for a chase only
+    other_months: tuple[str, ...] = ()  # bills of months the case never names, none it names
+    matter: tuple[str, ...] = ()  # the shared identifiers that number one matter (a bill …)
 
 
 def compare(
@@ -368,12 +398,15 @@ def compare(
     an amount both name (weak: a second signal, never a case's name; not a bill's month,
     which one person's two questions about this month's bill share)."""
     shared: list[str] = []
+    matter: list[str] = []
     conflicts: list[str] = []
     case_keys = case.keys()
     for kind in sorted({i.kind for i in new.identifiers} - IGNORED_KINDS):
         mine = [i for i in new.identifiers if i.kind == kind]
         hits = [i for i in mine if i.key in case_keys]
         shared.extend(f"{kind} {i.text}" for i in hits)
+        if kind in MATTER_KINDS or kind.startswith("ref:"):
+            matter.extend(f"{kind} {i.text}" for i in hits)
         named = sorted({i.text for i in case.identifiers if i.kind == kind})
         if named and not hits and kind != UNTYPED:
             conflicts.append(f"{_label(kind)} {mine[0].text}, not {', '.join(named[:3])}")
@@ -395,17 +428,26 @@ def compare(
     both |= {s.text for s in case_sites if _stems(s.words) & new_words}
     shared.extend(f"site {text}" for text in sorted(both))
     differ: list[str] = []
+    other_months: list[str] = []
     if new.amounts and case.amounts and not new.amounts & case.amounts:
         differ.append(f"amounts {_list(new.amounts)}, not {_list(case.amounts)}")
     if new.months and case.months and not new.months & case.months:
         differ.append(f"bill of month {_list(new.months)}, not {_list(case.months)}")
+        other_months.append(differ[-1])
     party = sorted(
         {i.text for i in new.identifiers if i.kind in IGNORED_KINDS and i.key in case_keys}
     )
     alike = [f"amount {a}" for a in sorted(new.amounts & case.amounts)]
     months = [f"bill of month {m}" for m in sorted(new.months & case.months)]
     return Comparison(
-        tuple(shared), tuple(conflicts), tuple(differ), tuple(party), tuple(alike), tuple(months)
+        tuple(shared),
+        tuple(conflicts),
+        tuple(differ),
+        tuple(party),
+        tuple(alike),
+        tuple(months),
+        tuple(other_months),
+        tuple(matter),
     )
 
 

@@ -119,6 +119,15 @@ _BARE_CHASE = re.compile(
     r"|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
 )
 CHASE_MAX_WORDS = 45
+# A chase that points at the sender's own recent mail ("following up on my email from this
+# morning", "suite à mon mail d'hier"): news of that mail, whatever words it adds.
+_EARLIER_MAIL = r"(?:e mail|email|mail|message|courriel|demande|request)"
+_POINTS_BACK = re.compile(
+    r"\b(?:following up on|further to|suite a|suite de|concernant|regarding|about) (?:my|mon|ma)"
+    rf" (?:(?:last|previous|earlier|dernier|derniere|precedent|precedente) )?{_EARLIER_MAIL}"
+    rf"|\b(?:my|mon|ma) {_EARLIER_MAIL} (?:from |of |de |d |du )?(?:this morning|earlier today"
+    r"|yesterday|today|ce matin|hier|aujourd hui|tout a l heure|cet apres midi)\b"
+)
 
 
 def strip_reply_prefix(subject: str) -> tuple[str, bool]:
@@ -254,6 +263,12 @@ def is_status_chase(subject: str, body: str) -> bool:
     if not text or len(text.split()) > CHASE_MAX_WORDS:
         return False
     return _BARE_CHASE.search(text) is not None
+
+
+def points_back(subject: str, body: str) -> bool:
+    """Whether a chase points at the sender's own recent mail ("following up on my email from
+    this morning", "suite à mon mail d'hier", "mon courriel de ce matin")."""
+    return _POINTS_BACK.search(_flat(strip_accents(f"{subject}\n{body[:2000]}"))) is not None
 
 
 def says_chase(subject: str, body: str) -> bool:

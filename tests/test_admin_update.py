@@ -4,6 +4,7 @@ verified sender and confident fields, bank details never; look-alike senders ref
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,60 @@ def test_only_the_head_of_a_long_mail_is_read() -> None:
     tail = "Mon nouveau numéro est le 06 12 34 56 78."
     assert extract_admin_update("x", "a " * MAX_CHARS + tail).values() == {}
     assert extract_admin_update("x", tail).values() == {"phone": "+33612345678"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentences"),
+    [
+        ("fr", ["NON appliqué", "l'expéditeur n'écrit pas depuis l'adresse e-mail de la fiche", "plusieurs champs changent à la fois (raison sociale, adresse postale)"]),
+        ("en", ["NOT applied", "the sender does not write from the e-mail address on file", "several fields change at once (company name, postal address)"]),
+    ],
+)  # fmt: skip
+def test_the_note_gives_its_reasons_as_sentences_in_the_customers_language(
+    lang: str, sentences: list[str]
+) -> None:
+    from bot.admin_update import Assessment, planned_actions
+    from bot.verify import SenderCheck
+
+    body = (
+        "Notre raison sociale devient Dupont Énergie.\n"
+        "Notre nouvelle adresse : 12 rue des Lilas, 69003 Lyon"
+    )
+    update = extract_admin_update("Changement", body, sender="anne@client.fr")
+    plan = plan_update(update, verified=False, why_not=["not_the_address_on_file"])
+    check = SenderCheck(False, ["not_the_address_on_file"])
+    actions = planned_actions(Assessment("anne@client.fr", update, check, plan), lang)
+    [note] = [a.spec for a in actions if a.type == "add_note"]
+    assert note.language == lang
+    for sentence in sentences:
+        assert sentence in note.text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", note.text)  # no snake_case code left
+
+
+def test_every_reason_code_the_extractor_or_the_sender_check_gives_has_a_sentence() -> None:
+    from bot.admin_reasons import FIELD_NAMES, describe
+
+    sources = [*(ROOT / "bot" / "extract").glob("*.py"), ROOT / "bot" / "verify.py"]
+    codes = {
+        code
+        for path in sources
+        for code in re.findall(r"""[(\[]\s*"([a-z]+(?:_[a-z]+)+)"\s*[,)\]]""", path.read_text())
+    } - set(FIELD_NAMES)
+    codes.add("looks_like_another_contact")  # bot/admin_update.py's own
+    codes |= {f"another_{name}_in_the_mail" for name in ("phone", "email", "postal_address")}
+    assert "sender_not_verified" in codes and "phone_not_a_personal_line" in codes
+    for code in sorted(codes):
+        for lang in ("fr", "en"):
+            assert describe(code, lang) != code.replace("_", " "), code
+    assert describe("not_checked:phone:phone_not_valid", "en") == (
+        "phone: the number is not an allocated one"
+    )
+    assert describe("dmarc_fail", "fr") == "contrôle DMARC de l'expéditeur en échec"
+
+
+def test_a_new_iban_alone_is_noted_with_the_bank_reason_only() -> None:
+    update = extract_admin_update(
+        "RIB", "Voici mon nouveau RIB : FR76 3000 6000 0112 3456 7890 189"
+    )
+    assert update.fields["iban"].doubts == ()
+    assert plan_update(update, verified=True).reasons == ["bank_details_need_verification"]

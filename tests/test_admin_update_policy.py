@@ -41,6 +41,8 @@ def _plan(
         ("Notre nouvelle adresse : Rue Neuve 45, 1000 Bruxelles", "fr-BE", {"postal_address": "Rue Neuve 45, 1000 Bruxelles"}),
         ("My new address is 4521 Oak Lane, Austin, TX 78704.", "en-US", {"postal_address": "4521 Oak Lane, Austin, TX 78704"}),
         ("Nouvelle raison sociale : Martin Frères SARL\nCordialement", "fr-FR", {"company_name": "Martin Frères SARL"}),
+        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-IE", {"postal_address": "12 Harbour Road, Dublin D04 X2P8"}),
+        ("We have moved to 14 Collins Street, Melbourne VIC 3000.", "en-AU", {"postal_address": "14 Collins Street, Melbourne VIC 3000"}),
         ("New billing contact: Rachel Adams\nThanks", "en-GB", {"billing_contact": "Rachel Adams"}),
     ],
 )  # fmt: skip
@@ -66,7 +68,8 @@ def test_a_single_checked_field_or_a_phone_and_email_pair_is_applied(
         # a postcode its country does not issue, or of another country than the mail's
         ("My new address is 5 Elm Street, Springfield, ZZ 62704.", "en-US", "not_checked:postal_address:postcode_not_valid_for_its_country"),
         ("Ma nouvelle adresse : 8 rue Colbert, 7500 Paris", "fr-FR", "not_checked:postal_address:postcode_not_of_the_mails_region"),
-        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-IE", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        ("New address: 12 George Street, Sydney NSW 3000", "en-AU", "not_checked:postal_address:postcode_not_valid_for_its_country"),
+        ("New address: 12 Harbour Road, Dublin D04 X2P8", "en-GB", "not_checked:postal_address:postcode_not_of_the_mails_region"),
         # an address the sender does not present as the new one
         ("Mon adresse est : 12 rue Lepic, 75018 Paris", "fr-FR", "not_checked:postal_address:address_not_introduced_as_new"),
         # a name not stated outright
@@ -130,7 +133,14 @@ def test_a_city_stops_before_the_words_that_follow_it() -> None:
         ("4521 Oak Lane, Austin, TX 78704", "US", True),
         ("4521 Oak Lane, Austin, TX 78704-1234", "US", True),
         ("4521 Oak Lane, Springfield, ZZ 62704", "US", False),
-        ("1 Main Street, Dublin D02 X285", "IE", False),  # read, never applied unseen
+        ("1 Main Street, Dublin D02 X285", "IE", True),
+        ("1 Main Street, Dublin 6W, D6W K2P8", "IE", True),
+        ("1 Main Street, Dublin D02 B285", "IE", False),  # no B in the Eircode alphabet
+        ("100 George St, Sydney NSW 2000", "AU", True),
+        ("1 Northbourne Ave, Canberra ACT 2601", "AU", True),
+        ("8 Mitchell St, Darwin NT 0800", "AU", True),
+        ("100 George St, Sydney NSW 3000", "AU", False),  # a Victorian postcode
+        ("100 George St, Sydney XYZ 2000", "AU", False),
     ],
 )
 def test_a_postcode_is_valid_only_as_its_country_issues_it(
@@ -390,3 +400,282 @@ def test_an_old_value_or_a_stay_is_never_what_is_applied(body: str) -> None:
     update = extract_admin_update("Changement", body, sender="c@x.fr", locale="fr-FR")
     assert not {"7 rue Nationale, 37000 Tours", "a.b@old.com"} & set(update.values().values())
     assert plan_update(update, verified=True).apply == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("On a déménagé, la nouvelle adresse est\n\n7 bis chemin du Moulin\n56400 Auray\n\nMerci", "fr-FR", {"postal_address": "7 bis chemin du Moulin, 56400 Auray"}),
+        ("Our new address will be\n\n12 Main Street\nLondon SW1A 1AA\n\nThanks", "en-GB", {"postal_address": "12 Main Street, London SW1A 1AA"}),
+    ],
+)  # fmt: skip
+def test_a_cue_ending_its_line_owns_the_value_under_a_blank_line(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values()
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Pourriez-vous mettre à jour :\n\nAdresse : 9 place de la République, 69002 Lyon\nTéléphone : 06 84 55 12 73\nMail : anne.blanc@gmail.com\n\nMerci", "fr-FR",
+         {"postal_address": "9 place de la République, 69002 Lyon", "phone": "+33684551273", "email": "anne.blanc@gmail.com"}),
+        ("Please update my contact info:\nphone: 07723 456789\nemail: emily.roy@gmail.com\n\nThanks", "en-GB",
+         {"phone": "+447723456789", "email": "emily.roy@gmail.com"}),
+        ("Please could you make the following amendments to our account:\n\n1. Billing contact: Mrs Angela Reid, School Business Manager\n2. Contact telephone: 01628 555 902\n\nThank you", "en-GB",
+         {"billing_contact": "Angela Reid", "phone": "+441628555902"}),
+    ],
+)  # fmt: skip
+def test_a_request_ending_on_a_colon_reads_the_labelled_lines_below_it(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values()
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "doubt"),
+    [
+        ("Bonjour, mon nouveau numéro est le 06 45 12 78 90.\nJean Dupont\n06 11 22 33 44", "fr-FR", "not_checked:phone:another_phone_in_the_mail"),
+        ("Hi, my new email address is ann.smith@gmail.com.\n\nAnn Smith\nann.smith@hartley.co.uk", "en-GB", "not_checked:email:another_email_in_the_mail"),
+        ("Hello, our new address is 40 Hills Road, Cambridge CB2 1LA.\nAnn Smith\n12 Mill Road, Cambridge CB1 2AD", "en-GB", "not_checked:postal_address:another_postal_address_in_the_mail"),
+    ],
+)  # fmt: skip
+def test_a_value_beside_another_of_its_kind_not_said_old_is_only_proposed(
+    body: str, locale: str, doubt: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and note and doubt in reasons
+
+
+def test_an_old_value_said_left_or_kept_elsewhere_in_the_mail_is_no_rival() -> None:
+    body = "J'ai quitté le 3 rue Voltaire, 49000 Angers. Je suis désormais au 18 boulevard Foch, 49100 Angers."
+    assert _plan(body)[0] == {"postal_address": "18 boulevard Foch, 49100 Angers"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Our new address is:\nMillbank House\n3 Riverside Way\nReading RG1 8DF\n\nThanks", "en-GB"),
+        ("Notre nouvelle adresse :\nService Comptabilité Fournisseurs\n12 rue Louis Blériot\n63000 Clermont-Ferrand\n\nMerci", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_an_address_under_a_house_or_department_line_left_out_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "postal_address" in note
+    assert "not_checked:postal_address:address_name_line_unsure" in reasons
+
+
+def test_an_address_under_the_recipients_name_is_still_applied() -> None:
+    body = "Notre nouvelle adresse :\nSARL Dupont\n14 avenue de la République\n93100 Montreuil"
+    assert _plan(body)[0] == {"postal_address": "14 avenue de la République, 93100 Montreuil"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("<div>Bonjour,</div><div><br></div><div>Pouvez-vous remplacer mon adresse e-mail par&nbsp;t.garnier@protonmail.com ?</div><div>Merci</div>", "fr-FR", "t.garnier@protonmail.com"),
+        ("Je change de fournisseur. Svp mettre jf.gagnon@videotron.ca à la place à partir d'aujourd'hui.", "fr-CA", "jf.gagnon@videotron.ca"),
+        ("I'm closing this Hotmail account soon. Please use tom.richardson.84@gmail.com for all emails and e-bills going forward.", "en-GB", "tom.richardson.84@gmail.com"),
+        ("Could you replace my email address with sam.o@outlook.com?", "en-GB", "sam.o@outlook.com"),
+    ],
+)  # fmt: skip
+def test_a_new_email_asked_for_in_other_words_or_under_markup_is_read(
+    body: str, locale: str, address: str
+) -> None:
+    assert extract_admin_update(
+        "Email", body, sender="client@exemple.fr", locale=locale
+    ).values() == {"email": address}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "number"),
+    [
+        ("Le numéro de mon dossier n'est plus le bon, le nouveau est le 06 59 03 71 24. Merci.", "fr-FR", "+33659037124"),
+        ("Mon portable a changé, c'est le 07 82 19 44 63 maintenant.", "fr-FR", "+33782194463"),
+        ("So we finally moved and my cell changed too, it's 919.555.0132", "en-US", "+19195550132"),
+        ("My phone number on file is wrong. The correct number is (503) 555-0198.", "en-US", "+15035550198"),
+    ],
+)  # fmt: skip
+def test_a_new_number_announced_in_other_words_is_read(body: str, locale: str, number: str) -> None:
+    assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
+        "phone": number
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "name"),
+    [
+        ("Merci de bien vouloir :\n1. modifier la raison sociale figurant sur nos contrats, qui devient : Novalis Partners SA ;\n2. rien d'autre.", "fr-FR", "Novalis Partners SA"),
+        ("Ma menuiserie est passée en société. Le nom sur les factures doit être maintenant :\n\nMENUISERIE ROBIN & FILS SARL\n\nEmmanuel Robin", "fr-FR", "MENUISERIE ROBIN & FILS SARL"),
+        ("Brightline Logistics has merged with Harbor Freight. The surviving entity name is:\n\nBrightline Harbor Logistics, LLC\n\nRegards", "en-US", "Brightline Harbor Logistics, LLC"),
+        ("Northern Timber Supply Ltd. is now operating as NTS Building Materials Inc. following our amalgamation.", "en-CA", "NTS Building Materials Inc"),
+    ],
+)  # fmt: skip
+def test_a_new_company_name_announced_in_other_words_is_read(
+    body: str, locale: str, name: str
+) -> None:
+    assert extract_admin_update("x", body, sender="client@exemple.fr", locale=locale).values() == {
+        "company_name": name
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "name"),
+    [
+        ("A partir de maintenant merci d'envoyer les factures à l'attention de Mme Sophie Marchal, qui s'occupe de la comptabilité.", "fr-FR", "Sophie Marchal"),
+        ("Our practice manager has changed. Could you please address all invoices to Mr David Okafor from now on?", "en-GB", "David Okafor"),
+        ("Could you please send the invoices for the pharmacy to our new bookkeeper, Ms Orla Gallagher, from next month on?", "en-IE", "Orla Gallagher"),
+    ],
+)  # fmt: skip
+def test_invoices_sent_to_a_person_from_now_on_propose_a_billing_contact(
+    body: str, locale: str, name: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and note == {"billing_contact": name}
+    assert "not_checked:billing_contact:name_not_stated_outright" in reasons
+
+
+def test_one_invoice_sent_to_a_person_is_no_billing_contact() -> None:
+    body = "Please send the last invoice to the attention of Mr John Smith, thanks."
+    assert (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale="en-GB").values() == {}
+    )
+
+
+def _address(body: str, locale: str) -> str | None:
+    return (
+        extract_admin_update("x", body, sender="client@exemple.fr", locale=locale)
+        .values()
+        .get("postal_address")
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("Nous avons déménagé. Merci de noter :\nChemin de Montolivet 19\n1006 Lausanne\n\nCorinne", "fr-CH", "Chemin de Montolivet 19, 1006 Lausanne"),
+        ("Je vous prie de noter que mon courrier doit m'être adressé à ma case postale :\n\nCase postale 214\n1211 Genève 3\n\nLaurent", "fr-CH", "Case postale 214, 1211 Genève 3"),
+        ("Merci d'envoyer désormais le courrier de l'association à :\n\nBP 40027\n24200 Sarlat-la-Canéda\n\nLa trésorière", "fr-FR", "BP 40027, 24200 Sarlat-la-Canéda"),
+        ("We're completing on our move on the 30th. From that date please send everything to:\n\nThe Old Forge\nHigh Street\nChipping Campden\nGL55 6HB\n\nThanks", "en-GB", "The Old Forge, High Street, Chipping Campden, GL55 6HB"),
+    ],
+)  # fmt: skip
+def test_a_line_ending_on_a_colon_about_the_address_or_the_mail_introduces_the_block(
+    body: str, locale: str, address: str
+) -> None:
+    assert _address(body, locale) == address
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Pourriez-vous exceptionnellement m'envoyer la facture de janvier à mon bureau :\nMairie de Colmar, 1 place de la Mairie, 68000 Colmar\n\nEnsuite continuez chez moi.", "fr-FR"),
+        ("Could you send just this once the bill to my office address:\n12 Mill Lane, Leeds LS6 2AB\n\nThen back to home as usual.", "en-GB"),
+        ("Ancienne adresse :\n7 rue Carnot\n37000 Tours\n\nMerci", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_an_address_for_one_invoice_or_called_old_on_its_label_is_not_read(
+    body: str, locale: str
+) -> None:
+    assert _address(body, locale) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Je vous écris pour le compte de ma mère, Mme Odette Marchand.\n\nNouveau numéro : 03 26 48 11 57\n\nDidier", "fr-FR"),
+        ("I'm writing on behalf of my father, who holds the account.\n\nNew mobile number: 07723 456789\n\nAshley", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_written_on_behalf_of_someone_else_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "phone" in note
+    assert "not_checked:phone:written_for_someone_else" in reasons
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Ma nouvelle adresse : 12 rue des Lilas, 69003 Lyon.\n\nPour me joindre : 06 45 12 78 90", "fr-FR"),
+        ("Our new address: 14 Collins Street, Melbourne VIC 3000.\n\nYou can call me on 0491 570 156 any time.", "en-AU"),
+    ],
+)  # fmt: skip
+def test_a_change_beside_other_details_not_read_as_one_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and list(note) == ["postal_address"]
+    assert "not_checked:postal_address:other_details_in_the_mail" in reasons
+
+
+def test_the_signature_under_a_formal_closing_is_not_the_senders_words() -> None:
+    body = (
+        "Madame, Monsieur,\n\nNotre nouvelle dénomination est : Les Fournils de l'Allier SAS\n\n"
+        "Veuillez agréer, Madame, Monsieur, l'expression de nos salutations distinguées.\n\n"
+        "Service administratif\nLes Fournils de l'Allier SAS\n22 avenue de Gramont, 03200 Vichy\n"
+        "04 70 31 58 02"
+    )
+    assert _plan(body)[0] == {"company_name": "Les Fournils de l'Allier SAS"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Merci de remplacer mon adresse e-mail par n.girard@mailbox.fr et de m'y envoyer mes identifiants d'espace client.", "fr-FR"),
+        ("Please change my email to sam.o@outlook.com and send the password reset link there.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_new_email_with_a_request_for_credentials_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and "email" in note
+    assert "not_checked:email:asks_for_credentials" in reasons
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "address"),
+    [
+        ("My bills have the wrong postcode. Full address is 41 Cathedral Road, Cardiff, CF11 9LJ.", "en-GB", "41 Cathedral Road, Cardiff, CF11 9LJ"),
+        ("Il y a une erreur de code postal, la bonne adresse c'est 112 rue Paul Bert, 69003 Lyon.", "fr-FR", "112 rue Paul Bert, 69003 Lyon"),
+        ("I have moved and my new address is:\n\nRose Cottage\nChurch Lane\nLittle Snoring\nFakenham\nNorfolk\nNR21 0HZ\n\nThanks", "en-GB", "Rose Cottage, Church Lane, Little Snoring, Fakenham, Norfolk, NR21 0HZ"),
+    ],
+)  # fmt: skip
+def test_a_corrected_or_six_line_address_is_read(body: str, locale: str, address: str) -> None:
+    assert _address(body, locale) == address
+
+
+def test_a_persons_new_legal_name_is_no_company_name() -> None:
+    body = "I've recently changed my legal name from Alexandra Morgan to Alex Morgan. Could you update it?"
+    assert (
+        extract_admin_update("Name", body, sender="client@exemple.fr", locale="en-GB").values()
+        == {}
+    )
+    body = "Effective January 1, Osei Freight Services LLC changed its legal name to Osei Logistics LLC."
+    assert extract_admin_update(
+        "Name", body, sender="client@exemple.fr", locale="en-US"
+    ).values() == {"company_name": "Osei Logistics LLC"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Voici mes nouvelles coordonnées :\n\n- Cellulaire : 450 555-9032\n- Prélèvements : nouveau compte à la Caisse Desjardins, transit 80012, folio 4410293\n\nMerci", "fr-CA"),
+        ("My new mobile number is 07723 456789. I have also switched banks, please take the direct debit from my new bank account from next month.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_beside_new_bank_details_without_an_iban_is_only_proposed(
+    body: str, locale: str
+) -> None:
+    apply, note, reasons = _plan(body, locale)
+    assert apply == {} and list(note) == ["phone"]
+    assert "not_checked:phone:other_details_in_the_mail" in reasons

@@ -119,13 +119,15 @@ _PIECES = st.sampled_from(
         "06 12 34 56 78", "+44 20 7946 0958", "a.b@exemple.fr", "FR76 3000 6000 0112 3456 7890 189",
         "Notre raison sociale devient ", "Acme SAS", "soit ", " ou ", "?", ".", ",", "\n", "\n\n",
         "> ", "-- \n", "Cordialement,\n", "mon voisin ", "Le 3 mars 2026, X a écrit :\n",
+        "Oubliez ce mail.", "scrap that", "sorry, typo, it's ", "<div>", "&nbsp;", "Merci de noter :\n",
+        "pour le compte de ma mère", "Attn: Billing Dept.\n", "Millbank House\n",
     ]
 )  # fmt: skip
 _MAILS = st.lists(st.one_of(_PIECES, st.text(max_size=12)), max_size=14).map("".join)
 
 
-def _folded(text: str) -> str:
-    return " ".join(re.sub(r"[^\w@.+]+", " ", text.casefold()).split())
+def _folded(text: str) -> str:  # a period that ends or starts a word ("Dept.") is punctuation
+    return " ".join(re.sub(r"[^\w@.+]+|\.(?=\s|$)|(?:^|(?<=\s))\.", " ", text.casefold()).split())
 
 
 @settings(max_examples=300, deadline=None)
@@ -194,3 +196,168 @@ def test_a_value_said_to_stay_the_same_is_not_a_change() -> None:
 def test_a_relatives_number_named_beside_the_senders_is_left_out() -> None:
     body = "Mon nouveau numéro est le 06 12 34 56 78, et celui de mon mari le 06 87 65 43 21."
     assert _values("Numéro", body) == {"phone": "+33612345678"}
+
+
+def test_a_company_name_keeps_its_elided_words() -> None:
+    body = (
+        "Notre nouvelle dénomination est : Les Fournils de l'Allier SAS\n\nLe SIRET reste inchangé."
+    )
+    assert _values("Dénomination", body) == {"company_name": "Les Fournils de l'Allier SAS"}
+
+
+def test_the_account_a_payment_moves_from_is_the_old_one() -> None:
+    body = (
+        "Could you move my Direct Debit from my Barclays account (GB29 NWBK 6016 1331 9268 19)"
+        " to my Starling account:\n\nGB33 BUKB 2020 1555 5555 55\n\nThanks"
+    )
+    assert _values("Direct Debit", body, "en-GB") == {"iban": "GB33BUKB20201555555555"}
+
+
+def test_two_ibans_not_told_apart_make_neither_certain() -> None:
+    body = "Voici mes comptes : FR76 3000 6000 0112 3456 7890 189 et GB29 NWBK 6016 1331 9268 19."
+    assert "iban" not in _values("RIB", body)
+
+
+def test_moving_from_a_town_does_not_make_the_new_number_old() -> None:
+    body = "I've moved from London, my new mobile number is 07723 456789."
+    assert _values("Number", body, "en-GB") == {"phone": "+447723456789"}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Merci, j'ai bien reçu ma facture à ma nouvelle adresse (10 rue des Carmes, 31000 Toulouse). Tout est en ordre.", "fr-FR"),
+        ("Thanks for updating my new address (12 Mill Lane, Leeds LS6 2AB), the bill arrived fine.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_already_made_and_thanked_for_is_not_read_again(body: str, locale: str) -> None:
+    assert _values("Re: Changement d'adresse", body, locale) == {}
+
+
+_ANNOUNCED = st.sampled_from(
+    [
+        ("fr-FR", "Bonjour,\nMa nouvelle adresse : 4 rue des Tanneurs, 67000 Strasbourg."),
+        ("fr-FR", "Mon nouveau numéro est le 06 45 12 78 90."),
+        ("fr-FR", "Merci de changer mon email en jeanne.roux@outlook.fr."),
+        ("fr-FR", "Notre raison sociale devient Dupont Énergie."),
+        ("en-GB", "Please update my address to 7 Mill Lane, Leeds LS6 2AB."),
+        ("en-GB", "My new mobile number is 07723 456789."),
+        ("en-GB", "New bank details: GB29 NWBK 6016 1331 9268 19"),
+    ]
+)
+_TAKEN_BACK = st.sampled_from(
+    [
+        "Ah non, oubliez ce mail : je reste où je suis.",
+        "Finalement, ne tenez pas compte de ce message.",
+        "Laissez tomber, c'est annulé.",
+        "Actually, scrap that - the sale has fallen through.",
+        "UPDATE: please disregard the above, I'll email again.",
+        "Never mind, I'm keeping everything as it is.",
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_ANNOUNCED, _TAKEN_BACK, st.sampled_from(["\n\n", " ", "\nThanks.\n"]))
+def test_whatever_a_mail_takes_back_afterwards_is_never_read(
+    announced: tuple[str, str], taken_back: str, gap: str
+) -> None:
+    locale, text = announced
+    assert _values("Changement", text, locale) != {}  # the announcement alone is read
+    assert _values("Changement", text + gap + taken_back, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Mon adresse jean.roux@free.fr ne fonctionne plus, merci de noter ma nouvelle adresse e-mail : jean.roux@gmail.com", "fr-FR", {"email": "jean.roux@gmail.com"}),
+        ("Please update my email to nat.price@talktalk.net (which I can no longer access). Sorry, wrong one!", "en-GB", {}),
+        ("My new email address is nat.price@gmail.com, my old one is closed.", "en-GB", {"email": "nat.price@gmail.com"}),
+        ("Mon nouveau fixe c'est le 02 97 24 61 18 (l'ancien n'existe plus).", "fr-FR", {"phone": "+33297246118"}),
+        ("Please change my email to sam.o@outlook.com - it's being closed next month.", "en-GB", {}),
+    ],
+)  # fmt: skip
+def test_a_value_the_words_right_after_it_call_closed_is_not_the_new_one(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _values("Email", body, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Bonjour, le numéro de la ligne de mon fils a changé : nouveau numéro 06 45 12 78 90.", "fr-FR"),
+        ("Hi, my daughter's phone number has changed. New number: 07723 456789.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_change_to_a_relatives_line_is_only_proposed(body: str, locale: str) -> None:
+    update = extract_admin_update("x", body, sender="client@exemple.fr", locale=locale)
+    plan = plan_update(update, verified=True)
+    assert plan.apply == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Voici mon RIB pour le remboursement de la caution : FR76 3000 6000 0112 3456 7890 189", "fr-FR"),
+        ("Your bank details GB29 NWBK 6016 1331 9268 19 are on the new invoice, is that right?", "en-GB"),
+        ("We might move to 12 Mill Lane, Leeds LS6 2AB next month, I'll confirm.", "en-GB"),
+        ("Nous envisageons de déménager au 4 rue Nationale, 37000 Tours.", "fr-FR"),
+        ("Merci de mettre aussi en copie jean.roux@gmail.com pour les factures désormais.", "fr-FR"),
+        ("Notre nouvelle raison sociale est Boulangerie du coin", "fr-FR"),
+    ],
+)  # fmt: skip
+def test_no_change_a_careful_reader_would_not_note_is_read(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Je vous informe de ma décision de quitter le logement que je loue au 45 rue Nationale, 59000 Lille. Préavis d'un mois.", "fr-FR"),
+        ("Nous quittons la Belgique pour Montréal le 15 décembre. Merci de mettre fin à nos contrats pour l'adresse Rue de l'Église 41, 5000 Namur.", "fr-BE"),
+        ("I'm moving to Atlanta January 10 anyway, and I'm not taking you with me. Close my account effective January 10. Send the equipment return box to: 2290 Peachtree Rd NW, Apt 1104, Atlanta, GA 30309.", "en-US"),
+        ("I want to make it known how I was spoken to on the phone yesterday about my claim (ref MC-88120).", "en-IE"),
+    ],
+)  # fmt: skip
+def test_an_address_left_or_a_number_in_a_complaint_is_no_new_value(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}
+
+
+def test_the_name_before_the_street_on_one_line_is_not_the_address() -> None:
+    body = "Merci d'envoyer désormais le décompte à ma nouvelle adresse : Corinne Wenger, Rue des Alpes 9, 1630 Bulle."
+    assert _values("Adresse", body, "fr-CH") == {"postal_address": "Rue des Alpes 9, 1630 Bulle"}
+
+
+def test_a_company_name_merely_given_is_no_rename() -> None:
+    body = "Our business name is Acme Widgets Ltd.\nThe engineer never came on Tuesday, please call me."
+    assert _values("Complaint", body, "en-GB") == {}
+    body = "Pour info, le nom de notre société est Boulangerie Martin SARL. Le technicien n'est pas venu."
+    assert _values("Réclamation", body, "fr-FR") == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Mon nouveau numéro de contrat est le 0612345678, merci.", "fr-FR"),
+        ("Nouveau numéro client : 01 23 45 67 89", "fr-FR"),
+        ("My new account number is 07723456789.", "en-GB"),
+        ("Our new meter number is 02079460321.", "en-GB"),
+    ],
+)  # fmt: skip
+def test_a_new_contract_account_or_meter_number_is_no_phone(body: str, locale: str) -> None:
+    assert _values("Info", body, locale) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Pour info, mon IBAN FR76 3000 6000 0112 3456 7890 189 reste valable, seul le nom de la banque change.", "fr-FR", {}),
+        ("Changes below. My mobile 07723 456789 stays the same, but please note my new email: ann.smith@gmail.com", "en-GB", {"email": "ann.smith@gmail.com"}),
+        ('La raison sociale devient "Garage Vidal SAS", le SIRET ne change pas.', "fr-FR", {"company_name": "Garage Vidal SAS"}),
+    ],
+)  # fmt: skip
+def test_a_value_said_kept_right_after_it_is_not_a_new_one(
+    body: str, locale: str, expected: dict[str, str]
+) -> None:
+    assert _values("Info", body, locale) == expected

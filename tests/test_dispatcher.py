@@ -339,7 +339,7 @@ def test_a_sink_is_told_when_nothing_of_a_case_was_handed_to_it_before(store: St
     """A HubSpot sink opens a mail case's ticket without searching for it first only then."""
     from datetime import UTC, datetime
 
-    from bot.store.cases import create_case
+    from bot.store.rows import create_case
 
     seen: dict[str, bool] = {}
     answers: dict[str, str] = {}

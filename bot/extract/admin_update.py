@@ -3,8 +3,11 @@
 Fields: postal_address, phone (E.164, `phonenumbers`), email, company_name, billing_contact,
 iban (compact, checksum validated with `schwifty`). A field is extracted only next to a cue
 that announces a change ("nouveau numéro", "new e-mail address"…) and never from a value
-the mail calls old. Each value carries the doubts the checks of bot/extract/checks.py have
-about applying it unseen. `plan_update` then decides what may be applied: a single field (or
+the mail calls old, kept, someone else's or takes back further down (bot/extract/turns.py).
+Each value carries the doubts the checks of bot/extract/checks.py have about applying it
+unseen, and those of the mail around it: another value of its kind not said old, other
+contact details not read as a change, a correction, a mail written for someone else, a
+request for credentials. `plan_update` then decides what may be applied: a single field (or
 a phone and an e-mail together), confident and without a doubt, from a verified sender
 (bot/verify.py); bank details never; everything else is a note for an agent.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 
 import phonenumbers
 from schwifty import IBAN
@@ -20,9 +24,13 @@ from schwifty.exceptions import SchwiftyException
 
 from bot.extract.checks import email_doubts, phone_doubts
 from bot.extract.context import (
+    INTRODUCING,
     NEW_WORD,
     OLD_WORD,
+    ON_BEHALF,
     called_old,
+    called_old_after,
+    is_question,
     own_text,
     sender_context,
     sentence_end,
@@ -30,26 +38,45 @@ from bot.extract.context import (
     someone_elses,
 )
 from bot.extract.details import labelled_details
-from bot.extract.postal import address_from_lines, find_address, find_bare_address
+from bot.extract.postal import (
+    POSTCODES,
+    address_from_lines,
+    find_address,
+    find_bare_address,
+    postcode_format,
+)
+from bot.extract.turns import last_turn, retracted_below
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
+MAX_CANDIDATES = 20  # values of a kind looked at in one mail (a real one has a few)
 FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact", "iban")
 
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
            "gb": "GB", "uk": "GB", "ie": "IE", "au": "AU"}  # fmt: skip
-_NEW = (
-    r"(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|changed?"
-    r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)"
+_NEW = (  # whole words: "known" holds no "now"
+    r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|changed?"
+    r"|chang(?:er|ez|ement|ing)"
+    r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)\b"
+)
+# A number that is no phone's: "numéro de contrat", "account number", "n° client".
+_NOT_A_PHONE = (
+    r"(?:client|contrat|facture|commande|dossier|compte|compteur|siret|siren|tva|pdl|pce|police|"
+    r"s[ée]rie|r[ée]f[ée]rence|adh[ée]rent|abonn[ée]|sinistre|ticket|suivi)"
 )
 _PHONE_NOUN = (
-    r"(?:num[ée]ro|t[ée]l[ée]phone|t[ée]l\b|portable|mobile|phone|number|ligne|fixe|standard"
-    r"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:client|de\s+client|contrat|"
-    r"facture|commande|dossier|compte|siret|tva)))"
+    rf"(?:num[ée]ro(?!\s+(?:de\s+|d['’])?{_NOT_A_PHONE})|t[ée]l[ée]phone|t[ée]l\b|portable|mobile"
+    r"|phone|(?<!account )(?<!contract )(?<!customer )(?<!meter )(?<!policy )(?<!order )"
+    r"(?<!reference )(?<!invoice )(?<!tracking )(?<!case )(?<!ticket )(?<!claim )(?<!serial )"
+    r"(?<!vat )(?<!company )number|ligne|fixe|standard"
+    rf"|joindre|reach|call|gsm|natel|cell(?:phone)?|n[°º](?!\s*(?:de\s+)?{_NOT_A_PHONE}))"
 )
 _PHONE_CUE = re.compile(
-    rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile)"
-    rf"[^\n.]{{0,30}}?{_NEW}|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
+    rf"{_NEW}[^\n.]{{0,40}}?{_PHONE_NOUN}|(?:num[ée]ro|t[ée]l[ée]phone|phone|number|mobile|cell"
+    rf"(?:phone)?|portable|gsm|natel|fixe|landline)[^\n.]{{0,30}}?{_NEW}|"
+    # "… n'est plus le bon, le nouveau est le 06 …", "the correct number is …"
+    r"\b(?:le|the)\s+(?:nouveau|new\s+one)\s+(?:est|c['’]est|is)\b|"
+    r"\b(?:the|le)\s+(?:correct|right|bon)\s+(?:phone\s+)?(?:number|num[ée]ro)\s+(?:is|est)\b|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_PHONE_NOUN}\s+"
     rf"(?:sera|will\s+be|devient)|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?"
     rf"{_PHONE_NOUN}[^\n.]{{0,20}}?\b(?:to|en|par|pour)\b"
     # a "Tél :" line in the block of new details the sender announces
@@ -66,8 +93,8 @@ _EMAIL_NOUN = (
 _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
     rf"|(?:mon|ma|notre|my|our)\s+(?:\w+\s+)?{_EMAIL_NOUN}\s+(?:sera|will\s+be|devient)"
-    rf"|(?:update|change|changer|modifier)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}[^\n.]{{0,20}}?"
-    rf"\b(?:to|en|par|pour)\b"
+    rf"|(?:update|change|changer|modifier|remplac\w*|replace)\b[^\n.]{{0,30}}?{_EMAIL_NOUN}"
+    rf"[^\n.]{{0,20}}?\b(?:to|en|par|pour|with|by)\b"
     # the sender's block of new details, inline or an "E-mail :" line of it
     r"|(?:nouvelles\s+coordonn[ée]es|new\s+(?:contact\s+)?details)\b(?:[^\n]*(?:\n[^\n]+){0,6}?"
     r"\n\s*(?:e-?mail|courriel|mail)\b\.?\s*:)?",
@@ -77,7 +104,10 @@ _EMAIL_CUE = re.compile(
 # in the sentence (bot/extract/context.py NEW_WORD).
 _WRITE_CUE = re.compile(
     r"(?:m['’][ée]crire|[ée]crivez[- ](?:moi|nous)|write\s+to\s+(?:me|us)|e-?mail\s+(?:me|us))"
-    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b",
+    r"\s+(?:\w+\s+){0,2}?(?:sur|à|a|at|on|to)\b"
+    # "please use tom.r@… for all e-mails going forward", "utiliser à l'avenir l'adresse
+    # suivante :", "mettre jf.g@… à la place"
+    r"|\b(?:use|utiliser|utilisez|mettre|mettez)\b",
     re.I,
 )
 _OLD = re.compile(
@@ -97,7 +127,16 @@ _COMPANY = re.compile(
     r"(?:company|business)\s+(?:name\s+)?(?:is\s+now|has\s+(?:been\s+)?(?:changed|renamed)\s+to)|"
     r"(?:are|is)\s+now\s+(?:called|named|trading\s+as|known\s+as)|renamed\s+to|rebranded\s+as|"
     r"nous\s+nous\s+(?:appelons|nommons)\s+(?:d[ée]sormais|maintenant|dor[ée]navant)|"
-    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant))"
+    r"(?:notre\s+)?(?:soci[ée]t[ée]|entreprise)\s+(?:s'appelle|se\s+nomme)\s+(?:maintenant|dor[ée]navant)|"
+    # "la raison sociale figurant sur nos contrats, qui devient :", "the surviving entity name
+    # is:", "update the account name to", "is now operating as", "le nom sur les factures
+    # doit être maintenant :"
+    r"(?:raison\s+sociale|d[ée]nomination(?:\s+sociale)?|(?:company|entity|account|legal|"
+    r"registered|business|trading)\s+name)\b[^\n.:;]{0,40}?\b(?:devient|will\s+be|is\s+now|"
+    r"(?<=name\s)is|to|sera)\s*:?|"
+    r"(?:is\s+now\s+)?(?:operating|trading)\s+(?:as|under\s+the\s+name)|"
+    r"nom\s+(?:sur|de)\s+(?:les|nos|la)\s+factures?\s+(?:doit|devra)\s+[êe]tre\s+"
+    r"(?:maintenant|d[ée]sormais|dor[ée]navant)\s*:?)"
     r"\s*(?:est|is|:|-|–|to|en|à)?\s*",
     re.I,
 )
@@ -112,7 +151,7 @@ _BILLING = re.compile(
     re.I,
 )
 _NAME_END = re.compile(
-    r"\s*(?:[(<,;!\n]|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
+    r"\s*(?:[(<;!\n]|,(?!\s*(?-i:LLC|L\.L\.C\.|Inc\b|Ltd\b|LLP|PLC|SA\b|SAS\b|SARL|GmbH|Pty))|\.(?=\s|$)|\b(?:et|and)\b(?!\s+(?-i:[A-ZÀ-Ý]))|\bqui\b|\bwho\b"
     r"|\bà\s+compter\b|\bas\s+of\b"
     r"|\bfrom\b|\bdepuis\b|\bjoignable\b|\breachable\b)",
     re.I,
@@ -180,7 +219,8 @@ def extract_phone(text: str, region: str) -> FieldValue | None:
 
 
 def extract_email(text: str, sender: str | None) -> FieldValue | None:
-    """The new e-mail address the sender announces as their own (never the sender's own)."""
+    """The new e-mail address the sender announces as their own (never the sender's own:
+    whether that one is already on file, the mail does not tell)."""
     own = (sender or "").lower()
     candidates: set[str] = set()
     for match in _EMAIL.finditer(text):
@@ -200,15 +240,26 @@ def extract_email(text: str, sender: str | None) -> FieldValue | None:
 
 
 def extract_iban(text: str) -> FieldValue | None:
-    """An IBAN in the mail (compact), with its checksum validated."""
-    for match in _IBAN.finditer(text.upper()):
-        if called_old(text, match.start()):
+    """The IBAN in the mail (compact), with its checksum validated; None when two different
+    ones are not told apart as old and new, or when the mail announces no change ("voici mon
+    RIB pour le remboursement"), or gives it as someone else's, asked about or hedged."""
+    if not INTRODUCING.search(text):
+        return None
+    found: set[str] = set()
+    for match in islice(_IBAN.finditer(text.upper()), MAX_CANDIDATES):
+        lead = text[sentence_start(text, match.start()) : match.start()]
+        if (
+            called_old(text, match.start())
+            or called_old_after(text, match.end())
+            or someone_elses(lead)
+            or is_question(text, match.end())
+        ):
             continue
         try:
-            return FieldValue(IBAN(match.group(0)).compact, 0.99)
+            found.add(IBAN(match.group(0)).compact)
         except (SchwiftyException, ValueError):
             continue
-    return None
+    return FieldValue(found.pop(), 0.99) if len(found) == 1 else None
 
 
 _HONORIFIC = re.compile(r"^(?:M\.|Mme\.?|Mlle\.?|Madame|Monsieur|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+")
@@ -247,6 +298,9 @@ def _trim_name(name: str) -> str:
     kept = words[:1]
     for k, word in enumerate(words[1:], start=1):
         particle = word.lower() in _PARTICLES
+        if re.match(r"(?i:[ld])['’][A-ZÀ-Ý]", word):  # "Les Fournils de l'Allier"
+            kept.append(word)
+            continue
         if particle and k + 1 < len(words) and words[k + 1][:1].isdigit():
             break
         if not (particle or word[:1].isupper() or word[:1].isdigit()):
@@ -264,9 +318,10 @@ def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, .
         rest = text[match.end() : match.end() + 120].lstrip(" \t«»\"'“”:")
         rest = _HONORIFIC.sub("", rest)
         name = _NAME_END.split(rest, maxsplit=1)[0].strip(" \t«»\"'“”:")
-        name = _trim_name(_HONORIFIC.sub("", name))
-        if not 1 < len(name) <= 80:
-            continue
+        raw = _HONORIFIC.sub("", name)
+        name = _trim_name(raw)
+        if not 1 < len(name) <= 80 or (name != raw and len(name.split()) == 1):
+            continue  # "Boulangerie du coin" cut to "Boulangerie": where it ends is a guess
         if not sender_context(text, match.start(), match.end(), match.end() + len(name)):
             continue
         name_end = text.find(name, match.end()) + len(name)
@@ -274,25 +329,74 @@ def _name_after(text: str, cue: re.Pattern[str]) -> tuple[str, int, tuple[str, .
     return None
 
 
+# A person's name may be a "legal name" or an "account name" too: under those words only a
+# name with a legal form is a company's ("changed my legal name to Alex Morgan" is not).
+_A_PERSONS_NAME_TOO = re.compile(r"\b(?:legal|account|registered)\s+name\b[^\n]*$", re.I)
+_LEGAL_FORM = re.compile(
+    r"\b(?:ltd|limited|llc|l\.l\.c|llp|plc|inc|corp(?:oration)?|co|gmbh|ag|pty|sa|sas|sasu|sarl|"
+    r"s[àa]rl|eurl|sci|snc|srl|sprl|bv|nv|scop|group|groupe|holdings?|partners|associ[ée]s)\b\.?",
+    re.I,
+)
+
+
+# The words of a rename: "merged", "the surviving entity", "rebranded", "rachat".
+_RENAMED = re.compile(
+    r"\b(?:rebrand\w*|renam\w*|rachat|rachet[ée]e?s?|acqui\w+|fusion\w*|merge[ds]?|merger|"
+    r"amalgamat\w*|absor\w+|surviving|forme\s+juridique|restructur\w*|trading\s+as|"
+    r"operating\s+as|s['’]appelle|se\s+nomme|appelons|nommons|called|known\s+as|devient|"
+    r"became|become)\b",
+    re.I,
+)
+
+
 def extract_company(text: str) -> FieldValue | None:
     """The new company name a mail announces."""
     found = _name_after(text, _COMPANY)
     if not found:
         return None
-    name, _, doubts = found
+    name, cue_end, doubts = found
+    if _A_PERSONS_NAME_TOO.search(text[max(0, cue_end - 80) : cue_end]) and not _LEGAL_FORM.search(
+        name
+    ):
+        return None
+    lead = text[max(0, cue_end - 250) : cue_end]
+    if not (INTRODUCING.search(lead) or _RENAMED.search(lead)):
+        return None  # "Our business name is Acme Ltd": a name given, no change announced
     words = name.split()
     return FieldValue(name, 0.92 if 1 <= len(words) <= 6 else 0.5, doubts)
+
+
+# Invoices sent to a person from now on: "adresser dorénavant les factures à l'attention de
+# M. Thierry Caron", "address all invoices to Mr David Okafor", "send the invoices to our new
+# bookkeeper, Ms Orla Gallagher". Read only when a person's name follows.
+_INVOICES_TO = re.compile(
+    r"\b(?:factures?|invoices?|bills?|statements?)\b[^\n.:;]{0,60}?"
+    r"(?:\b[àa]\s+l['’]attention\s+d[e']|\b(?:to\s+)?the\s+attention\s+of"
+    r"|\b(?:to|[àa])\s+(?:(?:our|my|notre|mon|ma)\s+(?:new\s+|nouve(?:au|lle)\s+)?[^\W\d]+,?\s+)?"
+    r"(?=(?-i:M\.|Mme|Mlle|Mr|Mrs|Ms|Miss|Dr)\b))\s*",
+    re.I,
+)
+
+
+def _a_person(name: str) -> bool:
+    words = name.split()
+    return 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
 
 
 def extract_billing_contact(text: str) -> FieldValue | None:
     """The new billing contact (a person's name) a mail announces."""
     found = _name_after(text, _BILLING)
     if not found:
-        return None
+        to = _name_after(text, _INVOICES_TO)
+        if (
+            to is None
+            or not _a_person(to[0])
+            or not NEW_WORD.search(text[sentence_start(text, to[1]) : sentence_end(text, to[1])])
+        ):
+            return None
+        found = to
     name, _, doubts = found
-    words = name.split()
-    person = 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
-    return FieldValue(name, 0.92 if person else 0.5, doubts)
+    return FieldValue(name, 0.92 if _a_person(name) else 0.5, doubts)
 
 
 _SUBJECT_PHONE = re.compile(
@@ -366,12 +470,48 @@ def _from_details(body: str, region: str, sender: str | None) -> dict[str, Field
         addresses = {m.group(0).rstrip(".").lower() for m in _EMAIL.finditer(details["email"][0])}
         if len(addresses) == 1 and (address := addresses.pop()) != (sender or "").lower():
             found["email"] = FieldValue(address, 0.95, email_doubts(address, sender))
+    if "billing_contact" in details:
+        name = _trim_name(_HONORIFIC.sub("", _NAME_END.split(details["billing_contact"][0])[0]))
+        words = name.split()
+        if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words):
+            found["billing_contact"] = FieldValue(name, 0.92)
     if "postal_address" in details:
         value, more = details["postal_address"]
         block = address_from_lines([value, *more], region)
         if block:
             found["postal_address"] = FieldValue(block.text, block.confidence, block.doubts)
     return found
+
+
+def _corrected(kind: str, text: str, region: str, sender: str | None) -> FieldValue | None:
+    """The one phone, e-mail or IBAN given after a correction ("sorry, typo, it's …")."""
+    doubt = ("corrected_later_in_the_mail",)
+    if kind == "phone":
+        numbers = {
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164): m.number
+            for m in phonenumbers.PhoneNumberMatcher(
+                text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=50
+            )
+            if not called_old(text, m.start)
+        }
+        if len(numbers) == 1:
+            ((e164, number),) = numbers.items()
+            sure = 0.95 if phonenumbers.is_valid_number(number) else 0.6
+            return FieldValue(e164, sure, phone_doubts(number, region) + doubt)
+    if kind == "email":
+        own = (sender or "").lower()
+        addresses = {
+            m.group(0).rstrip(".").lower()
+            for m in _EMAIL.finditer(text)
+            if not called_old(text, m.start())
+        } - {own}
+        if len(addresses) == 1:
+            address = addresses.pop()
+            return FieldValue(address, 0.95, email_doubts(address, sender) + doubt)
+    if kind == "iban":
+        found = extract_iban(text)
+        return FieldValue(found.value, found.confidence, doubt) if found else None
+    return None
 
 
 def extract_admin_update(
@@ -381,11 +521,42 @@ def extract_admin_update(
     """Every change field the mail announces, each with a confidence.
 
     Only the first MAX_CHARS of the body are read: an update is a short mail, and a hostile
-    one must cost no more than that.
+    one must cost no more than that. Only what follows the mail's last retraction or
+    correction counts (bot/extract/turns.py): a retracted change is not asked for any more,
+    a corrected one is only proposed.
     """
-    subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
+    subject, raw, body = subject[:1_000], body[:MAX_CHARS], own_text(body[:MAX_CHARS])
+    start, turn = last_turn(body)
+    if turn is None and retracted_below(raw):
+        return AdminUpdate()  # taken back below the sign-off
+    before, body = body[:start], body[start:]
+    if turn == "retracted":
+        subject = ""  # "Change of address - please ignore"
+    update = _extract(subject, body, sender, region_for(locale, lang))
+    if ON_BEHALF.search(f"{subject}\n{before}{body}"):
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "written_for_someone_else"))
+            for k, v in update.fields.items()
+        }
+    if turn == "corrected":
+        region = region_for(locale, lang)
+        earlier = _extract(subject, before, sender, region)
+        for kind in earlier.fields.keys() - update.fields.keys():
+            value = _corrected(kind, body, region, sender)
+            if value is not None:
+                update.fields[kind] = value
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "corrected_later_in_the_mail"))
+            if "corrected_later_in_the_mail" not in v.doubts
+            else v
+            for k, v in update.fields.items()
+        }
+    return update
+
+
+def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminUpdate:
+    """The fields of the sender's own text (after any retraction or correction)."""
     text = f"{subject}\n\n{body}"
-    region = region_for(locale, lang)
     update = AdminUpdate()
     found: dict[str, FieldValue | None] = {
         "postal_address": None,
@@ -402,8 +573,109 @@ def extract_admin_update(
         found[name] = found[name] or value
     if not any(found.values()):
         found.update(_bare_value(subject, body, region, sender))
-    update.fields = {k: v for k, v in found.items() if v is not None}
+    update.fields = {
+        k: _with_rivals(k, v, body, region, sender) for k, v in found.items() if v is not None
+    }
+    if _CREDENTIALS.search(body):  # "change my e-mail and send my password there"
+        update.fields = {
+            k: FieldValue(v.value, v.confidence, (*v.doubts, "asks_for_credentials"))
+            if k in ("email", "phone")
+            else v
+            for k, v in update.fields.items()
+        }
+    unread = [
+        kind
+        for kind in ("phone", "email", "postal_address", "iban")
+        if kind not in update.fields and _rivals(kind, "", body, region, sender)
+    ]
+    if unread:  # a second change may be asked in words not read: nothing applied unseen
+        update.fields = {
+            k: v if v.doubts else FieldValue(v.value, v.confidence, ("other_details_in_the_mail",))
+            for k, v in update.fields.items()
+        }
     return update
+
+
+_LEFT = re.compile(
+    r"\b(?:quitt\w+|left|leaving|stop\s+sending|n['’]habit\w+\s+plus|ne\s+sont\s+plus)\b", re.I
+)
+
+
+def _said_old(body: str, start: int) -> bool:
+    """Whether a value's own words or sentence call it old, kept or left."""
+    sentence = body[sentence_start(body, start) : sentence_end(body, start)]
+    return called_old(body, start) or bool(OLD_WORD.search(sentence) or _LEFT.search(sentence))
+
+
+_BANK_CHANGE = re.compile(
+    r"\b(?:rib|iban|coordonn[ée]es\s+bancaires|compte\s+bancaire|nouveau\s+compte|"
+    r"nouvelle\s+banque|pr[ée]l[èe]vements?|bank\s+(?:details|account)|direct\s+debit|"
+    r"sort\s+code|new\s+(?:bank|account\s+number))\b",
+    re.I,
+)
+# Access sent to a new address or number: the usual shape of an account takeover.
+_CREDENTIALS = re.compile(
+    r"\b(?:mot\s+de\s+passe|password|identifiants?|credentials|login\s+details|"
+    r"codes?\s+d['’]acc[èe]s|access\s+codes?|codes?\s+de\s+(?:v[ée]rification|s[ée]curit[ée])|"
+    r"verification\s+codes?|one[- ]time\s+(?:code|password))\b",
+    re.I,
+)
+
+
+def _rivals(name: str, value: str, body: str, region: str, sender: str | None) -> bool:
+    """Whether the sender's text holds another value of the same kind, not said old: which
+    is meant may then be misread (a signature not cut, an old value not told apart)."""
+    if name == "phone":
+        return any(
+            phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164) != value
+            and not _said_old(body, m.start)
+            for m in phonenumbers.PhoneNumberMatcher(
+                body, region, leniency=phonenumbers.Leniency.VALID, max_tries=MAX_CANDIDATES
+            )
+        )
+    if name == "email":
+        others = {
+            m.group(0).rstrip(".").lower()
+            for m in islice(_EMAIL.finditer(body), MAX_CANDIDATES)
+            if not _said_old(body, m.start())
+        }
+        return bool(others - {value, (sender or "").lower()})
+    if name == "iban":  # new bank details without an IBAN read: "nouveau compte, transit 800…"
+        return any(
+            not _said_old(body, m.start())
+            for m in islice(_BANK_CHANGE.finditer(body), MAX_CANDIDATES)
+        )
+    if name == "postal_address":
+        folded = " ".join(value.casefold().split())
+        offset = 0
+        for line in body.split("\n")[: MAX_CANDIDATES * 4]:
+            fmt = postcode_format(line)
+            match = POSTCODES[fmt].search(line) if fmt else None
+            if (
+                match
+                and " ".join(match.group(0).casefold().split()) not in folded
+                and not _said_old(body, offset + match.start())
+            ):
+                return True
+            offset += len(line) + 1
+    return False
+
+
+def _with_rivals(
+    name: str, found: FieldValue, body: str, region: str, sender: str | None
+) -> FieldValue:
+    if (
+        name not in _RIVALLED
+        or found.confidence < CONFIDENT
+        or found.doubts
+        or not _rivals(name, found.value, body, region, sender)
+    ):
+        return found
+    return FieldValue(found.value, found.confidence, (f"another_{name}_in_the_mail",))
+
+
+# The fields another value of the same kind may rival (two IBANs already give none).
+_RIVALLED = ("phone", "email", "postal_address")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ proposed change in a note.
 - an e-mail address must be syntactically valid (a dot-atom local part, a domain of proper
   labels and an alphabetic top-level domain);
 - a postal address must carry a postcode valid for its country (FR 5 digits of a real
-  département, BE/CH 4 digits, CA `A1A 1A1`, UK outward and inward codes, US state and ZIP),
+  département, BE/CH 4 digits, CA `A1A 1A1`, UK outward and inward codes, US state and ZIP,
+  IE Eircode routing key and identifier, AU state and a postcode of that state's ranges),
   a street number next to a street-type word, and be introduced as the new one.
 """
 
@@ -81,8 +82,27 @@ _US_STATES = frozenset(
     )
 )
 _US_ZIP = re.compile(r"\b([A-Z]{2})\s+(\d{5})(?:-\d{4})?\b")
+# An Eircode: a routing key (a letter of the Eircode alphabet and two digits, or D6W) and a
+# four-character identifier of that alphabet (no B, G, I, J, L, M, O, Q, S, U, Z).
+_EIR = "ACDEFHKNPRTVWXY"
+_IE_EIRCODE = re.compile(rf"\b(?:[{_EIR}]\d\d|D6W) ?[{_EIR}\d]{{4}}\b")
+# An Australian state or territory and the postcode ranges Australia Post gives it.
+_AU_POSTCODE = re.compile(r"\b(NSW|VIC|QLD|SA|WA|TAS|ACT|NT)\s+(\d{4})\b")
+_AU_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
+    "NSW": ((1000, 2599), (2619, 2899), (2921, 2999)),
+    "ACT": ((200, 299), (2600, 2618), (2900, 2920)),
+    "VIC": ((3000, 3999), (8000, 8999)),
+    "QLD": ((4000, 4999), (9000, 9999)),
+    "SA": ((5000, 5999),),
+    "WA": ((6000, 6999),),
+    "TAS": ((7000, 7999),),
+    "NT": ((800, 999),),
+}
 # The postcode format the mail's region writes (bot/extract/postal.py's names).
-_FORMAT_OF_REGION = {"FR": "FR", "BE": "BE_CH", "CH": "BE_CH", "CA": "CA", "GB": "UK", "US": "US"}
+_FORMAT_OF_REGION = {
+    "FR": "FR", "BE": "BE_CH", "CH": "BE_CH", "CA": "CA", "GB": "UK", "US": "US", "IE": "IE",
+    "AU": "AU",
+}  # fmt: skip
 
 
 def postcode_valid(block: str, fmt: str) -> bool:
@@ -99,7 +119,15 @@ def postcode_valid(block: str, fmt: str) -> bool:
         return any(
             state in _US_STATES and zipcode != "00000" for state, zipcode in _US_ZIP.findall(block)
         )
-    return False  # IE, AU: read, but not checked well enough to be applied unseen
+    if fmt == "IE":
+        return bool(_IE_EIRCODE.search(block.upper()))
+    if fmt == "AU":
+        return any(
+            low <= int(code) <= high
+            for state, code in _AU_POSTCODE.findall(block)
+            for low, high in _AU_RANGES[state]
+        )
+    return False
 
 
 _STREET_TYPE = (

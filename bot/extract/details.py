@@ -22,16 +22,22 @@ from bot.extract.context import OLD_WORD, sentence_start, someone_elses
 
 _CUE = re.compile(
     r"nouvelles\s+coordonn[ée]es|coordonn[ée]es\s+(?:mises\s+[àa]\s+jour|actualis[ée]es)"
-    r"|new\s+(?:contact\s+)?details|updated\s+(?:contact\s+)?details",
-    re.I,
+    r"|new\s+(?:contact\s+)?details|updated\s+(?:contact\s+)?details"
+    # a request that ends on a colon, the changes listed below it: "Pourriez-vous mettre à
+    # jour :", "Please update my contact info:", "the following amendments to our account:"
+    r"|(?:(?:mettre|mise)\s+[àa]\s+jour|modifier|update|amend|change)\b[^\n.!?:]{0,40}:[ \t]*$"
+    r"|(?:following|these|a\s+few|some)\s+(?:changes|amendments|updates)\b[^\n.!?:]{0,40}:[ \t]*$",
+    re.I | re.M,
 )
 _LABELS = {
-    "postal_address": r"adresse(?:\s+postale)?|(?:postal\s+)?address",
-    "phone": r"t[ée]l[ée]?(?:phone)?\.?|phone|mobile|portable|gsm|natel|fixe|landline",
+    "postal_address": r"adresse(?:\s+postale)?|(?:postal\s+|correspondence\s+|home\s+)?address",
+    "phone": r"t[ée]l[ée]?(?:phone)?\.?|phone|mobile|portable|gsm|natel|fixe|landline|cellulaire"
+    r"|cell(?:phone)?|(?:contact\s+)?(?:telephone|phone)(?:\s+number)?",
     "email": r"e-?mail|mail|courriel|adresse\s+(?:e-?mail|mail|[ée]lectronique)",
+    "billing_contact": r"billing\s+contact|contact\s+(?:de\s+)?facturation",
 }
 _LINE = re.compile(
-    r"\s*[-•*]?\s*(?:(?:nouve(?:au|lle|l)|new)\s+)?(?P<label>"
+    r"\s*(?:[-•*]|\d{1,2}[.)])?\s*(?:(?:nouve(?:au|lle|l)|new)\s+)?(?P<label>"
     + "|".join(f"(?P<{name}>{pattern})" for name, pattern in _LABELS.items())
     + r")\s*:\s*(?P<value>\S.*?)\s*",
     re.I,

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from bot.extract.checks import address_doubts, has_numbered_street
 from bot.extract.communes import postcode_agrees
-from bot.extract.context import OLD_WORD, introduced_as_new, sender_context, someone_elses
+from bot.extract.context import (
+    OLD_WORD,
+    ends_a_sentence,
+    introduced_as_new,
+    sender_context,
+    someone_elses,
+)
 
 # A city: capitalised words (Saint-Denis, La Roche-sur-Yon, Den Haag), never a sentence.
 _CITY = (
@@ -27,10 +33,15 @@ POSTCODES: dict[str, re.Pattern[str]] = {
         r"(?:\s+(?i:cedex)(?:\s+\d{1,2})?)?",
         re.U,
     ),
-    "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}", re.U),
+    "BE_CH": re.compile(rf"\b(?:B-|CH-)?\d{{4}}\s+{_CITY}(?:\s+\d{{1,2}}\b)?", re.U),  # Genève 3
     "CA": re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b", re.I),
     "UK": re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b", re.I),
-    "US": re.compile(r"\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
+    # a state's code and ZIP; any two capitals only after a city and a comma ("BP 40027" on
+    # its own is a French post-office box)
+    "US": re.compile(
+        r"(?:\b(?:A[KLRSZ]|C[AOT]|D[CE]|FL|G[AU]|HI|I[ADLN]|K[SY]|LA|M[ADEINOPST]|N[CDEHJMVY]"
+        r"|O[HKR]|P[AR]|RI|S[CD]|T[NX]|UT|V[AIT]|W[AIVY])|(?<=,\s)[A-Z]{2})\s+\d{5}(?:-\d{4})?\b"
+    ),
     "IE": re.compile(r"\b[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y\d]{4}\b", re.I),
     "AU": re.compile(r"\b(?:NSW|VIC|QLD|SA|WA|TAS|ACT|NT)\s+\d{4}\b"),
 }
@@ -64,11 +75,16 @@ _CUE = re.compile(
     r"|correspondence)\s+)?address(?=\s*(?::|is|will|has))"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+to|moving\s+to|relocated\s+to"
     r"|(?:have|has|'ve|’ve|we|i)\s+(?:moved|relocated)\s+from\s+[^\n:]{5,80}?\s+to\b"
-    r"|(?:quitt\w+|pass\w+\s+d[eu]|moving\s+from)\s+[^\n:.!?]{5,80}?\s+(?:pour\s+(?:le|la|l['’])?"
-    r"|au|to)\b"
+    # "quitter X pour Y", "passer du X au Y", "moving from X to Y" (not "quitter le logement
+    # que je loue au X": that one is left)
+    r"|quitt\w+\s+[^\n:.!?]{5,80}?\s+pour\s+(?:le|la|l['’])?"
+    r"|pass\w+\s+d[eu]\s+[^\n:.!?]{5,80}?\s+au\b|moving\s+from\s+[^\n:.!?]{5,80}?\s+to\b"
     r"|(?m:^\s*(?:new|nouvelle)\s*:)"
     r"|send\s+(?:all\s+)?(?:post|mail|letters)\s+to(?:\s+our\s+new\s+address)?"
     r"|adresse\s+est\s+d[ée]sormais|adresse\s+(?:de\s+facturation\s+)?devient"
+    # a correction of the address on file: "Full address is …", "la bonne adresse c'est …"
+    r"|(?:full|complete|correct|right)\s+(?:postal\s+)?address\s+is"
+    r"|(?:la\s+bonne\s+adresse|adresse\s+(?:compl[èe]te|exacte|correcte))\s+(?:est|c['’]est)"
     r"|(?:mes|nos)\s+nouvelles\s+coordonn[ée]es(?:\s+postales)?(?=\s*:)"
     r"|changement\s+d['’]adresse[^:\n.]{0,40}:"
     r"|(?:update|change|modifier|changer)\s+(?:my|our|the|mon|notre|la|l['’])\s*"
@@ -77,10 +93,15 @@ _CUE = re.compile(
     r"|records?)\s+)?(?:to|en|pour|par)\b"
     r"|(?:update|change|modifier|changer|mettre\s+[àa]\s+jour)\s+(?:my|our|the|mon|notre|la|l['’])"
     r"\s*(?:(?:postal|mailing|home|billing|office|registered)\s+)?(?:address|adresse)"
-    r"(?:\s+(?:postale|de\s+facturation))?\s*:)"
+    r"(?:\s+(?:postale|de\s+facturation))?\s*:"
+    # a line ending on a colon that speaks of the address, the mail or sending, the block
+    # below it: "Merci de noter :", "L'adresse complète c'est :", "send everything to:"
+    r"|(?m:(?:^|(?<=[.!?] ))[^\n.!?:]*\b(?:adresse|address|courriers?|correspondences?|post"
+    r"|mail|bills|factures?|statements|everything|tout|noter|note|(?:la|the)\s+(?:nouvelle|bonne"
+    r"|new\s+one|right\s+one))\b[^\n.!?:]*:[ \t]*(?=\n)))"
     r"(?:\s*(?:will\s+be|sera|is\s+now|est\s+maintenant|est\s+d[ée]sormais|est|is|has\s+changed\s+to|devient"
     r"|à\s+compter\s+du[^:\n]*|as\s+of[^:\n]*|from[^:\n]*|d[èe]s\s+le[^:\n]*))?"
-    r"\s*(?:(?:le|the)\s+)?[:,–-]?\s*",
+    r"[ \t]*(?:(?:le|the)[ \t]+)?[:,–-]?\s*",
     re.I,
 )
 _STREET_WORD = re.compile(
@@ -89,7 +110,7 @@ _STREET_WORD = re.compile(
     re.I,
 )
 _BUILDING = re.compile(
-    r"(?:b[âa]t(?:iment)?\.?|r[ée]sidence|appartement|appt\.?|apt\.?|escalier|[ée]tage|flat|unit|"
+    r"(?:case\s+postale|p\.?\s?o\.?\s+box|gpo\s+box|postfach|b[âa]t(?:iment)?\.?|r[ée]sidence|appartement|appt\.?|apt\.?|escalier|[ée]tage|flat|unit|"
     r"suite|building|floor|zi|za|zac|bp|cs|lieu-dit|hameau)\b",
     re.I,
 )
@@ -120,7 +141,10 @@ def postcode_format(line: str) -> str | None:
 
 
 def _clean(part: str) -> str:
-    return " ".join(part.strip(" \t,;.:?!–-«»\"'").split())
+    part = part.strip(" \t,;.:?!–-«»\"'")
+    if part.count("(") != part.count(")"):  # "(10 rue des Carmes, 31000 Toulouse"
+        part = part.strip(" \t()")
+    return " ".join(part.split())
 
 
 # A recipient line before the address ("M. et Mme Dupont", "SARL Dubois"): not the address.
@@ -147,6 +171,21 @@ def _postcode_end(line: str) -> tuple[str, int] | None:
         if (before and not before.endswith(",")) or _STREET_WORD.search(line[match.start() :]):
             return None
     return fmt, match.end()
+
+
+# A line above the street naming a house, a building, a facility or a service ("Millbank
+# House", "EHPAD Les Jardins", "Service Comptabilité"): part of the address for some, not for
+# others (a person's or a company's name is the recipient, never part of it).
+# A lower-case word that is no particle of a name: words of a sentence, not a name.
+_PROSE_WORD = re.compile(r"(?:^|\s)(?!(?:de|du|des|la|le|les|van|von|der)\b)[a-zà-ÿ]{3,}")
+_PLACE_OR_SERVICE = re.compile(
+    r"\b(?:house|cottage|farm|lodge|manor|barn|mill|forge|hall|gardens?|villa|r[ée]sidence|"
+    r"ehpad|maison|domaine|ch[âa]teau|ferme|mas|service|department|dept|office|bureau|"
+    r"centre|center|building|b[âa]timent|immeuble|tower|tour|school|[ée]cole|college|"
+    r"hospital|h[ôo]pital|clinic|clinique|care|finance|accounts?|comptabilit[ée]|"
+    r"facturation|billing|payable|unit[ée]?|wing|block|annexe?|campus|estate|parc|park)\b",
+    re.I,
+)
 
 
 _MONTHS = (
@@ -190,7 +229,7 @@ def _agreement(block: str, fmt: str) -> float:
 
 
 def find_address(
-    text: str, max_lines: int = 5, max_cues: int = 20, region: str | None = None
+    text: str, max_lines: int = 6, max_cues: int = 20, region: str | None = None
 ) -> FoundAddress | None:
     """The new postal address the sender announces as their own, or None.
 
@@ -204,8 +243,10 @@ def find_address(
         if tried >= max_cues:
             break
         before = text[max(0, cue.start() - 30) : cue.start()]
-        if _OLD.search(before.rsplit("\n", 1)[-1]):
-            continue
+        if _OLD.search(before.rsplit("\n", 1)[-1]) or (
+            cue.group(0).rstrip().endswith(":") and OLD_WORD.search(cue.group(0))
+        ):
+            continue  # "Ancienne adresse :", "Mon adresse actuelle :"
         block_start = cue.end()
         rest = text[block_start : block_start + 200 * (max_lines + 1)]
         parts: list[str] = []
@@ -234,26 +275,51 @@ def find_address(
             continue
         if not sender_context(text, cue.start(), block_start, block_start + consumed):
             continue
-        while len(parts) > 1 and _RECIPIENT.match(parts[0]) and not re.search(r"\d", parts[0]):
-            parts.pop(0)
-        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient.
+        # A name line above the street ("Jean Dupont", "Boulangerie Martin"): the recipient,
+        # dropped; from a line naming a house or a service down ("Millbank House", "Attn:
+        # Billing Dept."), the lines are kept, with a doubt (whether they belong is taste).
+        kept_names = False
+        head, comma, rest = parts[0].partition(",")
+        if (  # "Corinne Wenger, Rue des Alpes 9, 1630 Bulle": the name on the street's line
+            comma
+            and not re.search(r"\d|:", head)
+            and not re.search(
+                r"(?:^|\s)(?!(?:de|du|des|la|le|les|van|von|der)\b)[a-zà-ÿ]{3,}", head
+            )
+            and not _ADDRESS_START.match(head.strip())
+            and _ADDRESS_START.match(rest.strip())
+        ):
+            parts = [head.strip(), rest.strip(), *parts[1:]]
         while (
             len(parts) > 1
             and not re.search(r"\d", parts[0])
-            and not _ADDRESS_START.match(parts[0])
-            and any(_ADDRESS_START.match(p) for p in parts[1:])
+            and (
+                _RECIPIENT.match(parts[0])
+                or (
+                    not _ADDRESS_START.match(parts[0])
+                    and any(_ADDRESS_START.match(p) for p in parts[1:])
+                )
+            )
         ):
+            if _PLACE_OR_SERVICE.search(parts[0]):
+                kept_names = True
+                break
             parts.pop(0)
         first = _address_start(parts[0])
         prefix = parts[0][: len(parts[0]) - len(first)]
-        if someone_elses(prefix) or OLD_WORD.search(prefix):
-            continue  # "… the new address of our supplier is …", "(l'ancienne était le …"
+        if someone_elses(prefix) or OLD_WORD.search(prefix) or ends_a_sentence(prefix):
+            continue  # "… the new address of our supplier is …", "(l'ancienne était le …",
+            # "I'm moving to Atlanta. Send the box to: 2290 …" (another sentence's address)
         parts[0] = first
+        if any(ends_a_sentence(p) and len(p.split()) > 10 for p in parts):
+            continue  # sentences run into the block: "… anyway. Close my account. Send to: 2290"
         block = ", ".join(_clean(p) for p in parts if _clean(p))
         looks = _STREET.search(block) or re.match(r"\d", block) or _BUILDING.match(block)
         confidence = (0.95 if looks else 0.7) * _agreement(block, fmt)
         introduced = introduced_as_new(text, cue.start(), block_start)
         doubts = address_doubts(block, fmt, region, introduced)
+        if kept_names:
+            doubts += ("address_name_line_unsure",)  # "Millbank House": in it or not?
         found.append(FoundAddress(block, confidence, fmt, doubts))
     distinct = {_fold_block(f.text) for f in found}
     if len(distinct) != 1:

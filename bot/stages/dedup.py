@@ -5,13 +5,15 @@ another matter than (`bot/stages/rethread.py`: that case is no candidate). The c
 open cases with a request in the window are the candidates. Evidence against a candidate
 comes first: the new request names an invoice/contract/order/meter/serial number, or a site,
 of the kind the case names too but none of the case's own (`bot/specifics.py`); or it says
-it raises another matter ("autre problème", "par ailleurs", "another issue") and names
-nothing of the case. Such a candidate is kept apart whatever the wording, and the reason
-trail says why. Then, in this order:
+it raises another matter ("autre problème", "par ailleurs", "another issue") and names no
+number of one matter of the case (a bill, a credit note, an order, a ticket: a site, a
+contract or a customer number is what all of one person's matters carry). Such a
+candidate is kept apart whatever the wording, and the reason trail says why. Then, in this order:
 
 1. the same cleaned text within the duplicate window is a duplicate;
 2. a reply whose headers were stripped (a RE:/TR:/AW:/Fwd:/Réf: prefix before the subject of
-   one of the contact's open cases) is a follow-up of it;
+   one of the contact's open cases) is a follow-up of it, unless it says outright it is
+   about something else or rethread kept it apart from the case it answers;
 3. a chase without content ("any update?", "des nouvelles ?", "relance", or a chase of a few
    words) from a contact with exactly one open case is a follow-up of that case, whatever
    category the chase reads as, unless its own words (two or so) are none of the case's;
@@ -32,7 +34,9 @@ trail says why. Then, in this order:
    amount) and the words both use weigh less than `distinct_mass`, or less than
    `distinct_share` of the request's own words (`bot/distinctive.py`: the area's common
    words weigh little): then kept apart, tagged `related_to:` the alike case for review,
-   unless it is a chase all of whose words are the case's. See `docs/grouping.md`.
+   unless it is a chase all of whose words are the case's. A request about a bill of a month
+   the case never names, naming nothing specific of it, is kept apart the same way
+   (`kept_apart_other_bill`). See `docs/grouping.md`.
 
 The evidence is gathered in `bot/grouping.py`; this stage decides and writes every decision,
 and every case it kept the request apart from, in the reason trail.
@@ -65,6 +69,9 @@ CHASE_CONTENT_WORDS = 4
 AMBIGUOUS_MARGIN = 0.08
 # A bare chase from a sender with several open cases, not guessed: its case asks which.
 AMBIGUOUS_CHASE_TAG = "ambiguous_chase"
+# A bare chase pointing at "my email from this morning" joins the one open case quiet no
+# longer than this.
+POINTS_BACK_DAYS = 2.0
 
 
 def fold_text(text: str) -> str:
@@ -147,7 +154,9 @@ def _reply_without_headers(
     assert req is not None
     stripped, had_prefix = strip_reply_prefix(req.subject)
     key = subject_key(stripped)
-    if not had_prefix or not key:
+    # A reply kept apart from the case it answers, or that says it is about something else,
+    # carries an old thread's subject, not its own.
+    if not had_prefix or not key or new.unrelated or related_references(work):
         return False
     for cand in cases:
         if cand.against:
@@ -183,7 +192,11 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
     )
     if not (new.bare_chase or few_words) or cand.against:
         return False
-    if not few_words and _about_something_else(new, cand, ctx.settings.dedup):
+    if (
+        not few_words
+        and _about_something_else(new, cand, ctx.settings.dedup)
+        and not _chases_its_last_mail(work, new, cand)
+    ):
         return False
     what = "asks for news" if new.bare_chase else f"a chase of {len(new.words)} content words"
     _attach(
@@ -198,6 +211,14 @@ def _status_chase(ctx: StageContext, work: Work, new: NewRequest, cases: list[Ca
         ),
     )
     return True
+
+
+def _chases_its_last_mail(work: Work, new: NewRequest, cand: Candidate) -> bool:
+    """A bare chase pointing at the sender's own recent mail ("following up on my email from
+    this morning") whose one open case had a mail within `POINTS_BACK_DAYS`: news of it."""
+    req = work.request
+    assert req is not None and req.received_at is not None
+    return new.points_back and quiet_days(req.received_at, cand) <= POINTS_BACK_DAYS
 
 
 def _about_something_else(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
@@ -301,9 +322,7 @@ def _same_topic(ctx: StageContext, work: Work, new: NewRequest, cases: list[Cand
     req = work.request
     assert req is not None and req.received_at is not None
     conf = ctx.settings.dedup
-    eligible = [
-        c for c in cases if not c.against and not (new.new_matter and not c.comparison.shared)
-    ]
+    eligible = [c for c in cases if not c.against and not (new.new_matter and not c.names_matter)]
     if not eligible:
         return False
     ranked = sorted(((score(new, c), c) for c in eligible), key=lambda pair: -pair[0])
@@ -362,6 +381,9 @@ def _attach_unless_thin(
     ctx: StageContext, work: Work, new: NewRequest, cand: Candidate, reason: Reason
 ) -> bool:
     """Attach on likeness, unless the evidence is thin: then kept apart, linked for review."""
+    if _other_bill(new, cand):
+        _keep_apart_other_bill(work, cand, reason.detail)
+        return False
     if _thin(new, cand, ctx.settings.dedup):
         _keep_apart_thin(work, cand, reason.detail)
         return False
@@ -382,6 +404,27 @@ def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
     # bill": says it chases, but with the area's common words only, maybe a new matter.
     enough = new.bare_chase or cand.distinct_mass >= conf.distinct_mass / 2
     return not (_chase_of_its_words(new, cand) and enough)
+
+
+def _other_bill(new: NewRequest, cand: Candidate) -> bool:
+    """The request names the bill of a month the case never names, and nothing specific of
+    the case (a number, a site, an amount): one person's second bill, however alike."""
+    return bool(cand.comparison.other_months) and not cand.named
+
+
+def _keep_apart_other_bill(work: Work, cand: Candidate, detail: dict[str, Any]) -> None:
+    """An alike request about another month's bill: a new case linked to the alike one."""
+    best = float(detail.get("similarity") or 0.0)
+    work.tags.append(f"{RELATED_TAG}{cand.reference}")
+    work.reasons.append(
+        Reason(
+            "kept_apart_other_bill",
+            f"topic {best:.0%} alike {cand.reference} ({cand.category}), but names the "
+            f"{'; '.join(cand.comparison.other_months)} and nothing specific of that case: "
+            "kept apart, linked for review",
+            {**detail, "months": list(cand.comparison.other_months)},
+        )
+    )
 
 
 def _chase_of_its_words(new: NewRequest, cand: Candidate) -> bool:
@@ -443,7 +486,7 @@ def _explain_kept_apart(work: Work, new: NewRequest, cases: list[Candidate]) -> 
                     {"case": cand.reference, "conflicts": list(cand.comparison.conflicts)},
                 )
             )
-        elif new.new_matter and not cand.comparison.shared:
+        elif new.new_matter and not cand.names_matter:
             work.reasons.append(
                 Reason(
                     "kept_apart_new_matter",

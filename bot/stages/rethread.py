@@ -9,11 +9,14 @@ new case, tagged `related_to:<the old case>`, when:
   (another invoice, contract, site …), and does not say it corrects itself or answers a
   question ("I meant", "je me suis trompé", "comme demandé"); or
 - it says it raises another matter ("autre problème", "another issue"), under a subject
-  none of the case's requests has,
+  none of the case's requests has; or
+- it says outright it is about something else ("rien à voir avec", "nothing to do with",
+  "c'est pour une autre question", "it's a new thing"), whatever its subject,
 
-and in both cases it names nothing of the case. A case reference `[#CB-n]` the customer
-typed in the subject is a stronger link: kept unless the reply says it is another matter AND
-names a conflicting identifier. A reply to a CRM ticket (same ticket) is never re-examined.
+and in every case it names nothing of the case. A case reference `[#CB-n]` the customer
+typed in the subject is a stronger link: kept unless the reply says outright it is about
+something else, or says it is another matter AND names a conflicting identifier. A reply
+to a CRM ticket (same ticket) is never re-examined.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ def _other_matter(evidence: ReplyEvidence, *, typed_reference: bool) -> str | No
     """Why the reply is another matter than its case, or None when it stays."""
     if evidence.names_case:
         return None
+    if evidence.unrelated:
+        return f"says \u201c{evidence.unrelated}\u201d and names nothing of the case"
     conflicts = "; ".join(evidence.comparison.conflicts)
     cue = evidence.new_matter
     if typed_reference:

@@ -51,7 +51,8 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> Case |
     """The case a reply belongs to; when its headers reach several cases, they are one
     conversation: the newer cases are soft-merged into the oldest (reversible, audited,
     tagged for review) instead of splitting it, unless one was opened by a reply kept apart
-    from another (`bot/stages/rethread.py`)."""
+    from another (`bot/stages/rethread.py`), or all are the sender's own (kept apart when
+    they opened: linked, not merged)."""
     survivors: dict[int, Case] = {}
     for case_id, _ in found:
         case = _follow(ctx, get_case(ctx.conn, case_id))
@@ -64,6 +65,8 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> Case |
         # the thread goes on where it was replied to, the newest message it names.
         newest = _follow(ctx, get_case(ctx.conn, found[0][0]))
         return newest if newest is not None else next(iter(survivors.values()))
+    if _one_contacts(work, survivors.values()):
+        return _link_not_merge(ctx, work, found, survivors)
     keep_id = min(survivors)
     for other_id in sorted(survivors):
         if other_id == keep_id:
@@ -92,6 +95,38 @@ def _join(ctx: StageContext, work: Work, found: list[tuple[int, str]]) -> Case |
         )
         ctx.log.info("cases_joined_by_reply", survivor=keep.reference, absorbed=other.reference)
     return get_case(ctx.conn, keep_id)
+
+
+def _one_contacts(work: Work, cases: Iterable[Case]) -> bool:
+    """All these cases are the sender's own: the grouping rules kept them apart already."""
+    contact_id = work.contact.id if work.contact else None
+    return contact_id is not None and all(c.contact_id == contact_id for c in cases)
+
+
+def _link_not_merge(
+    ctx: StageContext, work: Work, found: list[tuple[int, str]], survivors: dict[int, Case]
+) -> Case:
+    """A reply whose headers reach two or more of its sender's own cases: those cases were
+    kept apart as two matters when they opened, and a References header (a mail client's
+    whole history) does not overrule that. The reply joins the case of the message it
+    answers (In-Reply-To, else the newest it names); the others are linked for review."""
+    req = work.request
+    assert req is not None
+    answered = cases_of_message_ids(ctx.conn, [req.in_reply_to]) if req.in_reply_to else []
+    direct = (answered or found)[0][0]
+    chosen = _follow(ctx, get_case(ctx.conn, direct)) or next(iter(survivors.values()))
+    others = sorted(c.reference for c in survivors.values() if c.id != chosen.id)
+    work.tags.extend(f"{RELATED_TAG}{r}" for r in others)
+    work.reasons.append(
+        Reason(
+            "cases_linked_by_reply",
+            f"its References also name {', '.join(others)}, another case of the same contact: "
+            f"not merged (kept apart when it opened), linked for review",
+            {"case": chosen.reference, "linked": others},
+        )
+    )
+    ctx.log.info("cases_linked_by_reply", case=chosen.reference, linked=others)
+    return chosen
 
 
 def thread_exactly(ctx: StageContext, work: Work) -> Work | None:
