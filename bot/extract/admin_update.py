@@ -38,6 +38,7 @@ from bot.extract.context import (
     someone_elses,
 )
 from bot.extract.details import labelled_details
+from bot.extract.mail_doubts import mail_doubts, persons_value
 from bot.extract.postal import (
     POSTCODES,
     address_from_lines,
@@ -88,7 +89,7 @@ _PHONE_CUE = re.compile(
 )
 _EMAIL_NOUN = (
     r"(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|e-?mail(?:\s+address)?|courriel|mail"
-    r"|adresse|address)"
+    r"|adresse|address)\b"
 )
 _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
@@ -538,6 +539,7 @@ def extract_admin_update(
             k: FieldValue(v.value, v.confidence, (*v.doubts, "written_for_someone_else"))
             for k, v in update.fields.items()
         }
+    _add_mail_doubts(update, before + body, region_for(locale, lang))
     if turn == "corrected":
         region = region_for(locale, lang)
         earlier = _extract(subject, before, sender, region)
@@ -552,6 +554,38 @@ def extract_admin_update(
             for k, v in update.fields.items()
         }
     return update
+
+
+def _value_at(text: str, name: str, value: str, region: str) -> int:
+    """Where a value read stands in the text (-1 when it is not found as it was read)."""
+    if name == "phone":
+        for match in islice(
+            phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE),
+            MAX_CANDIDATES,
+        ):
+            e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            if e164 == value:
+                return match.start
+        return -1
+    if name == "iban":
+        found = re.search(r"\s?".join(map(re.escape, value)), text, re.I)
+        return found.start() if found else -1
+    head = value.split(",")[0].split("\n")[0].strip()
+    return text.lower().find(head.lower()) if head else -1
+
+
+def _add_mail_doubts(update: AdminUpdate, text: str, region: str) -> None:
+    """Add to each value the doubts the whole mail casts on it (bot/extract/mail_doubts.py):
+    second thoughts after the first value read, a change already made, another person's."""
+    at = {k: _value_at(text, k, v.value, region) for k, v in update.fields.items()}
+    common = mail_doubts(text, min((a for a in at.values() if a >= 0), default=0))
+    for name, value in list(update.fields.items()):
+        doubts = common
+        if name in ("email", "phone") and persons_value(text, value.value, at[name]):
+            doubts = (*doubts, "another_person_named_in_the_mail")
+        new = tuple(d for d in doubts if d not in value.doubts)
+        if new:
+            update.fields[name] = FieldValue(value.value, value.confidence, (*value.doubts, *new))
 
 
 def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminUpdate:
