@@ -40,6 +40,12 @@ SECOND_THOUGHTS = [
     ("en", "New address",
      "Hi, our new address will be 12 Mill Lane, Leeds LS6 2AB. However, we won't move until the "
      "contract is signed.\nTom"),
+    ("en", "Hi", "Hi, new number 07911 123456 — oh wait, that's my work phone, I'll send the "
+     "right one later.\nTom"),
+    ("fr", "num", "Bonjour, nouveau numéro 06 45 78 12 33... zut, c'est celui de mon mari, je "
+     "vous renvoie le bon.\nMarie"),
+    ("fr", "Adresse", "Bonjour, à compter du 1er mars ma nouvelle adresse sera le 12 rue des "
+     "Lilas, 69003 Lyon, si la vente se fait.\nMarie"),
 ]  # fmt: skip
 
 
@@ -80,6 +86,12 @@ ALREADY_MADE = [
      "Marie"),
     ("en", "Re: your request",
      "Hello,\nmy email was updated to tom.new@mail.example, all done on your side, cheers.\nTom"),
+    ("fr", "Re: votre dossier",
+     "Bonjour, merci, c'est noté de votre côté : ma nouvelle adresse 12 rue des Lilas, 69003 "
+     "Lyon est enregistrée.\nMarie"),
+    ("en", "Re: update",
+     "Thanks, your letter reached me at my new address, 12 Mill Lane, Leeds LS6 2AB, so that's "
+     "sorted.\nTom"),
     ("en", "Re: address change",
      "Hi,\nI can see my new address 12 Mill Lane, Leeds LS6 2AB is now on my account. Thanks!\n"
      "Tom"),
