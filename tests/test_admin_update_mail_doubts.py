@@ -46,6 +46,12 @@ SECOND_THOUGHTS = [
      "vous renvoie le bon.\nMarie"),
     ("fr", "Adresse", "Bonjour, à compter du 1er mars ma nouvelle adresse sera le 12 rue des "
      "Lilas, 69003 Lyon, si la vente se fait.\nMarie"),
+    ("fr", "Adresse", "Bonjour, notre nouvelle adresse : 12 rue des Lilas, 69003 Lyon.\nDésolé, "
+     "erreur d'envoi, ce courriel concernait notre assurance.\nMarie"),
+    ("fr", "mail", "Bonjour, ma nouvelle adresse mail est marie.new@free.example. Réflexion "
+     "faite, ne faites rien pour le moment.\nMarie"),
+    ("en", "email", "Hi, my new email is tom.new@mail.example. On reflection, do nothing for "
+     "now.\nTom"),
 ]  # fmt: skip
 
 
@@ -92,6 +98,11 @@ ALREADY_MADE = [
     ("en", "Re: update",
      "Thanks, your letter reached me at my new address, 12 Mill Lane, Leeds LS6 2AB, so that's "
      "sorted.\nTom"),
+    ("fr", "Re: confirmation",
+     "Bonjour, ma dernière facture indique bien ma nouvelle adresse, 12 rue des Lilas, 69003 "
+     "Lyon. Merci beaucoup !\nMarie"),
+    ("en", "Re: your confirmation",
+     "Hello, my latest bill shows my new address 12 Mill Lane, Leeds LS6 2AB. Thank you!\nTom"),
     ("en", "Re: address change",
      "Hi,\nI can see my new address 12 Mill Lane, Leeds LS6 2AB is now on my account. Thanks!\n"
      "Tom"),
@@ -139,6 +150,21 @@ def test_the_verb_adresser_is_no_email_cue() -> None:
     )
     update, _ = _plan("Factures", body, "fr")
     assert "email" not in update.fields
+
+
+@pytest.mark.parametrize(
+    ("lang", "body"),
+    [
+        ("fr", "Bonjour, mon numéro a été changé par mon opérateur, le nouveau est le "
+         "06 45 78 12 33.\nMarie"),
+        ("en", "Hi, my mobile number has been changed. My new number is 07911 123456.\nTom"),
+    ],
+)  # fmt: skip
+def test_a_number_changed_by_the_operator_is_no_change_already_made_here(
+    lang: str, body: str
+) -> None:
+    _, plan = _plan("Numéro", body, lang)
+    assert set(plan.apply) == {"phone"}
 
 
 @pytest.mark.parametrize(
