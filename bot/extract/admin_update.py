@@ -8,9 +8,10 @@ Each value carries the doubts the checks of bot/extract/checks.py have about app
 unseen, and those of the mail around it: another value of its kind not said old, other
 contact details not read as a change, a correction, a mail written for someone else, a
 request for credentials, and what the rest of the mail says (bot/extract/mail_doubts.py:
-second thoughts after the value, a change already made, another person named). `plan_update` then decides what may be applied: a single field (or
-a phone and an e-mail together), confident and without a doubt, from a verified sender
-(bot/verify.py); bank details never; everything else is a note for an agent.
+second thoughts after the value, a change already made, another person named).
+`plan_update` then decides what may be applied: a single field (or a phone and an e-mail
+together), confident and without a doubt, from a verified sender (bot/verify.py); bank
+details never; everything else is a note for an agent.
 """
 
 from __future__ import annotations
