@@ -194,3 +194,19 @@ def test_a_plain_single_change_is_still_applied(lang: str, body: str, field: str
 def test_the_new_reasons_read_as_sentences_in_french_and_english(code: str) -> None:
     assert describe(code, "fr") != describe(code, "en")
     assert "_" not in describe(code, "fr") and "_" not in describe(code, "en")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "applied"),
+    [
+        ("Bonjour, mon nouvel e-mail : marie.n@free.example.\nMarie", "email", True),
+        ("Bonjour, voici mon nouvel IBAN : FR76 3000 6000 0112 3456 7890 189.\nMarie", "iban",
+         False),
+    ],
+)  # fmt: skip
+def test_nouvel_before_a_vowel_announces_a_change_like_nouveau(
+    body: str, field: str, applied: bool
+) -> None:
+    update, plan = _plan("Coordonnées", body, "fr")
+    assert field in update.fields
+    assert (field in plan.apply) is applied

@@ -15,7 +15,7 @@ import re
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 
 NEW_WORD = re.compile(
-    r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
+    r"\b(?:nouveaux?|nouvel(?:les?)?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
     r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|[àa]\s+partir\s+d|as\s+of|"
     r"from\s+now\s+on|"
     r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated|"
