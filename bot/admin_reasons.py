@@ -134,6 +134,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "la valeur peut être la sienne",
         "en": "the mail names another person (a contact, a recipient): the value may be theirs",
     },
+    "a_relative_named_in_the_mail": {
+        "fr": "le message parle d'un proche : la valeur peut être la sienne",
+        "en": "the mail speaks of a relative: the value may be theirs",
+    },
     "introduced_only_by_the_subject": {
         "fr": "seul l'objet du message annonce le changement",
         "en": "only the subject of the mail announces the change",

@@ -210,3 +210,35 @@ def test_nouvel_before_a_vowel_announces_a_change_like_nouveau(
     update, plan = _plan("Coordonnées", body, "fr")
     assert field in update.fields
     assert (field in plan.apply) is applied
+
+
+@pytest.mark.parametrize(
+    ("lang", "body"),
+    [
+        ("fr", "Bonjour, je gère les affaires de mon père. Nouveau numéro : 06 45 78 12 33.\n"
+         "Claire"),
+        ("fr", "Bonjour, nouveau numéro : 06 45 78 12 33, c'est celui de mon mari, qui gère "
+         "désormais le contrat.\nMarie"),
+        ("en", "Hi, please use my new email tom.new@mail.example, it's shared with my wife.\nTom"),
+    ],
+)  # fmt: skip
+def test_a_change_in_a_mail_that_speaks_of_a_relative_is_only_proposed(
+    lang: str, body: str
+) -> None:
+    update, plan = _plan("Changement", body, lang)
+    assert update.fields and plan.apply == {}
+    assert any(r.endswith(":a_relative_named_in_the_mail") for r in plan.reasons)
+
+
+@pytest.mark.parametrize(
+    ("lang", "body"),
+    [
+        ("fr", "Bonjour, à partir du 1er juin, mon adresse sera 12 rue des Lilas, 69003 Lyon, "
+         "sauf si le propriétaire se rétracte.\nMarie"),
+        ("en", "Hi, we're moving next month. New address from 1 May: 12 Mill Lane, Leeds LS6 2AB, "
+         "unless the completion date slips.\nTom"),
+    ],
+)  # fmt: skip
+def test_a_change_under_a_condition_is_only_proposed(lang: str, body: str) -> None:
+    update, plan = _plan("Adresse", body, lang)
+    assert "postal_address" in update.fields and plan.apply == {}

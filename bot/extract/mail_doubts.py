@@ -8,13 +8,16 @@ text, because a wrong change applied is worse than a note (issue 12):
 - a change already made and confirmed ("l'adresse est bien passée", "tout est en ordre",
   "it has been updated, thanks"): nothing may be left to change;
 - another person named beside an e-mail or a phone ("Loïc Bernardeau
-  (l.bernardeau@…)", "notre nouveau responsable : …"): the value may be that person's.
+  (l.bernardeau@…)", "notre nouveau responsable : …"), or a relative anywhere ("mon mari",
+  "my dad"): the value may be that person's, or theirs to confirm.
 A mail with such a doubt is still read: its values go to an agent's note, never applied.
 """
 
 from __future__ import annotations
 
 import re
+
+from bot.extract.context import KIN_EN, KIN_FR
 
 SECOND_THOUGHTS = re.compile(
     r"\b(?:ah\s+non|oh\s+non|en\s+fait|finalement|[àa]\s+la\s+r[ée]flexion|tout\s+compte\s+fait|"
@@ -46,7 +49,8 @@ SECOND_THOUGHTS = re.compile(
     # a condition: "si la vente se fait", "assuming planning permission comes through"
     r"si\s+(?:la\s+vente|le\s+(?:pr[êe]t|compromis|cr[ée]dit|bail|dossier))|[àa]\s+condition|"
     r"sous\s+condition|assuming|provided\s+(?:that|the)|subject\s+to|"
-    r"if\s+(?:the\s+)?(?:sale|mortgage|purchase|lease|offer))\b"
+    r"if\s+(?:the\s+)?(?:sale|mortgage|purchase|lease|offer)|sauf\s+si|[àa]\s+moins\s+que|"
+    r"unless)\b"
     # a turn after the change: "mais", "but", "however", "EDIT :", "PS :"
     r"|\b(?:mais|but|however|cependant|toutefois|pourtant|sauf\s+que|except\s+that|instead)\b"
     r"|(?-i:\b(?:EDIT|Edit|P\.?\s?S\.?|PS)\b)\s*:?",
@@ -96,6 +100,11 @@ ANOTHER_PERSON = re.compile(
 )
 
 
+# A relative of the sender's: "mon mari", "my dad", "les affaires de mon père". The value may
+# be theirs, or theirs to confirm.
+RELATIVE = re.compile(rf"\b(?:(?:mon|ma|mes|notre|nos)\s+{KIN_FR}|(?:my|our)\s+{KIN_EN})\b", re.I)
+
+
 def mail_doubts(body: str, after: int = 0) -> tuple[str, ...]:
     """What the sender's text makes doubtful in any value it gives: second thoughts after
     `after` (where the mail's first value stands), a change already made anywhere."""
@@ -104,6 +113,8 @@ def mail_doubts(body: str, after: int = 0) -> tuple[str, ...]:
         doubts.append("second_thoughts_in_the_mail")
     if DONE.search(body):
         doubts.append("change_maybe_already_made")
+    if RELATIVE.search(body):
+        doubts.append("a_relative_named_in_the_mail")
     return tuple(doubts)
 
 
