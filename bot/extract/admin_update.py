@@ -561,10 +561,10 @@ def extract_admin_update(
 def _value_at(text: str, name: str, value: str, region: str) -> int:
     """Where a value read stands in the text (-1 when it is not found as it was read)."""
     if name == "phone":
-        for match in islice(
-            phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE),
-            MAX_CANDIDATES,
-        ):
+        matches = phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200
+        )
+        for match in islice(matches, MAX_CANDIDATES):
             e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
             if e164 == value:
                 return match.start
