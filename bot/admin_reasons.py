@@ -138,6 +138,12 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le message parle d'un proche : la valeur peut être la sienne",
         "en": "the mail speaks of a relative: the value may be theirs",
     },
+    "a_reply_or_forward": {
+        "fr": "le message est une réponse ou un transfert : le changement peut être déjà fait "
+        "ou venir du fil cité",
+        "en": "the mail is a reply or a forward: the change may be made already or come from "
+        "the quoted thread",
+    },
     "introduced_only_by_the_subject": {
         "fr": "seul l'objet du message annonce le changement",
         "en": "only the subject of the mail announces the change",

@@ -189,6 +189,8 @@ def test_a_plain_single_change_is_still_applied(lang: str, body: str, field: str
         "second_thoughts_in_the_mail",
         "change_maybe_already_made",
         "another_person_named_in_the_mail",
+        "a_relative_named_in_the_mail",
+        "a_reply_or_forward",
     ],
 )
 def test_the_new_reasons_read_as_sentences_in_french_and_english(code: str) -> None:
@@ -242,3 +244,21 @@ def test_a_change_in_a_mail_that_speaks_of_a_relative_is_only_proposed(
 def test_a_change_under_a_condition_is_only_proposed(lang: str, body: str) -> None:
     update, plan = _plan("Adresse", body, lang)
     assert "postal_address" in update.fields and plan.apply == {}
+
+
+@pytest.mark.parametrize(
+    ("lang", "subject", "body"),
+    [
+        ("fr", "Re: votre dossier", "Bonjour,\nma nouvelle adresse : 12 rue des Lilas, 69003 Lyon."
+         "\nMarie"),
+        ("en", "Fwd: new number", "Hi,\nmy new mobile number is 07911 123456.\nTom"),
+    ],
+)  # fmt: skip
+def test_a_change_in_a_reply_or_a_forward_is_only_proposed(
+    lang: str, subject: str, body: str
+) -> None:
+    update, plan = _plan(subject, body, lang)
+    assert update.fields and plan.apply == {}
+    assert any(r.endswith(":a_reply_or_forward") for r in plan.reasons)
+    _, fresh = _plan(subject[subject.index(":") + 1 :].strip(), body, lang)
+    assert fresh.apply, "the same mail under its own subject is applied"

@@ -541,7 +541,7 @@ def extract_admin_update(
             k: FieldValue(v.value, v.confidence, (*v.doubts, "written_for_someone_else"))
             for k, v in update.fields.items()
         }
-    _add_mail_doubts(update, before + body, region_for(locale, lang))
+    _add_mail_doubts(update, subject, before + body, region_for(locale, lang))
     if turn == "corrected":
         region = region_for(locale, lang)
         earlier = _extract(subject, before, sender, region)
@@ -576,11 +576,11 @@ def _value_at(text: str, name: str, value: str, region: str) -> int:
     return text.lower().find(head.lower()) if head else -1
 
 
-def _add_mail_doubts(update: AdminUpdate, text: str, region: str) -> None:
+def _add_mail_doubts(update: AdminUpdate, subject: str, text: str, region: str) -> None:
     """Add to each value the doubts the whole mail casts on it (bot/extract/mail_doubts.py):
     second thoughts after the first value read, a change already made, another person's."""
     at = {k: _value_at(text, k, v.value, region) for k, v in update.fields.items()}
-    common = mail_doubts(text, min((a for a in at.values() if a >= 0), default=0))
+    common = mail_doubts(subject, text, min((a for a in at.values() if a >= 0), default=0))
     for name, value in list(update.fields.items()):
         doubts = common
         if name in ("email", "phone") and persons_value(text, value.value, at[name]):

@@ -10,6 +10,8 @@ text, because a wrong change applied is worse than a note (issue 12):
 - another person named beside an e-mail or a phone ("Loïc Bernardeau
   (l.bernardeau@…)", "notre nouveau responsable : …"), or a relative anywhere ("mon mari",
   "my dad"): the value may be that person's, or theirs to confirm.
+- a reply or a forward ("Re:", "TR:", "Fwd:"): the change may be one already made, or come
+  from the thread quoted or forwarded.
 A mail with such a doubt is still read: its values go to an agent's note, never applied.
 """
 
@@ -105,10 +107,17 @@ ANOTHER_PERSON = re.compile(
 RELATIVE = re.compile(rf"\b(?:(?:mon|ma|mes|notre|nos)\s+{KIN_FR}|(?:my|our)\s+{KIN_EN})\b", re.I)
 
 
-def mail_doubts(body: str, after: int = 0) -> tuple[str, ...]:
-    """What the sender's text makes doubtful in any value it gives: second thoughts after
-    `after` (where the mail's first value stands), a change already made anywhere."""
+# "Re:", "TR:", "Fwd:": a reply may confirm a change already made or answer the quoted
+# thread, a forward carries someone else's words.
+REPLY_OR_FORWARD = re.compile(r"^\s*(?:re|tr|fw|fwd|aw|wg|r[ée]f)\s*:", re.I)
+
+
+def mail_doubts(subject: str, body: str, after: int = 0) -> tuple[str, ...]:
+    """What the mail makes doubtful in any value it gives: a reply or forward, second thoughts
+    after `after` (where the mail's first value stands), a change already made anywhere."""
     doubts: list[str] = []
+    if REPLY_OR_FORWARD.match(subject):
+        doubts.append("a_reply_or_forward")
     if SECOND_THOUGHTS.search(body, after):
         doubts.append("second_thoughts_in_the_mail")
     if DONE.search(body):
