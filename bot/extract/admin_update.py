@@ -58,8 +58,8 @@ FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact",
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
            "gb": "GB", "uk": "GB", "ie": "IE", "au": "AU"}  # fmt: skip
 _NEW = (  # whole words: "known" holds no "now"
-    r"\b(?:nouveaux?|nouvel(?:les?)?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|changed?"
-    r"|chang(?:er|ez|ement|ing)"
+    r"\b(?:nouveaux?|nouvel(?:les?)?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?"
+    r"|changed?|chang(?:er|ez|ement|ing)"
     r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)\b"
 )
 # A number that is no phone's: "numéro de contrat", "account number", "n° client".

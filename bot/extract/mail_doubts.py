@@ -6,7 +6,7 @@ text, because a wrong change applied is worse than a note (issue 12):
   for my insurer, please ignore it"): the change may be taken back, in words a retraction
   pattern does not know;
 - a change already made and confirmed ("l'adresse est bien passée", "tout est en ordre",
-  "it has been updated, thanks"): nothing may be left to change;
+  "it was updated on your side, thanks"): nothing may be left to change;
 - another person named beside an e-mail or a phone ("Loïc Bernardeau
   (l.bernardeau@…)", "notre nouveau responsable : …"), or a relative anywhere ("mon mari",
   "my dad"): the value may be that person's, or theirs to confirm.
@@ -35,7 +35,8 @@ SECOND_THOUGHTS = re.compile(
     r"|hold\s+(?:on|off)|oubliez|forget\s+(?:it|about\s+it)|"
     # sent by mistake, or the change called off: "envoyé par erreur", "the sale fell through"
     r"(?:envoy[ée]e?|sent)\s+(?:\w+\s+){0,3}?(?:par\s+erreur|by\s+mistake|in\s+error)|"
-    r"destin[ée]e?\s+(?:[àa]|pour)|pas\s+destin[ée]|fell\s+through|called\s+off|tomb[ée]e?\s+[àa]\s+l['’]eau|"
+    r"destin[ée]e?\s+(?:[àa]|pour)|pas\s+destin[ée]|fell\s+through|called\s+off|"
+    r"tomb[ée]e?\s+[àa]\s+l['’]eau|"
     r"(?:est|a\s+[ée]t[ée])\s+(?:report[ée]e?|annul[ée]e?)|(?:is|was|has\s+been)\s+(?:postponed|"
     r"cancell?ed|off)|"
     r"(?:leave|keep)\s+(?:everything|it|things|all)\s+(?:as\s+(?:it\s+is|they\s+are)|unchanged)|"
@@ -66,7 +67,8 @@ DONE = re.compile(
     r"(?:that['’]s|it['’]s|all)\s+sorted|"
     # shown on a bill already: "my latest bill shows", "ma facture indique bien"
     r"(?:bill|invoice|statement|letter|account|record)s?\s+(?:now\s+)?(?:shows?|displays?|lists?)|"
-    r"(?:indique|affiche|mentionne|porte)(?:nt)?\s+(?:bien|d[ée]j[àa])|(?:received|got)\s+(?:the|your|a)\s+(?:letter|confirmation)|"
+    r"(?:indique|affiche|mentionne|porte)(?:nt)?\s+(?:bien|d[ée]j[àa])|"
+    r"(?:received|got)\s+(?:the|your|a)\s+(?:letter|confirmation)|"
     r"merci\s+d['’]avoir\s+(?:mis|chang|modifi|enregistr|pris|corrig)\w*|"
     r"(?:already|d[ée]j[àa])\s+(?:been\s+)?(?:updated|changed|done|fait|mis|modifi\w*|chang\w*)|"
     r"(?:all|everything)\s+(?:looks\s+|is\s+)?(?:good|fine|in\s+order|sorted)|"
@@ -83,8 +85,9 @@ DONE = re.compile(
     r"(?:updated|changed|amended|recorded|corrected)\s+(?:on\s+(?:your|the)\s+(?:side|end|system)|"
     r"in\s+(?:your|the)\s+(?:records|system)|by\s+(?:you|your))|"
     r"(?:has|have|was|were)\s+(?:now\s+)?(?:been\s+)?(?:correctly|successfully)\s+"
-    r"(?:updated|changed|amended|recorded|corrected)|all\s+done|(?:appara[iî]t|figure)\s+(?:bien|d[ée]sormais|maintenant|"
-    r"d[ée]j[àa])|(?:is|are)\s+now\s+(?:on|showing|shown|correct)\b)\b",
+    r"(?:updated|changed|amended|recorded|corrected)|all\s+done|"
+    r"(?:appara[iî]t|figure)\s+(?:bien|d[ée]sormais|maintenant|d[ée]j[àa])|"
+    r"(?:is|are)\s+now\s+(?:on|showing|shown|correct)\b)\b",
     re.I,
 )
 # A person's name, then the value in brackets or after a colon or dash: "Loïc Bernardeau
