@@ -119,6 +119,31 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le client corrige la valeur plus loin dans le message",
         "en": "the customer corrects the value further down the mail",
     },
+    "second_thoughts_in_the_mail": {
+        "fr": "après le changement, le message revient dessus ou le nuance "
+        "(en fait, finalement, mais, ignorer ce message…)",
+        "en": "after the change, the mail goes back on it or qualifies it "
+        "(actually, but, please ignore…)",
+    },
+    "change_maybe_already_made": {
+        "fr": "le message semble confirmer un changement déjà fait",
+        "en": "the mail seems to confirm a change already made",
+    },
+    "another_person_named_in_the_mail": {
+        "fr": "le message nomme une autre personne (contact, destinataire) : "
+        "la valeur peut être la sienne",
+        "en": "the mail names another person (a contact, a recipient): the value may be theirs",
+    },
+    "a_relative_named_in_the_mail": {
+        "fr": "le message parle d'un proche : la valeur peut être la sienne",
+        "en": "the mail speaks of a relative: the value may be theirs",
+    },
+    "a_reply_or_forward": {
+        "fr": "le message est une réponse ou un transfert : le changement peut être déjà fait "
+        "ou venir du fil cité",
+        "en": "the mail is a reply or a forward: the change may be made already or come from "
+        "the quoted thread",
+    },
     "introduced_only_by_the_subject": {
         "fr": "seul l'objet du message annonce le changement",
         "en": "only the subject of the mail announces the change",

@@ -85,6 +85,11 @@ class Candidate:
         return bool(self.comparison.shared or self.comparison.alike)
 
     @property
+    def names_number(self) -> bool:
+        """Both name an identifier (any kind but a customer number), not only a site."""
+        return any(not s.startswith("site ") for s in self.comparison.shared)
+
+    @property
     def names_matter(self) -> bool:
         """Both name a number of one matter (a bill, an order, a ticket), not only what all of
         one person's matters may carry (a contract, a meter, a site, a customer number)."""

@@ -125,6 +125,7 @@ class BudgetSettings(_Section):
     """What one item may cost: over it, it is quarantined with the reason."""
 
     item_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # CPU time of the thread handling one item; 10 times that of wall-clock time (bot/budget.py)
     item_seconds: float = Field(default=60.0, gt=0)
     # Times an item may be handled alone and kill the process before it is quarantined;
     # at least 2, so that one crash of a whole batch never quarantines an innocent item.

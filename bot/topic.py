@@ -100,6 +100,9 @@ _CHASE_PHRASES = re.compile(
     r"(?:deja )?ecrit|deja ecrit|(?:deuxieme|troisieme|2e|3e) fois"
     r"|(?:ecris|ecrit|contacte|sollicite|permets) (?:a|de) nouveau|(?:a|de) nouveau vers vous"
     r"|ou en est|ou en sommes|ou en etes|qu en est il|avez[- ]vous (?:pu|du nouveau|avance)"
+    r"|(?:je|nous) (?:me permets de |nous permettons de )?(?:vous )?re ?ecri\w*"
+    r"|avez[- ]vous bien (?:note|recu|pris en compte|enregistre)"
+    r"|did you (?:get|receive|see|note) my|have you (?:received|seen|noted) my"
     r"|point sur ma demande|suite a (?:mon|ma) (?:mail|message|demande|courriel))\b"
 )
 # The narrower list for a *bare* chase: asking for news or an answer, nothing else.

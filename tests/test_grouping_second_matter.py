@@ -16,6 +16,7 @@ import pytest
 
 from bot.specifics import says_unrelated
 from bot.store import Store
+from bot.topic import says_chase
 from tests.helpers.grouping import KARIM, RACHEL, T0
 from tests.helpers.grouping import reasons as _reasons
 from tests.helpers.grouping import run_cases as _run
@@ -385,3 +386,79 @@ def test_a_chase_pointing_at_my_mail_of_this_morning_joins_the_only_recent_case(
     sender, first, chase = LINE_DOWN[lang]
     cases = _run(store, store_url, inbox, [_msg(sender, *first, 0), _msg(sender, *chase, hours)])
     assert [c["request_count"] for c in cases] == ([2] if joins else [1, 1])
+
+
+# -- the home's address alone does not join a second matter; a chase naming it still does
+
+
+HOME = {
+    "fr": (
+        KARIM,
+        (
+            "Coupure de courant",
+            "Bonjour,\nPlus de courant depuis 6 h chez nous, 12 rue Pasteur à Lyon. Les voisins "
+            "ont du courant. Pouvez-vous envoyer quelqu'un ?\nKarim",
+        ),
+        (
+            "Compteur en erreur",
+            "Bonjour,\nMerci pour le rétablissement du courant la semaine dernière. Le compteur "
+            "du 12 rue Pasteur affiche maintenant un code erreur et n'envoie plus les relevés. "
+            "Pouvez-vous regarder ?\nKarim",
+        ),
+        (
+            "Toujours sans courant rue Pasteur",
+            "Bonjour,\nJe vous réécris : le courant est coupé au 12 rue Pasteur depuis ce "
+            "matin, le congélateur commence à dégeler.\nKarim",
+        ),
+    ),
+    "en": (
+        RACHEL,
+        (
+            "Power cut",
+            "Hi,\nWe have had no power at home since 6am, 3 Park Lane, Leeds. The neighbours have "
+            "power. Please send someone.\nRachel",
+        ),
+        (
+            "Smart meter error",
+            "Hi,\nThanks for restoring the power last week. The smart meter display at 3 Park "
+            "Lane now shows 'Comms error' and no readings are sent. Can you look at it?\nRachel",
+        ),
+        (
+            "Park Lane power cut",
+            "Hi,\nDid you get my email? The power at 3 Park Lane has been off since 6am and "
+            "the freezer is defrosting.\nRachel",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_second_matter_at_the_same_home_address_is_a_second_case(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, outage, meter, _ = HOME[lang]
+    cases = _run(store, store_url, inbox, [_msg(sender, *outage, 0), _msg(sender, *meter, 24 * 7)])
+    assert [c["request_count"] for c in cases] == [1, 1]
+    assert f"related_to:{cases[0]['reference']}" in cases[1]["tags"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_chase_rewritten_at_the_same_home_address_joins_its_case(
+    store: Store, store_url: str, inbox: Path, lang: str
+) -> None:
+    sender, outage, _, chase = HOME[lang]
+    (case,) = _run(store, store_url, inbox, [_msg(sender, *outage, 0), _msg(sender, *chase, 6)])
+    assert case["request_count"] == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Je vous réécris car ma connexion ne fonctionne plus depuis une semaine.",
+        "Je me permets de réécrire au sujet de mon emménagement.",
+        "Avez-vous bien noté mon emménagement au 18 avenue Foch ?",
+        "Did you get my email about the move?",
+    ],
+)
+def test_writing_again_or_asking_whether_my_mail_arrived_reads_as_a_chase(text: str) -> None:
+    assert says_chase("", text)

@@ -7,9 +7,11 @@ the mail calls old, kept, someone else's or takes back further down (bot/extract
 Each value carries the doubts the checks of bot/extract/checks.py have about applying it
 unseen, and those of the mail around it: another value of its kind not said old, other
 contact details not read as a change, a correction, a mail written for someone else, a
-request for credentials. `plan_update` then decides what may be applied: a single field (or
-a phone and an e-mail together), confident and without a doubt, from a verified sender
-(bot/verify.py); bank details never; everything else is a note for an agent.
+request for credentials, and what the rest of the mail says (bot/extract/mail_doubts.py:
+second thoughts after the value, a change already made, another person named).
+`plan_update` then decides what may be applied: a single field (or a phone and an e-mail
+together), confident and without a doubt, from a verified sender (bot/verify.py); bank
+details never; everything else is a note for an agent.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from bot.extract.context import (
     someone_elses,
 )
 from bot.extract.details import labelled_details
+from bot.extract.mail_doubts import mail_doubts, persons_value
 from bot.extract.postal import (
     POSTCODES,
     address_from_lines,
@@ -55,8 +58,8 @@ FIELDS = ("postal_address", "phone", "email", "company_name", "billing_contact",
 _REGION = {"fr": "FR", "en": "GB", "be": "BE", "ch": "CH", "ca": "CA", "us": "US",
            "gb": "GB", "uk": "GB", "ie": "IE", "au": "AU"}  # fmt: skip
 _NEW = (  # whole words: "known" holds no "now"
-    r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|changed?"
-    r"|chang(?:er|ez|ement|ing)"
+    r"\b(?:nouveaux?|nouvel(?:les?)?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?"
+    r"|changed?|chang(?:er|ez|ement|ing)"
     r"|dor[ée]navant|[àa]\s+compter\s+d[ue]|as\s+of|going\s+forward)\b"
 )
 # A number that is no phone's: "numéro de contrat", "account number", "n° client".
@@ -88,7 +91,7 @@ _PHONE_CUE = re.compile(
 )
 _EMAIL_NOUN = (
     r"(?:adresse\s+(?:e-?mail|mail|[ée]lectronique|courriel)|e-?mail(?:\s+address)?|courriel|mail"
-    r"|adresse|address)"
+    r"|adresse|address)\b"
 )
 _EMAIL_CUE = re.compile(
     rf"{_NEW}[^\n.]{{0,30}}?{_EMAIL_NOUN}|{_EMAIL_NOUN}[^\n.]{{0,30}}?{_NEW}"
@@ -538,6 +541,7 @@ def extract_admin_update(
             k: FieldValue(v.value, v.confidence, (*v.doubts, "written_for_someone_else"))
             for k, v in update.fields.items()
         }
+    _add_mail_doubts(update, subject, before + body, region_for(locale, lang))
     if turn == "corrected":
         region = region_for(locale, lang)
         earlier = _extract(subject, before, sender, region)
@@ -552,6 +556,38 @@ def extract_admin_update(
             for k, v in update.fields.items()
         }
     return update
+
+
+def _value_at(text: str, name: str, value: str, region: str) -> int:
+    """Where a value read stands in the text (-1 when it is not found as it was read)."""
+    if name == "phone":
+        matches = phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200
+        )
+        for match in islice(matches, MAX_CANDIDATES):
+            e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            if e164 == value:
+                return match.start
+        return -1
+    if name == "iban":
+        found = re.search(r"\s?".join(map(re.escape, value)), text, re.I)
+        return found.start() if found else -1
+    head = value.split(",")[0].split("\n")[0].strip()
+    return text.lower().find(head.lower()) if head else -1
+
+
+def _add_mail_doubts(update: AdminUpdate, subject: str, text: str, region: str) -> None:
+    """Add to each value the doubts the whole mail casts on it (bot/extract/mail_doubts.py):
+    second thoughts after the first value read, a change already made, another person's."""
+    at = {k: _value_at(text, k, v.value, region) for k, v in update.fields.items()}
+    common = mail_doubts(subject, text, min((a for a in at.values() if a >= 0), default=0))
+    for name, value in list(update.fields.items()):
+        doubts = common
+        if name in ("email", "phone") and persons_value(text, value.value, at[name]):
+            doubts = (*doubts, "another_person_named_in_the_mail")
+        new = tuple(d for d in doubts if d not in value.doubts)
+        if new:
+            update.fields[name] = FieldValue(value.value, value.confidence, (*value.doubts, *new))
 
 
 def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminUpdate:

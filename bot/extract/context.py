@@ -15,7 +15,7 @@ import re
 from bot.mail.text import html_to_text, strip_quotes_and_signature
 
 NEW_WORD = re.compile(
-    r"\b(?:nouveaux?|nouvelles?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
+    r"\b(?:nouveaux?|nouvel(?:les?)?|new|updated|mis\s+[àa]\s+jour|d[ée]sormais|now|chang[ée]s?|"
     r"changed|changes?|replace|remplac\w*|[àa]\s+compter\s+d[ue]|[àa]\s+partir\s+d|as\s+of|"
     r"from\s+now\s+on|"
     r"going\s+forward|dor[ée]navant|maintenant|moved|d[ée]m[ée]nag\w*|relocated|"
@@ -91,12 +91,12 @@ ALREADY_DONE = re.compile(
     r"merci\s+d['’]avoir\s+(?:mis|chang|modifi|enregistr|pris|corrig)\w*)",
     re.I,
 )
-_KIN_EN = (
+KIN_EN = (
     r"(?:mother|father|mom|mum|dad|son|daughter|husband|wife|partner|brother|sister|"
     r"grandmother|grandfather|gran|nan|aunt|uncle|neighbou?r|tenant|friend|colleague|parents|"
     r"kids|children|in-laws)"
 )
-_KIN_FR = (
+KIN_FR = (
     r"(?:m[èe]re|p[èe]re|fils|fille|mari|femme|[ée]pouse|[ée]poux|fr[èe]re|s(?:œ|oe)ur|"
     r"grand-m[èe]re|grand-p[èe]re|oncle|tante|voisine?|locataire|amie?|coll[èe]gue|parents|"
     r"enfants|beau-p[èe]re|belle-m[èe]re|conjointe?|compagnon|compagne)"
@@ -108,10 +108,10 @@ ON_BEHALF = re.compile(
     r"we\s+act\s+(?:for|on\s+behalf)|nous\s+agissons\s+pour|en\s+(?:tant\s+qu['’]|qualit[ée]\s+d['’])"
     r"\s*(?:expert-?\s*)?comptable|as\s+(?:the\s+)?(?:accountants?|solicitors?|executors?|"
     r"attorneys?)\s+(?:for|of|to)|succession\s+d[eu']|estate\s+of\s+the\s+late|"
-    rf"(?:my|our)\s+{_KIN_EN}['’]s?\s+(?:account|contract|line|phone|mobile|number|bills?|"
+    rf"(?:my|our)\s+{KIN_EN}['’]s?\s+(?:account|contract|line|phone|mobile|number|bills?|"
     r"details|address|meter)|"
     rf"(?:ligne|contrat|compte|dossier|abonnement|factures?|compteur|num[ée]ro|adresse)s?\s+"
-    rf"(?:de|d['’])\s*(?:ma|mon|notre|nos)\s+{_KIN_FR})",
+    rf"(?:de|d['’])\s*(?:ma|mon|notre|nos)\s+{KIN_FR})",
     re.I,
 )
 # The words that present a value as the new one (or the change to it).

@@ -392,11 +392,14 @@ def _attach_unless_thin(
 
 
 def _thin(new: NewRequest, cand: Candidate, conf: DedupSettings) -> bool:
-    """Nothing specific names the case (identifier, site, amount; for a chase, the month of a
-    bill), the words both use weigh little (the area's common words) or little of the
-    request's own, and the request is no chase all of whose words are the case's ("the
-    thermostat is still offline"): likeness alone is thin evidence."""
-    if cand.named or (new.chase and cand.comparison.months):
+    """Nothing specific names the case (a number, an amount; for a chase, a site or the month
+    of a bill: one person's home or shop is named in each of their matters), the words both
+    use weigh little (the area's common words) or little of the request's own, and the
+    request is no chase all of whose words are the case's ("the thermostat is still
+    offline"): likeness alone is thin evidence."""
+    if cand.names_number or cand.comparison.alike:
+        return False
+    if new.chase and (cand.named or cand.comparison.months):
         return False
     if cand.distinct_mass >= conf.distinct_mass and cand.distinct_share >= conf.distinct_share:
         return False

@@ -301,6 +301,55 @@ def _note_duplicates(fake: Any, tickets: list[str]) -> tuple[int, int]:
     return notes, twice
 
 
+def _later_versions(store: Store) -> list[str]:
+    """For a CRM ticket stored more than once: what each later version changed, of what
+    crmbot reads (so that a failing run says why it stored a version again)."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                requests.c.id,
+                requests.c.case_id,
+                requests.c.thread_key,
+                requests.c.subject,
+                requests.c.body_hash,
+                requests.c.headers,
+                requests.c.created_at,
+            ).order_by(requests.c.id)
+        ).all()
+        done = conn.execute(
+            select(outbox.c.case_id, outbox.c.action, outbox.c.state, outbox.c.updated_at)
+        ).all()
+    last: dict[str, Any] = {}
+    out = []
+    for row in rows:
+        before = last.get(row.thread_key)
+        last[row.thread_key] = row
+        if before is None:
+            continue
+        changed = [
+            f"{name}: {getattr(before, name)!r} -> {getattr(row, name)!r}"
+            for name in ("subject", "body_hash")
+            if getattr(before, name) != getattr(row, name)
+        ]
+        old, new = before.headers or {}, row.headers or {}
+        changed += [
+            f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+            for k in ("status", "priority")
+            if old.get(k) != new.get(k)
+        ]
+        writes = [
+            f"{d.action} {d.state} {d.updated_at:%H:%M:%S.%f}"
+            for d in done
+            if d.case_id == before.case_id
+        ]
+        out.append(
+            f"{row.thread_key} #{row.id} at {row.created_at:%H:%M:%S.%f} after "
+            f"#{before.id} at {before.created_at:%H:%M:%S.%f}: {'; '.join(changed)} "
+            f"(outbox now: {', '.join(writes[:8])})"
+        )
+    return out
+
+
 def crm_429_and_resets(
     store_url: str,
     *,
@@ -396,6 +445,7 @@ def crm_429_and_resets(
         stored = _count(store, requests)
         quarantined = _count(store, quarantine)
         states = _all_states(store)
+        stored_again = _later_versions(store) if stored > tickets else []
         notes, twice = _note_duplicates(fake, ids)
         written = sum(1 for tid in ids if fake.ticket(tid).get("crmbot_priority"))
         injected = dict(fake.injected_faults)
@@ -415,6 +465,7 @@ def crm_429_and_resets(
             "429s": injected.get(429, 0),
             "resets": resets_done,
             "failed_runs": failed_runs,
+            **({"stored_again": stored_again[:3]} if stored_again else {}),
         },
     )
 
