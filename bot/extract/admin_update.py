@@ -29,8 +29,13 @@ from bot.extract.context import (
     sentence_start,
     someone_elses,
 )
-from bot.extract.details import labelled_details
-from bot.extract.postal import address_from_lines, find_address, find_bare_address
+from bot.extract.details import labelled_details, may_hold_details
+from bot.extract.postal import (
+    address_from_lines,
+    find_address,
+    find_bare_address,
+    may_hold_address,
+)
 
 CONFIDENT = 0.9
 MAX_CHARS = 20_000
@@ -374,6 +379,53 @@ def _from_details(body: str, region: str, sender: str | None) -> dict[str, Field
     return found
 
 
+# A letter glued to a digit ("Tel06 …", "par06 …"): a phone cue ending in a word boundary
+# (`t[ée]l\b`, `\bpar\b`) matches the text cut where the number starts, as `_cued` cuts it,
+# though it does not match the whole text.
+_LETTER_THEN_DIGIT = re.compile(r"[^\W\d_]\d")
+
+
+# A word every branch of the cue holds (one of them): cheaper to look for than the cue.
+_PHONE_CUE_WORDS = re.compile(
+    r"nouve|new|update|mis\s+[àa]\s+jour|d[ée]sormais|now|chang|dor[ée]navant|compter|as\s+of"
+    r"|going\s+forward"
+    r"|sera|will|devient|modifier|remplac|replace",
+    re.I,
+)
+_COMPANY_WORDS = re.compile(
+    r"nouve|new|devient|d[ée]sormais|chang|appel|nomm|now|renamed|rebranded", re.I
+)
+
+
+def _cue_in(words: re.Pattern[str], cue: re.Pattern[str], text: str) -> bool:
+    return words.search(text) is not None and cue.search(text) is not None
+
+
+def may_announce_change(subject: str, body: str, text: str) -> bool:
+    """Whether any extractor of `extract_admin_update` could find a field (a cheap check).
+
+    Each extractor needs its own cue somewhere, so a mail without any is none of them:
+    phone, a phone cue (`_cued` reads it in a window that ends where the number starts: a
+    cue ending in a word boundary may match there only, when a letter is glued to the
+    number); e-mail, an "@"; company and billing contact, their cue in the body; IBAN, the
+    IBAN pattern; an address, its cue or the subject's; a details block, its cue; a bare
+    value, the subject's cue. `subject`, `body` and `text` are as `extract_admin_update`
+    makes them. Cheapest checks first; a long cue only once a word it needs is there.
+    """
+    return bool(
+        _LETTER_THEN_DIGIT.search(text)
+        or "@" in text
+        or _SUBJECT_PHONE.search(subject)
+        or _SUBJECT_EMAIL.search(subject)
+        or may_hold_address(subject, body)
+        or may_hold_details(body)
+        or _BILLING.search(body)
+        or _IBAN.search(text.upper())
+        or _cue_in(_PHONE_CUE_WORDS, _PHONE_CUE, text)
+        or _cue_in(_COMPANY_WORDS, _COMPANY, body)
+    )
+
+
 def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
@@ -385,8 +437,10 @@ def extract_admin_update(
     """
     subject, body = subject[:1_000], own_text(body[:MAX_CHARS])
     text = f"{subject}\n\n{body}"
-    region = region_for(locale, lang)
     update = AdminUpdate()
+    if not may_announce_change(subject, body, text):
+        return update  # no extractor below could find anything
+    region = region_for(locale, lang)
     found: dict[str, FieldValue | None] = {
         "postal_address": None,
         "phone": extract_phone(text, region),
