@@ -58,6 +58,12 @@ class BatchWrites:
     # all its senders at once (`contact_index.read_keys_for_batch`); keys the batch stores or
     # drops are applied to it. Like `seen`, gone with the batch.
     keys_read: dict[str, list[int]] | None = None
+    # The requests in open cases of the contacts the batch's senders may be, read once for
+    # the batch (fast path only; bot/store/requests.py: `read_open_requests_for_batch`). Not
+    # a pending write: dropped once a case or request row is written at once (`settle_all`,
+    # a bounce filed), and a contact's rows no longer answer once the batch stores a request
+    # of that contact.
+    open_requests: Any = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
@@ -122,6 +128,7 @@ class BatchWrites:
         self.timers.clear()
         self.case_updates.clear()
         self.contact_keys.clear()
+        self.open_requests = None
 
 
 def _flush_case_updates(conn: Connection, updates: dict[int, dict[str, Any]]) -> int:
@@ -172,6 +179,8 @@ def settle(conn: Connection) -> None:
 def settle_all(conn: Connection) -> None:
     """Flush everything held back, case changes included (before a case is written at once)."""
     writes = _ACTIVE.get(conn)
+    if writes is not None:
+        writes.open_requests = None  # a case's status or merge may change: read again
     if writes:
         writes.flush(conn)
 
