@@ -1,5 +1,6 @@
-"""A batch reads its known senders' open cases at once (issue 8): the same cases, duplicates
-and follow-ups as reading them message by message, in one statement instead of one each."""
+"""A batch reads its known senders' contacts and open cases at once (issue 8): the same
+contacts, cases, duplicates and follow-ups as reading them message by message, in one
+statement instead of one each."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 from sqlalchemy import event, select
 
 from bot.app import rules_provider
+from bot.stages import identify
 from bot.stages.dedup import match_open_case
 from bot.status import OPEN_STATUSES
 from bot.store import Store, open_store
 from bot.store.batch import batch_writes
 from bot.store.cases import update_case
+from bot.store.contacts import get_contact, read_contacts_for_batch, remember_profile
 from bot.store.requests import read_open_requests_for_batch, recent_open_requests
 from bot.store.schema import case_requests, cases, requests
 from tests.helpers.mail import deliver, make_maildir, make_message
@@ -87,7 +90,7 @@ def _outcome(store: Store) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in links] + [tuple(r) for r in decided]
 
 
-def test_open_cases_read_ahead_decide_as_reading_them_message_by_message(
+def test_contacts_and_open_cases_read_ahead_decide_as_reading_them_message_by_message(
     store: Store, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raws = _stream(90)
@@ -97,6 +100,7 @@ def test_open_cases_read_ahead_decide_as_reading_them_message_by_message(
     assert {"duplicate", "follow_up"} <= set(relations)  # the stream holds what is at stake
 
     monkeypatch.delattr(match_open_case, "prepare")  # each message reads its own
+    monkeypatch.setattr(identify, "read_contacts_for_batch", lambda *_: None)
     kind = "sqlite" if store.engine.dialect.name == "sqlite" else "postgres"
     (tmp_path / "each").mkdir()
     with fresh_store_url(kind, tmp_path / "each") as url:
@@ -108,8 +112,9 @@ def test_open_cases_read_ahead_decide_as_reading_them_message_by_message(
             other.dispose()
 
 
-def _open_case_reads(store: Store, run: Any) -> tuple[int, int]:
-    """(statements reading one contact's open requests, batch reads of them) during `run`."""
+def _reads(store: Store, run: Any) -> tuple[int, int, int]:
+    """(statements reading one contact's open requests, batch reads of them, reads of one
+    contact's row) during `run`."""
     sent: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -122,10 +127,16 @@ def _open_case_reads(store: Store, run: Any) -> tuple[int, int]:
         event.remove(store.engine, "before_cursor_execute", count)
     single = [s for s in sent if s.startswith("SELECT requests.case_id, requests.subject")]
     batched = [s for s in sent if "row_number() OVER" in s]
-    return len(single), len(batched)
+    contact = [
+        s
+        for s in sent
+        if (s.startswith("SELECT contacts.id") and "WHERE contacts.id = " in s)
+        or s.startswith("SELECT id, merged_into, attributes FROM contacts")
+    ]
+    return len(single), len(batched), len(contact)
 
 
-def test_a_batch_of_known_senders_reads_their_open_cases_in_one_statement(
+def test_a_batch_of_known_senders_reads_their_contacts_and_open_cases_at_once(
     store: Store, store_url: str, tmp_path: Path
 ) -> None:
     inbox = make_maildir(tmp_path / "inbox")
@@ -146,8 +157,7 @@ def test_a_batch_of_known_senders_reads_their_open_cases_in_one_statement(
             ),
             mtime=1_790_000_100 + i,
         )
-    single, batched = _open_case_reads(store, lambda: worker.poll_source("inbox"))
-    assert (single, batched) == (0, 1)
+    assert _reads(store, lambda: worker.poll_source("inbox")) == (0, 1, 0)
     with store.connect() as conn:
         follow_ups = conn.execute(
             select(case_requests.c.relation).where(case_requests.c.relation == "follow_up")
@@ -230,3 +240,24 @@ def test_a_message_asks_only_for_the_requests_of_its_own_window(
             len(recent_open_requests(conn, contact_id, now - timedelta(days=60), OPEN_STATUSES, 20))
             == 1
         )
+
+
+def test_a_contact_written_in_the_batch_is_read_again_and_reads_are_copies(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    inbox = make_maildir(tmp_path / "inbox")
+    settings = make_settings(store_url, {"inbox": maildir_source(inbox)})
+    deliver(inbox, make_message(subject="Facture", sender="a@example.fr"), mtime=1_790_000_000)
+    maildir_worker(settings, store, rules=None).run_once()
+    with store.connect() as conn:
+        contact_id = conn.execute(select(requests.c.contact_id)).scalar_one()
+    with store.begin() as conn, batch_writes(conn):
+        read_contacts_for_batch(conn, [contact_id])
+        contact = get_contact(conn, contact_id)
+        assert contact is not None
+        contact["attributes"]["tier"] = "changed by the caller"
+        again = get_contact(conn, contact_id)
+        assert again is not None and "tier" not in again["attributes"]
+        remember_profile(conn, again, {"tier": "gold"})
+        after = get_contact(conn, contact_id)
+        assert after is not None and after["attributes"]["tier"] == "gold"

@@ -27,7 +27,7 @@ batch see the earlier messages.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +64,10 @@ class BatchWrites:
     # a bounce filed), and a contact's rows no longer answer once the batch stores a request
     # of that contact.
     open_requests: Any = None
+    # The contacts under those keys, read once for the batch (fast path only;
+    # bot/store/contacts.py: `read_contacts_for_batch`); a contact written since no longer
+    # answers from it (`contacts_written`).
+    contacts_read: Any = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
@@ -129,6 +133,7 @@ class BatchWrites:
         self.case_updates.clear()
         self.contact_keys.clear()
         self.open_requests = None
+        self.contacts_read = None
 
 
 def _flush_case_updates(conn: Connection, updates: dict[int, dict[str, Any]]) -> int:
@@ -183,6 +188,13 @@ def settle_all(conn: Connection) -> None:
         writes.open_requests = None  # a case's status or merge may change: read again
     if writes:
         writes.flush(conn)
+
+
+def contacts_written(conn: Connection, ids: Iterable[int]) -> None:
+    """These contacts' rows are written now: the batch's read of them no longer answers."""
+    writes = _ACTIVE.get(conn)
+    if writes is not None and writes.contacts_read is not None:
+        writes.contacts_read.stale.update(ids)
 
 
 def overlay_case(conn: Connection, case: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from bot.store.batch import pending
+from bot.store.batch import contacts_written, pending
 from bot.store.schema import case_requests, contacts, outbox, requests
 from bot.store.sql import utcnow
 
@@ -36,6 +36,7 @@ def mark_bouncing(conn: Connection, address: str, reason: str, at: datetime) -> 
     address = address.strip().lower()
     ids = [int(i) for (i,) in conn.execute(_CONTACTS_WITH, {"address": address})]
     if ids:
+        contacts_written(conn, ids)
         conn.execute(
             update(contacts)
             .where(contacts.c.id.in_(ids))
