@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +91,12 @@ def read_contact(conn: Connection, contact_id: int) -> dict[str, Any] | None:
     if read is None or contact_id in read.stale:
         return None
     row = read.rows.get(contact_id)
-    return None if row is None else copy.deepcopy(row)
+    return None if row is None else {name: _copied(value) for name, value in row.items()}
+
+
+def _copied(value: Any) -> Any:
+    """A JSON column's value as a fresh copy (cheaper than deepcopy); others are immutable."""
+    return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
 
 
 def enrich_contact(
