@@ -39,13 +39,14 @@ from bot.extract.context import (
     sentence_start,
     someone_elses,
 )
-from bot.extract.details import labelled_details
+from bot.extract.details import labelled_details, may_hold_details
 from bot.extract.mail_doubts import mail_doubts, persons_value
 from bot.extract.postal import (
     POSTCODES,
     address_from_lines,
     find_address,
     find_bare_address,
+    may_hold_address,
     postcode_format,
 )
 from bot.extract.turns import last_turn, retracted_below
@@ -517,6 +518,58 @@ def _corrected(kind: str, text: str, region: str, sender: str | None) -> FieldVa
     return None
 
 
+# A letter glued to a digit ("Tel06 …", "par06 …"): a phone cue ending in a word boundary
+# (`t[ée]l\b`, `\bpar\b`) matches the text cut where the number starts, as `_cued` cuts it,
+# though it does not match the whole text.
+_LETTER_THEN_DIGIT = re.compile(r"[^\W\d_]\d")
+
+
+# A word every branch of the cue holds (one of them): cheaper to look for than the cue.
+_PHONE_CUE_WORDS = re.compile(
+    r"nouve|new|update|mis\s+[àa]\s+jour|d[ée]sormais|now|chang|dor[ée]navant|compter|as\s+of"
+    r"|going\s+forward"
+    r"|sera|will|devient|modifier|remplac|replace|correct|right|\bbon\b",
+    re.I,
+)
+_COMPANY_WORDS = re.compile(
+    r"nouve|new|devient|d[ée]sormais|chang|appel|nomm|now|renamed|rebranded|raison|nomination"
+    r"|name|operating|trading|\bnom\s",
+    re.I,
+)
+
+
+def _cue_in(words: re.Pattern[str], cue: re.Pattern[str], text: str) -> bool:
+    return words.search(text) is not None and cue.search(text) is not None
+
+
+def may_announce_change(subject: str, body: str, text: str) -> bool:
+    """Whether any extractor of `extract_admin_update` could find a field (a cheap check).
+
+    Each extractor needs its own cue somewhere, so a mail without any is none of them:
+    phone, a phone cue (`_cued` reads it in a window that ends where the number starts: a
+    cue ending in a word boundary may match there only, when a letter is glued to the
+    number); e-mail, an "@"; company and billing contact, their cues in the body (billing:
+    the contact cue or invoices sent to someone); IBAN, the IBAN pattern; an address, its cue
+    or the subject's; a details block, its cue; a bare value, the subject's cue. `subject`,
+    `body` and `text` are as `_extract` gets them. Cheapest checks first; a long cue only
+    once a word it needs is there. A new cue in an extractor must be added here too:
+    tests/test_admin_update_gate.py compares gated and full extraction on every mail we have.
+    """
+    return bool(
+        _LETTER_THEN_DIGIT.search(text)
+        or "@" in text
+        or _SUBJECT_PHONE.search(subject)
+        or _SUBJECT_EMAIL.search(subject)
+        or may_hold_address(subject, body)
+        or may_hold_details(body)
+        or _BILLING.search(body)
+        or _INVOICES_TO.search(body)
+        or _IBAN.search(text.upper())
+        or _cue_in(_PHONE_CUE_WORDS, _PHONE_CUE, text)
+        or _cue_in(_COMPANY_WORDS, _COMPANY, body)
+    )
+
+
 def extract_admin_update(
     subject: str, body: str, *, sender: str | None = None, locale: str | None = None,
     lang: str | None = None,
@@ -594,6 +647,8 @@ def _extract(subject: str, body: str, sender: str | None, region: str) -> AdminU
     """The fields of the sender's own text (after any retraction or correction)."""
     text = f"{subject}\n\n{body}"
     update = AdminUpdate()
+    if not may_announce_change(subject, body, text):
+        return update  # no extractor below could find anything
     found: dict[str, FieldValue | None] = {
         "postal_address": None,
         "phone": extract_phone(text, region),

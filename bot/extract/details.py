@@ -45,6 +45,11 @@ _LINE = re.compile(
 MAX_LINES = 12
 
 
+def may_hold_details(text: str) -> bool:
+    """Whether `labelled_details` could find a block: it needs the cue that starts one."""
+    return _CUE.search(text) is not None
+
+
 def labelled_details(text: str) -> dict[str, tuple[str, list[str]]]:
     """The values of the one block of labelled new details: field → (value, continuation lines).
 

@@ -228,6 +228,22 @@ def _agreement(block: str, fmt: str) -> float:
     return 0.5 if agrees is False else 1.0
 
 
+# A word every branch of `_CUE` holds (one of them): a text without any has no cue, and
+# this is much cheaper to look for than the cue itself.
+_CUE_WORDS = re.compile(
+    r"adress|address|coordonn|m[ée]nag|maintenant|d[ée]sormais|dor[ée]navant|now|new|nouve"
+    r"|envoyer|send|moved|relocated|moving|quitt|pass\w+\s+d[eu]",
+    re.I,
+)
+
+
+def may_hold_address(subject: str, text: str) -> bool:
+    """Whether `find_address` or `find_bare_address` could find anything: each needs its cue."""
+    if SUBJECT_CUE.search(subject):
+        return True
+    return _CUE_WORDS.search(text) is not None and _CUE.search(text) is not None
+
+
 def find_address(
     text: str, max_lines: int = 6, max_cues: int = 20, region: str | None = None
 ) -> FoundAddress | None:

@@ -51,13 +51,19 @@ from typing import Any
 from bot.distinctive import mass
 from bot.facts import build_facts
 from bot.grouping import Candidate, NewRequest, candidates, quiet_days, read_request, score
+from bot.models import SourceRecord
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
 from bot.settings import DedupSettings
 from bot.stages.rethread import RELATED_TAG, related_references
 from bot.status import OPEN_STATUSES
+from bot.store.batch import pending
 from bot.store.cases import get_case
-from bot.store.requests import body_fingerprint, recent_open_requests
+from bot.store.requests import (
+    body_fingerprint,
+    read_open_requests_for_batch,
+    recent_open_requests,
+)
 from bot.textfold import strip_accents
 from bot.topic import REPLY_PREFIX, grouping_score, strip_reply_prefix, subject_key, topic_of
 
@@ -120,6 +126,29 @@ def match_open_case(ctx: StageContext, work: Work) -> Work | None:
             return work
     _explain_kept_apart(work, new, cases)
     return work
+
+
+def read_open_cases_ahead(ctx: StageContext, records: Sequence[SourceRecord]) -> None:
+    """For the mails parsed ahead: the open requests of every contact their senders' keys
+    name, read once for the batch (`bot/store/requests.py: read_open_requests_for_batch`);
+    `match_open_case` then reads a contact's from it unless the batch stored one since."""
+    writes = pending(ctx.conn)
+    if writes is None or not writes.keys_read:
+        return
+    received = [
+        req.received_at or ctx.now
+        for rec in records
+        if (req := ctx.parsed.get(id(rec))) is not None
+    ]
+    if not received:
+        return
+    conf = ctx.settings.dedup
+    since = min(received) - timedelta(days=conf.follow_up_window_days)
+    ids = {cid for found in writes.keys_read.values() for cid in found}
+    read_open_requests_for_batch(ctx.conn, ids, since, OPEN_STATUSES, conf.candidates)
+
+
+match_open_case.prepare = read_open_cases_ahead  # type: ignore[attr-defined]
 
 
 def _duplicate(ctx: StageContext, work: Work, rows: Sequence[Any]) -> bool:

@@ -18,8 +18,9 @@ from bot.identity.matcher import MatchResult
 from bot.models import Request, SourceRecord
 from bot.pipeline import StageContext, Work
 from bot.reasons import Reason
+from bot.store.batch import pending
 from bot.store.contact_index import read_keys_for_batch
-from bot.store.contacts import get_contact, remember_profile
+from bot.store.contacts import get_contact, read_contacts_for_batch, remember_profile
 from bot.store.schema import contact_links
 from bot.store.sql import insert_ignore, utcnow
 
@@ -149,6 +150,10 @@ def read_keys_ahead(ctx: StageContext, records: Sequence[SourceRecord]) -> None:
         if record.email or record.phone or record.external_ids:
             caps.update(matcher.blocking_caps(matcher.profile(record)))
     read_keys_for_batch(ctx.conn, caps)
+    writes = pending(ctx.conn)
+    if writes is not None and writes.keys_read:
+        ids = {cid for found in writes.keys_read.values() for cid in found}
+        read_contacts_for_batch(ctx.conn, ids)
 
 
 identify_contact.prepare = read_keys_ahead  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ batch see the earlier messages.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +58,16 @@ class BatchWrites:
     # all its senders at once (`contact_index.read_keys_for_batch`); keys the batch stores or
     # drops are applied to it. Like `seen`, gone with the batch.
     keys_read: dict[str, list[int]] | None = None
+    # The requests in open cases of the contacts the batch's senders may be, read once for
+    # the batch (fast path only; bot/store/requests.py: `read_open_requests_for_batch`). Not
+    # a pending write: dropped once a case or request row is written at once (`settle_all`,
+    # a bounce filed), and a contact's rows no longer answer once the batch stores a request
+    # of that contact.
+    open_requests: Any = None
+    # The contacts under those keys, read once for the batch (fast path only;
+    # bot/store/contacts.py: `read_contacts_for_batch`); a contact written since no longer
+    # answers from it (`contacts_written`).
+    contacts_read: Any = None
 
     def __bool__(self) -> bool:
         """True when something is pending."""
@@ -122,6 +132,8 @@ class BatchWrites:
         self.timers.clear()
         self.case_updates.clear()
         self.contact_keys.clear()
+        self.open_requests = None
+        self.contacts_read = None
 
 
 def _flush_case_updates(conn: Connection, updates: dict[int, dict[str, Any]]) -> int:
@@ -172,8 +184,17 @@ def settle(conn: Connection) -> None:
 def settle_all(conn: Connection) -> None:
     """Flush everything held back, case changes included (before a case is written at once)."""
     writes = _ACTIVE.get(conn)
+    if writes is not None:
+        writes.open_requests = None  # a case's status or merge may change: read again
     if writes:
         writes.flush(conn)
+
+
+def contacts_written(conn: Connection, ids: Iterable[int]) -> None:
+    """These contacts' rows are written now: the batch's read of them no longer answers."""
+    writes = _ACTIVE.get(conn)
+    if writes is not None and writes.contacts_read is not None:
+        writes.contacts_read.stale.update(ids)
 
 
 def overlay_case(conn: Connection, case: dict[str, Any]) -> dict[str, Any]:

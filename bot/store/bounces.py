@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from bot.store.batch import contacts_written, pending
 from bot.store.schema import case_requests, contacts, outbox, requests
 from bot.store.sql import utcnow
 
@@ -35,6 +36,7 @@ def mark_bouncing(conn: Connection, address: str, reason: str, at: datetime) -> 
     address = address.strip().lower()
     ids = [int(i) for (i,) in conn.execute(_CONTACTS_WITH, {"address": address})]
     if ids:
+        contacts_written(conn, ids)
         conn.execute(
             update(contacts)
             .where(contacts.c.id.in_(ids))
@@ -64,6 +66,9 @@ def reply_with_message_id(
 
 def attach_bounce(conn: Connection, request_id: int, case_id: int, reason: str) -> None:
     """File the bounce's stored request under its case, as a `bounce` (no counter moves)."""
+    writes = pending(conn)
+    if writes is not None:  # the request moves to another case: the batch's read is stale
+        writes.open_requests = None
     conn.execute(update(requests).where(requests.c.id == request_id).values(case_id=case_id))
     conn.execute(
         insert(case_requests).values(

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.errors import ConfigError
-from bot.store.batch import pending, settle
+from bot.store.batch import contacts_written, pending, settle
+from bot.store.contacts import read_contact
 from bot.store.schema import contact_keys, contacts
 from bot.store.sql import fit_to_columns
 
@@ -105,9 +106,13 @@ def read_keys_for_batch(conn: sa.Connection, caps: dict[str, int]) -> None:
 
 
 def identity_rows(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, Any, Any]]:
-    """(id, merged_into, attributes) of these contacts; one query."""
+    """(id, merged_into, attributes) of these contacts; one query, or none when the batch
+    read them all (bot/store/contacts.py: `read_contacts_for_batch`)."""
     if not ids:
         return []
+    read = [read_contact(conn, cid) for cid in ids]
+    if all(row is not None for row in read):
+        return [(row["id"], row["merged_into"], row["attributes"]) for row in read if row]
     sql = _row_query(_mark(conn.dialect.paramstyle), len(ids))
     return [(cid, merged, attrs) for cid, merged, attrs in _driver_rows(conn, sql, list(ids))]
 
@@ -131,6 +136,7 @@ def insert_contacts(
 ) -> None:
     """Bulk-insert contacts whose ids are given, and their keys (one statement each)."""
     if rows:
+        contacts_written(conn, [row["id"] for row in rows])
         conn.execute(contacts.insert(), rows)
     if key_rows:
         conn.execute(contact_keys.insert(), key_rows)
@@ -158,6 +164,7 @@ def update_identity(
     now: datetime,
 ) -> None:
     """Store a contact's new attributes (profile included) and CRM ids."""
+    contacts_written(conn, [contact_id])
     conn.execute(
         contacts.update()
         .where(contacts.c.id == contact_id)

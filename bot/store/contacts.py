@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bot.entities import Contact
+from bot.store.batch import contacts_written, pending
 from bot.store.schema import contacts
 from bot.store.sql import fit_to_columns, utcnow
 
@@ -45,9 +49,55 @@ _BY_ID = select(contacts).where(contacts.c.id == bindparam("contact_id"))
 
 
 def get_contact(conn: Connection, contact_id: int) -> Contact | None:
-    """One contact, or None."""
+    """One contact, or None (from the batch's read of its contacts while that holds)."""
+    read = read_contact(conn, contact_id)
+    if read is not None:
+        return Contact.from_row(read)
     row = conn.execute(_BY_ID, {"contact_id": contact_id}).first()
     return None if row is None else Contact.from_row(dict(row._mapping))
+
+
+# Contacts per read of `read_contacts_for_batch` (bound parameters stay few).
+CONTACTS_PER_READ = 500
+
+
+@dataclass(slots=True)
+class ContactsRead:
+    """Contact rows read once for a batch, by id; those written since no longer answer."""
+
+    rows: dict[int, dict[str, Any]]
+    stale: set[int] = field(default_factory=set)
+
+
+def read_contacts_for_batch(conn: Connection, ids: Iterable[int]) -> None:
+    """Read these contacts' rows at once for the batch (`get_contact` and the identity index
+    then answer from it while it holds). A no-op outside a batch (bot/store/batch.py)."""
+    writes = pending(conn)
+    wanted = sorted(set(ids))
+    if writes is None or not wanted:
+        return
+    read = ContactsRead({})
+    for start in range(0, len(wanted), CONTACTS_PER_READ):
+        chunk = wanted[start : start + CONTACTS_PER_READ]
+        for row in conn.execute(select(contacts).where(contacts.c.id.in_(chunk))):
+            read.rows[row.id] = dict(row._mapping)
+    writes.contacts_read = read
+
+
+def read_contact(conn: Connection, contact_id: int) -> dict[str, Any] | None:
+    """A contact as the batch read it (a copy: the caller may change it), or None when the
+    batch did not read it or wrote it since."""
+    writes = pending(conn)
+    read = None if writes is None else writes.contacts_read
+    if read is None or contact_id in read.stale:
+        return None
+    row = read.rows.get(contact_id)
+    return None if row is None else {name: _copied(value) for name, value in row.items()}
+
+
+def _copied(value: Any) -> Any:
+    """A JSON column's value as a fresh copy (cheaper than deepcopy); others are immutable."""
+    return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
 
 
 def enrich_contact(
@@ -70,6 +120,7 @@ def enrich_contact(
             values["external_ids"] = merged
     if values:
         values["updated_at"] = utcnow()
+        contacts_written(conn, [contact.id])
         conn.execute(update(contacts).where(contacts.c.id == contact.id).values(**values))
 
 
@@ -81,6 +132,7 @@ def remember_profile(conn: Connection, contact: Contact, profile: dict[str, Any]
         merged["company"] = {**(attributes.get("company") or {}), **profile["company"]}
     if merged == attributes:
         return contact
+    contacts_written(conn, [contact.id])
     conn.execute(
         update(contacts)
         .where(contacts.c.id == contact.id)

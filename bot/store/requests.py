@@ -10,7 +10,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, text
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 
 from bot.models import Attachment, Request, SourceRecord
 from bot.store.batch import pending
@@ -66,6 +66,9 @@ def insert_request(
     new_id = insert_ignore(
         conn, requests, fit_to_columns(requests, values), ["source", "source_id"]
     )
+    writes = pending(conn)
+    if writes is not None and writes.open_requests is not None and contact_id is not None:
+        writes.open_requests.stale.add(contact_id)  # its read no longer holds every request
     seen = _seen_cache(conn)
     if seen is not None and new_id is not None:  # a later copy in the batch sees this one
         seen.rows.append(
@@ -344,6 +347,101 @@ def request_from_row(row: dict[str, Any]) -> Request:
     )
 
 
+_OPEN_REQUEST_COLUMNS = (
+    requests.c.case_id,
+    requests.c.subject,
+    requests.c.body_clean,
+    requests.c.body_hash,
+    requests.c.received_at,
+    requests.c.sender_email,
+    requests.c.sender_name,
+    cases.c.category,
+    cases.c.reference,
+    cases.c.subject.label("case_subject"),
+)
+# Newest first; the id parts requests received at the same moment (the last stored first).
+_NEWEST_FIRST = (requests.c.received_at.desc(), requests.c.id.desc())
+# Contacts per read of `read_open_requests_for_batch` (bound parameters stay few).
+OPEN_READ_CONTACTS = 500
+
+
+def _open_where(since: Any, open_statuses: Iterable[str]) -> tuple[Any, ...]:
+    return (
+        requests.c.received_at >= since,
+        cases.c.status.in_(sorted(str(s) for s in open_statuses)),
+        cases.c.merged_into.is_(None),
+    )
+
+
+@dataclass(slots=True)
+class OpenRequestsRead:
+    """Some contacts' requests in open, unmerged cases since a time, newest first, at most
+    `limit` each: what `recent_open_requests` reads, read once for a batch."""
+
+    since: Any
+    statuses: frozenset[str]
+    limit: int
+    rows: dict[int, list[Any]]  # every contact read, with or without requests
+    stale: set[int] = field(default_factory=set)  # the batch stored a request of these since
+
+    def answer(
+        self, contact_id: int, since: Any, statuses: frozenset[str], limit: int
+    ) -> list[Any] | None:
+        """The rows the query would read now, or None when this read cannot tell."""
+        rows = self.rows.get(contact_id)
+        if (
+            rows is None
+            or contact_id in self.stale
+            or statuses != self.statuses
+            or limit > self.limit
+            or since < self.since
+        ):
+            return None
+        # Newest first: the rows since `since` are the first ones (and at most `limit`).
+        return [row for row in rows if row.received_at >= since][:limit]
+
+
+def read_open_requests_for_batch(
+    conn: Connection,
+    contact_ids: Iterable[int],
+    since: Any,
+    open_statuses: Iterable[str],
+    limit: int,
+) -> None:
+    """Read `recent_open_requests` of all these contacts at once (since the earliest `since`
+    of the batch's messages); the batch's lookups then answer from it while it holds. A
+    no-op outside a batch (bot/store/batch.py)."""
+    writes = pending(conn)
+    ids = sorted(set(contact_ids))
+    if writes is None or not ids:
+        return
+    read = OpenRequestsRead(since, frozenset(str(s) for s in open_statuses), limit, {})
+    for start in range(0, len(ids), OPEN_READ_CONTACTS):
+        chunk = ids[start : start + OPEN_READ_CONTACTS]
+        rank = (
+            func.row_number()
+            .over(partition_by=requests.c.contact_id, order_by=_NEWEST_FIRST)
+            .label("rank")
+        )
+        ranked = (
+            select(*_OPEN_REQUEST_COLUMNS, requests.c.contact_id, requests.c.id, rank)
+            .join(cases, cases.c.id == requests.c.case_id)
+            .where(requests.c.contact_id.in_(chunk), *_open_where(since, read.statuses))
+            .subquery()
+        )
+        names = [c.name for c in _OPEN_REQUEST_COLUMNS]
+        query = (
+            select(*(ranked.c[n] for n in names), ranked.c.contact_id)
+            .where(ranked.c.rank <= limit)
+            .order_by(ranked.c.contact_id, ranked.c.received_at.desc(), ranked.c.id.desc())
+        )
+        for contact_id in chunk:
+            read.rows[contact_id] = []
+        for row in conn.execute(query):
+            read.rows[row.contact_id].append(row)
+    writes.open_requests = read
+
+
 def recent_open_requests(
     conn: Connection,
     contact_id: int,
@@ -352,32 +450,24 @@ def recent_open_requests(
     limit: int,
 ) -> list[Any]:
     """A contact's requests since a time in open, unmerged cases, newest first, with their
-    case's reference, subject and category (the candidates a new request may repeat)."""
-    query = (
-        select(
-            requests.c.case_id,
-            requests.c.subject,
-            requests.c.body_clean,
-            requests.c.body_hash,
-            requests.c.received_at,
-            requests.c.sender_email,
-            requests.c.sender_name,
-            cases.c.category,
-            cases.c.reference,
-            cases.c.subject.label("case_subject"),
-        )
-        .join(cases, cases.c.id == requests.c.case_id)
-        .where(
-            requests.c.contact_id == contact_id,
-            requests.c.received_at >= since,
-            cases.c.status.in_([str(s) for s in open_statuses]),
-            cases.c.merged_into.is_(None),
-        )
-        .order_by(requests.c.received_at.desc())
-        .limit(limit)
-    )
-    rows = list(conn.execute(query).all())
+    case's reference, subject and category (the candidates a new request may repeat).
+
+    In a batch that read them ahead (`read_open_requests_for_batch`), from that read while it
+    holds: no statement.
+    """
     writes = pending(conn)
+    ahead = None if writes is None else writes.open_requests
+    statuses = frozenset(str(s) for s in open_statuses)
+    rows = None if ahead is None else ahead.answer(contact_id, since, statuses, limit)
+    if rows is None:
+        query = (
+            select(*_OPEN_REQUEST_COLUMNS)
+            .join(cases, cases.c.id == requests.c.case_id)
+            .where(requests.c.contact_id == contact_id, *_open_where(since, statuses))
+            .order_by(*_NEWEST_FIRST)
+            .limit(limit)
+        )
+        rows = list(conn.execute(query).all())
     if writes is None or not writes.case_updates:
         return rows
     # the references and categories of cases decided earlier in this batch, not written yet
