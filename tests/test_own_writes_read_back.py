@@ -173,3 +173,28 @@ def test_an_rt_priority_crmbot_wrote_is_not_a_new_version_but_an_agents_is(
     time.sleep(2.05 - (time.time() % 1))
     worker.run_once()
     assert _stored(store) == 2
+
+
+def test_two_versions_of_one_ticket_in_one_batch_that_change_nothing_store_one_request(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    """Search pages by modified date: a ticket crmbot wrote while paging, or a page read again
+    after a 429, comes back later in the same poll. The second copy must see the first one,
+    stored moments earlier in the same transaction."""
+    from dataclasses import replace
+
+    from connectors.base import Batch
+
+    store, url = sqlite_store
+    with FakeHubSpot(search_lag=0.0) as fake:
+        worker = _hubspot_worker(fake, store, url, one_rule_pack(tmp_path / "rules", RULE))
+        fake.create_ticket(
+            "Mise en demeure - facture contestée",
+            "Sans correction sous 8 jours, mon avocat saisira le tribunal.",
+            contact_id=fake.create_contact("claire@client.example", "Claire", "Durand"),
+        )
+        (batch,) = list(worker.sources["crm"].source.poll(None, 100))
+        (first,) = batch.records
+        later = replace(first, fields={**first.fields, "version": "2030-01-01T00:00:00.000Z"})
+        assert worker.process_batch("crm", Batch([first, later], batch.cursor)) == 1
+    assert _stored(store) == 1
