@@ -22,7 +22,7 @@ from bot.store.schema import requests
 from bot.worker import Worker
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
-from tests.helpers.actions import crm_worker, not_done, one_rule_pack
+from tests.helpers.actions import crm_worker, not_done, one_rule_pack, outbox_rows
 from tests.servers.rt import rt_server
 
 __all__ = ["rt_server"]  # the session fixture, imported so pytest finds it here
@@ -109,6 +109,39 @@ def test_a_hubspot_version_read_while_crmbots_write_is_still_pending_is_not_a_ne
         fake.agent_update("tickets", ticket, subject="Mise en demeure - factures contestées")
         worker.poll_source("crm")  # the subject changed: a version of its own
         assert _stored(store) == 2
+
+
+def test_a_hubspot_priority_written_by_an_escalation_whose_note_was_refused_is_not_a_new_version(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    """The fault run stored every ticket twice: an escalation writes the priority, then its
+    note; a refused note ends the row skipped, with the priority on the ticket all the same.
+    The next poll read that priority back as an agent's change."""
+    store, url = sqlite_store
+    escalate = {"type": "escalate", "to": "P1", "message": "Mise en demeure : à traiter."}
+    with FakeHubSpot(search_lag=0.0) as fake:
+        worker = _hubspot_worker(fake, store, url, one_rule_pack(tmp_path / "rules", [escalate]))
+        tickets = [
+            fake.create_ticket(
+                f"Mise en demeure - facture {i} contestée",
+                f"Sans correction de la facture {i} sous 8 jours, mon avocat saisira le tribunal.",
+                contact_id=fake.create_contact(f"client{i}@client.example", "Claire", f"D{i}"),
+            )
+            for i in range(2)
+        ]
+        # the batch of notes, then each note alone: refused (HubSpot answers 400)
+        fake.before_next(
+            "POST /crm/v3/objects/(\\w+)/batch/create", lambda: fake.fail_with_status(400, 3)
+        )
+        worker.run_once()
+        states = [r["state"] for r in outbox_rows(store) if r["action"] == "escalate"]
+        assert states == ["skipped", "skipped"]
+        assert [fake.ticket(t)["hs_ticket_priority"] for t in tickets] == ["URGENT", "URGENT"]
+        worker.run_once()  # reads the priority crmbot wrote back
+        assert _stored(store) == 2
+        fake.agent_update("tickets", tickets[0], hs_ticket_priority="LOW")
+        worker.run_once()  # an agent's change is still a version of its own
+        assert _stored(store) == 3
 
 
 def test_a_zendesk_priority_crmbot_wrote_is_not_a_new_version_but_an_agents_is(
