@@ -4,7 +4,8 @@ A polled version of a ticket whose only changes are these values is crmbot's own
 read back, not a new request (bot/store/requests.py: unchanged_ticket_version). Each sink's
 connector says what an action sets among the fields the source reads (`ConnectorSpec.
 read_back`); the actions are the outbox rows of the ticket's case, to the source's write-back
-sink, planned or in flight, or performed since the last version was stored.
+sink, planned or in flight, or finished (done, but also skipped or dead: part of an action may
+have landed) since the last version was stored.
 """
 
 from __future__ import annotations

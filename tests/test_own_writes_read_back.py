@@ -22,7 +22,7 @@ from bot.store.schema import requests
 from bot.worker import Worker
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.zendesk import EMAIL, TOKEN, FakeZendesk
-from tests.helpers.actions import crm_worker, not_done, one_rule_pack
+from tests.helpers.actions import crm_worker, not_done, one_rule_pack, outbox_rows
 from tests.servers.rt import rt_server
 
 __all__ = ["rt_server"]  # the session fixture, imported so pytest finds it here
@@ -111,6 +111,39 @@ def test_a_hubspot_version_read_while_crmbots_write_is_still_pending_is_not_a_ne
         assert _stored(store) == 2
 
 
+def test_a_hubspot_priority_written_by_an_escalation_whose_note_was_refused_is_not_a_new_version(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    """The fault run stored every ticket twice: an escalation writes the priority, then its
+    note; a refused note ends the row skipped, with the priority on the ticket all the same.
+    The next poll read that priority back as an agent's change."""
+    store, url = sqlite_store
+    escalate = {"type": "escalate", "to": "P1", "message": "Mise en demeure : à traiter."}
+    with FakeHubSpot(search_lag=0.0) as fake:
+        worker = _hubspot_worker(fake, store, url, one_rule_pack(tmp_path / "rules", [escalate]))
+        tickets = [
+            fake.create_ticket(
+                f"Mise en demeure - facture {i} contestée",
+                f"Sans correction de la facture {i} sous 8 jours, mon avocat saisira le tribunal.",
+                contact_id=fake.create_contact(f"client{i}@client.example", "Claire", f"D{i}"),
+            )
+            for i in range(2)
+        ]
+        # the batch of notes, then each note alone: refused (HubSpot answers 400)
+        fake.before_next(
+            "POST /crm/v3/objects/(\\w+)/batch/create", lambda: fake.fail_with_status(400, 3)
+        )
+        worker.run_once()
+        states = [r["state"] for r in outbox_rows(store) if r["action"] == "escalate"]
+        assert states == ["skipped", "skipped"]
+        assert [fake.ticket(t)["hs_ticket_priority"] for t in tickets] == ["URGENT", "URGENT"]
+        worker.run_once()  # reads the priority crmbot wrote back
+        assert _stored(store) == 2
+        fake.agent_update("tickets", tickets[0], hs_ticket_priority="LOW")
+        worker.run_once()  # an agent's change is still a version of its own
+        assert _stored(store) == 3
+
+
 def test_a_zendesk_priority_crmbot_wrote_is_not_a_new_version_but_an_agents_is(
     sqlite_store: tuple[Store, str], tmp_path: Path
 ) -> None:
@@ -173,3 +206,28 @@ def test_an_rt_priority_crmbot_wrote_is_not_a_new_version_but_an_agents_is(
     time.sleep(2.05 - (time.time() % 1))
     worker.run_once()
     assert _stored(store) == 2
+
+
+def test_two_versions_of_one_ticket_in_one_batch_that_change_nothing_store_one_request(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    """Search pages by modified date: a ticket crmbot wrote while paging, or a page read again
+    after a 429, comes back later in the same poll. The second copy must see the first one,
+    stored moments earlier in the same transaction."""
+    from dataclasses import replace
+
+    from connectors.base import Batch
+
+    store, url = sqlite_store
+    with FakeHubSpot(search_lag=0.0) as fake:
+        worker = _hubspot_worker(fake, store, url, one_rule_pack(tmp_path / "rules", RULE))
+        fake.create_ticket(
+            "Mise en demeure - facture contestée",
+            "Sans correction sous 8 jours, mon avocat saisira le tribunal.",
+            contact_id=fake.create_contact("claire@client.example", "Claire", "Durand"),
+        )
+        (batch,) = list(worker.sources["crm"].source.poll(None, 100))
+        (first,) = batch.records
+        later = replace(first, fields={**first.fields, "version": "2030-01-01T00:00:00.000Z"})
+        assert worker.process_batch("crm", Batch([first, later], batch.cursor)) == 1
+    assert _stored(store) == 1

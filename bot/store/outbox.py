@@ -84,24 +84,25 @@ def last_written_fields(conn: Connection, case_id: int) -> dict[str, Any] | None
     return None if payload is None else payload.get("fields")
 
 
-# Performed rows count from when they were finished; planned ones (not performed yet, or
-# performed without crmbot knowing: an answer lost to a reset) count always.
+# Finished rows count from when they were finished; planned ones (not performed yet, or
+# performed without crmbot knowing: an answer lost to a reset) count always. Every finished
+# state counts, not only done: a row can end skipped, conflict or dead after part of its
+# effect landed (a HubSpot escalation whose priority was written but whose note was refused
+# ends skipped), and its values are on the ticket all the same.
 _UNFINISHED = ("pending", "claimed")
-_PERFORMED = ("done", "dead")
 
 
 def writes_since(
     conn: Connection, case_id: int, sink: str, since: datetime
 ) -> list[dict[str, Any]]:
     """A case's rows for one sink that may have changed the CRM since `since`: planned or in
-    flight, or finished (done, dead) since then; oldest first."""
+    flight, or finished (in any state) since then; oldest first."""
     rows = conn.execute(
         select(outbox.c.id, outbox.c.idempotency_key, outbox.c.action, outbox.c.payload)
         .where(
             outbox.c.case_id == case_id,
             outbox.c.sink == sink,
-            outbox.c.state.in_(_UNFINISHED)
-            | (outbox.c.state.in_(_PERFORMED) & (outbox.c.updated_at >= since)),
+            outbox.c.state.in_(_UNFINISHED) | (outbox.c.updated_at >= since),
         )
         .order_by(outbox.c.id)
     ).all()
