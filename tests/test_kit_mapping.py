@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.errors import MalformedInput, SkippableError
@@ -19,7 +19,14 @@ def test_a_timestamp_beyond_any_calendar_date_is_malformed_input(value: float) -
     assert issubclass(MalformedInput, SkippableError)  # the item is quarantined, not retried
 
 
+@pytest.mark.parametrize("value", ["²", "١٢٣", "12³"])
+def test_digits_that_are_not_ascii_are_malformed_input_not_a_crash(value: str) -> None:
+    with pytest.raises(MalformedInput):
+        parse_timestamp(value)
+
+
 @given(st.one_of(st.integers(), st.floats(), st.text(max_size=40)))
+@example("²")  # isdigit() says yes, int() says no: found by this test
 def test_any_value_parses_or_is_malformed_input(value: object) -> None:
     try:
         parsed = parse_timestamp(value)

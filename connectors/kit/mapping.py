@@ -22,7 +22,7 @@ def parse_timestamp(value: Any) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise MalformedInput(f"not a timestamp: {str(value)[:40]!r}")
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²" is a digit to isdigit(), not to int()
         return parse_timestamp(int(text))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
