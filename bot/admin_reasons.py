@@ -7,7 +7,7 @@ note on the ticket shows them with `describe`, in the customer's language.
 
 from __future__ import annotations
 
-LANGS = ("fr", "en")
+from bot.customer_text import language
 
 FIELD_NAMES: dict[str, dict[str, str]] = {
     "postal_address": {"fr": "adresse postale", "en": "postal address"},
@@ -164,8 +164,9 @@ def _fields(names: str, lang: str) -> str:
 
 
 def describe(reason: str, lang: str) -> str:
-    """One reason code as a sentence in `lang` ("fr" or "en"; anything else reads French)."""
-    lang = lang if lang in LANGS else "fr"
+    """One reason code as a sentence in `lang` (a language tag: "en-GB" reads English; French
+    when not French or English)."""
+    lang = language(lang)
     if reason in _PLAIN:
         return _PLAIN[reason][lang]
     code, _, rest = reason.partition(":")
@@ -197,7 +198,7 @@ def describe(reason: str, lang: str) -> str:
 
 def describe_all(reasons: list[str], lang: str) -> str:
     """The reasons as one sentence-list in `lang` ("; "-separated), or "to check" when none."""
-    lang = lang if lang in LANGS else "fr"
+    lang = language(lang)
     if not reasons:
         return {"fr": "à vérifier", "en": "to check"}[lang]
     return "; ".join(describe(r, lang) for r in reasons)

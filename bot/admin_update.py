@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.actions import AddNote, AddTag, PlannedAction, UpdateContact
 from bot.admin_reasons import FIELD_NAMES, describe_all
+from bot.customer_text import language
 from bot.entities import Contact
 from bot.extract.admin_update import AdminUpdate, UpdatePlan, extract_admin_update, plan_update
 from bot.verify import SenderCheck, check_sender
@@ -74,7 +75,7 @@ class Assessment:
 
     def facts(self, lang: str) -> dict[str, Any]:
         """What the rules and reply templates see as `request.admin_update`."""
-        lang = lang if lang in ("fr", "en") else "fr"
+        lang = language(lang)
         return {
             "fields": sorted(self.update.fields),
             "applied": _labels(sorted(self.plan.apply), lang) or None,
@@ -135,7 +136,7 @@ def planned_actions(
     previous values come back in the update_contact result). The notes are in `lang`, the
     customer's language, reasons included (bot/admin_reasons.py).
     """
-    lang = lang if lang in _NOTE else "fr"
+    lang = language(lang)
     words = _NOTE[lang]
     previous = previous or {}
     plan = assessment.plan

@@ -227,6 +227,26 @@ def test_the_note_gives_its_reasons_as_sentences_in_the_customers_language(
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", note.text)  # no snake_case code left
 
 
+@pytest.mark.parametrize(("tag", "lang"), [("en-GB", "en"), ("en_IE", "en"), ("fr-BE", "fr")])
+def test_a_regional_language_tag_gets_the_note_in_its_language(tag: str, lang: str) -> None:
+    from bot.admin_update import Assessment, planned_actions
+    from bot.verify import SenderCheck
+
+    update = extract_admin_update(
+        "Changement", "Notre nouvelle adresse : 12 rue des Lilas, 69003 Lyon", sender="a@b.fr"
+    )
+    plan = plan_update(update, verified=False, why_not=["not_the_address_on_file"])
+    check = SenderCheck(False, ["not_the_address_on_file"])
+    actions = planned_actions(Assessment("a@b.fr", update, check, plan), tag)
+    [note] = [a.spec for a in actions if a.type == "add_note"]
+    assert note.language == lang
+    expected = {
+        "en": "the sender does not write from the e-mail address on file",
+        "fr": "l'expéditeur n'écrit pas depuis l'adresse e-mail de la fiche",
+    }[lang]
+    assert expected in note.text
+
+
 def test_every_reason_code_the_extractor_or_the_sender_check_gives_has_a_sentence() -> None:
     from bot.admin_reasons import FIELD_NAMES, describe
 
