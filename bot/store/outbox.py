@@ -15,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, text, update
 
 from bot.store.schema import outbox
 from bot.store.sql import insert_ignore, utcnow
@@ -109,10 +109,28 @@ def writes_since(
     return [dict(r._mapping) for r in rows]
 
 
+# One lock per case (the two-key form: a lock space apart from the one-key locks of
+# `requests.lock_message_id` and the migrations), all of a claim's in one statement and in one
+# order, so two replicas never wait on each other in a cycle. Held to the claim's commit.
+_LOCK_CASES = text(
+    "SELECT pg_advisory_xact_lock(1869968482, k) FROM (SELECT DISTINCT "
+    "CAST(c % 2147483647 AS integer) AS k FROM unnest(CAST(:cases AS bigint[])) AS c "
+    "ORDER BY k) AS locks"
+)
+
+
 def _first_claims(conn: Connection, ids: list[int]) -> set[tuple[int, str]]:
     """(case, sink) of the rows about to be claimed for which no row of that case was ever
     handed to that sink before (none has a `claimed_by`): nothing of the case can exist in
-    that sink yet, unless made by hand. Read before the claim marks these rows."""
+    that sink yet, unless made by hand. Read before the claim marks these rows.
+
+    Two replicas claiming two rows of one new case at once would both read "never handed"
+    before either commits (each skips the other's locked row), and both would create the
+    case in the sink without looking for it first. On PostgreSQL each claim therefore waits
+    for any other uncommitted claim touching the same cases (an advisory lock per case, held
+    to commit), then reads: the second sees the first's claim. On SQLite one writer at a time
+    already serialises claims.
+    """
     pairs = {
         (r.case_id, r.sink)
         for r in conn.execute(
@@ -123,6 +141,8 @@ def _first_claims(conn: Connection, ids: list[int]) -> set[tuple[int, str]]:
     }
     if not pairs:
         return set()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_CASES, {"cases": sorted({c for c, _ in pairs})})
     seen = {
         (r.case_id, r.sink)
         for r in conn.execute(
