@@ -107,7 +107,7 @@ def test_concurrent_claims_of_many_cases_neither_deadlock_nor_share_a_row() -> N
         try:
             cases = [_case_with_two_actions(store) for _ in range(6)]
             claimed: list[int] = []
-            errors: list[BaseException] = []
+            errors: list[Exception] = []
 
             def claim_all(owner: str) -> None:
                 try:
@@ -117,7 +117,7 @@ def test_concurrent_claims_of_many_cases_neither_deadlock_nor_share_a_row() -> N
                         if not rows:
                             return
                         claimed.extend(r["id"] for r in rows)
-                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                except Exception as exc:  # reported by the assertion below
                     errors.append(exc)
 
             workers = [threading.Thread(target=claim_all, args=(f"r{i}",)) for i in range(3)]
