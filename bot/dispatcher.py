@@ -101,6 +101,7 @@ def sink_action(row: dict[str, Any], performs: frozenset[str] | None = None) -> 
         case_reference=payload.get("case_reference"),
         spec=spec,
         first_of_case=bool(row.get("first_of_case")),
+        case_ticket=row.get("case_ticket"),
     )
 
 

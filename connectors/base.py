@@ -142,6 +142,9 @@ class SinkAction:
     # True when no action of this case was handed to this sink before: a record the sink
     # opens for the case (a ticket for a mail case) cannot exist yet, no need to look for it.
     first_of_case: bool = False
+    # The record (`ticket_id`) this sink reported for the case in an action done before, by
+    # this replica or another: no need to look for it (a search may trail the creation).
+    case_ticket: str | None = None
 
     def typed(self) -> Any:
         """The typed action; raises MalformedInput when the payload breaks the contract."""

@@ -342,6 +342,44 @@ def test_a_mail_case_written_back_to_hubspot_gets_one_ticket_that_receives_its_a
     assert not_done(store) == []
 
 
+def test_a_second_replica_writing_a_mail_cases_next_actions_uses_the_ticket_the_first_opened(
+    sqlite_store: tuple[Store, str], tmp_path: Path
+) -> None:
+    """HubSpot's search trails a creation by seconds: a replica that looked the ticket up
+    right after another opened it would find nothing and open a second one."""
+    from connectors.hubspot.client import HubSpotApi
+    from connectors.hubspot.setup import ensure_properties
+    from tests.fakes.hubspot import settings_for
+    from tests.helpers.mail import deliver, make_maildir, make_message
+
+    store, url = sqlite_store
+    inbox = make_maildir(tmp_path / "inbox")
+    first_id = "facture-1@example.fr"
+    deliver(
+        inbox,
+        make_message(subject="Facture fausse", body="Ma facture est fausse.", message_id=first_id),
+    )
+    rules = one_rule_pack(tmp_path / "rules", [{"type": "add_tag", "tag": "mail"}])
+    with FakeHubSpot(search_lag=600.0) as fake:
+        ensure_properties(HubSpotApi("crm", settings_for(fake)))
+        sink = {"type": "hubspot", "base_url": fake.url, "token": fake.token}
+        source = {"type": "maildir", "path": str(inbox), "write_back": "hubspot_out"}
+        crm_worker(store, url, rules, source, {"hubspot_out": sink}).run_once()  # replica A
+        deliver(
+            inbox,
+            make_message(
+                subject="Re: Facture fausse",
+                body="Toujours rien ?",
+                in_reply_to=first_id,
+            ),
+        )
+        crm_worker(store, url, rules, source, {"hubspot_out": sink}).run_once()  # replica B
+        tickets = [o.properties for o in fake.objects["tickets"].values()]
+    assert [t["crmbot_case_reference"] for t in tickets] == ["CB-1"]
+    assert not_done(store) == []
+    assert len([r for r in outbox_rows(store) if r["sink"] == "hubspot_out"]) >= 2
+
+
 def test_an_action_a_reloaded_rule_plans_for_a_sink_that_cannot_perform_it_is_refused_visibly(
     sqlite_store: tuple[Store, str], tmp_path: Path
 ) -> None:

@@ -11,7 +11,9 @@ outage of the sink or a deferral (rate limit) does not use one up.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,42 +121,64 @@ _LOCK_CASES = text(
 )
 
 
-def _first_claims(conn: Connection, ids: list[int]) -> set[tuple[int, str]]:
-    """(case, sink) of the rows about to be claimed for which no row of that case was ever
-    handed to that sink before (none has a `claimed_by`): nothing of the case can exist in
-    that sink yet, unless made by hand. Read before the claim marks these rows.
+@dataclass(slots=True)
+class _CaseClaims:
+    """What the rows about to be claimed share with the other rows of their cases."""
+
+    first: set[tuple[int, str]]  # (case, sink) never handed to that sink before
+    busy: set[tuple[int, str]]  # (case, sink) with a live claim held by another owner
+    tickets: dict[tuple[int, str], str]  # the record the sink last reported for the case
+
+
+def _case_claims(
+    conn: Connection, pairs: set[tuple[int, str]], owner: str, now: datetime
+) -> _CaseClaims:
+    """Read, for the (case, sink) pairs of the rows about to be claimed, which were never
+    handed to that sink (nothing of the case can exist there yet, unless made by hand), which
+    another replica is performing right now, and the record (`ticket_id`) the sink reported
+    for the case in an action done before. Read before the claim marks these rows.
 
     Two replicas claiming two rows of one new case at once would both read "never handed"
     before either commits (each skips the other's locked row), and both would create the
-    case in the sink without looking for it first. On PostgreSQL each claim therefore waits
-    for any other uncommitted claim touching the same cases (an advisory lock per case, held
-    to commit), then reads: the second sees the first's claim. On SQLite one writer at a time
-    already serialises claims.
+    case in the sink. On PostgreSQL each claim therefore waits for any other uncommitted
+    claim touching the same cases (an advisory lock per case, held to commit), then reads:
+    the second sees the first's claim. On SQLite one writer at a time already serialises
+    claims.
     """
-    pairs = {
-        (r.case_id, r.sink)
-        for r in conn.execute(
-            select(outbox.c.case_id, outbox.c.sink).where(
-                outbox.c.id.in_(ids), outbox.c.case_id.is_not(None)
-            )
-        )
-    }
-    if not pairs:
-        return set()
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK_CASES, {"cases": sorted({c for c, _ in pairs})})
-    seen = {
-        (r.case_id, r.sink)
-        for r in conn.execute(
-            select(outbox.c.case_id, outbox.c.sink)
-            .where(
-                outbox.c.case_id.in_({c for c, _ in pairs}),
-                outbox.c.claimed_by.is_not(None),
-            )
-            .distinct()
+    seen: set[tuple[int, str]] = set()
+    busy: set[tuple[int, str]] = set()
+    tickets: dict[tuple[int, str], str] = {}
+    rows = conn.execute(
+        select(
+            outbox.c.case_id,
+            outbox.c.sink,
+            outbox.c.state,
+            outbox.c.claimed_by,
+            outbox.c.claimed_until,
+            case((outbox.c.state == "done", outbox.c.result), else_=None).label("result"),
         )
-    }
-    return pairs - seen
+        .where(
+            outbox.c.case_id.in_({c for c, _ in pairs}),
+            outbox.c.claimed_by.is_not(None),
+        )
+        .order_by(outbox.c.id)
+    )
+    for r in rows:
+        pair = (r.case_id, r.sink)
+        if pair not in pairs:
+            continue
+        seen.add(pair)
+        live = r.claimed_until is not None and r.claimed_until >= now
+        if r.state == "claimed" and r.claimed_by != owner and live:
+            busy.add(pair)
+        result = r.result
+        if isinstance(result, str):
+            result = json.loads(result)
+        if isinstance(result, dict) and result.get("ticket_id"):
+            tickets[pair] = str(result["ticket_id"])  # the newest done row's wins
+    return _CaseClaims(pairs - seen, busy, tickets)
 
 
 def claim(
@@ -181,13 +205,42 @@ def claim(
         due = due & (outbox.c.sink == sink)
     if not_sinks:
         due = due & outbox.c.sink.not_in(list(not_sinks))
+    other = outbox.alias("other")
+    performed_elsewhere = (
+        select(other.c.id)
+        .where(
+            other.c.case_id == outbox.c.case_id,
+            other.c.sink == outbox.c.sink,
+            other.c.state == "claimed",
+            other.c.claimed_by != owner,
+            other.c.claimed_until >= now,
+        )
+        .exists()
+    )
+    due = due & ~performed_elsewhere  # see _case_claims for the claims not committed yet
     query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(conn.execute(query).scalars())
     if not ids:
         return []
-    first = _first_claims(conn, ids)
+    pair_of = {
+        r.id: (r.case_id, r.sink)
+        for r in conn.execute(
+            select(outbox.c.id, outbox.c.case_id, outbox.c.sink).where(
+                outbox.c.id.in_(ids), outbox.c.case_id.is_not(None)
+            )
+        )
+    }
+    shared = _CaseClaims(set(), set(), {})
+    if pair_of:
+        shared = _case_claims(conn, set(pair_of.values()), owner, now)
+        # A case another replica is performing for this sink waits for it: one replica at a
+        # time performs a case's actions in a sink, in order, and the next one knows what the
+        # previous one opened there (its `ticket_id`) instead of looking for it.
+        ids = [i for i in ids if pair_of.get(i) not in shared.busy]
+        if not ids:
+            return []
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(ids))
@@ -207,7 +260,9 @@ def claim(
         for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
     ]
     for row in rows:
-        row["first_of_case"] = (row["case_id"], row["sink"]) in first
+        pair = (row["case_id"], row["sink"])
+        row["first_of_case"] = pair in shared.first
+        row["case_ticket"] = shared.tickets.get(pair)
     if max_attempts is None:
         return rows
     killed = [r["id"] for r in rows if r["attempts"] >= max_attempts]

@@ -10,6 +10,8 @@ the ticket back into the same case.
 
 HubSpot search trails writes by some seconds, so the sink also remembers the tickets it
 created (for its lifetime): a second cycle right after the first finds them without search.
+Across replicas, the outbox hands a case's actions in a sink to one replica at a time, and
+gives each the ticket an earlier action of the case reported (`SinkAction.case_ticket`).
 A case none of whose actions was handed to this sink before (`SinkAction.first_of_case`, from
 the outbox) cannot have a ticket yet: it is opened without a search. The ticket is created
 with what the case's first actions set (`fold`: crmbot's fields, the rules' priority, stage,
@@ -245,6 +247,11 @@ def resolve(
             ref = str(target["reference"])
             cases.setdefault(ref, target)
             of_case.setdefault(ref, []).append(action)
+    for ref, acts in of_case.items():
+        if ref not in known:  # what an earlier action of the case opened or found here
+            ticket = next((a.case_ticket for a in acts if a.case_ticket), None)
+            if ticket is not None:
+                known[ref] = ticket
     done: dict[int, Opened] = {}
     missing = [ref for ref in cases if ref not in known]
     if missing and settings.open_tickets_for_cases:
