@@ -42,6 +42,9 @@ class StoreSettings(_Section):
 
     url: str = "sqlite:///crmbot.db"
     raw_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
+    # After this many days a request's raw bytes are dropped (its parsed content stays); 0 keeps
+    # them for ever (bot/store/retention.py).
+    raw_retention_days: int = Field(default=90, ge=0)
     echo: bool = False
     auto_migrate: bool = True  # false: wait for `crmbot db upgrade` to bring the schema to head
     schema_wait_seconds: float = Field(default=300.0, ge=0)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from bot.pipeline import Pipeline, StageContext, Work
 from bot.poison import PoisonGuard
 from bot.routing import write_back_settings
 from bot.settings import Settings
-from bot.store import Store, tallies
+from bot.store import Store, retention, tallies
 from bot.store import cursors as cursor_store
 from bot.store.batch import BatchWrites, batch_writes, pending
 from bot.store.requests import quarantine_record
@@ -59,8 +59,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 DEADLOCK_RETRIES = 5
 
-# Reconnecting a source's wait (e.g. its IMAP IDLE connection) after it was lost.
 TALLY_FOLD_SECONDS = 60.0  # PostgreSQL's per-transaction tally rows folded this often
+# Old requests' raw bytes are let go this often, a few short transactions at a time.
+RETENTION_SECONDS = 3600.0
+RETENTION_BATCHES_PER_RUN = 20
+# Reconnecting a source's wait (e.g. its IMAP IDLE connection) after it was lost.
 WAIT_RECONNECT_POLICY = BackoffPolicy(base_seconds=1.0, max_seconds=60.0)
 
 
@@ -121,6 +124,7 @@ class Worker:
         self._part_failures: dict[str, int] = {}
         self._failures_lock = threading.Lock()
         self._tallies_folded_at = float("-inf")
+        self._raw_forgotten_at: datetime | None = None  # on the worker's clock
         self.poison = PoisonGuard(store, settings, self.owner)
         self.supervisor: Supervisor | None = None  # while run_forever runs
         self._routes: WriteBackSettings | None = None
@@ -457,6 +461,7 @@ class Worker:
                 ):
                     break
             self._fold_tallies()
+            self._forget_old_raw()
 
         return self._run_part("timers", job)
 
@@ -471,6 +476,28 @@ class Worker:
             folded = tallies.compact(conn)
         if folded:
             log.debug("tallies_folded", rows=folded)
+
+    def _forget_old_raw(self) -> None:
+        """Every RETENTION_SECONDS, drop the raw bytes of requests older than
+        `store.raw_retention_days` (bot/store/retention.py), in short transactions."""
+        days = self.settings.store.raw_retention_days
+        now = self.clock()
+        last = self._raw_forgotten_at
+        if not days or (last is not None and 0 <= (now - last).total_seconds() < RETENTION_SECONDS):
+            return
+        self._raw_forgotten_at = now
+        before = now - timedelta(days=days)
+        forgotten = 0
+        for _ in range(RETENTION_BATCHES_PER_RUN):
+            if self.stop_event.is_set():
+                break
+            with self.store.begin() as conn:
+                done = retention.forget_old_raw(conn, before)
+            forgotten += done
+            if done < retention.BATCH_ROWS:
+                break
+        if forgotten:
+            log.info("raw_mail_forgotten", requests=forgotten, received_before=before.isoformat())
 
     def dispatch(self) -> float | None:
         """Perform due outbox actions until none is left; a backoff delay after a failure."""
