@@ -140,3 +140,27 @@ def test_a_refused_batch_update_skips_only_the_refused_part_of_a_ticket(
     by_id = {r.outbox_id: r for r in results}
     assert (by_id[good.outbox_id].status, by_id[bad.outbox_id].status) == ("done", "skipped")
     assert fake.ticket(tid)["crmbot_priority"] == "P3"
+
+
+def test_the_sink_remembers_few_case_tickets_and_a_later_action_is_handed_its_ticket(
+    fake: FakeHubSpot, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.hubspot.sink as sink_module
+
+    monkeypatch.setattr(sink_module, "CACHE_MAX", 2)
+    sink = _sink(fake, clock)
+    opened: dict[str, str] = {}
+    for ref in ("CB-1", "CB-2", "CB-3"):
+        [result] = sink.perform(
+            [_act("update_fields", _case(ref), True, fields={"crmbot_priority": "P2"})]
+        )
+        opened[ref] = result.detail["ticket_id"]
+    assert len(sink._case_tickets) == 2 and "CB-1" not in sink._case_tickets
+    # CB-1's next action comes with the ticket the outbox recorded for it: no search, no new one
+    later = _act("update_fields", _case("CB-1"), False, fields={"crmbot_priority": "P1"})
+    later.case_ticket = opened["CB-1"]
+    [result] = sink.perform([later])
+    assert result.status == "done" and result.detail["ticket_id"] == opened["CB-1"]
+    assert fake.calls(SEARCH) == 0
+    assert len(fake.objects["tickets"]) == 3
+    assert fake.ticket(opened["CB-1"])["crmbot_priority"] == "P1"

@@ -83,6 +83,7 @@ CONTACT_PROPERTIES = {
 OWNED_PREFIX = "crmbot_"
 NOTE_TO_TICKET_TYPE_ID = 228
 NOTE_KEY_PROPERTY = "crmbot_key"
+CACHE_MAX = 20_000  # case tickets and contacts this process remembers (the newest)
 PERMANENT_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "VALIDATION_ERROR", "INVALID_OBJECT"})
 
 
@@ -258,6 +259,9 @@ class HubSpotSink:
         opened = case_tickets.resolve(
             self.api, self.settings, actions, self._case_tickets, self._contacts, self._fold
         )
+        for cache in (self._case_tickets, self._contacts):  # a worker runs for months
+            while len(cache) > CACHE_MAX:
+                cache.pop(next(iter(cache)))  # the oldest: the outbox hands a case's ticket on
         self._fresh = {o.ticket_id for o in opened.values()}
         for action in actions:
             try:
