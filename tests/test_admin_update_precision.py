@@ -361,3 +361,33 @@ def test_a_value_said_kept_right_after_it_is_not_a_new_one(
     body: str, locale: str, expected: dict[str, str]
 ) -> None:
     assert _values("Info", body, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Bonjour,\nMon nouveau numéro : 06 12 34 56 78 (ou 06 98 76 54 32 le soir).\nMerci", "fr-FR"),
+        ("Bonjour, merci de noter mon nouveau portable 06 12 34 56 78, ou le 01 45 67 89 10 le soir.", "fr-FR"),
+        ("Hello, my new mobile is 07700 900123 (or 020 7946 0018 in the evenings). Thanks", "en-GB"),
+        ("Hi, our new number is (212) 555-0143 or on weekends 212-555-0187.", "en-US"),
+    ],
+)  # fmt: skip
+def test_a_number_offered_as_the_alternative_to_the_new_one_is_never_taken_for_it(
+    body: str, locale: str
+) -> None:
+    """The first number's own tail makes it ambiguous; the second, after "ou"/"or", was taken
+    alone — and applied, though the mail's new number is the first."""
+    assert "phone" not in _values("Nouveau numéro", body, locale)
+
+
+@pytest.mark.parametrize(
+    ("body", "locale", "expected"),
+    [
+        ("Bonjour, mon nouveau numéro est le 06 12 34 56 78, vous pouvez m'appeler ou m'écrire.", "fr-FR", "+33612345678"),
+        ("Please update my phone or my details: my new mobile is 07700 900456.", "en-GB", "+447700900456"),
+    ],
+)  # fmt: skip
+def test_an_or_elsewhere_in_the_sentence_does_not_stop_a_single_new_number(
+    body: str, locale: str, expected: str
+) -> None:
+    assert _values("Nouveau numéro", body, locale).get("phone") == expected

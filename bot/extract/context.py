@@ -133,6 +133,9 @@ _SENTENCE_END = re.compile(
 )
 # "… ou au 06 22 …", "… or 12 Low Petergate": another candidate follows (not "ou par mail").
 _ANOTHER = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}[\d+(]")
+# The same from the other side: a value offered as the alternative to the one before it
+# ("06 12 … (ou 06 98 … le soir)", "07700 … or 020 …"): the second of several candidates.
+_AN_ALTERNATIVE = re.compile(r"\b(?:ou|or)\b\s+(?:[^\W\d]+\s+){0,2}$")
 # A cue that ends its line, the value on the lines below: "Nouvelle adresse :", "la nouvelle
 # adresse est" + a blank line.
 _LABEL = re.compile(r"[^.!?;\n]*\n\s*|[^.!?;\n]*:\s*")
@@ -266,7 +269,7 @@ def sender_context(text: str, cue_start: int, value_start: int, value_end: int) 
     if sentence_start(text, value_start) > cue_start and not label:
         return False  # the cue belongs to another sentence
     lead = text[sentence_start(text, cue_start) : value_start]
-    if someone_elses(lead):
+    if someone_elses(lead) or _AN_ALTERNATIVE.search(lead, max(0, len(lead) - 30)):
         return False
     tail = text[value_end : sentence_end(text, value_end)]
     if HEDGE.search(tail) or _ANOTHER.search(tail) or TEMPORARY.search(tail):
