@@ -67,6 +67,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "l'adresse e-mail est celle de l'expéditeur",
         "en": "the e-mail address is the sender's own",
     },
+    "email_domain_unusual": {
+        "fr": "l'adresse e-mail finit par un domaine inhabituel (un mot collé à l'adresse ?)",
+        "en": "the e-mail address ends in an unusual domain (a word glued to it?)",
+    },
     "postcode_not_valid_for_its_country": {
         "fr": "le code postal n'est pas valide pour son pays",
         "en": "the postcode is not valid for its country",

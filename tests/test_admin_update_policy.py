@@ -181,6 +181,10 @@ def test_the_postcode_check_never_fails_on_any_text(block: str, fmt: str) -> Non
         ("jane@-gmail.com", ("email_not_valid",)),
         ("jane@gmail.c0m", ("email_not_valid",)),
         ("Client@Exemple.fr", ("email_is_the_senders_own",)),
+        ("tom.b@gmail.com.thanks", ("email_domain_unusual",)),  # "….com.thanks" typed glued
+        ("paul@free.fr.merci", ("email_domain_unusual",)),
+        ("anna@studio.paris", ()),
+        ("anna@studio.example", ()),
     ],
 )
 def test_an_email_is_applied_only_when_valid_and_not_the_senders_own(
@@ -679,3 +683,13 @@ def test_a_change_beside_new_bank_details_without_an_iban_is_only_proposed(
     apply, note, reasons = _plan(body, locale)
     assert apply == {} and list(note) == ["phone"]
     assert "not_checked:phone:other_details_in_the_mail" in reasons
+
+
+def test_an_email_with_a_word_glued_after_it_is_only_proposed_never_applied() -> None:
+    update = extract_admin_update(
+        "new email", "hi pls use my new email: tom.b@gmail.example.thanks", sender="t@x.example",
+        locale="en-GB",
+    )  # fmt: skip
+    plan = plan_update(update, True, [])
+    assert update.values()["email"] == "tom.b@gmail.example.thanks"
+    assert "email" not in plan.apply and "email" in plan.note

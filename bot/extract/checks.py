@@ -63,7 +63,20 @@ def email_doubts(address: str, sender: str | None) -> tuple[str, ...]:
         return ("email_not_valid",)
     if sender and address.casefold() == sender.strip().casefold():
         return ("email_is_the_senders_own",)
+    top = domain.rpartition(".")[2].casefold()
+    if len(top) != 2 and top not in _GENERIC_TLDS:
+        return ("email_domain_unusual",)  # "tom@gmail.com.thanks": a word glued on
     return ()
+
+
+# Top-level domains an address is applied with unseen: every two-letter (country) one and
+# these; any other ("….thanks", "….merci", a rare new gTLD) is only proposed in a note.
+_GENERIC_TLDS = frozenset({
+    "com", "net", "org", "info", "biz", "edu", "gov", "mil", "int", "name", "pro", "mobi",
+    "app", "dev", "io", "email", "online", "site", "tech", "shop", "store", "cloud", "live",
+    "life", "blog", "xyz", "club", "asia", "swiss", "paris", "bzh", "alsace", "corsica",
+    "quebec", "london", "wales", "scot", "example",
+})  # fmt: skip
 
 
 # Postcodes as each country writes them (the whole code, anchored by the caller).
