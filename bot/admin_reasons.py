@@ -59,6 +59,10 @@ _PLAIN: dict[str, dict[str, str]] = {
         "fr": "le numéro n'est pas une ligne personnelle (surtaxé, gratuit ou partagé)",
         "en": "the number is not a personal line (premium-rate, toll-free or shared-cost)",
     },
+    "phone_has_an_extension": {
+        "fr": "le numéro a un poste, que le champ téléphone ne garde pas",
+        "en": "the number has an extension, which the phone field does not keep",
+    },
     "email_not_valid": {
         "fr": "l'adresse e-mail n'est pas valide",
         "en": "the e-mail address is not valid",

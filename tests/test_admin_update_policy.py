@@ -693,3 +693,19 @@ def test_an_email_with_a_word_glued_after_it_is_only_proposed_never_applied() ->
     plan = plan_update(update, True, [])
     assert update.values()["email"] == "tom.b@gmail.example.thanks"
     assert "email" not in plan.apply and "email" in plan.note
+
+
+@pytest.mark.parametrize(
+    ("body", "locale"),
+    [
+        ("Hi, my new phone number is 020 7946 0958 ext. 12.", "en-GB"),
+        ("Hello, my new number is (212) 555-0143 ext 204.", "en-US"),
+    ],
+)
+def test_a_phone_with_an_extension_is_only_proposed_as_the_field_would_lose_it(
+    body: str, locale: str
+) -> None:
+    update = extract_admin_update("New phone", body, sender="t@x.example", locale=locale)
+    plan = plan_update(update, True, [])
+    assert "phone_has_an_extension" in update.fields["phone"].doubts
+    assert "phone" not in plan.apply and "phone" in plan.note

@@ -43,6 +43,8 @@ def phone_doubts(number: phonenumbers.PhoneNumber, region: str) -> tuple[str, ..
         return ("phone_not_of_the_mails_region",)  # one numbering plan: +44 GB/GG/JE, +1 US/CA
     if phonenumbers.number_type(number) not in _PERSONAL_LINES:
         return ("phone_not_a_personal_line",)
+    if number.extension:
+        return ("phone_has_an_extension",)  # "020 7946 0958 ext. 12": E.164 has no room for it
     return ()
 
 
